@@ -1,0 +1,14 @@
+//! Everything the avs-pair device agent and companion must agree on.
+//!
+//! The agent and the companion never link each other's code; this crate is the contract.
+//!
+//! - [`secret`], [`ids`]: typed secrets (redacted, zeroized) and identifiers.
+//! - [`pkce`]: RFC 7636 verifier and S256 challenge; the verifier never leaves the device.
+//! - [`lwa`]: Login with Amazon wire types, the authorize-URL builder, the SDK error mapping.
+//! - [`message`]: link messages, in a plain phase and a sealed phase.
+
+pub mod ids;
+pub mod lwa;
+pub mod message;
+pub mod pkce;
+pub mod secret;
