@@ -1,0 +1,36 @@
+# Shared install helpers for scripts/*.sh. Sourced, not run.
+#
+# Each ensure_* checks first and installs only what is missing, so a second run costs nothing.
+
+_apt_updated=0
+apt_install() {
+  # $@: Debian package names.
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages: $* (run as root, or install them: apt-get install $*)" >&2
+    return 1
+  fi
+  if [ "$_apt_updated" = 0 ]; then
+    apt-get update -qq
+    _apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Commands the demo needs: iproute2 for network namespaces.
+ensure_demo_deps() {
+  local missing=()
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# Everything the test suites need.
+ensure_test_deps() {
+  local missing=()
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if ! python3 -c 'import requests, requests_oauthlib' >/dev/null 2>&1; then
+    python3 -m pip install --quiet requests requests-oauthlib
+  fi
+}

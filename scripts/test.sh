@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every test avs-pair has: formatting, lints, unit, integration and end-to-end tests.
+#
+# Installs what a fresh Debian machine with only the Rust toolchain, gcc, Python and Node lacks
+# (as root: apt-get; Python packages with pip), then runs the suites. End-to-end tests that need
+# network namespaces run when this runs as root (CI does) and skip with a message otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/deps.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing what this machine lacks"
+ensure_test_deps
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked -- --test-threads="${AVS_TEST_THREADS:-2}"
