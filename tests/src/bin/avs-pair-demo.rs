@@ -1,0 +1,2 @@
+//! Filled below.
+fn main() {}
