@@ -6,9 +6,17 @@
 //! - [`pkce`]: RFC 7636 verifier and S256 challenge; the verifier never leaves the device.
 //! - [`lwa`]: Login with Amazon wire types, the authorize-URL builder, the SDK error mapping.
 //! - [`message`]: link messages, in a plain phase and a sealed phase.
+//! - [`setup_code`]: the 8-digit setup code, its manual (check digit) and QR forms.
+//! - [`frame`]: length-prefixed frames and the [`frame::FrameTransport`] abstraction.
+//! - [`session`]: SPAKE2 handshake with key confirmation, then AEAD-sealed messages.
+//! - [`discovery`]: mDNS service type, TXT record, BLE UUIDs.
 
+pub mod discovery;
+pub mod frame;
 pub mod ids;
 pub mod lwa;
 pub mod message;
 pub mod pkce;
 pub mod secret;
+pub mod session;
+pub mod setup_code;

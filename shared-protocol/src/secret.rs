@@ -82,6 +82,7 @@ macro_rules! secret_string {
     };
 }
 
+#[allow(unused_imports)] // kept for future secret newtypes in this crate
 pub(crate) use secret_string;
 
 secret_string!(

@@ -1,0 +1,432 @@
+//! The plain phase: Hello exchange, SPAKE2, key confirmation.
+//!
+//! ```text
+//! companion (A)                                   agent (B)
+//!   Hello ─────────────────────────────────────▶  check versions (else Error{incompatible_version})
+//!   check versions  ◀───────────────────────────  Hello (with AgentSummary)
+//!   PakeStart{pake: X} ────────────────────────▶  AttemptGuard::before_reply (persist a failure)
+//!                   ◀───────────────────────────  PakeReply{pake: Y, confirm: HMAC(Kca, TH)}
+//!   verify (else Error{wrong_setup_code})
+//!   PakeConfirm{confirm: HMAC(Kcc, TH)} ───────▶  verify (else Error{wrong_setup_code})
+//!                                                 AttemptGuard::on_success
+//!   ═════════════════ sealed frames both ways ═════════════════
+//! ```
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use spake2::{Ed25519Group, Identity, Password, Spake2};
+use zeroize::Zeroizing;
+
+use super::cipher::SecureSession;
+use super::error::{describe_json_error, HandshakeError};
+use super::keys::{
+    confirm_tag, verify_confirm, SessionKeys, Transcript, AGENT_IDENTITY, COMPANION_IDENTITY,
+};
+use crate::frame::FrameTransport;
+use crate::message::{check_compatible, ErrorBody, ErrorKind, Hello, PlainMessage, Role};
+use crate::setup_code::SetupCode;
+
+/// Length of a SPAKE2 Ed25519 message: a side byte and a 32-byte group element.
+const PAKE_MSG_LEN: usize = 33;
+/// Length of a confirmation tag (HMAC-SHA256).
+const CONFIRM_LEN: usize = 32;
+
+const WRONG_CODE_MESSAGE: &str =
+    "the setup code does not match this speaker's: check the code on the speaker's label";
+
+/// The agent's attempt limiter, consulted by [`ServerHandshake::authenticate`].
+pub trait AttemptGuard {
+    /// Called after PakeStart arrives and BEFORE the agent answers: check the window/lockout and
+    /// persist a tentative failed attempt. Err(body) is sent to the peer and the handshake ends.
+    fn before_reply(&mut self) -> Result<(), ErrorBody>;
+    /// Called when the companion's confirmation verified: undo the tentative failure.
+    fn on_success(&mut self);
+}
+
+/// An [`AttemptGuard`] that allows everything: tests and benchmarks only.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoAttemptLimit;
+
+impl AttemptGuard for NoAttemptLimit {
+    fn before_reply(&mut self) -> Result<(), ErrorBody> {
+        Ok(())
+    }
+    fn on_success(&mut self) {}
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(field: &str, value: &str, expected_len: usize) -> Result<Vec<u8>, HandshakeError> {
+    // Bound the work before decoding: the field has a fixed size.
+    if value.len() > expected_len.div_ceil(3) * 4 {
+        return Err(HandshakeError::Malformed(format!(
+            "`{field}` is longer than {expected_len} bytes"
+        )));
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(value)
+        .map_err(|_| HandshakeError::Malformed(format!("`{field}` is not base64url")))?;
+    if bytes.len() != expected_len {
+        return Err(HandshakeError::Malformed(format!(
+            "`{field}` is {} bytes, expected {expected_len}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+fn plain_name(msg: &PlainMessage) -> &'static str {
+    match msg {
+        PlainMessage::Hello(_) => "hello",
+        PlainMessage::PakeStart { .. } => "pake_start",
+        PlainMessage::PakeReply { .. } => "pake_reply",
+        PlainMessage::PakeConfirm { .. } => "pake_confirm",
+        PlainMessage::Error(_) => "error",
+        PlainMessage::Unknown => "a message type this build does not know",
+    }
+}
+
+fn encode(msg: &PlainMessage) -> Result<Vec<u8>, HandshakeError> {
+    serde_json::to_vec(msg).map_err(|e| HandshakeError::Malformed(describe_json_error(&e)))
+}
+
+/// Sends a plain message; returns the exact frame bytes (for the transcript).
+async fn send_plain<T: FrameTransport>(
+    transport: &mut T,
+    msg: &PlainMessage,
+) -> Result<Vec<u8>, HandshakeError> {
+    let frame = encode(msg)?;
+    transport.send_frame(frame.clone()).await?;
+    Ok(frame)
+}
+
+/// Best effort: tell the peer why we stop. A failure to send changes nothing about our error.
+async fn send_error<T: FrameTransport>(transport: &mut T, kind: ErrorKind, message: String) {
+    let _ = send_plain(
+        transport,
+        &PlainMessage::Error(ErrorBody::new(kind, message)),
+    )
+    .await;
+}
+
+/// Receives a plain message with its exact bytes. A peer `Error` becomes the matching
+/// [`HandshakeError`]; malformed JSON is answered with `Error{malformed}`.
+async fn recv_plain<T: FrameTransport>(
+    transport: &mut T,
+) -> Result<(PlainMessage, Vec<u8>), HandshakeError> {
+    let frame = transport
+        .recv_frame()
+        .await?
+        .ok_or(HandshakeError::Closed)?;
+    let msg = match serde_json::from_slice::<PlainMessage>(&frame) {
+        Ok(msg) => msg,
+        Err(e) => {
+            let why = describe_json_error(&e);
+            send_error(transport, ErrorKind::Malformed, why.clone()).await;
+            return Err(HandshakeError::Malformed(why));
+        }
+    };
+    match msg {
+        PlainMessage::Error(body) if body.kind == ErrorKind::WrongSetupCode => {
+            Err(HandshakeError::WrongSetupCode)
+        }
+        PlainMessage::Error(body) => Err(HandshakeError::Peer(body)),
+        msg => Ok((msg, frame)),
+    }
+}
+
+/// Answers an out-of-place message and builds the error.
+async fn unexpected<T: FrameTransport>(
+    transport: &mut T,
+    expected: &str,
+    got: &PlainMessage,
+) -> HandshakeError {
+    let kind = if matches!(got, PlainMessage::Unknown) {
+        ErrorKind::UnsupportedMessage
+    } else {
+        ErrorKind::UnexpectedMessage
+    };
+    let why = format!("expected {expected}, got {}", plain_name(got));
+    send_error(transport, kind, why.clone()).await;
+    HandshakeError::Unexpected(why)
+}
+
+/// Sends `Error{malformed}` and builds the error.
+async fn malformed<T: FrameTransport>(transport: &mut T, err: HandshakeError) -> HandshakeError {
+    if let HandshakeError::Malformed(why) = &err {
+        send_error(transport, ErrorKind::Malformed, why.clone()).await;
+    }
+    err
+}
+
+fn role_is(hello: &Hello, role: Role) -> bool {
+    hello.role == role
+}
+
+/// The companion's side of the handshake.
+pub struct ClientHandshake<T: FrameTransport> {
+    transport: T,
+    our_hello_frame: Vec<u8>,
+    peer_hello_frame: Vec<u8>,
+    peer_hello: Hello,
+}
+
+impl<T: FrameTransport> std::fmt::Debug for ClientHandshake<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientHandshake")
+            .field("peer_hello", &self.peer_hello)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: FrameTransport> ClientHandshake<T> {
+    /// Sends our Hello, reads the agent's, checks versions (VersionMismatch -> HandshakeError).
+    pub async fn start(mut transport: T, our_hello: Hello) -> Result<Self, HandshakeError> {
+        let our_hello_frame =
+            send_plain(&mut transport, &PlainMessage::Hello(our_hello.clone())).await?;
+        let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
+        let peer_hello = match msg {
+            PlainMessage::Hello(hello) => hello,
+            other => return Err(unexpected(&mut transport, "the agent's hello", &other).await),
+        };
+        if !role_is(&peer_hello, Role::Agent) {
+            let other = PlainMessage::Hello(peer_hello);
+            return Err(unexpected(&mut transport, "a hello from an agent", &other).await);
+        }
+        if let Err(mismatch) = check_compatible(&our_hello, &peer_hello) {
+            send_error(
+                &mut transport,
+                ErrorKind::IncompatibleVersion,
+                mismatch.to_string(),
+            )
+            .await;
+            return Err(mismatch.into());
+        }
+        Ok(Self {
+            transport,
+            our_hello_frame,
+            peer_hello_frame,
+            peer_hello,
+        })
+    }
+
+    /// The agent's Hello: includes its AgentSummary (name, paired, window).
+    pub fn peer_hello(&self) -> &Hello {
+        &self.peer_hello
+    }
+
+    /// SPAKE2 on the setup code + key confirmation. Wrong code -> HandshakeError::WrongSetupCode.
+    pub async fn authenticate(self, code: &SetupCode) -> Result<SecureSession<T>, HandshakeError> {
+        let Self {
+            mut transport,
+            our_hello_frame,
+            peer_hello_frame,
+            peer_hello,
+        } = self;
+        let (spake, msg_a) = Spake2::<Ed25519Group>::start_a(
+            &Password::new(code.expose_secret().as_bytes()),
+            &Identity::new(COMPANION_IDENTITY),
+            &Identity::new(AGENT_IDENTITY),
+        );
+        send_plain(
+            &mut transport,
+            &PlainMessage::PakeStart { pake: b64(&msg_a) },
+        )
+        .await?;
+
+        let (msg, _) = recv_plain(&mut transport).await?;
+        let (pake, confirm) = match msg {
+            PlainMessage::PakeReply { pake, confirm } => (pake, confirm),
+            other => return Err(unexpected(&mut transport, "pake_reply", &other).await),
+        };
+        let msg_b = match unb64("pake", &pake, PAKE_MSG_LEN) {
+            Ok(b) => b,
+            Err(e) => return Err(malformed(&mut transport, e).await),
+        };
+        let agent_tag = match unb64("confirm", &confirm, CONFIRM_LEN) {
+            Ok(b) => b,
+            Err(e) => return Err(malformed(&mut transport, e).await),
+        };
+        let key = match spake.finish(&msg_b) {
+            Ok(key) => Zeroizing::new(key),
+            Err(e) => {
+                let err = HandshakeError::Malformed(format!("agent's SPAKE2 message: {e}"));
+                return Err(malformed(&mut transport, err).await);
+            }
+        };
+
+        let mut transcript = Transcript::new();
+        transcript.add(&our_hello_frame);
+        transcript.add(&peer_hello_frame);
+        transcript.add(&msg_a);
+        transcript.add(&msg_b);
+        let th = transcript.finish();
+        let keys = SessionKeys::derive(&key, &th);
+
+        if !verify_confirm(&keys.agent_confirm, &th, &agent_tag) {
+            send_error(
+                &mut transport,
+                ErrorKind::WrongSetupCode,
+                WRONG_CODE_MESSAGE.to_owned(),
+            )
+            .await;
+            return Err(HandshakeError::WrongSetupCode);
+        }
+        let our_tag = confirm_tag(&keys.companion_confirm, &th);
+        send_plain(
+            &mut transport,
+            &PlainMessage::PakeConfirm {
+                confirm: b64(&our_tag),
+            },
+        )
+        .await?;
+        Ok(SecureSession::new(
+            transport,
+            &keys.companion_to_agent,
+            &keys.agent_to_companion,
+            peer_hello,
+        ))
+    }
+}
+
+/// The agent's side of the handshake.
+pub struct ServerHandshake<T: FrameTransport> {
+    transport: T,
+    our_hello_frame: Vec<u8>,
+    peer_hello_frame: Vec<u8>,
+    peer_hello: Hello,
+}
+
+impl<T: FrameTransport> std::fmt::Debug for ServerHandshake<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandshake")
+            .field("peer_hello", &self.peer_hello)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: FrameTransport> ServerHandshake<T> {
+    /// Reads the companion's Hello, replies with ours (which carries our AgentSummary) or with
+    /// Error{IncompatibleVersion} and fails.
+    pub async fn accept(mut transport: T, our_hello: Hello) -> Result<Self, HandshakeError> {
+        let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
+        let peer_hello = match msg {
+            PlainMessage::Hello(hello) => hello,
+            other => return Err(unexpected(&mut transport, "the companion's hello", &other).await),
+        };
+        if !role_is(&peer_hello, Role::Companion) {
+            let other = PlainMessage::Hello(peer_hello);
+            return Err(unexpected(&mut transport, "a hello from a companion", &other).await);
+        }
+        if let Err(mismatch) = check_compatible(&our_hello, &peer_hello) {
+            send_error(
+                &mut transport,
+                ErrorKind::IncompatibleVersion,
+                mismatch.to_string(),
+            )
+            .await;
+            return Err(mismatch.into());
+        }
+        let our_hello_frame = send_plain(&mut transport, &PlainMessage::Hello(our_hello)).await?;
+        Ok(Self {
+            transport,
+            our_hello_frame,
+            peer_hello_frame,
+            peer_hello,
+        })
+    }
+
+    /// The companion's Hello.
+    pub fn peer_hello(&self) -> &Hello {
+        &self.peer_hello
+    }
+
+    /// Runs SPAKE2 and key confirmation. `guard` is asked before we answer the companion's PAKE
+    /// message (so a failure is on record even if we crash) and told when the code was right.
+    pub async fn authenticate(
+        self,
+        code: &SetupCode,
+        guard: &mut impl AttemptGuard,
+    ) -> Result<SecureSession<T>, HandshakeError> {
+        let Self {
+            mut transport,
+            our_hello_frame,
+            peer_hello_frame,
+            peer_hello,
+        } = self;
+        let (msg, _) = recv_plain(&mut transport).await?;
+        let pake = match msg {
+            PlainMessage::PakeStart { pake } => pake,
+            other => return Err(unexpected(&mut transport, "pake_start", &other).await),
+        };
+        let msg_a = match unb64("pake", &pake, PAKE_MSG_LEN) {
+            Ok(b) => b,
+            Err(e) => return Err(malformed(&mut transport, e).await),
+        };
+
+        if let Err(body) = guard.before_reply() {
+            let _ = send_plain(&mut transport, &PlainMessage::Error(body.clone())).await;
+            return Err(HandshakeError::Refused(body));
+        }
+
+        let (spake, msg_b) = Spake2::<Ed25519Group>::start_b(
+            &Password::new(code.expose_secret().as_bytes()),
+            &Identity::new(COMPANION_IDENTITY),
+            &Identity::new(AGENT_IDENTITY),
+        );
+        let key = match spake.finish(&msg_a) {
+            Ok(key) => Zeroizing::new(key),
+            Err(e) => {
+                let err = HandshakeError::Malformed(format!("companion's SPAKE2 message: {e}"));
+                return Err(malformed(&mut transport, err).await);
+            }
+        };
+
+        // The companion's Hello came first on the wire; the transcript order is fixed by role.
+        let mut transcript = Transcript::new();
+        transcript.add(&peer_hello_frame);
+        transcript.add(&our_hello_frame);
+        transcript.add(&msg_a);
+        transcript.add(&msg_b);
+        let th = transcript.finish();
+        let keys = SessionKeys::derive(&key, &th);
+
+        let our_tag = confirm_tag(&keys.agent_confirm, &th);
+        send_plain(
+            &mut transport,
+            &PlainMessage::PakeReply {
+                pake: b64(&msg_b),
+                confirm: b64(&our_tag),
+            },
+        )
+        .await?;
+
+        let (msg, _) = recv_plain(&mut transport).await?;
+        let confirm = match msg {
+            PlainMessage::PakeConfirm { confirm } => confirm,
+            other => return Err(unexpected(&mut transport, "pake_confirm", &other).await),
+        };
+        let companion_tag = match unb64("confirm", &confirm, CONFIRM_LEN) {
+            Ok(b) => b,
+            Err(e) => return Err(malformed(&mut transport, e).await),
+        };
+        if !verify_confirm(&keys.companion_confirm, &th, &companion_tag) {
+            send_error(
+                &mut transport,
+                ErrorKind::WrongSetupCode,
+                WRONG_CODE_MESSAGE.to_owned(),
+            )
+            .await;
+            return Err(HandshakeError::WrongSetupCode);
+        }
+        guard.on_success();
+        Ok(SecureSession::new(
+            transport,
+            &keys.agent_to_companion,
+            &keys.companion_to_agent,
+            peer_hello,
+        ))
+    }
+}

@@ -1,0 +1,252 @@
+//! Every link message survives a JSON round trip, has the documented `type` tag, and unknown
+//! types decode as `Unknown` rather than failing.
+
+use serde_json::{json, Value};
+use shared_protocol::ids::{DeviceId, SessionId, UserId};
+use shared_protocol::lwa::{AuthError, AuthState};
+use shared_protocol::message::{
+    AgentSummary, AuthFailure, AuthFailureClass, AuthResult, DeviceInfo, ErrorBody, ErrorKind,
+    Hello, PairingWindow, PlainMessage, Progress, ProgressStage, ProvideAuthorization, Role,
+    SecureMessage, Status,
+};
+use shared_protocol::pkce::CodeChallengeMethod;
+use shared_protocol::secret::AuthorizationCode;
+
+fn summary() -> AgentSummary {
+    AgentSummary {
+        device_id: DeviceId::new("3f9a0c2e11d04b7a"),
+        friendly_name: "Kitchen speaker".into(),
+        paired: false,
+        window: PairingWindow::Open {
+            closes_in_secs: 842,
+        },
+    }
+}
+
+fn session() -> SessionId {
+    "6f1c7c52-3d7e-4c55-9a53-2f0b8f5d9e10"
+        .parse()
+        .expect("valid uuid")
+}
+
+fn all_plain() -> Vec<(PlainMessage, &'static str)> {
+    let mut agent = Hello::new(Role::Agent, "avs-device-agent 0.1.0");
+    agent.agent = Some(summary());
+    vec![
+        (
+            PlainMessage::Hello(Hello::new(Role::Companion, "avs-companion 0.1.0")),
+            "hello",
+        ),
+        (PlainMessage::Hello(agent), "hello"),
+        (
+            PlainMessage::PakeStart {
+                pake: "QQ".repeat(10),
+            },
+            "pake_start",
+        ),
+        (
+            PlainMessage::PakeReply {
+                pake: "Qg".into(),
+                confirm: "AAAA".into(),
+            },
+            "pake_reply",
+        ),
+        (
+            PlainMessage::PakeConfirm {
+                confirm: "AAAA".into(),
+            },
+            "pake_confirm",
+        ),
+        (
+            PlainMessage::Error(ErrorBody {
+                kind: ErrorKind::LockedOut,
+                message: "too many wrong setup codes".into(),
+                retry_after_secs: Some(120),
+            }),
+            "error",
+        ),
+    ]
+}
+
+fn all_secure() -> Vec<(SecureMessage, &'static str)> {
+    let failure = AuthFailure {
+        class: AuthFailureClass::InvalidGrant,
+        error: AuthError::AuthorizationExpired,
+        lwa_error: Some("invalid_grant".into()),
+        description: Some("The request has an invalid grant parameter : code".into()),
+        retry_with_same_code: false,
+    };
+    vec![
+        (SecureMessage::GetDeviceInfo, "get_device_info"),
+        (
+            SecureMessage::DeviceInfo(DeviceInfo {
+                product_id: "avs_pair_speaker".into(),
+                dsn: "DSN-0001".into(),
+                code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+                code_challenge_method: CodeChallengeMethod::S256,
+                session_id: session(),
+            }),
+            "device_info",
+        ),
+        (
+            SecureMessage::ProvideAuthorization(ProvideAuthorization {
+                session_id: session(),
+                authorization_code: AuthorizationCode::new("ANcMJpTtVktKiZvfdYaV"),
+                client_id: "amzn1.application-oa2-client.abc".into(),
+                redirect_uri: "http://127.0.0.1:53682/callback".into(),
+            }),
+            "provide_authorization",
+        ),
+        (
+            SecureMessage::Progress(Progress {
+                session_id: session(),
+                stage: ProgressStage::ExchangingCode,
+            }),
+            "progress",
+        ),
+        (
+            SecureMessage::AuthResult(AuthResult::Linked {
+                session_id: session(),
+                user_id: Some(UserId::new("amzn1.account.AEXAMPLE")),
+            }),
+            "auth_result",
+        ),
+        (
+            SecureMessage::AuthResult(AuthResult::Failed {
+                session_id: session(),
+                failure,
+            }),
+            "auth_result",
+        ),
+        (SecureMessage::GetStatus, "get_status"),
+        (
+            SecureMessage::Status(Status {
+                summary: summary(),
+                auth_state: AuthState::Refreshed,
+                auth_error: AuthError::Success,
+                user_id: None,
+            }),
+            "status",
+        ),
+        (SecureMessage::Reset, "reset"),
+        (SecureMessage::ResetDone, "reset_done"),
+        (
+            SecureMessage::Error(ErrorBody::new(
+                ErrorKind::UnsupportedMessage,
+                "unknown message type",
+            )),
+            "error",
+        ),
+    ]
+}
+
+#[test]
+fn every_plain_message_round_trips_with_its_tag() {
+    for (msg, tag) in all_plain() {
+        let text = serde_json::to_string(&msg).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["type"], tag, "{text}");
+        let back: PlainMessage = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, msg);
+    }
+}
+
+#[test]
+fn every_secure_message_round_trips_with_its_tag() {
+    for (msg, tag) in all_secure() {
+        let text = serde_json::to_string(&msg).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["type"], tag, "{text}");
+        let back: SecureMessage = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, msg);
+    }
+}
+
+#[test]
+fn all_error_kinds_and_stages_round_trip() {
+    for kind in [
+        ErrorKind::IncompatibleVersion,
+        ErrorKind::WrongSetupCode,
+        ErrorKind::LockedOut,
+        ErrorKind::WindowClosed,
+        ErrorKind::Busy,
+        ErrorKind::UnexpectedMessage,
+        ErrorKind::UnsupportedMessage,
+        ErrorKind::Malformed,
+        ErrorKind::Timeout,
+        ErrorKind::Internal,
+    ] {
+        let msg = SecureMessage::Error(ErrorBody::new(kind, "x"));
+        let back: SecureMessage =
+            serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
+        assert_eq!(back, msg);
+    }
+    for window in [
+        PairingWindow::Open { closes_in_secs: 1 },
+        PairingWindow::Closed,
+        PairingWindow::LockedOut { retry_in_secs: 2 },
+    ] {
+        let back: PairingWindow =
+            serde_json::from_str(&serde_json::to_string(&window).unwrap()).unwrap();
+        assert_eq!(back, window);
+    }
+}
+
+#[test]
+fn unknown_types_decode_as_unknown() {
+    let plain: PlainMessage =
+        serde_json::from_value(json!({"type": "pake_start_v2", "x": 1})).unwrap();
+    assert_eq!(plain, PlainMessage::Unknown);
+    let secure: SecureMessage =
+        serde_json::from_value(json!({"type": "firmware_update", "url": "x"})).unwrap();
+    assert_eq!(secure, SecureMessage::Unknown);
+}
+
+#[test]
+fn the_phases_do_not_mix() {
+    // A plain-phase message is not a secure-phase message and vice versa.
+    let text = serde_json::to_string(&PlainMessage::PakeConfirm {
+        confirm: "AA".into(),
+    })
+    .unwrap();
+    assert_eq!(
+        serde_json::from_str::<SecureMessage>(&text).unwrap(),
+        SecureMessage::Unknown
+    );
+    let text = serde_json::to_string(&SecureMessage::Reset).unwrap();
+    assert_eq!(
+        serde_json::from_str::<PlainMessage>(&text).unwrap(),
+        PlainMessage::Unknown
+    );
+}
+
+#[test]
+fn missing_type_or_fields_are_errors_not_panics() {
+    assert!(serde_json::from_value::<PlainMessage>(json!({"pake": "x"})).is_err());
+    assert!(serde_json::from_value::<PlainMessage>(json!({"type": "pake_start"})).is_err());
+    assert!(serde_json::from_value::<SecureMessage>(json!({"type": "device_info"})).is_err());
+    assert!(serde_json::from_slice::<SecureMessage>(b"\x00\xff").is_err());
+}
+
+#[test]
+fn documented_json_examples_parse() {
+    // The examples in docs/protocol.md, verbatim.
+    let hello = r#"{"type":"hello","version":{"major":1,"minor":0},"min_major":1,"role":"agent",
+        "software":"avs-device-agent 0.1.0","capabilities":["progress","reset"],
+        "security_schemes":["spake2-ed25519-hkdf-sha256-chacha20poly1305"],
+        "agent":{"device_id":"3f9a0c2e11d04b7a","friendly_name":"Kitchen speaker","paired":false,
+        "window":{"state":"open","closes_in_secs":842}}}"#;
+    assert!(matches!(
+        serde_json::from_str::<PlainMessage>(hello).unwrap(),
+        PlainMessage::Hello(Hello { agent: Some(_), .. })
+    ));
+    let failed = r#"{"type":"auth_result","outcome":"failed",
+        "session_id":"6f1c7c52-3d7e-4c55-9a53-2f0b8f5d9e10","class":"invalid_grant",
+        "error":"AUTHORIZATION_EXPIRED","lwa_error":"invalid_grant",
+        "description":"The request has an invalid grant parameter : code",
+        "retry_with_same_code":false}"#;
+    assert!(matches!(
+        serde_json::from_str::<SecureMessage>(failed).unwrap(),
+        SecureMessage::AuthResult(AuthResult::Failed { .. })
+    ));
+}
