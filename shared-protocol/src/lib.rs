@@ -10,7 +10,9 @@
 //! - [`frame`]: length-prefixed frames and the [`frame::FrameTransport`] abstraction.
 //! - [`session`]: SPAKE2 handshake with key confirmation, then AEAD-sealed messages.
 //! - [`discovery`]: mDNS service type, TXT record, BLE UUIDs.
+//! - [`ble`]: cutting frames into ATT-sized chunks and gluing them back.
 
+pub mod ble;
 pub mod discovery;
 pub mod frame;
 pub mod ids;

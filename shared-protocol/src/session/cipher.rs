@@ -157,6 +157,13 @@ impl<T: FrameTransport> SecureSession<T> {
         self.dead
     }
 
+    /// Seals and sends arbitrary bytes as the next frame (tests: authentic but odd content).
+    #[cfg(test)]
+    pub(crate) async fn send_sealed_bytes(&mut self, plain: &[u8]) -> Result<(), SessionError> {
+        let sealed = self.sealer.seal(plain).ok_or(SessionError::Dead)?;
+        Ok(self.transport.send_frame(sealed).await?)
+    }
+
     /// The transport, for tests that need to misbehave on the wire.
     #[cfg(test)]
     pub(crate) fn transport_mut(&mut self) -> &mut T {
