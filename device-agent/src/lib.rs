@@ -1,1 +1,51 @@
-//! Filled by a later issue.
+//! The avs-pair device agent: the speaker's side.
+//!
+//! It advertises itself, pairs with a companion over a PAKE-secured link, redeems the
+//! authorization code with a verifier that never left the speaker, and from then on keeps an
+//! access token fresh for the AVS client, forever, through restarts, crashes and LWA outages.
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`config`] | TOML + env + flags, checked up front |
+//! | [`provision`] | the setup code: given, stored, or generated and shown once |
+//! | [`store`], [`atomic_file`] | the refresh token on disk, crash-safe |
+//! | [`lwa_client`] | LWA/AVS HTTP with deadlines and precise failures |
+//! | [`retry`] | the SDK's backoff table |
+//! | [`auth_delegate`] | states, observers, single-flight refresh |
+//! | [`cbl`] | code-based linking |
+//! | [`pairing`] | the pairing window and the persistent attempt counter |
+//! | [`link_server`] | the companion link: handshake, PKCE per session, exchange |
+//! | [`local_api`] | the Unix socket for the AVS client and the CLI |
+//! | [`mdns`] | `_avs-pair._tcp` advertising |
+//! | [`agent`] | wiring and orderly shutdown |
+//! | [`sd_notify`] | systemd readiness |
+//!
+//! Embedding (tests, the demo):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use device_agent::{agent::Agent, config::AgentConfig};
+//! let dir = std::path::Path::new("/tmp/agent-state");
+//! let cfg = AgentConfig::for_local(dir, "http://127.0.0.1:8080", "24681357")?;
+//! let agent = Agent::start(cfg).await?;
+//! println!("{}", agent.ready_line());
+//! let token = agent.delegate().auth_token(); // never blocks
+//! agent.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod agent;
+pub mod atomic_file;
+pub mod auth_delegate;
+pub mod cbl;
+pub mod cli;
+pub mod config;
+pub mod link_server;
+pub mod local_api;
+pub mod lwa_client;
+pub mod mdns;
+pub mod pairing;
+pub mod provision;
+pub mod retry;
+pub mod sd_notify;
+pub mod store;

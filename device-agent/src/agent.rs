@@ -1,0 +1,431 @@
+//! The agent: wires config, store, delegate, pairing window, link server, local API, mDNS and
+//! hooks together, and takes them down in order.
+//!
+//! [`Agent::start`] is what the daemon binary runs and what tests and the demo embed: it returns
+//! once everything listens, with the link address and socket path to connect to.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use shared_protocol::ids::{ClientId, DeviceId};
+use shared_protocol::lwa::{AuthError, AuthState};
+use shared_protocol::setup_code::SetupCode;
+use tokio::io::AsyncBufReadExt as _;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinHandle;
+
+use crate::auth_delegate::{AuthDelegate, StartReport};
+use crate::cbl::{run_cbl, CblPolicy, CblPrompt};
+use crate::config::AgentConfig;
+use crate::link_server::{self, LinkContext, LinkLimits};
+use crate::local_api::{self, StatusReport};
+use crate::lwa_client::LwaClient;
+use crate::mdns::Advertiser;
+use crate::pairing::Pairing;
+use crate::provision;
+use crate::store::TokenStore;
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// HTTP client.
+    #[error(transparent)]
+    Client(#[from] crate::lwa_client::ClientBuildError),
+    /// Token store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Pairing state.
+    #[error(transparent)]
+    Pairing(#[from] crate::pairing::PairingLoadError),
+    /// Setup code.
+    #[error(transparent)]
+    SetupCode(#[from] provision::ProvisionError),
+    /// Link listener.
+    #[error("cannot listen for the link on {addr}: {source}; fix: choose another link_bind")]
+    LinkBind {
+        /// Address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Local socket.
+    #[error("cannot create the local API socket {path}: {source}; fix: check socket_path and its directory's permissions")]
+    Socket {
+        /// Path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// mDNS.
+    #[error(transparent)]
+    Mdns(#[from] crate::mdns::MdnsError),
+}
+
+/// State shared by the agent's tasks.
+#[derive(Debug)]
+pub struct Shared {
+    /// What the link server uses (delegate, pairing, identity).
+    pub link: Arc<LinkContext>,
+    /// Where the link listens.
+    pub link_addr: SocketAddr,
+    client_id: Option<ClientId>,
+    cbl_policy: CblPolicy,
+    cbl_hook: Option<String>,
+    cbl_running: Mutex<()>,
+}
+
+impl Shared {
+    /// The `status` answer.
+    pub fn status_report(&self) -> StatusReport {
+        let s = self.link.status();
+        StatusReport {
+            device_id: s.summary.device_id,
+            friendly_name: s.summary.friendly_name,
+            paired: s.summary.paired,
+            window: s.summary.window,
+            auth_state: s.auth_state,
+            auth_error: s.auth_error,
+            user_id: s.user_id,
+            link: self.link_addr.to_string(),
+            refreshes: self.link.delegate.refresh_count(),
+        }
+    }
+
+    /// Runs CBL (one at a time), calling the hook and `on_prompt` with the code.
+    pub async fn run_cbl(&self, on_prompt: impl FnOnce(&CblPrompt)) -> Result<(), String> {
+        let client_id = self.client_id.clone().ok_or_else(|| {
+            "code-based linking needs client_id (the \"Other devices and platforms\" client id) in the config".to_owned()
+        })?;
+        let Ok(_running) = self.cbl_running.try_lock() else {
+            return Err("code-based linking is already running".into());
+        };
+        let hook = self.cbl_hook.clone();
+        let ctx = &self.link;
+        run_cbl(
+            &ctx.delegate,
+            &client_id,
+            &ctx.product_id,
+            &ctx.dsn,
+            &self.cbl_policy,
+            |p| {
+                if let Some(cmd) = hook {
+                    run_cbl_hook(&cmd, p);
+                }
+                on_prompt(p);
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn run_cbl_hook(cmd: &str, p: &CblPrompt) {
+    let spawned = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("AVS_CBL_USER_CODE", &p.user_code)
+        .env("AVS_CBL_VERIFICATION_URI", &p.verification_uri)
+        .env("AVS_CBL_EXPIRES_IN", p.expires_in_secs.to_string())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(false)
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cbl_hook could not be started"),
+    }
+}
+
+/// A running agent.
+#[derive(Debug)]
+pub struct Agent {
+    shared: Arc<Shared>,
+    socket_path: PathBuf,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    mdns_task: Option<JoinHandle<Option<Advertiser>>>,
+    first_start_code: Option<SetupCode>,
+    start_report: StartReport,
+}
+
+impl Agent {
+    /// Starts everything; returns once the link and the socket listen.
+    pub async fn start(cfg: AgentConfig) -> Result<Self, AgentError> {
+        let provisioned = provision::provision(cfg.setup_code.as_deref(), &cfg.setup_code_file)?;
+        let lwa = LwaClient::new(cfg.endpoints.clone(), cfg.lwa_ca_file.as_deref())?;
+        let store = TokenStore::open(&cfg.state_dir)?;
+        let (delegate, start_report) = AuthDelegate::start(lwa, store, cfg.auth.clone())?;
+        let pairing = Pairing::load(&cfg.state_dir, cfg.pairing.clone())?;
+        if !delegate.is_paired() {
+            match pairing.open() {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "unpaired, but the pairing window stays closed")
+                }
+            }
+        }
+        let listener = bind_link(cfg.link_bind).await?;
+        let link_addr = listener
+            .local_addr()
+            .map_err(|source| AgentError::LinkBind {
+                addr: cfg.link_bind,
+                source,
+            })?;
+        let ctx = Arc::new(LinkContext {
+            device_id: cfg.device_id.clone(),
+            friendly_name: cfg.friendly_name.clone(),
+            product_id: cfg.product_id.clone(),
+            dsn: cfg.dsn.clone(),
+            setup_code: provisioned.code.clone(),
+            pairing: pairing.clone(),
+            delegate: delegate.clone(),
+            exchange_lock: Mutex::new(()),
+        });
+        let shared = Arc::new(Shared {
+            link: ctx.clone(),
+            link_addr,
+            client_id: cfg.client_id.clone(),
+            cbl_policy: cfg.cbl.clone(),
+            cbl_hook: cfg.cbl_hook.clone(),
+            cbl_running: Mutex::new(()),
+        });
+        let socket = local_api::bind(&cfg.socket_path).map_err(|source| AgentError::Socket {
+            path: cfg.socket_path.clone(),
+            source,
+        })?;
+        let (shutdown, _) = watch::channel(false);
+        let limits = LinkLimits {
+            max_sessions: cfg.max_sessions,
+            handshake_timeout: cfg.handshake_timeout,
+            idle_timeout: cfg.idle_timeout,
+            exchange_timeout: cfg.exchange_timeout,
+        };
+        let mut tasks = vec![
+            tokio::spawn(link_server::serve(
+                listener,
+                ctx.clone(),
+                limits,
+                shutdown.subscribe(),
+            )),
+            tokio::spawn(local_api::serve(
+                socket,
+                cfg.socket_path.clone(),
+                shared.clone(),
+                shutdown.subscribe(),
+            )),
+            tokio::spawn(reopen_on_unlink(ctx.clone(), shutdown.subscribe())),
+        ];
+        if let Some(cmd) = cfg.button_hook.clone() {
+            tasks.push(tokio::spawn(button_hook(
+                cmd,
+                pairing.clone(),
+                shutdown.subscribe(),
+            )));
+        }
+        let mdns_task = if cfg.mdns {
+            let adv = Advertiser::start(&ctx.summary(), link_addr.port(), &cfg.mdns_interfaces)?;
+            Some(tokio::spawn(advertise(
+                adv,
+                ctx.clone(),
+                shutdown.subscribe(),
+            )))
+        } else {
+            None
+        };
+        tracing::info!(
+            device_id = %cfg.device_id,
+            link = %link_addr,
+            socket = %cfg.socket_path.display(),
+            paired = delegate.is_paired(),
+            "agent started"
+        );
+        Ok(Self {
+            shared,
+            socket_path: cfg.socket_path,
+            shutdown,
+            tasks,
+            mdns_task,
+            first_start_code: provisioned.generated.then_some(provisioned.code),
+            start_report,
+        })
+    }
+
+    /// Link id.
+    pub fn device_id(&self) -> &DeviceId {
+        &self.shared.link.device_id
+    }
+
+    /// Where the link listens.
+    pub fn link_addr(&self) -> SocketAddr {
+        self.shared.link_addr
+    }
+
+    /// The local API socket.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket_path
+    }
+
+    /// The auth delegate (token access for an in-process AVS client).
+    pub fn delegate(&self) -> &AuthDelegate {
+        &self.shared.link.delegate
+    }
+
+    /// The pairing window.
+    pub fn pairing(&self) -> &Pairing {
+        &self.shared.link.pairing
+    }
+
+    /// Status as the local API reports it.
+    pub fn status_report(&self) -> StatusReport {
+        self.shared.status_report()
+    }
+
+    /// What loading the token store found.
+    pub fn start_report(&self) -> &StartReport {
+        &self.start_report
+    }
+
+    /// Runs code-based linking in-process.
+    pub async fn run_cbl(&self, on_prompt: impl FnOnce(&CblPrompt)) -> Result<(), String> {
+        self.shared.run_cbl(on_prompt).await
+    }
+
+    /// The code generated at this start, once (to show it to the owner).
+    pub fn take_first_start_code(&mut self) -> Option<SetupCode> {
+        self.first_start_code.take()
+    }
+
+    /// `AVS_AGENT_READY device_id=… link=IP:PORT socket=PATH`, for scripts and tests.
+    pub fn ready_line(&self) -> String {
+        format!(
+            "AVS_AGENT_READY device_id={} link={} socket={}",
+            self.device_id(),
+            self.link_addr(),
+            self.socket_path.display()
+        )
+    }
+
+    /// Graceful stop: listeners close, mDNS says goodbye, the refresher stops. Stored tokens
+    /// are always on disk already (every write is synchronous and atomic).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(t) = self.mdns_task {
+            if let Ok(Some(adv)) = t.await {
+                adv.shutdown().await;
+            }
+        }
+        self.shared.link.delegate.shutdown().await;
+        let _ = std::fs::remove_file(&self.socket_path);
+        tracing::info!("agent stopped");
+    }
+}
+
+/// Binds the link listener; `[::]` falls back to `0.0.0.0` on hosts without IPv6.
+async fn bind_link(addr: SocketAddr) -> Result<TcpListener, AgentError> {
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if addr.ip().is_unspecified() && addr.is_ipv6() => {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            tracing::info!(error = %e, "IPv6 unavailable; listening on IPv4 only");
+            TcpListener::bind(v4)
+                .await
+                .map_err(|source| AgentError::LinkBind { addr: v4, source })
+        }
+        Err(source) => Err(AgentError::LinkBind { addr, source }),
+    }
+}
+
+/// `invalid_grant`: the user unlinked the speaker; let them pair again.
+async fn reopen_on_unlink(ctx: Arc<LinkContext>, mut shutdown: watch::Receiver<bool>) {
+    let mut rx = ctx.delegate.subscribe();
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        let s = *rx.borrow_and_update();
+        if s.state == AuthState::UnrecoverableError && s.error == AuthError::AuthorizationExpired {
+            match ctx.pairing.open() {
+                Ok(_) => tracing::info!("the speaker was unlinked; pairing window reopened"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the speaker was unlinked; pairing window stays closed")
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the mDNS TXT record in step with pairing and auth state.
+async fn advertise(
+    mut adv: Advertiser,
+    ctx: Arc<LinkContext>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<Advertiser> {
+    let mut auth = ctx.delegate.subscribe();
+    let mut window = ctx.pairing.subscribe();
+    loop {
+        let closes_at = ctx.pairing.open_until();
+        tokio::select! {
+            _ = auth.changed() => {}
+            _ = window.changed() => {}
+            _ = async {
+                match closes_at {
+                    Some(at) => tokio::time::sleep_until(at + std::time::Duration::from_millis(10)).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+            _ = shutdown.changed() => return Some(adv),
+        }
+        if let Err(e) = adv.update(&ctx.summary()) {
+            tracing::warn!(error = %e, "could not update the mDNS record");
+        }
+    }
+}
+
+/// Every line the hook prints is a press of the pairing button.
+async fn button_hook(cmd: String, pairing: Pairing, mut shutdown: watch::Receiver<bool>) {
+    let child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&cmd)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "button_hook could not be started");
+            return;
+        }
+    };
+    let Some(stdout) = child.stdout.take() else {
+        return;
+    };
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(_)) => match pairing.open() {
+                    Ok(_) => tracing::info!("pairing button pressed: window open"),
+                    Err(e) => tracing::warn!(error = %e, "pairing button pressed"),
+                },
+                Ok(None) | Err(_) => {
+                    tracing::warn!("button_hook exited; the pairing button no longer works");
+                    return;
+                }
+            },
+            _ = shutdown.changed() => {
+                let _ = child.kill().await;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The `avs-device-agent` command line: `run` starts the daemon; every other verb is a client
+//! of the running daemon's local socket.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::agent::Agent;
+use crate::config::{AgentConfig, ConfigValues, DEFAULT_STATE_DIR};
+use crate::local_api::{self, ApiRequest, ApiResponse};
+
+/// The avs-pair device agent.
+#[derive(Debug, Parser)]
+#[command(
+    name = "avs-device-agent",
+    version,
+    about = "Pairs this speaker with an Amazon account and keeps its AVS token fresh"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon (prints `AVS_AGENT_READY device_id=… link=… socket=…` when ready).
+    Run(Box<RunArgs>),
+    /// Open the pairing window.
+    Pair(ClientArgs),
+    /// Show status.
+    Status(ClientArgs),
+    /// Print the current access token (for `curl -H "Authorization: Bearer $(avs-device-agent token)"`).
+    Token(ClientArgs),
+    /// Forget the linked account.
+    Reset(ClientArgs),
+    /// Call AVS /ping with the current token.
+    Check(ClientArgs),
+    /// Link with code-based linking (prints the code and the URL to enter it at).
+    Cbl(ClientArgs),
+}
+
+/// `run` flags: a config file plus per-key overrides.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// TOML config file.
+    #[arg(long, short, env = "AVS_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Config keys (each also settable in the file and as AVS_AGENT_<KEY>).
+    #[command(flatten)]
+    pub values: ConfigValues,
+    /// Log filter (RUST_LOG syntax).
+    #[arg(long, env = "AVS_AGENT_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Client verbs find the daemon's socket.
+#[derive(Debug, clap::Args)]
+pub struct ClientArgs {
+    /// The daemon's socket (default: <state_dir>/agent.sock).
+    #[arg(long, env = "AVS_AGENT_SOCKET_PATH")]
+    pub socket: Option<PathBuf>,
+    /// State directory, to find the default socket.
+    #[arg(long, env = "AVS_AGENT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print the raw JSON answers.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ClientArgs {
+    fn socket(&self) -> PathBuf {
+        self.socket.clone().unwrap_or_else(|| {
+            self.state_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+                .join("agent.sock")
+        })
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("avs-device-agent: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run(*args).await,
+            Command::Pair(a) => client(a, ApiRequest::Pair).await,
+            Command::Status(a) => client(a, ApiRequest::Status).await,
+            Command::Token(a) => client(a, ApiRequest::Token).await,
+            Command::Reset(a) => client(a, ApiRequest::Reset).await,
+            Command::Check(a) => client(a, ApiRequest::Check).await,
+            Command::Cbl(a) => client(a, ApiRequest::Cbl).await,
+        }
+    })
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let file = match &args.config {
+        Some(path) => match ConfigValues::from_file(path) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("avs-device-agent: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => ConfigValues::default(),
+    };
+    let setup_code = std::env::var("AVS_AGENT_SETUP_CODE").ok();
+    let cfg = match AgentConfig::resolve(file.overlay(args.values), setup_code) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("avs-device-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut agent = match Agent::start(cfg).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("avs-device-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(code) = agent.take_first_start_code() {
+        // Shown once on the console (never logged); it also stays in setup_code_file.
+        println!(
+            "{}",
+            crate::provision::first_start_banner(&code, agent.device_id())
+        );
+    }
+    println!("{}", agent.ready_line());
+    match crate::sd_notify::notify("READY=1") {
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not notify systemd"),
+    }
+    wait_for_signals(&agent).await;
+    let _ = crate::sd_notify::notify("STOPPING=1");
+    agent.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signals(agent: &Agent) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stopping");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); return }
+            _ = usr1.recv() => match agent.pairing().open() {
+                Ok(_) => tracing::info!("SIGUSR1: pairing window open"),
+                Err(e) => tracing::warn!(error = %e, "SIGUSR1: pairing window not opened"),
+            },
+        }
+    }
+}
+
+async fn client(args: ClientArgs, req: ApiRequest) -> ExitCode {
+    let socket = args.socket();
+    let mut ok = true;
+    let streaming = matches!(req, ApiRequest::Cbl);
+    let result = local_api::call(&socket, &req, |resp| {
+        if args.json {
+            if let Ok(s) = serde_json::to_string(resp) {
+                println!("{s}");
+            }
+        } else {
+            print_human(resp);
+        }
+        match resp {
+            ApiResponse::Error { .. } | ApiResponse::Check { ok: false, .. } => ok = false,
+            _ => {}
+        }
+        streaming && matches!(resp, ApiResponse::CblPrompt(_))
+    })
+    .await;
+    match result {
+        Ok(()) if ok => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("avs-device-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_human(resp: &ApiResponse) {
+    match resp {
+        ApiResponse::Token { access_token, .. } => println!("{}", access_token.expose_secret()),
+        ApiResponse::AuthState { state, error } => println!("{state} ({error})"),
+        ApiResponse::Status(s) => {
+            println!("device id:   {}", s.device_id);
+            println!("name:        {}", s.friendly_name);
+            println!("paired:      {}", s.paired);
+            println!(
+                "account:     {}",
+                s.user_id.as_ref().map(|u| u.as_str()).unwrap_or("-")
+            );
+            println!("auth:        {} ({})", s.auth_state, s.auth_error);
+            println!("pairing:     {}", window_text(&s.window));
+            println!("link:        {}", s.link);
+            println!("refreshes:   {}", s.refreshes);
+        }
+        ApiResponse::Window { window } => println!("pairing window: {}", window_text(window)),
+        ApiResponse::Check { ok, message } => {
+            println!("{}: {message}", if *ok { "ok" } else { "FAILED" })
+        }
+        ApiResponse::CblPrompt(p) => println!(
+            "Go to {} and enter the code {} (valid {} s)",
+            p.verification_uri, p.user_code, p.expires_in_secs
+        ),
+        ApiResponse::Ok { message } => println!("{message}"),
+        ApiResponse::Error { message } => eprintln!("error: {message}"),
+    }
+}
+
+fn window_text(w: &shared_protocol::message::PairingWindow) -> String {
+    use shared_protocol::message::PairingWindow;
+    match w {
+        PairingWindow::Open { closes_in_secs } => format!("open (closes in {closes_in_secs} s)"),
+        PairingWindow::Closed => "closed".into(),
+        PairingWindow::LockedOut { retry_in_secs } => {
+            format!("locked after too many wrong codes (retry in {retry_in_secs} s)")
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! The link server: the TCP end of the companion protocol.
+//!
+//! One task per connection, each bounded in time and number:
+//!
+//! - at most `max_sessions` at once; the next connection gets `Error{Busy}` and is closed;
+//! - the whole handshake (Hello, SPAKE2, key confirmation) must finish within
+//!   `handshake_timeout`; every later read must arrive within `idle_timeout`;
+//! - frames are capped by the protocol crate.
+//!
+//! Inside the secure session, `GetDeviceInfo` makes a fresh PKCE pair bound to a fresh
+//! `SessionId` (the verifier never leaves this task and is zeroized when the connection ends);
+//! `ProvideAuthorization` is honoured only while the pairing window is open and only for that
+//! session id; the exchange streams `Progress` and ends in an `AuthResult` whose failure class
+//! tells the companion exactly what went wrong and whether resending the same code can help.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared_protocol::frame::{FrameTransport as _, StreamTransport};
+use shared_protocol::ids::{DeviceId, DeviceSerialNumber, ProductId, SessionId};
+use shared_protocol::lwa::AuthError;
+use shared_protocol::message::{
+    AgentSummary, AuthFailure, AuthFailureClass, AuthResult, DeviceInfo, ErrorBody, ErrorKind,
+    Hello, PlainMessage, Progress, ProgressStage, ProvideAuthorization, Role, SecureMessage,
+    Status,
+};
+use shared_protocol::pkce::PkcePair;
+use shared_protocol::session::{
+    AttemptGuard, HandshakeError, SecureSession, ServerHandshake, SessionError,
+};
+use shared_protocol::setup_code::SetupCode;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Mutex, Semaphore};
+use tokio::time::{timeout, timeout_at, Instant};
+
+use crate::auth_delegate::AuthDelegate;
+use crate::lwa_client::LwaFailure;
+use crate::pairing::Pairing;
+
+type Transport = StreamTransport<TcpStream>;
+
+/// Limits of the link server.
+#[derive(Debug, Clone)]
+pub struct LinkLimits {
+    /// Concurrent sessions.
+    pub max_sessions: usize,
+    /// Whole handshake.
+    pub handshake_timeout: Duration,
+    /// Between two messages of an established session.
+    pub idle_timeout: Duration,
+    /// The code exchange request.
+    pub exchange_timeout: Duration,
+}
+
+/// What the link server needs from the rest of the agent.
+#[derive(Debug)]
+pub struct LinkContext {
+    /// Link id.
+    pub device_id: DeviceId,
+    /// Friendly name.
+    pub friendly_name: String,
+    /// Product id for DeviceInfo.
+    pub product_id: ProductId,
+    /// DSN for DeviceInfo.
+    pub dsn: DeviceSerialNumber,
+    /// The setup code keying the handshake.
+    pub setup_code: SetupCode,
+    /// The pairing window.
+    pub pairing: Pairing,
+    /// The account holder.
+    pub delegate: AuthDelegate,
+    /// One exchange at a time (two companions racing must not interleave installs).
+    pub exchange_lock: Mutex<()>,
+}
+
+impl LinkContext {
+    /// What anyone may know.
+    pub fn summary(&self) -> AgentSummary {
+        AgentSummary {
+            device_id: self.device_id.clone(),
+            friendly_name: self.friendly_name.clone(),
+            paired: self.delegate.is_paired(),
+            window: self.pairing.window(),
+        }
+    }
+
+    /// The full status.
+    pub fn status(&self) -> Status {
+        let auth = self.delegate.status();
+        Status {
+            summary: self.summary(),
+            auth_state: auth.state,
+            auth_error: auth.error,
+            user_id: self.delegate.account().and_then(|(_, u)| u),
+        }
+    }
+
+    fn hello(&self) -> Hello {
+        let mut hello = Hello::new(
+            Role::Agent,
+            concat!("avs-device-agent ", env!("CARGO_PKG_VERSION")),
+        );
+        hello.agent = Some(self.summary());
+        hello
+    }
+}
+
+/// Serves the link on `listener` until `shutdown` becomes true.
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<LinkContext>,
+    limits: LinkLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let sessions = Arc::new(Semaphore::new(limits.max_sessions));
+    // Busy answers are cheap but still bounded.
+    let busy = Arc::new(Semaphore::new(limits.max_sessions.max(4)));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "link accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match sessions.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let ctx = ctx.clone();
+                let limits = limits.clone();
+                let mut stop = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = handle_connection(stream, peer, &ctx, &limits) => {}
+                        _ = stop.changed() => {}
+                    }
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                if let Ok(permit) = busy.clone().try_acquire_owned() {
+                    tracing::info!(%peer, "link busy: refusing a connection");
+                    tokio::spawn(async move {
+                        refuse_busy(stream).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    }
+    tracing::debug!("link server stopped");
+}
+
+async fn refuse_busy(stream: TcpStream) {
+    let mut t = StreamTransport::new(stream);
+    // Read the peer's Hello first so closing does not reset the connection under our answer.
+    let _ = timeout(Duration::from_secs(2), t.recv_frame()).await;
+    let body = PlainMessage::Error(ErrorBody::new(
+        ErrorKind::Busy,
+        "the speaker is already talking to other companions; try again in a moment",
+    ));
+    if let Ok(frame) = serde_json::to_vec(&body) {
+        let _ = timeout(Duration::from_secs(2), t.send_frame(frame)).await;
+    }
+    let mut stream = t.into_inner();
+    let _ = timeout(Duration::from_secs(2), stream.shutdown()).await;
+}
+
+/// The pairing window as the handshake's attempt guard.
+struct Guard<'a> {
+    pairing: &'a Pairing,
+    counted: bool,
+    verified: bool,
+}
+
+impl AttemptGuard for Guard<'_> {
+    fn before_reply(&mut self) -> Result<(), ErrorBody> {
+        self.pairing.before_reply()?;
+        self.counted = true;
+        Ok(())
+    }
+
+    fn on_success(&mut self) {
+        self.verified = true;
+        self.pairing.on_code_verified();
+    }
+}
+
+async fn handle_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: &LinkContext,
+    limits: &LinkLimits,
+) {
+    let deadline = Instant::now() + limits.handshake_timeout;
+    let transport = StreamTransport::new(stream);
+    let hs = match timeout_at(deadline, ServerHandshake::accept(transport, ctx.hello())).await {
+        Ok(Ok(hs)) => hs,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "link hello failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "link hello timed out");
+            return;
+        }
+    };
+    let mut guard = Guard {
+        pairing: &ctx.pairing,
+        counted: false,
+        verified: false,
+    };
+    let result = timeout_at(deadline, hs.authenticate(&ctx.setup_code, &mut guard)).await;
+    let (counted, verified) = (guard.counted, guard.verified);
+    let session = match result {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => {
+            if counted && !verified {
+                ctx.pairing.on_wrong_code();
+            }
+            match e {
+                HandshakeError::WrongSetupCode => {
+                    tracing::warn!(%peer, failures = ctx.pairing.failures(), "link handshake: wrong setup code")
+                }
+                other => tracing::info!(%peer, error = %other, "link handshake failed"),
+            }
+            return;
+        }
+        Err(_) => {
+            if counted && !verified {
+                ctx.pairing.on_wrong_code();
+            }
+            tracing::info!(%peer, "link handshake timed out");
+            return;
+        }
+    };
+    tracing::info!(%peer, "link session established");
+    let mut s = LinkSession {
+        session,
+        ctx,
+        limits,
+        pkce: None,
+    };
+    s.run().await;
+    tracing::info!(%peer, "link session ended");
+}
+
+struct LinkSession<'a> {
+    session: SecureSession<Transport>,
+    ctx: &'a LinkContext,
+    limits: &'a LinkLimits,
+    /// This connection's PKCE pair and the session id it is bound to.
+    pkce: Option<(SessionId, PkcePair)>,
+}
+
+impl LinkSession<'_> {
+    async fn send(&mut self, msg: &SecureMessage) -> bool {
+        match timeout(self.limits.idle_timeout, self.session.send(msg)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "link send failed");
+                false
+            }
+            Err(_) => {
+                tracing::info!("link send timed out");
+                false
+            }
+        }
+    }
+
+    async fn error(&mut self, kind: ErrorKind, message: &str) -> bool {
+        self.send(&SecureMessage::Error(ErrorBody::new(kind, message)))
+            .await
+    }
+
+    async fn run(&mut self) {
+        loop {
+            let msg = match timeout(self.limits.idle_timeout, self.session.recv()).await {
+                Err(_) => {
+                    let _ = self
+                        .error(
+                            ErrorKind::Timeout,
+                            "no message for too long: closing the session",
+                        )
+                        .await;
+                    return;
+                }
+                Ok(Err(SessionError::Malformed(why))) => {
+                    if !self.error(ErrorKind::Malformed, &why).await {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(Err(SessionError::Closed)) => return,
+                Ok(Err(e)) => {
+                    tracing::info!(error = %e, "link session ended");
+                    return;
+                }
+                Ok(Ok(msg)) => msg,
+            };
+            let ok = match msg {
+                SecureMessage::GetDeviceInfo => self.device_info().await,
+                SecureMessage::ProvideAuthorization(pa) => self.provide(pa).await,
+                SecureMessage::GetStatus => {
+                    let status = self.ctx.status();
+                    self.send(&SecureMessage::Status(status)).await
+                }
+                SecureMessage::Reset => self.reset().await,
+                SecureMessage::Unknown => {
+                    self.error(
+                        ErrorKind::UnsupportedMessage,
+                        "this speaker does not know that message",
+                    )
+                    .await
+                }
+                _ => {
+                    self.error(
+                        ErrorKind::UnexpectedMessage,
+                        "that message is sent by the speaker, not to it",
+                    )
+                    .await
+                }
+            };
+            if !ok {
+                return;
+            }
+        }
+    }
+
+    async fn device_info(&mut self) -> bool {
+        if !self.ctx.pairing.is_open() {
+            return self.error(ErrorKind::WindowClosed, WINDOW_CLOSED).await;
+        }
+        let session_id = SessionId::random();
+        let pair = PkcePair::generate();
+        let info = DeviceInfo {
+            product_id: self.ctx.product_id.clone(),
+            dsn: self.ctx.dsn.clone(),
+            code_challenge: pair.challenge.as_str().to_owned(),
+            code_challenge_method: pair.challenge.method(),
+            session_id,
+        };
+        // Replacing the old pair drops (zeroizes) its verifier.
+        self.pkce = Some((session_id, pair));
+        self.send(&SecureMessage::DeviceInfo(info)).await
+    }
+
+    async fn reset(&mut self) -> bool {
+        if !self.ctx.pairing.is_open() {
+            return self.error(ErrorKind::WindowClosed, WINDOW_CLOSED).await;
+        }
+        match self.ctx.delegate.clear_data() {
+            Ok(()) => self.send(&SecureMessage::ResetDone).await,
+            Err(e) => {
+                tracing::error!(error = %e, "reset over the link failed");
+                self.error(
+                    ErrorKind::Internal,
+                    "the speaker could not delete its stored account",
+                )
+                .await
+            }
+        }
+    }
+
+    async fn progress(&mut self, session_id: SessionId, stage: ProgressStage) -> bool {
+        self.send(&SecureMessage::Progress(Progress { session_id, stage }))
+            .await
+    }
+
+    async fn provide(&mut self, pa: ProvideAuthorization) -> bool {
+        let session_id = pa.session_id;
+        let outcome = self.exchange(pa).await;
+        let linked = matches!(outcome, AuthResult::Linked { .. });
+        if let AuthResult::Failed { failure, .. } = &outcome {
+            tracing::warn!(
+                class = ?failure.class,
+                error = %failure.error,
+                lwa_error = failure.lwa_error.as_deref().unwrap_or("-"),
+                "authorization handover failed"
+            );
+        }
+        let delivered = self.send(&SecureMessage::AuthResult(outcome)).await;
+        if linked && delivered {
+            self.ctx.pairing.on_linked();
+            tracing::info!(%session_id, "linked; result delivered");
+        }
+        delivered
+    }
+
+    async fn exchange(&mut self, pa: ProvideAuthorization) -> AuthResult {
+        let session_id = pa.session_id;
+        let fail = |class, error, description: &str| AuthResult::Failed {
+            session_id,
+            failure: AuthFailure {
+                class,
+                error,
+                lwa_error: None,
+                description: Some(description.to_owned()),
+                retry_with_same_code: false,
+            },
+        };
+        if !self.ctx.pairing.is_open() {
+            return fail(
+                AuthFailureClass::WindowClosed,
+                AuthError::AuthorizationFailed,
+                WINDOW_CLOSED,
+            );
+        }
+        if !matches!(&self.pkce, Some((sid, _)) if *sid == session_id) {
+            return fail(
+                AuthFailureClass::UnknownSession,
+                AuthError::InvalidRequest,
+                "this session id was not issued on this connection: ask for device info again and log in again",
+            );
+        }
+        if !self.progress(session_id, ProgressStage::Received).await
+            || !self
+                .progress(session_id, ProgressStage::ExchangingCode)
+                .await
+        {
+            return fail(
+                AuthFailureClass::Internal,
+                AuthError::InternalError,
+                "the link broke",
+            );
+        }
+        let _one_at_a_time = self.ctx.exchange_lock.lock().await;
+        let Some((_, pair)) = self.pkce.as_ref() else {
+            return fail(
+                AuthFailureClass::UnknownSession,
+                AuthError::InvalidRequest,
+                "no pairing session",
+            );
+        };
+        let lwa = self.ctx.delegate.lwa().clone();
+        let result = lwa
+            .exchange_code(
+                &pa.authorization_code,
+                &pa.redirect_uri,
+                &pa.client_id,
+                &pair.verifier,
+                self.limits.exchange_timeout,
+            )
+            .await;
+        let grant = match result {
+            Ok(grant) => grant,
+            Err(failure) => {
+                return AuthResult::Failed {
+                    session_id,
+                    failure: classify(&failure),
+                }
+            }
+        };
+        let access = grant.access_token.clone();
+        if !self
+            .progress(session_id, ProgressStage::StoringTokens)
+            .await
+        {
+            return fail(
+                AuthFailureClass::Internal,
+                AuthError::InternalError,
+                "the link broke",
+            );
+        }
+        if let Err(e) = self
+            .ctx
+            .delegate
+            .install(grant, pa.client_id.clone(), None, true)
+        {
+            tracing::error!(error = %e, "could not store the new account");
+            return fail(
+                AuthFailureClass::Storage,
+                AuthError::InternalError,
+                "the speaker could not save the tokens (storage full or read-only?); the previous account, if any, is kept",
+            );
+        }
+        // The verifier has done its job: drop it now.
+        self.pkce = None;
+        let _ = self
+            .progress(session_id, ProgressStage::FetchingProfile)
+            .await;
+        let user_id = match lwa.user_profile(&access, Duration::from_secs(10)).await {
+            Ok(uid) => {
+                if let Err(e) = self.ctx.delegate.set_user_id(uid.clone()) {
+                    tracing::warn!(error = %e, "could not store the account id");
+                }
+                Some(uid)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "profile not available; linked without an account id");
+                None
+            }
+        };
+        AuthResult::Linked {
+            session_id,
+            user_id,
+        }
+    }
+}
+
+const WINDOW_CLOSED: &str =
+    "the speaker's pairing window is closed: open it on the speaker (avs-device-agent pair, or its pairing button) and try again";
+
+/// Maps an exchange failure to what the companion shows.
+pub fn classify(failure: &LwaFailure) -> AuthFailure {
+    let error = failure.auth_error();
+    let lwa_error = failure.lwa_body().map(|b| b.error.clone());
+    let lwa_desc = failure.lwa_body().and_then(|b| b.error_description.clone());
+    let (class, hint, retry) = match failure {
+        LwaFailure::Unreachable(_) => (
+            AuthFailureClass::Unreachable,
+            "the speaker could not reach Login with Amazon (network, DNS or TLS); the code is still valid for a few minutes: check the speaker's network and send it again".to_owned(),
+            true,
+        ),
+        LwaFailure::Timeout(d) => (
+            AuthFailureClass::Unreachable,
+            format!("Login with Amazon did not answer within {} s; send the same code again", d.as_secs()),
+            true,
+        ),
+        LwaFailure::BadResponse(why) => (
+            AuthFailureClass::BadResponse,
+            format!("Login with Amazon's answer could not be understood: {why}"),
+            false,
+        ),
+        LwaFailure::Rejected { status, error, .. } => match error {
+            AuthError::AuthorizationExpired => (
+                AuthFailureClass::InvalidGrant,
+                "Login with Amazon refused the authorization code: it expired (5 minutes), was already used, or the redirect URI / client id differ from the login's; log in again".to_owned(),
+                false,
+            ),
+            AuthError::InvalidValue | AuthError::UnauthorizedClient | AuthError::AuthorizationFailed => (
+                AuthFailureClass::InvalidClient,
+                "Login with Amazon does not accept this client id for this product: check the security profile's client id and allowed return URLs".to_owned(),
+                false,
+            ),
+            AuthError::InvalidRequest | AuthError::UnsupportedGrantType => (
+                AuthFailureClass::InvalidRequest,
+                "Login with Amazon rejected the request's parameters".to_owned(),
+                false,
+            ),
+            AuthError::ServerError => (
+                AuthFailureClass::ServerError,
+                "Login with Amazon had a server error; send the same code again in a moment".to_owned(),
+                true,
+            ),
+            _ if *status >= 500 || *status == 429 => (
+                AuthFailureClass::ServerError,
+                format!("Login with Amazon answered HTTP {status}; send the same code again in a moment"),
+                true,
+            ),
+            _ => (
+                AuthFailureClass::BadResponse,
+                format!("Login with Amazon answered HTTP {status} with an unexpected error"),
+                false,
+            ),
+        },
+    };
+    let description = match lwa_desc {
+        Some(d) => format!("{hint} (LWA: {d})"),
+        None => hint,
+    };
+    AuthFailure {
+        class,
+        error,
+        lwa_error,
+        description: Some(description),
+        retry_with_same_code: retry,
+    }
+}

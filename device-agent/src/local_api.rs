@@ -1,0 +1,430 @@
+//! The local API: a Unix socket (mode 0660) speaking line-delimited JSON, for the AVS client
+//! on the same speaker and for the CLI verbs.
+//!
+//! One JSON object per line each way. Requests carry `"op"`; answers carry `"type"`:
+//!
+//! | request | answer(s) |
+//! |---|---|
+//! | `{"op":"token"}` | `{"type":"token","access_token":…,"expires_in_secs":…}` or `error` |
+//! | `{"op":"auth_failure","token":…}` | `ok` (AVS said 403: refresh now) |
+//! | `{"op":"subscribe"}` | `auth_state` now, then on every change, until the client hangs up |
+//! | `{"op":"status"}` | `status` |
+//! | `{"op":"pair"}` | `window` or `error` (locked out) |
+//! | `{"op":"reset"}` | `ok` |
+//! | `{"op":"check"}` | `check` (AVS `/ping` with the current token) |
+//! | `{"op":"cbl"}` | `cbl_prompt`, later `ok` or `error` |
+//!
+//! Access to the socket is access to the token: the socket is 0660, owned by the agent's user
+//! and group, so only the AVS client's group can connect.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shared_protocol::ids::{DeviceId, UserId};
+use shared_protocol::lwa::{AuthError, AuthState};
+use shared_protocol::message::PairingWindow;
+use shared_protocol::secret::AccessToken;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::timeout;
+
+use crate::agent::Shared;
+use crate::cbl::CblPrompt;
+use crate::lwa_client::PingOutcome;
+
+/// Longest request line.
+pub const MAX_LINE: usize = 16 * 1024;
+/// Most clients at once.
+const MAX_CLIENTS: usize = 32;
+/// A client must send its request within this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ApiRequest {
+    /// The current access token.
+    Token,
+    /// AVS refused this token.
+    AuthFailure {
+        /// The refused token.
+        token: AccessToken,
+    },
+    /// Stream auth state changes.
+    Subscribe,
+    /// Agent status.
+    Status,
+    /// Open the pairing window.
+    Pair,
+    /// Forget the account.
+    Reset,
+    /// Ping AVS with the current token.
+    Check,
+    /// Run code-based linking.
+    Cbl,
+}
+
+/// An answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ApiResponse {
+    /// The current token.
+    Token {
+        /// The token (secret).
+        access_token: AccessToken,
+        /// Seconds until it expires.
+        expires_in_secs: u64,
+    },
+    /// Auth state (subscribe).
+    AuthState {
+        /// State.
+        state: AuthState,
+        /// Error.
+        error: AuthError,
+    },
+    /// Status.
+    Status(StatusReport),
+    /// The pairing window after `pair`.
+    Window {
+        /// The window.
+        window: PairingWindow,
+    },
+    /// AVS ping result.
+    Check {
+        /// True when AVS accepted the token.
+        ok: bool,
+        /// What happened.
+        message: String,
+    },
+    /// CBL: what to tell the user.
+    CblPrompt(CblPrompt),
+    /// Done.
+    Ok {
+        /// What was done.
+        message: String,
+    },
+    /// Failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// `status` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Link id.
+    pub device_id: DeviceId,
+    /// Name.
+    pub friendly_name: String,
+    /// Holds an account.
+    pub paired: bool,
+    /// Pairing window.
+    pub window: PairingWindow,
+    /// Auth state.
+    pub auth_state: AuthState,
+    /// Last error.
+    pub auth_error: AuthError,
+    /// Account id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// Link listener.
+    pub link: String,
+    /// Refreshes sent since start.
+    pub refreshes: u64,
+}
+
+/// Binds the socket (removing a stale one) with mode 0660.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        // A live agent answers; a stale socket file refuses.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("another agent is already listening on {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+/// Serves the socket until shutdown; removes the socket file at the end.
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
+    loop {
+        let stream = tokio::select! {
+            a = listener.accept() => match a {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "local API accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = clients.clone().try_acquire_owned() else {
+            tracing::warn!("local API: too many clients");
+            continue;
+        };
+        let shared = shared.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = handle(stream, &shared) => {}
+                _ = stop.changed() => {}
+            }
+            drop(permit);
+        });
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+async fn write(w: &mut tokio::net::unix::OwnedWriteHalf, resp: &ApiResponse) -> bool {
+    let Ok(mut line) = serde_json::to_vec(resp) else {
+        return false;
+    };
+    line.push(b'\n');
+    let ok = matches!(
+        timeout(REQUEST_TIMEOUT, w.write_all(&line)).await,
+        Ok(Ok(()))
+    );
+    zeroize::Zeroize::zeroize(&mut line);
+    ok
+}
+
+async fn handle(stream: UnixStream, shared: &Shared) {
+    let (r, mut w) = stream.into_split();
+    let mut reader = BufReader::new(r);
+    loop {
+        let mut line = Vec::new();
+        let read = timeout(REQUEST_TIMEOUT, async {
+            let mut limited = (&mut reader).take(MAX_LINE as u64 + 1);
+            let n = limited.read_until(b'\n', &mut line).await?;
+            if line.len() > MAX_LINE {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("request line longer than {MAX_LINE} bytes"),
+                ));
+            }
+            Ok(n)
+        })
+        .await;
+        match read {
+            Ok(Ok(0)) => return,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                let _ = write(
+                    &mut w,
+                    &ApiResponse::Error {
+                        message: e.to_string(),
+                    },
+                )
+                .await;
+                return;
+            }
+            Err(_) => return,
+        }
+        let req = match serde_json::from_slice::<ApiRequest>(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                let message = format!(
+                    "not a request (line {} column {}): expected {{\"op\":\"token\"}} etc.",
+                    e.line(),
+                    e.column()
+                );
+                zeroize::Zeroize::zeroize(&mut line);
+                if !write(&mut w, &ApiResponse::Error { message }).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        zeroize::Zeroize::zeroize(&mut line);
+        if !answer(req, &mut w, shared).await {
+            return;
+        }
+    }
+}
+
+async fn answer(
+    req: ApiRequest,
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+    shared: &Shared,
+) -> bool {
+    let delegate = &shared.link.delegate;
+    match req {
+        ApiRequest::Token => {
+            let resp = match delegate.auth_token() {
+                Some((token, expires_at)) => ApiResponse::Token {
+                    access_token: token,
+                    expires_in_secs: expires_at
+                        .saturating_duration_since(tokio::time::Instant::now())
+                        .as_secs(),
+                },
+                None => ApiResponse::Error {
+                    message: format!(
+                        "no valid access token (auth state {})",
+                        delegate.status().state
+                    ),
+                },
+            };
+            write(w, &resp).await
+        }
+        ApiRequest::AuthFailure { token } => {
+            delegate.on_auth_failure(&token);
+            write(
+                w,
+                &ApiResponse::Ok {
+                    message: "refresh requested".into(),
+                },
+            )
+            .await
+        }
+        ApiRequest::Subscribe => {
+            let mut rx = delegate.subscribe();
+            while rx.changed().await.is_ok() {
+                let s = *rx.borrow_and_update();
+                if !write(
+                    w,
+                    &ApiResponse::AuthState {
+                        state: s.state,
+                        error: s.error,
+                    },
+                )
+                .await
+                {
+                    return false;
+                }
+            }
+            false
+        }
+        ApiRequest::Status => write(w, &ApiResponse::Status(shared.status_report())).await,
+        ApiRequest::Pair => {
+            let resp = match shared.link.pairing.open() {
+                Ok(window) => ApiResponse::Window { window },
+                Err(e) => ApiResponse::Error {
+                    message: e.to_string(),
+                },
+            };
+            write(w, &resp).await
+        }
+        ApiRequest::Reset => {
+            let resp = match delegate.clear_data() {
+                Ok(()) => ApiResponse::Ok {
+                    message: "account forgotten; the speaker is unpaired".into(),
+                },
+                Err(e) => ApiResponse::Error {
+                    message: e.to_string(),
+                },
+            };
+            write(w, &resp).await
+        }
+        ApiRequest::Check => {
+            let resp = match delegate.auth_token() {
+                None => ApiResponse::Check {
+                    ok: false,
+                    message: format!(
+                        "no valid access token (auth state {})",
+                        delegate.status().state
+                    ),
+                },
+                Some((token, _)) => {
+                    match delegate.lwa().ping(&token, Duration::from_secs(30)).await {
+                        Ok(PingOutcome::Ok) => ApiResponse::Check {
+                            ok: true,
+                            message: "AVS accepted the token (ping 204)".into(),
+                        },
+                        Ok(PingOutcome::Forbidden) => {
+                            delegate.on_auth_failure(&token);
+                            ApiResponse::Check {
+                                ok: false,
+                                message: "AVS refused the token (403); a refresh was started"
+                                    .into(),
+                            }
+                        }
+                        Ok(PingOutcome::Other(status)) => ApiResponse::Check {
+                            ok: false,
+                            message: format!("AVS answered HTTP {status}"),
+                        },
+                        Err(e) => ApiResponse::Check {
+                            ok: false,
+                            message: e.to_string(),
+                        },
+                    }
+                }
+            };
+            write(w, &resp).await
+        }
+        ApiRequest::Cbl => {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<CblPrompt>(1);
+            let run = shared.run_cbl(move |p| {
+                let _ = tx.try_send(p.clone());
+            });
+            tokio::pin!(run);
+            let result = loop {
+                tokio::select! {
+                    r = &mut run => break r,
+                    Some(p) = rx.recv() => {
+                        if !write(w, &ApiResponse::CblPrompt(p)).await {
+                            // The client left; linking goes on.
+                        }
+                    }
+                }
+            };
+            if let Ok(p) = rx.try_recv() {
+                let _ = write(w, &ApiResponse::CblPrompt(p)).await;
+            }
+            let resp = match result {
+                Ok(()) => ApiResponse::Ok {
+                    message: "linked with code-based linking".into(),
+                },
+                Err(message) => ApiResponse::Error { message },
+            };
+            write(w, &resp).await
+        }
+    }
+}
+
+/// Sends one request and collects answers until `last` says stop (client side of the CLI).
+pub async fn call(
+    socket: &Path,
+    req: &ApiRequest,
+    mut each: impl FnMut(&ApiResponse) -> bool,
+) -> Result<(), String> {
+    let stream = UnixStream::connect(socket).await.map_err(|e| {
+        format!(
+            "cannot connect to the agent at {}: {e} (is avs-device-agent run going, and may this user use its socket?)",
+            socket.display()
+        )
+    })?;
+    let (r, mut w) = stream.into_split();
+    let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    w.write_all(&line).await.map_err(|e| e.to_string())?;
+    zeroize::Zeroize::zeroize(&mut line);
+    let mut lines = BufReader::new(r).lines();
+    while let Some(l) = lines.next_line().await.map_err(|e| e.to_string())? {
+        let resp: ApiResponse =
+            serde_json::from_str(&l).map_err(|e| format!("bad answer from the agent: {e}"))?;
+        if !each(&resp) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,437 @@
+//! HTTP client for LWA (token, code pair, profile) and the one AVS call the agent makes (`/ping`).
+//!
+//! Every request has a deadline, every body is size-capped, and failures come back as a
+//! [`LwaFailure`] that keeps what the caller needs to decide and to explain: the SDK error code,
+//! the HTTP status, LWA's own `error`/`error_description`. Secrets only ever travel in request
+//! bodies or headers, never in URLs, so reqwest's error strings (which carry the URL) are safe to
+//! log.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use shared_protocol::ids::{ClientId, RedirectUri, UserId};
+use shared_protocol::lwa::{
+    AuthError, CodePairRequest, CodePairResponse, LwaEndpoints, LwaErrorBody, TokenRequest,
+    TokenResponse,
+};
+use shared_protocol::pkce::PkceCodeVerifier;
+use shared_protocol::secret::{AccessToken, AuthorizationCode, DeviceCode, RefreshToken};
+use tokio::time::Instant;
+use zeroize::Zeroizing;
+
+/// Largest LWA/AVS response body read (tokens are ≤ 2 KiB each).
+const MAX_BODY: usize = 64 * 1024;
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A successful token grant.
+#[derive(Debug)]
+pub struct TokenGrant {
+    /// The new access token.
+    pub access_token: AccessToken,
+    /// The refresh token LWA returned, if any (a refresh may omit it: keep the old one).
+    pub refresh_token: Option<RefreshToken>,
+    /// `expires_in`.
+    pub expires_in: Duration,
+    /// When the request was sent: expiry counts from here (SDK behaviour).
+    pub requested_at: Instant,
+}
+
+impl TokenGrant {
+    /// When the access token stops working.
+    pub fn expires_at(&self) -> Instant {
+        self.requested_at + self.expires_in
+    }
+}
+
+/// Why an LWA call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LwaFailure {
+    /// LWA answered with an error status.
+    #[error("LWA answered HTTP {status} ({error}){}", describe(.lwa))]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The SDK error code (lwa-spec §5.2 mapping).
+        error: AuthError,
+        /// LWA's error body, when it sent one.
+        lwa: Option<LwaErrorBody>,
+    },
+    /// Could not connect (DNS, refused, TLS) or the connection broke.
+    #[error("LWA could not be reached: {0}")]
+    Unreachable(String),
+    /// No answer within the deadline.
+    #[error("LWA did not answer within {0:?}")]
+    Timeout(Duration),
+    /// An answer that is not what LWA sends.
+    #[error("LWA's answer could not be understood: {0}")]
+    BadResponse(String),
+}
+
+fn describe(lwa: &Option<LwaErrorBody>) -> String {
+    match lwa {
+        Some(body) => match &body.error_description {
+            Some(d) => format!(": {}: {d}", body.error),
+            None => format!(": {}", body.error),
+        },
+        None => String::new(),
+    }
+}
+
+impl LwaFailure {
+    /// The SDK error code for this failure.
+    pub fn auth_error(&self) -> AuthError {
+        match self {
+            Self::Rejected { error, .. } => *error,
+            Self::Unreachable(_) | Self::Timeout(_) | Self::BadResponse(_) => {
+                AuthError::UnknownError
+            }
+        }
+    }
+
+    /// True when trying again later may succeed (SDK: UNKNOWN_ERROR, SERVER_ERROR, …).
+    pub fn is_retryable(&self) -> bool {
+        self.auth_error().is_retryable()
+    }
+
+    /// LWA's error body, if any.
+    pub fn lwa_body(&self) -> Option<&LwaErrorBody> {
+        match self {
+            Self::Rejected { lwa, .. } => lwa.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, if LWA answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Rejected { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// What AVS `/ping` said about a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PingOutcome {
+    /// 204: the token works.
+    Ok,
+    /// 403: AVS refuses the token (expired, revoked, wrong client).
+    Forbidden,
+    /// Anything else.
+    Other(u16),
+}
+
+/// Building the HTTP client failed (bad CA file).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    /// The CA file could not be read.
+    #[error("could not read lwa_ca_file {path}: {source}")]
+    ReadCa {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The CA file is not PEM.
+    #[error("lwa_ca_file {path} is not a PEM certificate: {reason}")]
+    BadCa {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// reqwest refused the configuration.
+    #[error("could not build the HTTPS client: {0}")]
+    Client(String),
+}
+
+/// The LWA/AVS client.
+#[derive(Debug, Clone)]
+pub struct LwaClient {
+    http: reqwest::Client,
+    endpoints: LwaEndpoints,
+}
+
+impl LwaClient {
+    /// A client for `endpoints`, trusting the public web roots plus `extra_ca` (a PEM file, for
+    /// an emulator behind its own CA).
+    pub fn new(endpoints: LwaEndpoints, extra_ca: Option<&Path>) -> Result<Self, ClientBuildError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("avs-device-agent/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .https_only(false)
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = extra_ca {
+            let pem = std::fs::read(path).map_err(|source| ClientBuildError::ReadCa {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ClientBuildError::BadCa {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            if certs.is_empty() {
+                return Err(ClientBuildError::BadCa {
+                    path: path.display().to_string(),
+                    reason: "no certificate found".into(),
+                });
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientBuildError::Client(e.to_string()))?;
+        Ok(Self { http, endpoints })
+    }
+
+    /// The endpoints in use.
+    pub fn endpoints(&self) -> &LwaEndpoints {
+        &self.endpoints
+    }
+
+    /// Companion-app flow: redeem an authorization code with the session's verifier.
+    pub async fn exchange_code(
+        &self,
+        code: &AuthorizationCode,
+        redirect_uri: &RedirectUri,
+        client_id: &ClientId,
+        verifier: &PkceCodeVerifier,
+        timeout: Duration,
+    ) -> Result<TokenGrant, LwaFailure> {
+        let req = TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            client_id,
+            code_verifier: verifier,
+        };
+        let grant = self.token(&req, timeout).await?;
+        if grant.refresh_token.is_none() {
+            return Err(LwaFailure::BadResponse(
+                "the token response has no refresh_token".into(),
+            ));
+        }
+        Ok(grant)
+    }
+
+    /// Refresh grant (no client secret: device clients have none).
+    pub async fn refresh(
+        &self,
+        refresh_token: &RefreshToken,
+        client_id: &ClientId,
+        timeout: Duration,
+    ) -> Result<TokenGrant, LwaFailure> {
+        let req = TokenRequest::RefreshToken {
+            refresh_token,
+            client_id,
+            client_secret: None,
+        };
+        self.token(&req, timeout).await
+    }
+
+    /// CBL: one device_code poll.
+    pub async fn poll_device_code(
+        &self,
+        device_code: &DeviceCode,
+        user_code: &str,
+        timeout: Duration,
+    ) -> Result<TokenGrant, LwaFailure> {
+        let req = TokenRequest::DeviceCode {
+            device_code,
+            user_code,
+        };
+        let grant = self.token(&req, timeout).await?;
+        if grant.refresh_token.is_none() {
+            return Err(LwaFailure::BadResponse(
+                "the token response has no refresh_token".into(),
+            ));
+        }
+        Ok(grant)
+    }
+
+    async fn token(
+        &self,
+        req: &TokenRequest<'_>,
+        timeout: Duration,
+    ) -> Result<TokenGrant, LwaFailure> {
+        let body = Zeroizing::new(req.to_form_body());
+        let requested_at = Instant::now();
+        let (status, bytes) = self
+            .send(
+                self.http
+                    .post(self.endpoints.token.clone())
+                    .header(CONTENT_TYPE, FORM)
+                    .header(ACCEPT, "application/json")
+                    .body(body.as_bytes().to_vec()),
+                timeout,
+            )
+            .await?;
+        let bytes = Zeroizing::new(bytes);
+        if status != 200 {
+            return Err(rejected(status, &bytes));
+        }
+        let resp: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            LwaFailure::BadResponse(format!(
+                "token response is not the expected JSON (line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        resp.validate()
+            .map_err(|why| LwaFailure::BadResponse(why.to_owned()))?;
+        Ok(TokenGrant {
+            access_token: resp.access_token.clone(),
+            refresh_token: resp.refresh_token.clone().filter(|t| !t.is_empty()),
+            expires_in: Duration::from_secs(resp.expires_in.0),
+            requested_at,
+        })
+    }
+
+    /// CBL: ask for a code pair.
+    pub async fn request_code_pair(
+        &self,
+        req: &CodePairRequest,
+        timeout: Duration,
+    ) -> Result<CodePairResponse, LwaFailure> {
+        let (status, bytes) = self
+            .send(
+                self.http
+                    .post(self.endpoints.codepair.clone())
+                    .header(CONTENT_TYPE, FORM)
+                    .header(ACCEPT, "application/json")
+                    .header("Accept-Language", "en-US")
+                    .body(req.to_form_body()),
+                timeout,
+            )
+            .await?;
+        let bytes = Zeroizing::new(bytes);
+        if status != 200 {
+            return Err(rejected(status, &bytes));
+        }
+        let resp: CodePairResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            LwaFailure::BadResponse(format!(
+                "code pair response is not the expected JSON (line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if resp.user_code.is_empty()
+            || resp.device_code.is_empty()
+            || resp.verification_uri.is_empty()
+            || resp.expires_in.0 == 0
+        {
+            return Err(LwaFailure::BadResponse(
+                "code pair response misses user_code, device_code, verification_uri or expires_in"
+                    .into(),
+            ));
+        }
+        Ok(resp)
+    }
+
+    /// `GET /user/profile` with the token in the Authorization header.
+    pub async fn user_profile(
+        &self,
+        access_token: &AccessToken,
+        timeout: Duration,
+    ) -> Result<UserId, LwaFailure> {
+        let (status, bytes) = self
+            .send(
+                self.http
+                    .get(self.endpoints.profile.clone())
+                    .header(AUTHORIZATION, bearer(access_token)?)
+                    .header(ACCEPT, "application/json"),
+                timeout,
+            )
+            .await?;
+        if status != 200 {
+            return Err(rejected(status, &bytes));
+        }
+        #[derive(serde::Deserialize)]
+        struct Profile {
+            user_id: UserId,
+        }
+        serde_json::from_slice::<Profile>(&bytes)
+            .map(|p| p.user_id)
+            .map_err(|_| LwaFailure::BadResponse("profile has no user_id".into()))
+    }
+
+    /// AVS `GET /ping` with the token.
+    pub async fn ping(
+        &self,
+        access_token: &AccessToken,
+        timeout: Duration,
+    ) -> Result<PingOutcome, LwaFailure> {
+        let url = self
+            .endpoints
+            .avs
+            .join("ping")
+            .map_err(|e| LwaFailure::BadResponse(format!("bad AVS URL: {e}")))?;
+        let (status, _) = self
+            .send(
+                self.http
+                    .get(url)
+                    .header(AUTHORIZATION, bearer(access_token)?),
+                timeout,
+            )
+            .await?;
+        Ok(match status {
+            204 | 200 => PingOutcome::Ok,
+            403 => PingOutcome::Forbidden,
+            other => PingOutcome::Other(other),
+        })
+    }
+
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), LwaFailure> {
+        let work = async {
+            let mut resp = req.send().await.map_err(transport)?;
+            let status = resp.status().as_u16();
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(LwaFailure::BadResponse(format!(
+                        "response body larger than {MAX_BODY} bytes"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((status, body))
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(LwaFailure::Timeout(timeout)),
+        }
+    }
+}
+
+fn bearer(token: &AccessToken) -> Result<HeaderValue, LwaFailure> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+        .map_err(|_| LwaFailure::BadResponse("access token is not a valid header value".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn rejected(status: u16, body: &[u8]) -> LwaFailure {
+    let (error, lwa) = AuthError::from_response(status, body);
+    LwaFailure::Rejected { status, error, lwa }
+}
+
+fn transport(e: reqwest::Error) -> LwaFailure {
+    // Without the URL the message is shorter; the URL itself never carries a secret here.
+    let e = e.without_url();
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    LwaFailure::Unreachable(msg)
+}

@@ -1,0 +1,138 @@
+//! The setup code: given (config / `AVS_AGENT_SETUP_CODE`), read from its file, or generated
+//! on first start, stored 0600, and shown once with its manual form and a QR code.
+//!
+//! The agent stores the code itself because SPAKE2 needs the password on both ends; the file
+//! is as sensitive as the label on the speaker and is treated like the token store.
+
+use std::path::Path;
+
+use qrcode::render::unicode::Dense1x2;
+use qrcode::QrCode;
+use shared_protocol::ids::DeviceId;
+use shared_protocol::setup_code::SetupCode;
+use zeroize::Zeroizing;
+
+use crate::atomic_file;
+
+/// The provisioned code and whether it was just generated (then show it once).
+#[derive(Debug)]
+pub struct Provisioned {
+    /// The code.
+    pub code: SetupCode,
+    /// True on first start.
+    pub generated: bool,
+}
+
+/// Provisioning failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The file holds something that is not a setup code.
+    #[error("setup code file {path}: {reason}; fix: write 8 non-trivial digits into it, or delete it to generate a new code (and print a new label)")]
+    BadFile {
+        /// The file.
+        path: String,
+        /// Why (never the content).
+        reason: String,
+    },
+    /// The file could not be read or written.
+    #[error("setup code file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Finds or makes the setup code.
+pub fn provision(given: Option<&str>, file: &Path) -> Result<Provisioned, ProvisionError> {
+    let path = file.display().to_string();
+    if let Some(given) = given {
+        let code = SetupCode::parse(given).map_err(|e| ProvisionError::BadFile {
+            path: "AVS_AGENT_SETUP_CODE".into(),
+            reason: e.to_string(),
+        })?;
+        return Ok(Provisioned {
+            code,
+            generated: false,
+        });
+    }
+    match atomic_file::read_bounded(file, 256) {
+        Ok(Some(bytes)) => {
+            let bytes = Zeroizing::new(bytes);
+            let text = std::str::from_utf8(&bytes).map_err(|_| ProvisionError::BadFile {
+                path: path.clone(),
+                reason: "not text".into(),
+            })?;
+            let code = SetupCode::parse(text.trim()).map_err(|e| ProvisionError::BadFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(Provisioned {
+                code,
+                generated: false,
+            })
+        }
+        Ok(None) => {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                atomic_file::ensure_private_dir(dir).map_err(|source| ProvisionError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            let code = SetupCode::generate();
+            let content = Zeroizing::new(format!("{}\n", code.expose_secret()));
+            atomic_file::write_atomic(file, content.as_bytes())
+                .map_err(|source| ProvisionError::Io { path, source })?;
+            Ok(Provisioned {
+                code,
+                generated: true,
+            })
+        }
+        Err(source) => Err(ProvisionError::Io { path, source }),
+    }
+}
+
+/// The first-start banner: the code, its manual form and a terminal QR code of the payload.
+pub fn first_start_banner(code: &SetupCode, device_id: &DeviceId) -> String {
+    let payload = Zeroizing::new(code.qr_payload(device_id));
+    let qr = QrCode::new(payload.as_bytes())
+        .map(|q| q.render::<Dense1x2>().quiet_zone(true).build())
+        .unwrap_or_else(|_| "(QR code could not be rendered)".to_owned());
+    let digits = code.expose_secret();
+    format!(
+        "\n=== avs-device-agent: new setup code (shown once; it is also in the setup code file) ===\n\
+         setup code:  {} {}\n\
+         manual code: {}\n\
+         {qr}\n",
+        &digits[..4],
+        &digits[4..],
+        code.manual_code()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_once_then_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state/setup-code");
+        let a = provision(None, &file).unwrap();
+        assert!(a.generated);
+        let b = provision(None, &file).unwrap();
+        assert!(!b.generated);
+        assert_eq!(a.code.expose_secret(), b.code.expose_secret());
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        std::fs::write(&file, "11111111").unwrap();
+        let e = provision(None, &file).unwrap_err().to_string();
+        assert!(e.contains("fix:") && !e.contains("11111111"), "{e}");
+        let banner = first_start_banner(&a.code, &DeviceId::new("abc"));
+        assert!(banner.contains(&a.code.manual_code()));
+    }
+}
