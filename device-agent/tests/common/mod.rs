@@ -1,0 +1,97 @@
+//! Helpers shared by the device-agent integration tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use device_agent::agent::Agent;
+use device_agent::config::AgentConfig;
+use device_agent::retry::RetryPolicy;
+use shared_protocol::frame::StreamTransport;
+use shared_protocol::message::{Hello, Role, SecureMessage};
+use shared_protocol::session::{ClientHandshake, HandshakeError, SecureSession};
+use shared_protocol::setup_code::SetupCode;
+use tokio::net::TcpStream;
+
+pub const CODE: &str = "24681357";
+pub const WRONG_CODE: &str = "97531864";
+
+pub type Session = SecureSession<StreamTransport<TcpStream>>;
+
+/// A config for tests: LWA at `base`, everything in `dir`, fast retries.
+pub fn config(dir: &Path, base: &str) -> AgentConfig {
+    let mut cfg = AgentConfig::for_local(dir, base, CODE).expect("config");
+    cfg.handshake_timeout = Duration::from_secs(5);
+    cfg.idle_timeout = Duration::from_secs(10);
+    cfg.exchange_timeout = Duration::from_secs(5);
+    cfg.auth.retry = RetryPolicy::sdk_scaled_down(100);
+    cfg.auth.max_request_timeout = Duration::from_secs(5);
+    cfg
+}
+
+pub async fn start(cfg: AgentConfig) -> Agent {
+    Agent::start(cfg).await.expect("agent starts")
+}
+
+pub async fn hello(
+    addr: SocketAddr,
+) -> Result<ClientHandshake<StreamTransport<TcpStream>>, HandshakeError> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let t = StreamTransport::new(stream);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        ClientHandshake::start(t, Hello::new(Role::Companion, "device-agent tests")),
+    )
+    .await
+    .expect("hello in time")
+}
+
+pub async fn connect(addr: SocketAddr, code: &str) -> Result<Session, HandshakeError> {
+    let hs = hello(addr).await?;
+    let code = SetupCode::parse(code).expect("code");
+    tokio::time::timeout(Duration::from_secs(10), hs.authenticate(&code))
+        .await
+        .expect("handshake in time")
+}
+
+pub async fn request(s: &mut Session, msg: SecureMessage) -> SecureMessage {
+    s.send(&msg).await.expect("send");
+    recv(s).await
+}
+
+pub async fn recv(s: &mut Session) -> SecureMessage {
+    tokio::time::timeout(Duration::from_secs(20), s.recv())
+        .await
+        .expect("answer in time")
+        .expect("answer")
+}
+
+/// Waits (with a deadline) until `f` is true, re-checking on a short tick.
+pub async fn eventually(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
+    let end = tokio::time::Instant::now() + deadline;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Connects with the right code, retrying briefly while the agent frees a slot.
+pub async fn eventually_async_connect(addr: SocketAddr) -> Session {
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match connect(addr, CODE).await {
+            Ok(s) => return s,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < end,
+                    "never got a session: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Link server tests that need no LWA: the setup code gate, the attempt limit, the window.
+//! The client is the protocol crate's `ClientHandshake`, the same code the companion uses.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use shared_protocol::frame::{FrameTransport as _, StreamTransport};
+use shared_protocol::ids::SessionId;
+use shared_protocol::message::{
+    AuthFailureClass, AuthResult, ErrorKind, Hello, PairingWindow, PlainMessage,
+    ProvideAuthorization, Role, SecureMessage,
+};
+use shared_protocol::secret::AuthorizationCode;
+use shared_protocol::session::HandshakeError;
+
+/// Nothing listens here: LWA is "unreachable" for these tests.
+const NO_LWA: &str = "http://127.0.0.1:9";
+
+fn provide(session_id: SessionId) -> SecureMessage {
+    SecureMessage::ProvideAuthorization(ProvideAuthorization {
+        session_id,
+        authorization_code: AuthorizationCode::new("ANcMJpTtVktKiZvfdYaV"),
+        client_id: "amzn1.application-oa2-client.x".into(),
+        redirect_uri: "http://127.0.0.1:9745/authresponse".into(),
+    })
+}
+
+#[tokio::test]
+async fn a_client_without_the_code_cannot_get_authorization_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start(config(dir.path(), NO_LWA)).await;
+    assert!(agent.pairing().is_open(), "unpaired agent opens its window");
+
+    // Wrong code: the handshake fails on both ends, no session.
+    match connect(agent.link_addr(), WRONG_CODE).await {
+        Err(HandshakeError::WrongSetupCode) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(agent.pairing().failures(), 1, "the wrong code is counted");
+
+    // Skipping the PAKE: a plain ProvideAuthorization right after Hello is refused.
+    let stream = tokio::net::TcpStream::connect(agent.link_addr())
+        .await
+        .unwrap();
+    let mut t = StreamTransport::new(stream);
+    let hello = PlainMessage::Hello(Hello::new(Role::Companion, "raw"));
+    t.send_frame(serde_json::to_vec(&hello).unwrap())
+        .await
+        .unwrap();
+    let _agent_hello = t.recv_frame().await.unwrap().unwrap();
+    let sneaky = serde_json::json!({
+        "type": "provide_authorization",
+        "session_id": SessionId::random(),
+        "authorization_code": "ANcMJpTtVktKiZvfdYaV",
+        "client_id": "amzn1.application-oa2-client.x",
+        "redirect_uri": "http://127.0.0.1/x"
+    });
+    t.send_frame(serde_json::to_vec(&sneaky).unwrap())
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), t.recv_frame())
+        .await
+        .unwrap();
+    if let Ok(Some(frame)) = answer {
+        let msg: PlainMessage = serde_json::from_slice(&frame).unwrap();
+        assert!(
+            matches!(msg, PlainMessage::Error(_) | PlainMessage::Unknown),
+            "{msg:?}"
+        );
+    }
+    // And the connection is over.
+    let end = tokio::time::timeout(Duration::from_secs(5), t.recv_frame())
+        .await
+        .unwrap();
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+
+    // With the code, but a session id the agent never issued: refused, nothing exchanged.
+    let mut s = connect(agent.link_addr(), CODE).await.expect("right code");
+    // The client finishes before the agent has checked its confirmation: wait for the agent.
+    let pairing = agent.pairing().clone();
+    eventually(
+        "right code undoes its tentative count",
+        Duration::from_secs(5),
+        || pairing.failures() == 1,
+    )
+    .await;
+    match request(&mut s, provide(SessionId::random())).await {
+        SecureMessage::AuthResult(AuthResult::Failed { failure, .. }) => {
+            assert_eq!(failure.class, AuthFailureClass::UnknownSession)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!agent.delegate().is_paired());
+    drop(s);
+    agent.shutdown().await;
+}
+
+#[tokio::test]
+async fn twenty_wrong_codes_close_the_window_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start(config(dir.path(), NO_LWA)).await;
+    for i in 0..20 {
+        match connect(agent.link_addr(), WRONG_CODE).await {
+            Err(HandshakeError::WrongSetupCode) => {}
+            other => panic!("attempt {i}: {other:?}"),
+        }
+    }
+    let pairing = agent.pairing().clone();
+    eventually("window locked", Duration::from_secs(5), || {
+        matches!(pairing.window(), PairingWindow::LockedOut { .. })
+    })
+    .await;
+    // Even the right code is refused now, before any PAKE answer.
+    match connect(agent.link_addr(), CODE).await {
+        Err(HandshakeError::Peer(body)) => {
+            assert_eq!(body.kind, ErrorKind::LockedOut);
+            assert!(body.retry_after_secs.unwrap_or(0) > 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        agent.pairing().open().is_err(),
+        "the owner cannot reopen during the lockout"
+    );
+    agent.shutdown().await;
+
+    let agent = start(config(dir.path(), NO_LWA)).await;
+    assert!(
+        matches!(agent.pairing().window(), PairingWindow::LockedOut { .. }),
+        "lockout survives a restart"
+    );
+    let hs = hello(agent.link_addr()).await.unwrap();
+    let summary = hs.peer_hello().agent.clone().expect("agent summary");
+    assert!(
+        matches!(summary.window, PairingWindow::LockedOut { .. }),
+        "status still answered"
+    );
+    match connect(agent.link_addr(), CODE).await {
+        Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::LockedOut),
+        other => panic!("{other:?}"),
+    }
+    agent.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_closed_window_refuses_authorization_but_answers_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start(config(dir.path(), NO_LWA)).await;
+    let mut s = connect(agent.link_addr(), CODE).await.expect("session");
+    let session_id = match request(&mut s, SecureMessage::GetDeviceInfo).await {
+        SecureMessage::DeviceInfo(info) => {
+            assert_eq!(info.code_challenge.len(), 43);
+            info.session_id
+        }
+        other => panic!("{other:?}"),
+    };
+    agent.pairing().close();
+
+    match request(&mut s, SecureMessage::GetStatus).await {
+        SecureMessage::Status(st) => {
+            assert_eq!(st.summary.window, PairingWindow::Closed);
+            assert!(!st.summary.paired);
+        }
+        other => panic!("{other:?}"),
+    }
+    match request(&mut s, provide(session_id)).await {
+        SecureMessage::AuthResult(AuthResult::Failed { failure, .. }) => {
+            assert_eq!(failure.class, AuthFailureClass::WindowClosed);
+            assert!(!failure.retry_with_same_code);
+        }
+        other => panic!("{other:?}"),
+    }
+    match request(&mut s, SecureMessage::Reset).await {
+        SecureMessage::Error(e) => assert_eq!(e.kind, ErrorKind::WindowClosed),
+        other => panic!("{other:?}"),
+    }
+    match request(&mut s, SecureMessage::GetDeviceInfo).await {
+        SecureMessage::Error(e) => assert_eq!(e.kind, ErrorKind::WindowClosed),
+        other => panic!("{other:?}"),
+    }
+    drop(s);
+
+    // A new connection: the Hello still carries the status; the handshake is refused.
+    let hs = hello(agent.link_addr()).await.unwrap();
+    assert_eq!(
+        hs.peer_hello().agent.as_ref().unwrap().window,
+        PairingWindow::Closed
+    );
+    match connect(agent.link_addr(), CODE).await {
+        Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::WindowClosed),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        agent.pairing().failures(),
+        0,
+        "a refused handshake is not a guess"
+    );
+    agent.shutdown().await;
+}
+
+#[tokio::test]
+async fn limits_busy_and_handshake_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), NO_LWA);
+    cfg.max_sessions = 1;
+    cfg.handshake_timeout = Duration::from_millis(500);
+    let agent = start(cfg).await;
+    // A silent client occupies the only slot until the handshake deadline.
+    let silent = tokio::net::TcpStream::connect(agent.link_addr())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    match connect(agent.link_addr(), CODE).await {
+        Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy),
+        other => panic!("{other:?}"),
+    }
+    // The agent drops the silent one at the deadline.
+    let mut t = StreamTransport::new(silent);
+    let end = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
+        .await
+        .expect("closed by the agent");
+    assert!(matches!(end, Ok(None) | Err(_)));
+    // And the slot is free again.
+    common::eventually_async_connect(agent.link_addr()).await;
+    agent.shutdown().await;
+}
