@@ -1,5 +1,6 @@
 //! Link server tests that need no LWA: the setup code gate, the attempt limit, the window.
 //! The client is the protocol crate's `ClientHandshake`, the same code the companion uses.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The token store survives being killed at any instant: a child process (this test binary,
 //! re-executed) rewrites the store in a tight loop; the parent SIGKILLs it at random moments,
 //! many times, and after each kill the file must load as a whole, recent record.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};

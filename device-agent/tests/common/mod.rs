@@ -1,5 +1,5 @@
 //! Helpers shared by the device-agent integration tests.
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;
