@@ -627,3 +627,155 @@ fn debug_output_has_no_keys() {
     let keys = super::keys::SessionKeys::derive(key.expose_secret(), &[1; 32]);
     assert!(!format!("{:?}", keys.agent_confirm).contains("5a"));
 }
+
+/// Yields a fixed byte forever: makes SPAKE2's scalar (64 RNG bytes reduced mod l) known.
+struct FixedRng(u8);
+
+impl rand::RngCore for FixedRng {
+    fn next_u32(&mut self) -> u32 {
+        u32::from_ne_bytes([self.0; 4])
+    }
+    fn next_u64(&mut self) -> u64 {
+        u64::from_ne_bytes([self.0; 8])
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        dest.fill(self.0);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        dest.fill(self.0);
+        Ok(())
+    }
+}
+
+impl rand::CryptoRng for FixedRng {}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The known-answer vector printed in docs/protocol.md ("Test vector"), so an implementation in
+/// another language can check every step.
+#[test]
+fn interop_test_vector() {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    use chacha20poly1305::ChaCha20Poly1305;
+    use spake2::{Ed25519Group, Identity, Password, Spake2};
+
+    let companion_hello = br#"{"type":"hello","version":{"major":1,"minor":0},"min_major":1,"role":"companion","software":"vector","capabilities":[],"security_schemes":["spake2-ed25519-hkdf-sha256-chacha20poly1305"]}"#;
+    let agent_hello = br#"{"type":"hello","version":{"major":1,"minor":0},"min_major":1,"role":"agent","software":"vector","capabilities":[],"security_schemes":["spake2-ed25519-hkdf-sha256-chacha20poly1305"]}"#;
+    let password = Password::new(b"40710839");
+    let (a, msg_a) = Spake2::<Ed25519Group>::start_a_with_rng(
+        &password,
+        &Identity::new(COMPANION_IDENTITY),
+        &Identity::new(AGENT_IDENTITY),
+        FixedRng(0x11),
+    );
+    let (b, msg_b) = Spake2::<Ed25519Group>::start_b_with_rng(
+        &password,
+        &Identity::new(COMPANION_IDENTITY),
+        &Identity::new(AGENT_IDENTITY),
+        FixedRng(0x22),
+    );
+    let key_a = a.finish(&msg_b).unwrap();
+    let key_b = b.finish(&msg_a).unwrap();
+    assert_eq!(key_a, key_b);
+
+    let mut t = super::keys::Transcript::new();
+    t.add(companion_hello);
+    t.add(agent_hello);
+    t.add(&msg_a);
+    t.add(&msg_b);
+    let th = t.finish();
+    let keys = super::keys::SessionKeys::derive(&key_a, &th);
+    let agent_tag = super::keys::confirm_tag(&keys.agent_confirm, &th);
+    let companion_tag = super::keys::confirm_tag(&keys.companion_confirm, &th);
+    let cipher = ChaCha20Poly1305::new(keys.companion_to_agent.expose_secret().into());
+    let sealed0 = cipher
+        .encrypt(&[0u8; 12].into(), &br#"{"type":"get_device_info"}"#[..])
+        .unwrap();
+    let mut nonce1 = [0u8; 12];
+    nonce1[11] = 1;
+    let sealed1 = cipher
+        .encrypt(&nonce1.into(), &br#"{"type":"get_status"}"#[..])
+        .unwrap();
+
+    let got = [
+        ("msg_a", hex(&msg_a)),
+        ("msg_b", hex(&msg_b)),
+        ("spake2_key", hex(&key_a)),
+        ("transcript_hash", hex(&th)),
+        ("agent_confirm_key", hex(keys.agent_confirm.expose_secret())),
+        (
+            "companion_confirm_key",
+            hex(keys.companion_confirm.expose_secret()),
+        ),
+        (
+            "agent_to_companion_key",
+            hex(keys.agent_to_companion.expose_secret()),
+        ),
+        (
+            "companion_to_agent_key",
+            hex(keys.companion_to_agent.expose_secret()),
+        ),
+        ("agent_confirm", hex(&agent_tag)),
+        ("companion_confirm", hex(&companion_tag)),
+        ("sealed_c2a_0", hex(&sealed0)),
+        ("sealed_c2a_1", hex(&sealed1)),
+    ];
+    // Cross-checked: msg_a/msg_b/spake2_key with python-spake2 0.9 (same scalars), the rest
+    // with Python's hashlib/hmac and `cryptography`'s ChaCha20Poly1305.
+    let expected: &[(&str, &str)] = &[
+        (
+            "msg_a",
+            "414053a5dfde905db77b273e6f41103d998e7614c909d1430aac54f4e043b3a8c3",
+        ),
+        (
+            "msg_b",
+            "425232e90fdc2ef472eeb80f8150036c0c386026d6eb7f1e2f02d4d84eef623d83",
+        ),
+        (
+            "spake2_key",
+            "78f428ea8ba8c97c09ea008abfb3b4d3b791fac599b307c000ac0d9aa6f47886",
+        ),
+        (
+            "transcript_hash",
+            "55c2d60ec33a10d6390cea3665f81fbee05b398e820fa8df26f42d66eb7c1b03",
+        ),
+        (
+            "agent_confirm_key",
+            "34d70bdbd37e59b870f03c1538f70ba7fbb0d535a3231729a3c8219398675bbe",
+        ),
+        (
+            "companion_confirm_key",
+            "817c66e223cf6d94db53904d7130fe1bf2d8b487d2fee6e198fc26d56975d014",
+        ),
+        (
+            "agent_to_companion_key",
+            "49ba6132a8b5a2ee7725ee4324c755fb53ee8d061a54a8b42eee5a45f243abce",
+        ),
+        (
+            "companion_to_agent_key",
+            "2d8be545c9de03ba3a43ae486ddd55edbd0ac3ebd99ae5df196f0e4611c1d76c",
+        ),
+        (
+            "agent_confirm",
+            "29ff9dc4a03bf4105d732d4f18fadad445abfa2bb1031e936948e4a98a4cedd7",
+        ),
+        (
+            "companion_confirm",
+            "3ddf3c9623c0d60c97f6241705754b861db29a18182e453f2b81272bfca1eefc",
+        ),
+        (
+            "sealed_c2a_0",
+            "2b42941b2c95de41d6faa58029ec976d1bb933fb9ae523e5efafb4ffd1dcabd127193afc0da4f0dfdc0b",
+        ),
+        (
+            "sealed_c2a_1",
+            "f3c095ba3ac748c75ac2e3188f2f1c04b2b65bd6e59f61c7b97a8671718b0752e4bebeb6e4",
+        ),
+    ];
+    for (name, value) in expected {
+        let found = got.iter().find(|(n, _)| n == name).unwrap();
+        assert_eq!(&found.1, value, "{name}");
+    }
+}
