@@ -1,0 +1,404 @@
+//! The scripted user: plays a person in a browser against the emulator's real pages.
+//!
+//! Companion tests set it as the `BROWSER` hook (`lwa-emulator browse …`): it GETs the
+//! authorize URL, fills in the real sign-in form, POSTs the credentials, answers the consent
+//! page, and finally follows the 302 to the `redirect_uri` (a GET to the companion's loopback
+//! listener), exactly what a browser would do. It keeps cookies for the emulator's origin only
+//! and sends back only what the pages gave it, so the server-side session and CSRF checks are
+//! exercised for real.
+
+mod form;
+
+use std::time::Duration;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Certificate, Method, StatusCode};
+use url::Url;
+
+use form::{element_text, find_form};
+
+/// Requests made by the scripted user time out after this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A login takes a handful of steps; more means a loop.
+const MAX_STEPS: usize = 12;
+/// Pages larger than this are not read.
+const MAX_PAGE: usize = 256 * 1024;
+
+/// What the user answers on the consent (or CBL code) page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// Allow / Continue.
+    Allow,
+    /// Cancel / Deny.
+    Deny,
+}
+
+impl Consent {
+    fn value(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+/// Where the browser ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landing {
+    /// The `redirect_uri?code=…&scope=…&state=…` (or `?error=…`) the emulator sent us to.
+    /// Contains the authorization code: do not log it.
+    pub redirect: Url,
+    /// The status the redirect target answered.
+    pub status: u16,
+}
+
+/// Why the scripted user could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowseError {
+    /// Not a URL.
+    #[error("not a valid URL: {0}")]
+    BadUrl(String),
+    /// HTTP client set-up failed (bad CA PEM…).
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+    /// A request failed (connection refused, timeout, TLS…).
+    #[error("request to {url} failed: {message}")]
+    Request {
+        /// Without query (it may hold a code).
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The emulator showed an error page (unknown client, bad redirect URI, expired sign-in).
+    #[error("the sign-in page answered {status}: {message}")]
+    ErrorPage {
+        /// HTTP status.
+        status: u16,
+        /// The page's error message.
+        message: String,
+    },
+    /// Wrong email or password.
+    #[error("sign-in rejected: {0}")]
+    LoginRejected(String),
+    /// A page the script does not know how to handle.
+    #[error("unexpected page (status {status}) at {path}")]
+    UnexpectedPage {
+        /// HTTP status.
+        status: u16,
+        /// Path of the page.
+        path: String,
+    },
+    /// More than a dozen steps.
+    #[error("too many steps (redirect loop?)")]
+    TooManySteps,
+}
+
+/// A scripted browser user with an email and password.
+pub struct ScriptedUser {
+    email: String,
+    password: String,
+    http: reqwest::Client,
+    /// Cookies for the emulator's origin: (origin, name, value).
+    cookies: Vec<(String, String, String)>,
+}
+
+impl std::fmt::Debug for ScriptedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedUser")
+            .field("email", &self.email)
+            .field("password", &shared_protocol::secret::REDACTED)
+            .field("cookies", &self.cookies.len())
+            .finish()
+    }
+}
+
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+fn without_query(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.to_string()
+}
+
+impl ScriptedUser {
+    /// A user that trusts the usual web roots.
+    pub fn new(email: impl Into<String>, password: impl Into<String>) -> Result<Self, BrowseError> {
+        Self::build(email.into(), password.into(), None)
+    }
+
+    /// A user that also trusts `ca_pem` (the emulator's CA in HTTPS mode).
+    pub fn with_root_ca(
+        email: impl Into<String>,
+        password: impl Into<String>,
+        ca_pem: &[u8],
+    ) -> Result<Self, BrowseError> {
+        Self::build(email.into(), password.into(), Some(ca_pem))
+    }
+
+    fn build(email: String, password: String, ca_pem: Option<&[u8]>) -> Result<Self, BrowseError> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent("lwa-emulator scripted user");
+        if let Some(pem) = ca_pem {
+            let cert =
+                Certificate::from_pem(pem).map_err(|e| BrowseError::Client(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| BrowseError::Client(e.to_string()))?;
+        Ok(Self {
+            email,
+            password,
+            http,
+            cookies: Vec::new(),
+        })
+    }
+
+    /// Signs in and answers consent for `authorize_url`; returns the URL the emulator
+    /// redirected the browser to (the client's `redirect_uri` with `code` or `error`), without
+    /// visiting it. An error redirect straight from `/ap/oa` is returned the same way.
+    pub async fn authorize(
+        &mut self,
+        authorize_url: &str,
+        consent: Consent,
+    ) -> Result<Url, BrowseError> {
+        let start = Url::parse(authorize_url).map_err(|e| BrowseError::BadUrl(e.to_string()))?;
+        let home = origin(&start);
+        let mut next = Request::get(start);
+        let mut signed_in_once = false;
+        for _ in 0..MAX_STEPS {
+            let (url, status, location, body) = self.send(&next).await?;
+            if status.is_redirection() {
+                let target = location.and_then(|l| url.join(&l).ok()).ok_or_else(|| {
+                    BrowseError::UnexpectedPage {
+                        status: status.as_u16(),
+                        path: url.path().to_owned(),
+                    }
+                })?;
+                if origin(&target) != home {
+                    return Ok(target);
+                }
+                next = Request::get(target);
+                continue;
+            }
+            if let Some(form) = find_form(&body, "signin-form") {
+                if signed_in_once {
+                    let message = element_text(&body, "auth-error")
+                        .unwrap_or_else(|| "the sign-in form came back".into());
+                    return Err(BrowseError::LoginRejected(message));
+                }
+                signed_in_once = true;
+                let mut fields: Vec<(String, String)> = form
+                    .fields
+                    .into_iter()
+                    .filter(|(k, _)| k != "email" && k != "password")
+                    .collect();
+                fields.push(("email".into(), self.email.clone()));
+                fields.push(("password".into(), self.password.clone()));
+                next = Request::post(url.join(&form.action).unwrap_or(url), fields);
+                continue;
+            }
+            if let Some(form) = find_form(&body, "consent-form") {
+                let mut fields = form.fields;
+                fields.push(("decision".into(), consent.value().into()));
+                next = Request::post(url.join(&form.action).unwrap_or(url), fields);
+                continue;
+            }
+            return Err(page_error(status, &url, &body));
+        }
+        Err(BrowseError::TooManySteps)
+    }
+
+    /// [`ScriptedUser::authorize`], then follows the final redirect like a browser (GET,
+    /// without the emulator's cookies) and reports where it landed.
+    pub async fn browse(
+        &mut self,
+        authorize_url: &str,
+        consent: Consent,
+    ) -> Result<Landing, BrowseError> {
+        let redirect = self.authorize(authorize_url, consent).await?;
+        let response =
+            self.http
+                .get(redirect.clone())
+                .send()
+                .await
+                .map_err(|e| BrowseError::Request {
+                    url: without_query(&redirect),
+                    message: e.to_string(),
+                })?;
+        Ok(Landing {
+            redirect,
+            status: response.status().as_u16(),
+        })
+    }
+
+    /// The CBL side: opens `verification_uri`, signs in, types `user_code` and approves or
+    /// denies it.
+    pub async fn enter_user_code(
+        &mut self,
+        verification_uri: &str,
+        user_code: &str,
+        consent: Consent,
+    ) -> Result<(), BrowseError> {
+        let start = Url::parse(verification_uri).map_err(|e| BrowseError::BadUrl(e.to_string()))?;
+        let mut next = Request::get(start);
+        let mut signed_in_once = false;
+        let mut code_entered = false;
+        for _ in 0..MAX_STEPS {
+            let (url, status, location, body) = self.send(&next).await?;
+            if status.is_redirection() {
+                let target = location.and_then(|l| url.join(&l).ok()).ok_or_else(|| {
+                    BrowseError::UnexpectedPage {
+                        status: status.as_u16(),
+                        path: url.path().to_owned(),
+                    }
+                })?;
+                next = Request::get(target);
+                continue;
+            }
+            if body.contains("id=\"cbl-result\"") {
+                return Ok(());
+            }
+            if let Some(form) = find_form(&body, "signin-form") {
+                if signed_in_once {
+                    let message = element_text(&body, "auth-error")
+                        .unwrap_or_else(|| "the sign-in form came back".into());
+                    return Err(BrowseError::LoginRejected(message));
+                }
+                signed_in_once = true;
+                let mut fields: Vec<(String, String)> = form
+                    .fields
+                    .into_iter()
+                    .filter(|(k, _)| k != "email" && k != "password")
+                    .collect();
+                fields.push(("email".into(), self.email.clone()));
+                fields.push(("password".into(), self.password.clone()));
+                next = Request::post(url.join(&form.action).unwrap_or(url), fields);
+                continue;
+            }
+            if let Some(form) = find_form(&body, "code-form") {
+                if code_entered {
+                    let message = element_text(&body, "code-error")
+                        .unwrap_or_else(|| "the code was not accepted".into());
+                    return Err(BrowseError::ErrorPage {
+                        status: status.as_u16(),
+                        message,
+                    });
+                }
+                code_entered = true;
+                let mut fields: Vec<(String, String)> = form
+                    .fields
+                    .into_iter()
+                    .filter(|(k, _)| k != "user_code")
+                    .collect();
+                fields.push(("user_code".into(), user_code.to_owned()));
+                fields.push(("decision".into(), consent.value().into()));
+                next = Request::post(url.join(&form.action).unwrap_or(url), fields);
+                continue;
+            }
+            return Err(page_error(status, &url, &body));
+        }
+        Err(BrowseError::TooManySteps)
+    }
+
+    /// Sends one request with this origin's cookies; stores the cookies it sets. Returns the
+    /// URL, status, `Location` and body (bounded).
+    async fn send(
+        &mut self,
+        request: &Request,
+    ) -> Result<(Url, StatusCode, Option<String>, String), BrowseError> {
+        let url = request.url.clone();
+        let here = origin(&url);
+        let mut builder = self.http.request(request.method.clone(), url.clone());
+        let cookie_header: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|(o, _, _)| *o == here)
+            .map(|(_, n, v)| format!("{n}={v}"))
+            .collect();
+        if !cookie_header.is_empty() {
+            builder = builder.header(COOKIE, cookie_header.join("; "));
+        }
+        if let Some(fields) = &request.form {
+            builder = builder.form(fields);
+        }
+        let fail = |e: reqwest::Error| BrowseError::Request {
+            url: without_query(&url),
+            message: e.to_string(),
+        };
+        let mut response = builder.send().await.map_err(fail)?;
+        for value in response.headers().get_all(SET_COOKIE) {
+            if let Some((name, value)) = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .and_then(|pair| pair.trim().split_once('='))
+            {
+                self.cookies.retain(|(o, n, _)| !(*o == here && n == name));
+                self.cookies
+                    .push((here.clone(), name.to_owned(), value.to_owned()));
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(fail)? {
+            if body.len() + chunk.len() > MAX_PAGE {
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((
+            url,
+            status,
+            location,
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
+    }
+}
+
+fn page_error(status: StatusCode, url: &Url, body: &str) -> BrowseError {
+    match element_text(body, "error-message") {
+        Some(message) => BrowseError::ErrorPage {
+            status: status.as_u16(),
+            message,
+        },
+        None => BrowseError::UnexpectedPage {
+            status: status.as_u16(),
+            path: url.path().to_owned(),
+        },
+    }
+}
+
+/// One step of the script.
+struct Request {
+    method: Method,
+    url: Url,
+    form: Option<Vec<(String, String)>>,
+}
+
+impl Request {
+    fn get(url: Url) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            form: None,
+        }
+    }
+
+    fn post(url: Url, fields: Vec<(String, String)>) -> Self {
+        Self {
+            method: Method::POST,
+            url,
+            form: Some(fields),
+        }
+    }
+}

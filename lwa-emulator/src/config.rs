@@ -1,0 +1,200 @@
+//! How an emulator instance behaves: where it listens, TLS, and the knobs for the behaviours the
+//! LWA spec leaves UNCONFIRMED (each defaults to the RFC behaviour or the observed one).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::Registry;
+
+/// What the refresh grant returns as `refresh_token` (lwa-spec §3.3: UNCONFIRMED on Amazon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshTokenMode {
+    /// The same refresh token comes back (default).
+    #[default]
+    Same,
+    /// A new refresh token each time; the old one stays valid for
+    /// [`Settings::refresh_token_grace_secs`] (0 = invalid at once).
+    Rotate,
+}
+
+/// Behaviour settings (also the `[settings]` table of the config file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `expires_in` of access tokens, seconds (≥ 1). Default 3600.
+    pub access_token_lifetime_secs: u64,
+    /// Same or rotating refresh tokens.
+    pub refresh_token_mode: RefreshTokenMode,
+    /// Rotate mode: how long a replaced refresh token still works. Default 0.
+    pub refresh_token_grace_secs: u64,
+    /// Authorization code life. Default 300 (lwa-spec §1.5).
+    pub code_lifetime_secs: u64,
+    /// CBL code pair life (`expires_in`). Default 600.
+    pub codepair_lifetime_secs: u64,
+    /// CBL `interval` in the code-pair response. Default 30 (a real capture).
+    pub codepair_interval_secs: u64,
+    /// Answer `slow_down` to a device_code poll that comes sooner than `interval` after the
+    /// previous one. Default off (the SDK polls every 5 s regardless of `interval`).
+    pub slow_down: bool,
+    /// The `error` a poll gets after the user denied the code pair. Default `invalid_code_pair`
+    /// (real value UNCONFIRMED).
+    pub denied_code_pair_error: String,
+    /// Refuse `/ap/oa` requests without a `code_challenge` (AVS companion apps always send one).
+    /// Default off: PKCE is optional in RFC 6749/7636.
+    pub require_pkce: bool,
+    /// `verification_uri` in code-pair responses. Default: this emulator's own `/code` page.
+    pub verification_uri: Option<String>,
+    /// How long `GET /v20160207/directives` keeps its (empty) response open. Default 3600.
+    pub directives_hold_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            access_token_lifetime_secs: 3600,
+            refresh_token_mode: RefreshTokenMode::Same,
+            refresh_token_grace_secs: 0,
+            code_lifetime_secs: 300,
+            codepair_lifetime_secs: 600,
+            codepair_interval_secs: 30,
+            slow_down: false,
+            denied_code_pair_error: "invalid_code_pair".into(),
+            require_pkce: false,
+            verification_uri: None,
+            directives_hold_secs: 3600,
+        }
+    }
+}
+
+/// HTTPS with a freshly generated CA and leaf certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Extra subject alternative names (IP addresses or DNS names) for the leaf certificate.
+    /// `127.0.0.1`, `::1`, `localhost` and the bind address are always included.
+    pub sans: Vec<String>,
+    /// Where to write the CA certificate (PEM). Default: a temporary file that lives as long as
+    /// the emulator.
+    pub ca_out: Option<PathBuf>,
+}
+
+/// Everything needed to start an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Listen address. Default `127.0.0.1:0` (any free port).
+    pub bind: SocketAddr,
+    /// Allow plain HTTP on a non-loopback address (off: plain HTTP binds loopback only).
+    pub allow_non_loopback_http: bool,
+    /// `Some` = HTTPS.
+    pub tls: Option<TlsConfig>,
+    /// Users, clients, products.
+    pub registry: Registry,
+    /// Behaviour knobs.
+    pub settings: Settings,
+    /// Emit a `tracing` event (redacted) per request at INFO level.
+    pub log_requests: bool,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            allow_non_loopback_http: false,
+            tls: None,
+            registry: Registry::default(),
+            settings: Settings::default(),
+            log_requests: false,
+        }
+    }
+}
+
+/// Fluent construction of an [`EmulatorConfig`]; finish with [`EmulatorBuilder::start`].
+#[derive(Debug, Clone, Default)]
+pub struct EmulatorBuilder {
+    config: EmulatorConfig,
+}
+
+impl EmulatorBuilder {
+    /// Listen address.
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.config.bind = addr;
+        self
+    }
+
+    /// Serve HTTPS with a generated CA; `sans` are added to the loopback defaults.
+    pub fn https(mut self, sans: Vec<String>) -> Self {
+        let ca_out = self.config.tls.take().and_then(|t| t.ca_out);
+        self.config.tls = Some(TlsConfig { sans, ca_out });
+        self
+    }
+
+    /// Write the CA certificate here (HTTPS mode).
+    pub fn ca_out(mut self, path: PathBuf) -> Self {
+        self.config
+            .tls
+            .get_or_insert_with(TlsConfig::default)
+            .ca_out = Some(path);
+        self
+    }
+
+    /// Replace the registry.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.config.registry = registry;
+        self
+    }
+
+    /// Replace all settings.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.config.settings = settings;
+        self
+    }
+
+    /// Access-token lifetime in seconds (clamped to ≥ 1).
+    pub fn access_token_lifetime(mut self, secs: u64) -> Self {
+        self.config.settings.access_token_lifetime_secs = secs.max(1);
+        self
+    }
+
+    /// Rotating refresh tokens with a grace period for the replaced one.
+    pub fn rotate_refresh_tokens(mut self, grace_secs: u64) -> Self {
+        self.config.settings.refresh_token_mode = RefreshTokenMode::Rotate;
+        self.config.settings.refresh_token_grace_secs = grace_secs;
+        self
+    }
+
+    /// Emit `slow_down` for too-fast CBL polling.
+    pub fn slow_down(mut self, on: bool) -> Self {
+        self.config.settings.slow_down = on;
+        self
+    }
+
+    /// Require PKCE at `/ap/oa`.
+    pub fn require_pkce(mut self, on: bool) -> Self {
+        self.config.settings.require_pkce = on;
+        self
+    }
+
+    /// Allow plain HTTP on a non-loopback bind address.
+    pub fn allow_non_loopback_http(mut self, on: bool) -> Self {
+        self.config.allow_non_loopback_http = on;
+        self
+    }
+
+    /// Log each request (redacted) through `tracing`.
+    pub fn log_requests(mut self, on: bool) -> Self {
+        self.config.log_requests = on;
+        self
+    }
+
+    /// The config built so far.
+    pub fn config(self) -> EmulatorConfig {
+        self.config
+    }
+
+    /// Starts the emulator.
+    pub async fn start(self) -> Result<crate::RunningEmulator, crate::StartError> {
+        crate::Emulator::start(self.config).await
+    }
+}

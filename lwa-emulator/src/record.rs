@@ -1,0 +1,66 @@
+//! The request record: what the emulator received, secrets redacted, for tests to assert the
+//! exact wire contents a client sent (parameter names, order, content type, header use).
+
+use serde::{Deserialize, Serialize};
+
+use crate::fault::Endpoint;
+
+/// Most requests kept; older ones are dropped first.
+pub(crate) const MAX_RECORDED: usize = 10_000;
+
+/// One received request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// Arrival order, from 1.
+    pub seq: u64,
+    /// The endpoint, if the path is one of the API endpoints.
+    pub endpoint: Option<Endpoint>,
+    /// `GET`, `POST`, ….
+    pub method: String,
+    /// The path as sent (case preserved: `/auth/O2/token` vs `/auth/o2/token`).
+    pub path: String,
+    /// Query parameters in order, values redacted (see [`crate::redact::param`]).
+    pub query: Vec<(String, String)>,
+    /// The `Content-Type` header as sent.
+    pub content_type: Option<String>,
+    /// Body parameters in order (form or JSON), values redacted.
+    pub params: Vec<(String, String)>,
+    /// Selected headers (`authorization`, `x-amz-access-token`, `accept-language`,
+    /// `user-agent`, `cookie`), values redacted.
+    pub headers: Vec<(String, String)>,
+    /// The status answered; `None` when the connection was dropped by a fault.
+    pub status: Option<u16>,
+    /// The injected fault, if any (e.g. `status 503`).
+    pub fault: Option<String>,
+}
+
+impl RecordedRequest {
+    /// The (redacted) value of a body parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The (redacted) value of a query parameter.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The (redacted) value of a recorded header (lower-case name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Body parameter names in the order sent.
+    pub fn param_names(&self) -> Vec<&str> {
+        self.params.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}

@@ -1,0 +1,106 @@
+//! Redaction of secrets in logs and in the request record.
+//!
+//! The emulator sees every secret of the flow (codes, verifiers, tokens, client secrets,
+//! passwords). None of them may appear in full in a log line or in the request record a test
+//! prints on failure. Log lines show at most the first 4 characters and the length; the request
+//! record adds a short SHA-256 fingerprint so a test can still assert that *the* token it holds
+//! is the one that was sent (compare with [`fingerprint`]), without the record holding it.
+//! Passwords are never shown at all: they are low-entropy, so even a fingerprint would leak.
+
+use sha2::{Digest as _, Sha256};
+
+/// Parameter and header names whose values are secrets.
+const SECRET_PARAMS: &[&str] = &[
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "access_token",
+    "client_secret",
+    "device_code",
+    "authorization",
+    "x-amz-access-token",
+    "cookie",
+    "set-cookie",
+    "csrf",
+    "txn",
+];
+
+/// Parameters that are never shown, not even as a fingerprint.
+const OPAQUE_PARAMS: &[&str] = &["password"];
+
+/// For logs: first 4 characters and the length, e.g. `Atza…(365)`. Values shorter than 12
+/// characters show only their length.
+pub fn short(secret: &str) -> String {
+    let len = secret.chars().count();
+    if len < 12 {
+        return format!("…({len})");
+    }
+    let head: String = secret.chars().take(4).collect();
+    format!("{head}…({len})")
+}
+
+/// For the request record: [`short`] plus the first 8 hex digits of SHA-256, e.g.
+/// `Atza…(365, sha256:1a2b3c4d)`. Tests compare a recorded value with `fingerprint(token)`.
+pub fn fingerprint(secret: &str) -> String {
+    let len = secret.chars().count();
+    let digest = Sha256::digest(secret.as_bytes());
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    if len < 12 {
+        return format!("…({len}, sha256:{hex})");
+    }
+    let head: String = secret.chars().take(4).collect();
+    format!("{head}…({len}, sha256:{hex})")
+}
+
+/// The value of a parameter or header as it may be recorded: secrets fingerprinted, passwords
+/// removed, everything else verbatim. `Authorization` keeps its scheme (`Bearer Atza…`).
+pub fn param(name: &str, value: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if OPAQUE_PARAMS.contains(&lower.as_str()) {
+        return shared_protocol::secret::REDACTED.to_owned();
+    }
+    if !SECRET_PARAMS.contains(&lower.as_str()) {
+        return value.to_owned();
+    }
+    if lower == "authorization" {
+        if let Some((scheme, rest)) = value.split_once(' ') {
+            return format!("{scheme} {}", fingerprint(rest.trim()));
+        }
+    }
+    fingerprint(value)
+}
+
+/// The same for a log line: at most 4 characters and a length.
+pub fn param_for_log(name: &str, value: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if OPAQUE_PARAMS.contains(&lower.as_str()) {
+        return shared_protocol::secret::REDACTED.to_owned();
+    }
+    if !SECRET_PARAMS.contains(&lower.as_str()) {
+        // Non-secret values can still be long or contain control characters.
+        return value
+            .chars()
+            .take(200)
+            .filter(|c| !c.is_control())
+            .collect();
+    }
+    short(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_survive() {
+        let token = format!("Atza|{}", "x".repeat(360));
+        assert_eq!(short(&token), "Atza…(365)");
+        assert!(fingerprint(&token).starts_with("Atza…(365, sha256:"));
+        assert_eq!(param("refresh_token", &token), fingerprint(&token));
+        assert_eq!(param("client_id", "amzn1.x"), "amzn1.x");
+        assert_eq!(param("password", "alexa-pass-1"), "[redacted]");
+        assert!(param("Authorization", &format!("Bearer {token}")).starts_with("Bearer Atza…"));
+        assert_eq!(short("abc"), "…(3)");
+        assert_eq!(param_for_log("code", "ANcMJpTtVktKiZvfdYaV"), "ANcM…(20)");
+    }
+}

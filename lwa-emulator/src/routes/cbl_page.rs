@@ -1,0 +1,131 @@
+//! The CBL verification page (`verification_uri`): a signed-in user types the device's code
+//! and approves or denies it (lwa-spec §2.2). Same session and CSRF rules as the consent page.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use subtle::ConstantTimeEq as _;
+
+use super::cookies::session_cookie;
+use super::html::{self, SigninTarget};
+use crate::params::Params;
+use crate::server::Shared;
+use crate::store::PairStatus;
+
+#[derive(Deserialize)]
+pub(crate) struct CodeQuery {
+    #[serde(default)]
+    user_code: String,
+}
+
+fn clean_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphabetic())
+        .take(16)
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+pub(crate) async fn show(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<CodeQuery>,
+) -> Response {
+    let prefill = clean_code(&q.user_code);
+    let session = {
+        let store = shared.lock();
+        session_cookie(&headers).and_then(|c| {
+            store
+                .session(&c)
+                .map(|(_, s)| (s.user_id.clone(), s.csrf.clone()))
+        })
+    };
+    match session {
+        Some((user_id, csrf)) => {
+            let name = shared
+                .registry
+                .user(user_id.as_str())
+                .map(|u| u.name.clone())
+                .unwrap_or_default();
+            html::code_page(StatusCode::OK, &csrf, &name, &prefill, None)
+        }
+        None => {
+            let next = if prefill.is_empty() {
+                "/code".to_owned()
+            } else {
+                format!("/code?user_code={prefill}")
+            };
+            html::login_page(StatusCode::OK, SigninTarget::Next(&next), None, None, "")
+        }
+    }
+}
+
+pub(crate) async fn submit(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = Params::from_form(&body);
+    let get = |name: &str| params.get(name).ok().flatten().unwrap_or("");
+    let mut store = shared.lock();
+    let Some((user_id, csrf)) = session_cookie(&headers).and_then(|c| {
+        store
+            .session(&c)
+            .map(|(_, s)| (s.user_id.clone(), s.csrf.clone()))
+    }) else {
+        return html::error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "You are not signed in (missing or expired session).",
+        );
+    };
+    if !bool::from(csrf.as_bytes().ct_eq(get("csrf").as_bytes())) {
+        return html::error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form could not be verified (bad CSRF token).",
+        );
+    }
+    let code = clean_code(get("user_code"));
+    let approve = match get("decision") {
+        "allow" => true,
+        "deny" => false,
+        _ => {
+            return html::error_page(
+                StatusCode::BAD_REQUEST,
+                "Request refused",
+                "Choose Continue or Deny.",
+            )
+        }
+    };
+    match store.pending_pair_by_user_code(&code) {
+        Some(pair) => {
+            pair.status = if approve {
+                PairStatus::Approved(user_id)
+            } else {
+                PairStatus::Denied
+            };
+            drop(store);
+            html::code_result_page(approve)
+        }
+        None => {
+            drop(store);
+            let name = shared
+                .registry
+                .user(user_id.as_str())
+                .map(|u| u.name.clone())
+                .unwrap_or_default();
+            html::code_page(
+                StatusCode::BAD_REQUEST,
+                &csrf,
+                &name,
+                &code,
+                Some("That code is not valid or has expired. Check the code on your device."),
+            )
+        }
+    }
+}

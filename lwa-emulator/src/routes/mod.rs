@@ -1,0 +1,61 @@
+//! The HTTP surface: LWA (`/ap/oa`, `/auth/o2/*`, `/user/profile`), the sign-in and consent
+//! pages, the CBL `/code` page, the AVS bits (`/ping`, `/v20160207/directives`) and the control
+//! API. Every non-control request passes through [`observe`] (record, log, faults).
+
+mod authorize;
+mod avs;
+mod cbl_page;
+mod codepair;
+mod cookies;
+mod html;
+mod observe;
+mod resource;
+mod token;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+
+use crate::server::Shared;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/ap/oa", get(authorize::start))
+        .route("/ap/oa/", get(authorize::start))
+        .route("/ap/signin", post(authorize::signin))
+        .route(
+            "/ap/consent",
+            get(authorize::consent_page).post(authorize::consent_submit),
+        )
+        .route("/code", get(cbl_page::show).post(cbl_page::submit))
+        .route("/auth/{o2}/token", post(token::token))
+        .route("/auth/{o2}/create/codepair", post(codepair::codepair))
+        .route("/auth/{o2}/tokeninfo", get(resource::tokeninfo))
+        .route("/user/profile", get(resource::profile))
+        .route("/ping", get(avs::ping))
+        .route("/v20160207/directives", get(avs::directives))
+        .merge(crate::control::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            observe::observe,
+        ))
+        .with_state(shared)
+}
+
+/// True for the `o2` path segment in either spelling (`/auth/o2/…`, `/auth/O2/…`).
+pub(crate) fn is_o2(segment: &str) -> bool {
+    segment.eq_ignore_ascii_case("o2")
+}
+
+pub(crate) async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Not Found").into_response()
+}
+
+async fn index() -> Html<String> {
+    html::index_page()
+}
