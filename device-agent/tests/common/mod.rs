@@ -95,3 +95,103 @@ pub async fn eventually_async_connect(addr: SocketAddr) -> Session {
         }
     }
 }
+
+/// Runs the emulator's browser login (sign in as `email`, allow) for `info`'s challenge and
+/// returns the authorization code from the redirect.
+pub async fn login(
+    base: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    email: &str,
+    password: &str,
+    info: &shared_protocol::message::DeviceInfo,
+) -> shared_protocol::secret::AuthorizationCode {
+    use shared_protocol::lwa::AuthorizeRequest;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let req = AuthorizeRequest {
+        client_id: client_id.into(),
+        redirect_uri: redirect_uri.into(),
+        product_id: info.product_id.clone(),
+        dsn: info.dsn.clone(),
+        state: "test-state".into(),
+        code_challenge: info.challenge().unwrap(),
+    };
+    let url = req.to_url(&format!("{base}/ap/oa").parse().unwrap());
+    let page = http.get(url).send().await.unwrap().text().await.unwrap();
+    let txn = hidden(&page, "txn");
+    let resp = http
+        .post(format!("{base}/ap/signin"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("txn", txn.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303, "sign-in accepted");
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let location = resp
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{base}{location}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let resp = http
+        .post(format!("{base}/ap/consent"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("txn", txn.as_str()),
+            ("csrf", csrf.as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = resp
+        .headers()
+        .get("location")
+        .expect("redirect with code")
+        .to_str()
+        .unwrap();
+    let url = url::Url::parse(location).unwrap();
+    let code = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code in redirect");
+    shared_protocol::secret::AuthorizationCode::new(code)
+}
+
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
+    let end = page[start..].find('"').unwrap() + start;
+    page[start..end].to_owned()
+}

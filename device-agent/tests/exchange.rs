@@ -1,0 +1,437 @@
+//! The companion-app flow end to end against the real lwa-emulator: link session, PKCE per
+//! session, a real browser-style login at the emulator, the code exchange, Progress events,
+//! and an AuthResult for every failure class.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use device_agent::agent::Agent;
+use lwa_emulator::fault::{Endpoint, Fault};
+use lwa_emulator::registry::{
+    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, BOB_USER_ID,
+    DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
+};
+use lwa_emulator::{Emulator, RunningEmulator};
+use shared_protocol::ids::SessionId;
+use shared_protocol::lwa::{AuthError, AuthState};
+use shared_protocol::message::{
+    AuthFailure, AuthFailureClass, AuthResult, DeviceInfo, PairingWindow, ProgressStage,
+    ProvideAuthorization, SecureMessage,
+};
+use shared_protocol::secret::AuthorizationCode;
+
+const REDIRECT: &str = "http://127.0.0.1:9745/authresponse";
+
+async fn agent(emu: &RunningEmulator, dir: &std::path::Path) -> Agent {
+    let mut cfg = config(dir, emu.base_url());
+    cfg.product_id = DEFAULT_PRODUCT_ID.into();
+    cfg.client_id = Some(DEFAULT_DEVICE_CLIENT_ID.into());
+    cfg.exchange_timeout = Duration::from_millis(700);
+    start(cfg).await
+}
+
+async fn device_info(s: &mut Session) -> DeviceInfo {
+    match request(s, SecureMessage::GetDeviceInfo).await {
+        SecureMessage::DeviceInfo(i) => i,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn alice_code(emu: &RunningEmulator, info: &DeviceInfo) -> AuthorizationCode {
+    login(
+        emu.base_url(),
+        DEFAULT_DEVICE_CLIENT_ID,
+        REDIRECT,
+        ALICE_EMAIL,
+        ALICE_PASSWORD,
+        info,
+    )
+    .await
+}
+
+fn handover(
+    info: &DeviceInfo,
+    code: &AuthorizationCode,
+    client: &str,
+    redirect: &str,
+) -> SecureMessage {
+    SecureMessage::ProvideAuthorization(ProvideAuthorization {
+        session_id: info.session_id,
+        authorization_code: code.clone(),
+        client_id: client.into(),
+        redirect_uri: redirect.into(),
+    })
+}
+
+/// Sends a handover and collects Progress stages until the AuthResult.
+async fn provide(s: &mut Session, msg: SecureMessage) -> (Vec<ProgressStage>, AuthResult) {
+    s.send(&msg).await.unwrap();
+    let mut stages = Vec::new();
+    loop {
+        match recv(s).await {
+            SecureMessage::Progress(p) => stages.push(p.stage),
+            SecureMessage::AuthResult(r) => return (stages, r),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn failure(r: AuthResult) -> AuthFailure {
+    match r {
+        AuthResult::Failed { failure, .. } => failure,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_success_links_and_closes_the_window() {
+    let emu = Emulator::builder()
+        .require_pkce(true)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent(&emu, dir.path()).await;
+    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
+    let info = device_info(&mut s).await;
+    assert_eq!(info.product_id.as_str(), DEFAULT_PRODUCT_ID);
+    let code = alice_code(&emu, &info).await;
+    let (stages, result) = provide(
+        &mut s,
+        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+    )
+    .await;
+    assert_eq!(
+        stages,
+        [
+            ProgressStage::Received,
+            ProgressStage::ExchangingCode,
+            ProgressStage::StoringTokens,
+            ProgressStage::FetchingProfile
+        ]
+    );
+    match result {
+        AuthResult::Linked {
+            session_id,
+            user_id,
+        } => {
+            assert_eq!(session_id, info.session_id);
+            assert_eq!(user_id.unwrap().as_str(), ALICE_USER_ID);
+        }
+        other => panic!("{other:?}"),
+    }
+    let pairing = agent.pairing().clone();
+    eventually(
+        "window closes after delivery",
+        Duration::from_secs(2),
+        || pairing.window() == PairingWindow::Closed,
+    )
+    .await;
+    assert_eq!(agent.delegate().status().state, AuthState::Refreshed);
+    assert!(agent.delegate().auth_token().is_some());
+    assert!(dir.path().join("tokens.json").exists());
+    // The exchange sent exactly the five fields, form-encoded, verifier included.
+    let exchange = emu
+        .requests()
+        .into_iter()
+        .find(|r| {
+            r.endpoint == Some(Endpoint::Token)
+                && r.param("grant_type") == Some("authorization_code")
+        })
+        .unwrap();
+    assert_eq!(
+        exchange.param_names(),
+        [
+            "grant_type",
+            "code",
+            "redirect_uri",
+            "client_id",
+            "code_verifier"
+        ]
+    );
+    assert_eq!(
+        exchange.content_type.as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    drop(s);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_exchange_failure_class_reaches_the_companion() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent(&emu, dir.path()).await;
+    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
+
+    // LWA 500: server error, the same code may be resent, and then it works... later.
+    let info = device_info(&mut s).await;
+    let code = alice_code(&emu, &info).await;
+    emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
+    let f = failure(
+        provide(
+            &mut s,
+            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(f.class, AuthFailureClass::ServerError);
+    assert_eq!(f.error, AuthError::ServerError);
+    assert!(f.retry_with_same_code);
+
+    // Connection dropped: unreachable, resend allowed.
+    emu.inject_fault(Endpoint::Token, Fault::Drop, 1);
+    let f = failure(
+        provide(
+            &mut s,
+            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(f.class, AuthFailureClass::Unreachable);
+    assert!(f.retry_with_same_code);
+
+    // Too slow: unreachable (timeout), resend allowed.
+    emu.inject_fault(Endpoint::Token, Fault::Delay { millis: 1500 }, 1);
+    let f = failure(
+        provide(
+            &mut s,
+            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(f.class, AuthFailureClass::Unreachable);
+    assert!(f.retry_with_same_code);
+    // (the delayed request may still redeem the code at the emulator: use a fresh login below)
+
+    // Garbage 200: bad response.
+    let info = device_info(&mut s).await;
+    let code = alice_code(&emu, &info).await;
+    emu.inject_fault(Endpoint::Token, Fault::MalformedJson, 1);
+    let f = failure(
+        provide(
+            &mut s,
+            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(f.class, AuthFailureClass::BadResponse);
+    assert!(!f.retry_with_same_code);
+
+    // invalid_request from LWA.
+    emu.inject_fault(
+        Endpoint::Token,
+        Fault::Status {
+            status: 400,
+            retry_after: None,
+            body: Some(r#"{"error_description":"The request is missing a required parameter : code","error":"invalid_request"}"#.into()),
+        },
+        1,
+    );
+    let f = failure(
+        provide(
+            &mut s,
+            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(f.class, AuthFailureClass::InvalidRequest);
+    assert_eq!(f.lwa_error.as_deref(), Some("invalid_request"));
+
+    // Wrong redirect URI: invalid_grant with LWA's description.
+    let f = failure(
+        provide(
+            &mut s,
+            handover(
+                &info,
+                &code,
+                DEFAULT_DEVICE_CLIENT_ID,
+                "http://127.0.0.1:9999/other",
+            ),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(f.class, AuthFailureClass::InvalidGrant);
+    assert_eq!(f.error, AuthError::AuthorizationExpired);
+    assert_eq!(f.lwa_error.as_deref(), Some("invalid_grant"));
+    assert!(f.description.as_deref().unwrap().contains("redirect URI"));
+
+    // Wrong client id.
+    let info = device_info(&mut s).await;
+    let code = alice_code(&emu, &info).await;
+    let f = failure(
+        provide(
+            &mut s,
+            handover(
+                &info,
+                &code,
+                "amzn1.application-oa2-client.nobody",
+                REDIRECT,
+            ),
+        )
+        .await
+        .1,
+    );
+    assert!(
+        matches!(
+            f.class,
+            AuthFailureClass::InvalidClient | AuthFailureClass::InvalidGrant
+        ),
+        "{f:?}"
+    );
+    assert!(f.lwa_error.is_some());
+
+    // Expired code (older than 5 minutes).
+    let info = device_info(&mut s).await;
+    let code = alice_code(&emu, &info).await;
+    emu.advance_clock(Duration::from_secs(301));
+    let f = failure(
+        provide(
+            &mut s,
+            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(f.class, AuthFailureClass::InvalidGrant);
+
+    // A verifier from another session (the code was made for this session's challenge, but the
+    // handover names the previous session): unknown session, nothing sent to LWA.
+    let old = info.session_id;
+    let info = device_info(&mut s).await;
+    let code = alice_code(&emu, &info).await;
+    let mut stale = handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT);
+    if let SecureMessage::ProvideAuthorization(p) = &mut stale {
+        p.session_id = old;
+    }
+    let f = failure(provide(&mut s, stale).await.1);
+    assert_eq!(f.class, AuthFailureClass::UnknownSession);
+
+    // And after all that, the good handover still links.
+    let (_, r) = provide(
+        &mut s,
+        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+    )
+    .await;
+    assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
+    // A code can't be used twice (the window is closed now, so use the agent's state instead).
+    assert!(agent.delegate().is_paired());
+    drop(s);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resending_the_same_code_after_a_server_error_links() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent(&emu, dir.path()).await;
+    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
+    let info = device_info(&mut s).await;
+    let code = alice_code(&emu, &info).await;
+    emu.inject_fault(Endpoint::Token, Fault::unavailable(1), 1);
+    let f = failure(
+        provide(
+            &mut s,
+            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+        )
+        .await
+        .1,
+    );
+    assert!(f.retry_with_same_code);
+    let (_, r) = provide(
+        &mut s,
+        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+    )
+    .await;
+    assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
+    // The same code a second time is refused by LWA (single use) — after reopening the window.
+    agent.pairing().open().unwrap();
+    let (_, r) = provide(
+        &mut s,
+        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+    )
+    .await;
+    let r = failure(r);
+    assert!(
+        matches!(
+            r.class,
+            AuthFailureClass::InvalidGrant | AuthFailureClass::UnknownSession
+        ),
+        "{r:?}"
+    );
+    drop(s);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_pairing_replaces_the_account_only_after_success() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = agent(&emu, dir.path()).await;
+    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
+    let info = device_info(&mut s).await;
+    let code = alice_code(&emu, &info).await;
+    let (_, r) = provide(
+        &mut s,
+        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+    )
+    .await;
+    assert!(matches!(r, AuthResult::Linked { .. }));
+    drop(s);
+    let alice_token = agent.delegate().auth_token().unwrap().0;
+
+    // The owner opens the window to hand the speaker to Bob; Bob's first try fails.
+    agent.pairing().open().unwrap();
+    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
+    let info = device_info(&mut s).await;
+    let bob = login(
+        emu.base_url(),
+        DEFAULT_DEVICE_CLIENT_ID,
+        REDIRECT,
+        BOB_EMAIL,
+        BOB_PASSWORD,
+        &info,
+    )
+    .await;
+    emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
+    let f = failure(
+        provide(
+            &mut s,
+            handover(&info, &bob, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(f.class, AuthFailureClass::ServerError);
+    assert_eq!(
+        agent.delegate().account().unwrap().1.unwrap().as_str(),
+        ALICE_USER_ID,
+        "Alice stays linked while Bob's exchange has not succeeded"
+    );
+    assert_eq!(agent.delegate().auth_token().unwrap().0, alice_token);
+    let (_, r) = provide(
+        &mut s,
+        handover(&info, &bob, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
+    )
+    .await;
+    match r {
+        AuthResult::Linked { user_id, .. } => assert_eq!(user_id.unwrap().as_str(), BOB_USER_ID),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        agent.delegate().account().unwrap().1.unwrap().as_str(),
+        BOB_USER_ID
+    );
+    drop(s);
+    agent.shutdown().await;
+    let _ = SessionId::random();
+}
