@@ -1,0 +1,193 @@
+//! Token-checking endpoints: tokeninfo, profile, AVS ping and downchannel.
+
+use std::time::Duration;
+
+use lwa_emulator::registry::{ALICE_EMAIL, ALICE_USER_ID, DEFAULT_PRODUCT_ID};
+use lwa_emulator::Emulator;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn tokeninfo_and_profile_accept_the_token_three_ways() {
+    let emu = start().await;
+    let tokens = emu.mint_tokens(ALICE_EMAIL, DEVICE).unwrap();
+    let access = tokens.access_token.expose_secret().to_owned();
+    for path in ["/auth/o2/tokeninfo", "/auth/O2/tokeninfo"] {
+        let info: Value = http()
+            .get(emu.url(path))
+            .query(&[("access_token", access.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["aud"], DEVICE);
+        assert_eq!(info["user_id"], ALICE_USER_ID);
+        assert!(info["exp"].as_u64().unwrap() > 3500);
+    }
+    let ways = [
+        http()
+            .get(emu.url("/user/profile"))
+            .query(&[("access_token", access.as_str())]),
+        http().get(emu.url("/user/profile")).bearer_auth(&access),
+        http()
+            .get(emu.url("/user/profile"))
+            .header("x-amz-access-token", &access),
+    ];
+    for request in ways {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let profile: Value = response.json().await.unwrap();
+        assert_eq!(profile["user_id"], ALICE_USER_ID);
+        // alexa:all only: no name/email without the profile scope.
+        assert!(profile.get("email").is_none());
+    }
+    let missing = http().get(emu.url("/user/profile")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    let bad = http()
+        .get(emu.url("/user/profile"))
+        .bearer_auth("Atza|nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    let bad = http()
+        .get(emu.url("/auth/o2/tokeninfo"))
+        .query(&[("access_token", "Atza|nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn profile_scope_adds_name_and_email() {
+    let emu = start().await;
+    let sd = scope_data(DEFAULT_PRODUCT_ID);
+    let url = raw_authorize_url(
+        &emu,
+        &[
+            ("client_id", DEVICE),
+            ("scope", "alexa:all profile"),
+            ("scope_data", sd.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+        ],
+    );
+    let redirect = login(&url).await;
+    assert_eq!(
+        query(&redirect, "scope").as_deref(),
+        Some("alexa:all profile")
+    );
+    let code = query(&redirect, "code").unwrap();
+    let (s, b) = token(
+        &emu,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", DEVICE),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let profile: Value = http()
+        .get(emu.url("/user/profile"))
+        .bearer_auth(b["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["email"], ALICE_EMAIL);
+    assert_eq!(profile["name"], "Alice Example");
+}
+
+#[tokio::test]
+async fn ping_is_204_for_a_live_token_and_403_system_exception_otherwise() {
+    let emu = Emulator::builder()
+        .access_token_lifetime(1)
+        .start()
+        .await
+        .unwrap();
+    let access = emu.mint_tokens(ALICE_EMAIL, DEVICE).unwrap().access_token;
+    let ping = |token: Option<String>| {
+        let mut request = http().get(emu.url("/ping"));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(
+        ping(Some(access.expose_secret().into())).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    for token in [None, Some("Atza|garbage".to_owned())] {
+        let response = ping(token).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["header"]["namespace"], "System");
+        assert_eq!(body["header"]["name"], "Exception");
+        assert_eq!(body["payload"]["code"], "UNAUTHORIZED_REQUEST_EXCEPTION");
+    }
+    // Lifetime 1 s: expire by clock, without sleeping.
+    emu.advance_clock(Duration::from_secs(2));
+    assert_eq!(
+        ping(Some(access.expose_secret().into())).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let fresh = emu.mint_tokens(ALICE_EMAIL, DEVICE).unwrap().access_token;
+    assert_eq!(
+        ping(Some(fresh.expose_secret().into())).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(emu.expire_access_tokens(), 1);
+    assert_eq!(
+        ping(Some(fresh.expose_secret().into())).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn downchannel_opens_for_a_live_token_and_ends_at_shutdown() {
+    let emu = start().await;
+    let access = emu.mint_tokens(ALICE_EMAIL, DEVICE).unwrap().access_token;
+    let response = http()
+        .get(emu.url("/v20160207/directives"))
+        .bearer_auth(access.expose_secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("multipart/related; boundary="));
+    let denied = http()
+        .get(emu.url("/v20160207/directives"))
+        .bearer_auth("Atza|x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+    // The body stays open until the emulator stops; shutdown must not hang on it.
+    let body = tokio::spawn(async move { response.bytes().await });
+    tokio::time::timeout(Duration::from_secs(10), emu.shutdown())
+        .await
+        .expect("graceful shutdown with an open downchannel");
+    let bytes = tokio::time::timeout(Duration::from_secs(10), body)
+        .await
+        .expect("body ends after shutdown")
+        .unwrap();
+    assert!(bytes.map(|b| b.is_empty()).unwrap_or(true));
+}
