@@ -103,7 +103,8 @@ async fn other_errors_redirect_with_error_description_and_state() {
         }
         v
     };
-    let cases: Vec<(Vec<(String, String)>, &str, &str)> = vec![
+    type Case = (Vec<(String, String)>, &'static str, &'static str);
+    let cases: Vec<Case> = vec![
         (
             with("response_type", None),
             "invalid_request",

@@ -1,5 +1,8 @@
 //! Integration tests of the emulator's HTTP API, over real HTTP on loopback ports.
 
+// Helpers outside #[test] functions panic on purpose when the emulator misbehaves.
+#![allow(clippy::unwrap_used)]
+
 mod authorize;
 mod cbl;
 mod common;
