@@ -6,5 +6,7 @@
 mod authorize;
 mod cbl;
 mod common;
+mod faults;
+mod https;
 mod resources;
 mod token;
