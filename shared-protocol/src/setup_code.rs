@@ -363,6 +363,17 @@ mod tests {
     }
 
     #[test]
+    fn documented_examples() {
+        // docs/protocol.md §10.
+        let code = SetupCode::from_digits("40710839").unwrap();
+        assert_eq!(code.manual_code(), "4071-0839-1");
+        assert_eq!(
+            code.qr_payload(&DeviceId::new("3f9a0c2e11d04b7a")),
+            "AVSPAIR:1:3f9a0c2e11d04b7a:407108391"
+        );
+    }
+
+    #[test]
     fn qr_payload_round_trips() {
         let code = SetupCode::from_digits("40710839").unwrap();
         let id = DeviceId::new("a1b2c3d4e5f6");

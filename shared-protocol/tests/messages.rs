@@ -250,3 +250,32 @@ fn documented_json_examples_parse() {
         SecureMessage::AuthResult(AuthResult::Failed { .. })
     ));
 }
+
+#[test]
+fn every_json_example_in_the_protocol_doc_parses() {
+    let doc = include_str!("../../docs/protocol.md");
+    let mut checked = 0;
+    for block in doc.split("```json").skip(1) {
+        let block = block.split("```").next().expect("closed block");
+        let values: Vec<Value> = match serde_json::from_str::<Value>(block) {
+            Ok(v) => vec![v],
+            Err(_) => block
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+                .collect(),
+        };
+        for value in values {
+            let plain = serde_json::from_value::<PlainMessage>(value.clone());
+            let secure = serde_json::from_value::<SecureMessage>(value.clone());
+            let known = matches!(&plain, Ok(m) if *m != PlainMessage::Unknown)
+                || matches!(&secure, Ok(m) if *m != SecureMessage::Unknown);
+            assert!(
+                known,
+                "doc example does not parse as a known message: {value}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} examples found");
+}
