@@ -120,7 +120,9 @@ fn authenticate_client<'a>(
     let body_secret = params.get("client_secret")?;
     let (client_id, secret) = match (&basic, body_id) {
         (Some((id, _)), Some(body)) if id != body => return Err(OAuthError::invalid_client()),
-        (Some((id, secret)), _) => (id.as_str(), Some(secret.as_str())),
+        // `client_id:` with an empty secret (what some libraries send for public clients)
+        // authenticates nothing.
+        (Some((id, secret)), _) => (id.as_str(), Some(secret.as_str()).filter(|s| !s.is_empty())),
         (None, Some(id)) => (id, body_secret),
         (None, None) => return Err(OAuthError::missing("client_id")),
     };

@@ -1,0 +1,316 @@
+//! The `lwa-emulator` binary: READY line, HTTPS flags, --log never printing a secret, graceful
+//! SIGTERM, and the `browse` subcommand as a BROWSER hook.
+
+use std::time::Duration;
+
+use lwa_emulator::registry::{
+    ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
+};
+use lwa_emulator::{Consent, Emulator, ScriptedUser};
+use serde_json::Value;
+use shared_protocol::lwa::{AuthorizeRequest, LwaEndpoints};
+use shared_protocol::pkce::PkcePair;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::{http, spawn_emulator};
+
+#[tokio::test]
+async fn ready_line_then_a_logged_flow_that_never_prints_a_secret_then_sigterm() {
+    let emu = spawn_emulator(&["--log", "--token-lifetime", "30"]).await;
+    assert!(emu.base_url.starts_with("http://127.0.0.1:"));
+    let endpoints = LwaEndpoints::from_base(&emu.base_url).unwrap();
+
+    let pkce = PkcePair::generate();
+    let redirect_uri = "http://127.0.0.1:1/authresponse";
+    let url = AuthorizeRequest {
+        client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
+        redirect_uri: redirect_uri.into(),
+        product_id: DEFAULT_PRODUCT_ID.into(),
+        dsn: "BIN-1".into(),
+        state: "s".into(),
+        code_challenge: pkce.challenge.clone(),
+    }
+    .to_url(&endpoints.authorize);
+    let redirect = ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD)
+        .unwrap()
+        .authorize(url.as_str(), Consent::Allow)
+        .await
+        .unwrap();
+    let code = redirect
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: Value = http()
+        .post(endpoints.token.clone())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("client_id", DEFAULT_DEVICE_CLIENT_ID),
+            ("code_verifier", pkce.verifier.expose_secret()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["expires_in"], 30);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed: Value = http()
+        .post(endpoints.token.clone())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("client_id", DEFAULT_DEVICE_CLIENT_ID),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access2 = refreshed["access_token"].as_str().unwrap().to_owned();
+    let profile = http()
+        .get(endpoints.profile.clone())
+        .query(&[("access_token", access2.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profile.status(), 200);
+    let ping = http()
+        .get(format!("{}/ping", emu.base_url))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 204);
+
+    let (status, log) = emu.terminate().await;
+    assert!(
+        status.success(),
+        "graceful exit after SIGTERM: {status:?}\n{log}"
+    );
+    // The log shows the traffic...
+    assert!(log.contains("/auth/o2/token"), "{log}");
+    assert!(log.contains("grant_type=refresh_token"), "{log}");
+    assert!(log.contains("Atzr…(365)"), "{log}");
+    // ...but never a secret in full.
+    for secret in [
+        &code,
+        &access,
+        &access2,
+        &refresh,
+        &pkce.verifier.expose_secret().to_owned(),
+        &ALICE_PASSWORD.to_owned(),
+    ] {
+        assert!(!log.contains(secret.as_str()), "secret leaked into the log");
+    }
+    // Not even a long piece of one.
+    assert!(!log.contains(&access[..12]));
+    assert!(!log.contains(&code[..8]));
+}
+
+#[tokio::test]
+async fn https_flags_write_the_ca_and_serve_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_out = dir.path().join("emulator-ca.pem");
+    let emu = spawn_emulator(&[
+        "--https",
+        "--tls-san",
+        "lwa.test",
+        "--ca-out",
+        ca_out.to_str().unwrap(),
+        "--rotate-refresh-tokens",
+    ])
+    .await;
+    assert!(emu.base_url.starts_with("https://127.0.0.1:"));
+    assert_eq!(emu.ca.as_deref(), Some(ca_out.to_str().unwrap()));
+    let pem = std::fs::read(&ca_out).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let minted: Value = client
+        .post(format!("{}/_emulator/tokens/mint", emu.base_url))
+        .json(&serde_json::json!({"user": ALICE_EMAIL, "client_id": DEFAULT_DEVICE_CLIENT_ID}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old = minted["refresh_token"].as_str().unwrap();
+    let refreshed: Value = client
+        .post(format!("{}/auth/O2/token", emu.base_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old),
+            ("client_id", DEFAULT_DEVICE_CLIENT_ID),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(
+        refreshed["refresh_token"].as_str().unwrap(),
+        old,
+        "--rotate-refresh-tokens"
+    );
+    let (status, _) = emu.terminate().await;
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn plain_http_on_a_non_loopback_address_is_refused() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
+        .args(["--bind", "0.0.0.0:0"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refusing plain HTTP"), "{stderr}");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
+        .args(["--config", "/nonexistent/registry.toml"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read config file"));
+}
+
+/// A one-shot loopback "companion listener": answers one GET and returns its request line.
+async fn one_shot_listener() -> (u16, tokio::task::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut sock, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(Duration::from_secs(20), sock.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nLinked!")
+            .await
+            .unwrap();
+        request.lines().next().unwrap_or("").to_owned()
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn browse_subcommand_plays_the_browser_and_lands_on_the_redirect_uri() {
+    let emu = Emulator::builder().start().await.unwrap();
+    for deny in [false, true] {
+        let (port, listener) = one_shot_listener().await;
+        let pkce = PkcePair::generate();
+        let redirect_uri = format!("http://127.0.0.1:{port}/authresponse");
+        let url = AuthorizeRequest {
+            client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
+            redirect_uri: redirect_uri.clone().into(),
+            product_id: DEFAULT_PRODUCT_ID.into(),
+            dsn: "BROWSE-1".into(),
+            state: "state-123".into(),
+            code_challenge: pkce.challenge.clone(),
+        }
+        .to_url(&emu.endpoints().authorize);
+        // As a companion would run its BROWSER hook: the URL is the last argument.
+        let mut args = vec![
+            "browse",
+            "--email",
+            ALICE_EMAIL,
+            "--password",
+            ALICE_PASSWORD,
+        ];
+        if deny {
+            args.push("--deny");
+        }
+        args.push(url.as_str());
+        let output = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
+                .args(&args)
+                .output(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let request_line = listener.await.unwrap();
+        let prefix = format!("LANDED status=200 url={redirect_uri}?");
+        assert!(stdout.starts_with(&prefix), "{stdout}");
+        assert!(
+            request_line.starts_with("GET /authresponse?"),
+            "{request_line}"
+        );
+        assert!(request_line.contains("state=state-123"));
+        if deny {
+            assert!(
+                request_line.contains("error=access_denied"),
+                "{request_line}"
+            );
+        } else {
+            let target = url::Url::parse(&format!(
+                "http://127.0.0.1{}",
+                request_line.split(' ').nth(1).unwrap()
+            ))
+            .unwrap();
+            let code = target
+                .query_pairs()
+                .find(|(k, _)| k == "code")
+                .unwrap()
+                .1
+                .into_owned();
+            // stdout shows the code shortened, the listener got it in full, and it works.
+            assert!(!stdout.contains(&code));
+            assert!(stdout.contains(&format!(
+                "code={}",
+                url::form_urlencoded::byte_serialize(code[..4].as_bytes()).collect::<String>()
+            )));
+            let r = http()
+                .post(emu.endpoints().token)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", redirect_uri.as_str()),
+                    ("client_id", DEFAULT_DEVICE_CLIENT_ID),
+                    ("code_verifier", pkce.verifier.expose_secret()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    }
+    // Wrong password: non-zero exit, a clear message.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
+        .args([
+            "browse",
+            "--email",
+            ALICE_EMAIL,
+            "--password",
+            "nope",
+            &emu.url("/code"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+}
