@@ -25,11 +25,17 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = serde_json::from_slice::<PlainMessage>(data) {
         // Whatever parses must serialize and parse back to the same value.
         let again = serde_json::to_vec(&msg).expect("serialize");
-        assert_eq!(serde_json::from_slice::<PlainMessage>(&again).ok(), Some(msg));
+        assert_eq!(
+            serde_json::from_slice::<PlainMessage>(&again).ok(),
+            Some(msg)
+        );
     }
     if let Ok(msg) = serde_json::from_slice::<SecureMessage>(data) {
         let again = serde_json::to_vec(&msg).expect("serialize");
-        assert_eq!(serde_json::from_slice::<SecureMessage>(&again).ok(), Some(msg));
+        assert_eq!(
+            serde_json::from_slice::<SecureMessage>(&again).ok(),
+            Some(msg)
+        );
     }
 
     // 2. BLE reassembly: the first byte picks a small cap, then chunks are length-prefixed by
