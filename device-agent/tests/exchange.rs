@@ -79,6 +79,16 @@ async fn provide(s: &mut Session, msg: SecureMessage) -> (Vec<ProgressStage>, Au
     }
 }
 
+/// Waits until delivering "linked" closed the window, then opens it again (as the owner would).
+async fn reopen(agent: &Agent) {
+    let pairing = agent.pairing().clone();
+    eventually("window closed after linked", Duration::from_secs(2), || {
+        pairing.window() == PairingWindow::Closed
+    })
+    .await;
+    pairing.open().unwrap();
+}
+
 fn failure(r: AuthResult) -> AuthFailure {
     match r {
         AuthResult::Failed { failure, .. } => failure,
@@ -354,7 +364,7 @@ async fn resending_the_same_code_after_a_server_error_links() {
     .await;
     assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
     // The same code a second time is refused by LWA (single use) — after reopening the window.
-    agent.pairing().open().unwrap();
+    reopen(&agent).await;
     let (_, r) = provide(
         &mut s,
         handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
@@ -390,7 +400,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
     let alice_token = agent.delegate().auth_token().unwrap().0;
 
     // The owner opens the window to hand the speaker to Bob; Bob's first try fails.
-    agent.pairing().open().unwrap();
+    reopen(&agent).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
     let info = device_info(&mut s).await;
     let bob = login(

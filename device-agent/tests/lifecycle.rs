@@ -30,6 +30,7 @@ fn cfg(head_start_ms: u64, retry: RetryPolicy, max_timeout_ms: u64) -> AuthDeleg
 }
 
 fn delegate(emu: &RunningEmulator, dir: &std::path::Path, cfg: AuthDelegateConfig) -> AuthDelegate {
+    common::init_logs();
     let lwa = LwaClient::new(emu.endpoints(), None).unwrap();
     let store = TokenStore::open(dir).unwrap();
     AuthDelegate::start(lwa, store, cfg).unwrap().0
@@ -61,8 +62,13 @@ fn refresh_requests(emu: &RunningEmulator) -> usize {
 }
 
 /// Instants at which the delegate's refresh counter went up (sampled every millisecond).
-async fn watch_refreshes(d: &AuthDelegate, until: usize, deadline: Duration) -> Vec<Instant> {
-    let mut seen = d.refresh_count();
+async fn watch_refreshes(
+    d: &AuthDelegate,
+    from: u64,
+    until: usize,
+    deadline: Duration,
+) -> Vec<Instant> {
+    let mut seen = from;
     let mut at = Vec::new();
     let end = Instant::now() + deadline;
     while at.len() < until {
@@ -100,9 +106,10 @@ async fn refreshes_at_the_head_start() {
         "a new observer gets the current state at once"
     );
     let start = Instant::now();
+    let from = d.refresh_count();
     let first = link(&emu, &d);
     assert_eq!(d.status().state, AuthState::Refreshed);
-    let at = watch_refreshes(&d, 2, Duration::from_secs(6)).await;
+    let at = watch_refreshes(&d, from, 2, Duration::from_secs(6)).await;
     let t1 = at[0] - start;
     // 3 s token, 2 s head start: refresh after ~1 s, not before, and well before expiry.
     assert!(
@@ -133,7 +140,7 @@ async fn retries_follow_the_backoff_table_under_500_503_and_timeouts() {
     emu.inject_fault(Endpoint::Token, Fault::Delay { millis: 1500 }, 2);
     let start_refreshes = d.refresh_count();
     d.on_auth_failure(&token);
-    let at = watch_refreshes(&d, 6, Duration::from_secs(10)).await;
+    let at = watch_refreshes(&d, start_refreshes, 6, Duration::from_secs(10)).await;
     // Gap k = (duration of attempt k) + jittered delay(k).
     let durations = [0u64, 0, 0, 300, 300];
     for k in 0..5 {

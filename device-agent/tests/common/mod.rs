@@ -195,3 +195,13 @@ fn hidden(page: &str, name: &str) -> String {
     let end = page[start..].find('"').unwrap() + start;
     page[start..end].to_owned()
 }
+
+/// Logs to the test output when `AVS_TEST_LOG` is set (e.g. `device_agent=debug`).
+pub fn init_logs() {
+    if let Ok(filter) = std::env::var("AVS_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
