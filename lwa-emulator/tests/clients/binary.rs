@@ -282,7 +282,7 @@ async fn browse_subcommand_plays_the_browser_and_lands_on_the_redirect_uri() {
             assert!(!stdout.contains(&code));
             assert!(stdout.contains(&format!(
                 "code={}",
-                url::form_urlencoded::byte_serialize(code[..4].as_bytes()).collect::<String>()
+                url::form_urlencoded::byte_serialize(&code.as_bytes()[..4]).collect::<String>()
             )));
             let r = http()
                 .post(emu.endpoints().token)
