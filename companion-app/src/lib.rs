@@ -1,1 +1,28 @@
-//! Filled by a later issue.
+//! The avs-pair companion core: everything the laptop side does, as a library the CLI
+//! (`avs-companion`) and the desktop app sit on.
+//!
+//! A pairing ([`pairing::pair`]) runs these parts in order:
+//!
+//! - [`discovery`]: find speakers (mDNS now, BLE later), merged by device id, with
+//!   appeared/changed/gone events;
+//! - [`link`]: connect, agree on versions, prove the setup code (SPAKE2), then sealed requests;
+//! - [`login`]: Login with Amazon in the user's real browser, the redirect captured on loopback
+//!   (RFC 8252) or pasted, `state` checked;
+//! - [`handover`]: give the speaker the authorization code and follow it to the result, with a
+//!   sentence for every failure;
+//! - [`config`]: the user's client id, redirect URI, region and optional LWA base URL. Never a
+//!   token: the companion holds none.
+//!
+//! [`error::PairError`] says what went wrong and which exit code the CLI uses for it.
+
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod handover;
+pub mod link;
+pub mod login;
+pub mod pairing;
+
+pub use config::{CompanionConfig, RedirectTarget};
+pub use error::{ExitKind, PairError};
+pub use pairing::{pair, PairEvent, PairOptions, PairReport, Step, Target};

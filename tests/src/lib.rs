@@ -4,7 +4,13 @@
 //!   drop, panic and Ctrl-C.
 //! - [`process`]: child processes with captured output and readiness lines.
 //! - [`cleanup`]: the process-wide record that makes Ctrl-C leave nothing behind.
+//! - [`bins`]: finding (or building) the real binaries.
+//! - [`stack`]: starting the emulator and device agents, in a namespace or on loopback.
+//! - [`demo`]: the one-command demo (`avs-pair-demo`).
 
+pub mod bins;
 pub mod cleanup;
+pub mod demo;
 pub mod netns;
 pub mod process;
+pub mod stack;

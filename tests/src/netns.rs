@@ -43,6 +43,9 @@ const BASE_NET: [u8; 2] = [10, 231];
 
 static NET_COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// How long a new link may take to become usable.
+const LINK_READY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why the harness can't build namespaces here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unavailable {
@@ -221,6 +224,26 @@ impl TestNet {
                 prefix_len,
             });
         }
+        // Links created below inherit `default`. Duplicate address detection on a fresh veth
+        // keeps its IPv6 link-local address "tentative" for 1-2 s, and an mDNS daemon started
+        // in that window ignores the interface until its next interface re-scan (5 s): a
+        // settled home network has no such window, so the virtual one must not either.
+        let mut all_ns: Vec<String> = net.hosts.iter().map(|h| h.netns.clone()).collect();
+        all_ns.extend(net.switch.clone());
+        for ns in &all_ns {
+            let settings: &[(&str, &str)] = if b.ipv6 {
+                &[
+                    ("net.ipv6.conf.all.accept_dad", "0"),
+                    ("net.ipv6.conf.default.accept_dad", "0"),
+                ]
+            } else {
+                &[
+                    ("net.ipv6.conf.all.disable_ipv6", "1"),
+                    ("net.ipv6.conf.default.disable_ipv6", "1"),
+                ]
+            };
+            sysctls(ns, settings)?;
+        }
         if net.hosts.len() == 2 {
             let (a, b2) = (&net.hosts[0].netns, &net.hosts[1].netns);
             ip(&[
@@ -267,14 +290,18 @@ impl TestNet {
         }
         for host in &net.hosts {
             let ns = host.netns.as_str();
-            if !b.ipv6 {
-                sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
-                sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
-            }
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
             let cidr = format!("{}/{}", host.addr, host.prefix_len);
             ip(&["-n", ns, "addr", "add", &cidr, "dev", LINK_NAME])?;
             ip(&["-n", ns, "link", "set", LINK_NAME, "up"])?;
+        }
+        // `ip` reports the link up at once, but the kernel raises IFF_RUNNING (what mDNS
+        // libraries check before using an interface) only when its link watcher runs, up to
+        // ~1 s later. Wait for it, so a process started next sees a working network.
+        let names: Vec<String> = net.hosts.iter().map(|h| h.name.clone()).collect();
+        for name in names {
+            net.run_in(&name, || wait_running(LINK_NAME, LINK_READY_TIMEOUT))?
+                .map_err(|e| NetError::Config(format!("{name}: {e}")))?;
         }
         Ok(net)
     }
@@ -511,6 +538,29 @@ fn pick_subnet(pid: u32, n: u32, hosts: usize) -> (Ipv4Addr, u8) {
     (Ipv4Addr::from(base), prefix)
 }
 
+/// Waits (polling the kernel's flags, with a deadline) until `link` is up and running in the
+/// calling thread's network namespace.
+fn wait_running(link: &str, timeout: Duration) -> Result<(), String> {
+    use nix::net::if_::InterfaceFlags;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let running = nix::ifaddrs::getifaddrs()
+            .map_err(|e| format!("getifaddrs: {e}"))?
+            .any(|a| {
+                a.interface_name == link
+                    && a.flags
+                        .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING)
+            });
+        if running {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("link {link} not running after {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn enter_namespace(handle: &Path) -> Result<(), String> {
     let file = std::fs::File::open(handle).map_err(|e| format!("{}: {e}", handle.display()))?;
     nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
@@ -531,17 +581,17 @@ fn ip(args: &[&str]) -> Result<String, NetError> {
     run_checked(cmd)
 }
 
-fn sysctl(ns: &str, key: &str, value: &str) -> Result<(), NetError> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+/// Writes sysctls inside a namespace (one `sh` for all of them).
+fn sysctls(ns: &str, pairs: &[(&str, &str)]) -> Result<(), NetError> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let script: Vec<String> = pairs
+        .iter()
+        .map(|(key, value)| format!("echo {value} > /proc/sys/{}", key.replace('.', "/")))
+        .collect();
     let mut cmd = Command::new("ip");
-    cmd.args([
-        "netns",
-        "exec",
-        ns,
-        "sh",
-        "-c",
-        &format!("echo {value} > {path}"),
-    ]);
+    cmd.args(["netns", "exec", ns, "sh", "-c", &script.join(" && ")]);
     run_checked(cmd).map(drop)
 }
 

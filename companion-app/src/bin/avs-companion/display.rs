@@ -1,0 +1,277 @@
+//! What the CLI prints: spinners on a terminal, plain lines in a pipe, JSON lines for scripts.
+//! Progress goes to stderr; results (tables, JSON) to stdout.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use companion_app::discovery::{Device, DeviceEvent};
+use companion_app::pairing::{PairEvent, PairReport};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use shared_protocol::message::{Hello, PairingWindow, ProgressStage, Status};
+
+/// How to show things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Spinners (a terminal).
+    Fancy,
+    /// One line per event.
+    Plain,
+    /// JSON lines on stdout.
+    Json,
+}
+
+/// The printer.
+#[derive(Debug)]
+pub struct Display {
+    mode: Mode,
+    spinner: Mutex<Option<ProgressBar>>,
+}
+
+fn stage_text(stage: ProgressStage) -> &'static str {
+    match stage {
+        ProgressStage::Received => "speaker received the code",
+        ProgressStage::ExchangingCode => "speaker is exchanging the code with Amazon",
+        ProgressStage::StoringTokens => "speaker is storing its tokens",
+        ProgressStage::FetchingProfile => "speaker is reading the account",
+    }
+}
+
+fn device_json(d: &Device) -> serde_json::Value {
+    json!({
+        "id": d.id.as_str(),
+        "name": d.name,
+        "addresses": d.tcp_addrs().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "transports": d.endpoints.iter().map(|e| e.kind().to_string()).collect::<Vec<_>>(),
+        "paired": d.paired,
+        "pairing": d.pairing.as_str(),
+    })
+}
+
+fn device_line(d: &Device) -> String {
+    let addr = d
+        .tcp_addrs()
+        .first()
+        .map_or_else(|| "-".to_owned(), ToString::to_string);
+    let transports: Vec<String> = d.endpoints.iter().map(|e| e.kind().to_string()).collect();
+    format!(
+        "{:<24} {:<20} {:<22} {:<9} {:<6} {}",
+        d.name,
+        d.id,
+        addr,
+        transports.join(","),
+        if d.paired { "yes" } else { "no" },
+        d.pairing.as_str()
+    )
+}
+
+fn window_text(w: &PairingWindow) -> String {
+    match w {
+        PairingWindow::Open { closes_in_secs } => {
+            format!(
+                "open (closes in {}m{:02}s)",
+                closes_in_secs / 60,
+                closes_in_secs % 60
+            )
+        }
+        PairingWindow::Closed => "closed".into(),
+        PairingWindow::LockedOut { retry_in_secs } => {
+            format!("locked after wrong setup codes (retry in {retry_in_secs}s)")
+        }
+    }
+}
+
+impl Display {
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            spinner: Mutex::new(None),
+        }
+    }
+
+    fn spinner(&self) -> std::sync::MutexGuard<'_, Option<ProgressBar>> {
+        self.spinner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Prints a line without tearing a spinner.
+    fn note(&self, line: &str) {
+        match self.spinner().as_ref() {
+            Some(pb) => pb.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    pub fn pair_event(&self, ev: &PairEvent) {
+        if self.mode == Mode::Json {
+            if let Ok(s) = serde_json::to_string(ev) {
+                println!("{s}");
+            }
+            return;
+        }
+        match ev {
+            PairEvent::StepStarted { step } => match self.mode {
+                Mode::Fancy => {
+                    let pb = ProgressBar::new_spinner();
+                    pb.set_style(
+                        ProgressStyle::with_template("{spinner:.cyan} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    pb.set_message(format!("{}…", step.label()));
+                    pb.enable_steady_tick(Duration::from_millis(80));
+                    *self.spinner() = Some(pb);
+                }
+                _ => eprintln!("… {}", step.label()),
+            },
+            PairEvent::StepDone {
+                step,
+                millis,
+                detail,
+            } => {
+                let line = format!("✓ {:<28} {:>9.1} ms  {detail}", step.label(), millis);
+                match self.spinner().take() {
+                    Some(pb) => pb.finish_with_message(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            PairEvent::LoginUrl {
+                url,
+                automatic,
+                browser_opened,
+            } => {
+                let mut text = String::new();
+                if *browser_opened {
+                    text.push_str("  Sign in with Amazon in the browser window that opened. If none did, open:\n");
+                } else {
+                    text.push_str("  Open this address in a browser and sign in with Amazon:\n");
+                }
+                text.push_str(&format!("    {url}\n"));
+                if *automatic {
+                    text.push_str("  This window continues by itself when the browser comes back. If the browser ends on a page that does not load, paste its address here and press Enter.");
+                } else {
+                    text.push_str("  When the browser lands on the return page, paste that page's full address here and press Enter.");
+                }
+                self.note(&text);
+            }
+            PairEvent::Progress { stage } => match self.spinner().as_ref() {
+                Some(pb) => pb.set_message(format!("{}…", stage_text(*stage))),
+                None => eprintln!("  {}", stage_text(*stage)),
+            },
+            PairEvent::Retrying { attempt, reason } => {
+                self.note(&format!(
+                    "  retrying the exchange with the same sign-in ({attempt}): {reason}"
+                ));
+            }
+        }
+    }
+
+    pub fn abandon(&self) {
+        if let Some(pb) = self.spinner().take() {
+            pb.abandon_with_message("✗ failed");
+        }
+    }
+
+    pub fn pair_report(&self, r: &PairReport) {
+        if self.mode == Mode::Json {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("event".into(), json!("result"));
+                o.insert(
+                    "timings".into(),
+                    r.timings
+                        .iter()
+                        .map(|(s, ms)| (s.name().to_owned(), json!(ms)))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into(),
+                );
+            }
+            println!("{v}");
+            return;
+        }
+        let account = r
+            .user_id
+            .as_ref()
+            .map_or_else(String::new, |u| format!(" to Amazon account {u}"));
+        println!("Linked {} ({}){account}.", r.name, r.device_id);
+        println!("  {:<28} {:>10}", "step", "time");
+        for (step, ms) in &r.timings {
+            println!("  {:<28} {:>7.1} ms", step.label(), ms);
+        }
+        println!("  {:<28} {:>7.1} ms", "total", r.total_millis);
+    }
+
+    pub fn device_event(&self, ev: &DeviceEvent) {
+        match (self.mode, ev) {
+            (Mode::Json, DeviceEvent::Appeared(d)) => {
+                println!("{}", json!({"event": "appeared", "device": device_json(d)}))
+            }
+            (Mode::Json, DeviceEvent::Changed(d)) => {
+                println!("{}", json!({"event": "changed", "device": device_json(d)}))
+            }
+            (Mode::Json, DeviceEvent::Gone(id)) => {
+                println!("{}", json!({"event": "gone", "id": id.as_str()}))
+            }
+            (_, DeviceEvent::Appeared(d)) => eprintln!("+ {}", device_line(d)),
+            (_, DeviceEvent::Changed(d)) => eprintln!("~ {}", device_line(d)),
+            (_, DeviceEvent::Gone(id)) => eprintln!("- {id} gone"),
+        }
+    }
+
+    pub fn device_table(&self, devices: &[Device]) {
+        if self.mode == Mode::Json {
+            println!(
+                "{}",
+                json!({"event": "list", "devices": devices.iter().map(device_json).collect::<Vec<_>>()})
+            );
+            return;
+        }
+        if devices.is_empty() {
+            println!("No speakers found.");
+            return;
+        }
+        println!(
+            "{:<24} {:<20} {:<22} {:<9} {:<6} pairing",
+            "name", "id", "address", "transport", "paired"
+        );
+        for d in devices {
+            println!("{}", device_line(d));
+        }
+    }
+
+    pub fn status(&self, hello: &Hello, addr: SocketAddr, full: Option<&Status>) {
+        let summary = hello.agent.as_ref();
+        if self.mode == Mode::Json {
+            println!(
+                "{}",
+                json!({
+                    "address": addr.to_string(),
+                    "software": hello.software,
+                    "protocol": hello.version.to_string(),
+                    "summary": summary,
+                    "status": full,
+                })
+            );
+            return;
+        }
+        println!(
+            "speaker     {addr} ({}, protocol {})",
+            hello.software, hello.version
+        );
+        if let Some(s) = summary {
+            println!("name        {}", s.friendly_name);
+            println!("id          {}", s.device_id);
+            println!("paired      {}", if s.paired { "yes" } else { "no" });
+            println!("pairing     {}", window_text(&s.window));
+        }
+        match full {
+            Some(st) => {
+                println!("auth state  {}", st.auth_state);
+                println!("last error  {}", st.auth_error.as_str());
+                if let Some(u) = &st.user_id {
+                    println!("account     {u}");
+                }
+            }
+            None => println!("(give --setup-code for the authorization state)"),
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! `avs-companion`: pair an AVS speaker from a terminal. Thin: parsing and display only; the
+//! work is in the `companion_app` library. Usage and exit codes: `docs/companion-cli.md`.
+
+mod display;
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use companion_app::config::CompanionConfig;
+use companion_app::discovery::{Discovery, MdnsOptions};
+use companion_app::error::{ExitKind, PairError};
+use companion_app::link::{open_tcp, LinkTimeouts};
+use companion_app::login::Browser;
+use companion_app::pairing::{choose_device, pair, PairOptions, Target};
+use shared_protocol::ids::{ClientId, RedirectUri};
+use shared_protocol::lwa::Region;
+use shared_protocol::setup_code::SetupCode;
+use url::Url;
+use zeroize::Zeroizing;
+
+use display::{Display, Mode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "avs-companion",
+    version,
+    about = "Set up an Alexa (AVS) speaker from this computer: find it, sign in with Amazon, hand the result over."
+)]
+struct Cli {
+    /// Config file (default: $AVS_COMPANION_CONFIG or ~/.config/avs-pair/companion.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log details to stderr (`-v` info, `-vv` debug). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List speakers on the network (mDNS), live.
+    Discover(DiscoverArgs),
+    /// Pair a speaker: setup code, Amazon sign-in, hand over.
+    Pair(PairArgs),
+    /// Show a speaker's state (name, paired, pairing window; with the setup code also its
+    /// Alexa authorization state).
+    Status(StatusArgs),
+    /// Make a speaker forget its Amazon account (needs the setup code).
+    Reset(ResetArgs),
+    /// Show or change the remembered settings (client id, redirect URI, region, LWA URL).
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+struct NetArgs {
+    /// Only use this network interface for mDNS (repeatable).
+    #[arg(long = "interface", value_name = "IFACE")]
+    interfaces: Vec<String>,
+    /// mDNS over IPv4 only.
+    #[arg(long)]
+    no_ipv6: bool,
+}
+
+impl NetArgs {
+    fn mdns(&self) -> MdnsOptions {
+        MdnsOptions {
+            interfaces: (!self.interfaces.is_empty()).then(|| self.interfaces.clone()),
+            ipv6: !self.no_ipv6,
+            ..MdnsOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct DiscoverArgs {
+    /// Stop after this many seconds (default 5; 0 = until Ctrl-C).
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
+    /// One JSON object per event on stdout.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+struct DeviceArgs {
+    /// The speaker: id, id prefix (4+ characters) or name. Default: the only one ready to pair.
+    device: Option<String>,
+    /// Skip discovery and connect to this address (IP:PORT of the speaker's link).
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "device")]
+    connect: Option<SocketAddr>,
+    /// How long to look for the speaker, in seconds.
+    #[arg(long, default_value_t = 10)]
+    discover_timeout: u64,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+impl DeviceArgs {
+    fn target(&self) -> Target {
+        match self.connect {
+            Some(addr) => Target::Address(vec![addr]),
+            None => Target::Discover {
+                options: self.net.mdns(),
+                device: self.device.clone(),
+                timeout: Duration::from_secs(self.discover_timeout),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+struct CodeArgs {
+    /// The speaker's setup code: 8 digits, the manual code with its check digit, or the QR text.
+    /// Visible to other local users in the process list: prefer --setup-code-file or the prompt.
+    #[arg(
+        long,
+        env = "AVS_SETUP_CODE",
+        hide_env_values = true,
+        value_name = "CODE"
+    )]
+    setup_code: Option<String>,
+    /// Read the setup code from this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "setup_code")]
+    setup_code_file: Option<PathBuf>,
+}
+
+impl CodeArgs {
+    /// The code from the flag, the file, or a prompt; `None` if none and no terminal.
+    fn read(&self, prompt_allowed: bool) -> Result<Option<SetupCode>, PairError> {
+        let text = if let Some(c) = &self.setup_code {
+            zeroize_string(c.clone())
+        } else if let Some(f) = &self.setup_code_file {
+            let meta = std::fs::metadata(f).map_err(|e| config_io(f, e))?;
+            if meta.len() > 1024 {
+                return Err(PairError::SetupCode(
+                    shared_protocol::setup_code::SetupCodeError::MalformedQr(
+                        "the setup code file is larger than 1 KiB",
+                    ),
+                ));
+            }
+            zeroize_string(std::fs::read_to_string(f).map_err(|e| config_io(f, e))?)
+        } else if prompt_allowed && std::io::stdin().is_terminal() {
+            eprint!("Setup code (on the speaker's label): ");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| config_io(&PathBuf::from("<stdin>"), e))?;
+            zeroize_string(line)
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(SetupCode::parse(text.as_str())?))
+    }
+}
+
+fn zeroize_string(s: String) -> Zeroizing<String> {
+    Zeroizing::new(s)
+}
+
+fn config_io(path: &std::path::Path, e: std::io::Error) -> PairError {
+    PairError::Config(companion_app::config::ConfigError::Io {
+        path: path.to_owned(),
+        source: e,
+    })
+}
+
+#[derive(Debug, Args, Clone, Default)]
+struct LwaArgs {
+    /// Your LWA client id (security profile).
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
+    /// The redirect URI registered in the security profile's Allowed Return URLs.
+    #[arg(long, value_name = "URI")]
+    redirect_uri: Option<String>,
+    /// Amazon region: na, eu or fe.
+    #[arg(long, value_name = "REGION")]
+    region: Option<Region>,
+    /// LWA base URL instead of Amazon's (the emulator), e.g. https://127.0.0.1:8443.
+    #[arg(long, value_name = "URL")]
+    lwa_base_url: Option<Url>,
+}
+
+impl LwaArgs {
+    fn as_config(&self) -> CompanionConfig {
+        CompanionConfig {
+            client_id: self.client_id.clone().map(ClientId::new),
+            redirect_uri: self.redirect_uri.clone().map(RedirectUri::new),
+            region: self.region.unwrap_or_default(),
+            lwa_base_url: self.lwa_base_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct PairArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    code: CodeArgs,
+    #[command(flatten)]
+    lwa: LwaArgs,
+    /// Browser command (`%s` = URL). Default: $BROWSER, else the system's.
+    #[arg(long, value_name = "CMD", conflicts_with = "no_browser")]
+    browser: Option<String>,
+    /// Don't open a browser: print the sign-in URL.
+    #[arg(long)]
+    no_browser: bool,
+    /// Seconds allowed for the Amazon sign-in.
+    #[arg(long, default_value_t = 300)]
+    login_timeout: u64,
+    /// Progress as JSON lines on stdout (for scripts).
+    #[arg(long, conflicts_with = "plain")]
+    json: bool,
+    /// Plain progress lines even on a terminal.
+    #[arg(long)]
+    plain: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    code: CodeArgs,
+    /// JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ResetArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    code: CodeArgs,
+    /// Don't ask for confirmation.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    #[command(flatten)]
+    lwa: LwaArgs,
+    /// Forget the LWA base URL (use Amazon again).
+    #[arg(long, conflicts_with = "lwa_base_url")]
+    unset_lwa_base_url: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(ExitKind::Failure.code());
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // The mDNS daemon and browser threads are shut down by their owners; don't wait on
+    // anything else (a pending stdin read).
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Reported(kind)) => ExitCode::from(kind.code()),
+    }
+}
+
+/// A failure already shown to the user.
+struct Reported(ExitKind);
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AVS_COMPANION_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), Reported> {
+    let config_path = match cli
+        .config
+        .clone()
+        .map(Ok)
+        .unwrap_or_else(CompanionConfig::default_path)
+    {
+        Ok(p) => p,
+        Err(e) => return Err(report(&PairError::Config(e), false)),
+    };
+    match cli.command {
+        Command::Discover(args) => discover(args).await,
+        Command::Pair(args) => pair_cmd(args, &config_path).await,
+        Command::Status(args) => status_cmd(args).await,
+        Command::Reset(args) => reset_cmd(args).await,
+        Command::Config(args) => config_cmd(args, &config_path),
+    }
+}
+
+fn report(err: &PairError, json: bool) -> Reported {
+    let kind = err.exit_kind();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "error", "exit_code": kind.code(), "kind": format!("{kind:?}"), "message": err.to_string()})
+        );
+    }
+    eprintln!("error: {err}");
+    Reported(kind)
+}
+
+/// Runs `fut`, or ends with `Cancelled` on Ctrl-C.
+async fn cancellable<T>(
+    fut: impl std::future::Future<Output = Result<T, PairError>>,
+) -> Result<T, PairError> {
+    tokio::select! {
+        r = fut => r,
+        _ = tokio::signal::ctrl_c() => Err(PairError::Cancelled),
+    }
+}
+
+async fn discover(args: DiscoverArgs) -> Result<(), Reported> {
+    let json = args.json;
+    let d = Discovery::mdns(args.net.mdns()).map_err(|e| report(&e.into(), json))?;
+    let (_, mut rx) = d.subscribe();
+    let show = Display::new(if json { Mode::Json } else { Mode::Plain });
+    if !json {
+        eprintln!(
+            "Looking for speakers{}… (Ctrl-C to stop)",
+            if args.timeout > 0 {
+                format!(" for {}s", args.timeout)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let watch = async {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => show.device_event(&ev),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    };
+    let limit = async {
+        if args.timeout == 0 {
+            std::future::pending::<()>().await
+        } else {
+            tokio::time::sleep(Duration::from_secs(args.timeout)).await
+        }
+    };
+    tokio::select! {
+        _ = watch => {}
+        _ = limit => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    show.device_table(&d.devices());
+    Ok(())
+}
+
+async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), Reported> {
+    let mode = if args.json {
+        Mode::Json
+    } else if args.plain || !std::io::stderr().is_terminal() {
+        Mode::Plain
+    } else {
+        Mode::Fancy
+    };
+    let json = args.json;
+    let fail = |e: PairError| report(&e, json);
+    let file = CompanionConfig::load(config_path).map_err(|e| fail(e.into()))?;
+    let config = file.merged_with(&args.lwa.as_config(), args.lwa.region.is_some());
+    let client_id = config
+        .require_client_id()
+        .map_err(|e| fail(e.into()))?
+        .clone();
+    let redirect = config.redirect_target().map_err(|e| fail(e.into()))?;
+    let endpoints = config.endpoints().map_err(|e| fail(e.into()))?;
+    let interactive = std::io::stdin().is_terminal();
+    let setup_code = match args.code.read(true).map_err(fail)? {
+        Some(c) => c,
+        None => {
+            return Err(fail(PairError::SetupCode(
+                shared_protocol::setup_code::SetupCodeError::Empty,
+            )))
+        }
+    };
+    let mut opts = PairOptions::new(client_id, redirect, endpoints.authorize, setup_code);
+    opts.browser = match (&args.browser, args.no_browser) {
+        (_, true) => Browser::Manual,
+        (Some(cmd), false) => Browser::Command(cmd.clone()),
+        (None, false) => Browser::System,
+    };
+    // Without a terminal nobody can open the URL by hand or paste: a failed browser is final.
+    opts.browser_failure_is_fatal = !interactive;
+    opts.login_timeout = Duration::from_secs(args.login_timeout);
+    if interactive {
+        opts.pasted = Some(stdin_lines());
+    }
+    let show = Display::new(mode);
+    let target = args.device.target();
+    let result = cancellable(pair(target, opts, &mut |ev| show.pair_event(&ev))).await;
+    match result {
+        Ok(report) => {
+            show.pair_report(&report);
+            Ok(())
+        }
+        Err(e) => {
+            show.abandon();
+            Err(report(&e, json))
+        }
+    }
+}
+
+/// Lines typed on stdin, read on a thread (stdin has no async read that can be cancelled).
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let _ = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match stdin.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if line.len() > 8192 || tx.blocking_send(line.clone()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    rx
+}
+
+/// Connects to the speaker named by `args` (discovering it if needed).
+async fn connect(
+    args: &DeviceArgs,
+) -> Result<
+    (
+        companion_app::link::LinkClient<companion_app::link::TcpTransport>,
+        SocketAddr,
+        Option<Discovery>,
+    ),
+    PairError,
+> {
+    let timeouts = LinkTimeouts::default();
+    match args.target() {
+        Target::Address(addrs) => {
+            let (c, a) = open_tcp(&addrs, timeouts).await?;
+            Ok((c, a, None))
+        }
+        Target::Discover {
+            options,
+            device,
+            timeout,
+        } => {
+            let d = Discovery::mdns(options)?;
+            let found = match device.as_deref() {
+                Some(q) => choose_device(&d, Some(q), timeout).await?,
+                None => {
+                    // Status/reset of "the" speaker: any speaker, not only one in pairing mode.
+                    let one = d.wait_for(timeout, |x| !x.tcp_addrs().is_empty()).await;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    let all = d.devices();
+                    if all.len() > 1 {
+                        return Err(PairError::Ambiguous(
+                            all.iter()
+                                .map(|x| format!("{} ({})", x.name, x.id))
+                                .collect(),
+                        ));
+                    }
+                    one.ok_or(PairError::NotFound {
+                        query: None,
+                        waited: timeout,
+                        seen: Vec::new(),
+                    })?
+                }
+            };
+            let (c, a) = open_tcp(&found.tcp_addrs(), timeouts).await?;
+            Ok((c, a, Some(d)))
+        }
+        Target::Device(dev) => {
+            let (c, a) = open_tcp(&dev.tcp_addrs(), timeouts).await?;
+            Ok((c, a, None))
+        }
+    }
+}
+
+async fn status_cmd(args: StatusArgs) -> Result<(), Reported> {
+    let json = args.json;
+    let code = args.code.read(false).map_err(|e| report(&e, json))?;
+    let work = async {
+        let (client, addr, _d) = connect(&args.device).await?;
+        let hello = client.peer_hello().clone();
+        let full = match &code {
+            Some(code) => {
+                let mut s = client.authenticate(code).await?;
+                Some(s.status().await?)
+            }
+            None => None,
+        };
+        Ok::<_, PairError>((hello, addr, full))
+    };
+    let (hello, addr, full) = cancellable(work).await.map_err(|e| report(&e, json))?;
+    Display::new(if json { Mode::Json } else { Mode::Plain }).status(&hello, addr, full.as_ref());
+    Ok(())
+}
+
+async fn reset_cmd(args: ResetArgs) -> Result<(), Reported> {
+    let code = match args.code.read(true).map_err(|e| report(&e, false))? {
+        Some(c) => c,
+        None => {
+            return Err(report(
+                &PairError::SetupCode(shared_protocol::setup_code::SetupCodeError::Empty),
+                false,
+            ))
+        }
+    };
+    let work = async {
+        let (client, addr, _d) = connect(&args.device).await?;
+        let name = client
+            .agent()
+            .map(|a| format!("{} ({})", a.friendly_name, a.device_id))
+            .unwrap_or_else(|| addr.to_string());
+        if !args.yes {
+            if !std::io::stdin().is_terminal() {
+                return Err(PairError::Usage(
+                    "refusing to reset without --yes when there is no terminal to confirm on"
+                        .into(),
+                ));
+            }
+            eprint!("Unlink {name} from its Amazon account? Type yes: ");
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            if line.trim() != "yes" {
+                return Err(PairError::Cancelled);
+            }
+        }
+        let mut s = client.authenticate(&code).await?;
+        s.reset().await?;
+        Ok::<_, PairError>(name)
+    };
+    let name = cancellable(work).await.map_err(|e| report(&e, false))?;
+    eprintln!("{name} has forgotten its Amazon account; its pairing window is open again.");
+    Ok(())
+}
+
+fn config_cmd(args: ConfigArgs, path: &std::path::Path) -> Result<(), Reported> {
+    let fail = |e: companion_app::config::ConfigError| report(&PairError::Config(e), false);
+    let mut config = CompanionConfig::load(path).map_err(fail)?;
+    let given = args.lwa.as_config();
+    let changed = given.client_id.is_some()
+        || given.redirect_uri.is_some()
+        || args.lwa.region.is_some()
+        || given.lwa_base_url.is_some()
+        || args.unset_lwa_base_url;
+    config = config.merged_with(&given, args.lwa.region.is_some());
+    if args.unset_lwa_base_url {
+        config.lwa_base_url = None;
+    }
+    if changed {
+        config.endpoints().map_err(fail)?;
+        if let Some(uri) = &config.redirect_uri {
+            companion_app::config::RedirectTarget::parse(uri).map_err(fail)?;
+        }
+        config.save(path).map_err(fail)?;
+        eprintln!("saved {}", path.display());
+    }
+    print!(
+        "# {}\n{}",
+        path.display(),
+        toml::to_string_pretty(&config).unwrap_or_default()
+    );
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The mDNS transport: browse `_avs-pair._tcp` with mdns-sd and report what resolves.
+//!
+//! Measured behaviour this code is shaped by (`shared/reference/mdns-notes.md` §5):
+//!
+//! - a resolution is reported again whenever the address set grows, and the first one may carry
+//!   only a link-local IPv6 address: every report replaces the previous one for that instance,
+//!   and addresses are sorted IPv4 first, then routable IPv6, then link-local IPv6 with its
+//!   scope (a link-local address without a scope cannot be used and is dropped);
+//! - instances are renamed on a clash: devices are keyed by the TXT `id`, not the label;
+//! - goodbye removes an instance about 1 s later; a crash only after 120 s, so
+//!   [`DiscoverySource::verify`] (a 2 s re-query) is what notices a dead speaker quickly;
+//! - one long-lived browse: re-browsing inside the responder's 1 s rate-limit window is ignored.
+//!
+//! Creating the daemon joins the multicast group on every up interface *of the current network
+//! namespace* before an interface filter can apply (§2). A real laptop is fine with that; tests
+//! on shared machines run this inside a network namespace they own.
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::time::Duration;
+
+use mdns_sd::{IfKind, ScopedIp, ServiceDaemon, ServiceEvent};
+use shared_protocol::discovery::{TxtRecord, MDNS_SERVICE_TYPE};
+
+use super::{
+    DiscoveryError, DiscoverySource, Endpoint, Sighting, SourceEvent, SourceSink, TransportKind,
+};
+
+/// How often the daemon re-reads the interface list.
+const IP_CHECK_INTERVAL_SECS: u32 = 1;
+
+/// mDNS options.
+#[derive(Debug, Clone)]
+pub struct MdnsOptions {
+    /// Only these interfaces (by name); `None` = all.
+    pub interfaces: Option<Vec<String>>,
+    /// Use IPv6 too (default on: IPv4-only networks just won't answer over it).
+    pub ipv6: bool,
+    /// How long a verify waits for an answer before dropping the device.
+    pub verify_timeout: Duration,
+}
+
+impl Default for MdnsOptions {
+    fn default() -> Self {
+        Self {
+            interfaces: None,
+            ipv6: true,
+            verify_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A running mDNS browse.
+pub struct MdnsSource {
+    daemon: ServiceDaemon,
+    options: MdnsOptions,
+}
+
+impl std::fmt::Debug for MdnsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MdnsSource")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn mdns_err(e: mdns_sd::Error) -> DiscoveryError {
+    DiscoveryError::Mdns(e.to_string())
+}
+
+impl MdnsSource {
+    /// Starts the daemon, applies the interface filter, and starts browsing; reports go to `sink`.
+    pub fn start(options: MdnsOptions, sink: SourceSink) -> Result<Self, DiscoveryError> {
+        if let Some(names) = &options.interfaces {
+            check_interfaces(names)?;
+        }
+        let daemon = ServiceDaemon::new().map_err(mdns_err)?;
+        // Re-scan interfaces every second instead of every 5 s: an address that was still
+        // tentative (IPv6 DAD) when the daemon started would otherwise keep the interface out
+        // of the browse for up to 5 s. The companion is short-lived; the extra wakeups are
+        // free.
+        daemon
+            .set_ip_check_interval(IP_CHECK_INTERVAL_SECS)
+            .map_err(mdns_err)?;
+        if let Some(names) = &options.interfaces {
+            // Last matching selection wins (mdns-notes §2): everything off, then ours on.
+            daemon.disable_interface(IfKind::All).map_err(mdns_err)?;
+            let kinds: Vec<IfKind> = names.iter().map(|n| IfKind::Name(n.clone())).collect();
+            daemon.enable_interface(kinds).map_err(mdns_err)?;
+        }
+        if !options.ipv6 {
+            daemon.disable_interface(IfKind::IPv6).map_err(mdns_err)?;
+        }
+        let rx = daemon.browse(MDNS_SERVICE_TYPE).map_err(mdns_err)?;
+        std::thread::Builder::new()
+            .name("mdns-browse".into())
+            .spawn(move || {
+                // Ends when the daemon shuts down (the channel disconnects) or nobody listens.
+                while let Ok(event) = rx.recv() {
+                    let report = match event {
+                        ServiceEvent::ServiceResolved(r) => {
+                            let props = r.txt_properties.clone().into_property_map_str();
+                            match TxtRecord::from_properties(&props) {
+                                Ok(txt) => Some(SourceEvent::Seen(Sighting {
+                                    source_key: r.fullname.clone(),
+                                    device_id: txt.device_id,
+                                    friendly_name: txt.friendly_name,
+                                    paired: txt.paired,
+                                    pairing: txt.pairing,
+                                    protocol_major: txt.protocol_major,
+                                    endpoint: Endpoint::Tcp {
+                                        addrs: usable_addrs(r.addresses.iter(), r.port),
+                                        instance: r.fullname.clone(),
+                                    },
+                                })),
+                                Err(e) => {
+                                    tracing::debug!(instance = %r.fullname, "ignoring a service with a bad TXT record: {e}");
+                                    None
+                                }
+                            }
+                        }
+                        ServiceEvent::ServiceRemoved(_, fullname) => Some(SourceEvent::Lost {
+                            transport: TransportKind::Tcp,
+                            key: fullname,
+                        }),
+                        _ => None,
+                    };
+                    if let Some(report) = report {
+                        if sink.send(report).is_err() {
+                            break;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| DiscoveryError::Mdns(format!("cannot start the browse thread: {e}")))?;
+        Ok(Self { daemon, options })
+    }
+}
+
+impl DiscoverySource for MdnsSource {
+    fn kind(&self) -> TransportKind {
+        TransportKind::Tcp
+    }
+
+    fn verify(&self, key: &str) -> Result<(), DiscoveryError> {
+        self.daemon
+            .verify(key.to_owned(), self.options.verify_timeout)
+            .map_err(mdns_err)
+    }
+
+    fn shutdown(&self) {
+        if let Ok(done) = self.daemon.shutdown() {
+            let _ = done.recv_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Drop for MdnsSource {
+    fn drop(&mut self) {
+        // Idempotent: a second shutdown just fails quietly.
+        self.shutdown();
+    }
+}
+
+/// Sorts and filters a resolution's addresses: IPv4, then routable IPv6, then link-local IPv6
+/// with a scope; unspecified, multicast and unscoped link-local addresses are dropped.
+pub fn usable_addrs<'a>(addrs: impl Iterator<Item = &'a ScopedIp>, port: u16) -> Vec<SocketAddr> {
+    let mut out: Vec<(u8, SocketAddr)> = addrs
+        .filter_map(|a| match a {
+            ScopedIp::V4(v4) => {
+                let ip = *v4.addr();
+                (!ip.is_unspecified() && !ip.is_multicast())
+                    .then_some((0, SocketAddr::new(IpAddr::V4(ip), port)))
+            }
+            ScopedIp::V6(v6) => {
+                let ip = *v6.addr();
+                if ip.is_unspecified() || ip.is_multicast() {
+                    None
+                } else if ip.is_unicast_link_local() {
+                    let scope = v6.scope_id().index;
+                    (scope != 0)
+                        .then_some((2, SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))))
+                } else {
+                    Some((1, SocketAddr::V6(SocketAddrV6::new(ip, port, 0, 0))))
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out.into_iter().map(|(_, a)| a).collect()
+}
+
+fn check_interfaces(names: &[String]) -> Result<(), DiscoveryError> {
+    // On Linux the kernel lists interfaces of the current namespace here; elsewhere trust the
+    // user (mdns-sd just won't find the name).
+    let dir = std::path::Path::new("/sys/class/net");
+    if !dir.exists() {
+        return Ok(());
+    }
+    for n in names {
+        if !dir.join(n).exists() {
+            return Err(DiscoveryError::NoSuchInterface(n.clone()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn prefers_ipv4_then_routable_v6_then_scoped_link_local() {
+        let v4 = ScopedIp::from(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let g6 = ScopedIp::from(IpAddr::V6("2001:db8::1".parse().unwrap()));
+        // An unscoped link-local address is useless: dropped.
+        let ll_unscoped = ScopedIp::from(IpAddr::V6("fe80::1".parse().unwrap()));
+        let addrs = [ll_unscoped, g6, v4];
+        let sorted = usable_addrs(addrs.iter(), 7000);
+        assert_eq!(
+            sorted,
+            vec![
+                "10.0.0.1:7000".parse::<SocketAddr>().unwrap(),
+                "[2001:db8::1]:7000".parse().unwrap()
+            ]
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Handing the authorization code to the speaker and following it to the end.
+//!
+//! The speaker redeems the code itself (it holds the PKCE verifier), so after
+//! `ProvideAuthorization` the companion only listens: `Progress` events while the speaker talks
+//! to LWA, then one `AuthResult`. Two clocks bound the wait: a gap between messages longer than
+//! `idle` (the speaker died or the link broke) and a `total` for the whole exchange (the
+//! speaker's own LWA request is capped at 60 s).
+//!
+//! Every failure class the speaker can report maps to a sentence that tells the user what to do
+//! ([`advice`]), with LWA's own words attached when it gave some.
+
+use std::time::Duration;
+
+use shared_protocol::frame::FrameTransport;
+use shared_protocol::ids::{ClientId, RedirectUri, SessionId, UserId};
+use shared_protocol::message::{
+    AuthFailure, AuthFailureClass, AuthResult, ProgressStage, ProvideAuthorization, SecureMessage,
+};
+use shared_protocol::secret::AuthorizationCode;
+
+use crate::link::{unexpected, LinkError, LinkSession};
+
+/// Bounds on the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandoverTimeouts {
+    /// Longest silence between two messages from the speaker.
+    pub idle: Duration,
+    /// Longest whole exchange.
+    pub total: Duration,
+}
+
+impl Default for HandoverTimeouts {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(75),
+            total: Duration::from_secs(150),
+        }
+    }
+}
+
+/// The speaker linked the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked {
+    /// The pairing session.
+    pub session_id: SessionId,
+    /// The Amazon account, if the speaker could read it.
+    pub user_id: Option<UserId>,
+}
+
+/// Why the handover did not link the speaker.
+#[derive(Debug, thiserror::Error)]
+pub enum HandoverError {
+    /// The link failed (closed, timed out, garbled).
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The speaker tried and reports why it failed.
+    #[error("{}", advice(.failure, .redirect_uri, .client_id))]
+    Failed {
+        /// The speaker's report.
+        failure: AuthFailure,
+        /// For the advice sentence.
+        redirect_uri: RedirectUri,
+        /// For the advice sentence.
+        client_id: ClientId,
+    },
+}
+
+impl HandoverError {
+    /// The speaker's failure report, if it sent one.
+    pub fn failure(&self) -> Option<&AuthFailure> {
+        match self {
+            HandoverError::Failed { failure, .. } => Some(failure),
+            HandoverError::Link(_) => None,
+        }
+    }
+}
+
+/// Sends the code and follows the speaker to its `AuthResult`. `on_progress` sees each stage.
+pub async fn hand_over<T: FrameTransport>(
+    session: &mut LinkSession<T>,
+    session_id: SessionId,
+    code: AuthorizationCode,
+    client_id: &ClientId,
+    redirect_uri: &RedirectUri,
+    timeouts: HandoverTimeouts,
+    mut on_progress: impl FnMut(ProgressStage),
+) -> Result<Linked, HandoverError> {
+    let during = "the authorization handover";
+    session
+        .send(
+            &SecureMessage::ProvideAuthorization(ProvideAuthorization {
+                session_id,
+                authorization_code: code,
+                client_id: client_id.clone(),
+                redirect_uri: redirect_uri.clone(),
+            }),
+            during,
+        )
+        .await?;
+    let follow = async {
+        loop {
+            match session
+                .recv(timeouts.idle, "the speaker's progress")
+                .await?
+            {
+                SecureMessage::Progress(p) if p.session_id == session_id => on_progress(p.stage),
+                SecureMessage::Progress(_) => {}
+                SecureMessage::AuthResult(AuthResult::Linked {
+                    session_id: sid,
+                    user_id,
+                }) if sid == session_id => {
+                    return Ok(Linked {
+                        session_id: sid,
+                        user_id,
+                    })
+                }
+                SecureMessage::AuthResult(AuthResult::Failed {
+                    session_id: sid,
+                    failure,
+                }) if sid == session_id => {
+                    return Err(HandoverError::Failed {
+                        failure,
+                        redirect_uri: redirect_uri.clone(),
+                        client_id: client_id.clone(),
+                    })
+                }
+                SecureMessage::Error(body) => return Err(LinkError::Agent(body).into()),
+                other => return Err(unexpected(during, &other).into()),
+            }
+        }
+    };
+    match tokio::time::timeout(timeouts.total, follow).await {
+        Ok(r) => r,
+        Err(_) => Err(LinkError::Timeout {
+            waiting_for: "the result of the code exchange",
+            after: timeouts.total,
+        }
+        .into()),
+    }
+}
+
+/// What to tell the user about a failed exchange: what happened and what to do.
+pub fn advice(failure: &AuthFailure, redirect_uri: &RedirectUri, client_id: &ClientId) -> String {
+    let what_to_do = match failure.class {
+        AuthFailureClass::InvalidGrant => format!(
+            "Amazon refused the authorization code: it expired (codes live 5 minutes), was already used, or the redirect URI or client id differ from the sign-in's. Run pair again and finish within 5 minutes; if it keeps failing, check that {redirect_uri} is in your security profile's Allowed Return URLs and that client id {client_id} belongs to that profile"
+        ),
+        AuthFailureClass::InvalidClient => format!(
+            "Amazon does not accept client id {client_id}: copy the client id from your security profile (Amazon developer console → your AVS product → Security Profile) and make sure the profile is enabled for the product"
+        ),
+        AuthFailureClass::InvalidRequest => format!(
+            "Amazon rejected the speaker's token request: the redirect URI ({redirect_uri}) is not in your security profile's Allowed Return URLs, or the speaker's software is too old; add the exact URI to Allowed Return URLs, update the speaker, and pair again"
+        ),
+        AuthFailureClass::ServerError => {
+            "Amazon's login service had an error; wait a minute and run pair again".to_owned()
+        }
+        AuthFailureClass::Unreachable => {
+            "the speaker could not reach Amazon (no internet, DNS, a proxy or a wrong clock breaking TLS); fix the speaker's network and pair again".to_owned()
+        }
+        AuthFailureClass::BadResponse => {
+            "the speaker got an answer from Amazon it could not understand (a captive portal or proxy in the way?); check the speaker's network and pair again".to_owned()
+        }
+        AuthFailureClass::UnknownSession => {
+            "the speaker no longer knows this pairing session (it restarted, or another app started pairing it); run pair again".to_owned()
+        }
+        AuthFailureClass::WindowClosed => {
+            "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker (its button, or `avs-device-agent window open`) and run pair again".to_owned()
+        }
+        AuthFailureClass::Storage => {
+            "the speaker could not save its tokens (disk full or read-only?); check its storage and logs, then pair again".to_owned()
+        }
+        AuthFailureClass::Internal => {
+            "the speaker hit an internal error; check its logs and pair again".to_owned()
+        }
+    };
+    let mut s = what_to_do;
+    match (&failure.lwa_error, &failure.description) {
+        (Some(e), Some(d)) => s.push_str(&format!(" (Amazon said: {e}: {d})")),
+        (Some(e), None) => s.push_str(&format!(" (Amazon said: {e})")),
+        (None, Some(d)) => s.push_str(&format!(" (speaker said: {d})")),
+        (None, None) => {}
+    }
+    if failure.retry_with_same_code {
+        s.push_str("; the same sign-in can be retried for a few minutes");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_protocol::lwa::AuthError;
+
+    const ALL: [AuthFailureClass; 10] = [
+        AuthFailureClass::InvalidGrant,
+        AuthFailureClass::InvalidClient,
+        AuthFailureClass::InvalidRequest,
+        AuthFailureClass::ServerError,
+        AuthFailureClass::Unreachable,
+        AuthFailureClass::BadResponse,
+        AuthFailureClass::UnknownSession,
+        AuthFailureClass::WindowClosed,
+        AuthFailureClass::Storage,
+        AuthFailureClass::Internal,
+    ];
+
+    #[test]
+    fn every_class_says_what_to_do_and_the_sentences_differ() {
+        let mut seen = std::collections::HashSet::new();
+        for class in ALL {
+            let f = AuthFailure {
+                class,
+                error: AuthError::UnknownError,
+                lwa_error: None,
+                description: None,
+                retry_with_same_code: false,
+            };
+            let s = advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into());
+            assert!(s.len() > 40, "{class:?}: {s}");
+            assert!(
+                [
+                    "pair again",
+                    "run pair",
+                    "Allowed Return URLs",
+                    "security profile"
+                ]
+                .iter()
+                .any(|k| s.contains(k)),
+                "{class:?} tells what to do: {s}"
+            );
+            assert!(seen.insert(s));
+        }
+    }
+
+    #[test]
+    fn redirect_uri_problems_name_the_allowed_return_urls() {
+        let f = AuthFailure {
+            class: AuthFailureClass::InvalidRequest,
+            error: AuthError::InvalidRequest,
+            lwa_error: Some("invalid_request".into()),
+            description: Some("redirect_uri mismatch".into()),
+            retry_with_same_code: false,
+        };
+        let s = advice(
+            &f,
+            &"https://localhost:9745/authresponse".into(),
+            &"cid".into(),
+        );
+        assert!(s.contains("https://localhost:9745/authresponse is not") || s.contains("(https://localhost:9745/authresponse) is not in your security profile's Allowed Return URLs"), "{s}");
+        assert!(s.contains("Amazon said: invalid_request: redirect_uri mismatch"));
+    }
+}

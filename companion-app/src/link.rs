@@ -1,0 +1,371 @@
+//! The link client: reach a speaker, agree on versions, prove the setup code, ask things.
+//!
+//! Three steps with their own types so each can only happen in order:
+//! [`connect_tcp`] (or any [`FrameTransport`], e.g. BLE later) → [`LinkClient`] (Hellos
+//! exchanged: the speaker's name, paired flag and pairing window are known, nothing secret) →
+//! [`LinkClient::authenticate`] with the setup code → [`LinkSession`] (SPAKE2 done, every
+//! message sealed).
+//!
+//! The protocol crate never times out by itself; every wait on the speaker here is bounded by
+//! [`LinkTimeouts`], so a speaker that dies mid-way ends in [`LinkError::Closed`] or
+//! [`LinkError::Timeout`], never a hang.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use shared_protocol::frame::{FrameError, FrameTransport, StreamTransport};
+use shared_protocol::message::{
+    AgentSummary, DeviceInfo, ErrorBody, Hello, Role, SecureMessage, Status, VersionMismatch,
+};
+use shared_protocol::session::{ClientHandshake, HandshakeError, SecureSession, SessionError};
+use shared_protocol::setup_code::SetupCode;
+use tokio::net::TcpStream;
+
+/// The transport over TCP.
+pub type TcpTransport = StreamTransport<TcpStream>;
+
+/// How long to wait for the speaker at each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkTimeouts {
+    /// Per address tried.
+    pub connect: Duration,
+    /// Each handshake step (Hello, PAKE).
+    pub handshake: Duration,
+    /// A request's answer (device info, status, reset).
+    pub request: Duration,
+}
+
+impl Default for LinkTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            handshake: Duration::from_secs(10),
+            request: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why talking to the speaker failed. Never contains the setup code.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// No address to try.
+    #[error("the speaker has no usable address")]
+    NoAddress,
+    /// Every address refused or timed out.
+    #[error("cannot connect to the speaker at {addrs}: {reason}")]
+    Connect {
+        /// What was tried.
+        addrs: String,
+        /// The last failure.
+        reason: String,
+    },
+    /// The speaker went quiet.
+    #[error("the speaker did not answer {waiting_for} within {after:?}")]
+    Timeout {
+        /// What we waited for.
+        waiting_for: &'static str,
+        /// How long.
+        after: Duration,
+    },
+    /// The setup code does not match the speaker's.
+    #[error("wrong setup code: it does not match the speaker's (check the label or the code shown at first boot; repeated wrong codes lock pairing for a while)")]
+    WrongSetupCode,
+    /// The speaker refused the handshake (pairing window closed, locked out, busy).
+    #[error("the speaker refused: {}", .0.message)]
+    Refused(ErrorBody),
+    /// Versions do not overlap; says which side to update.
+    #[error(transparent)]
+    Incompatible(#[from] VersionMismatch),
+    /// The connection ended.
+    #[error("the speaker closed the connection during {during}")]
+    Closed {
+        /// The step.
+        during: &'static str,
+    },
+    /// The speaker sent something that breaks the protocol.
+    #[error("protocol error during {during}: {detail}")]
+    Protocol {
+        /// The step.
+        during: &'static str,
+        /// What was wrong (never message content).
+        detail: String,
+    },
+    /// The speaker answered a request with an error.
+    #[error("the speaker answered: {}", .0.message)]
+    Agent(ErrorBody),
+}
+
+impl LinkError {
+    fn from_frame(err: FrameError, during: &'static str) -> Self {
+        match err {
+            FrameError::Truncated => LinkError::Closed { during },
+            FrameError::Io(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                LinkError::Closed { during }
+            }
+            other => LinkError::Protocol {
+                during,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    fn from_handshake(err: HandshakeError, during: &'static str) -> Self {
+        match err {
+            HandshakeError::WrongSetupCode => LinkError::WrongSetupCode,
+            HandshakeError::Peer(body) | HandshakeError::Refused(body) => LinkError::Refused(body),
+            HandshakeError::Incompatible(m) => LinkError::Incompatible(m),
+            HandshakeError::Frame(f) => Self::from_frame(f, during),
+            HandshakeError::Closed => LinkError::Closed { during },
+            HandshakeError::Malformed(d) | HandshakeError::Unexpected(d) => {
+                LinkError::Protocol { during, detail: d }
+            }
+        }
+    }
+
+    /// Maps a session error.
+    pub fn from_session(err: SessionError, during: &'static str) -> Self {
+        match err {
+            SessionError::Closed | SessionError::Dead => LinkError::Closed { during },
+            SessionError::Frame(f) => Self::from_frame(f, during),
+            SessionError::Tampered => LinkError::Protocol {
+                during,
+                detail: err.to_string(),
+            },
+            SessionError::Malformed(d) => LinkError::Protocol { during, detail: d },
+        }
+    }
+
+    /// True when the speaker is probably gone (worth a discovery re-check).
+    pub fn speaker_lost(&self) -> bool {
+        matches!(
+            self,
+            LinkError::Connect { .. } | LinkError::Closed { .. } | LinkError::Timeout { .. }
+        )
+    }
+}
+
+/// Our Hello.
+pub fn companion_hello() -> Hello {
+    Hello::new(
+        Role::Companion,
+        format!("avs-companion {}", env!("CARGO_PKG_VERSION")),
+    )
+}
+
+/// Connects to the first address that answers (in the order given: best first).
+pub async fn connect_tcp(
+    addrs: &[SocketAddr],
+    timeouts: &LinkTimeouts,
+) -> Result<(TcpTransport, SocketAddr), LinkError> {
+    if addrs.is_empty() {
+        return Err(LinkError::NoAddress);
+    }
+    let mut last = String::new();
+    for addr in addrs {
+        match tokio::time::timeout(timeouts.connect, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok((StreamTransport::new(stream), *addr));
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = format!("no answer within {:?}", timeouts.connect),
+        }
+    }
+    let addrs = addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(LinkError::Connect {
+        addrs,
+        reason: last,
+    })
+}
+
+/// A link with Hellos exchanged, before the setup code.
+#[derive(Debug)]
+pub struct LinkClient<T: FrameTransport> {
+    handshake: ClientHandshake<T>,
+    timeouts: LinkTimeouts,
+}
+
+impl<T: FrameTransport> LinkClient<T> {
+    /// Exchanges Hellos over `transport`.
+    pub async fn start(transport: T, timeouts: LinkTimeouts) -> Result<Self, LinkError> {
+        let handshake = tokio::time::timeout(
+            timeouts.handshake,
+            ClientHandshake::start(transport, companion_hello()),
+        )
+        .await
+        .map_err(|_| LinkError::Timeout {
+            waiting_for: "the hello",
+            after: timeouts.handshake,
+        })?
+        .map_err(|e| LinkError::from_handshake(e, "the hello"))?;
+        Ok(Self {
+            handshake,
+            timeouts,
+        })
+    }
+
+    /// The speaker's Hello.
+    pub fn peer_hello(&self) -> &Hello {
+        self.handshake.peer_hello()
+    }
+
+    /// The speaker's public summary (name, paired, pairing window).
+    pub fn agent(&self) -> Option<&AgentSummary> {
+        self.peer_hello().agent.as_ref()
+    }
+
+    /// Runs the PAKE with the setup code; on success every further message is sealed.
+    pub async fn authenticate(self, code: &SetupCode) -> Result<LinkSession<T>, LinkError> {
+        let session =
+            tokio::time::timeout(self.timeouts.handshake, self.handshake.authenticate(code))
+                .await
+                .map_err(|_| LinkError::Timeout {
+                    waiting_for: "the setup-code handshake",
+                    after: self.timeouts.handshake,
+                })?
+                .map_err(|e| LinkError::from_handshake(e, "the setup-code handshake"))?;
+        Ok(LinkSession {
+            session,
+            timeouts: self.timeouts,
+        })
+    }
+}
+
+/// An authenticated, sealed session with the speaker.
+#[derive(Debug)]
+pub struct LinkSession<T: FrameTransport> {
+    session: SecureSession<T>,
+    timeouts: LinkTimeouts,
+}
+
+fn message_name(msg: &SecureMessage) -> &'static str {
+    match msg {
+        SecureMessage::GetDeviceInfo => "get_device_info",
+        SecureMessage::DeviceInfo(_) => "device_info",
+        SecureMessage::ProvideAuthorization(_) => "provide_authorization",
+        SecureMessage::Progress(_) => "progress",
+        SecureMessage::AuthResult(_) => "auth_result",
+        SecureMessage::GetStatus => "get_status",
+        SecureMessage::Status(_) => "status",
+        SecureMessage::Reset => "reset",
+        SecureMessage::ResetDone => "reset_done",
+        SecureMessage::Error(_) => "error",
+        SecureMessage::Unknown => "an unknown message",
+    }
+}
+
+impl<T: FrameTransport> LinkSession<T> {
+    /// The speaker's Hello.
+    pub fn peer_hello(&self) -> &Hello {
+        self.session.peer_hello()
+    }
+
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> LinkTimeouts {
+        self.timeouts
+    }
+
+    /// Sends one message.
+    pub async fn send(
+        &mut self,
+        msg: &SecureMessage,
+        during: &'static str,
+    ) -> Result<(), LinkError> {
+        tokio::time::timeout(self.timeouts.request, self.session.send(msg))
+            .await
+            .map_err(|_| LinkError::Timeout {
+                waiting_for: "the link to accept our message",
+                after: self.timeouts.request,
+            })?
+            .map_err(|e| LinkError::from_session(e, during))
+    }
+
+    /// Receives one message within `wait`.
+    pub async fn recv(
+        &mut self,
+        wait: Duration,
+        waiting_for: &'static str,
+    ) -> Result<SecureMessage, LinkError> {
+        tokio::time::timeout(wait, self.session.recv())
+            .await
+            .map_err(|_| LinkError::Timeout {
+                waiting_for,
+                after: wait,
+            })?
+            .map_err(|e| LinkError::from_session(e, waiting_for))
+    }
+
+    async fn request(
+        &mut self,
+        msg: SecureMessage,
+        waiting_for: &'static str,
+    ) -> Result<SecureMessage, LinkError> {
+        self.send(&msg, waiting_for).await?;
+        match self.recv(self.timeouts.request, waiting_for).await? {
+            SecureMessage::Error(body) => Err(LinkError::Agent(body)),
+            other => Ok(other),
+        }
+    }
+
+    /// Starts a pairing session on the speaker: a fresh PKCE challenge and session id.
+    pub async fn device_info(&mut self) -> Result<DeviceInfo, LinkError> {
+        match self
+            .request(SecureMessage::GetDeviceInfo, "the device info")
+            .await?
+        {
+            SecureMessage::DeviceInfo(info) => {
+                info.challenge().map_err(|e| LinkError::Protocol {
+                    during: "the device info",
+                    detail: format!("bad code challenge: {e}"),
+                })?;
+                Ok(info)
+            }
+            other => Err(unexpected("the device info", &other)),
+        }
+    }
+
+    /// The speaker's auth state.
+    pub async fn status(&mut self) -> Result<Status, LinkError> {
+        match self.request(SecureMessage::GetStatus, "the status").await? {
+            SecureMessage::Status(s) => Ok(s),
+            other => Err(unexpected("the status", &other)),
+        }
+    }
+
+    /// Makes the speaker forget its account.
+    pub async fn reset(&mut self) -> Result<(), LinkError> {
+        match self.request(SecureMessage::Reset, "the reset").await? {
+            SecureMessage::ResetDone => Ok(()),
+            other => Err(unexpected("the reset", &other)),
+        }
+    }
+}
+
+/// A message that does not answer what was asked.
+pub fn unexpected(during: &'static str, got: &SecureMessage) -> LinkError {
+    LinkError::Protocol {
+        during,
+        detail: format!("unexpected {} message", message_name(got)),
+    }
+}
+
+/// Connects over TCP and exchanges Hellos.
+pub async fn open_tcp(
+    addrs: &[SocketAddr],
+    timeouts: LinkTimeouts,
+) -> Result<(LinkClient<TcpTransport>, SocketAddr), LinkError> {
+    let (transport, addr) = connect_tcp(addrs, &timeouts).await?;
+    Ok((LinkClient::start(transport, timeouts).await?, addr))
+}

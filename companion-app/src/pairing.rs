@@ -1,0 +1,479 @@
+//! The whole pairing, step by step, with timings: what the CLI and the desktop app run.
+//!
+//! Steps ([`Step`]): find the speaker (mDNS, or a given address), connect and exchange Hellos,
+//! prove the setup code (SPAKE2), get the device info (a fresh PKCE challenge), sign in with
+//! Amazon in the browser, hand the code over and follow the speaker's exchange. Each step is
+//! reported to an observer as it starts and ends ([`PairEvent`]), so a UI can show a spinner per
+//! step and the time each took; the same timings come back in the [`PairReport`].
+//!
+//! When the exchange fails in a way the speaker says is retryable with the same code (LWA
+//! unreachable), the handover is retried on the same session a few times before giving up, so
+//! the user does not have to sign in again.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use shared_protocol::discovery::PairingState;
+use shared_protocol::ids::{ClientId, DeviceId, UserId};
+use shared_protocol::message::{AgentSummary, ProgressStage};
+use shared_protocol::setup_code::SetupCode;
+use tokio::sync::mpsc;
+use url::Url;
+
+use crate::config::RedirectTarget;
+use crate::discovery::{Device, Discovery, MdnsOptions};
+use crate::error::PairError;
+use crate::handover::{hand_over, HandoverError, HandoverTimeouts};
+use crate::link::{open_tcp, LinkTimeouts};
+use crate::login::{browser, Browser, LoginWait, PendingLogin};
+
+/// A pairing step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Finding the speaker.
+    Discovery,
+    /// TCP connect and Hellos.
+    Connect,
+    /// SPAKE2 on the setup code.
+    Handshake,
+    /// A fresh PKCE challenge from the speaker.
+    DeviceInfo,
+    /// Amazon sign-in in the browser.
+    Login,
+    /// The speaker redeems the code.
+    Exchange,
+}
+
+impl Step {
+    /// A short label for displays.
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::Discovery => "discover the speaker",
+            Step::Connect => "connect",
+            Step::Handshake => "check the setup code",
+            Step::DeviceInfo => "get device info",
+            Step::Login => "sign in with Amazon",
+            Step::Exchange => "speaker exchanges the code",
+        }
+    }
+
+    /// The snake_case name (as in JSON output).
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Discovery => "discovery",
+            Step::Connect => "connect",
+            Step::Handshake => "handshake",
+            Step::DeviceInfo => "device_info",
+            Step::Login => "login",
+            Step::Exchange => "exchange",
+        }
+    }
+}
+
+/// What the observer hears.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum PairEvent {
+    /// A step begins.
+    StepStarted {
+        /// Which.
+        step: Step,
+    },
+    /// A step ended well.
+    StepDone {
+        /// Which.
+        step: Step,
+        /// How long it took, in milliseconds (fractional).
+        millis: f64,
+        /// A short result ("Kitchen speaker at 10.0.0.2:7000").
+        detail: String,
+    },
+    /// The sign-in page: shown so the user can open it by hand.
+    LoginUrl {
+        /// The `/ap/oa` URL (no secrets: the challenge and state are public by design).
+        url: String,
+        /// True when the redirect is captured automatically.
+        automatic: bool,
+        /// True when a browser was started.
+        browser_opened: bool,
+    },
+    /// A speaker progress stage during the exchange.
+    Progress {
+        /// The stage.
+        stage: ProgressStage,
+    },
+    /// The exchange is retried with the same code.
+    Retrying {
+        /// 1-based retry number.
+        attempt: u32,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Where the speaker is.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A known address (`--connect`): no discovery.
+    Address(Vec<SocketAddr>),
+    /// Browse mDNS for it.
+    Discover {
+        /// mDNS settings.
+        options: MdnsOptions,
+        /// Id, id prefix or name; `None` = the only speaker with an open window.
+        device: Option<String>,
+        /// How long to look.
+        timeout: Duration,
+    },
+    /// Already discovered (a UI list).
+    Device(Device),
+}
+
+/// Everything a pairing needs besides the target.
+#[derive(Debug)]
+pub struct PairOptions {
+    /// The user's LWA client id.
+    pub client_id: ClientId,
+    /// The redirect URI, classified.
+    pub redirect: RedirectTarget,
+    /// `/ap/oa` of Amazon or the emulator.
+    pub authorize_endpoint: Url,
+    /// The speaker's setup code.
+    pub setup_code: SetupCode,
+    /// How to open the sign-in page.
+    pub browser: Browser,
+    /// Stop when the browser command fails (no human to open the URL by hand).
+    pub browser_failure_is_fatal: bool,
+    /// Lines the user pastes (the URL they landed on), if there is a terminal.
+    pub pasted: Option<mpsc::Receiver<String>>,
+    /// Link timeouts.
+    pub link: LinkTimeouts,
+    /// How long the user has to sign in.
+    pub login_timeout: Duration,
+    /// Exchange timeouts.
+    pub handover: HandoverTimeouts,
+    /// Retries of the handover when the speaker says the same code may be retried.
+    pub exchange_retries: u32,
+}
+
+impl PairOptions {
+    /// Defaults for everything but the essentials.
+    pub fn new(
+        client_id: ClientId,
+        redirect: RedirectTarget,
+        authorize_endpoint: Url,
+        setup_code: SetupCode,
+    ) -> Self {
+        Self {
+            client_id,
+            redirect,
+            authorize_endpoint,
+            setup_code,
+            browser: Browser::System,
+            browser_failure_is_fatal: false,
+            pasted: None,
+            link: LinkTimeouts::default(),
+            login_timeout: Duration::from_secs(300),
+            handover: HandoverTimeouts::default(),
+            exchange_retries: 2,
+        }
+    }
+}
+
+/// A successful pairing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairReport {
+    /// The speaker.
+    pub device_id: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// Where it was reached.
+    pub addr: SocketAddr,
+    /// The Amazon account, if the speaker read it.
+    pub user_id: Option<UserId>,
+    /// Each step's time, in order, in milliseconds.
+    pub timings: Vec<(Step, f64)>,
+    /// Total time, in milliseconds.
+    pub total_millis: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Runs a pairing. `observe` hears every step.
+pub async fn pair(
+    target: Target,
+    mut opts: PairOptions,
+    observe: &mut (dyn FnMut(PairEvent) + Send),
+) -> Result<PairReport, PairError> {
+    let started = Instant::now();
+    let mut timings: Vec<(Step, f64)> = Vec::new();
+    let mut done =
+        |step: Step, t0: Instant, detail: String, observe: &mut (dyn FnMut(PairEvent) + Send)| {
+            let millis = ms(t0.elapsed());
+            timings.push((step, millis));
+            observe(PairEvent::StepDone {
+                step,
+                millis,
+                detail,
+            });
+        };
+
+    // 1. Find the speaker.
+    let mut discovery: Option<Discovery> = None;
+    let (addrs, known) = match target {
+        Target::Address(addrs) => (addrs, None),
+        Target::Device(d) => (d.tcp_addrs(), Some(d)),
+        Target::Discover {
+            options,
+            device,
+            timeout,
+        } => {
+            observe(PairEvent::StepStarted {
+                step: Step::Discovery,
+            });
+            let t0 = Instant::now();
+            let d = Discovery::mdns(options)?;
+            let found = choose_device(&d, device.as_deref(), timeout).await?;
+            done(
+                Step::Discovery,
+                t0,
+                format!("{} ({}) at {}", found.name, found.id, first_addr(&found)),
+                observe,
+            );
+            discovery = Some(d);
+            (found.tcp_addrs(), Some(found))
+        }
+    };
+
+    // 2. Connect and exchange Hellos.
+    observe(PairEvent::StepStarted {
+        step: Step::Connect,
+    });
+    let t0 = Instant::now();
+    let opened = open_tcp(&addrs, opts.link).await;
+    let (client, addr) = match opened {
+        Ok(v) => v,
+        Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
+    };
+    let summary: Option<AgentSummary> = client.agent().cloned();
+    let (device_id, name) = match (&summary, &known) {
+        (Some(s), _) => (s.device_id.clone(), s.friendly_name.clone()),
+        (None, Some(d)) => (d.id.clone(), d.name.clone()),
+        (None, None) => (DeviceId::new("unknown"), String::new()),
+    };
+    done(
+        Step::Connect,
+        t0,
+        format!(
+            "{name} ({device_id}) at {addr}, {}",
+            client.peer_hello().software
+        ),
+        observe,
+    );
+
+    // 3. The setup code.
+    observe(PairEvent::StepStarted {
+        step: Step::Handshake,
+    });
+    let t0 = Instant::now();
+    let mut session = match client.authenticate(&opts.setup_code).await {
+        Ok(s) => s,
+        Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
+    };
+    done(Step::Handshake, t0, "setup code accepted".into(), observe);
+
+    // 4. Device info.
+    observe(PairEvent::StepStarted {
+        step: Step::DeviceInfo,
+    });
+    let t0 = Instant::now();
+    let info = match session.device_info().await {
+        Ok(i) => i,
+        Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
+    };
+    done(
+        Step::DeviceInfo,
+        t0,
+        format!("product {} serial {}", info.product_id, info.dsn),
+        observe,
+    );
+
+    // 5. Sign in.
+    observe(PairEvent::StepStarted { step: Step::Login });
+    let t0 = Instant::now();
+    let login = PendingLogin::prepare(
+        &opts.authorize_endpoint,
+        &opts.client_id,
+        &opts.redirect,
+        &info,
+    )
+    .await?;
+    let browser = match browser::open(login.url(), &opts.browser) {
+        Ok(b) => b,
+        Err(e) if opts.browser_failure_is_fatal => {
+            return Err(crate::login::LoginError::Browser(e.to_string()).into())
+        }
+        Err(_) => None,
+    };
+    observe(PairEvent::LoginUrl {
+        url: login.url().to_string(),
+        automatic: login.listens(),
+        browser_opened: browser.is_some(),
+    });
+    let redirect_uri = login.redirect_uri().clone();
+    let code = login
+        .complete(LoginWait {
+            browser,
+            pasted: opts.pasted.take(),
+            timeout: opts.login_timeout,
+            browser_failure_is_fatal: opts.browser_failure_is_fatal,
+        })
+        .await?;
+    done(
+        Step::Login,
+        t0,
+        "authorization code received".into(),
+        observe,
+    );
+
+    // 6. Hand over and follow the exchange.
+    observe(PairEvent::StepStarted {
+        step: Step::Exchange,
+    });
+    let t0 = Instant::now();
+    let mut attempt = 0;
+    let linked = loop {
+        let result = hand_over(
+            &mut session,
+            info.session_id,
+            code.clone(),
+            &opts.client_id,
+            &redirect_uri,
+            opts.handover,
+            |stage| observe(PairEvent::Progress { stage }),
+        )
+        .await;
+        match result {
+            Ok(linked) => break linked,
+            Err(HandoverError::Failed { failure, .. })
+                if failure.retry_with_same_code && attempt < opts.exchange_retries =>
+            {
+                attempt += 1;
+                observe(PairEvent::Retrying {
+                    attempt,
+                    reason: failure
+                        .description
+                        .clone()
+                        .unwrap_or_else(|| format!("{:?}", failure.class)),
+                });
+                tokio::time::sleep(Duration::from_secs(u64::from(attempt) * 2)).await;
+            }
+            Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
+        }
+    };
+    let detail = match &linked.user_id {
+        Some(u) => format!("linked to {u}"),
+        None => "linked".to_owned(),
+    };
+    done(Step::Exchange, t0, detail, observe);
+
+    Ok(PairReport {
+        device_id,
+        name,
+        addr,
+        user_id: linked.user_id,
+        timings,
+        total_millis: ms(started.elapsed()),
+    })
+}
+
+/// When the speaker stopped answering, ask discovery to re-check it (so a dead speaker leaves
+/// the list in seconds, not minutes).
+fn lost(err: PairError, discovery: &Option<Discovery>, device: Option<&Device>) -> PairError {
+    let speaker_lost = match &err {
+        PairError::Link(e) => e.speaker_lost(),
+        PairError::Handover(HandoverError::Link(e)) => e.speaker_lost(),
+        _ => false,
+    };
+    if speaker_lost {
+        if let (Some(d), Some(dev)) = (discovery, device) {
+            let _ = d.verify(&dev.id);
+        }
+    }
+    err
+}
+
+fn first_addr(d: &Device) -> String {
+    d.tcp_addrs()
+        .first()
+        .map_or_else(|| "(no address)".to_owned(), ToString::to_string)
+}
+
+/// Picks the speaker: by `query`, or the only one with an open pairing window. Prefers to wait a
+/// moment for an IPv4 address when only a link-local IPv6 one arrived first (mdns-notes §5a).
+pub async fn choose_device(
+    discovery: &Discovery,
+    query: Option<&str>,
+    timeout: Duration,
+) -> Result<Device, PairError> {
+    let started = Instant::now();
+    let usable = |d: &Device| !d.tcp_addrs().is_empty();
+    let found = match query {
+        Some(q) => {
+            discovery
+                .wait_for(timeout, |d| d.matches(q) && usable(d))
+                .await
+        }
+        None => {
+            let first = discovery
+                .wait_for(timeout, |d| d.pairing == PairingState::Open && usable(d))
+                .await;
+            if first.is_some() {
+                // Other speakers answering the same query arrive within a few tens of ms.
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let open: Vec<Device> = discovery
+                    .devices()
+                    .into_iter()
+                    .filter(|d| d.pairing == PairingState::Open && usable(d))
+                    .collect();
+                if open.len() > 1 {
+                    return Err(PairError::Ambiguous(
+                        open.iter()
+                            .map(|d| format!("{} ({})", d.name, d.id))
+                            .collect(),
+                    ));
+                }
+                open.into_iter().next().or(first)
+            } else {
+                None
+            }
+        }
+    };
+    let Some(device) = found else {
+        return Err(PairError::NotFound {
+            query: query.map(str::to_owned),
+            waited: timeout,
+            seen: discovery
+                .devices()
+                .iter()
+                .map(|d| format!("{} ({}, pairing {})", d.name, d.id, d.pairing.as_str()))
+                .collect(),
+        });
+    };
+    let has_v4 = |d: &Device| d.tcp_addrs().iter().any(SocketAddr::is_ipv4);
+    if has_v4(&device) {
+        return Ok(device);
+    }
+    let left = timeout
+        .saturating_sub(started.elapsed())
+        .min(Duration::from_secs(1));
+    let id = device.id.clone();
+    Ok(discovery
+        .wait_for(left, |d| d.id == id && has_v4(d))
+        .await
+        .unwrap_or(device))
+}
