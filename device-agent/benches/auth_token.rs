@@ -1,0 +1,74 @@
+//! `AuthDelegate::auth_token()` latency: the hot path every AVS request takes. The delegate is
+//! linked against the real lwa-emulator (in-process, loopback) so the token is a real one.
+//!
+//! `cargo bench -p device-agent --bench auth_token`
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use device_agent::auth_delegate::{AuthDelegate, AuthDelegateConfig};
+use device_agent::lwa_client::{LwaClient, TokenGrant};
+use device_agent::store::TokenStore;
+use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID};
+use lwa_emulator::Emulator;
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, d) = rt.block_on(async {
+        let emu = Emulator::builder().start().await.unwrap();
+        let lwa = LwaClient::new(emu.endpoints(), None).unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        let (d, _) = AuthDelegate::start(lwa, store, AuthDelegateConfig::default()).unwrap();
+        let t = emu
+            .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
+            .unwrap();
+        d.install(
+            TokenGrant {
+                access_token: t.access_token,
+                refresh_token: t.refresh_token,
+                expires_in: Duration::from_secs(t.expires_in.0),
+                requested_at: tokio::time::Instant::now(),
+            },
+            DEFAULT_DEVICE_CLIENT_ID.into(),
+            None,
+            true,
+        )
+        .unwrap();
+        (emu, d)
+    });
+    let _guard = rt.enter();
+    c.bench_function("auth_token (valid token)", |b| {
+        b.iter(|| std::hint::black_box(d.auth_token()))
+    });
+    // Contended: 4 threads calling at once, each measured.
+    c.bench_function("auth_token (4 threads contending)", |b| {
+        b.iter_custom(|iters| {
+            let per = iters.div_ceil(4);
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    let d = d.clone();
+                    s.spawn(move || {
+                        for _ in 0..per {
+                            std::hint::black_box(d.auth_token());
+                        }
+                    });
+                }
+            });
+            start.elapsed() / 4
+        })
+    });
+    rt.block_on(async {
+        d.shutdown().await;
+        emu.shutdown().await;
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
