@@ -11,10 +11,13 @@
 //! - [`session`]: SPAKE2 handshake with key confirmation, then AEAD-sealed messages.
 //! - [`discovery`]: mDNS service type, TXT record, BLE UUIDs.
 //! - [`ble`]: cutting frames into ATT-sized chunks and gluing them back.
+//! - [`gatt`]: the BLE GATT transport (acknowledged chunks over write + indicate), and an
+//!   in-process GATT model for tests (feature `gatt-model`).
 
 pub mod ble;
 pub mod discovery;
 pub mod frame;
+pub mod gatt;
 pub mod ids;
 pub mod lwa;
 pub mod message;
