@@ -38,11 +38,14 @@ pub struct Token(u64);
 struct Registry {
     next: u64,
     items: BTreeMap<u64, Resource>,
+    /// Set by [`cleanup_all`]: nothing new may outlive it.
+    closing: bool,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     next: 0,
     items: BTreeMap::new(),
+    closing: false,
 });
 static HANDLER: Once = Once::new();
 
@@ -51,10 +54,17 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Records a resource and makes sure the signal handler is installed.
+/// Records a resource and makes sure the signal handler is installed. If an interrupt is
+/// already being cleaned up, the resource is removed at once instead (it was created while the
+/// cleanup ran, and the process is about to exit).
 pub fn register(resource: Resource) -> Token {
     install_signal_handler();
     let mut reg = registry();
+    if reg.closing {
+        drop(reg);
+        remove(&[resource]);
+        return Token(0);
+    }
     reg.next += 1;
     let id = reg.next;
     reg.items.insert(id, resource);
@@ -101,9 +111,15 @@ pub fn install_signal_handler() {
 /// Removes everything still registered: processes first (a namespace with a live process in it
 /// would outlive `ip netns del`), then namespaces, then directories.
 pub fn cleanup_all() {
-    let items: Vec<Resource> = std::mem::take(&mut registry().items)
-        .into_values()
-        .collect();
+    let items: Vec<Resource> = {
+        let mut reg = registry();
+        reg.closing = true;
+        std::mem::take(&mut reg.items).into_values().collect()
+    };
+    remove(&items);
+}
+
+fn remove(items: &[Resource]) {
     let pids: Vec<u32> = items
         .iter()
         .filter_map(|r| match r {
@@ -112,12 +128,12 @@ pub fn cleanup_all() {
         })
         .collect();
     terminate_pids(&pids, Duration::from_millis(1500));
-    for r in &items {
+    for r in items {
         if let Resource::Namespace(name) = r {
             crate::netns::delete_namespace(name);
         }
     }
-    for r in &items {
+    for r in items {
         if let Resource::Dir(dir) = r {
             let _ = std::fs::remove_dir_all(dir);
         }

@@ -186,6 +186,10 @@ pub fn run(opts: &Options, out: &mut dyn FnMut(&str)) -> Result<Report, DemoErro
         .tempdir()
         .map_err(err("creating a temp dir"))?;
     let tmp_token = cleanup::register(Resource::Dir(tmp.path().to_owned()));
+    out(&format!(
+        "work dir {} (removed at the end)",
+        tmp.path().display()
+    ));
     let mut clock = Clock {
         timings: Vec::new(),
         verbose: opts.verbose,

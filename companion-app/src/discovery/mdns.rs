@@ -192,14 +192,20 @@ pub fn usable_addrs<'a>(addrs: impl Iterator<Item = &'a ScopedIp>, port: u16) ->
 }
 
 fn check_interfaces(names: &[String]) -> Result<(), DiscoveryError> {
-    // On Linux the kernel lists interfaces of the current namespace here; elsewhere trust the
-    // user (mdns-sd just won't find the name).
-    let dir = std::path::Path::new("/sys/class/net");
-    if !dir.exists() {
+    // Linux: the interfaces of this thread's network namespace. (`/sys/class/net` would show
+    // the namespace sysfs was mounted in, which differs for a thread that entered another.)
+    // Elsewhere trust the user: mdns-sd simply won't find a wrong name.
+    let Ok(dev) = std::fs::read_to_string("/proc/thread-self/net/dev") else {
         return Ok(());
-    }
+    };
+    let present: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
     for n in names {
-        if !dir.join(n).exists() {
+        if !present.contains(&n.as_str()) {
             return Err(DiscoveryError::NoSuchInterface(n.clone()));
         }
     }
@@ -219,6 +225,11 @@ mod tests {
         let ll_unscoped = ScopedIp::from(IpAddr::V6("fe80::1".parse().unwrap()));
         let addrs = [ll_unscoped, g6, v4];
         let sorted = usable_addrs(addrs.iter(), 7000);
+        assert!(check_interfaces(&["lo".to_owned()]).is_ok());
+        assert!(matches!(
+            check_interfaces(&["no-such-if0".to_owned()]),
+            Err(DiscoveryError::NoSuchInterface(_))
+        ));
         assert_eq!(
             sorted,
             vec![

@@ -220,6 +220,8 @@ impl PendingLogin {
             let mut browser_done = false;
             loop {
                 tokio::select! {
+                    // A response already judged wins over the browser exiting right after it.
+                    biased;
                     r = &mut serve => break r,
                     line = next_line(&mut pasted) => match line {
                         Some(text) if text.trim().is_empty() => {}

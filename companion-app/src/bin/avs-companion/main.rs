@@ -13,11 +13,12 @@ use clap::{Args, Parser, Subcommand};
 use companion_app::config::CompanionConfig;
 use companion_app::discovery::{Discovery, MdnsOptions};
 use companion_app::error::{ExitKind, PairError};
-use companion_app::link::{open_tcp, LinkTimeouts};
+use companion_app::link::{open_tcp, LinkError, LinkTimeouts};
 use companion_app::login::Browser;
 use companion_app::pairing::{choose_device, pair, PairOptions, Target};
 use shared_protocol::ids::{ClientId, RedirectUri};
 use shared_protocol::lwa::Region;
+use shared_protocol::message::ErrorKind;
 use shared_protocol::setup_code::SetupCode;
 use url::Url;
 use zeroize::Zeroizing;
@@ -514,10 +515,20 @@ async fn status_cmd(args: StatusArgs) -> Result<(), Reported> {
         let (client, addr, _d) = connect(&args.device).await?;
         let hello = client.peer_hello().clone();
         let full = match &code {
-            Some(code) => {
-                let mut s = client.authenticate(code).await?;
-                Some(s.status().await?)
-            }
+            Some(code) => match client.authenticate(code).await {
+                Ok(mut s) => Some(s.status().await?),
+                // Outside its pairing window a speaker answers its Hello only: show that.
+                Err(LinkError::Refused(body))
+                    if matches!(body.kind, ErrorKind::WindowClosed | ErrorKind::LockedOut) =>
+                {
+                    eprintln!(
+                        "note: {} (showing what the speaker announces)",
+                        body.message
+                    );
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
             None => None,
         };
         Ok::<_, PairError>((hello, addr, full))

@@ -1,0 +1,104 @@
+//! Shared pieces of the end-to-end tests: the real emulator (in-process, so a test can move its
+//! clock), a real `avs-device-agent` process on loopback, and the real scripted user
+//! (`lwa-emulator browse`) as the companion's browser.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use avs_pair_tests::bins::Bins;
+use avs_pair_tests::stack::{self, AgentOptions, AgentProcess, Place};
+use companion_app::config::RedirectTarget;
+use companion_app::login::Browser;
+use companion_app::pairing::PairOptions;
+use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID};
+use lwa_emulator::{Emulator, RunningEmulator};
+use shared_protocol::setup_code::SetupCode;
+
+pub const CODE: &str = "31415926";
+pub const WRONG_CODE: &str = "27182818";
+
+pub fn bins() -> Bins {
+    Bins::locate().unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub struct Setup {
+    pub bins: Bins,
+    pub emulator: RunningEmulator,
+    pub agent: AgentProcess,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn emulator() -> RunningEmulator {
+    Emulator::builder().start().await.expect("emulator starts")
+}
+
+/// The emulator plus one agent on loopback (mDNS off), provisioned with [`CODE`].
+pub async fn setup() -> Setup {
+    let bins = bins();
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |_| {});
+    Setup {
+        bins,
+        emulator,
+        agent,
+        dir,
+    }
+}
+
+pub fn start_agent(
+    bins: &Bins,
+    dir: &Path,
+    base_url: &str,
+    tweak: impl FnOnce(&mut AgentOptions),
+) -> AgentProcess {
+    let mut o = AgentOptions::new(dir.join("state"), base_url);
+    o.setup_code = Some(SetupCode::parse(CODE).unwrap());
+    o.link_bind = Some("127.0.0.1:0".into());
+    o.mdns = false;
+    tweak(&mut o);
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    stack::start_agent(
+        Place::Root { log_dir: &logs },
+        &bins.agent,
+        &o,
+        "avs-device-agent",
+    )
+    .unwrap_or_else(|e| panic!("agent: {e}"))
+}
+
+/// The scripted user as a browser command line (extra `browse` flags allowed).
+pub fn scripted_browser(bins: &Bins, extra: &str) -> String {
+    format!(
+        "{} browse --email {ALICE_EMAIL} --password {ALICE_PASSWORD} {extra}",
+        shell_words::quote(&bins.emulator.display().to_string())
+    )
+}
+
+pub fn options(setup: &Setup, code: &str, browser: String) -> PairOptions {
+    let redirect =
+        RedirectTarget::parse(&companion_app::config::DEFAULT_REDIRECT_URI.into()).unwrap();
+    let authorize = setup.emulator.endpoints().authorize;
+    let mut o = PairOptions::new(
+        DEFAULT_DEVICE_CLIENT_ID.into(),
+        redirect,
+        authorize,
+        SetupCode::parse(code).unwrap(),
+    );
+    o.browser = Browser::Command(browser);
+    o.browser_failure_is_fatal = true;
+    o.login_timeout = Duration::from_secs(30);
+    o
+}
+
+/// The agent's status through its local API.
+pub fn agent_status(setup: &Setup) -> serde_json::Value {
+    let out = setup.agent.cli(&setup.bins.agent, "status").unwrap();
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+pub fn loopback_addr(agent: &AgentProcess) -> Vec<std::net::SocketAddr> {
+    vec![std::net::SocketAddr::from(([127, 0, 0, 1], agent.port()))]
+}
