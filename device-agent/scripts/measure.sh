@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Resource numbers for the device agent: stripped release binary size, idle RSS and thread
+# count after pairing, idle wakeups per minute (voluntary + involuntary context switches of all
+# threads over 60 s, from /proc/PID/task/*/status). Everything runs on 127.0.0.1 against the
+# lwa-emulator binary; mDNS is off (it would need a network namespace here).
+#
+#   device-agent/scripts/measure.sh [seconds]      (default 60)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs="${1:-60}"
+cargo build --release -q -p device-agent -p lwa-emulator
+bin=target/release/avs-device-agent
+emu_bin=target/release/lwa-emulator
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+"$emu_bin" serve --bind 127.0.0.1:0 >"$work/emu.out" 2>"$work/emu.err" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "http://" "$work/emu.out" 2>/dev/null && break; sleep 0.1; done
+base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/emu.out" | head -1)
+
+AVS_AGENT_PRODUCT_ID=avs_pair_demo_speaker AVS_AGENT_CLIENT_ID=amzn1.application-oa2-client.avspairdemo \
+AVS_AGENT_DSN=MEASURE-1 AVS_AGENT_LWA_BASE_URL="$base" AVS_AGENT_STATE_DIR="$work/state" \
+AVS_AGENT_LINK_BIND=127.0.0.1:0 AVS_AGENT_MDNS=false AVS_AGENT_LOG=warn AVS_AGENT_SETUP_CODE=24681357 \
+  "$bin" run >"$work/agent.out" 2>"$work/agent.err" &
+agent=$!
+pids+=($agent)
+for _ in $(seq 100); do grep -q AVS_AGENT_READY "$work/agent.out" 2>/dev/null && break; sleep 0.1; done
+socket=$(grep -o 'socket=[^ ]*' "$work/agent.out" | cut -d= -f2)
+
+# Pair with code-based linking, approved through the emulator's control API.
+"$bin" cbl --socket "$socket" >"$work/cbl.out" &
+cbl=$!
+for _ in $(seq 100); do grep -q "enter the code" "$work/cbl.out" 2>/dev/null && break; sleep 0.1; done
+code=$(grep -o 'enter the code [A-Z]*' "$work/cbl.out" | awk '{print $4}')
+curl -fsS -X POST -H 'content-type: application/json' -d '{"user":"alice@example.com"}' \
+  "$base/_emulator/codepairs/$code/approve" >/dev/null
+wait "$cbl"
+for _ in $(seq 100); do "$bin" token --socket "$socket" >/dev/null 2>&1 && break; sleep 0.1; done
+"$bin" status --socket "$socket" | grep auth
+
+switches() { cat /proc/"$agent"/task/*/status | awk '/ctxt_switches/ {s+=$2} END {print s}'; }
+sleep 3
+before=$(switches)
+sleep "$secs"
+after=$(switches)
+size=$(stat -c %s "$bin")
+rss=$(awk '/VmRSS/ {print $2}' /proc/"$agent"/status)
+threads=$(awk '/Threads/ {print $2}' /proc/"$agent"/status)
+echo "binary_size_bytes=$size ($(numfmt --to=iec "$size"))"
+echo "idle_rss_kib=$rss threads=$threads"
+echo "context_switches_in_${secs}s=$((after - before)) per_min=$(( (after - before) * 60 / secs ))"
