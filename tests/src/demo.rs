@@ -505,13 +505,8 @@ fn finish_companion(
         if v["ok"].as_bool() != Some(true) {
             return Err(DemoError::new(format!("AVS refused the token: {out}")));
         }
-        Ok((
-            (),
-            format!(
-                "AVS accepted the token: {}",
-                v["message"].as_str().unwrap_or("")
-            ),
-        ))
+        let message = v["message"].as_str().unwrap_or("AVS accepted the token");
+        Ok(((), message.to_owned()))
     })?;
     Ok(())
 }

@@ -90,6 +90,23 @@ async fn exit_codes_tell_scripts_what_happened() {
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(v["summary"]["paired"], true, "{v}");
 
+    // Reset needs the window open: refused now, done after the owner opens it on the speaker.
+    let reset_args = [
+        "reset",
+        "--yes",
+        "--connect",
+        addr.as_str(),
+        "--setup-code",
+        CODE,
+    ];
+    let refused = companion(&setup, &reset_args);
+    assert_eq!(refused.status.code(), Some(7), "{}", text(&refused));
+    setup.agent.cli(&setup.bins.agent, "pair").unwrap();
+    let reset = companion(&setup, &reset_args);
+    assert_eq!(reset.status.code(), Some(0), "{}", text(&reset));
+    assert_eq!(agent_status(&setup)["paired"], false);
+    assert_eq!(agent_status(&setup)["auth_state"], "UNINITIALIZED");
+
     // Nobody listening.
     let mut setup = setup;
     setup

@@ -573,7 +573,9 @@ async fn reset_cmd(args: ResetArgs) -> Result<(), Reported> {
         Ok::<_, PairError>(name)
     };
     let name = cancellable(work).await.map_err(|e| report(&e, false))?;
-    eprintln!("{name} has forgotten its Amazon account; its pairing window is open again.");
+    eprintln!(
+        "{name} has forgotten its Amazon account; pair it again while its pairing window is open."
+    );
     Ok(())
 }
 
