@@ -17,6 +17,7 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::auth_delegate::{AuthDelegate, StartReport};
+use crate::ble::BleStatus;
 use crate::cbl::{run_cbl, CblPolicy, CblPrompt};
 use crate::config::AgentConfig;
 use crate::link_server::{self, LinkContext, LinkLimits};
@@ -151,6 +152,8 @@ pub struct Agent {
     mdns_task: Option<JoinHandle<Option<Advertiser>>>,
     first_start_code: Option<SetupCode>,
     start_report: StartReport,
+    link_limits: LinkLimits,
+    ble_status: BleStatus,
 }
 
 impl Agent {
@@ -205,6 +208,7 @@ impl Agent {
             idle_timeout: cfg.idle_timeout,
             exchange_timeout: cfg.exchange_timeout,
         };
+        let link_limits = limits.clone();
         let mut tasks = vec![
             tokio::spawn(link_server::serve(
                 listener,
@@ -237,6 +241,19 @@ impl Agent {
         } else {
             None
         };
+        let ble_status = if cfg.ble {
+            let (status, task) = crate::ble::start(
+                cfg.ble_adapter.as_deref(),
+                ctx.clone(),
+                link_limits.clone(),
+                shutdown.subscribe(),
+            )
+            .await;
+            tasks.extend(task);
+            status
+        } else {
+            BleStatus::Off
+        };
         tracing::info!(
             device_id = %cfg.device_id,
             link = %link_addr,
@@ -252,7 +269,36 @@ impl Agent {
             mdns_task,
             first_start_code: provisioned.generated.then_some(provisioned.code),
             start_report,
+            link_limits,
+            ble_status,
         })
+    }
+
+    /// The link server's context (identity, window, delegate), e.g. for the BLE info value.
+    pub fn link_context(&self) -> Arc<LinkContext> {
+        self.shared.link.clone()
+    }
+
+    /// Where BLE pairing stands (off, not built, no adapter, or running).
+    pub fn ble_status(&self) -> &BleStatus {
+        &self.ble_status
+    }
+
+    /// Serves one companion over a BLE GATT link with this agent's link handler, limits and
+    /// shutdown (the BlueZ peripheral does this per connection; tests drive it with the
+    /// in-process GATT model).
+    pub fn serve_gatt<L: shared_protocol::gatt::GattLink + 'static>(
+        &self,
+        link: L,
+        peer: String,
+    ) -> JoinHandle<()> {
+        crate::ble::spawn_session(
+            link,
+            peer,
+            self.shared.link.clone(),
+            self.link_limits.clone(),
+            self.shutdown.subscribe(),
+        )
     }
 
     /// Link id.

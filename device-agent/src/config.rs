@@ -96,6 +96,13 @@ pub struct ConfigValues {
     /// Restrict mDNS to these interfaces (default: all).
     #[arg(long, env = "AVS_AGENT_MDNS_INTERFACES", value_delimiter = ',')]
     pub mdns_interfaces: Option<Vec<String>>,
+    /// Pair over Bluetooth LE too, advertising while the pairing window is open (default true;
+    /// without an adapter the agent says so once and carries on over Wi-Fi).
+    #[arg(long, env = "AVS_AGENT_BLE")]
+    pub ble: Option<bool>,
+    /// The Bluetooth adapter (default: hci0, else the first one).
+    #[arg(long, env = "AVS_AGENT_BLE_ADAPTER")]
+    pub ble_adapter: Option<String>,
     /// Pairing window length in seconds (default 900).
     #[arg(long, env = "AVS_AGENT_PAIRING_WINDOW_SECS")]
     pub pairing_window_secs: Option<u64>,
@@ -159,6 +166,8 @@ impl ConfigValues {
             link_bind,
             mdns,
             mdns_interfaces,
+            ble,
+            ble_adapter,
             pairing_window_secs,
             refresh_head_start_secs,
             request_timeout_secs,
@@ -202,6 +211,10 @@ pub struct AgentConfig {
     pub mdns: bool,
     /// mDNS interfaces (empty: all).
     pub mdns_interfaces: Vec<String>,
+    /// BLE pairing on/off.
+    pub ble: bool,
+    /// BLE adapter name (`None`: the default adapter).
+    pub ble_adapter: Option<String>,
     /// Most concurrent link sessions.
     pub max_sessions: usize,
     /// Handshake deadline.
@@ -379,6 +392,8 @@ impl AgentConfig {
                 "list interface names such as [\"wlan0\"]",
             ));
         }
+        let ble = values.ble.unwrap_or(true);
+        let ble_adapter = nonempty("ble_adapter", values.ble_adapter)?;
         let window = secs(
             "pairing_window_secs",
             values.pairing_window_secs,
@@ -433,6 +448,8 @@ impl AgentConfig {
             link_bind,
             mdns,
             mdns_interfaces,
+            ble,
+            ble_adapter,
             max_sessions,
             handshake_timeout,
             idle_timeout,
@@ -453,7 +470,7 @@ impl AgentConfig {
     }
 
     /// A configuration for tests and embedding: everything in `state_dir`, LWA at `base_url`,
-    /// link on 127.0.0.1, no mDNS.
+    /// link on 127.0.0.1, no mDNS, no BLE.
     pub fn for_local(
         state_dir: &Path,
         base_url: &str,
@@ -468,6 +485,7 @@ impl AgentConfig {
             state_dir: Some(state_dir.to_path_buf()),
             link_bind: Some("127.0.0.1:0".into()),
             mdns: Some(false),
+            ble: Some(false),
             ..ConfigValues::default()
         };
         Self::resolve(values, Some(setup_code.to_owned()))

@@ -17,6 +17,7 @@
 //! | [`link_server`] | the companion link: handshake, PKCE per session, exchange |
 //! | [`local_api`] | the Unix socket for the AVS client and the CLI |
 //! | [`mdns`] | `_avs-pair._tcp` advertising |
+//! | [`ble`] | pairing over Bluetooth LE: GATT peripheral, advertising while the window is open |
 //! | [`agent`] | wiring and orderly shutdown |
 //! | [`sd_notify`] | systemd readiness |
 //!
@@ -37,6 +38,7 @@
 pub mod agent;
 pub mod atomic_file;
 pub mod auth_delegate;
+pub mod ble;
 pub mod cbl;
 pub mod cli;
 pub mod config;

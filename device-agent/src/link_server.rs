@@ -13,11 +13,11 @@
 //! session id; the exchange streams `Progress` and ends in an `AuthResult` whose failure class
 //! tells the companion exactly what went wrong and whether resending the same code can help.
 
-use std::net::SocketAddr;
+use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared_protocol::frame::{FrameTransport as _, StreamTransport};
+use shared_protocol::frame::{FrameTransport, StreamTransport};
 use shared_protocol::ids::{DeviceId, DeviceSerialNumber, ProductId, SessionId};
 use shared_protocol::lwa::AuthError;
 use shared_protocol::message::{
@@ -38,8 +38,6 @@ use tokio::time::{timeout, timeout_at, Instant};
 use crate::auth_delegate::AuthDelegate;
 use crate::lwa_client::LwaFailure;
 use crate::pairing::Pairing;
-
-type Transport = StreamTransport<TcpStream>;
 
 /// Limits of the link server.
 #[derive(Debug, Clone)]
@@ -138,7 +136,7 @@ pub async fn serve(
                 let mut stop = shutdown.clone();
                 tokio::spawn(async move {
                     tokio::select! {
-                        _ = handle_connection(stream, peer, &ctx, &limits) => {}
+                        _ = handle_connection(StreamTransport::new(stream), peer, &ctx, &limits) => {}
                         _ = stop.changed() => {}
                     }
                     drop(permit);
@@ -193,14 +191,16 @@ impl AttemptGuard for Guard<'_> {
     }
 }
 
-async fn handle_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
+/// Runs one companion connection over any transport (TCP here, BLE GATT in [`crate::ble`]):
+/// handshake within `handshake_timeout`, then the sealed session until it ends. `peer` names
+/// the peer in logs.
+pub async fn handle_connection<T: FrameTransport>(
+    transport: T,
+    peer: impl Display,
     ctx: &LinkContext,
     limits: &LinkLimits,
 ) {
     let deadline = Instant::now() + limits.handshake_timeout;
-    let transport = StreamTransport::new(stream);
     let hs = match timeout_at(deadline, ServerHandshake::accept(transport, ctx.hello())).await {
         Ok(Ok(hs)) => hs,
         Ok(Err(e)) => {
@@ -252,15 +252,15 @@ async fn handle_connection(
     tracing::info!(%peer, "link session ended");
 }
 
-struct LinkSession<'a> {
-    session: SecureSession<Transport>,
+struct LinkSession<'a, T: FrameTransport> {
+    session: SecureSession<T>,
     ctx: &'a LinkContext,
     limits: &'a LinkLimits,
     /// This connection's PKCE pair and the session id it is bound to.
     pkce: Option<(SessionId, PkcePair)>,
 }
 
-impl LinkSession<'_> {
+impl<T: FrameTransport> LinkSession<'_, T> {
     async fn send(&mut self, msg: &SecureMessage) -> bool {
         match timeout(self.limits.idle_timeout, self.session.send(msg)).await {
             Ok(Ok(())) => true,

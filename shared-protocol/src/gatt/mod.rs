@@ -36,6 +36,7 @@
 //! The Bluetooth stacks (BlueZ through `bluer` on the speaker, `btleplug` on the companion) and
 //! the in-process model (`model`, feature `gatt-model`) each implement [`GattLink`].
 
+pub mod advert;
 mod link;
 #[cfg(any(test, feature = "gatt-model"))]
 pub mod model;
