@@ -1,0 +1,185 @@
+//! A failed pairing, as the result screen shows it: a heading, the core's exact sentence (what
+//! happened and what to do), and which next step the primary button offers.
+//!
+//! The classification follows the core's [`ExitKind`] (the CLI's exit codes), so the app and the
+//! CLI never disagree about what kind of failure something is.
+
+use companion_app::handover::HandoverError;
+use companion_app::login::LoginError;
+use companion_app::{ExitKind, PairError};
+
+use crate::ipc::{ErrorKind, PairingErrorView, RetryMode};
+
+/// The result screen's view of `err`.
+pub fn view(err: &PairError) -> PairingErrorView {
+    let (kind, title, retry) = classify(err);
+    PairingErrorView {
+        kind,
+        title: title.to_owned(),
+        message: sentence(&err.to_string()),
+        retry,
+    }
+}
+
+fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
+    match err {
+        PairError::Config(_) => (
+            ErrorKind::Settings,
+            "Check your settings",
+            RetryMode::Settings,
+        ),
+        PairError::SetupCode(_) => (
+            ErrorKind::WrongSetupCode,
+            "That setup code isn't valid",
+            RetryMode::NewCode,
+        ),
+        PairError::Login(e) => match e {
+            LoginError::Denied { .. } | LoginError::Timeout(_) => (
+                ErrorKind::SignInCancelled,
+                "Sign-in didn't finish",
+                RetryMode::SameCode,
+            ),
+            LoginError::NoWayBack(_) => (
+                ErrorKind::Settings,
+                "The redirect URI can't be used here",
+                RetryMode::Settings,
+            ),
+            LoginError::Authorization { error, .. } if error == "invalid_client" => (
+                ErrorKind::Settings,
+                "Amazon doesn't recognise this app",
+                RetryMode::Settings,
+            ),
+            _ => (
+                ErrorKind::SignInFailed,
+                "Sign-in with Amazon failed",
+                RetryMode::SameCode,
+            ),
+        },
+        PairError::Handover(HandoverError::Failed { failure, .. }) => {
+            use shared_protocol::message::AuthFailureClass as C;
+            match failure.class {
+                C::InvalidClient | C::InvalidRequest => (
+                    ErrorKind::AmazonRefused,
+                    "Amazon refused the speaker's sign-in",
+                    RetryMode::Settings,
+                ),
+                C::WindowClosed => (
+                    ErrorKind::NotPairable,
+                    "The speaker stopped accepting pairing",
+                    RetryMode::ChooseSpeaker,
+                ),
+                C::Unreachable | C::BadResponse => (
+                    ErrorKind::AmazonRefused,
+                    "The speaker couldn't reach Amazon",
+                    RetryMode::SameCode,
+                ),
+                _ => (
+                    ErrorKind::AmazonRefused,
+                    "The speaker couldn't finish signing in",
+                    RetryMode::SameCode,
+                ),
+            }
+        }
+        other => match other.exit_kind() {
+            ExitKind::WrongSetupCode => (
+                ErrorKind::WrongSetupCode,
+                "Wrong setup code",
+                RetryMode::NewCode,
+            ),
+            ExitKind::NotPairable => (
+                ErrorKind::NotPairable,
+                "The speaker isn't accepting pairing",
+                RetryMode::ChooseSpeaker,
+            ),
+            ExitKind::Unreachable => (
+                ErrorKind::Unreachable,
+                "Can't reach the speaker",
+                RetryMode::SameCode,
+            ),
+            ExitKind::Incompatible => (
+                ErrorKind::Incompatible,
+                "An update is needed",
+                RetryMode::ChooseSpeaker,
+            ),
+            ExitKind::Cancelled => (
+                ErrorKind::SignInCancelled,
+                "Pairing was cancelled",
+                RetryMode::SameCode,
+            ),
+            ExitKind::Usage => (
+                ErrorKind::Settings,
+                "Check your settings",
+                RetryMode::Settings,
+            ),
+            ExitKind::LwaError => (
+                ErrorKind::AmazonRefused,
+                "Amazon refused the sign-in",
+                RetryMode::SameCode,
+            ),
+            ExitKind::Success | ExitKind::Failure => (
+                ErrorKind::Failure,
+                "Something went wrong",
+                RetryMode::SameCode,
+            ),
+        },
+    }
+}
+
+/// The core's messages are lower-case clauses made for a terminal line; the window shows them as
+/// a sentence.
+fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let mut out = match chars.next() {
+        Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?', ')']) {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use companion_app::link::LinkError;
+    use shared_protocol::message::{ErrorBody, ErrorKind as WireKind};
+
+    #[test]
+    fn classes_match_the_cli_exit_codes() {
+        let wrong: PairError = LinkError::WrongSetupCode.into();
+        let v = view(&wrong);
+        assert_eq!(
+            (v.kind, v.retry),
+            (ErrorKind::WrongSetupCode, RetryMode::NewCode)
+        );
+        assert!(v.message.starts_with("Wrong setup code"), "{}", v.message);
+        assert!(v.message.ends_with('.') || v.message.ends_with(')'));
+
+        let locked: PairError =
+            LinkError::Refused(ErrorBody::new(WireKind::LockedOut, "locked for 60 s")).into();
+        assert_eq!(view(&locked).kind, ErrorKind::NotPairable);
+
+        let gone: PairError = LinkError::Closed {
+            during: "the hello",
+        }
+        .into();
+        assert_eq!(
+            (view(&gone).kind, view(&gone).retry),
+            (ErrorKind::Unreachable, RetryMode::SameCode)
+        );
+
+        let denied: PairError = LoginError::Denied { description: None }.into();
+        assert_eq!(view(&denied).kind, ErrorKind::SignInCancelled);
+
+        let mismatch: PairError = LoginError::StateMismatch.into();
+        assert_eq!(view(&mismatch).kind, ErrorKind::SignInFailed);
+    }
+
+    #[test]
+    fn sentences_start_upper_case_and_end_with_a_stop() {
+        assert_eq!(sentence("cannot connect"), "Cannot connect.");
+        assert_eq!(sentence("done (x)"), "Done (x)");
+        assert_eq!(sentence(""), "");
+    }
+}

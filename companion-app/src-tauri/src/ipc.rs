@@ -1,0 +1,397 @@
+//! The contract between the window and the Rust side: every command's arguments and answers and
+//! every event's payload, in one place.
+//!
+//! The web UI has the same types in `companion-app/ui/src/ipc.ts`; the names here are what goes
+//! over the wire (camelCase fields, lowerCamel tags). Change both files together: the Rust tests
+//! pin the JSON shape (`tests/commands.rs`) and the UI tests use the TypeScript types.
+//!
+//! Nothing secret ever goes *to* the window: no authorization code, token or verifier crosses
+//! this boundary, and the setup code only travels window → Rust, once, when pairing starts.
+
+use serde::{Deserialize, Serialize};
+
+/// Event names (Rust → window).
+pub mod event {
+    /// [`super::SpeakersView`]: the whole list, sent whenever it changes.
+    pub const SPEAKERS: &str = "speakers";
+    /// [`super::PairingEvent`]: one step of the running pairing.
+    pub const PAIRING: &str = "pairing";
+}
+
+/// How a speaker was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub enum Transport {
+    /// Wi-Fi / Ethernet, found by mDNS.
+    Wifi,
+    /// Bluetooth LE.
+    Ble,
+    /// Typed in by the user as `IP:PORT`.
+    Address,
+}
+
+/// A speaker's pairing window as the list shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WindowState {
+    /// Ready to pair.
+    Open,
+    /// Not accepting pairing: reopen it on the speaker.
+    Closed,
+    /// Closed after too many wrong setup codes.
+    LockedOut,
+}
+
+/// One row of the speakers list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeakerView {
+    /// Stable device id (the key of the row).
+    pub id: String,
+    /// User-visible name.
+    pub name: String,
+    /// Every way it was seen.
+    pub transports: Vec<Transport>,
+    /// Best address (`IP:PORT`), if reachable over IP.
+    pub address: Option<String>,
+    /// Already linked to an account.
+    pub paired: bool,
+    /// Its pairing window.
+    pub window: WindowState,
+    /// When it was last reported, in milliseconds since the Unix epoch.
+    pub last_seen_ms: u64,
+}
+
+/// Whether automatic discovery runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DiscoveryMode {
+    /// Listening for speakers on the local network.
+    Searching,
+    /// Turned off (`AVS_COMPANION_MDNS=off`): speakers are added by address.
+    Off,
+    /// Could not start; `message` says why.
+    Failed,
+}
+
+/// The speakers list (event [`event::SPEAKERS`] and answer of `start_discovery`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpeakersView {
+    /// Discovery state.
+    pub discovery: DiscoveryMode,
+    /// Why discovery failed or is off.
+    pub message: Option<String>,
+    /// Sorted by name.
+    pub speakers: Vec<SpeakerView>,
+}
+
+/// Amazon region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RegionView {
+    /// North America.
+    Na,
+    /// Europe.
+    Eu,
+    /// Far East.
+    Fe,
+}
+
+/// The settings as the form shows them (empty string = not set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsView {
+    /// LWA client id.
+    pub client_id: String,
+    /// Redirect URI ("" = the loopback default).
+    pub redirect_uri: String,
+    /// Region.
+    pub region: RegionView,
+    /// LWA base URL ("" = Amazon).
+    pub lwa_base_url: String,
+    /// What an empty redirect URI means.
+    pub default_redirect_uri: String,
+    /// Where they are stored.
+    pub config_path: String,
+    /// True when pairing can start (a client id is set).
+    pub ready: bool,
+}
+
+/// What `save_settings` receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsInput {
+    /// LWA client id ("" = unset).
+    pub client_id: String,
+    /// Redirect URI ("" = default).
+    pub redirect_uri: String,
+    /// Region.
+    pub region: RegionView,
+    /// LWA base URL ("" = Amazon).
+    pub lwa_base_url: String,
+}
+
+/// A settings field, for pointing at the wrong one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SettingsField {
+    /// Client id.
+    ClientId,
+    /// Redirect URI.
+    RedirectUri,
+    /// LWA base URL.
+    LwaBaseUrl,
+}
+
+/// How far a typed setup code is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CodeStatus {
+    /// Still typing: nothing wrong yet.
+    Incomplete,
+    /// Usable.
+    Valid,
+    /// Wrong: `message` says why.
+    Invalid,
+}
+
+/// Which form the user entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CodeFormat {
+    /// 8 digits.
+    Digits,
+    /// 8 digits and a check digit (`1234-5678-9`).
+    Manual,
+    /// A pasted QR payload (`AVSPAIR:1:<device id>:<code>`).
+    Qr,
+}
+
+/// Answer of `check_setup_code`. Never repeats the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupCodeCheck {
+    /// How far it is.
+    pub status: CodeStatus,
+    /// Which form, once recognisable.
+    pub format: Option<CodeFormat>,
+    /// A sentence for the user ("" while incomplete and unremarkable).
+    pub message: String,
+    /// The device a QR payload names.
+    pub device_id: Option<String>,
+}
+
+/// Answer of `start_pairing` / `retry_pairing`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingStarted {
+    /// Tags every [`PairingEvent`] of this attempt.
+    pub pairing_id: u64,
+    /// The speaker's name.
+    pub speaker_name: String,
+}
+
+/// The progress stages the window shows, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Stage {
+    /// TCP connect and version check.
+    Connect,
+    /// The setup-code handshake (PAKE) and the speaker's sign-in parameters.
+    Secure,
+    /// Amazon sign-in in the browser.
+    SignIn,
+    /// The authorization code goes to the speaker.
+    HandOver,
+    /// The speaker exchanges it with Amazon.
+    Exchange,
+}
+
+/// Where a stage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StageState {
+    /// Running now.
+    Active,
+    /// Finished well.
+    Done,
+}
+
+/// What kind of failure (picks the title, icon and the default next step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorKind {
+    /// The setup code does not match the speaker's.
+    WrongSetupCode,
+    /// Pairing window closed, locked out or busy.
+    NotPairable,
+    /// The speaker can't be reached or stopped answering.
+    Unreachable,
+    /// The user declined or did not finish the sign-in.
+    SignInCancelled,
+    /// The sign-in failed (state mismatch, browser failed, an LWA error on the redirect).
+    SignInFailed,
+    /// Amazon refused the speaker's code exchange.
+    AmazonRefused,
+    /// Protocol versions don't overlap.
+    Incompatible,
+    /// A setting is missing or wrong.
+    Settings,
+    /// Anything else.
+    Failure,
+}
+
+/// What the primary button of the error screen does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RetryMode {
+    /// `retry_pairing`: same speaker, same setup code.
+    SameCode,
+    /// Back to the setup code screen (the code was wrong).
+    NewCode,
+    /// Open settings, then retry.
+    Settings,
+    /// Back to the list.
+    ChooseSpeaker,
+}
+
+/// Why a pairing failed, phrased for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingErrorView {
+    /// The class.
+    pub kind: ErrorKind,
+    /// A short heading.
+    pub title: String,
+    /// The exact reason and what to do (the core's sentence).
+    pub message: String,
+    /// The suggested next step.
+    pub retry: RetryMode,
+}
+
+/// One thing that happened in a pairing (event [`event::PAIRING`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum PairingEvent {
+    /// A stage started or finished.
+    Stage {
+        /// Which attempt.
+        pairing_id: u64,
+        /// Which stage.
+        stage: Stage,
+        /// Started or finished.
+        state: StageState,
+        /// What is happening inside it ("Saving the sign-in on the speaker").
+        detail: Option<String>,
+        /// How long it took (finished stages).
+        millis: Option<f64>,
+    },
+    /// The sign-in page is ready: the window asks the user to open it (`open_sign_in`).
+    SignIn {
+        /// Which attempt.
+        pairing_id: u64,
+        /// The `/ap/oa` URL (public by design: challenge and state are not secrets).
+        url: String,
+        /// True when the redirect comes back by itself (loopback listener); false when the
+        /// user must paste the address they land on (`paste_redirect`).
+        automatic: bool,
+    },
+    /// The sign-in page was handed to the browser.
+    BrowserOpened {
+        /// Which attempt.
+        pairing_id: u64,
+    },
+    /// The speaker's exchange failed in a way that may pass with the same sign-in; trying again.
+    Retrying {
+        /// Which attempt.
+        pairing_id: u64,
+        /// 1-based.
+        attempt: u32,
+        /// What failed.
+        reason: String,
+    },
+    /// Done: the speaker holds its tokens.
+    Linked {
+        /// Which attempt.
+        pairing_id: u64,
+        /// Device id.
+        speaker_id: String,
+        /// Its name.
+        speaker_name: String,
+        /// The Amazon account, if the speaker read it.
+        user_id: Option<String>,
+        /// Whole pairing, in milliseconds.
+        total_millis: f64,
+    },
+    /// It failed.
+    Failed {
+        /// Which attempt.
+        pairing_id: u64,
+        /// Why, and what to do.
+        error: PairingErrorView,
+    },
+    /// Stopped by the user (or the window closed).
+    Cancelled {
+        /// Which attempt.
+        pairing_id: u64,
+    },
+}
+
+impl PairingEvent {
+    /// The attempt it belongs to.
+    pub fn pairing_id(&self) -> u64 {
+        match self {
+            PairingEvent::Stage { pairing_id, .. }
+            | PairingEvent::SignIn { pairing_id, .. }
+            | PairingEvent::BrowserOpened { pairing_id }
+            | PairingEvent::Retrying { pairing_id, .. }
+            | PairingEvent::Linked { pairing_id, .. }
+            | PairingEvent::Failed { pairing_id, .. }
+            | PairingEvent::Cancelled { pairing_id } => *pairing_id,
+        }
+    }
+
+    /// True for the last event of an attempt.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            PairingEvent::Linked { .. }
+                | PairingEvent::Failed { .. }
+                | PairingEvent::Cancelled { .. }
+        )
+    }
+}
+
+/// A command's error: a sentence, and for settings the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
+#[error("{message}")]
+pub struct CommandError {
+    /// What went wrong, for the user.
+    pub message: String,
+    /// The settings field at fault, if any.
+    pub field: Option<SettingsField>,
+}
+
+impl CommandError {
+    /// An error not tied to a field.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// An error about one settings field.
+    pub fn field(field: SettingsField, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+}

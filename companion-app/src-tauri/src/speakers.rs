@@ -1,0 +1,417 @@
+//! The "Speakers nearby" list: the core's discovery, plus speakers the user adds by address,
+//! merged by device id and sent to the window as one sorted list whenever it changes.
+//!
+//! Why a layer over [`Discovery`]: the window needs a freshness signal (when each speaker was last
+//! heard from), speakers typed in by address (networks where multicast is blocked, and tests on
+//! machines where mDNS must stay off) and a whole-list event it can render without diffing.
+//!
+//! A speaker added by address is probed first: a TCP connect and the plain-text Hello, which
+//! carries its name, whether it is linked and its pairing window. Nothing secret is exchanged and
+//! no pairing attempt is spent.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use companion_app::discovery::{
+    Device, DeviceEvent, Discovery, Endpoint, MdnsOptions, TransportKind,
+};
+use companion_app::link::{open_tcp, LinkTimeouts};
+use shared_protocol::discovery::PairingState;
+use shared_protocol::message::PairingWindow;
+use tokio::sync::broadcast;
+
+use crate::ipc::{CommandError, DiscoveryMode, SpeakerView, SpeakersView, Transport, WindowState};
+
+/// Where list updates go (the window, or a test).
+pub type SpeakersSink = Arc<dyn Fn(SpeakersView) + Send + Sync>;
+
+/// How long probing an address may take, end to end.
+const PROBE_TIMEOUTS: LinkTimeouts = LinkTimeouts {
+    connect: Duration::from_secs(3),
+    handshake: Duration::from_secs(5),
+    request: Duration::from_secs(5),
+};
+
+/// Longest address text accepted.
+const MAX_ADDRESS_LEN: usize = 128;
+
+#[derive(Debug, Default)]
+struct Entry {
+    /// As discovery sees it.
+    discovered: Option<Device>,
+    /// As the user added it (probed).
+    manual: Option<Device>,
+    last_seen_ms: u64,
+}
+
+impl Entry {
+    /// The device to pair with: discovery's view, plus the typed address.
+    fn device(&self) -> Option<Device> {
+        match (&self.discovered, &self.manual) {
+            (Some(d), Some(m)) => {
+                let mut d = d.clone();
+                for e in &m.endpoints {
+                    if !d.endpoints.contains(e) {
+                        d.endpoints.push(e.clone());
+                    }
+                }
+                Some(d)
+            }
+            (Some(d), None) => Some(d.clone()),
+            (None, Some(m)) => Some(m.clone()),
+            (None, None) => None,
+        }
+    }
+
+    fn view(&self) -> Option<SpeakerView> {
+        let device = self.device()?;
+        let mut transports: Vec<Transport> = Vec::new();
+        if let Some(d) = &self.discovered {
+            for e in &d.endpoints {
+                transports.push(match e.kind() {
+                    TransportKind::Tcp => Transport::Wifi,
+                    TransportKind::Ble => Transport::Ble,
+                });
+            }
+        }
+        if self.manual.is_some() {
+            transports.push(Transport::Address);
+        }
+        transports.sort();
+        transports.dedup();
+        Some(SpeakerView {
+            id: device.id.as_str().to_owned(),
+            name: device.name.clone(),
+            transports,
+            address: device.tcp_addrs().first().map(ToString::to_string),
+            paired: device.paired,
+            window: match device.pairing {
+                PairingState::Open => WindowState::Open,
+                PairingState::Closed => WindowState::Closed,
+                PairingState::LockedOut => WindowState::LockedOut,
+            },
+            last_seen_ms: self.last_seen_ms,
+        })
+    }
+}
+
+struct Inner {
+    mode: Option<DiscoveryMode>,
+    message: Option<String>,
+    discovery: Option<Discovery>,
+    forward: Option<tokio::task::JoinHandle<()>>,
+    entries: BTreeMap<String, Entry>,
+}
+
+/// The list and the discovery behind it.
+pub struct Speakers {
+    inner: Mutex<Inner>,
+    sink: SpeakersSink,
+}
+
+impl std::fmt::Debug for Speakers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speakers").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Speakers {
+    /// An empty list that reports to `sink`. Nothing runs until [`Speakers::start`].
+    pub fn new(sink: SpeakersSink) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner {
+                mode: None,
+                message: None,
+                discovery: None,
+                forward: None,
+                entries: BTreeMap::new(),
+            }),
+            sink,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts mDNS discovery (once; later calls just return the list). With `mdns` false the list
+    /// holds only speakers added by address. Must run inside the async runtime.
+    pub fn start(self: &Arc<Self>, mdns: bool) -> SpeakersView {
+        let mut inner = self.lock();
+        if inner.mode.is_none() {
+            if !mdns {
+                inner.mode = Some(DiscoveryMode::Off);
+                inner.message =
+                    Some("Automatic discovery is turned off on this computer.".to_owned());
+            } else {
+                match Discovery::mdns(MdnsOptions::default()) {
+                    Ok(d) => {
+                        let (now, rx) = d.subscribe();
+                        let seen = now_ms();
+                        for device in now {
+                            let e = inner
+                                .entries
+                                .entry(device.id.as_str().to_owned())
+                                .or_default();
+                            e.discovered = Some(device);
+                            e.last_seen_ms = seen;
+                        }
+                        inner.discovery = Some(d);
+                        inner.mode = Some(DiscoveryMode::Searching);
+                        let me = Arc::downgrade(self);
+                        inner.forward = Some(tokio::spawn(forward(me, rx)));
+                    }
+                    Err(e) => {
+                        inner.mode = Some(DiscoveryMode::Failed);
+                        inner.message = Some(format!(
+                            "Can't search this network for speakers ({e}). You can still add a speaker by its address."
+                        ));
+                    }
+                }
+            }
+        }
+        Self::view_of(&inner)
+    }
+
+    fn view_of(inner: &Inner) -> SpeakersView {
+        let mut speakers: Vec<SpeakerView> =
+            inner.entries.values().filter_map(Entry::view).collect();
+        speakers.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        SpeakersView {
+            discovery: inner.mode.unwrap_or(DiscoveryMode::Off),
+            message: inner.message.clone(),
+            speakers,
+        }
+    }
+
+    /// The list now.
+    pub fn view(&self) -> SpeakersView {
+        Self::view_of(&self.lock())
+    }
+
+    fn publish(&self) {
+        let view = self.view();
+        (self.sink)(view);
+    }
+
+    fn apply(&self, event: DeviceEvent) {
+        {
+            let mut inner = self.lock();
+            match event {
+                DeviceEvent::Appeared(d) | DeviceEvent::Changed(d) => {
+                    let e = inner.entries.entry(d.id.as_str().to_owned()).or_default();
+                    e.discovered = Some(d);
+                    e.last_seen_ms = now_ms();
+                }
+                DeviceEvent::Gone(id) => {
+                    let remove = match inner.entries.get_mut(id.as_str()) {
+                        Some(e) => {
+                            e.discovered = None;
+                            e.manual.is_none()
+                        }
+                        None => false,
+                    };
+                    if remove {
+                        inner.entries.remove(id.as_str());
+                    }
+                }
+            }
+        }
+        self.publish();
+    }
+
+    /// The device behind a row, ready for pairing.
+    pub fn device(&self, id: &str) -> Option<Device> {
+        self.lock().entries.get(id).and_then(Entry::device)
+    }
+
+    /// Probes `address` (`IP:PORT`) and adds the speaker that answers.
+    pub async fn add(&self, address: &str) -> Result<SpeakerView, CommandError> {
+        let addr = parse_address(address)?;
+        let (client, reached) = open_tcp(&[addr], PROBE_TIMEOUTS)
+            .await
+            .map_err(|e| CommandError::new(format!("No speaker answered at {addr}: {e}.")))?;
+        let Some(summary) = client.agent().cloned() else {
+            return Err(CommandError::new(format!(
+                "Something answered at {addr}, but it is not a speaker that can be set up."
+            )));
+        };
+        drop(client);
+        let device = Device {
+            id: summary.device_id.clone(),
+            name: summary.friendly_name.clone(),
+            paired: summary.paired,
+            pairing: match summary.window {
+                PairingWindow::Open { .. } => PairingState::Open,
+                PairingWindow::Closed => PairingState::Closed,
+                PairingWindow::LockedOut { .. } => PairingState::LockedOut,
+            },
+            protocol_major: 0,
+            endpoints: vec![Endpoint::Tcp {
+                addrs: vec![reached],
+                instance: format!("address {reached}"),
+            }],
+        };
+        let id = device.id.as_str().to_owned();
+        let view = {
+            let mut inner = self.lock();
+            let e = inner.entries.entry(id.clone()).or_default();
+            e.manual = Some(device);
+            e.last_seen_ms = now_ms();
+            e.view()
+        };
+        self.publish();
+        view.ok_or_else(|| CommandError::new("the speaker vanished from the list"))
+    }
+
+    /// Records what a finished pairing learnt (the speaker is now linked).
+    pub fn mark_paired(&self, id: &str) {
+        {
+            let mut inner = self.lock();
+            let Some(e) = inner.entries.get_mut(id) else {
+                return;
+            };
+            for d in [&mut e.discovered, &mut e.manual].into_iter().flatten() {
+                d.paired = true;
+            }
+            e.last_seen_ms = now_ms();
+        }
+        self.publish();
+    }
+
+    /// Stops discovery (the app is closing).
+    pub fn shutdown(&self) {
+        let mut inner = self.lock();
+        if let Some(t) = inner.forward.take() {
+            t.abort();
+        }
+        if let Some(mut d) = inner.discovery.take() {
+            d.shutdown();
+        }
+    }
+}
+
+async fn forward(me: std::sync::Weak<Speakers>, mut rx: broadcast::Receiver<DeviceEvent>) {
+    loop {
+        let event = rx.recv().await;
+        let Some(speakers) = me.upgrade() else {
+            return;
+        };
+        match event {
+            Ok(ev) => speakers.apply(ev),
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                // Missed some: rebuild from discovery's snapshot.
+                let now = {
+                    let inner = speakers.lock();
+                    inner.discovery.as_ref().map(Discovery::devices)
+                };
+                if let Some(now) = now {
+                    for d in now {
+                        speakers.apply(DeviceEvent::Changed(d));
+                    }
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// `IP:PORT` (IPv6 in brackets), with a sentence for every way it can be wrong.
+pub fn parse_address(text: &str) -> Result<SocketAddr, CommandError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(CommandError::new(
+            "Type the speaker's address, like 192.168.1.20:4100.",
+        ));
+    }
+    if t.len() > MAX_ADDRESS_LEN {
+        return Err(CommandError::new("That address is too long."));
+    }
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        if a.port() == 0 {
+            return Err(CommandError::new("Port 0 is not a speaker's port."));
+        }
+        return Ok(a);
+    }
+    if t.parse::<std::net::IpAddr>().is_ok() {
+        return Err(CommandError::new(
+            "Add the port too, like 192.168.1.20:4100 (the speaker shows it next to its address).",
+        ));
+    }
+    Err(CommandError::new(
+        "That is not an IP address and port, like 192.168.1.20:4100.",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_say_what_is_missing() {
+        assert_eq!(
+            parse_address(" 127.0.0.1:4100 ").unwrap(),
+            "127.0.0.1:4100".parse().unwrap()
+        );
+        assert!(parse_address("[::1]:7").is_ok());
+        assert!(parse_address("10.0.0.1")
+            .unwrap_err()
+            .message
+            .contains("port"));
+        assert!(parse_address("speaker.local:1").is_err());
+        assert!(parse_address("").is_err());
+        assert!(parse_address("10.0.0.1:0").is_err());
+    }
+
+    fn device(id: &str, name: &str, pairing: PairingState) -> Device {
+        Device {
+            id: id.into(),
+            name: name.into(),
+            paired: false,
+            pairing,
+            protocol_major: 1,
+            endpoints: vec![Endpoint::Tcp {
+                addrs: vec!["10.0.0.2:4100".parse().unwrap()],
+                instance: format!("avs-{id}"),
+            }],
+        }
+    }
+
+    #[test]
+    fn events_keep_a_sorted_list_and_gone_removes() {
+        let seen: Arc<Mutex<Vec<SpeakersView>>> = Arc::default();
+        let s2 = seen.clone();
+        let speakers = Speakers::new(Arc::new(move |v| s2.lock().unwrap().push(v)));
+        speakers.apply(DeviceEvent::Appeared(device(
+            "b",
+            "Kitchen",
+            PairingState::Open,
+        )));
+        speakers.apply(DeviceEvent::Appeared(device(
+            "a",
+            "Study",
+            PairingState::Closed,
+        )));
+        let last = seen.lock().unwrap().last().cloned().unwrap();
+        let names: Vec<_> = last.speakers.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Kitchen", "Study"]);
+        assert_eq!(last.speakers[0].transports, [Transport::Wifi]);
+        assert_eq!(last.speakers[0].address.as_deref(), Some("10.0.0.2:4100"));
+        assert_eq!(last.speakers[1].window, WindowState::Closed);
+        assert!(last.speakers[0].last_seen_ms > 0);
+        speakers.apply(DeviceEvent::Gone("b".into()));
+        assert_eq!(speakers.view().speakers.len(), 1);
+        assert!(speakers.device("a").is_some() && speakers.device("b").is_none());
+        speakers.mark_paired("a");
+        assert!(speakers.view().speakers[0].paired);
+    }
+}

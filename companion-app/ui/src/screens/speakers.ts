@@ -1,0 +1,251 @@
+// Speakers nearby: the live list, an empty state that explains pairing mode, and adding a speaker
+// by address. The list box keeps its height whether it shows the empty state or rows, so nothing
+// below it moves when a speaker appears.
+
+import type { App, Screen } from "../app";
+import { h, svg, replaceChildren } from "../dom";
+import { icons } from "../icons";
+import { isFresh, seenAgo, speakerStatus, transportText } from "../format";
+import type { SpeakerView } from "../ipc";
+
+export function speakersScreen(app: App): Screen {
+  const status = h("p", { class: "discovery-status", id: "discovery-status" });
+  const list = h("div", {
+    class: "speaker-list",
+    id: "speaker-list",
+    role: "radiogroup",
+    "aria-labelledby": "speakers-title",
+  });
+  const continueBtn = h(
+    "button",
+    { class: "btn btn-primary", type: "submit", id: "continue", disabled: true },
+    "Continue",
+  );
+  const settingsNote = h("div", { class: "callout callout-info", id: "settings-note", hidden: true });
+
+  // Add by address.
+  const addrInput = h("input", {
+    id: "address",
+    class: "input",
+    type: "text",
+    inputmode: "url",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "192.168.1.20:4100",
+    "aria-describedby": "address-help address-error",
+  });
+  const addrError = h("p", { class: "field-error", id: "address-error", role: "alert" });
+  const addrBtn = h("button", { class: "btn btn-secondary", type: "submit", id: "add-address" }, "Add");
+  const addrForm = h(
+    "form",
+    { class: "address-form", id: "address-form", hidden: true, novalidate: true },
+    h("label", { for: "address", class: "label" }, "Speaker address"),
+    h("div", { class: "input-row" }, addrInput, addrBtn),
+    h("p", { class: "help", id: "address-help" }, "The IP address and port the speaker shows, like 192.168.1.20:4100."),
+    addrError,
+  );
+  const addrToggle = h(
+    "button",
+    {
+      class: "btn btn-link",
+      type: "button",
+      id: "toggle-address",
+      "aria-expanded": "false",
+      "aria-controls": "address-form",
+    },
+    svg(icons.plus, "icon icon-sm"),
+    "Add a speaker by address",
+  );
+  addrToggle.addEventListener("click", () => {
+    const open = addrForm.hidden;
+    addrForm.hidden = !open;
+    addrToggle.setAttribute("aria-expanded", String(open));
+    if (open) addrInput.focus();
+  });
+  addrForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    addrError.textContent = "";
+    addrInput.removeAttribute("aria-invalid");
+    addrBtn.disabled = true;
+    addrBtn.textContent = "Checking…";
+    try {
+      const speaker = await app.commands.addSpeaker(addrInput.value);
+      app.state.selectedId = speaker.id;
+      addrInput.value = "";
+      addrForm.hidden = true;
+      addrToggle.setAttribute("aria-expanded", "false");
+      app.announce(`${speaker.name} added.`);
+      render();
+      list.querySelector<HTMLInputElement>(`input[value="${CSS.escape(speaker.id)}"]`)?.focus();
+    } catch (err) {
+      addrError.textContent = (err as { message: string }).message;
+      addrInput.setAttribute("aria-invalid", "true");
+      addrInput.focus();
+    } finally {
+      addrBtn.disabled = false;
+      addrBtn.textContent = "Add";
+    }
+  });
+
+  const form = h(
+    "form",
+    { class: "screen", id: "speakers-form", novalidate: true },
+    h("h1", { id: "speakers-title", tabindex: "-1" }, "Set up a speaker"),
+    h("p", { class: "lead" }, "Choose the speaker to link to your Amazon account."),
+    settingsNote,
+    status,
+    list,
+    h("div", { class: "below-list" }, addrToggle, addrForm),
+    h("div", { class: "actions" }, h("span"), continueBtn),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const s = app.selected();
+    if (s && speakerStatus(s).pairable) app.choose(s.id);
+  });
+  list.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.target as HTMLElement).matches("input[type=radio]")) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  let lastKey = "";
+  function render(): void {
+    const { speakers, discovery, message } = app.state.speakers;
+    const settings = app.state.settings;
+    settingsNote.hidden = !settings || settings.ready;
+    if (settings && !settings.ready && !settingsNote.hasChildNodes()) {
+      settingsNote.append(
+        h("p", null, h("strong", null, "One thing first: "), "add the Login with Amazon client id of your security profile."),
+        h("button", { class: "btn btn-secondary btn-sm", type: "button", onclick: () => app.openSettings() }, "Open settings"),
+      );
+    }
+
+    const searching = discovery === "searching";
+    replaceChildren(
+      status,
+      h("span", { class: `pulse ${searching ? "on" : "off"}`, "aria-hidden": "true" }),
+      searching
+        ? speakers.length === 0
+          ? "Searching this network…"
+          : `${speakers.length} speaker${speakers.length === 1 ? "" : "s"} nearby · still searching`
+        : (message ?? "Automatic discovery is off."),
+    );
+
+    // Pre-select the only speaker ready to pair.
+    const pairable = speakers.filter((s) => speakerStatus(s).pairable);
+    if (!app.state.selectedId && pairable.length === 1) app.state.selectedId = pairable[0].id;
+    const sel = app.selected();
+    continueBtn.disabled = !(sel && speakerStatus(sel).pairable);
+
+    const key = JSON.stringify([speakers.map((s) => [s.id, s.name, s.window, s.paired, s.transports, s.address]), app.state.selectedId, discovery]);
+    const now = Date.now();
+    if (key === lastKey) {
+      // Only the freshness text changes.
+      for (const s of speakers) {
+        const el = list.querySelector<HTMLElement>(`[data-seen="${CSS.escape(s.id)}"]`);
+        if (el) el.textContent = seenText(s, now);
+      }
+      return;
+    }
+    lastKey = key;
+    const focusedId = (document.activeElement as HTMLInputElement | null)?.closest?.("#speaker-list")
+      ? (document.activeElement as HTMLInputElement).value
+      : null;
+    // Never shrink while shown: the rows take the empty state's place without moving what is
+    // below (at any width or zoom, not just the one the CSS min-height was chosen for).
+    const height = list.isConnected ? list.getBoundingClientRect().height : 0;
+    if (height > 0) {
+      const locked = Math.max(height, parseFloat(list.style.minHeight) || 0);
+      list.style.minHeight = `${locked}px`;
+    }
+    if (speakers.length === 0) {
+      list.classList.add("is-empty");
+      replaceChildren(list, emptyState(discovery === "searching"));
+    } else {
+      list.classList.remove("is-empty");
+      replaceChildren(list, speakers.map((s) => row(s, now)));
+    }
+    if (focusedId) list.querySelector<HTMLInputElement>(`input[value="${CSS.escape(focusedId)}"]`)?.focus();
+  }
+
+  function seenText(s: SpeakerView, now: number): string {
+    return `seen ${seenAgo(s.lastSeenMs, now)}`;
+  }
+
+  function row(s: SpeakerView, now: number): HTMLElement {
+    const st = speakerStatus(s);
+    const checked = app.state.selectedId === s.id;
+    const input = h("input", {
+      type: "radio",
+      name: "speaker",
+      value: s.id,
+      id: `speaker-${s.id}`,
+      class: "sr-only-radio",
+      checked,
+      disabled: !st.pairable,
+      "aria-describedby": `speaker-${s.id}-meta`,
+    });
+    input.addEventListener("change", () => {
+      app.state.selectedId = s.id;
+      render();
+    });
+    const fresh = isFresh(s.lastSeenMs, now);
+    return h(
+      "label",
+      {
+        class: `speaker-row${checked ? " selected" : ""}${st.pairable ? "" : " disabled"}`,
+        for: `speaker-${s.id}`,
+        "data-id": s.id,
+      },
+      input,
+      h("span", { class: "speaker-icon" }, svg(icons.speaker)),
+      h(
+        "span",
+        { class: "speaker-text" },
+        h("span", { class: "speaker-name" }, s.name || "Unnamed speaker"),
+        h(
+          "span",
+          { class: "speaker-meta", id: `speaker-${s.id}-meta` },
+          h("span", { class: `fresh-dot${fresh ? " fresh" : ""}`, "aria-hidden": "true" }),
+          h("span", null, transportText(s.transports)),
+          s.address ? h("span", { class: "mono" }, s.address) : null,
+          h("span", { "data-seen": s.id }, seenText(s, now)),
+          st.hint ? h("span", { class: "speaker-hint" }, st.hint) : null,
+        ),
+      ),
+      h("span", { class: `chip chip-${st.tone}` }, st.label),
+      h("span", { class: "radio-mark", "aria-hidden": "true" }, svg(icons.check, "icon icon-sm")),
+    );
+  }
+
+  function emptyState(searching: boolean): HTMLElement {
+    return h(
+      "div",
+      { class: "empty", id: "empty-state" },
+      h("div", { class: "empty-art", "aria-hidden": "true" }, svg(icons.speaker, "icon icon-xl"), h("span", { class: "ring r1" }), h("span", { class: "ring r2" })),
+      h("h2", null, searching ? "Looking for speakers…" : "No speakers yet"),
+      h(
+        "p",
+        null,
+        "Put your speaker into pairing mode. A new speaker is in pairing mode for 15 minutes after it first starts; ",
+        "otherwise press its pairing button, or run ",
+        h("code", null, "avs-device-agent window open"),
+        " on it.",
+      ),
+      h("p", { class: "muted" }, searching ? "Keep this computer on the same Wi-Fi network as the speaker." : "Add it by the address it shows, below."),
+    );
+  }
+
+  // Freshness text ticks every 5 s.
+  const timer = window.setInterval(render, 5000);
+  render();
+  return {
+    id: "speakers",
+    el: form,
+    update: render,
+    dispose: () => window.clearInterval(timer),
+    focus: () => form.querySelector("h1"),
+  };
+}

@@ -1,0 +1,441 @@
+// The web UI in a real browser (Debian's chromium via playwright-core) with the Tauri IPC mocked
+// by @tauri-apps/api/mocks: every screen, the error states, the keyboard flow, 200% zoom and the
+// list that must not jump when a speaker appears. Screenshots land in test-results/ for review.
+
+import { mkdirSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Page } from "playwright-core";
+import {
+  calls,
+  emitPairing,
+  emitSpeakers,
+  kitchen,
+  listOf,
+  livingRoom,
+  openApp,
+  pageErrors,
+  settle,
+  stage,
+  startHarness,
+  type Harness,
+} from "./browser";
+
+let h: Harness;
+const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  h = await startHarness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  await settle(page);
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+}
+
+const screen = (page: Page) => page.locator("#screen").getAttribute("data-screen");
+
+async function typeCode(page: Page, code: string): Promise<void> {
+  await page.locator("#setup-code").fill("");
+  await page.locator("#setup-code").pressSequentially(code, { delay: 5 });
+}
+
+/** Drives a pairing from the setup code screen to the sign-in screen. */
+async function toSignIn(page: Page, id = 1): Promise<void> {
+  await typeCode(page, "24681357");
+  await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
+  await page.locator("#continue").click();
+  await expect.poll(() => screen(page)).toBe("progress");
+  await emitPairing(
+    page,
+    stage(id, "connect", "active"),
+    stage(id, "connect", "done"),
+    stage(id, "secure", "active"),
+    stage(id, "secure", "done"),
+    stage(id, "signIn", "active"),
+    { type: "signIn", pairingId: id, url: "http://127.0.0.1:8080/ap/oa?client_id=x&state=s", automatic: true },
+  );
+  await expect.poll(() => screen(page)).toBe("signIn");
+}
+
+describe("Speakers nearby", () => {
+  test("empty state explains pairing mode, then a speaker appears without moving anything", async () => {
+    const { page, context } = await openApp(h);
+    expect(await screen(page)).toBe("speakers");
+    await expect.poll(() => page.locator("#empty-state").isVisible()).toBe(true);
+    const empty = await page.locator("#empty-state").innerText();
+    expect(empty).toContain("pairing mode");
+    expect(await page.locator("#discovery-status").innerText()).toContain("Searching");
+    expect(await page.locator("#continue").isDisabled()).toBe(true);
+    await shot(page, "01-speakers-empty");
+
+    const before = await page.locator("#toggle-address").boundingBox();
+    const btnBefore = await page.locator("#continue").boundingBox();
+    await emitSpeakers(page, listOf(livingRoom));
+    await page.locator(`[data-id="${livingRoom.id}"]`).waitFor();
+    const after = await page.locator("#toggle-address").boundingBox();
+    const btnAfter = await page.locator("#continue").boundingBox();
+    expect(after?.y).toBe(before?.y);
+    expect(btnAfter?.y).toBe(btnBefore?.y);
+
+    // The only pairable speaker is preselected: Continue is the one action.
+    expect(await page.locator(`#speaker-${livingRoom.id}`).isChecked()).toBe(true);
+    expect(await page.locator("#continue").isEnabled()).toBe(true);
+    const row = await page.locator(`[data-id="${livingRoom.id}"]`).innerText();
+    expect(row).toContain("Living room speaker");
+    expect(row).toContain("Wi-Fi");
+    expect(row).toContain("seen just now");
+    expect(row).toContain("Ready to set up");
+
+    // A second, closed speaker: listed, not choosable, says why.
+    await emitSpeakers(page, listOf(kitchen, livingRoom));
+    await page.locator(`[data-id="${kitchen.id}"]`).waitFor();
+    expect(await page.locator(`#speaker-${kitchen.id}`).isDisabled()).toBe(true);
+    expect(await page.locator(`[data-id="${kitchen.id}"]`).innerText()).toContain("pairing mode");
+    expect(await page.locator(`[data-id="${kitchen.id}"]`).innerText()).toContain("1 min ago");
+    await shot(page, "02-speakers-list");
+
+    // It goes away again.
+    await emitSpeakers(page, listOf(kitchen));
+    await expect.poll(() => page.locator(`[data-id="${livingRoom.id}"]`).count()).toBe(0);
+    expect(await page.locator("#continue").isDisabled()).toBe(true);
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
+
+  test("adding a speaker by address: a bad address is explained, a good one is selected", async () => {
+    const { page, context } = await openApp(h, {
+      scenario: { speakers: { discovery: "off", message: "Automatic discovery is turned off on this computer.", speakers: [] } },
+    });
+    expect(await page.locator("#discovery-status").innerText()).toContain("turned off");
+    await page.locator("#toggle-address").click();
+    expect(await page.locator("#address").evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.locator("#address").fill("speaker.local");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.locator("#address-error").innerText()).toContain("IP address and port");
+    expect(await page.locator("#address").getAttribute("aria-invalid")).toBe("true");
+    await shot(page, "03-speakers-address-error");
+
+    await page.locator("#address").fill("10.0.0.7:4100");
+    await page.keyboard.press("Enter");
+    await page.locator('[data-id="manual-1"]').waitFor();
+    expect(await page.locator("#speaker-manual-1").isChecked()).toBe(true);
+    expect(await page.locator('[data-id="manual-1"]').innerText()).toContain("Added by address");
+    expect(await page.locator("#address-form").isHidden()).toBe(true);
+    await context.close();
+  });
+
+  test("without a client id the list says what to do first", async () => {
+    const { page, context } = await openApp(h, { scenario: { settings: { clientId: "", ready: false } } });
+    await expect.poll(() => page.locator("#settings-note").isVisible()).toBe(true);
+    await page.locator("#settings-note button").click();
+    expect(await screen(page)).toBe("settings");
+    expect(await page.locator("#clientId").evaluate((el) => el === document.activeElement)).toBe(true);
+    await context.close();
+  });
+});
+
+describe("Setup code", () => {
+  test("validates as you type: count, check digit, trivial codes, QR payloads", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await page.locator("#continue").click();
+    expect(await screen(page)).toBe("setupCode");
+    expect(await page.locator("#code-speaker").innerText()).toBe("Living room speaker");
+    expect(await page.locator("#setup-code").evaluate((el) => el === document.activeElement)).toBe(true);
+
+    await typeCode(page, "246813");
+    await expect.poll(() => page.locator("#code-status").innerText()).toContain("2 more digits");
+    expect(await page.locator("#setup-code").inputValue()).toBe("2468 13");
+    expect(await page.locator("#continue").isDisabled()).toBe(true);
+
+    await typeCode(page, "24681357");
+    await expect.poll(() => page.locator("#code-status").innerText()).toContain("8 digits");
+    expect(await page.locator("#continue").isEnabled()).toBe(true);
+    await shot(page, "04-setup-code-valid");
+
+    // 9th digit: the check digit of 24681357 is 4 (Verhoeff); 9 is a typo.
+    await typeCode(page, "246813579");
+    await expect.poll(() => page.locator("#code-status").innerText()).toContain("mistyped");
+    expect(await page.locator("#setup-code").inputValue()).toBe("2468-1357-9");
+    expect(await page.locator("#setup-code").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.locator("#continue").isDisabled()).toBe(true);
+    await shot(page, "05-setup-code-check-digit");
+
+    await typeCode(page, "246813574");
+    await expect.poll(() => page.locator("#code-status").innerText()).toContain("Check digit matches");
+    expect(await page.locator("#continue").isEnabled()).toBe(true);
+
+    await typeCode(page, "11111111");
+    await expect.poll(() => page.locator("#code-status").innerText()).toContain("too easy");
+
+    await page.locator("#setup-code").fill(`AVSPAIR:1:${livingRoom.id}:246813574`);
+    await expect.poll(() => page.locator("#code-status").innerText()).toContain("QR code");
+    expect(await page.locator("#continue").isEnabled()).toBe(true);
+    await page.locator("#setup-code").fill("AVSPAIR:1:someoneelse:246813574");
+    await expect.poll(() => page.locator("#code-status").innerText()).toContain("different speaker");
+    expect(await page.locator("#continue").isDisabled()).toBe(true);
+
+    // The code never went anywhere but check_setup_code.
+    expect((await calls(page)).map((c) => c.cmd)).not.toContain("start_pairing");
+    await page.keyboard.press("Escape");
+    expect(await screen(page)).toBe("speakers");
+    await context.close();
+  });
+
+  test("a start refused for missing settings offers the settings", async () => {
+    const { page, context } = await openApp(h, {
+      scenario: {
+        speakers: listOf(livingRoom),
+        fail: { start_pairing: { message: "Add your Login with Amazon client id in Settings first.", field: "clientId" } },
+      },
+    });
+    await page.locator("#continue").click();
+    await typeCode(page, "24681357");
+    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
+    await page.keyboard.press("Enter");
+    await page.locator("#start-error").waitFor();
+    expect(await page.locator("#start-error").innerText()).toContain("client id");
+    await shot(page, "06-setup-code-start-error");
+    await page.locator("#error-settings").click();
+    expect(await screen(page)).toBe("settings");
+    await context.close();
+  });
+});
+
+describe("Sign in, progress and result", () => {
+  test("the whole flow by keyboard alone", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(kitchen, livingRoom) } });
+    // Speakers: Tab into the radio group (the pairable row), Enter continues.
+    // Focus starts on the heading; the next stop is the selected row.
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe("H1");
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => (document.activeElement as HTMLInputElement).value);
+    expect(focused).toBe(livingRoom.id);
+    await page.keyboard.press("Enter");
+    expect(await screen(page)).toBe("setupCode");
+
+    // Setup code: focus is in the field; type, Enter.
+    await page.keyboard.type("24681357");
+    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
+    await page.keyboard.press("Enter");
+    await expect.poll(() => screen(page)).toBe("progress");
+    const start = (await calls(page)).find((c) => c.cmd === "start_pairing");
+    expect(start?.args).toEqual({ speakerId: livingRoom.id, setupCode: "2468 1357" });
+
+    await emitPairing(page, stage(1, "connect", "active"));
+    await expect.poll(() => page.locator('[data-stage="connect"]').getAttribute("class")).toContain("active");
+    await shot(page, "07-progress-connecting");
+    await emitPairing(
+      page,
+      stage(1, "connect", "done"),
+      stage(1, "secure", "active"),
+      stage(1, "secure", "done"),
+      stage(1, "signIn", "active"),
+      { type: "signIn", pairingId: 1, url: "http://127.0.0.1:8080/ap/oa?client_id=x", automatic: true },
+    );
+    await expect.poll(() => screen(page)).toBe("signIn");
+    // Sign in: the Amazon button has focus; Enter opens the browser (from Rust).
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("open-sign-in");
+    await shot(page, "08-sign-in");
+    await page.keyboard.press("Enter");
+    await expect.poll(async () => (await calls(page)).some((c) => c.cmd === "open_sign_in")).toBe(true);
+    await emitPairing(page, { type: "browserOpened", pairingId: 1 });
+    await page.locator("#waiting").waitFor();
+    expect(await page.locator("#waiting").innerText()).toContain("Waiting for you to finish in the browser");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("reopen");
+    await shot(page, "09-sign-in-waiting");
+
+    await emitPairing(
+      page,
+      stage(1, "signIn", "done"),
+      stage(1, "handOver", "active"),
+      stage(1, "handOver", "done"),
+      stage(1, "exchange", "active", "Exchanging the code with Amazon"),
+    );
+    await expect.poll(() => screen(page)).toBe("progress");
+    await expect.poll(() => page.locator('[data-stage="exchange"]').innerText()).toContain("Exchanging the code");
+    expect(await page.locator('[data-stage="signIn"]').getAttribute("class")).toContain("done");
+    await shot(page, "10-progress-exchanging");
+
+    await emitPairing(page, {
+      type: "linked",
+      pairingId: 1,
+      speakerId: livingRoom.id,
+      speakerName: livingRoom.name,
+      userId: "amzn1.account.AEXAMPLEALICE000000000000000",
+      totalMillis: 5234,
+    });
+    await expect.poll(() => screen(page)).toBe("result");
+    expect(await page.locator("h1").innerText()).toBe("Living room speaker is linked");
+    expect(await page.locator("#account").innerText()).toContain("amzn1.account.AEXAMPLEALICE");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("done");
+    await shot(page, "11-result-linked");
+    await page.keyboard.press("Enter");
+    expect(await screen(page)).toBe("speakers");
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
+
+  test("cancel while waiting for the browser stops the pairing", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await page.locator("#continue").click();
+    await toSignIn(page);
+    await page.locator("#cancel").click();
+    await expect.poll(async () => (await calls(page)).some((c) => c.cmd === "cancel_pairing")).toBe(true);
+    expect(await screen(page)).toBe("setupCode");
+    // A late event of the cancelled attempt changes nothing.
+    await emitPairing(page, { type: "cancelled", pairingId: 1 });
+    expect(await screen(page)).toBe("setupCode");
+    await context.close();
+  });
+
+  test("a redirect that can't come back asks for the landing address", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await page.locator("#continue").click();
+    await typeCode(page, "24681357");
+    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
+    await page.locator("#continue").click();
+    await emitPairing(page, stage(1, "signIn", "active"), { type: "signIn", pairingId: 1, url: "https://lwa/ap/oa", automatic: false });
+    await expect.poll(() => screen(page)).toBe("signIn");
+    await page.locator("#paste-form").waitFor();
+    await page.locator("#paste-url").fill("amzn://cb?code=x&state=y");
+    await page.keyboard.press("Enter");
+    await expect.poll(async () => (await calls(page)).find((c) => c.cmd === "paste_redirect")?.args).toEqual({ url: "amzn://cb?code=x&state=y" });
+    await context.close();
+  });
+
+  test("a browser that can't be opened is explained on the sign-in screen", async () => {
+    const { page, context } = await openApp(h, {
+      scenario: {
+        speakers: listOf(livingRoom),
+        fail: { open_sign_in: { message: "Couldn't open your browser (xdg-open: not found). Copy the link and open it yourself.", field: null } },
+      },
+    });
+    await page.locator("#continue").click();
+    await toSignIn(page);
+    await page.locator("#open-sign-in").click();
+    await expect.poll(() => page.locator("#sign-in-error").innerText()).toContain("Couldn't open your browser");
+    await context.close();
+  });
+
+  const failures = [
+    {
+      name: "wrong setup code → enter it again",
+      error: { kind: "wrongSetupCode", title: "Wrong setup code", message: "Wrong setup code: it does not match the speaker's.", retry: "newCode" },
+      button: "Enter the code again",
+      next: "setupCode",
+      shot: "12-result-wrong-code",
+    },
+    {
+      name: "unreachable → try again with the same code",
+      error: { kind: "unreachable", title: "Can't reach the speaker", message: "The speaker closed the connection during the hello.", retry: "sameCode" },
+      button: "Try again",
+      next: "progress",
+      shot: "13-result-unreachable",
+    },
+    {
+      name: "locked out → back to the list",
+      error: { kind: "notPairable", title: "The speaker isn't accepting pairing", message: "The speaker refused: locked after 20 wrong codes; try again in 60 s.", retry: "chooseSpeaker" },
+      button: "Back to speakers",
+      next: "speakers",
+      shot: "14-result-locked",
+    },
+    {
+      name: "Amazon refused the client → settings",
+      error: { kind: "amazonRefused", title: "Amazon refused the speaker's sign-in", message: "Amazon does not accept client id x: copy the client id from your security profile.", retry: "settings" },
+      button: "Open settings",
+      next: "settings",
+      shot: "15-result-amazon",
+    },
+  ] as const;
+
+  for (const f of failures) {
+    test(`failure: ${f.name}`, async () => {
+      const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+      await page.locator("#continue").click();
+      await toSignIn(page);
+      await emitPairing(page, { type: "failed", pairingId: 1, error: f.error });
+      await expect.poll(() => screen(page)).toBe("result");
+      expect(await page.locator("h1").innerText()).toBe(f.error.title);
+      expect(await page.locator("#error-message").innerText()).toBe(f.error.message);
+      expect(await page.locator("#retry").innerText()).toBe(f.button);
+      await shot(page, f.shot);
+      await page.locator("#retry").click();
+      await expect.poll(() => screen(page)).toBe(f.next);
+      if (f.error.retry === "sameCode") {
+        expect((await calls(page)).map((c) => c.cmd)).toContain("retry_pairing");
+      }
+      await context.close();
+    });
+  }
+});
+
+describe("Settings", () => {
+  test("shows the stored values, names the wrong field, saves", async () => {
+    const { page, context } = await openApp(h);
+    await page.locator("#open-settings").click();
+    expect(await screen(page)).toBe("settings");
+    expect(await page.locator("#clientId").inputValue()).toBe("amzn1.application-oa2-client.avspairdemo");
+    expect(await page.locator("#region").inputValue()).toBe("na");
+    await shot(page, "16-settings");
+
+    await page.locator("#clientId").fill("has a space");
+    await page.locator("#save").click();
+    await expect.poll(() => page.locator("#clientId-error").innerText()).toContain("no spaces");
+    expect(await page.locator("#clientId").getAttribute("aria-invalid")).toBe("true");
+
+    await page.locator("#clientId").fill("amzn1.application-oa2-client.mine");
+    await page.locator("details.advanced summary").click();
+    await page.locator("#lwaBaseUrl").fill("localhost 8080");
+    await page.locator("#save").click();
+    await expect.poll(() => page.locator("#lwaBaseUrl-error").innerText()).toContain("not a URL");
+    await shot(page, "17-settings-error");
+
+    await page.locator("#lwaBaseUrl").fill("http://127.0.0.1:8080");
+    await page.locator("#region").selectOption("eu");
+    await page.locator("#save").click();
+    await expect.poll(() => page.locator("#saved").innerText()).toBe("Saved");
+    const saved = (await calls(page)).filter((c) => c.cmd === "save_settings").pop();
+    expect(saved?.args).toEqual({
+      settings: { clientId: "amzn1.application-oa2-client.mine", redirectUri: "", region: "eu", lwaBaseUrl: "http://127.0.0.1:8080" },
+    });
+    await page.keyboard.press("Escape");
+    expect(await screen(page)).toBe("speakers");
+    await context.close();
+  });
+});
+
+describe("Readable at 200% zoom", () => {
+  for (const name of ["speakers", "setupCode", "signIn", "result"] as const) {
+    test(`${name}: no sideways scrolling, primary action reachable`, async () => {
+      const { page, context } = await openApp(h, { zoom: 2, scenario: { speakers: listOf(livingRoom, kitchen) } });
+      if (name !== "speakers") {
+        await page.locator("#continue").click();
+        if (name !== "setupCode") await toSignIn(page);
+        if (name === "result")
+          await emitPairing(page, {
+            type: "failed",
+            pairingId: 1,
+            error: { kind: "wrongSetupCode", title: "Wrong setup code", message: "Wrong setup code: it does not match the speaker's (check the label).", retry: "newCode" },
+          });
+      }
+      await expect.poll(() => screen(page)).toBe(name);
+      await settle(page);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      const primary = page.locator(name === "signIn" ? "#open-sign-in" : name === "result" ? "#retry" : "#continue");
+      await primary.scrollIntoViewIfNeeded();
+      expect(await primary.isVisible()).toBe(true);
+      const box = await primary.boundingBox();
+      const vw = page.viewportSize()!.width;
+      expect(box!.x).toBeGreaterThanOrEqual(0);
+      expect(box!.x + box!.width).toBeLessThanOrEqual(vw);
+      await shot(page, `zoom200-${name}`);
+      await context.close();
+    });
+  }
+});
