@@ -12,6 +12,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing what this machine lacks"
 ensure_test_deps
+ensure_app_build_deps
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

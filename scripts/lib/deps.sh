@@ -34,3 +34,16 @@ ensure_test_deps() {
     python3 -m pip install --quiet requests requests-oauthlib
   fi
 }
+
+# System libraries the Tauri desktop app (companion-app/src-tauri, a workspace member) links
+# against; `cargo build/clippy/test --workspace` needs them. See shared tauri-notes.
+ensure_app_build_deps() {
+  local pkgs=(build-essential pkg-config libssl-dev file libwebkit2gtk-4.1-dev libgtk-3-dev
+    libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev libayatana-appindicator3-dev
+    libxdo-dev)
+  local missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
