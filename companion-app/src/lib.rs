@@ -3,7 +3,7 @@
 //!
 //! A pairing ([`pairing::pair`]) runs these parts in order:
 //!
-//! - [`discovery`]: find speakers (mDNS now, BLE later), merged by device id, with
+//! - [`discovery`]: find speakers (mDNS and [`ble`]), merged by device id, with
 //!   appeared/changed/gone events;
 //! - [`link`]: connect, agree on versions, prove the setup code (SPAKE2), then sealed requests;
 //! - [`login`]: Login with Amazon in the user's real browser, the redirect captured on loopback
@@ -15,6 +15,7 @@
 //!
 //! [`error::PairError`] says what went wrong and which exit code the CLI uses for it.
 
+pub mod ble;
 pub mod config;
 pub mod discovery;
 pub mod error;

@@ -11,6 +11,7 @@
 //! the user does not have to sign in again.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -21,11 +22,12 @@ use shared_protocol::setup_code::SetupCode;
 use tokio::sync::mpsc;
 use url::Url;
 
+use crate::ble::{self, BleCentral};
 use crate::config::RedirectTarget;
 use crate::discovery::{Device, Discovery, MdnsOptions};
 use crate::error::PairError;
 use crate::handover::{hand_over, HandoverError, HandoverTimeouts};
-use crate::link::{open_tcp, LinkTimeouts};
+use crate::link::LinkTimeouts;
 use crate::login::{browser, Browser, LoginWait, PendingLogin};
 
 /// A pairing step.
@@ -156,6 +158,9 @@ pub struct PairOptions {
     pub handover: HandoverTimeouts,
     /// Retries of the handover when the speaker says the same code may be retried.
     pub exchange_retries: u32,
+    /// The Bluetooth central for speakers reachable over BLE (`None`: the computer's own
+    /// adapter, opened when first needed; without one, BLE is skipped with one warning line).
+    pub ble: Option<Arc<dyn BleCentral>>,
 }
 
 impl PairOptions {
@@ -178,6 +183,7 @@ impl PairOptions {
             login_timeout: Duration::from_secs(300),
             handover: HandoverTimeouts::default(),
             exchange_retries: 2,
+            ble: None,
         }
     }
 }
@@ -189,8 +195,8 @@ pub struct PairReport {
     pub device_id: DeviceId,
     /// Its name.
     pub name: String,
-    /// Where it was reached.
-    pub addr: SocketAddr,
+    /// Where it was reached: `IP:PORT`, or `ble <peripheral>`.
+    pub addr: String,
     /// The Amazon account, if the speaker read it.
     pub user_id: Option<UserId>,
     /// Each step's time, in order, in milliseconds.
@@ -236,7 +242,9 @@ pub async fn pair(
                 step: Step::Discovery,
             });
             let t0 = Instant::now();
-            let d = Discovery::mdns(options)?;
+            let mut d = Discovery::mdns(options)?;
+            // The same list, with speakers seen over Bluetooth too (if this computer has it).
+            let _ = ble::attach(&mut d, opts.ble.clone()).await;
             let found = choose_device(&d, device.as_deref(), timeout).await?;
             done(
                 Step::Discovery,
@@ -254,7 +262,7 @@ pub async fn pair(
         step: Step::Connect,
     });
     let t0 = Instant::now();
-    let opened = open_tcp(&addrs, opts.link).await;
+    let opened = ble::open_link(&addrs, known.as_ref(), opts.ble.clone(), opts.link).await;
     let (client, addr) = match opened {
         Ok(v) => v,
         Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
@@ -421,7 +429,7 @@ pub async fn choose_device(
     timeout: Duration,
 ) -> Result<Device, PairError> {
     let started = Instant::now();
-    let usable = |d: &Device| !d.tcp_addrs().is_empty();
+    let usable = ble::reachable;
     let found = match query {
         Some(q) => {
             discovery

@@ -7,6 +7,8 @@
 //! - [`bins`]: finding (or building) the real binaries.
 //! - [`stack`]: starting the emulator and device agents, in a namespace or on loopback.
 //! - [`demo`]: the one-command demo (`avs-pair-demo`).
+//! - [`world`]: namespaces + in-process emulator + agents + companion library, for e2e tests
+//!   and the bench.
 
 pub mod bins;
 pub mod cleanup;
@@ -14,3 +16,4 @@ pub mod demo;
 pub mod netns;
 pub mod process;
 pub mod stack;
+pub mod world;

@@ -1,0 +1,406 @@
+//! The computer's Bluetooth central through btleplug (BlueZ on Linux, CoreBluetooth on macOS,
+//! WinRT on Windows).
+//!
+//! - Scanning is filtered on the avs-pair service UUID; each new speaker's information
+//!   characteristic is read once (connect, read, disconnect) and reported; a speaker silent for
+//!   [`ADVERT_TTL`](super::sighting::ADVERT_TTL) is reported lost.
+//! - Connecting takes the MTU the stack negotiated on connection (BlueZ and CoreBluetooth
+//!   exchange MTUs by themselves), subscribes to tx (indications: the stack confirms each one)
+//!   and writes rx with response, one chunk at a time.
+//! - A pump task moves tx values from btleplug's stream into a queue the session reads, and
+//!   ends the link when the adapter reports the peripheral disconnected.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use btleplug::api::{
+    Central as _, CentralEvent, Characteristic, Manager as _, Peripheral as _, ScanFilter,
+    ValueNotification, WriteType,
+};
+use btleplug::platform::{Adapter, Manager, Peripheral, PeripheralId};
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt as _;
+use shared_protocol::discovery::{
+    BLE_INFO_CHAR_UUID, BLE_RX_CHAR_UUID, BLE_SERVICE_UUID, BLE_TX_CHAR_UUID,
+};
+use shared_protocol::gatt::{att_payload_for_mtu, GattLink, GattLinkError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::sighting::{sighting, Freshness, ADVERT_TTL};
+use super::{BleCentral, BleError, BoxFuture, BoxedLink};
+use crate::discovery::{DiscoveryError, DiscoverySource, SourceEvent, SourceSink, TransportKind};
+
+/// How long reading a speaker's information characteristic may take.
+const INFO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a disconnect may take.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// tx values queued for the session (a whole pairing's worth at MTU 23).
+const INBOUND_QUEUE: usize = 256;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The system's first Bluetooth adapter as a [`BleCentral`].
+#[derive(Clone)]
+pub struct BtleCentral {
+    adapter: Adapter,
+    known: Arc<Mutex<HashMap<String, PeripheralId>>>,
+}
+
+impl fmt::Debug for BtleCentral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BtleCentral")
+            .field("known", &lock(&self.known).len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn find_characteristic(p: &Peripheral, uuid: Uuid) -> Option<Characteristic> {
+    p.characteristics()
+        .into_iter()
+        .find(|c| c.uuid == uuid && c.service_uuid == BLE_SERVICE_UUID)
+}
+
+async fn disconnect_quietly(p: &Peripheral) {
+    let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, p.disconnect()).await;
+}
+
+impl BtleCentral {
+    /// Opens the first adapter. [`BleError::NoAdapter`] without Bluetooth (no adapter, no
+    /// Bluetooth service, no system D-Bus on Linux).
+    pub async fn open() -> Result<Self, BleError> {
+        let manager = Manager::new().await.map_err(|e| {
+            BleError::NoAdapter(format!("cannot reach the system's Bluetooth service: {e}"))
+        })?;
+        let adapters = manager
+            .adapters()
+            .await
+            .map_err(|e| BleError::NoAdapter(format!("cannot list Bluetooth adapters: {e}")))?;
+        let adapter = adapters
+            .into_iter()
+            .next()
+            .ok_or_else(|| BleError::NoAdapter("the system reports no adapter".into()))?;
+        Ok(Self {
+            adapter,
+            known: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    async fn peripheral(&self, key: &str) -> Result<Peripheral, BleError> {
+        let id = lock(&self.known)
+            .get(key)
+            .cloned()
+            .ok_or_else(|| BleError::UnknownPeripheral(key.to_owned()))?;
+        self.adapter
+            .peripheral(&id)
+            .await
+            .map_err(|_| BleError::UnknownPeripheral(key.to_owned()))
+    }
+
+    /// Connects (unless connected), reads the information characteristic, disconnects again.
+    async fn read_info(&self, p: &Peripheral) -> Result<Vec<u8>, String> {
+        let was_connected = p.is_connected().await.unwrap_or(false);
+        if !was_connected {
+            p.connect().await.map_err(|e| e.to_string())?;
+        }
+        let read = async {
+            p.discover_services().await.map_err(|e| e.to_string())?;
+            let info = find_characteristic(p, BLE_INFO_CHAR_UUID)
+                .ok_or_else(|| "no information characteristic".to_owned())?;
+            p.read(&info).await.map_err(|e| e.to_string())
+        }
+        .await;
+        if !was_connected {
+            disconnect_quietly(p).await;
+        }
+        read
+    }
+
+    async fn connect_link(&self, key: &str) -> Result<BtleLink, BleError> {
+        let p = self.peripheral(key).await?;
+        let fail = |reason: String| BleError::Connect {
+            peripheral: key.to_owned(),
+            reason,
+        };
+        p.connect().await.map_err(|e| fail(e.to_string()))?;
+        let setup = async {
+            p.discover_services()
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let not_speaker = |what| BleError::NotASpeaker {
+                peripheral: key.to_owned(),
+                what,
+            };
+            let rx = find_characteristic(&p, BLE_RX_CHAR_UUID).ok_or_else(|| not_speaker("rx"))?;
+            let tx = find_characteristic(&p, BLE_TX_CHAR_UUID).ok_or_else(|| not_speaker("tx"))?;
+            // Streams first, then subscribe: nothing indicated in between is missed.
+            let values = p.notifications().await.map_err(|e| fail(e.to_string()))?;
+            let events = self
+                .adapter
+                .events()
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            p.subscribe(&tx).await.map_err(|e| fail(e.to_string()))?;
+            Ok::<_, BleError>((rx, values, events))
+        }
+        .await;
+        let (rx, values, events) = match setup {
+            Ok(v) => v,
+            Err(e) => {
+                disconnect_quietly(&p).await;
+                return Err(e);
+            }
+        };
+        let (out, inbound) = mpsc::channel(INBOUND_QUEUE);
+        let pump = tokio::spawn(pump(p.id(), values, events, out));
+        tracing::debug!(peripheral = %key, mtu = p.mtu(), "BLE link up");
+        Ok(BtleLink {
+            peripheral: p,
+            rx,
+            inbound,
+            pump,
+        })
+    }
+
+    async fn start_scan(&self, sink: SourceSink) -> Result<Box<dyn DiscoverySource>, BleError> {
+        let events = self
+            .adapter
+            .events()
+            .await
+            .map_err(|e| BleError::Scan(e.to_string()))?;
+        self.adapter
+            .start_scan(ScanFilter {
+                services: vec![BLE_SERVICE_UUID],
+            })
+            .await
+            .map_err(|e| BleError::Scan(e.to_string()))?;
+        let fresh = Arc::new(Mutex::new(Freshness::new(ADVERT_TTL)));
+        let task = tokio::spawn(scan_loop(self.clone(), events, sink.clone(), fresh.clone()));
+        Ok(Box::new(BtleSource {
+            central: self.clone(),
+            sink,
+            fresh,
+            task,
+        }))
+    }
+}
+
+/// Follows scan events: new speakers are read and reported, silent ones expire.
+async fn scan_loop(
+    central: BtleCentral,
+    mut events: BoxStream<'static, CentralEvent>,
+    sink: SourceSink,
+    fresh: Arc<Mutex<Freshness>>,
+) {
+    let mut sweep = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        let id = tokio::select! {
+            ev = events.next() => match ev {
+                Some(CentralEvent::DeviceDiscovered(id))
+                | Some(CentralEvent::DeviceUpdated(id))
+                | Some(CentralEvent::ServicesAdvertisement { id, .. }) => id,
+                Some(_) => continue,
+                None => break,
+            },
+            _ = sweep.tick() => {
+                let gone = lock(&fresh).expire(Instant::now());
+                for key in gone {
+                    lock(&central.known).remove(&key);
+                    let _ = sink.send(SourceEvent::Lost { transport: TransportKind::Ble, key });
+                }
+                continue;
+            }
+        };
+        let Ok(p) = central.adapter.peripheral(&id).await else {
+            continue;
+        };
+        let Ok(Some(props)) = p.properties().await else {
+            continue;
+        };
+        // Some platforms ignore the scan filter.
+        if !props.services.contains(&BLE_SERVICE_UUID) {
+            continue;
+        }
+        let key = id.to_string();
+        lock(&central.known).insert(key.clone(), id);
+        if !lock(&fresh).heard(&key, Instant::now()) {
+            continue;
+        }
+        let (central, sink, name) = (central.clone(), sink.clone(), props.local_name);
+        tokio::spawn(async move {
+            let info = tokio::time::timeout(INFO_TIMEOUT, central.read_info(&p)).await;
+            let info = match info {
+                Ok(Ok(v)) => Some(v),
+                Ok(Err(e)) => {
+                    tracing::debug!(peripheral = %key, error = %e, "BLE info read failed");
+                    None
+                }
+                Err(_) => None,
+            };
+            if let Some(s) = sighting(&key, name.as_deref(), info.as_deref()) {
+                let _ = sink.send(SourceEvent::Seen(s));
+            }
+        });
+    }
+}
+
+/// Moves tx indications into the session's queue until the peripheral disconnects.
+async fn pump(
+    id: PeripheralId,
+    mut values: BoxStream<'static, ValueNotification>,
+    mut events: BoxStream<'static, CentralEvent>,
+    out: mpsc::Sender<Vec<u8>>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            v = values.next() => match v {
+                Some(v) if v.uuid == BLE_TX_CHAR_UUID => {
+                    if out.send(v.value).await.is_err() {
+                        return;
+                    }
+                }
+                Some(_) => {}
+                None => return,
+            },
+            e = events.next() => match e {
+                Some(CentralEvent::DeviceDisconnected(d)) if d == id => return,
+                Some(_) => {}
+                None => return,
+            },
+        }
+    }
+}
+
+/// The BLE discovery source.
+struct BtleSource {
+    central: BtleCentral,
+    sink: SourceSink,
+    fresh: Arc<Mutex<Freshness>>,
+    task: JoinHandle<()>,
+}
+
+impl fmt::Debug for BtleSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BtleSource").finish_non_exhaustive()
+    }
+}
+
+impl DiscoverySource for BtleSource {
+    fn kind(&self) -> TransportKind {
+        TransportKind::Ble
+    }
+
+    fn verify(&self, key: &str) -> Result<(), DiscoveryError> {
+        let (central, sink, fresh, key) = (
+            self.central.clone(),
+            self.sink.clone(),
+            self.fresh.clone(),
+            key.to_owned(),
+        );
+        tokio::spawn(async move {
+            let alive = match central.peripheral(&key).await {
+                Ok(p) => matches!(
+                    tokio::time::timeout(INFO_TIMEOUT, central.read_info(&p)).await,
+                    Ok(Ok(_))
+                ),
+                Err(_) => false,
+            };
+            if !alive {
+                lock(&fresh).forget(&key);
+                let _ = sink.send(SourceEvent::Lost {
+                    transport: TransportKind::Ble,
+                    key,
+                });
+            }
+        });
+        Ok(())
+    }
+
+    fn shutdown(&self) {
+        self.task.abort();
+        let adapter = self.central.adapter.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, adapter.stop_scan()).await;
+            });
+        }
+    }
+}
+
+impl BleCentral for BtleCentral {
+    fn discover(
+        &self,
+        sink: SourceSink,
+    ) -> BoxFuture<'_, Result<Box<dyn DiscoverySource>, BleError>> {
+        Box::pin(self.start_scan(sink))
+    }
+
+    fn connect(&self, peripheral: &str) -> BoxFuture<'_, Result<BoxedLink, BleError>> {
+        let key = peripheral.to_owned();
+        Box::pin(async move { Ok(BoxedLink::new(self.connect_link(&key).await?)) })
+    }
+}
+
+/// One GATT connection to a speaker.
+struct BtleLink {
+    peripheral: Peripheral,
+    rx: Characteristic,
+    inbound: mpsc::Receiver<Vec<u8>>,
+    pump: JoinHandle<()>,
+}
+
+fn link_error(e: btleplug::Error) -> GattLinkError {
+    match e {
+        btleplug::Error::NotConnected | btleplug::Error::DeviceNotFound => {
+            GattLinkError::Disconnected
+        }
+        btleplug::Error::TimedOut(d) => GattLinkError::Unacknowledged(d),
+        other => GattLinkError::Stack(other.to_string()),
+    }
+}
+
+impl GattLink for BtleLink {
+    fn att_payload(&self) -> usize {
+        att_payload_for_mtu(self.peripheral.mtu())
+    }
+
+    async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
+        let max = self.att_payload();
+        if value.len() > max {
+            // Never let the stack turn this into a long write behind our back.
+            return Err(GattLinkError::ValueTooLong {
+                len: value.len(),
+                max,
+            });
+        }
+        self.peripheral
+            .write(&self.rx, &value, WriteType::WithResponse)
+            .await
+            .map_err(link_error)
+    }
+
+    async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
+        Ok(self.inbound.recv().await)
+    }
+
+    async fn disconnect(&mut self) {
+        self.pump.abort();
+        disconnect_quietly(&self.peripheral).await;
+    }
+}
+
+impl Drop for BtleLink {
+    fn drop(&mut self) {
+        self.pump.abort();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let p = self.peripheral.clone();
+            rt.spawn(async move { disconnect_quietly(&p).await });
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Bluetooth LE: speakers found and paired over GATT, for networks where mDNS can't reach them
+//! (no Wi-Fi credentials yet, multicast blocked).
+//!
+//! The companion is the BLE central. A [`BleCentral`] does two things:
+//!
+//! - **discovery**: scan for the avs-pair service UUID, read each speaker's information
+//!   characteristic (the TXT record: id, name, paired, pairing window) and report it as a
+//!   [`Sighting`](crate::discovery::Sighting) with an [`Endpoint::Ble`], into the *same*
+//!   [`Discovery`] as mDNS, so a speaker seen both ways is one device with two transports;
+//! - **connect**: open a GATT connection, take the negotiated MTU, subscribe to tx and hand a
+//!   [`GattLink`] to the protocol crate's [`shared_protocol::gatt::GattTransport`], on which the
+//!   ordinary [`LinkClient`](crate::link::LinkClient) runs the same handshake and session as
+//!   over TCP.
+//!
+//! The real central is btleplug ([`btle`], feature `ble`, on by default); tests use the
+//! in-process GATT model ([`model`], feature `gatt-model`). A computer without Bluetooth gets
+//! one line, [`NO_ADAPTER`], and pairs over Wi-Fi as before.
+
+mod any_transport;
+#[cfg(feature = "ble")]
+pub mod btle;
+mod link;
+#[cfg(feature = "gatt-model")]
+pub mod model;
+pub mod sighting;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared_protocol::gatt::{GattLink, GattTransport};
+use tokio::sync::OnceCell;
+
+use crate::discovery::{Device, Discovery, DiscoverySource, Endpoint, SourceSink};
+use crate::link::{connect_tcp, LinkClient, LinkError, LinkTimeouts};
+
+pub use any_transport::AnyTransport;
+pub use link::BoxedLink;
+
+/// The one line a computer without Bluetooth prints.
+pub const NO_ADAPTER: &str = "no Bluetooth adapter found; BLE pairing disabled";
+
+/// How long finding the adapter may take before BLE is given up.
+pub const ADAPTER_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A boxed future (the central is used as a trait object).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why BLE could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BleError {
+    /// No adapter, no Bluetooth service, or no system D-Bus.
+    #[error("no Bluetooth adapter found; BLE pairing disabled ({0})")]
+    NoAdapter(String),
+    /// This build has no BLE support.
+    #[error("BLE pairing is not built into this companion (feature `ble`)")]
+    NotBuilt,
+    /// The speaker is not (or no longer) known to the central.
+    #[error("the Bluetooth speaker {0} is not in range (scan again)")]
+    UnknownPeripheral(String),
+    /// Connecting or setting up the GATT connection failed.
+    #[error("cannot connect to the Bluetooth speaker {peripheral}: {reason}")]
+    Connect {
+        /// The peripheral key.
+        peripheral: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The speaker's GATT table lacks an avs-pair characteristic.
+    #[error("the Bluetooth device {peripheral} has no avs-pair {what} characteristic")]
+    NotASpeaker {
+        /// The peripheral key.
+        peripheral: String,
+        /// Which characteristic.
+        what: &'static str,
+    },
+    /// Scanning could not start or stopped.
+    #[error("Bluetooth scan failed: {0}")]
+    Scan(String),
+}
+
+/// A BLE central: reports speakers and connects to them. Object-safe, so the pairing flow can
+/// hold the real one or a test model alike.
+pub trait BleCentral: Send + Sync + std::fmt::Debug {
+    /// Starts reporting speakers (as [`crate::discovery::SourceEvent`]s) into `sink`.
+    fn discover(
+        &self,
+        sink: SourceSink,
+    ) -> BoxFuture<'_, Result<Box<dyn DiscoverySource>, BleError>>;
+
+    /// Connects to a speaker seen under `peripheral` (an [`Endpoint::Ble`] key): GATT
+    /// connection, MTU, service discovery, subscription to tx.
+    fn connect(&self, peripheral: &str) -> BoxFuture<'_, Result<BoxedLink, BleError>>;
+}
+
+static SYSTEM: OnceCell<Result<Arc<dyn BleCentral>, BleError>> = OnceCell::const_new();
+
+/// The computer's own Bluetooth central, opened once per process. Without an adapter this is
+/// the [`BleError::NoAdapter`] (logged once, as one warning line).
+pub async fn system_central() -> Result<Arc<dyn BleCentral>, BleError> {
+    SYSTEM
+        .get_or_init(|| async {
+            let opened = open_system().await;
+            if let Err(e) = &opened {
+                tracing::warn!("{e}");
+            }
+            opened
+        })
+        .await
+        .clone()
+}
+
+#[cfg(feature = "ble")]
+async fn open_system() -> Result<Arc<dyn BleCentral>, BleError> {
+    match tokio::time::timeout(ADAPTER_PROBE_TIMEOUT, btle::BtleCentral::open()).await {
+        Ok(Ok(c)) => Ok(Arc::new(c)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(BleError::NoAdapter(format!(
+            "the Bluetooth service did not answer within {} s",
+            ADAPTER_PROBE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+#[cfg(not(feature = "ble"))]
+async fn open_system() -> Result<Arc<dyn BleCentral>, BleError> {
+    Err(BleError::NotBuilt)
+}
+
+/// Adds BLE discovery to `discovery` (the given central, else the system's). Without Bluetooth
+/// the discovery stays as it was (mDNS only) and the reason is returned.
+pub async fn attach(
+    discovery: &mut Discovery,
+    central: Option<Arc<dyn BleCentral>>,
+) -> Result<(), BleError> {
+    let central = match central {
+        Some(c) => c,
+        None => system_central().await?,
+    };
+    let source = central.discover(discovery.sink()).await?;
+    discovery.add_source(source);
+    Ok(())
+}
+
+/// The BLE peripheral key of a device seen over Bluetooth.
+pub fn peripheral_of(device: &Device) -> Option<&str> {
+    device.endpoints.iter().find_map(|e| match e {
+        Endpoint::Ble { peripheral } => Some(peripheral.as_str()),
+        Endpoint::Tcp { .. } => None,
+    })
+}
+
+/// True when the device can be reached over some transport.
+pub fn reachable(device: &Device) -> bool {
+    !device.tcp_addrs().is_empty() || peripheral_of(device).is_some()
+}
+
+/// Connects over BLE and wraps the link for the session.
+pub async fn connect_ble(
+    central: &dyn BleCentral,
+    peripheral: &str,
+    timeouts: &LinkTimeouts,
+) -> Result<GattTransport<BoxedLink>, LinkError> {
+    let failed = |reason: String| LinkError::Connect {
+        addrs: format!("ble {peripheral}"),
+        reason,
+    };
+    // Connecting, MTU exchange, service discovery and subscribing take a few round trips.
+    let wait = timeouts.connect * 3;
+    match tokio::time::timeout(wait, central.connect(peripheral)).await {
+        Ok(Ok(link)) => Ok(GattTransport::new(link)),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(failed(format!("no connection within {wait:?}"))),
+    }
+}
+
+/// Opens the link to a speaker over the best transport it has: TCP when it has addresses (BLE
+/// if they all fail), else BLE through `central` (default: the system's). Hellos are exchanged.
+/// Returns the client and where it was reached (`IP:PORT` or `ble <peripheral>`).
+pub async fn open_link(
+    addrs: &[SocketAddr],
+    device: Option<&Device>,
+    central: Option<Arc<dyn BleCentral>>,
+    timeouts: LinkTimeouts,
+) -> Result<(LinkClient<AnyTransport>, String), LinkError> {
+    let ble = device.and_then(peripheral_of);
+    let tcp_error = if addrs.is_empty() {
+        None
+    } else {
+        match connect_tcp(addrs, &timeouts).await {
+            Ok((t, addr)) => {
+                let client = LinkClient::start(AnyTransport::Tcp(t), timeouts).await?;
+                return Ok((client, addr.to_string()));
+            }
+            Err(e) if ble.is_some() => {
+                tracing::info!(error = %e, "TCP failed; trying Bluetooth");
+                Some(e)
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let Some(peripheral) = ble else {
+        return Err(tcp_error.unwrap_or(LinkError::NoAddress));
+    };
+    let central = match central {
+        Some(c) => c,
+        None => system_central().await.map_err(|e| LinkError::Connect {
+            addrs: format!("ble {peripheral}"),
+            reason: e.to_string(),
+        })?,
+    };
+    let transport = connect_ble(central.as_ref(), peripheral, &timeouts).await?;
+    let client = LinkClient::start(AnyTransport::Ble(transport), timeouts).await?;
+    Ok((client, format!("ble {peripheral}")))
+}
+
+/// For a [`GattLink`] known at compile time: box it.
+pub fn boxed(link: impl GattLink + 'static) -> BoxedLink {
+    BoxedLink::new(link)
+}
