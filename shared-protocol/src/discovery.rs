@@ -20,7 +20,7 @@
 //! BLE: one primary service with three characteristics, all derived from one random 128-bit
 //! base UUID `339cXXXX-4fb6-4cc3-a83f-363019dd0cb0` (XXXX = 0001 service, 0002 info,
 //! 0003 rx, 0004 tx). `info` is readable and holds the same key=value pairs as the TXT record
-//! (`;`-separated); `rx` is written by the companion (frames into the agent), `tx` notifies
+//! (`;`-separated); `rx` is written by the companion (frames into the agent), `tx` indicates
 //! (frames out of the agent), both carrying [`crate::ble`] chunks.
 
 use std::collections::HashMap;
@@ -60,7 +60,7 @@ pub const BLE_SERVICE_UUID: Uuid = Uuid::from_u128(0x339c0001_4fb6_4cc3_a83f_363
 pub const BLE_INFO_CHAR_UUID: Uuid = Uuid::from_u128(0x339c0002_4fb6_4cc3_a83f_363019dd0cb0);
 /// Write (with response): companion → agent chunks.
 pub const BLE_RX_CHAR_UUID: Uuid = Uuid::from_u128(0x339c0003_4fb6_4cc3_a83f_363019dd0cb0);
-/// Notify: agent → companion chunks.
+/// Indicate (each chunk confirmed, see [`crate::gatt`]): agent → companion chunks.
 pub const BLE_TX_CHAR_UUID: Uuid = Uuid::from_u128(0x339c0004_4fb6_4cc3_a83f_363019dd0cb0);
 
 /// The pairing window as advertised (no timers: those are on the link).

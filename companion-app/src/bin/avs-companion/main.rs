@@ -44,7 +44,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List speakers on the network (mDNS), live.
+    /// List speakers on the network (mDNS) and in Bluetooth range, live.
     Discover(DiscoverArgs),
     /// Pair a speaker: setup code, Amazon sign-in, hand over.
     Pair(PairArgs),
@@ -339,7 +339,9 @@ async fn cancellable<T>(
 
 async fn discover(args: DiscoverArgs) -> Result<(), Reported> {
     let json = args.json;
-    let d = Discovery::mdns(args.net.mdns()).map_err(|e| report(&e.into(), json))?;
+    let mut d = Discovery::mdns(args.net.mdns()).map_err(|e| report(&e.into(), json))?;
+    // Speakers in Bluetooth range join the same list (one warning line if there is no adapter).
+    let _ = companion_app::ble::attach(&mut d, None).await;
     let (_, mut rx) = d.subscribe();
     let show = Display::new(if json { Mode::Json } else { Mode::Plain });
     if !json {
