@@ -13,6 +13,10 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing what this machine lacks"
 ensure_test_deps
 ensure_app_build_deps
+ensure_app_test_deps
+
+step "desktop app web UI: npm ci, type check, build (the app embeds it at compile time)"
+bash companion-app/scripts/test-app.sh build-ui
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -22,3 +26,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked -- --test-threads="${AVS_TEST_THREADS:-2}"
+
+step "desktop app: web UI tests in chromium (mocked IPC), real window e2e under Xvfb"
+bash companion-app/scripts/test-app.sh ui
+bash companion-app/scripts/test-app.sh e2e

@@ -47,3 +47,19 @@ ensure_app_build_deps() {
   done
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
+
+# What the desktop app's UI and real-window tests need (companion-app/scripts/test-app.sh):
+# Xvfb for a display, Debian's WebKitWebDriver and chromium (never a downloaded browser), fonts,
+# Node's npm for the web UI, and tauri-driver (built from crates.io, ~1 min once).
+ensure_app_test_deps() {
+  local pkgs=(xvfb xauth webkit2gtk-driver chromium fonts-liberation)
+  local missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
+    cargo install --quiet tauri-driver --version '^2' --locked
+  fi
+}

@@ -133,7 +133,7 @@ fn sentence(text: &str) -> String {
         Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),
         None => return String::new(),
     };
-    if !out.ends_with(['.', '!', '?', ')']) {
+    if !out.ends_with(['.', '!', '?']) {
         out.push('.');
     }
     out
@@ -154,7 +154,7 @@ mod tests {
             (ErrorKind::WrongSetupCode, RetryMode::NewCode)
         );
         assert!(v.message.starts_with("Wrong setup code"), "{}", v.message);
-        assert!(v.message.ends_with('.') || v.message.ends_with(')'));
+        assert!(v.message.ends_with('.'));
 
         let locked: PairError =
             LinkError::Refused(ErrorBody::new(WireKind::LockedOut, "locked for 60 s")).into();
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn sentences_start_upper_case_and_end_with_a_stop() {
         assert_eq!(sentence("cannot connect"), "Cannot connect.");
-        assert_eq!(sentence("done (x)"), "Done (x)");
+        assert_eq!(sentence("done (x)"), "Done (x).");
         assert_eq!(sentence(""), "");
     }
 }

@@ -333,6 +333,8 @@ impl PairingController {
 struct Translator {
     id: u64,
     exchange_started: bool,
+    /// The handshake's and the device info's time: one stage on screen.
+    secure_millis: f64,
 }
 
 impl Translator {
@@ -340,6 +342,7 @@ impl Translator {
         Self {
             id,
             exchange_started: false,
+            secure_millis: 0.0,
         }
     }
 
@@ -371,8 +374,15 @@ impl Translator {
             },
             PairEvent::StepDone { step, millis, .. } => match step {
                 Step::Connect => vec![self.stage(Stage::Connect, Done, None, Some(millis))],
+                Step::Handshake => {
+                    self.secure_millis += millis;
+                    vec![]
+                }
                 // The secure stage ends when the speaker has given its sign-in parameters.
-                Step::DeviceInfo => vec![self.stage(Stage::Secure, Done, None, None)],
+                Step::DeviceInfo => {
+                    self.secure_millis += millis;
+                    vec![self.stage(Stage::Secure, Done, None, Some(self.secure_millis))]
+                }
                 Step::Login => vec![self.stage(Stage::SignIn, Done, None, Some(millis))],
                 Step::Exchange => {
                     let mut out = Vec::new();
@@ -382,7 +392,7 @@ impl Translator {
                     out.push(self.stage(Stage::Exchange, Done, None, Some(millis)));
                     out
                 }
-                Step::Discovery | Step::Handshake => vec![],
+                Step::Discovery => vec![],
             },
             PairEvent::LoginUrl { url, automatic, .. } => vec![PairingEvent::SignIn {
                 pairing_id: self.id,

@@ -36,7 +36,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const SESSION_TIMEOUT: Duration = Duration::from_secs(60);
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A child process killed (by its pid) and reaped when dropped.
+/// A child process in its own process group, stopped with everything it started (tauri-driver
+/// starts WebKitWebDriver, which starts the app) when dropped: SIGTERM to the group (Xvfb then
+/// removes its lock file and socket), SIGKILL after a grace period, then reaped.
 struct Proc {
     name: &'static str,
     child: Child,
@@ -44,15 +46,14 @@ struct Proc {
 }
 
 impl Proc {
-    fn spawn(name: &'static str, mut cmd: Command, log_dir: &Path) -> Self {
+    fn spawn(name: &'static str, mut cmd: Command, log_dir: &Path, piped: bool) -> Self {
+        use std::os::unix::process::CommandExt as _;
         let log = log_dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        cmd.stderr(file);
-        if cmd.get_program() != "Xvfb" {
-            cmd.stdout(Stdio::piped());
-        } else {
-            cmd.stdout(Stdio::null());
-        }
+        cmd.stderr(file)
+            .stdout(if piped { Stdio::piped() } else { Stdio::null() })
+            .stdin(Stdio::null())
+            .process_group(0);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({:?}): {e}", cmd.get_program()));
@@ -87,7 +88,19 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        use nix::sys::signal::{killpg, Signal};
+        use nix::unistd::Pid;
+        let Ok(pid) = i32::try_from(self.child.id()) else {
+            return;
+        };
+        let group = Pid::from_raw(pid);
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever is left of the group (a native driver, the app) goes now.
+        let _ = killpg(group, Signal::SIGKILL);
         let _ = self.child.wait();
     }
 }
@@ -130,7 +143,7 @@ fn start_xvfb(log_dir: &Path) -> (Proc, String) {
         let mut cmd = Command::new("Xvfb");
         cmd.arg(format!(":{n}"))
             .args(["-screen", "0", "1280x860x24", "-nolisten", "tcp"]);
-        let mut p = Proc::spawn("Xvfb", cmd, log_dir);
+        let mut p = Proc::spawn("Xvfb", cmd, log_dir, false);
         let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline && p.alive() && !socket.exists() {
@@ -176,20 +189,33 @@ impl Driver {
             .enable_all()
             .build()
             .unwrap();
-        let http = reqwest::Client::builder().build().unwrap();
+        let http = {
+            let _in_runtime = rt.enter();
+            reqwest::Client::builder().build().unwrap()
+        };
         let base = format!("http://127.0.0.1:{port}");
         let body = json!({ "capabilities": { "alwaysMatch": {
             "tauri:options": { "application": app.display().to_string() }
         }}});
+        // tauri-driver may accept before its native driver is up: a connection-level failure
+        // is retried until the deadline; a timeout is not (it means no display).
+        let deadline = Instant::now() + SESSION_TIMEOUT;
         let answer: Value = rt.block_on(async {
-            let r = http
-                .post(format!("{base}/session"))
-                .json(&body)
-                .timeout(SESSION_TIMEOUT)
-                .send()
-                .await
-                .expect("new session (timed out: no display?)");
-            r.json().await.unwrap()
+            loop {
+                let sent = http
+                    .post(format!("{base}/session"))
+                    .json(&body)
+                    .timeout(SESSION_TIMEOUT)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) => break r.json().await.unwrap(),
+                    Err(e) if !e.is_timeout() && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => panic!("new session (a timeout means no display): {e}"),
+                }
+            }
         });
         let session = answer["value"]["sessionId"]
             .as_str()
@@ -317,7 +343,7 @@ impl Driver {
         let url = format!("{}/session/{}", self.base, self.session);
         let _ = self
             .rt
-            .block_on(self.http.delete(url).timeout(CALL_TIMEOUT).send());
+            .block_on(async { self.http.delete(url).timeout(CALL_TIMEOUT).send().await });
     }
 }
 
@@ -334,7 +360,9 @@ fn control(base: &str, body: Value) {
         .build()
         .unwrap();
     let status = rt.block_on(async {
-        reqwest::Client::new()
+        reqwest::Client::builder()
+            .build()
+            .unwrap()
             .post(format!("{base}/_emulator/faults"))
             .json(&body)
             .timeout(CALL_TIMEOUT)
@@ -383,7 +411,7 @@ fn the_window_pairs_a_real_speaker() {
     // The emulator, then a speaker that uses it.
     let mut cmd = Command::new(&emulator_bin);
     cmd.args(["serve", "--bind", "127.0.0.1:0"]);
-    let mut emulator = Proc::spawn("lwa-emulator", cmd, &logs);
+    let mut emulator = Proc::spawn("lwa-emulator", cmd, &logs, true);
     let ready = emulator.ready_line("LWA_EMULATOR_READY", Duration::from_secs(20));
     let lwa = field(&ready, "base_url").to_owned();
 
@@ -415,7 +443,7 @@ fn the_window_pairs_a_real_speaker() {
             cmd.env_remove(k);
         }
     }
-    let mut agent = Proc::spawn("avs-device-agent", cmd, &logs);
+    let mut agent = Proc::spawn("avs-device-agent", cmd, &logs, true);
     let ready = agent.ready_line("AVS_AGENT_READY", Duration::from_secs(20));
     let link = field(&ready, "link").to_owned();
     let socket = field(&ready, "socket").to_owned();
@@ -442,8 +470,9 @@ fn the_window_pairs_a_real_speaker() {
     .env_remove("WAYLAND_DISPLAY")
     .env_remove("WEBKIT_DISABLE_DMABUF_RENDERER")
     .env_remove("WEBKIT_DISABLE_COMPOSITING_MODE");
-    let mut driver_proc = Proc::spawn("tauri-driver", cmd, &logs);
+    let mut driver_proc = Proc::spawn("tauri-driver", cmd, &logs, false);
     wait_port(SocketAddr::from(([127, 0, 0, 1], port)), &mut driver_proc);
+    wait_port(SocketAddr::from(([127, 0, 0, 1], native)), &mut driver_proc);
     let d = Driver::new_session(port, &app, shots.clone());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         drive(&d, &lwa, &link, &agent_bin, &socket);
@@ -485,6 +514,10 @@ fn drive(d: &Driver, lwa: &str, link: &str, agent_bin: &Path, socket: &str) {
     d.wait_for(
         "saved",
         "document.querySelector('#saved').textContent === 'Saved'",
+    );
+    d.js(
+        "document.activeElement?.blur(); window.scrollTo(0, 0);",
+        json!([]),
     );
     d.shot("settings");
     d.click("#back");

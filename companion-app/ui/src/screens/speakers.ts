@@ -224,17 +224,17 @@ export function speakersScreen(app: App): Screen {
     return h(
       "div",
       { class: "empty", id: "empty-state" },
-      h("div", { class: "empty-art", "aria-hidden": "true" }, svg(icons.speaker, "icon icon-xl"), h("span", { class: "ring r1" }), h("span", { class: "ring r2" })),
+      h("div", { class: "empty-art", "aria-hidden": "true" }, svg(icons.speaker, "icon icon-lg"), h("span", { class: "ring r1" }), h("span", { class: "ring r2" })),
       h("h2", null, searching ? "Looking for speakers…" : "No speakers yet"),
       h(
         "p",
         null,
-        "Put your speaker into pairing mode. A new speaker is in pairing mode for 15 minutes after it first starts; ",
-        "otherwise press its pairing button, or run ",
+        "Put your speaker into pairing mode: a new speaker is in it for 15 minutes after it first starts; ",
+        "otherwise press its pairing button or run ",
         h("code", null, "avs-device-agent window open"),
         " on it.",
       ),
-      h("p", { class: "muted" }, searching ? "Keep this computer on the same Wi-Fi network as the speaker." : "Add it by the address it shows, below."),
+      h("p", { class: "muted" }, searching ? "Keep this computer on the same Wi-Fi network as the speaker." : "Or add it by its address, below."),
     );
   }
 

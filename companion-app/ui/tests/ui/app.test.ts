@@ -81,6 +81,8 @@ describe("Speakers nearby", () => {
     const btnAfter = await page.locator("#continue").boundingBox();
     expect(after?.y).toBe(before?.y);
     expect(btnAfter?.y).toBe(btnBefore?.y);
+    // The primary action is on screen at the window's default size, without scrolling.
+    expect(btnAfter!.y + btnAfter!.height).toBeLessThanOrEqual(760);
 
     // The only pairable speaker is preselected: Continue is the one action.
     expect(await page.locator(`#speaker-${livingRoom.id}`).isChecked()).toBe(true);

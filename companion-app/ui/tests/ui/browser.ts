@@ -71,7 +71,7 @@ export interface OpenOptions {
 export async function openApp(h: Harness, opts: OpenOptions = {}): Promise<{ page: Page; context: BrowserContext }> {
   const zoom = opts.zoom ?? 1;
   const context = await h.browser.newContext({
-    viewport: { width: Math.round((opts.width ?? 920) / zoom), height: Math.round((opts.height ?? 700) / zoom) },
+    viewport: { width: Math.round((opts.width ?? 920) / zoom), height: Math.round((opts.height ?? 760) / zoom) },
     deviceScaleFactor: zoom,
     reducedMotion: "reduce",
     permissions: ["clipboard-read", "clipboard-write"],
