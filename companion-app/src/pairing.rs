@@ -416,9 +416,11 @@ fn lost(err: PairError, discovery: &Option<Discovery>, device: Option<&Device>) 
 }
 
 fn first_addr(d: &Device) -> String {
-    d.tcp_addrs()
-        .first()
-        .map_or_else(|| "(no address)".to_owned(), ToString::to_string)
+    match (d.tcp_addrs().first(), ble::peripheral_of(d)) {
+        (Some(a), _) => a.to_string(),
+        (None, Some(p)) => format!("ble {p}"),
+        (None, None) => "(no address)".to_owned(),
+    }
 }
 
 /// Picks the speaker: by `query`, or the only one with an open pairing window. Prefers to wait a
