@@ -60,6 +60,10 @@ pub struct SpeakerView {
     pub window: WindowState,
     /// When it was last reported, in milliseconds since the Unix epoch.
     pub last_seen_ms: u64,
+    /// True while a discovery transport holds a live record of it (mDNS drops a record within
+    /// about 2 minutes of the speaker going silent): "active now". False for a speaker only
+    /// known from its address: then `last_seen_ms` is when it last answered.
+    pub live: bool,
 }
 
 /// Whether automatic discovery runs.

@@ -93,6 +93,7 @@ impl Entry {
                 PairingState::LockedOut => WindowState::LockedOut,
             },
             last_seen_ms: self.last_seen_ms,
+            live: self.discovered.is_some(),
         })
     }
 }
@@ -408,6 +409,7 @@ mod tests {
         assert_eq!(last.speakers[0].address.as_deref(), Some("10.0.0.2:4100"));
         assert_eq!(last.speakers[1].window, WindowState::Closed);
         assert!(last.speakers[0].last_seen_ms > 0);
+        assert!(last.speakers[0].live);
         speakers.apply(DeviceEvent::Gone("b".into()));
         assert_eq!(speakers.view().speakers.len(), 1);
         assert!(speakers.device("a").is_some() && speakers.device("b").is_none());

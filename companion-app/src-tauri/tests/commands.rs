@@ -335,6 +335,7 @@ fn discovery_off_and_speakers_added_by_address() {
     assert_eq!(s["window"], "open");
     assert_eq!(s["paired"], false);
     assert_eq!(s["address"], world.link.to_string());
+    assert_eq!(s["live"], false);
     let pushed = a.speakers.recv_timeout(WAIT).unwrap();
     assert_eq!(pushed["speakers"][0]["id"], s["id"]);
 }

@@ -95,6 +95,7 @@ fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
         assert_eq!(s.window, WindowState::Open);
         assert!(!s.paired);
         assert!(s.last_seen_ms > 0);
+        assert!(s.live);
         assert_eq!(seen.speakers.len(), 1, "one row however often it resolved");
 
         // A clean shutdown says goodbye: the row goes within seconds.

@@ -17,6 +17,12 @@ export function isFresh(lastSeenMs: number, nowMs: number): boolean {
   return nowMs - lastSeenMs < 120_000;
 }
 
+/** The freshness line of a row: live discovery records are "active now". */
+export function freshness(s: SpeakerView, nowMs: number): { text: string; fresh: boolean } {
+  if (s.live) return { text: "active now", fresh: true };
+  return { text: `checked ${seenAgo(s.lastSeenMs, nowMs)}`, fresh: isFresh(s.lastSeenMs, nowMs) };
+}
+
 const transportNames: Record<Transport, string> = {
   wifi: "Wi-Fi",
   ble: "Bluetooth",

@@ -37,6 +37,8 @@ export interface SpeakerView {
   window: WindowState;
   /** Milliseconds since the Unix epoch. */
   lastSeenMs: number;
+  /** A discovery transport holds a live record of it ("active now"). */
+  live: boolean;
 }
 
 export interface SpeakersView {

@@ -5,7 +5,7 @@
 import type { App, Screen } from "../app";
 import { h, svg, replaceChildren } from "../dom";
 import { icons } from "../icons";
-import { isFresh, seenAgo, speakerStatus, transportText } from "../format";
+import { freshness, speakerStatus, transportText } from "../format";
 import type { SpeakerView } from "../ipc";
 
 export function speakersScreen(app: App): Screen {
@@ -171,7 +171,7 @@ export function speakersScreen(app: App): Screen {
   }
 
   function seenText(s: SpeakerView, now: number): string {
-    return `seen ${seenAgo(s.lastSeenMs, now)}`;
+    return freshness(s, now).text;
   }
 
   function row(s: SpeakerView, now: number): HTMLElement {
@@ -191,7 +191,7 @@ export function speakersScreen(app: App): Screen {
       app.state.selectedId = s.id;
       render();
     });
-    const fresh = isFresh(s.lastSeenMs, now);
+    const fresh = freshness(s, now).fresh;
     return h(
       "label",
       {

@@ -90,7 +90,7 @@ describe("Speakers nearby", () => {
     const row = await page.locator(`[data-id="${livingRoom.id}"]`).innerText();
     expect(row).toContain("Living room speaker");
     expect(row).toContain("Wi-Fi");
-    expect(row).toContain("seen just now");
+    expect(row).toContain("active now");
     expect(row).toContain("Ready to set up");
 
     // A second, closed speaker: listed, not choosable, says why.
@@ -98,7 +98,7 @@ describe("Speakers nearby", () => {
     await page.locator(`[data-id="${kitchen.id}"]`).waitFor();
     expect(await page.locator(`#speaker-${kitchen.id}`).isDisabled()).toBe(true);
     expect(await page.locator(`[data-id="${kitchen.id}"]`).innerText()).toContain("pairing mode");
-    expect(await page.locator(`[data-id="${kitchen.id}"]`).innerText()).toContain("1 min ago");
+    expect(await page.locator(`[data-id="${kitchen.id}"]`).innerText()).toContain("checked 1 min ago");
     await shot(page, "02-speakers-list");
 
     // It goes away again.
@@ -127,6 +127,7 @@ describe("Speakers nearby", () => {
     await page.locator('[data-id="manual-1"]').waitFor();
     expect(await page.locator("#speaker-manual-1").isChecked()).toBe(true);
     expect(await page.locator('[data-id="manual-1"]').innerText()).toContain("Added by address");
+    expect(await page.locator('[data-id="manual-1"]').innerText()).toContain("checked just now");
     expect(await page.locator("#address-form").isHidden()).toBe(true);
     await context.close();
   });

@@ -102,6 +102,7 @@ export const livingRoom: SpeakerView = {
   paired: false,
   window: "open",
   lastSeenMs: Date.now(),
+  live: true,
 };
 
 export const kitchen: SpeakerView = {
@@ -112,6 +113,7 @@ export const kitchen: SpeakerView = {
   paired: true,
   window: "closed",
   lastSeenMs: Date.now() - 95_000,
+  live: false,
 };
 
 export function listOf(...speakers: SpeakerView[]): SpeakersView {

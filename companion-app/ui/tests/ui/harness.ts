@@ -128,6 +128,7 @@ export class MockBackend {
           paired: false,
           window: "open" as const,
           lastSeenMs: Date.now(),
+          live: false,
         };
         this.speakers = { ...this.speakers, speakers: [...this.speakers.speakers, speaker] };
         void this.emitSpeakers(this.speakers);

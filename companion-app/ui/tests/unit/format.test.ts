@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { duration, formatCodeInput, isFresh, seenAgo, speakerStatus } from "../../src/format";
+import { duration, formatCodeInput, freshness, isFresh, seenAgo, speakerStatus } from "../../src/format";
 import type { SpeakerView } from "../../src/ipc";
 
 describe("format", () => {
@@ -27,7 +27,9 @@ describe("format", () => {
   });
 
   test("speaker status", () => {
-    const s: SpeakerView = { id: "a", name: "A", transports: ["wifi"], address: null, paired: false, window: "open", lastSeenMs: 0 };
+    const s: SpeakerView = { id: "a", name: "A", transports: ["wifi"], address: null, paired: false, window: "open", lastSeenMs: 0, live: false };
+    expect(freshness({ ...s, live: true }, 999_999).text).toBe("active now");
+    expect(freshness(s, 185_000)).toEqual({ text: "checked 3 min ago", fresh: false });
     expect(speakerStatus(s).pairable).toBe(true);
     expect(speakerStatus({ ...s, window: "closed" }).pairable).toBe(false);
     expect(speakerStatus({ ...s, window: "lockedOut" }).label).toBe("Locked");
