@@ -7,8 +7,7 @@
 #                          with the Tauri IPC mocked (no display needed)
 #   test-app.sh e2e        the real window under Xvfb, driven through tauri-driver and
 #                          WebKitWebDriver, pairing a real agent against the real emulator
-#                          (needs the binaries: cargo build -p lwa-emulator -p device-agent
-#                          -p avs-companion-app, or a prior `cargo test --workspace`)
+#                          (builds what `cargo test --workspace` builds, if not built yet)
 #   test-app.sh            all three
 #
 # AVS_APP_SCREENSHOTS=<dir> keeps the e2e's screenshots (docs/img/companion for the docs).
@@ -31,9 +30,11 @@ ui_tests() {
 
 e2e() {
   cd "$root"
-  # Reuses what `cargo test --workspace` built; builds only what is missing.
-  cargo build --locked -q -p lwa-emulator -p device-agent
-  timeout 600 cargo test --locked -q -p avs-companion-app --test window_e2e -- --ignored --nocapture
+  # Workspace-wide, like scripts/test.sh's `cargo test --workspace`: the same feature resolution,
+  # so after it nothing is rebuilt; it also builds the binaries the test starts (lwa-emulator,
+  # avs-device-agent, avs-companion-app).
+  cargo test --workspace --locked -q --no-run
+  timeout 600 cargo test --workspace --locked -q --test window_e2e -- --ignored --nocapture
 }
 
 case "${1:-all}" in
