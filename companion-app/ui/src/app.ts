@@ -193,6 +193,12 @@ export class App {
   }
 
   closeSettings(): void {
+    const p = this.state.pairing;
+    // A pairing may have moved on meanwhile (signed in, linked, failed): show where it is now.
+    if (p && (p.outcome?.type !== "cancelled") && ["signIn", "progress", "result"].includes(this.returnTo)) {
+      this.route();
+      return;
+    }
     this.show(this.returnTo === "settings" ? "speakers" : this.returnTo);
   }
 

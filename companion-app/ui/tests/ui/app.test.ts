@@ -296,6 +296,24 @@ describe("Sign in, progress and result", () => {
     await context.close();
   });
 
+  test("settings opened mid-pairing return to where the pairing is now", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await page.locator("#continue").click();
+    await toSignIn(page);
+    await page.locator("#open-settings").click();
+    expect(await screen(page)).toBe("settings");
+    await emitPairing(page, {
+      type: "failed",
+      pairingId: 1,
+      error: { kind: "signInCancelled", title: "Sign-in didn't finish", message: "No sign-in response within 300s.", retry: "sameCode" },
+    });
+    expect(await screen(page)).toBe("settings");
+    await page.keyboard.press("Escape");
+    await expect.poll(() => screen(page)).toBe("result");
+    expect(await page.locator("h1").innerText()).toBe("Sign-in didn't finish");
+    await context.close();
+  });
+
   test("a redirect that can't come back asks for the landing address", async () => {
     const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
     await page.locator("#continue").click();
