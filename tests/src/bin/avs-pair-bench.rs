@@ -1,0 +1,168 @@
+//! `avs-pair-bench`: the numbers we steer by, measured on the real system in network namespaces.
+//!
+//! - N pairings (default 50) over mDNS between a speaker and a laptop namespace: median and p95 of
+//!   each step the companion times (discovery, connect, handshake, device info, scripted login,
+//!   exchange + result) and of the total;
+//! - `auth_token()` over the agent's local socket: median and p99 of 1,000 calls;
+//! - the refresh storm: C concurrent callers report the same token as refused by AVS → how many
+//!   refresh requests reach LWA (from the emulator's request log).
+//!
+//! Prints a Markdown table on stdout. Needs root (network namespaces) and the built binaries
+//! (`cargo build -p lwa-emulator -p device-agent -p companion-app --bins`).
+//! Usage: `avs-pair-bench [PAIRINGS] [STORM_CALLERS ≤ 30]`.
+
+use std::time::{Duration, Instant};
+
+use avs_pair_tests::netns::TestNet;
+use avs_pair_tests::world::{World, ALICE, CODE};
+use companion_app::pairing::Step;
+use lwa_emulator::Endpoint;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (pct(&v, 0.5), pct(&v, 0.95), pct(&v, 0.99))
+}
+
+async fn op(socket: &std::path::Path, line: &str) -> Result<serde_json::Value, String> {
+    let s = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (r, mut w) = s.into_split();
+    w.write_all(format!("{line}\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(r).lines();
+    let l = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .map_err(|_| "no answer in 10 s".to_owned())?
+        .map_err(|e| e.to_string())?
+        .ok_or("closed")?;
+    serde_json::from_str(&l).map_err(|e| e.to_string())
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("avs-pair-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pairings: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(50);
+    // The agent's local API serves at most 32 clients at once (more are turned away), so the
+    // storm stays at or below that: each caller holds one connection.
+    let callers: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(30)
+        .min(30);
+    TestNet::check_available().map_err(|e| e.to_string())?;
+    avs_pair_tests::cleanup::install_signal_handler();
+    let w = World::new(&["speaker"], |b| b)?;
+    let a = w.start_agent("speaker", &w.agent_options("speaker"))?;
+    let steps = [
+        Step::Discovery,
+        Step::Connect,
+        Step::Handshake,
+        Step::DeviceInfo,
+        Step::Login,
+        Step::Exchange,
+    ];
+    let mut per_step: Vec<Vec<f64>> = vec![Vec::new(); steps.len()];
+    let mut totals = Vec::new();
+    for i in 0..pairings {
+        if i > 0 {
+            a.cli(&w.bins.agent, "pair").map_err(|e| e.to_string())?;
+        }
+        let opts = w.pair_options(ALICE, CODE)?;
+        let r = w
+            .pair_via_mdns(&a.device_id, opts, Duration::from_secs(60))?
+            .map_err(|e| format!("pairing {i}: {e}\n{}", a.process.tail(20)))?;
+        for (s, ms) in &r.timings {
+            if let Some(k) = steps.iter().position(|x| x == s) {
+                per_step[k].push(*ms);
+            }
+        }
+        totals.push(r.total_millis);
+        if (i + 1) % 10 == 0 {
+            eprintln!("pairings: {}/{pairings}", i + 1);
+        }
+    }
+
+    let socket = a.socket.clone();
+    let (lat, storm_requests) = {
+        let emu = w.emu();
+        w.on_host("speaker", || async move {
+            let mut lat = Vec::new();
+            for _ in 0..1000 {
+                let t0 = Instant::now();
+                let v = op(&socket, r#"{"op":"token"}"#)
+                    .await
+                    .map_err(|e| format!("auth_token latency: {e}"))?;
+                lat.push(t0.elapsed().as_secs_f64() * 1e6);
+                if v["type"] != "token" {
+                    return Err(format!("token op: {v}"));
+                }
+            }
+            let v = op(&socket, r#"{"op":"token"}"#).await?;
+            let token = v["access_token"].as_str().unwrap_or_default().to_owned();
+            emu.clear_requests();
+            let line = serde_json::json!({"op": "auth_failure", "token": token}).to_string();
+            let mut tasks = Vec::new();
+            for _ in 0..callers {
+                let socket = socket.clone();
+                let line = line.clone();
+                tasks.push(tokio::spawn(async move {
+                    op(&socket, &line)
+                        .await
+                        .map_err(|e| format!("storm auth_failure: {e}"))
+                }));
+            }
+            for t in tasks {
+                t.await.map_err(|e| e.to_string())??;
+            }
+            // Every caller then asks for the new token.
+            let v = op(&socket, r#"{"op":"token"}"#).await?;
+            if v["type"] != "token" || v["access_token"].as_str() == Some(token.as_str()) {
+                return Err(format!("no fresh token after the storm: {}", v["type"]));
+            }
+            let n = emu
+                .requests()
+                .iter()
+                .filter(|r| {
+                    r.endpoint == Some(Endpoint::Token)
+                        && r.param("grant_type") == Some("refresh_token")
+                })
+                .count();
+            Ok::<_, String>((lat, n))
+        })??
+    };
+
+    println!("| step | median (ms) | p95 (ms) |");
+    println!("|---|---:|---:|");
+    for (s, v) in steps.iter().zip(per_step) {
+        let (m, p95, _) = stats(v);
+        println!("| {} | {m:.1} | {p95:.1} |", s.name());
+    }
+    let (m, p95, _) = stats(totals);
+    println!("| **total** (companion start → tokens stored) | {m:.1} | {p95:.1} |");
+    println!();
+    let (m, _, p99) = stats(lat);
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!("| pairings | {pairings} |");
+    println!("| `auth_token()` over the local socket, median | {m:.0} µs |");
+    println!("| `auth_token()` over the local socket, p99 | {p99:.0} µs |");
+    println!("| refresh storm: {callers} concurrent callers → token requests | {storm_requests} |");
+    Ok(())
+}
