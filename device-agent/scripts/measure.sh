@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Resource numbers for the device agent: stripped release binary size, idle RSS and thread
+# Resource numbers for the device agent: stripped release binary size, peak RSS while pairing
+# (VmHWM: the link handshake, device info and code exchange, then CBL), idle RSS and thread
 # count after pairing, idle wakeups per minute (voluntary + involuntary context switches of all
 # threads over 60 s, from /proc/PID/task/*/status). Everything runs on 127.0.0.1 against the
 # lwa-emulator binary; mDNS is off (it would need a network namespace here).
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-60}"
-cargo build --release -q -p device-agent -p lwa-emulator
+cargo build --release -q -p device-agent -p lwa-emulator -p companion-app
 bin=target/release/avs-device-agent
 emu_bin=target/release/lwa-emulator
 work=$(mktemp -d)
@@ -29,6 +30,15 @@ agent=$!
 pids+=($agent)
 for _ in $(seq 100); do grep -q AVS_AGENT_READY "$work/agent.out" 2>/dev/null && break; sleep 0.1; done
 socket=$(grep -o 'socket=[^ ]*' "$work/agent.out" | cut -d= -f2)
+link=$(grep -o 'link=[^ ]*' "$work/agent.out" | cut -d= -f2)
+rss_before=$(awk '/VmRSS/ {print $2}' /proc/"$agent"/status)
+
+# Pair over the link as a user would: companion, setup code, scripted sign-in on the emulator.
+AVS_COMPANION_CONFIG="$work/companion.toml" target/release/avs-companion pair --plain \
+  --connect "$link" --setup-code 24681357 --client-id amzn1.application-oa2-client.avspairdemo \
+  --lwa-base-url "$base" --browser "$emu_bin browse --email alice@example.com --password alexa-pass-1" \
+  >"$work/pair.out" 2>&1 || { cat "$work/pair.out" >&2; exit 1; }
+grep -m1 '^Linked' "$work/pair.out"
 
 # Pair with code-based linking, approved through the emulator's control API.
 "$bin" cbl --socket "$socket" >"$work/cbl.out" &
@@ -41,14 +51,19 @@ wait "$cbl"
 for _ in $(seq 100); do "$bin" token --socket "$socket" >/dev/null 2>&1 && break; sleep 0.1; done
 "$bin" status --socket "$socket" | grep auth
 
-switches() { cat /proc/"$agent"/task/*/status | awk '/ctxt_switches/ {s+=$2} END {print s}'; }
+# Sum over threads; a thread that ends in the window would make the difference negative, so
+# the window's count is taken per thread id and only threads present at both ends count.
+switches() { for t in /proc/"$agent"/task/*; do echo "${t##*/} $(awk '/ctxt_switches/ {s+=$2} END {print s}' "$t/status" 2>/dev/null)"; done; }
 sleep 3
-before=$(switches)
+switches >"$work/before"
 sleep "$secs"
-after=$(switches)
+switches >"$work/after"
+delta=$(awk 'NR==FNR {b[$1]=$2; next} ($1 in b) {d+=$2-b[$1]} END {print d+0}' "$work/before" "$work/after")
 size=$(stat -c %s "$bin")
 rss=$(awk '/VmRSS/ {print $2}' /proc/"$agent"/status)
+peak=$(awk '/VmHWM/ {print $2}' /proc/"$agent"/status)
 threads=$(awk '/Threads/ {print $2}' /proc/"$agent"/status)
 echo "binary_size_bytes=$size ($(numfmt --to=iec "$size"))"
+echo "rss_before_pairing_kib=$rss_before peak_rss_while_pairing_kib=$peak"
 echo "idle_rss_kib=$rss threads=$threads"
-echo "context_switches_in_${secs}s=$((after - before)) per_min=$(( (after - before) * 60 / secs ))"
+echo "context_switches_in_${secs}s=$delta per_min=$(( delta * 60 / secs ))"
