@@ -96,8 +96,8 @@ pub async fn eventually_async_connect(addr: SocketAddr) -> Session {
     }
 }
 
-/// Runs the emulator's browser login (sign in as `email`, allow) for `info`'s challenge and
-/// returns the authorization code from the redirect.
+/// Runs the emulator's browser login (sign in as `email`, allow) for `info`'s challenge with the
+/// emulator's own scripted user, and returns the authorization code from the redirect.
 pub async fn login(
     base: &str,
     client_id: &str,
@@ -106,11 +106,8 @@ pub async fn login(
     password: &str,
     info: &shared_protocol::message::DeviceInfo,
 ) -> shared_protocol::secret::AuthorizationCode {
+    use lwa_emulator::browser::{Consent, ScriptedUser};
     use shared_protocol::lwa::AuthorizeRequest;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let req = AuthorizeRequest {
         client_id: client_id.into(),
         redirect_uri: redirect_uri.into(),
@@ -120,80 +117,17 @@ pub async fn login(
         code_challenge: info.challenge().unwrap(),
     };
     let url = req.to_url(&format!("{base}/ap/oa").parse().unwrap());
-    let page = http.get(url).send().await.unwrap().text().await.unwrap();
-    let txn = hidden(&page, "txn");
-    let resp = http
-        .post(format!("{base}/ap/signin"))
-        .form(&[
-            ("email", email),
-            ("password", password),
-            ("txn", txn.as_str()),
-        ])
-        .send()
+    let redirect = ScriptedUser::new(email, password)
+        .unwrap()
+        .authorize(url.as_str(), Consent::Allow)
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 303, "sign-in accepted");
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let location = resp
-        .headers()
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let page = http
-        .get(format!("{base}{location}"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = hidden(&page, "csrf");
-    let resp = http
-        .post(format!("{base}/ap/consent"))
-        .header("cookie", &cookie)
-        .form(&[
-            ("txn", txn.as_str()),
-            ("csrf", csrf.as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let location = resp
-        .headers()
-        .get("location")
-        .expect("redirect with code")
-        .to_str()
-        .unwrap();
-    let url = url::Url::parse(location).unwrap();
-    let code = url
+    let code = redirect
         .query_pairs()
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
-        .expect("code in redirect");
+        .unwrap_or_else(|| panic!("no code in redirect {redirect}"));
     shared_protocol::secret::AuthorizationCode::new(code)
-}
-
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in page"))
-        + marker.len();
-    let end = page[start..].find('"').unwrap() + start;
-    page[start..end].to_owned()
 }
 
 /// Logs to the test output when `AVS_TEST_LOG` is set (e.g. `device_agent=debug`).
