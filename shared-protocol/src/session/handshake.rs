@@ -161,8 +161,39 @@ async fn malformed<T: FrameTransport>(transport: &mut T, err: HandshakeError) ->
     err
 }
 
-fn role_is(hello: &Hello, role: Role) -> bool {
-    hello.role == role
+/// Checks the peer's first message: a Hello, from the other role, with a version we can speak.
+/// Anything else is answered with the matching `Error` before the handshake fails.
+async fn accept_peer_hello<T: FrameTransport>(
+    transport: &mut T,
+    our_hello: &Hello,
+    msg: PlainMessage,
+) -> Result<Hello, HandshakeError> {
+    let (peer_role, first, from) = match our_hello.role {
+        Role::Agent => (
+            Role::Companion,
+            "the companion's hello",
+            "a hello from a companion",
+        ),
+        Role::Companion => (Role::Agent, "the agent's hello", "a hello from an agent"),
+    };
+    let peer_hello = match msg {
+        PlainMessage::Hello(hello) => hello,
+        other => return Err(unexpected(transport, first, &other).await),
+    };
+    if peer_hello.role != peer_role {
+        let other = PlainMessage::Hello(peer_hello);
+        return Err(unexpected(transport, from, &other).await);
+    }
+    if let Err(mismatch) = check_compatible(our_hello, &peer_hello) {
+        send_error(
+            transport,
+            ErrorKind::IncompatibleVersion,
+            mismatch.to_string(),
+        )
+        .await;
+        return Err(mismatch.into());
+    }
+    Ok(peer_hello)
 }
 
 /// The companion's side of the handshake.
@@ -187,23 +218,7 @@ impl<T: FrameTransport> ClientHandshake<T> {
         let our_hello_frame =
             send_plain(&mut transport, &PlainMessage::Hello(our_hello.clone())).await?;
         let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
-        let peer_hello = match msg {
-            PlainMessage::Hello(hello) => hello,
-            other => return Err(unexpected(&mut transport, "the agent's hello", &other).await),
-        };
-        if !role_is(&peer_hello, Role::Agent) {
-            let other = PlainMessage::Hello(peer_hello);
-            return Err(unexpected(&mut transport, "a hello from an agent", &other).await);
-        }
-        if let Err(mismatch) = check_compatible(&our_hello, &peer_hello) {
-            send_error(
-                &mut transport,
-                ErrorKind::IncompatibleVersion,
-                mismatch.to_string(),
-            )
-            .await;
-            return Err(mismatch.into());
-        }
+        let peer_hello = accept_peer_hello(&mut transport, &our_hello, msg).await?;
         Ok(Self {
             transport,
             our_hello_frame,
@@ -312,23 +327,7 @@ impl<T: FrameTransport> ServerHandshake<T> {
     /// Error{IncompatibleVersion} and fails.
     pub async fn accept(mut transport: T, our_hello: Hello) -> Result<Self, HandshakeError> {
         let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
-        let peer_hello = match msg {
-            PlainMessage::Hello(hello) => hello,
-            other => return Err(unexpected(&mut transport, "the companion's hello", &other).await),
-        };
-        if !role_is(&peer_hello, Role::Companion) {
-            let other = PlainMessage::Hello(peer_hello);
-            return Err(unexpected(&mut transport, "a hello from a companion", &other).await);
-        }
-        if let Err(mismatch) = check_compatible(&our_hello, &peer_hello) {
-            send_error(
-                &mut transport,
-                ErrorKind::IncompatibleVersion,
-                mismatch.to_string(),
-            )
-            .await;
-            return Err(mismatch.into());
-        }
+        let peer_hello = accept_peer_hello(&mut transport, &our_hello, msg).await?;
         let our_hello_frame = send_plain(&mut transport, &PlainMessage::Hello(our_hello)).await?;
         Ok(Self {
             transport,
