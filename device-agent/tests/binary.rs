@@ -46,14 +46,25 @@ async fn the_daemon_and_its_verbs() {
         .env("AVS_AGENT_STATE_DIR", &state)
         .env("AVS_AGENT_LINK_BIND", "127.0.0.1:0")
         .env("AVS_AGENT_MDNS", "false")
-        .env("AVS_AGENT_LOG", "warn")
+        .env("AVS_AGENT_LOG", "warn,device_agent::cli=info")
         .env_remove("AVS_AGENT_SETUP_CODE")
         .env_remove("NOTIFY_SOCKET")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
+    // The daemon's log lines, to wait on what it reports instead of sleeping.
+    let stderr = child.stderr.take().unwrap();
+    let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if log_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -153,7 +164,16 @@ async fn the_daemon_and_its_verbs() {
     // SIGUSR1 is handled (its default action would kill the daemon): the window is open and the
     // daemon still answers.
     signal(pid, "-USR1");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = log_rx
+            .recv_timeout(left)
+            .expect("the daemon logs that SIGUSR1 opened the window");
+        if line.contains("SIGUSR1: pairing window open") {
+            break;
+        }
+    }
     let (ok, out) = verb(&socket, &["status"]);
     assert!(
         ok && out.contains("REFRESHED") && out.contains("open ("),

@@ -208,17 +208,30 @@ async fn limits_busy_and_handshake_timeout() {
     cfg.max_sessions = 1;
     cfg.handshake_timeout = Duration::from_millis(500);
     let agent = start(cfg).await;
-    // A silent client occupies the only slot until the handshake deadline.
+    // A client that says Hello, gets the agent's Hello back (so its session holds the only
+    // slot), then stays silent until the handshake deadline.
     let silent = tokio::net::TcpStream::connect(agent.link_addr())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut t = StreamTransport::new(silent);
+    let hello = PlainMessage::Hello(Hello::new(Role::Companion, "silent"));
+    t.send_frame(serde_json::to_vec(&hello).unwrap())
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
+        .await
+        .expect("the agent's hello")
+        .unwrap()
+        .expect("a frame");
+    assert!(matches!(
+        serde_json::from_slice::<PlainMessage>(&reply).unwrap(),
+        PlainMessage::Hello(_)
+    ));
     match connect(agent.link_addr(), CODE).await {
         Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy),
         other => panic!("{other:?}"),
     }
     // The agent drops the silent one at the deadline.
-    let mut t = StreamTransport::new(silent);
     let end = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
         .await
         .expect("closed by the agent");
