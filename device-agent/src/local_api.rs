@@ -208,22 +208,35 @@ async fn write(w: &mut tokio::net::unix::OwnedWriteHalf, resp: &ApiResponse) -> 
     ok
 }
 
+/// Reads one `\n`-terminated line of at most [`MAX_LINE`] bytes into `line`; 0 at end of
+/// stream. Both ends read through this, so neither buffers an endless line from the other.
+async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    what: &str,
+) -> std::io::Result<usize> {
+    let n = reader
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', line)
+        .await?;
+    if line.len() > MAX_LINE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{what} line longer than {MAX_LINE} bytes"),
+        ));
+    }
+    Ok(n)
+}
+
 async fn handle(stream: UnixStream, shared: &Shared) {
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
     loop {
         let mut line = Vec::new();
-        let read = timeout(REQUEST_TIMEOUT, async {
-            let mut limited = (&mut reader).take(MAX_LINE as u64 + 1);
-            let n = limited.read_until(b'\n', &mut line).await?;
-            if line.len() > MAX_LINE {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("request line longer than {MAX_LINE} bytes"),
-                ));
-            }
-            Ok(n)
-        })
+        let read = timeout(
+            REQUEST_TIMEOUT,
+            read_bounded_line(&mut reader, &mut line, "request"),
+        )
         .await;
         match read {
             Ok(Ok(0)) => return,
@@ -418,13 +431,20 @@ pub async fn call(
     line.push(b'\n');
     w.write_all(&line).await.map_err(|e| e.to_string())?;
     zeroize::Zeroize::zeroize(&mut line);
-    let mut lines = BufReader::new(r).lines();
-    while let Some(l) = lines.next_line().await.map_err(|e| e.to_string())? {
+    let mut reader = BufReader::new(r);
+    loop {
+        let mut l = Vec::new();
+        let n = read_bounded_line(&mut reader, &mut l, "answer")
+            .await
+            .map_err(|e| format!("bad answer from the agent: {e}"))?;
+        if n == 0 {
+            return Ok(());
+        }
         let resp: ApiResponse =
-            serde_json::from_str(&l).map_err(|e| format!("bad answer from the agent: {e}"))?;
+            serde_json::from_slice(&l).map_err(|e| format!("bad answer from the agent: {e}"))?;
+        zeroize::Zeroize::zeroize(&mut l);
         if !each(&resp) {
             return Ok(());
         }
     }
-    Ok(())
 }
