@@ -81,6 +81,22 @@ pub fn registered() -> Vec<Resource> {
     registry().items.values().cloned().collect()
 }
 
+/// The signal being handled, 0 when none.
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// Held by the cleanup thread from the moment it takes a signal until the process exits.
+static INTERRUPT: Mutex<()> = Mutex::new(());
+
+/// When a signal is being handled, waits for its cleanup to end the process (128 + signal) and
+/// never returns. Call it before reporting a failure: the interrupt's own teardown (killed
+/// children) must not turn into a different error and exit code.
+pub fn exit_if_interrupted() {
+    let sig = INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+    if sig != 0 {
+        let _wait = INTERRUPT.lock().unwrap_or_else(|e| e.into_inner());
+        std::process::exit(128 + sig);
+    }
+}
+
 /// Installs the `SIGINT`/`SIGTERM`/`SIGHUP` handler once per process. Called by [`register`];
 /// public so a binary can install it before it creates anything.
 pub fn install_signal_handler() {
@@ -97,6 +113,10 @@ pub fn install_signal_handler() {
             .name("avsp-cleanup".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
+                    // Held until the process exits, so `exit_if_interrupted` waits for the end
+                    // of the cleanup instead of racing it with another exit code.
+                    let _handling = INTERRUPT.lock().unwrap_or_else(|e| e.into_inner());
+                    INTERRUPTED.store(sig, std::sync::atomic::Ordering::SeqCst);
                     eprintln!("\ninterrupted (signal {sig}): removing the test network, processes and temp files…");
                     cleanup_all();
                     std::process::exit(128 + sig);

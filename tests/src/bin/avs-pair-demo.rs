@@ -73,6 +73,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            avs_pair_tests::cleanup::exit_if_interrupted();
             eprintln!("\navs-pair-demo failed: {e}\n(everything it started has been removed)");
             ExitCode::FAILURE
         }
