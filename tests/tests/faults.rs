@@ -96,14 +96,17 @@ fn lwa_down_during_the_exchange_is_reported_and_the_same_code_succeeds_once_it_i
     assert_eq!(w.status(&a).unwrap().auth_state, AuthState::Refreshed);
 }
 
-/// Every refresh request's arrival time, seen by polling the emulator's request log.
+/// Every refresh request's arrival time and final status, seen by polling the emulator's
+/// request log.
 fn watch_refreshes(w: &World, until: Instant, want_ok: bool) -> Vec<(Instant, Option<u16>)> {
     let mut seen = std::collections::BTreeMap::new();
     loop {
         for r in w.emu().requests() {
             if r.endpoint == Some(Endpoint::Token) && r.param("grant_type") == Some("refresh_token")
             {
-                seen.entry(r.seq).or_insert((Instant::now(), r.status));
+                // First sighting fixes the arrival time; the status is the latest one seen (a
+                // request caught in flight has none yet).
+                seen.entry(r.seq).or_insert((Instant::now(), r.status)).1 = r.status;
             }
         }
         let done = want_ok && seen.values().any(|(_, s)| *s == Some(200));
