@@ -20,7 +20,8 @@ use crate::auth_delegate::{AuthDelegate, StartReport};
 use crate::ble::BleStatus;
 use crate::cbl::{run_cbl, CblPolicy, CblPrompt};
 use crate::config::AgentConfig;
-use crate::link_server::{self, LinkContext, LinkLimits};
+use crate::core::LinkContext;
+use crate::link::{self, LinkLimits};
 use crate::local_api::{self, StatusReport};
 use crate::lwa_client::LwaClient;
 use crate::mdns::Advertiser;
@@ -210,7 +211,7 @@ impl Agent {
         };
         let link_limits = limits.clone();
         let mut tasks = vec![
-            tokio::spawn(link_server::serve(
+            tokio::spawn(link::serve(
                 listener,
                 ctx.clone(),
                 limits,

@@ -14,7 +14,8 @@
 //! | [`auth_delegate`] | states, observers, single-flight refresh |
 //! | [`cbl`] | code-based linking |
 //! | [`pairing`] | the pairing window and the persistent attempt counter |
-//! | [`link_server`] | the companion link: handshake, PKCE per session, exchange |
+//! | [`core`] | the agent's core state: identity, setup code, pairing window, delegate |
+//! | [`link`] | the companion link: session (handshake, PKCE per session, exchange), TCP listener |
 //! | [`local_api`] | the Unix socket for the AVS client and the CLI |
 //! | [`mdns`] | `_avs-pair._tcp` advertising |
 //! | [`ble`] | pairing over Bluetooth LE: GATT peripheral, advertising while the window is open |
@@ -42,7 +43,8 @@ pub mod ble;
 pub mod cbl;
 pub mod cli;
 pub mod config;
-pub mod link_server;
+pub mod core;
+pub mod link;
 pub mod local_api;
 pub mod lwa_client;
 pub mod mdns;

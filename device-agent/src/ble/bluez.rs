@@ -33,7 +33,8 @@ use tokio::task::JoinHandle;
 
 use super::advertising::{follow_window, Advertiser};
 use super::{info_value, serve_link};
-use crate::link_server::{LinkContext, LinkLimits};
+use crate::core::LinkContext;
+use crate::link::LinkLimits;
 
 /// Chunks a session may have queued before write responses wait for it.
 const RX_QUEUE: usize = 8;

@@ -2,7 +2,7 @@
 //!
 //! The speaker serves the avs-pair GATT service (`shared_protocol::gatt`: info read, rx write
 //! with response, tx indicate) and runs exactly the same connection handler as over TCP
-//! ([`crate::link_server::handle_connection`]) on a [`GattTransport`] per connected companion.
+//! ([`crate::link::handle_connection`]) on a [`GattTransport`] per connected companion.
 //! It advertises the service UUID and `avs-<device id>` only while the pairing window is open
 //! ([`advertising::follow_window`]).
 //!
@@ -22,7 +22,8 @@ use shared_protocol::gatt::{GattLink, GattOptions, GattTransport};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::link_server::{handle_connection, LinkContext, LinkLimits};
+use crate::core::LinkContext;
+use crate::link::{handle_connection, LinkLimits};
 
 /// The one line a speaker without Bluetooth prints.
 pub const NO_ADAPTER: &str = "no Bluetooth adapter found; BLE pairing disabled";

@@ -1,11 +1,5 @@
-//! The link server: the TCP end of the companion protocol.
-//!
-//! One task per connection, each bounded in time and number:
-//!
-//! - at most `max_sessions` at once; the next connection gets `Error{Busy}` and is closed;
-//! - the whole handshake (Hello, SPAKE2, key confirmation) must finish within
-//!   `handshake_timeout`; every later read must arrive within `idle_timeout`;
-//! - frames are capped by the protocol crate.
+//! One companion session over any transport: the handshake within `handshake_timeout`, then
+//! the sealed session until it ends.
 //!
 //! Inside the secure session, `GetDeviceInfo` makes a fresh PKCE pair bound to a fresh
 //! `SessionId` (the verifier never leaves this task and is zeroized when the connection ends);
@@ -14,162 +8,25 @@
 //! tells the companion exactly what went wrong and whether resending the same code can help.
 
 use std::fmt::Display;
-use std::sync::Arc;
 use std::time::Duration;
 
-use shared_protocol::frame::{FrameTransport, StreamTransport};
-use shared_protocol::ids::{DeviceId, DeviceSerialNumber, ProductId, SessionId};
+use shared_protocol::frame::FrameTransport;
+use shared_protocol::ids::SessionId;
 use shared_protocol::lwa::AuthError;
 use shared_protocol::message::{
-    AgentSummary, AuthFailure, AuthFailureClass, AuthResult, DeviceInfo, ErrorBody, ErrorKind,
-    Hello, PlainMessage, Progress, ProgressStage, ProvideAuthorization, Role, SecureMessage,
-    Status,
+    AuthFailure, AuthFailureClass, AuthResult, DeviceInfo, ErrorBody, ErrorKind, Progress,
+    ProgressStage, ProvideAuthorization, SecureMessage,
 };
 use shared_protocol::pkce::PkcePair;
 use shared_protocol::session::{
     AttemptGuard, HandshakeError, SecureSession, ServerHandshake, SessionError,
 };
-use shared_protocol::setup_code::SetupCode;
-use tokio::io::AsyncWriteExt as _;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Mutex, Semaphore};
 use tokio::time::{timeout, timeout_at, Instant};
 
-use crate::auth_delegate::AuthDelegate;
+use super::LinkLimits;
+use crate::core::LinkContext;
 use crate::lwa_client::LwaFailure;
 use crate::pairing::Pairing;
-
-/// Limits of the link server.
-#[derive(Debug, Clone)]
-pub struct LinkLimits {
-    /// Concurrent sessions.
-    pub max_sessions: usize,
-    /// Whole handshake.
-    pub handshake_timeout: Duration,
-    /// Between two messages of an established session.
-    pub idle_timeout: Duration,
-    /// The code exchange request.
-    pub exchange_timeout: Duration,
-}
-
-/// What the link server needs from the rest of the agent.
-#[derive(Debug)]
-pub struct LinkContext {
-    /// Link id.
-    pub device_id: DeviceId,
-    /// Friendly name.
-    pub friendly_name: String,
-    /// Product id for DeviceInfo.
-    pub product_id: ProductId,
-    /// DSN for DeviceInfo.
-    pub dsn: DeviceSerialNumber,
-    /// The setup code keying the handshake.
-    pub setup_code: SetupCode,
-    /// The pairing window.
-    pub pairing: Pairing,
-    /// The account holder.
-    pub delegate: AuthDelegate,
-    /// One exchange at a time (two companions racing must not interleave installs).
-    pub exchange_lock: Mutex<()>,
-}
-
-impl LinkContext {
-    /// What anyone may know.
-    pub fn summary(&self) -> AgentSummary {
-        AgentSummary {
-            device_id: self.device_id.clone(),
-            friendly_name: self.friendly_name.clone(),
-            paired: self.delegate.is_paired(),
-            window: self.pairing.window(),
-        }
-    }
-
-    /// The full status.
-    pub fn status(&self) -> Status {
-        let auth = self.delegate.status();
-        Status {
-            summary: self.summary(),
-            auth_state: auth.state,
-            auth_error: auth.error,
-            user_id: self.delegate.account().and_then(|(_, u)| u),
-        }
-    }
-
-    fn hello(&self) -> Hello {
-        let mut hello = Hello::new(
-            Role::Agent,
-            concat!("avs-device-agent ", env!("CARGO_PKG_VERSION")),
-        );
-        hello.agent = Some(self.summary());
-        hello
-    }
-}
-
-/// Serves the link on `listener` until `shutdown` becomes true.
-pub async fn serve(
-    listener: TcpListener,
-    ctx: Arc<LinkContext>,
-    limits: LinkLimits,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let sessions = Arc::new(Semaphore::new(limits.max_sessions));
-    // Busy answers are cheap but still bounded.
-    let busy = Arc::new(Semaphore::new(limits.max_sessions.max(4)));
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "link accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        match sessions.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let ctx = ctx.clone();
-                let limits = limits.clone();
-                let mut stop = shutdown.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = handle_connection(StreamTransport::new(stream), peer, &ctx, &limits) => {}
-                        _ = stop.changed() => {}
-                    }
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                if let Ok(permit) = busy.clone().try_acquire_owned() {
-                    tracing::info!(%peer, "link busy: refusing a connection");
-                    tokio::spawn(async move {
-                        refuse_busy(stream).await;
-                        drop(permit);
-                    });
-                }
-            }
-        }
-    }
-    tracing::debug!("link server stopped");
-}
-
-async fn refuse_busy(stream: TcpStream) {
-    let mut t = StreamTransport::new(stream);
-    // Read the peer's Hello first so closing does not reset the connection under our answer.
-    let _ = timeout(Duration::from_secs(2), t.recv_frame()).await;
-    let body = PlainMessage::Error(ErrorBody::new(
-        ErrorKind::Busy,
-        "the speaker is already talking to other companions; try again in a moment",
-    ));
-    if let Ok(frame) = serde_json::to_vec(&body) {
-        let _ = timeout(Duration::from_secs(2), t.send_frame(frame)).await;
-    }
-    let mut stream = t.into_inner();
-    let _ = timeout(Duration::from_secs(2), stream.shutdown()).await;
-}
 
 /// The pairing window as the handshake's attempt guard.
 struct Guard<'a> {
@@ -356,7 +213,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         if !self.ctx.pairing.is_open() {
             return self.error(ErrorKind::WindowClosed, WINDOW_CLOSED).await;
         }
-        match self.ctx.delegate.clear_data() {
+        match self.ctx.delegate.clear_data().await {
             Ok(()) => self.send(&SecureMessage::ResetDone).await,
             Err(e) => {
                 tracing::error!(error = %e, "reset over the link failed");
@@ -473,6 +330,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             .ctx
             .delegate
             .install(grant, pa.client_id.clone(), None, true)
+            .await
         {
             tracing::error!(error = %e, "could not store the new account");
             return fail(
@@ -488,7 +346,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             .await;
         let user_id = match lwa.user_profile(&access, Duration::from_secs(10)).await {
             Ok(uid) => {
-                if let Err(e) = self.ctx.delegate.set_user_id(uid.clone()) {
+                if let Err(e) = self.ctx.delegate.set_user_id(uid.clone()).await {
                     tracing::warn!(error = %e, "could not store the account id");
                 }
                 Some(uid)
