@@ -15,7 +15,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Certificate, Method, StatusCode};
 use url::Url;
 
-use form::{element_text, find_form};
+use form::{element_text, find_form, Form};
 
 /// Requests made by the scripted user time out after this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -167,45 +167,31 @@ impl ScriptedUser {
         consent: Consent,
     ) -> Result<Url, BrowseError> {
         let start = Url::parse(authorize_url).map_err(|e| BrowseError::BadUrl(e.to_string()))?;
-        let home = origin(&start);
+        // The sign-in's origin: known once a request reaches `/ap/oa` (the URL given may be a
+        // companion's one-time start URL that redirects there). A redirect leaving it is the
+        // final one, to the client's redirect URI.
+        let mut home: Option<String> = None;
         let mut next = Request::get(start);
         let mut signed_in_once = false;
         for _ in 0..MAX_STEPS {
+            if home.is_none() && next.url.path().trim_end_matches('/').ends_with("/ap/oa") {
+                home = Some(origin(&next.url));
+            }
             let (url, status, location, body) = self.send(&next).await?;
             if status.is_redirection() {
-                let target = location.and_then(|l| url.join(&l).ok()).ok_or_else(|| {
-                    BrowseError::UnexpectedPage {
-                        status: status.as_u16(),
-                        path: url.path().to_owned(),
-                    }
-                })?;
-                if origin(&target) != home {
+                let target = follow(&url, status, location)?;
+                if home.as_ref().is_some_and(|h| origin(&target) != *h) {
                     return Ok(target);
                 }
                 next = Request::get(target);
                 continue;
             }
-            if let Some(form) = find_form(&body, "signin-form") {
-                if signed_in_once {
-                    let message = element_text(&body, "auth-error")
-                        .unwrap_or_else(|| "the sign-in form came back".into());
-                    return Err(BrowseError::LoginRejected(message));
-                }
-                signed_in_once = true;
-                let mut fields: Vec<(String, String)> = form
-                    .fields
-                    .into_iter()
-                    .filter(|(k, _)| k != "email" && k != "password")
-                    .collect();
-                fields.push(("email".into(), self.email.clone()));
-                fields.push(("password".into(), self.password.clone()));
-                next = Request::post(url.join(&form.action).unwrap_or(url), fields);
+            if let Some(step) = self.sign_in(&url, &body, &mut signed_in_once) {
+                next = step?;
                 continue;
             }
             if let Some(form) = find_form(&body, "consent-form") {
-                let mut fields = form.fields;
-                fields.push(("decision".into(), consent.value().into()));
-                next = Request::post(url.join(&form.action).unwrap_or(url), fields);
+                next = submit(form, &url, [("decision", consent.value().into())]);
                 continue;
             }
             return Err(page_error(status, &url, &body));
@@ -251,33 +237,14 @@ impl ScriptedUser {
         for _ in 0..MAX_STEPS {
             let (url, status, location, body) = self.send(&next).await?;
             if status.is_redirection() {
-                let target = location.and_then(|l| url.join(&l).ok()).ok_or_else(|| {
-                    BrowseError::UnexpectedPage {
-                        status: status.as_u16(),
-                        path: url.path().to_owned(),
-                    }
-                })?;
-                next = Request::get(target);
+                next = Request::get(follow(&url, status, location)?);
                 continue;
             }
             if body.contains("id=\"cbl-result\"") {
                 return Ok(());
             }
-            if let Some(form) = find_form(&body, "signin-form") {
-                if signed_in_once {
-                    let message = element_text(&body, "auth-error")
-                        .unwrap_or_else(|| "the sign-in form came back".into());
-                    return Err(BrowseError::LoginRejected(message));
-                }
-                signed_in_once = true;
-                let mut fields: Vec<(String, String)> = form
-                    .fields
-                    .into_iter()
-                    .filter(|(k, _)| k != "email" && k != "password")
-                    .collect();
-                fields.push(("email".into(), self.email.clone()));
-                fields.push(("password".into(), self.password.clone()));
-                next = Request::post(url.join(&form.action).unwrap_or(url), fields);
+            if let Some(step) = self.sign_in(&url, &body, &mut signed_in_once) {
+                next = step?;
                 continue;
             }
             if let Some(form) = find_form(&body, "code-form") {
@@ -290,19 +257,43 @@ impl ScriptedUser {
                     });
                 }
                 code_entered = true;
-                let mut fields: Vec<(String, String)> = form
-                    .fields
-                    .into_iter()
-                    .filter(|(k, _)| k != "user_code")
-                    .collect();
-                fields.push(("user_code".into(), user_code.to_owned()));
-                fields.push(("decision".into(), consent.value().into()));
-                next = Request::post(url.join(&form.action).unwrap_or(url), fields);
+                next = submit(
+                    form,
+                    &url,
+                    [
+                        ("user_code", user_code.to_owned()),
+                        ("decision", consent.value().into()),
+                    ],
+                );
                 continue;
             }
             return Err(page_error(status, &url, &body));
         }
         Err(BrowseError::TooManySteps)
+    }
+
+    /// The sign-in form on `body`, if any, filled with this user's credentials; the form coming
+    /// back a second time means they were refused.
+    fn sign_in(
+        &self,
+        url: &Url,
+        body: &str,
+        signed_in_once: &mut bool,
+    ) -> Option<Result<Request, BrowseError>> {
+        let form = find_form(body, "signin-form")?;
+        if std::mem::replace(signed_in_once, true) {
+            let message = element_text(body, "auth-error")
+                .unwrap_or_else(|| "the sign-in form came back".into());
+            return Some(Err(BrowseError::LoginRejected(message)));
+        }
+        Some(Ok(submit(
+            form,
+            url,
+            [
+                ("email", self.email.clone()),
+                ("password", self.password.clone()),
+            ],
+        )))
     }
 
     /// Sends one request with this origin's cookies; stores the cookies it sets. Returns the
@@ -363,6 +354,29 @@ impl ScriptedUser {
             String::from_utf8_lossy(&body).into_owned(),
         ))
     }
+}
+
+/// The POST that submits `form` (found on `url`) with its own fields, `values` replacing any
+/// of the same name.
+fn submit<const N: usize>(form: Form, url: &Url, values: [(&str, String); N]) -> Request {
+    let mut fields: Vec<(String, String)> = form
+        .fields
+        .into_iter()
+        .filter(|(k, _)| !values.iter().any(|(name, _)| name == k))
+        .collect();
+    fields.extend(values.map(|(k, v)| (k.to_owned(), v)));
+    let action = url.join(&form.action).unwrap_or_else(|_| url.clone());
+    Request::post(action, fields)
+}
+
+/// Where a redirect from `url` leads.
+fn follow(url: &Url, status: StatusCode, location: Option<String>) -> Result<Url, BrowseError> {
+    location
+        .and_then(|l| url.join(&l).ok())
+        .ok_or_else(|| BrowseError::UnexpectedPage {
+            status: status.as_u16(),
+            path: url.path().to_owned(),
+        })
 }
 
 fn page_error(status: StatusCode, url: &Url, body: &str) -> BrowseError {

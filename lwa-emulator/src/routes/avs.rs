@@ -1,7 +1,9 @@
 //! The token-checking part of AVS (lwa-spec §6): `GET /ping` and the downchannel
-//! `GET /v20160207/directives`. A live token gets 204 / an open (empty) multipart response; a
-//! missing, expired or revoked one gets 403 with the System.Exception
-//! UNAUTHORIZED_REQUEST_EXCEPTION body, which is what makes the SDK refresh at once.
+//! `GET /v20160207/directives`. A live token granted the `alexa:all` scope gets 204 / an open
+//! (empty) multipart response; a missing, expired or revoked one, or one granted other scopes
+//! only (a `profile` token from a CBL pair made with `scope=profile`), gets 403 with the
+//! System.Exception UNAUTHORIZED_REQUEST_EXCEPTION body, which is what makes the SDK refresh at
+//! once.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -35,8 +37,16 @@ fn unauthorized() -> Response {
     json_response(StatusCode::FORBIDDEN, body.to_string())
 }
 
+/// The scope AVS requires of every token.
+const AVS_SCOPE: &str = "alexa:all";
+
 fn token_is_live(shared: &Shared, headers: &HeaderMap, query: Option<&str>) -> bool {
-    presented_token(headers, query).is_some_and(|t| shared.lock().access(&t).is_ok())
+    presented_token(headers, query).is_some_and(|t| {
+        shared
+            .lock()
+            .access(&t)
+            .is_ok_and(|record| record.grant.has_scope(AVS_SCOPE))
+    })
 }
 
 pub(crate) async fn ping(

@@ -3,7 +3,9 @@
 //! - `authorization_code`: single use (any redemption attempt consumes the code; a second one
 //!   also revokes the tokens issued from it), 5-minute life, bound to the client, the exact
 //!   `redirect_uri` and the PKCE challenge; every mismatch is `invalid_grant` "…: code".
-//!   Web clients without a `code_verifier` must authenticate with their secret.
+//!   Web clients without a `code_verifier` must authenticate with their secret; a web client
+//!   that exchanges without its secret (PKCE only) gets an access token and **no refresh
+//!   token**, as Amazon documents (lwa-spec §11): one hour of access, then nothing.
 //! - `refresh_token`: same or rotating refresh tokens; web clients must send their secret
 //!   (`invalid_request` "…: client_secret", which the SDK reports as INVALID_CBL_CLIENT_ID).
 //! - `device_code`: CBL polling; no client id (lwa-spec §2.3).
@@ -108,6 +110,13 @@ fn basic_auth(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthErro
     Ok(Some((unescape(id), unescape(secret))))
 }
 
+/// A client identified by a token request.
+struct Caller<'a> {
+    client: &'a Client,
+    /// It sent its (right) secret.
+    with_secret: bool,
+}
+
 /// Identifies the client and checks its secret. `secret_required_for_web`: a web client that
 /// sends no secret gets `invalid_request` "…missing a required parameter : client_secret".
 fn authenticate_client<'a>(
@@ -115,7 +124,7 @@ fn authenticate_client<'a>(
     params: &Params,
     basic: Option<(String, String)>,
     secret_required_for_web: bool,
-) -> Result<&'a Client, OAuthError> {
+) -> Result<Caller<'a>, OAuthError> {
     let body_id = params.get("client_id")?;
     let body_secret = params.get("client_secret")?;
     let (client_id, secret) = match (&basic, body_id) {
@@ -143,9 +152,13 @@ fn authenticate_client<'a>(
         }
         (None, _) => {}
     }
-    Ok(client)
+    Ok(Caller {
+        client,
+        with_secret: secret.is_some(),
+    })
 }
 
+/// The token response; without a refresh token the key is absent, as LWA sends it.
 fn token_response(minted: Minted) -> Response {
     let body = TokenResponse {
         access_token: minted.access,
@@ -153,10 +166,11 @@ fn token_response(minted: Minted) -> Response {
         token_type: "bearer".into(),
         expires_in: ExpiresIn(minted.expires_in),
     };
-    json_response(
-        StatusCode::OK,
-        serde_json::to_string(&body).unwrap_or_default(),
-    )
+    let mut json = serde_json::to_value(&body).unwrap_or_default();
+    if let Some(fields) = json.as_object_mut() {
+        fields.retain(|_, v| !v.is_null());
+    }
+    json_response(StatusCode::OK, json.to_string())
 }
 
 fn authorization_code(
@@ -167,7 +181,10 @@ fn authorization_code(
     let code = params.require("code")?;
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.get("code_verifier")?;
-    let client = authenticate_client(shared, params, basic, verifier.is_none())?;
+    let Caller {
+        client,
+        with_secret,
+    } = authenticate_client(shared, params, basic, verifier.is_none())?;
     let invalid = || OAuthError::invalid_grant("code");
 
     let mut store = shared.lock();
@@ -195,7 +212,8 @@ fn authorization_code(
         }
     }
     let grant = record.grant.clone();
-    let minted = store.mint(&grant, true);
+    let with_refresh = client.kind == ClientKind::Device || with_secret;
+    let minted = store.mint(&grant, with_refresh);
     Ok(token_response(minted))
 }
 
@@ -205,7 +223,7 @@ fn refresh(
     basic: Option<(String, String)>,
 ) -> Result<Response, OAuthError> {
     let presented = params.require("refresh_token")?;
-    let client = authenticate_client(shared, params, basic, true)?;
+    let client = authenticate_client(shared, params, basic, true)?.client;
     let invalid = || OAuthError::invalid_grant("refresh_token");
 
     let mut store = shared.lock();
@@ -275,7 +293,7 @@ fn client_credentials(
     params: &Params,
     basic: Option<(String, String)>,
 ) -> Result<Response, OAuthError> {
-    let client = authenticate_client(shared, params, basic, true)?;
+    let client = authenticate_client(shared, params, basic, true)?.client;
     if client.kind != ClientKind::Web {
         return Err(OAuthError::unauthorized_client("client_credentials"));
     }

@@ -30,8 +30,13 @@ pub fn http() -> reqwest::Client {
 
 /// An `/ap/oa` URL built with the shared protocol's builder (S256 PKCE, state "st-1").
 pub fn authorize_url(emu: &RunningEmulator, pkce: &PkcePair) -> String {
+    authorize_url_for(emu, DEVICE, pkce)
+}
+
+/// [`authorize_url`] for another client.
+pub fn authorize_url_for(emu: &RunningEmulator, client: &str, pkce: &PkcePair) -> String {
     AuthorizeRequest {
-        client_id: DEVICE.into(),
+        client_id: client.into(),
         redirect_uri: REDIRECT.into(),
         product_id: DEFAULT_PRODUCT_ID.into(),
         dsn: "DSN-0001".into(),
@@ -72,7 +77,12 @@ pub fn query(url: &Url, name: &str) -> Option<String> {
 
 /// Alice's code for a fresh S256 PKCE login.
 pub async fn code_for(emu: &RunningEmulator, pkce: &PkcePair) -> String {
-    let redirect = login(&authorize_url(emu, pkce)).await;
+    code_for_client(emu, DEVICE, pkce).await
+}
+
+/// [`code_for`] with another client.
+pub async fn code_for_client(emu: &RunningEmulator, client: &str, pkce: &PkcePair) -> String {
+    let redirect = login(&authorize_url_for(emu, client, pkce)).await;
     query(&redirect, "code").expect("code in redirect")
 }
 

@@ -191,3 +191,55 @@ async fn downchannel_opens_for_a_live_token_and_ends_at_shutdown() {
         .unwrap();
     assert!(bytes.map(|b| b.is_empty()).unwrap_or(true));
 }
+
+/// Issue 15 item 12: AVS accepted any live token, even one granted only `profile`.
+#[tokio::test]
+async fn avs_refuses_a_token_without_alexa_all_but_profile_accepts_it() {
+    let emu = start().await;
+    let response = http()
+        .post(emu.url("/auth/O2/create/codepair"))
+        .form(&[
+            ("response_type", "device_code"),
+            ("client_id", DEVICE),
+            ("scope", "profile"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let pair: Value = response.json().await.unwrap();
+    let user_code = pair["user_code"].as_str().unwrap();
+    emu.approve_user_code(user_code, ALICE_EMAIL).unwrap();
+    let (status, body) = token(
+        &emu,
+        &[
+            ("grant_type", "device_code"),
+            ("device_code", pair["device_code"].as_str().unwrap()),
+            ("user_code", user_code),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    for path in ["/ping", "/v20160207/directives"] {
+        let response = http()
+            .get(emu.url(path))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["payload"]["code"], "UNAUTHORIZED_REQUEST_EXCEPTION");
+    }
+    let profile = http()
+        .get(emu.url("/user/profile"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profile.status(), StatusCode::OK);
+    let profile: Value = profile.json().await.unwrap();
+    assert_eq!(profile["email"], ALICE_EMAIL);
+    assert_eq!(profile["name"], "Alice Example");
+}

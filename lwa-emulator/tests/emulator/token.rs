@@ -626,3 +626,46 @@ async fn revoking_a_user_or_one_token_gives_invalid_grant_and_lifetimes_are_conf
     .await;
     assert_error(s, &b, "invalid_grant", BAD_REFRESH);
 }
+
+/// Issue 15 item 1: Amazon documents that a code exchange without `client_secret` returns no
+/// refresh token (lwa-spec §11). A web client used with PKCE alone got one, and then failed
+/// its first refresh.
+#[tokio::test]
+async fn a_web_client_without_its_secret_gets_no_refresh_token() {
+    let emu = start().await;
+    let exchange_as_web = |code: String, pkce: PkcePair, secret: Option<&'static str>| {
+        let emu = &emu;
+        async move {
+            let verifier = pkce.verifier.expose_secret().to_owned();
+            let mut pairs = vec![
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", DEFAULT_WEB_CLIENT_ID),
+                ("code_verifier", verifier.as_str()),
+            ];
+            pairs.extend(secret.map(|s| ("client_secret", s)));
+            token(emu, &pairs).await
+        }
+    };
+    let pkce = PkcePair::generate();
+    let code = code_for_client(&emu, DEFAULT_WEB_CLIENT_ID, &pkce).await;
+    let (status, body) = exchange_as_web(code, pkce, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].as_str().unwrap().starts_with("Atza|"));
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let parsed: TokenResponse = serde_json::from_value(body).unwrap();
+    assert!(parsed.refresh_token.is_none());
+
+    // With its secret, the same kind of client gets one.
+    let pkce = PkcePair::generate();
+    let code = code_for_client(&emu, DEFAULT_WEB_CLIENT_ID, &pkce).await;
+    let (status, body) = exchange_as_web(code, pkce, Some(DEFAULT_WEB_CLIENT_SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    check_token_shape(&body);
+
+    // A device client needs no secret for its refresh token.
+    let pkce = PkcePair::generate();
+    let code = code_for(&emu, &pkce).await;
+    check_token_shape(&exchange(&emu, &code, &pkce).await.1);
+}
