@@ -1,0 +1,33 @@
+// Builds and links the delegate against the first SDK releases' headers (no onAuthFailure,
+// Error::NO_ERROR): the point is that this file compiles. It also checks the one behaviour that
+// differs: with no agent, the state is UNINITIALIZED with NO_ERROR.
+#include <cstdio>
+
+#include "AvsPair/AgentAuthDelegate.h"
+
+using alexaClientSDK::avsCommon::sdkInterfaces::AuthObserverInterface;
+
+namespace {
+struct Seen : AuthObserverInterface {
+    State state = State::REFRESHED;
+    Error error = Error::UNKNOWN_ERROR;
+    void onAuthStateChange(State s, Error e) override {
+        state = s;
+        error = e;
+    }
+};
+}  // namespace
+
+int main() {
+    auto manager = std::make_shared<alexaClientSDK::registrationManager::CustomerDataManager>();
+    avsPair::AgentAuthDelegateOptions options;
+    options.socketPath = "/nonexistent/avs-pair-legacy.sock";
+    auto delegate = avsPair::AgentAuthDelegate::create(manager, options);
+    auto seen = std::make_shared<Seen>();
+    delegate->addAuthObserver(seen);
+    bool ok = delegate->getAuthToken().empty() && seen->state == AuthObserverInterface::State::UNINITIALIZED &&
+              seen->error == AuthObserverInterface::Error::NO_ERROR;
+    delegate->shutdown();
+    std::printf("%s\n", ok ? "ok" : "FAILED");
+    return ok ? 0 : 1;
+}
