@@ -1,5 +1,9 @@
-//! The agent: wires config, store, delegate, pairing window, link server, local API, mDNS and
-//! hooks together, and takes them down in order.
+//! The agent, the composition root: builds the [`Core`] from the config, hands it to every
+//! listener (TCP link, BLE, local API, mDNS advertiser, hooks) and takes them down in order.
+//!
+//! Every task gets a receiver of one shutdown channel (as in mini-redis): [`Agent::shutdown`]
+//! flips it, waits for each task to finish, lets mDNS say goodbye and stops the refresher.
+//! Nothing else lives here; the state the listeners share is the core's.
 //!
 //! [`Agent::start`] is what the daemon binary runs and what tests and the demo embed: it returns
 //! once everything listens, with the link address and socket path to connect to.
@@ -8,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use shared_protocol::ids::{ClientId, DeviceId};
+use shared_protocol::ids::DeviceId;
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::setup_code::SetupCode;
 use tokio::io::AsyncBufReadExt as _;
@@ -18,11 +22,11 @@ use tokio::task::JoinHandle;
 
 use crate::auth_delegate::{AuthDelegate, StartReport};
 use crate::ble::BleStatus;
-use crate::cbl::{run_cbl, CblPolicy, CblPrompt};
+use crate::cbl::CblPrompt;
 use crate::config::AgentConfig;
-use crate::core::LinkContext;
-use crate::link::{self, LinkLimits};
-use crate::local_api::{self, StatusReport};
+use crate::core::{CblRunError, CblRunner, Core, StatusReport};
+use crate::link::{self, LinkConfig};
+use crate::local_api;
 use crate::lwa_client::LwaClient;
 use crate::mdns::Advertiser;
 use crate::pairing::Pairing;
@@ -65,95 +69,17 @@ pub enum AgentError {
     Mdns(#[from] crate::mdns::MdnsError),
 }
 
-/// State shared by the agent's tasks.
-#[derive(Debug)]
-pub struct Shared {
-    /// What the link server uses (delegate, pairing, identity).
-    pub link: Arc<LinkContext>,
-    /// Where the link listens.
-    pub link_addr: SocketAddr,
-    client_id: Option<ClientId>,
-    cbl_policy: CblPolicy,
-    cbl_hook: Option<String>,
-    cbl_running: Mutex<()>,
-}
-
-impl Shared {
-    /// The `status` answer.
-    pub fn status_report(&self) -> StatusReport {
-        let s = self.link.status();
-        StatusReport {
-            device_id: s.summary.device_id,
-            friendly_name: s.summary.friendly_name,
-            paired: s.summary.paired,
-            window: s.summary.window,
-            auth_state: s.auth_state,
-            auth_error: s.auth_error,
-            user_id: s.user_id,
-            link: self.link_addr.to_string(),
-            refreshes: self.link.delegate.refresh_count(),
-        }
-    }
-
-    /// Runs CBL (one at a time), calling the hook and `on_prompt` with the code.
-    pub async fn run_cbl(&self, on_prompt: impl FnOnce(&CblPrompt)) -> Result<(), String> {
-        let client_id = self.client_id.clone().ok_or_else(|| {
-            "code-based linking needs client_id (the \"Other devices and platforms\" client id) in the config".to_owned()
-        })?;
-        let Ok(_running) = self.cbl_running.try_lock() else {
-            return Err("code-based linking is already running".into());
-        };
-        let hook = self.cbl_hook.clone();
-        let ctx = &self.link;
-        run_cbl(
-            &ctx.delegate,
-            &client_id,
-            &ctx.product_id,
-            &ctx.dsn,
-            &self.cbl_policy,
-            |p| {
-                if let Some(cmd) = hook {
-                    run_cbl_hook(&cmd, p);
-                }
-                on_prompt(p);
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())
-    }
-}
-
-fn run_cbl_hook(cmd: &str, p: &CblPrompt) {
-    let spawned = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .env("AVS_CBL_USER_CODE", &p.user_code)
-        .env("AVS_CBL_VERIFICATION_URI", &p.verification_uri)
-        .env("AVS_CBL_EXPIRES_IN", p.expires_in_secs.to_string())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(false)
-        .spawn();
-    match spawned {
-        Ok(mut child) => {
-            tokio::spawn(async move {
-                let _ = child.wait().await;
-            });
-        }
-        Err(e) => tracing::warn!(error = %e, "cbl_hook could not be started"),
-    }
-}
-
 /// A running agent.
 #[derive(Debug)]
 pub struct Agent {
-    shared: Arc<Shared>,
+    core: Arc<Core>,
     socket_path: PathBuf,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     mdns_task: Option<JoinHandle<Option<Advertiser>>>,
     first_start_code: Option<SetupCode>,
     start_report: StartReport,
-    link_limits: LinkLimits,
+    link_limits: LinkConfig,
     ble_status: BleStatus,
 }
 
@@ -161,7 +87,7 @@ impl Agent {
     /// Starts everything; returns once the link and the socket listen.
     pub async fn start(cfg: AgentConfig) -> Result<Self, AgentError> {
         let provisioned = provision::provision(cfg.setup_code.as_deref(), &cfg.setup_code_file)?;
-        let lwa = LwaClient::new(cfg.endpoints.clone(), cfg.lwa_ca_file.as_deref())?;
+        let lwa = LwaClient::new(cfg.lwa.endpoints.clone(), cfg.lwa.ca_file.as_deref())?;
         let store = TokenStore::open(&cfg.state_dir)?;
         let (delegate, start_report) = AuthDelegate::start(lwa, store, cfg.auth.clone())?;
         let pairing = Pairing::load(&cfg.state_dir, cfg.pairing.clone())?;
@@ -173,14 +99,14 @@ impl Agent {
                 }
             }
         }
-        let listener = bind_link(cfg.link_bind).await?;
+        let listener = bind_link(cfg.link.bind).await?;
         let link_addr = listener
             .local_addr()
             .map_err(|source| AgentError::LinkBind {
-                addr: cfg.link_bind,
+                addr: cfg.link.bind,
                 source,
             })?;
-        let ctx = Arc::new(LinkContext {
+        let ctx = Arc::new(Core {
             device_id: cfg.device_id.clone(),
             friendly_name: cfg.friendly_name.clone(),
             product_id: cfg.product_id.clone(),
@@ -189,38 +115,26 @@ impl Agent {
             pairing: pairing.clone(),
             delegate: delegate.clone(),
             exchange_lock: Mutex::new(()),
-        });
-        let shared = Arc::new(Shared {
-            link: ctx.clone(),
             link_addr,
-            client_id: cfg.client_id.clone(),
-            cbl_policy: cfg.cbl.clone(),
-            cbl_hook: cfg.cbl_hook.clone(),
-            cbl_running: Mutex::new(()),
+            cbl: CblRunner::new(cfg.client_id.clone(), cfg.cbl.clone(), cfg.cbl_hook.clone()),
         });
         let socket = local_api::bind(&cfg.socket_path).map_err(|source| AgentError::Socket {
             path: cfg.socket_path.clone(),
             source,
         })?;
         let (shutdown, _) = watch::channel(false);
-        let limits = LinkLimits {
-            max_sessions: cfg.max_sessions,
-            handshake_timeout: cfg.handshake_timeout,
-            idle_timeout: cfg.idle_timeout,
-            exchange_timeout: cfg.exchange_timeout,
-        };
-        let link_limits = limits.clone();
+        let link_limits = cfg.link.clone();
         let mut tasks = vec![
             tokio::spawn(link::serve(
                 listener,
                 ctx.clone(),
-                limits,
+                link_limits.clone(),
                 shutdown.subscribe(),
             )),
             tokio::spawn(local_api::serve(
                 socket,
                 cfg.socket_path.clone(),
-                shared.clone(),
+                ctx.clone(),
                 shutdown.subscribe(),
             )),
             tokio::spawn(reopen_on_unlink(ctx.clone(), shutdown.subscribe())),
@@ -232,8 +146,8 @@ impl Agent {
                 shutdown.subscribe(),
             )));
         }
-        let mdns_task = if cfg.mdns {
-            let adv = Advertiser::start(&ctx.summary(), link_addr.port(), &cfg.mdns_interfaces)?;
+        let mdns_task = if cfg.mdns.enabled {
+            let adv = Advertiser::start(&ctx.summary(), link_addr.port(), &cfg.mdns.interfaces)?;
             Some(tokio::spawn(advertise(
                 adv,
                 ctx.clone(),
@@ -242,9 +156,9 @@ impl Agent {
         } else {
             None
         };
-        let ble_status = if cfg.ble {
+        let ble_status = if cfg.ble.enabled {
             let (status, task) = crate::ble::start(
-                cfg.ble_adapter.as_deref(),
+                cfg.ble.adapter.as_deref(),
                 ctx.clone(),
                 link_limits.clone(),
                 shutdown.subscribe(),
@@ -263,7 +177,7 @@ impl Agent {
             "agent started"
         );
         Ok(Self {
-            shared,
+            core: ctx,
             socket_path: cfg.socket_path,
             shutdown,
             tasks,
@@ -275,9 +189,14 @@ impl Agent {
         })
     }
 
-    /// The link server's context (identity, window, delegate), e.g. for the BLE info value.
-    pub fn link_context(&self) -> Arc<LinkContext> {
-        self.shared.link.clone()
+    /// The agent's core (identity, window, delegate), e.g. for the BLE info value.
+    pub fn core(&self) -> Arc<Core> {
+        self.core.clone()
+    }
+
+    /// The same as [`Agent::core`] (the name from before the core had its own module).
+    pub fn link_context(&self) -> Arc<Core> {
+        self.core()
     }
 
     /// Where BLE pairing stands (off, not built, no adapter, or running).
@@ -296,7 +215,7 @@ impl Agent {
         crate::ble::spawn_session(
             link,
             peer,
-            self.shared.link.clone(),
+            self.core.clone(),
             self.link_limits.clone(),
             self.shutdown.subscribe(),
         )
@@ -304,12 +223,12 @@ impl Agent {
 
     /// Link id.
     pub fn device_id(&self) -> &DeviceId {
-        &self.shared.link.device_id
+        &self.core.device_id
     }
 
     /// Where the link listens.
     pub fn link_addr(&self) -> SocketAddr {
-        self.shared.link_addr
+        self.core.link_addr
     }
 
     /// The local API socket.
@@ -319,17 +238,17 @@ impl Agent {
 
     /// The auth delegate (token access for an in-process AVS client).
     pub fn delegate(&self) -> &AuthDelegate {
-        &self.shared.link.delegate
+        &self.core.delegate
     }
 
     /// The pairing window.
     pub fn pairing(&self) -> &Pairing {
-        &self.shared.link.pairing
+        &self.core.pairing
     }
 
     /// Status as the local API reports it.
     pub fn status_report(&self) -> StatusReport {
-        self.shared.status_report()
+        self.core.status_report()
     }
 
     /// What loading the token store found.
@@ -338,8 +257,8 @@ impl Agent {
     }
 
     /// Runs code-based linking in-process.
-    pub async fn run_cbl(&self, on_prompt: impl FnOnce(&CblPrompt)) -> Result<(), String> {
-        self.shared.run_cbl(on_prompt).await
+    pub async fn run_cbl(&self, on_prompt: impl FnOnce(&CblPrompt)) -> Result<(), CblRunError> {
+        self.core.run_cbl(on_prompt).await
     }
 
     /// The code generated at this start, once (to show it to the owner).
@@ -369,7 +288,7 @@ impl Agent {
                 adv.shutdown().await;
             }
         }
-        self.shared.link.delegate.shutdown().await;
+        self.core.delegate.shutdown().await;
         let _ = std::fs::remove_file(&self.socket_path);
         tracing::info!("agent stopped");
     }
@@ -391,7 +310,7 @@ async fn bind_link(addr: SocketAddr) -> Result<TcpListener, AgentError> {
 }
 
 /// `invalid_grant`: the user unlinked the speaker; let them pair again.
-async fn reopen_on_unlink(ctx: Arc<LinkContext>, mut shutdown: watch::Receiver<bool>) {
+async fn reopen_on_unlink(ctx: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let mut rx = ctx.delegate.subscribe();
     loop {
         tokio::select! {
@@ -413,7 +332,7 @@ async fn reopen_on_unlink(ctx: Arc<LinkContext>, mut shutdown: watch::Receiver<b
 /// Keeps the mDNS TXT record in step with pairing and auth state.
 async fn advertise(
     mut adv: Advertiser,
-    ctx: Arc<LinkContext>,
+    ctx: Arc<Core>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Option<Advertiser> {
     let mut auth = ctx.delegate.subscribe();

@@ -236,7 +236,7 @@ fn print_human(resp: &ApiResponse) {
             p.verification_uri, p.user_code, p.expires_in_secs
         ),
         ApiResponse::Ok { message } => println!("{message}"),
-        ApiResponse::Error { message } => eprintln!("error: {message}"),
+        ApiResponse::Error { message, .. } => eprintln!("error: {message}"),
     }
 }
 

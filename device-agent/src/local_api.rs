@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use shared_protocol::ids::{DeviceId, UserId};
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::message::PairingWindow;
 use shared_protocol::secret::AccessToken;
@@ -32,8 +31,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 
-use crate::agent::Shared;
+use crate::auth_delegate::AccountError;
 use crate::cbl::CblPrompt;
+use crate::core::{CblRunError, Core};
+use crate::pairing::OpenError;
+pub use crate::core::StatusReport;
 use crate::lwa_client::PingOutcome;
 
 /// Longest request line.
@@ -109,33 +111,74 @@ pub enum ApiResponse {
     },
     /// Failed.
     Error {
-        /// Why.
+        /// What kind of failure, for clients that act on it (absent from agents before it
+        /// existed: read as [`ApiErrorKind::Other`]).
+        #[serde(default)]
+        kind: ApiErrorKind,
+        /// What went wrong and what to do, for people.
         message: String,
     },
 }
 
-/// `status` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StatusReport {
-    /// Link id.
-    pub device_id: DeviceId,
-    /// Name.
-    pub friendly_name: String,
-    /// Holds an account.
-    pub paired: bool,
-    /// Pairing window.
-    pub window: PairingWindow,
-    /// Auth state.
-    pub auth_state: AuthState,
-    /// Last error.
-    pub auth_error: AuthError,
-    /// Account id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserId>,
-    /// Link listener.
-    pub link: String,
-    /// Refreshes sent since start.
-    pub refreshes: u64,
+impl ApiResponse {
+    fn error(kind: ApiErrorKind, message: impl std::fmt::Display) -> Self {
+        ApiResponse::Error {
+            kind,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The kinds of `error` answers. New kinds may appear; a client reads one it does not know as
+/// [`ApiErrorKind::Other`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiErrorKind {
+    /// The request line was too long or not a request.
+    BadRequest,
+    /// There is no valid access token now (unpaired, or refreshing failed); `status` says why.
+    NoToken,
+    /// The pairing window is locked after too many wrong setup codes.
+    LockedOut,
+    /// The speaker could not write its state (token store, pairing counter).
+    Storage,
+    /// Code-based linking is not configured (no `client_id`).
+    CblNotConfigured,
+    /// Code-based linking is already running.
+    CblBusy,
+    /// Code-based linking ran and failed (expired, refused, LWA unreachable).
+    CblFailed,
+    /// The agent is shutting down.
+    Stopped,
+    /// A kind this client does not know.
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
+/// Why [`call`] could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The socket refused or does not exist.
+    #[error("cannot connect to the agent at {}: {source} (is avs-device-agent run going, and may this user use its socket?)", path.display())]
+    Connect {
+        /// The socket.
+        path: PathBuf,
+        /// The connect error.
+        source: std::io::Error,
+    },
+    /// The request could not be encoded.
+    #[error("cannot encode the request: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// Writing the request failed.
+    #[error("cannot send the request to the agent: {0}")]
+    Send(#[source] std::io::Error),
+    /// Reading an answer failed (or a line was too long).
+    #[error("bad answer from the agent: {0}")]
+    Read(#[source] std::io::Error),
+    /// An answer was not JSON of the expected shape.
+    #[error("bad answer from the agent: {0}")]
+    Parse(#[source] serde_json::Error),
 }
 
 /// Binds the socket (removing a stale one) with mode 0660.
@@ -162,7 +205,7 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
-    shared: Arc<Shared>,
+    core: Arc<Core>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
@@ -182,11 +225,11 @@ pub async fn serve(
             tracing::warn!("local API: too many clients");
             continue;
         };
-        let shared = shared.clone();
+        let core = core.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = handle(stream, &shared) => {}
+                _ = handle(stream, &core) => {}
                 _ = stop.changed() => {}
             }
             drop(permit);
@@ -228,7 +271,7 @@ async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(n)
 }
 
-async fn handle(stream: UnixStream, shared: &Shared) {
+async fn handle(stream: UnixStream, core: &Core) {
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
     loop {
@@ -242,13 +285,7 @@ async fn handle(stream: UnixStream, shared: &Shared) {
             Ok(Ok(0)) => return,
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                let _ = write(
-                    &mut w,
-                    &ApiResponse::Error {
-                        message: e.to_string(),
-                    },
-                )
-                .await;
+                let _ = write(&mut w, &ApiResponse::error(ApiErrorKind::BadRequest, e)).await;
                 return;
             }
             Err(_) => return,
@@ -262,14 +299,14 @@ async fn handle(stream: UnixStream, shared: &Shared) {
                     e.column()
                 );
                 zeroize::Zeroize::zeroize(&mut line);
-                if !write(&mut w, &ApiResponse::Error { message }).await {
+                if !write(&mut w, &ApiResponse::error(ApiErrorKind::BadRequest, message)).await {
                     return;
                 }
                 continue;
             }
         };
         zeroize::Zeroize::zeroize(&mut line);
-        if !answer(req, &mut w, shared).await {
+        if !answer(req, &mut w, core).await {
             return;
         }
     }
@@ -278,24 +315,25 @@ async fn handle(stream: UnixStream, shared: &Shared) {
 async fn answer(
     req: ApiRequest,
     w: &mut tokio::net::unix::OwnedWriteHalf,
-    shared: &Shared,
+    core: &Core,
 ) -> bool {
-    let delegate = &shared.link.delegate;
+    let delegate = &core.delegate;
     match req {
         ApiRequest::Token => {
-            let resp = match delegate.auth_token() {
+            let resp = match delegate.auth_token().map(|t| t.to_parts()) {
                 Some((token, expires_at)) => ApiResponse::Token {
                     access_token: token,
                     expires_in_secs: expires_at
                         .saturating_duration_since(tokio::time::Instant::now())
                         .as_secs(),
                 },
-                None => ApiResponse::Error {
-                    message: format!(
+                None => ApiResponse::error(
+                    ApiErrorKind::NoToken,
+                    format!(
                         "no valid access token (auth state {})",
                         delegate.status().state
                     ),
-                },
+                ),
             };
             write(w, &resp).await
         }
@@ -327,29 +365,29 @@ async fn answer(
             }
             false
         }
-        ApiRequest::Status => write(w, &ApiResponse::Status(shared.status_report())).await,
+        ApiRequest::Status => write(w, &ApiResponse::Status(core.status_report())).await,
         ApiRequest::Pair => {
-            let resp = match shared.link.pairing.open() {
+            let resp = match core.pairing.open() {
                 Ok(window) => ApiResponse::Window { window },
-                Err(e) => ApiResponse::Error {
-                    message: e.to_string(),
-                },
+                Err(e @ OpenError::LockedOut { .. }) => {
+                    ApiResponse::error(ApiErrorKind::LockedOut, e)
+                }
+                Err(e @ OpenError::Storage(_)) => ApiResponse::error(ApiErrorKind::Storage, e),
             };
             write(w, &resp).await
         }
         ApiRequest::Reset => {
-            let resp = match delegate.clear_data() {
+            let resp = match delegate.clear_data().await {
                 Ok(()) => ApiResponse::Ok {
                     message: "account forgotten; the speaker is unpaired".into(),
                 },
-                Err(e) => ApiResponse::Error {
-                    message: e.to_string(),
-                },
+                Err(e @ AccountError::Store(_)) => ApiResponse::error(ApiErrorKind::Storage, e),
+                Err(e @ AccountError::Stopped(_)) => ApiResponse::error(ApiErrorKind::Stopped, e),
             };
             write(w, &resp).await
         }
         ApiRequest::Check => {
-            let resp = match delegate.auth_token() {
+            let resp = match delegate.auth_token().map(|t| t.to_parts()) {
                 None => ApiResponse::Check {
                     ok: false,
                     message: format!(
@@ -386,7 +424,7 @@ async fn answer(
         }
         ApiRequest::Cbl => {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<CblPrompt>(1);
-            let run = shared.run_cbl(move |p| {
+            let run = core.run_cbl(move |p| {
                 let _ = tx.try_send(p.clone());
             });
             tokio::pin!(run);
@@ -407,7 +445,14 @@ async fn answer(
                 Ok(()) => ApiResponse::Ok {
                     message: "linked with code-based linking".into(),
                 },
-                Err(message) => ApiResponse::Error { message },
+                Err(e) => {
+                    let kind = match &e {
+                        CblRunError::NoClientId => ApiErrorKind::CblNotConfigured,
+                        CblRunError::AlreadyRunning => ApiErrorKind::CblBusy,
+                        CblRunError::Failed(_) => ApiErrorKind::CblFailed,
+                    };
+                    ApiResponse::error(kind, e)
+                }
             };
             write(w, &resp).await
         }
@@ -419,30 +464,31 @@ pub async fn call(
     socket: &Path,
     req: &ApiRequest,
     mut each: impl FnMut(&ApiResponse) -> bool,
-) -> Result<(), String> {
-    let stream = UnixStream::connect(socket).await.map_err(|e| {
-        format!(
-            "cannot connect to the agent at {}: {e} (is avs-device-agent run going, and may this user use its socket?)",
-            socket.display()
-        )
-    })?;
+) -> Result<(), CallError> {
+    let stream = UnixStream::connect(socket)
+        .await
+        .map_err(|source| CallError::Connect {
+            path: socket.to_path_buf(),
+            source,
+        })?;
     let (r, mut w) = stream.into_split();
-    let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_vec(req).map_err(CallError::Encode)?;
     line.push(b'\n');
-    w.write_all(&line).await.map_err(|e| e.to_string())?;
+    let sent = w.write_all(&line).await;
     zeroize::Zeroize::zeroize(&mut line);
+    sent.map_err(CallError::Send)?;
     let mut reader = BufReader::new(r);
     loop {
         let mut l = Vec::new();
         let n = read_bounded_line(&mut reader, &mut l, "answer")
             .await
-            .map_err(|e| format!("bad answer from the agent: {e}"))?;
+            .map_err(CallError::Read)?;
         if n == 0 {
             return Ok(());
         }
-        let resp: ApiResponse =
-            serde_json::from_slice(&l).map_err(|e| format!("bad answer from the agent: {e}"))?;
+        let parsed = serde_json::from_slice::<ApiResponse>(&l);
         zeroize::Zeroize::zeroize(&mut l);
+        let resp = parsed.map_err(CallError::Parse)?;
         if !each(&resp) {
             return Ok(());
         }

@@ -18,6 +18,7 @@ use shared_protocol::lwa::{
 use shared_protocol::pkce::PkceCodeVerifier;
 use shared_protocol::secret::{AccessToken, AuthorizationCode, DeviceCode, RefreshToken};
 use tokio::time::Instant;
+use url::Url;
 use zeroize::Zeroizing;
 
 /// Largest LWA/AVS response body read (tokens are ≤ 2 KiB each).
@@ -134,16 +135,22 @@ pub enum ClientBuildError {
         source: std::io::Error,
     },
     /// The CA file is not PEM.
-    #[error("lwa_ca_file {path} is not a PEM certificate: {reason}")]
+    #[error("lwa_ca_file {path} is not a PEM certificate: {source}")]
     BadCa {
         /// The file.
         path: String,
-        /// Why.
-        reason: String,
+        /// What the PEM parser said.
+        source: reqwest::Error,
+    },
+    /// The CA file is PEM but holds no certificate.
+    #[error("lwa_ca_file {path} is not a PEM certificate: no certificate found")]
+    NoCertificate {
+        /// The file.
+        path: String,
     },
     /// reqwest refused the configuration.
     #[error("could not build the HTTPS client: {0}")]
-    Client(String),
+    Client(#[source] reqwest::Error),
 }
 
 /// The LWA/AVS client.
@@ -167,25 +174,22 @@ impl LwaClient {
                 path: path.display().to_string(),
                 source,
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
                 ClientBuildError::BadCa {
                     path: path.display().to_string(),
-                    reason: e.to_string(),
+                    source,
                 }
             })?;
             if certs.is_empty() {
-                return Err(ClientBuildError::BadCa {
+                return Err(ClientBuildError::NoCertificate {
                     path: path.display().to_string(),
-                    reason: "no certificate found".into(),
                 });
             }
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let http = builder
-            .build()
-            .map_err(|e| ClientBuildError::Client(e.to_string()))?;
+        let http = builder.build().map_err(ClientBuildError::Client)?;
         Ok(Self { http, endpoints })
     }
 
@@ -209,13 +213,7 @@ impl LwaClient {
             client_id,
             code_verifier: verifier,
         };
-        let grant = self.token(&req, timeout).await?;
-        if grant.refresh_token.is_none() {
-            return Err(LwaFailure::BadResponse(
-                "the token response has no refresh_token".into(),
-            ));
-        }
-        Ok(grant)
+        self.new_account(&req, timeout).await
     }
 
     /// Refresh grant (no client secret: device clients have none).
@@ -244,7 +242,16 @@ impl LwaClient {
             device_code,
             user_code,
         };
-        let grant = self.token(&req, timeout).await?;
+        self.new_account(&req, timeout).await
+    }
+
+    /// A grant that starts an account: it must carry a refresh token.
+    async fn new_account(
+        &self,
+        req: &TokenRequest<'_>,
+        timeout: Duration,
+    ) -> Result<TokenGrant, LwaFailure> {
+        let grant = self.token(req, timeout).await?;
         if grant.refresh_token.is_none() {
             return Err(LwaFailure::BadResponse(
                 "the token response has no refresh_token".into(),
@@ -260,27 +267,13 @@ impl LwaClient {
     ) -> Result<TokenGrant, LwaFailure> {
         let body = Zeroizing::new(req.to_form_body());
         let requested_at = Instant::now();
-        let (status, bytes) = self
-            .send(
-                self.http
-                    .post(self.endpoints.token.clone())
-                    .header(CONTENT_TYPE, FORM)
-                    .header(ACCEPT, "application/json")
-                    .body(body.as_bytes().to_vec()),
+        let resp: TokenResponse = self
+            .endpoint_response(
+                self.post_form(&self.endpoints.token, body.as_bytes().to_vec()),
+                "token response",
                 timeout,
             )
             .await?;
-        let bytes = Zeroizing::new(bytes);
-        if status != 200 {
-            return Err(rejected(status, &bytes));
-        }
-        let resp: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            LwaFailure::BadResponse(format!(
-                "token response is not the expected JSON (line {} column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
         resp.validate()
             .map_err(|why| LwaFailure::BadResponse(why.to_owned()))?;
         Ok(TokenGrant {
@@ -297,28 +290,14 @@ impl LwaClient {
         req: &CodePairRequest,
         timeout: Duration,
     ) -> Result<CodePairResponse, LwaFailure> {
-        let (status, bytes) = self
-            .send(
-                self.http
-                    .post(self.endpoints.codepair.clone())
-                    .header(CONTENT_TYPE, FORM)
-                    .header(ACCEPT, "application/json")
-                    .header("Accept-Language", "en-US")
-                    .body(req.to_form_body()),
+        let resp: CodePairResponse = self
+            .endpoint_response(
+                self.post_form(&self.endpoints.codepair, req.to_form_body())
+                    .header("Accept-Language", "en-US"),
+                "code pair response",
                 timeout,
             )
             .await?;
-        let bytes = Zeroizing::new(bytes);
-        if status != 200 {
-            return Err(rejected(status, &bytes));
-        }
-        let resp: CodePairResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            LwaFailure::BadResponse(format!(
-                "code pair response is not the expected JSON (line {} column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
         if resp.user_code.is_empty()
             || resp.device_code.is_empty()
             || resp.verification_uri.is_empty()
@@ -338,25 +317,54 @@ impl LwaClient {
         access_token: &AccessToken,
         timeout: Duration,
     ) -> Result<UserId, LwaFailure> {
-        let (status, bytes) = self
-            .send(
-                self.http
-                    .get(self.endpoints.profile.clone())
-                    .header(AUTHORIZATION, bearer(access_token)?)
-                    .header(ACCEPT, "application/json"),
-                timeout,
-            )
-            .await?;
-        if status != 200 {
-            return Err(rejected(status, &bytes));
-        }
         #[derive(serde::Deserialize)]
         struct Profile {
             user_id: UserId,
         }
-        serde_json::from_slice::<Profile>(&bytes)
-            .map(|p| p.user_id)
-            .map_err(|_| LwaFailure::BadResponse("profile has no user_id".into()))
+        let profile: Profile = self
+            .endpoint_response(
+                self.http
+                    .get(self.endpoints.profile.clone())
+                    .header(AUTHORIZATION, bearer(access_token)?)
+                    .header(ACCEPT, "application/json"),
+                "profile (it needs a user_id)",
+                timeout,
+            )
+            .await?;
+        Ok(profile.user_id)
+    }
+
+    /// A form POST to `url` asking for JSON; `body` is `application/x-www-form-urlencoded`.
+    fn post_form(&self, url: &Url, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
+        self.http
+            .post(url.clone())
+            .header(CONTENT_TYPE, FORM)
+            .header(ACCEPT, "application/json")
+            .body(body)
+    }
+
+    /// Sends `req` and parses a 200 answer as `T` (in the style of oauth2-rs's
+    /// `endpoint_response`): any other status is [`LwaFailure::Rejected`] with LWA's error body,
+    /// an unparseable 200 is [`LwaFailure::BadResponse`] naming `what` and the position (never
+    /// the body: it may hold tokens). The body is zeroized after parsing.
+    async fn endpoint_response<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<T, LwaFailure> {
+        let (status, bytes) = self.send(req, timeout).await?;
+        let bytes = Zeroizing::new(bytes);
+        if status != 200 {
+            return Err(rejected(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            LwaFailure::BadResponse(format!(
+                "{what} is not the expected JSON (line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })
     }
 
     /// AVS `GET /ping` with the token.

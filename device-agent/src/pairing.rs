@@ -65,8 +65,19 @@ struct State {
     open_until: Option<Instant>,
 }
 
+/// Writing `pairing.json` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateWriteError {
+    /// The state could not be encoded.
+    #[error("cannot encode the pairing state: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The atomic write (temp file, fsync, rename) failed.
+    #[error("cannot write the pairing state: {0}")]
+    Write(#[from] std::io::Error),
+}
+
 /// Why the window could not be opened.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// Too many wrong codes; try again later.
     #[error("pairing is locked after too many wrong setup codes; try again in {retry_in_secs} s")]
@@ -76,15 +87,29 @@ pub enum OpenError {
     },
     /// The attempt counter file could not be written.
     #[error("could not record the pairing state: {0}")]
-    Storage(String),
+    Storage(#[source] StateWriteError),
 }
 
 /// Loading the pairing state failed.
 #[derive(Debug, thiserror::Error)]
-#[error("pairing state {path}: {reason}")]
+#[error("pairing state {}: {source}", path.display())]
 pub struct PairingLoadError {
     path: PathBuf,
-    reason: String,
+    source: PairingLoadCause,
+}
+
+/// What went wrong loading the pairing state.
+#[derive(Debug, thiserror::Error)]
+pub enum PairingLoadCause {
+    /// The state directory could not be created or made private.
+    #[error("cannot prepare the state directory: {0}")]
+    Dir(#[source] std::io::Error),
+    /// The file could not be read.
+    #[error("cannot read it: {0}")]
+    Read(#[source] std::io::Error),
+    /// The lockout found at load could not be recorded.
+    #[error(transparent)]
+    Write(StateWriteError),
 }
 
 /// The pairing window. Cheap to clone.
@@ -114,11 +139,11 @@ impl Pairing {
     /// (fail closed: an attacker must not reset the counter by corrupting the file).
     pub fn load(state_dir: &Path, cfg: PairingConfig) -> Result<Self, PairingLoadError> {
         let path = state_dir.join(PAIRING_FILE);
-        let err = |reason: String| PairingLoadError {
+        let err = |source: PairingLoadCause| PairingLoadError {
             path: path.clone(),
-            reason,
+            source,
         };
-        atomic_file::ensure_private_dir(state_dir).map_err(|e| err(e.to_string()))?;
+        atomic_file::ensure_private_dir(state_dir).map_err(|e| err(PairingLoadCause::Dir(e)))?;
         atomic_file::remove_stale_temps(&path);
         let mut persisted = match atomic_file::read_bounded(&path, 4096) {
             Ok(None) => Persisted::default(),
@@ -127,7 +152,7 @@ impl Pairing {
                 Err(_) => corrupt(&path, &cfg),
             },
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => corrupt(&path, &cfg),
-            Err(e) => return Err(err(e.to_string())),
+            Err(e) => return Err(err(PairingLoadCause::Read(e))),
         };
         let mut changed = false;
         if persisted.failures >= cfg.max_failures && persisted.locked_until.is_none() {
@@ -147,15 +172,17 @@ impl Pairing {
             }),
         };
         if changed {
-            pairing.save(&persisted).map_err(err)?;
+            pairing
+                .save(&persisted)
+                .map_err(|e| err(PairingLoadCause::Write(e)))?;
         }
         pairing.refresh_view();
         Ok(pairing)
     }
 
-    fn save(&self, p: &Persisted) -> Result<(), String> {
-        let bytes = serde_json::to_vec(p).map_err(|e| e.to_string())?;
-        atomic_file::write_atomic(&self.inner.path, &bytes).map_err(|e| e.to_string())
+    fn save(&self, p: &Persisted) -> Result<(), StateWriteError> {
+        let bytes = serde_json::to_vec(p)?;
+        Ok(atomic_file::write_atomic(&self.inner.path, &bytes)?)
     }
 
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {

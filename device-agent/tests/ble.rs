@@ -12,7 +12,7 @@ use device_agent::ble::{self, BleStatus};
 use shared_protocol::discovery::{PairingState, TxtRecord};
 use shared_protocol::gatt::model::{ModelConnection, ModelPeripheral};
 use shared_protocol::gatt::GattTransport;
-use shared_protocol::message::{Hello, Role, SecureMessage};
+use shared_protocol::message::{AgentMessage, CompanionMessage, Hello, Role};
 use shared_protocol::session::{ClientHandshake, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
 
@@ -24,7 +24,7 @@ async fn ble_handshake(
     acceptor: &mut shared_protocol::gatt::model::ModelAcceptor,
     code: &str,
 ) -> Result<
-    shared_protocol::session::SecureSession<
+    shared_protocol::session::CompanionSession<
         GattTransport<shared_protocol::gatt::model::ModelCentralLink>,
     >,
     HandshakeError,
@@ -83,13 +83,13 @@ async fn ble_sessions_go_through_the_same_gate_as_tcp() {
     let mut s = ble_handshake(&agent, &peripheral, &mut acceptor, CODE)
         .await
         .unwrap();
-    s.send(&SecureMessage::GetStatus).await.unwrap();
+    s.send(&CompanionMessage::GetStatus).await.unwrap();
     let answer = tokio::time::timeout(Duration::from_secs(10), s.recv())
         .await
         .unwrap()
         .unwrap();
     match answer {
-        SecureMessage::Status(st) => assert_eq!(&st.summary.device_id, agent.device_id()),
+        AgentMessage::Status(st) => assert_eq!(&st.summary.device_id, agent.device_id()),
         other => panic!("{other:?}"),
     }
     assert_eq!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use device_agent::ble::{BleStatus, NO_ADAPTER};
-use shared_protocol::message::SecureMessage;
+use shared_protocol::message::{AgentMessage, CompanionMessage};
 
 #[tokio::test]
 async fn without_an_adapter_ble_is_disabled_in_one_line_and_tcp_still_pairs() {
@@ -23,7 +23,7 @@ async fn without_an_adapter_ble_is_disabled_in_one_line_and_tcp_still_pairs() {
         format!("unix:path={}", missing.display()),
     );
     let mut cfg = config(dir.path(), "http://127.0.0.1:9");
-    cfg.ble = true;
+    cfg.ble.enabled = true;
     let t0 = Instant::now();
     let agent = tokio::time::timeout(Duration::from_secs(15), start(cfg))
         .await
@@ -44,8 +44,8 @@ async fn without_an_adapter_ble_is_disabled_in_one_line_and_tcp_still_pairs() {
     // Wi-Fi pairing is untouched.
     let mut s = eventually_async_connect(agent.link_addr()).await;
     assert!(matches!(
-        request(&mut s, SecureMessage::GetStatus).await,
-        SecureMessage::Status(_)
+        request(&mut s, CompanionMessage::GetStatus).await,
+        AgentMessage::Status(_)
     ));
     tokio::time::timeout(Duration::from_secs(10), agent.shutdown())
         .await

@@ -147,7 +147,7 @@ async fn cbl_stops_when_the_code_expires() {
     let started = Instant::now();
     let err = agent.run_cbl(|_| {}).await.unwrap_err();
     let took = started.elapsed();
-    assert!(err.contains("expired"), "{err}");
+    assert!(err.to_string().contains("expired"), "{err}");
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(3),
         "{took:?}"

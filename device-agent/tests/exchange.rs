@@ -18,8 +18,8 @@ use lwa_emulator::{Emulator, RunningEmulator};
 use shared_protocol::ids::SessionId;
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::message::{
-    AuthFailure, AuthFailureClass, AuthResult, DeviceInfo, PairingWindow, ProgressStage,
-    ProvideAuthorization, SecureMessage,
+    AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, DeviceInfo,
+    PairingWindow, ProgressStage, ProvideAuthorization,
 };
 use shared_protocol::secret::AuthorizationCode;
 
@@ -29,13 +29,13 @@ async fn agent(emu: &RunningEmulator, dir: &std::path::Path) -> Agent {
     let mut cfg = config(dir, emu.base_url());
     cfg.product_id = DEFAULT_PRODUCT_ID.into();
     cfg.client_id = Some(DEFAULT_DEVICE_CLIENT_ID.into());
-    cfg.exchange_timeout = Duration::from_millis(700);
+    cfg.link.exchange_timeout = Duration::from_millis(700);
     start(cfg).await
 }
 
 async fn device_info(s: &mut Session) -> DeviceInfo {
-    match request(s, SecureMessage::GetDeviceInfo).await {
-        SecureMessage::DeviceInfo(i) => i,
+    match request(s, CompanionMessage::GetDeviceInfo).await {
+        AgentMessage::DeviceInfo(i) => i,
         other => panic!("{other:?}"),
     }
 }
@@ -57,8 +57,8 @@ fn handover(
     code: &AuthorizationCode,
     client: &str,
     redirect: &str,
-) -> SecureMessage {
-    SecureMessage::ProvideAuthorization(ProvideAuthorization {
+) -> CompanionMessage {
+    CompanionMessage::ProvideAuthorization(ProvideAuthorization {
         session_id: info.session_id,
         authorization_code: code.clone(),
         client_id: client.into(),
@@ -67,13 +67,13 @@ fn handover(
 }
 
 /// Sends a handover and collects Progress stages until the AuthResult.
-async fn provide(s: &mut Session, msg: SecureMessage) -> (Vec<ProgressStage>, AuthResult) {
+async fn provide(s: &mut Session, msg: CompanionMessage) -> (Vec<ProgressStage>, AuthResult) {
     s.send(&msg).await.unwrap();
     let mut stages = Vec::new();
     loop {
         match recv(s).await {
-            SecureMessage::Progress(p) => stages.push(p.stage),
-            SecureMessage::AuthResult(r) => return (stages, r),
+            AgentMessage::Progress(p) => stages.push(p.stage),
+            AgentMessage::AuthResult(r) => return (stages, r),
             other => panic!("{other:?}"),
         }
     }
@@ -320,7 +320,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     let info = device_info(&mut s).await;
     let code = alice_code(&emu, &info).await;
     let mut stale = handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT);
-    if let SecureMessage::ProvideAuthorization(p) = &mut stale {
+    if let CompanionMessage::ProvideAuthorization(p) = &mut stale {
         p.session_id = old;
     }
     let f = failure(provide(&mut s, stale).await.1);
@@ -397,7 +397,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
     .await;
     assert!(matches!(r, AuthResult::Linked { .. }));
     drop(s);
-    let alice_token = agent.delegate().auth_token().unwrap().0;
+    let alice_token = agent.delegate().auth_token().unwrap().token().clone();
 
     // The owner opens the window to hand the speaker to Bob; Bob's first try fails.
     reopen(&agent).await;
@@ -427,7 +427,10 @@ async fn re_pairing_replaces_the_account_only_after_success() {
         ALICE_USER_ID,
         "Alice stays linked while Bob's exchange has not succeeded"
     );
-    assert_eq!(agent.delegate().auth_token().unwrap().0, alice_token);
+    assert_eq!(
+        agent.delegate().auth_token().unwrap().token().clone(),
+        alice_token
+    );
     let (_, r) = provide(
         &mut s,
         handover(&info, &bob, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),

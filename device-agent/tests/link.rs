@@ -10,8 +10,8 @@ use common::*;
 use shared_protocol::frame::{FrameTransport as _, StreamTransport};
 use shared_protocol::ids::SessionId;
 use shared_protocol::message::{
-    AuthFailureClass, AuthResult, ErrorKind, Hello, PairingWindow, PlainMessage,
-    ProvideAuthorization, Role, SecureMessage,
+    AgentMessage, AuthFailureClass, AuthResult, CompanionMessage, ErrorKind, Hello, PairingWindow,
+    PlainMessage, ProvideAuthorization, Role,
 };
 use shared_protocol::secret::AuthorizationCode;
 use shared_protocol::session::HandshakeError;
@@ -19,8 +19,8 @@ use shared_protocol::session::HandshakeError;
 /// Nothing listens here: LWA is "unreachable" for these tests.
 const NO_LWA: &str = "http://127.0.0.1:9";
 
-fn provide(session_id: SessionId) -> SecureMessage {
-    SecureMessage::ProvideAuthorization(ProvideAuthorization {
+fn provide(session_id: SessionId) -> CompanionMessage {
+    CompanionMessage::ProvideAuthorization(ProvideAuthorization {
         session_id,
         authorization_code: AuthorizationCode::new("ANcMJpTtVktKiZvfdYaV"),
         client_id: "amzn1.application-oa2-client.x".into(),
@@ -88,7 +88,7 @@ async fn a_client_without_the_code_cannot_get_authorization_accepted() {
     )
     .await;
     match request(&mut s, provide(SessionId::random())).await {
-        SecureMessage::AuthResult(AuthResult::Failed { failure, .. }) => {
+        AgentMessage::AuthResult(AuthResult::Failed { failure, .. }) => {
             assert_eq!(failure.class, AuthFailureClass::UnknownSession)
         }
         other => panic!("{other:?}"),
@@ -150,8 +150,8 @@ async fn a_closed_window_refuses_authorization_but_answers_status() {
     let dir = tempfile::tempdir().unwrap();
     let agent = start(config(dir.path(), NO_LWA)).await;
     let mut s = connect(agent.link_addr(), CODE).await.expect("session");
-    let session_id = match request(&mut s, SecureMessage::GetDeviceInfo).await {
-        SecureMessage::DeviceInfo(info) => {
+    let session_id = match request(&mut s, CompanionMessage::GetDeviceInfo).await {
+        AgentMessage::DeviceInfo(info) => {
             assert_eq!(info.code_challenge.len(), 43);
             info.session_id
         }
@@ -159,26 +159,26 @@ async fn a_closed_window_refuses_authorization_but_answers_status() {
     };
     agent.pairing().close();
 
-    match request(&mut s, SecureMessage::GetStatus).await {
-        SecureMessage::Status(st) => {
+    match request(&mut s, CompanionMessage::GetStatus).await {
+        AgentMessage::Status(st) => {
             assert_eq!(st.summary.window, PairingWindow::Closed);
             assert!(!st.summary.paired);
         }
         other => panic!("{other:?}"),
     }
     match request(&mut s, provide(session_id)).await {
-        SecureMessage::AuthResult(AuthResult::Failed { failure, .. }) => {
+        AgentMessage::AuthResult(AuthResult::Failed { failure, .. }) => {
             assert_eq!(failure.class, AuthFailureClass::WindowClosed);
             assert!(!failure.retry_with_same_code);
         }
         other => panic!("{other:?}"),
     }
-    match request(&mut s, SecureMessage::Reset).await {
-        SecureMessage::Error(e) => assert_eq!(e.kind, ErrorKind::WindowClosed),
+    match request(&mut s, CompanionMessage::Reset).await {
+        AgentMessage::Error(e) => assert_eq!(e.kind, ErrorKind::WindowClosed),
         other => panic!("{other:?}"),
     }
-    match request(&mut s, SecureMessage::GetDeviceInfo).await {
-        SecureMessage::Error(e) => assert_eq!(e.kind, ErrorKind::WindowClosed),
+    match request(&mut s, CompanionMessage::GetDeviceInfo).await {
+        AgentMessage::Error(e) => assert_eq!(e.kind, ErrorKind::WindowClosed),
         other => panic!("{other:?}"),
     }
     drop(s);
@@ -205,8 +205,8 @@ async fn a_closed_window_refuses_authorization_but_answers_status() {
 async fn limits_busy_and_handshake_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), NO_LWA);
-    cfg.max_sessions = 1;
-    cfg.handshake_timeout = Duration::from_millis(500);
+    cfg.link.max_sessions = 1;
+    cfg.link.handshake_timeout = Duration::from_millis(500);
     let agent = start(cfg).await;
     // A client that says Hello, gets the agent's Hello back (so its session holds the only
     // slot), then stays silent until the handshake deadline.

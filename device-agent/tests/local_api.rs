@@ -62,6 +62,7 @@ async fn subscribe_token_and_bad_input() {
             None,
             true,
         )
+        .await
         .unwrap();
     let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await

@@ -16,7 +16,7 @@ use lwa_emulator::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
 };
 use lwa_emulator::Emulator;
-use shared_protocol::message::{AuthResult, ProvideAuthorization, SecureMessage};
+use shared_protocol::message::{AgentMessage, AuthResult, CompanionMessage, ProvideAuthorization};
 use shared_protocol::session::HandshakeError;
 use shared_protocol::setup_code::SetupCode;
 
@@ -72,8 +72,8 @@ async fn no_secret_in_captured_logs() {
         Err(HandshakeError::WrongSetupCode)
     ));
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
-    let info = match request(&mut s, SecureMessage::GetDeviceInfo).await {
-        SecureMessage::DeviceInfo(i) => i,
+    let info = match request(&mut s, CompanionMessage::GetDeviceInfo).await {
+        AgentMessage::DeviceInfo(i) => i,
         other => panic!("{other:?}"),
     };
     let redirect = "http://127.0.0.1:9745/authresponse";
@@ -87,21 +87,23 @@ async fn no_secret_in_captured_logs() {
     )
     .await;
     secrets.push(code.expose_secret().to_owned());
-    s.send(&SecureMessage::ProvideAuthorization(ProvideAuthorization {
-        session_id: info.session_id,
-        authorization_code: code.clone(),
-        client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
-        redirect_uri: redirect.into(),
-    }))
+    s.send(&CompanionMessage::ProvideAuthorization(
+        ProvideAuthorization {
+            session_id: info.session_id,
+            authorization_code: code.clone(),
+            client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
+            redirect_uri: redirect.into(),
+        },
+    ))
     .await
     .unwrap();
     loop {
         match recv(&mut s).await {
-            SecureMessage::AuthResult(r) => {
+            AgentMessage::AuthResult(r) => {
                 assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
                 break;
             }
-            SecureMessage::Progress(_) => {}
+            AgentMessage::Progress(_) => {}
             other => panic!("{other:?}"),
         }
     }
@@ -113,7 +115,7 @@ async fn no_secret_in_captured_logs() {
     secrets.push(stored(&store));
 
     // Refresh (rotating), through the local API's auth_failure and token ops.
-    let first = agent.delegate().auth_token().unwrap().0;
+    let first = agent.delegate().auth_token().unwrap().token().clone();
     secrets.push(first.expose_secret().to_owned());
     let socket = agent.socket_path().to_path_buf();
     local_api::call(
@@ -127,7 +129,7 @@ async fn no_secret_in_captured_logs() {
     .unwrap();
     let d = agent.delegate().clone();
     eventually("rotated", Duration::from_secs(5), || {
-        d.auth_token().is_some_and(|(t, _)| t != first)
+        d.auth_token().is_some_and(|t| *t.token() != first)
     })
     .await;
     let mut via_socket = None;
@@ -165,7 +167,14 @@ async fn no_secret_in_captured_logs() {
         d.auth_token().is_some()
     })
     .await;
-    secrets.push(d.auth_token().unwrap().0.expose_secret().to_owned());
+    secrets.push(
+        d.auth_token()
+            .unwrap()
+            .token()
+            .clone()
+            .expose_secret()
+            .to_owned(),
+    );
     secrets.push(stored(&store));
     drop(s);
     agent.shutdown().await;

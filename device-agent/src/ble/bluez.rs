@@ -33,8 +33,8 @@ use tokio::task::JoinHandle;
 
 use super::advertising::{follow_window, Advertiser};
 use super::{info_value, serve_link};
-use crate::core::LinkContext;
-use crate::link::LinkLimits;
+use crate::core::Core;
+use crate::link::LinkConfig;
 
 /// Chunks a session may have queued before write responses wait for it.
 const RX_QUEUE: usize = 8;
@@ -87,8 +87,8 @@ impl Peripheral {
     /// Registers the GATT application and runs until `shutdown`.
     pub(super) async fn serve(
         self,
-        ctx: Arc<LinkContext>,
-        limits: LinkLimits,
+        ctx: Arc<Core>,
+        limits: LinkConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Result<JoinHandle<()>, String> {
         let (notifier_tx, notifier_rx) = mpsc::channel(2);
@@ -126,8 +126,8 @@ impl Peripheral {
         app: ApplicationHandle,
         route: Arc<Route>,
         mut notifiers: mpsc::Receiver<CharacteristicNotifier>,
-        ctx: Arc<LinkContext>,
-        limits: LinkLimits,
+        ctx: Arc<Core>,
+        limits: LinkConfig,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let advertiser = BluezAdvertiser {
@@ -248,7 +248,7 @@ impl Route {
     }
 }
 
-fn info_characteristic(ctx: Arc<LinkContext>) -> Characteristic {
+fn info_characteristic(ctx: Arc<Core>) -> Characteristic {
     Characteristic {
         uuid: BLE_INFO_CHAR_UUID,
         read: Some(CharacteristicRead {

@@ -22,8 +22,8 @@ use shared_protocol::gatt::{GattLink, GattOptions, GattTransport};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::core::LinkContext;
-use crate::link::{handle_connection, LinkLimits};
+use crate::core::Core;
+use crate::link::{handle_connection, LinkConfig};
 
 /// The one line a speaker without Bluetooth prints.
 pub const NO_ADAPTER: &str = "no Bluetooth adapter found; BLE pairing disabled";
@@ -61,7 +61,7 @@ impl std::fmt::Display for BleStatus {
 }
 
 /// The information characteristic's value now: the plain part of the Hello, as the TXT record.
-pub fn info_value(ctx: &LinkContext) -> Vec<u8> {
+pub fn info_value(ctx: &Core) -> Vec<u8> {
     TxtRecord::for_agent(&ctx.summary())
         .to_ble_info()
         .into_bytes()
@@ -69,7 +69,7 @@ pub fn info_value(ctx: &LinkContext) -> Vec<u8> {
 
 /// The GATT transport's limits for the link server's: a partial frame may wait as long as the
 /// idle timeout allows, capped at the protocol's 10 s default.
-pub fn gatt_options(limits: &LinkLimits) -> GattOptions {
+pub fn gatt_options(limits: &LinkConfig) -> GattOptions {
     let default = GattOptions::default();
     GattOptions {
         reassembly_timeout: default.reassembly_timeout.min(limits.idle_timeout),
@@ -79,7 +79,7 @@ pub fn gatt_options(limits: &LinkLimits) -> GattOptions {
 
 /// Serves one connected companion over `link` with the link server's connection handler. The
 /// link is dropped (and so disconnected) when the session ends.
-pub async fn serve_link<L: GattLink>(link: L, peer: &str, ctx: &LinkContext, limits: &LinkLimits) {
+pub async fn serve_link<L: GattLink>(link: L, peer: &str, ctx: &Core, limits: &LinkConfig) {
     let transport = GattTransport::with_options(link, gatt_options(limits));
     handle_connection(transport, format!("ble {peer}"), ctx, limits).await;
 }
@@ -88,8 +88,8 @@ pub async fn serve_link<L: GattLink>(link: L, peer: &str, ctx: &LinkContext, lim
 pub fn spawn_session<L: GattLink + 'static>(
     link: L,
     peer: String,
-    ctx: Arc<LinkContext>,
-    limits: LinkLimits,
+    ctx: Arc<Core>,
+    limits: LinkConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -105,8 +105,8 @@ pub fn spawn_session<L: GattLink + 'static>(
 /// [`NO_ADAPTER`] with the reason and returns no task: the agent carries on over Wi-Fi.
 pub async fn start(
     adapter: Option<&str>,
-    ctx: Arc<LinkContext>,
-    limits: LinkLimits,
+    ctx: Arc<Core>,
+    limits: LinkConfig,
     shutdown: watch::Receiver<bool>,
 ) -> (BleStatus, Option<JoinHandle<()>>) {
     let (status, task) = start_stack(adapter, ctx, limits, shutdown).await;
@@ -124,8 +124,8 @@ pub async fn start(
 #[cfg(all(feature = "ble", target_os = "linux"))]
 async fn start_stack(
     adapter: Option<&str>,
-    ctx: Arc<LinkContext>,
-    limits: LinkLimits,
+    ctx: Arc<Core>,
+    limits: LinkConfig,
     shutdown: watch::Receiver<bool>,
 ) -> (BleStatus, Option<JoinHandle<()>>) {
     let opened =
@@ -153,8 +153,8 @@ async fn start_stack(
 #[cfg(not(all(feature = "ble", target_os = "linux")))]
 async fn start_stack(
     _adapter: Option<&str>,
-    _ctx: Arc<LinkContext>,
-    _limits: LinkLimits,
+    _ctx: Arc<Core>,
+    _limits: LinkConfig,
     _shutdown: watch::Receiver<bool>,
 ) -> (BleStatus, Option<JoinHandle<()>>) {
     (BleStatus::NotBuilt, None)

@@ -1,5 +1,19 @@
-//! The agent's core state: identity, setup code, pairing window, auth delegate and the
-//! exchange lock — what every listener (TCP link, BLE, local API, mDNS) serves from.
+//! The agent's core: the state every listener serves from.
+//!
+//! The TCP link, the BLE peripheral, the local API and the mDNS advertiser each take an
+//! `Arc<Core>`; none of them knows the others or the composition root ([`crate::agent`]), which
+//! only builds the core, hands it out and shuts the tasks down. What lives here:
+//!
+//! - identity (device id, product id, DSN, friendly name) and the setup code keying the PAKE;
+//! - the pairing window ([`Pairing`]) and the account holder ([`AuthDelegate`]);
+//! - the exchange lock, so two companions racing never interleave installs;
+//! - what anyone may know ([`Core::summary`]) and the status reports ([`status`]);
+//! - code-based linking, one run at a time ([`cbl`]).
+
+pub mod cbl;
+pub mod status;
+
+use std::net::SocketAddr;
 
 use shared_protocol::ids::{DeviceId, DeviceSerialNumber, ProductId};
 use shared_protocol::message::{AgentSummary, Hello, Role, Status};
@@ -9,12 +23,16 @@ use tokio::sync::Mutex;
 use crate::auth_delegate::AuthDelegate;
 use crate::pairing::Pairing;
 
-/// What the link server needs from the rest of the agent.
+pub use cbl::{CblRunError, CblRunner};
+pub use status::StatusReport;
+
+/// The agent's state, shared by every listener.
 #[derive(Debug)]
-pub struct LinkContext {
-    /// Link id.
+pub struct Core {
+    /// The id the speaker goes by on the link, in mDNS and in BLE (a hash of product id and DSN,
+    /// so no raw serial number is broadcast).
     pub device_id: DeviceId,
-    /// Friendly name.
+    /// The name the companion shows ("Kitchen speaker").
     pub friendly_name: String,
     /// Product id for DeviceInfo.
     pub product_id: ProductId,
@@ -28,9 +46,13 @@ pub struct LinkContext {
     pub delegate: AuthDelegate,
     /// One exchange at a time (two companions racing must not interleave installs).
     pub exchange_lock: Mutex<()>,
+    /// Where the TCP link listens (reported by `status`).
+    pub link_addr: SocketAddr,
+    /// Code-based linking, one run at a time.
+    pub cbl: CblRunner,
 }
 
-impl LinkContext {
+impl Core {
     /// What anyone may know.
     pub fn summary(&self) -> AgentSummary {
         AgentSummary {

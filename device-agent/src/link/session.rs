@@ -14,17 +14,17 @@ use shared_protocol::frame::FrameTransport;
 use shared_protocol::ids::SessionId;
 use shared_protocol::lwa::AuthError;
 use shared_protocol::message::{
-    AuthFailure, AuthFailureClass, AuthResult, DeviceInfo, ErrorBody, ErrorKind, Progress,
-    ProgressStage, ProvideAuthorization, SecureMessage,
+    AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, DeviceInfo,
+    ErrorBody, ErrorKind, Progress, ProgressStage, ProvideAuthorization,
 };
 use shared_protocol::pkce::PkcePair;
 use shared_protocol::session::{
-    AttemptGuard, HandshakeError, SecureSession, ServerHandshake, SessionError,
+    AgentSession, AttemptGuard, HandshakeError, ServerHandshake, SessionError,
 };
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::LinkLimits;
-use crate::core::LinkContext;
+use super::LinkConfig;
+use crate::core::Core;
 use crate::lwa_client::LwaFailure;
 use crate::pairing::Pairing;
 
@@ -54,8 +54,8 @@ impl AttemptGuard for Guard<'_> {
 pub async fn handle_connection<T: FrameTransport>(
     transport: T,
     peer: impl Display,
-    ctx: &LinkContext,
-    limits: &LinkLimits,
+    ctx: &Core,
+    limits: &LinkConfig,
 ) {
     let deadline = Instant::now() + limits.handshake_timeout;
     let hs = match timeout_at(deadline, ServerHandshake::accept(transport, ctx.hello())).await {
@@ -110,15 +110,15 @@ pub async fn handle_connection<T: FrameTransport>(
 }
 
 struct LinkSession<'a, T: FrameTransport> {
-    session: SecureSession<T>,
-    ctx: &'a LinkContext,
-    limits: &'a LinkLimits,
+    session: AgentSession<T>,
+    ctx: &'a Core,
+    limits: &'a LinkConfig,
     /// This connection's PKCE pair and the session id it is bound to.
     pkce: Option<(SessionId, PkcePair)>,
 }
 
 impl<T: FrameTransport> LinkSession<'_, T> {
-    async fn send(&mut self, msg: &SecureMessage) -> bool {
+    async fn send(&mut self, msg: &AgentMessage) -> bool {
         match timeout(self.limits.idle_timeout, self.session.send(msg)).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
@@ -133,7 +133,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
     }
 
     async fn error(&mut self, kind: ErrorKind, message: &str) -> bool {
-        self.send(&SecureMessage::Error(ErrorBody::new(kind, message)))
+        self.send(&AgentMessage::Error(ErrorBody::new(kind, message)))
             .await
     }
 
@@ -155,6 +155,12 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                     }
                     continue;
                 }
+                Ok(Err(SessionError::WrongDirection(_))) => {
+                    if !self.error(ErrorKind::UnexpectedMessage, SENT_BY_US).await {
+                        return;
+                    }
+                    continue;
+                }
                 Ok(Err(SessionError::Closed)) => return,
                 Ok(Err(e)) => {
                     tracing::info!(error = %e, "link session ended");
@@ -163,24 +169,21 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 Ok(Ok(msg)) => msg,
             };
             let ok = match msg {
-                SecureMessage::GetDeviceInfo => self.device_info().await,
-                SecureMessage::ProvideAuthorization(pa) => self.provide(pa).await,
-                SecureMessage::GetStatus => {
+                CompanionMessage::GetDeviceInfo => self.device_info().await,
+                CompanionMessage::ProvideAuthorization(pa) => self.provide(pa).await,
+                CompanionMessage::GetStatus => {
                     let status = self.ctx.status();
-                    self.send(&SecureMessage::Status(status)).await
+                    self.send(&AgentMessage::Status(status)).await
                 }
-                SecureMessage::Reset => self.reset().await,
-                SecureMessage::Unknown => {
+                CompanionMessage::Reset => self.reset().await,
+                // The speaker asks the companion nothing, so an error from it answers nothing.
+                CompanionMessage::Error(_) => {
+                    self.error(ErrorKind::UnexpectedMessage, SENT_BY_US).await
+                }
+                CompanionMessage::Unknown => {
                     self.error(
                         ErrorKind::UnsupportedMessage,
                         "this speaker does not know that message",
-                    )
-                    .await
-                }
-                _ => {
-                    self.error(
-                        ErrorKind::UnexpectedMessage,
-                        "that message is sent by the speaker, not to it",
                     )
                     .await
                 }
@@ -206,7 +209,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         };
         // Replacing the old pair drops (zeroizes) its verifier.
         self.pkce = Some((session_id, pair));
-        self.send(&SecureMessage::DeviceInfo(info)).await
+        self.send(&AgentMessage::DeviceInfo(info)).await
     }
 
     async fn reset(&mut self) -> bool {
@@ -214,7 +217,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             return self.error(ErrorKind::WindowClosed, WINDOW_CLOSED).await;
         }
         match self.ctx.delegate.clear_data().await {
-            Ok(()) => self.send(&SecureMessage::ResetDone).await,
+            Ok(()) => self.send(&AgentMessage::ResetDone).await,
             Err(e) => {
                 tracing::error!(error = %e, "reset over the link failed");
                 self.error(
@@ -227,7 +230,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
     }
 
     async fn progress(&mut self, session_id: SessionId, stage: ProgressStage) -> bool {
-        self.send(&SecureMessage::Progress(Progress { session_id, stage }))
+        self.send(&AgentMessage::Progress(Progress { session_id, stage }))
             .await
     }
 
@@ -243,7 +246,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 "authorization handover failed"
             );
         }
-        let delivered = self.send(&SecureMessage::AuthResult(outcome)).await;
+        let delivered = self.send(&AgentMessage::AuthResult(outcome)).await;
         if linked && delivered {
             self.ctx.pairing.on_linked();
             tracing::info!(%session_id, "linked; result delivered");
@@ -362,6 +365,9 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         }
     }
 }
+
+/// The answer to a message only the speaker sends (or a companion's unsolicited error).
+const SENT_BY_US: &str = "that message is sent by the speaker, not to it";
 
 const WINDOW_CLOSED: &str =
     "the speaker's pairing window is closed: open it on the speaker (avs-device-agent pair, or its pairing button) and try again";

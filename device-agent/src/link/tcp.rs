@@ -18,14 +18,14 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 
 use super::session::handle_connection;
-use super::LinkLimits;
-use crate::core::LinkContext;
+use super::LinkConfig;
+use crate::core::Core;
 
 /// Serves the link on `listener` until `shutdown` becomes true.
 pub async fn serve(
     listener: TcpListener,
-    ctx: Arc<LinkContext>,
-    limits: LinkLimits,
+    ctx: Arc<Core>,
+    limits: LinkConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let sessions = Arc::new(Semaphore::new(limits.max_sessions));

@@ -9,22 +9,22 @@ use device_agent::agent::Agent;
 use device_agent::config::AgentConfig;
 use device_agent::retry::RetryPolicy;
 use shared_protocol::frame::StreamTransport;
-use shared_protocol::message::{Hello, Role, SecureMessage};
-use shared_protocol::session::{ClientHandshake, HandshakeError, SecureSession};
+use shared_protocol::message::{AgentMessage, CompanionMessage, Hello, Role};
+use shared_protocol::session::{ClientHandshake, CompanionSession, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
 use tokio::net::TcpStream;
 
 pub const CODE: &str = "24681357";
 pub const WRONG_CODE: &str = "97531864";
 
-pub type Session = SecureSession<StreamTransport<TcpStream>>;
+pub type Session = CompanionSession<StreamTransport<TcpStream>>;
 
 /// A config for tests: LWA at `base`, everything in `dir`, fast retries.
 pub fn config(dir: &Path, base: &str) -> AgentConfig {
     let mut cfg = AgentConfig::for_local(dir, base, CODE).expect("config");
-    cfg.handshake_timeout = Duration::from_secs(5);
-    cfg.idle_timeout = Duration::from_secs(10);
-    cfg.exchange_timeout = Duration::from_secs(5);
+    cfg.link.handshake_timeout = Duration::from_secs(5);
+    cfg.link.idle_timeout = Duration::from_secs(10);
+    cfg.link.exchange_timeout = Duration::from_secs(5);
     cfg.auth.retry = RetryPolicy::sdk_scaled_down(100);
     cfg.auth.max_request_timeout = Duration::from_secs(5);
     cfg
@@ -55,12 +55,12 @@ pub async fn connect(addr: SocketAddr, code: &str) -> Result<Session, HandshakeE
         .expect("handshake in time")
 }
 
-pub async fn request(s: &mut Session, msg: SecureMessage) -> SecureMessage {
+pub async fn request(s: &mut Session, msg: CompanionMessage) -> AgentMessage {
     s.send(&msg).await.expect("send");
     recv(s).await
 }
 
-pub async fn recv(s: &mut Session) -> SecureMessage {
+pub async fn recv(s: &mut Session) -> AgentMessage {
     tokio::time::timeout(Duration::from_secs(20), s.recv())
         .await
         .expect("answer in time")

@@ -1,0 +1,51 @@
+//! The `status` answer of the local API: the link status plus what only the speaker's own
+//! processes may know (the link address, the refresh count).
+
+use serde::{Deserialize, Serialize};
+use shared_protocol::ids::{DeviceId, UserId};
+use shared_protocol::lwa::{AuthError, AuthState};
+use shared_protocol::message::PairingWindow;
+
+use super::Core;
+
+/// `status` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Link id.
+    pub device_id: DeviceId,
+    /// Name.
+    pub friendly_name: String,
+    /// Holds an account.
+    pub paired: bool,
+    /// Pairing window.
+    pub window: PairingWindow,
+    /// Auth state.
+    pub auth_state: AuthState,
+    /// Last error.
+    pub auth_error: AuthError,
+    /// Account id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// Link listener.
+    pub link: String,
+    /// Refreshes sent since start.
+    pub refreshes: u64,
+}
+
+impl Core {
+    /// The `status` answer.
+    pub fn status_report(&self) -> StatusReport {
+        let s = self.status();
+        StatusReport {
+            device_id: s.summary.device_id,
+            friendly_name: s.summary.friendly_name,
+            paired: s.summary.paired,
+            window: s.summary.window,
+            auth_state: s.auth_state,
+            auth_error: s.auth_error,
+            user_id: s.user_id,
+            link: self.link_addr.to_string(),
+            refreshes: self.delegate.refresh_count(),
+        }
+    }
+}
