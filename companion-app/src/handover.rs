@@ -14,7 +14,8 @@ use std::time::Duration;
 use shared_protocol::frame::FrameTransport;
 use shared_protocol::ids::{ClientId, RedirectUri, SessionId, UserId};
 use shared_protocol::message::{
-    AuthFailure, AuthFailureClass, AuthResult, ProgressStage, ProvideAuthorization, SecureMessage,
+    AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, ProgressStage,
+    ProvideAuthorization,
 };
 use shared_protocol::secret::AuthorizationCode;
 
@@ -88,7 +89,7 @@ pub async fn hand_over<T: FrameTransport>(
     let during = "the authorization handover";
     session
         .send(
-            &SecureMessage::ProvideAuthorization(ProvideAuthorization {
+            &CompanionMessage::ProvideAuthorization(ProvideAuthorization {
                 session_id,
                 authorization_code: code,
                 client_id: client_id.clone(),
@@ -103,9 +104,9 @@ pub async fn hand_over<T: FrameTransport>(
                 .recv(timeouts.idle, "the speaker's progress")
                 .await?
             {
-                SecureMessage::Progress(p) if p.session_id == session_id => on_progress(p.stage),
-                SecureMessage::Progress(_) => {}
-                SecureMessage::AuthResult(AuthResult::Linked {
+                AgentMessage::Progress(p) if p.session_id == session_id => on_progress(p.stage),
+                AgentMessage::Progress(_) => {}
+                AgentMessage::AuthResult(AuthResult::Linked {
                     session_id: sid,
                     user_id,
                 }) if sid == session_id => {
@@ -114,7 +115,7 @@ pub async fn hand_over<T: FrameTransport>(
                         user_id,
                     })
                 }
-                SecureMessage::AuthResult(AuthResult::Failed {
+                AgentMessage::AuthResult(AuthResult::Failed {
                     session_id: sid,
                     failure,
                 }) if sid == session_id => {
@@ -124,8 +125,13 @@ pub async fn hand_over<T: FrameTransport>(
                         client_id: client_id.clone(),
                     })
                 }
-                SecureMessage::Error(body) => return Err(LinkError::Agent(body).into()),
-                other => return Err(unexpected(during, &other).into()),
+                AgentMessage::Error(body) => return Err(LinkError::Agent(body).into()),
+                // A result for another session, or an answer to nothing we asked.
+                other @ (AgentMessage::AuthResult(_)
+                | AgentMessage::DeviceInfo(_)
+                | AgentMessage::Status(_)
+                | AgentMessage::ResetDone
+                | AgentMessage::Unknown) => return Err(unexpected(during, &other).into()),
             }
         }
     };

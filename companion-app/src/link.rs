@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use shared_protocol::frame::{FrameError, FrameTransport, StreamTransport};
 use shared_protocol::message::{
-    AgentSummary, DeviceInfo, ErrorBody, Hello, Role, SecureMessage, Status, VersionMismatch,
+    AgentMessage, AgentSummary, Capability, CompanionMessage, DeviceInfo, ErrorBody, ErrorKind,
+    Hello, Role, Status, VersionMismatch, WireMessage,
 };
-use shared_protocol::session::{ClientHandshake, HandshakeError, SecureSession, SessionError};
+use shared_protocol::session::{ClientHandshake, CompanionSession, HandshakeError, SessionError};
 use shared_protocol::setup_code::SetupCode;
 use tokio::net::TcpStream;
 
@@ -140,6 +141,10 @@ impl LinkError {
                 detail: err.to_string(),
             },
             SessionError::Malformed(d) => LinkError::Protocol { during, detail: d },
+            SessionError::WrongDirection(name) => LinkError::Protocol {
+                during,
+                detail: format!("the speaker sent a {name} message, which only a companion sends"),
+            },
         }
     }
 
@@ -246,24 +251,8 @@ impl<T: FrameTransport> LinkClient<T> {
 /// An authenticated, sealed session with the speaker.
 #[derive(Debug)]
 pub struct LinkSession<T: FrameTransport> {
-    session: SecureSession<T>,
+    session: CompanionSession<T>,
     timeouts: LinkTimeouts,
-}
-
-fn message_name(msg: &SecureMessage) -> &'static str {
-    match msg {
-        SecureMessage::GetDeviceInfo => "get_device_info",
-        SecureMessage::DeviceInfo(_) => "device_info",
-        SecureMessage::ProvideAuthorization(_) => "provide_authorization",
-        SecureMessage::Progress(_) => "progress",
-        SecureMessage::AuthResult(_) => "auth_result",
-        SecureMessage::GetStatus => "get_status",
-        SecureMessage::Status(_) => "status",
-        SecureMessage::Reset => "reset",
-        SecureMessage::ResetDone => "reset_done",
-        SecureMessage::Error(_) => "error",
-        SecureMessage::Unknown => "an unknown message",
-    }
 }
 
 impl<T: FrameTransport> LinkSession<T> {
@@ -280,7 +269,7 @@ impl<T: FrameTransport> LinkSession<T> {
     /// Sends one message.
     pub async fn send(
         &mut self,
-        msg: &SecureMessage,
+        msg: &CompanionMessage,
         during: &'static str,
     ) -> Result<(), LinkError> {
         tokio::time::timeout(self.timeouts.request, self.session.send(msg))
@@ -297,7 +286,7 @@ impl<T: FrameTransport> LinkSession<T> {
         &mut self,
         wait: Duration,
         waiting_for: &'static str,
-    ) -> Result<SecureMessage, LinkError> {
+    ) -> Result<AgentMessage, LinkError> {
         tokio::time::timeout(wait, self.session.recv())
             .await
             .map_err(|_| LinkError::Timeout {
@@ -309,12 +298,12 @@ impl<T: FrameTransport> LinkSession<T> {
 
     async fn request(
         &mut self,
-        msg: SecureMessage,
+        msg: CompanionMessage,
         waiting_for: &'static str,
-    ) -> Result<SecureMessage, LinkError> {
+    ) -> Result<AgentMessage, LinkError> {
         self.send(&msg, waiting_for).await?;
         match self.recv(self.timeouts.request, waiting_for).await? {
-            SecureMessage::Error(body) => Err(LinkError::Agent(body)),
+            AgentMessage::Error(body) => Err(LinkError::Agent(body)),
             other => Ok(other),
         }
     }
@@ -322,10 +311,10 @@ impl<T: FrameTransport> LinkSession<T> {
     /// Starts a pairing session on the speaker: a fresh PKCE challenge and session id.
     pub async fn device_info(&mut self) -> Result<DeviceInfo, LinkError> {
         match self
-            .request(SecureMessage::GetDeviceInfo, "the device info")
+            .request(CompanionMessage::GetDeviceInfo, "the device info")
             .await?
         {
-            SecureMessage::DeviceInfo(info) => {
+            AgentMessage::DeviceInfo(info) => {
                 info.challenge().map_err(|e| LinkError::Protocol {
                     during: "the device info",
                     detail: format!("bad code challenge: {e}"),
@@ -338,26 +327,36 @@ impl<T: FrameTransport> LinkSession<T> {
 
     /// The speaker's auth state.
     pub async fn status(&mut self) -> Result<Status, LinkError> {
-        match self.request(SecureMessage::GetStatus, "the status").await? {
-            SecureMessage::Status(s) => Ok(s),
+        match self
+            .request(CompanionMessage::GetStatus, "the status")
+            .await?
+        {
+            AgentMessage::Status(s) => Ok(s),
             other => Err(unexpected("the status", &other)),
         }
     }
 
-    /// Makes the speaker forget its account.
+    /// Makes the speaker forget its account. A speaker that does not announce the `reset`
+    /// capability is not asked.
     pub async fn reset(&mut self) -> Result<(), LinkError> {
-        match self.request(SecureMessage::Reset, "the reset").await? {
-            SecureMessage::ResetDone => Ok(()),
+        if !self.peer_hello().supports(Capability::Reset) {
+            return Err(LinkError::Agent(ErrorBody::new(
+                ErrorKind::UnsupportedMessage,
+                "this speaker does not support a reset over the link",
+            )));
+        }
+        match self.request(CompanionMessage::Reset, "the reset").await? {
+            AgentMessage::ResetDone => Ok(()),
             other => Err(unexpected("the reset", &other)),
         }
     }
 }
 
 /// A message that does not answer what was asked.
-pub fn unexpected(during: &'static str, got: &SecureMessage) -> LinkError {
+pub fn unexpected(during: &'static str, got: &AgentMessage) -> LinkError {
     LinkError::Protocol {
         during,
-        detail: format!("unexpected {} message", message_name(got)),
+        detail: format!("unexpected {} message", got.type_name()),
     }
 }
 

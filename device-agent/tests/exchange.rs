@@ -29,7 +29,7 @@ async fn agent(emu: &RunningEmulator, dir: &std::path::Path) -> Agent {
     let mut cfg = config(dir, emu.base_url());
     cfg.product_id = DEFAULT_PRODUCT_ID.into();
     cfg.client_id = Some(DEFAULT_DEVICE_CLIENT_ID.into());
-    cfg.link.exchange_timeout = Duration::from_millis(700);
+    cfg.exchange_timeout = Duration::from_millis(700);
     start(cfg).await
 }
 
@@ -397,7 +397,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
     .await;
     assert!(matches!(r, AuthResult::Linked { .. }));
     drop(s);
-    let alice_token = agent.delegate().auth_token().unwrap().token().clone();
+    let alice_token = agent.delegate().auth_token().unwrap().0;
 
     // The owner opens the window to hand the speaker to Bob; Bob's first try fails.
     reopen(&agent).await;
@@ -427,10 +427,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
         ALICE_USER_ID,
         "Alice stays linked while Bob's exchange has not succeeded"
     );
-    assert_eq!(
-        agent.delegate().auth_token().unwrap().token().clone(),
-        alice_token
-    );
+    assert_eq!(agent.delegate().auth_token().unwrap().0, alice_token);
     let (_, r) = provide(
         &mut s,
         handover(&info, &bob, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),

@@ -205,8 +205,8 @@ async fn a_closed_window_refuses_authorization_but_answers_status() {
 async fn limits_busy_and_handshake_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), NO_LWA);
-    cfg.link.max_sessions = 1;
-    cfg.link.handshake_timeout = Duration::from_millis(500);
+    cfg.max_sessions = 1;
+    cfg.handshake_timeout = Duration::from_millis(500);
     let agent = start(cfg).await;
     // A client that says Hello, gets the agent's Hello back (so its session holds the only
     // slot), then stays silent until the handshake deadline.

@@ -115,7 +115,7 @@ async fn no_secret_in_captured_logs() {
     secrets.push(stored(&store));
 
     // Refresh (rotating), through the local API's auth_failure and token ops.
-    let first = agent.delegate().auth_token().unwrap().token().clone();
+    let first = agent.delegate().auth_token().unwrap().0;
     secrets.push(first.expose_secret().to_owned());
     let socket = agent.socket_path().to_path_buf();
     local_api::call(
@@ -129,7 +129,7 @@ async fn no_secret_in_captured_logs() {
     .unwrap();
     let d = agent.delegate().clone();
     eventually("rotated", Duration::from_secs(5), || {
-        d.auth_token().is_some_and(|t| *t.token() != first)
+        d.auth_token().is_some_and(|(t, _)| t != first)
     })
     .await;
     let mut via_socket = None;
@@ -167,14 +167,7 @@ async fn no_secret_in_captured_logs() {
         d.auth_token().is_some()
     })
     .await;
-    secrets.push(
-        d.auth_token()
-            .unwrap()
-            .token()
-            .clone()
-            .expose_secret()
-            .to_owned(),
-    );
+    secrets.push(d.auth_token().unwrap().0.expose_secret().to_owned());
     secrets.push(stored(&store));
     drop(s);
     agent.shutdown().await;

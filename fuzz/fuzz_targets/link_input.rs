@@ -1,5 +1,6 @@
 //! Everything a peer on the network or in Bluetooth range can feed avs-pair before (and
-//! including) the handshake: stream frames, plain- and secure-phase message JSON, BLE chunks,
+//! including) the handshake: stream frames, the message JSON of both phases and both
+//! directions (a peer may send anything, whichever way it is meant to travel), BLE chunks,
 //! and the strings a user or a QR code supplies (setup code, TXT record). None may panic,
 //! allocate without bound, or accept more than its cap.
 #![no_main]
@@ -10,33 +11,31 @@ use libfuzzer_sys::fuzz_target;
 use shared_protocol::ble::Reassembler;
 use shared_protocol::discovery::TxtRecord;
 use shared_protocol::frame::{decode_all, MAX_FRAME_LEN};
-use shared_protocol::message::{PlainMessage, SecureMessage};
+use shared_protocol::message::{AgentMessage, CompanionMessage, PlainMessage, WireMessage};
 use shared_protocol::setup_code::SetupCode;
 
+/// Whatever parses as `M` has a name, serializes, and parses back to the same value.
+fn round_trip<M: WireMessage + PartialEq>(data: &[u8]) {
+    if let Ok(msg) = serde_json::from_slice::<M>(data) {
+        assert!(!msg.type_name().is_empty());
+        let again = serde_json::to_vec(&msg).expect("serialize");
+        assert!(serde_json::from_slice::<M>(&again).ok() == Some(msg));
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    // 1. The stream frame decoder, then each frame as both message phases.
+    // 1. The stream frame decoder, then each frame as every message set.
     let (frames, _) = decode_all(data);
     for frame in &frames {
         assert!(frame.len() <= MAX_FRAME_LEN);
         let _ = serde_json::from_slice::<PlainMessage>(frame);
-        let _ = serde_json::from_slice::<SecureMessage>(frame);
+        let _ = serde_json::from_slice::<CompanionMessage>(frame);
+        let _ = serde_json::from_slice::<AgentMessage>(frame);
     }
     // The whole input as one message too (most inputs don't frame).
-    if let Ok(msg) = serde_json::from_slice::<PlainMessage>(data) {
-        // Whatever parses must serialize and parse back to the same value.
-        let again = serde_json::to_vec(&msg).expect("serialize");
-        assert_eq!(
-            serde_json::from_slice::<PlainMessage>(&again).ok(),
-            Some(msg)
-        );
-    }
-    if let Ok(msg) = serde_json::from_slice::<SecureMessage>(data) {
-        let again = serde_json::to_vec(&msg).expect("serialize");
-        assert_eq!(
-            serde_json::from_slice::<SecureMessage>(&again).ok(),
-            Some(msg)
-        );
-    }
+    round_trip::<PlainMessage>(data);
+    round_trip::<CompanionMessage>(data);
+    round_trip::<AgentMessage>(data);
 
     // 2. BLE reassembly: the first byte picks a small cap, then chunks are length-prefixed by
     //    one byte each; time advances one second per chunk against a 3-second timeout.

@@ -1,15 +1,29 @@
 //! Link messages: what the companion and the agent say to each other.
 //!
-//! Two phases, two enums, so a plain-phase message can never be accepted after the handshake
-//! and a secure-phase message can never be accepted before it:
+//! Split by phase, so a plain-phase message can never be accepted after the handshake and a
+//! secure-phase message never before it, and inside the sealed phase split by direction, so a
+//! message can only be sent by the end that is meant to send it:
 //!
-//! - [`PlainMessage`]: in the clear. Hello (version negotiation) and the PAKE exchange.
-//! - [`SecureMessage`]: AEAD-sealed by [`crate::session`]. Device info, authorization handover,
-//!   progress, result, status, reset.
+//! - [`PlainMessage`]: in the clear. Hello (version negotiation) and the PAKE exchange. Only
+//!   [`crate::session`]'s handshake reads and writes these, one expected message per step.
+//! - [`CompanionMessage`]: companion → agent, AEAD-sealed by [`crate::session`]. Requests:
+//!   device info, the authorization handover, status, reset.
+//! - [`AgentMessage`]: agent → companion, sealed. Answers: device info, progress, the result,
+//!   status, reset done.
 //!
-//! Both are JSON objects with a `"type"` tag. A tag this build does not know decodes as
-//! `Unknown` (not a parse error) so the receiver can answer with
-//! [`ErrorKind::UnsupportedMessage`] and keep the session; an incompatible major version is
+//! The sealed session is typed by its side ([`crate::session::AgentSide`],
+//! [`crate::session::CompanionSide`]): the agent's session sends only [`AgentMessage`] and
+//! receives only [`CompanionMessage`], and the other way round, so each end matches the messages
+//! it receives exhaustively and a new message is a compile error on the end that must handle it.
+//! These enums are deliberately not `#[non_exhaustive]`: the agent and the companion are the
+//! crate's only users and their exhaustive matches are the point. Compatibility with other
+//! builds is a wire matter, handled by `Unknown` below and by the version rules.
+//!
+//! Every message is a JSON object with a `"type"` tag, and the tag is the message's name
+//! ([`WireMessage::type_name`] reads it from the serde derive, so there is no second list). A tag
+//! this build does not know decodes as `Unknown` (not a parse error) so the receiver can answer
+//! with [`ErrorKind::UnsupportedMessage`] and keep the session; a tag of the other direction is
+//! reported as [`crate::session::SessionError::WrongDirection`]. An incompatible major version is
 //! caught by [`Hello`] before any of that (see [`check_compatible`]).
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +35,8 @@ use crate::lwa::{AuthError, AuthState};
 use crate::pkce::{CodeChallengeMethod, PkceCodeChallenge};
 use crate::secret::AuthorizationCode;
 
+mod type_tag;
+
 /// The link protocol's major version. Peers with different majors cannot talk; a minor bump
 /// adds optional fields or messages only.
 pub const PROTOCOL_MAJOR: u16 = 1;
@@ -30,9 +46,9 @@ pub const PROTOCOL_MINOR: u16 = 0;
 /// A protocol version `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ProtocolVersion {
-    /// Incompatible changes.
+    /// Bumped for changes an older peer cannot follow; peers compare it with `min_major`.
     pub major: u16,
-    /// Compatible additions.
+    /// Bumped for additions an older peer can ignore (optional fields, messages, capabilities).
     pub minor: u16,
 }
 
@@ -64,14 +80,22 @@ pub enum Role {
 /// is negotiated rather than misparsed.
 pub const SECURITY_SCHEME: &str = "spake2-ed25519-hkdf-sha256-chacha20poly1305";
 
-/// Optional features a peer supports. Unknown strings are ignored by the receiver.
-pub mod capability {
-    /// Streams `Progress` events during the exchange.
-    pub const PROGRESS: &str = "progress";
-    /// Accepts `Reset` over the link.
-    pub const RESET: &str = "reset";
-    /// Can do CBL instead of the companion-app flow.
-    pub const CBL: &str = "cbl";
+/// An optional feature a peer announces in its [`Hello`].
+///
+/// On the wire a snake_case string. A string this build does not know (a newer peer's feature)
+/// still parses, as [`Capability::Unknown`], and is ignored; it is never an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// The agent streams `Progress` events while it exchanges the code.
+    Progress,
+    /// The agent accepts `Reset` over the link; the companion checks this before asking.
+    Reset,
+    /// The agent can link by code-based linking (CBL) instead of the companion flow.
+    Cbl,
+    /// A feature this build does not know.
+    #[serde(other)]
+    Unknown,
 }
 
 /// State of the agent's pairing window.
@@ -95,13 +119,13 @@ pub enum PairingWindow {
 /// What the agent tells anyone in its Hello: nothing secret, enough for a list of speakers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentSummary {
-    /// Stable device id.
+    /// Stable device id: the same in the TXT record, the BLE name and every Hello.
     pub device_id: DeviceId,
     /// User-visible name ("Kitchen speaker").
     pub friendly_name: String,
     /// True when the agent holds a refresh token.
     pub paired: bool,
-    /// The pairing window.
+    /// Whether a companion may pair now, and for how long.
     pub window: PairingWindow,
 }
 
@@ -116,9 +140,9 @@ pub struct Hello {
     pub role: Role,
     /// e.g. `avs-device-agent 0.1.0`.
     pub software: String,
-    /// See [`capability`].
+    /// Optional features; unknown ones parse as [`Capability::Unknown`]. Absent means none.
     #[serde(default)]
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<Capability>,
     /// Handshake schemes the sender accepts, preferred first.
     pub security_schemes: Vec<String>,
     /// Present in the agent's Hello only.
@@ -134,13 +158,15 @@ impl Hello {
             min_major: PROTOCOL_MAJOR,
             role,
             software: software.into(),
-            capabilities: vec![
-                capability::PROGRESS.to_owned(),
-                capability::RESET.to_owned(),
-            ],
+            capabilities: vec![Capability::Progress, Capability::Reset],
             security_schemes: vec![SECURITY_SCHEME.to_owned()],
             agent: None,
         }
+    }
+
+    /// True when the sender announced `capability`.
+    pub fn supports(&self, capability: Capability) -> bool {
+        capability != Capability::Unknown && self.capabilities.contains(&capability)
     }
 }
 
@@ -150,25 +176,25 @@ pub enum VersionMismatch {
     /// The peer is newer than we can speak.
     #[error("the {peer_role} speaks link protocol {peer}, this {our_role} only {ours}: update the {our_role}")]
     PeerTooNew {
-        /// Theirs.
+        /// The peer's version.
         peer: ProtocolVersion,
-        /// Ours.
+        /// This build's version.
         ours: ProtocolVersion,
-        /// Their role, for the message.
+        /// The peer's role as the message names it ("companion app").
         peer_role: &'static str,
-        /// Our role, for the message.
+        /// Our role as the message names it: the side to update.
         our_role: &'static str,
     },
     /// The peer is older than we can speak.
     #[error("the {peer_role} speaks link protocol {peer}, this {our_role} needs at least {min_major}.x: update the {peer_role}")]
     PeerTooOld {
-        /// Theirs.
+        /// The peer's version.
         peer: ProtocolVersion,
-        /// Our minimum major.
+        /// The oldest major this build still speaks.
         min_major: u16,
-        /// Their role.
+        /// The peer's role as the message names it: the side to update.
         peer_role: &'static str,
-        /// Our role.
+        /// Our role as the message names it.
         our_role: &'static str,
     },
     /// No handshake scheme in common.
@@ -244,41 +270,83 @@ pub enum PlainMessage {
     Unknown,
 }
 
-/// Messages inside the secure session.
+/// Companion → agent, inside the sealed session: the requests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum SecureMessage {
-    /// Companion → agent: start a pairing session (agent makes a fresh PKCE pair).
+pub enum CompanionMessage {
+    /// Start a pairing session: the agent makes a fresh PKCE pair and answers `DeviceInfo`.
     GetDeviceInfo,
-    /// Agent → companion.
-    DeviceInfo(DeviceInfo),
-    /// Companion → agent: the result of the login.
+    /// The result of the login; answered by `Progress` events and one `AuthResult`.
     ProvideAuthorization(ProvideAuthorization),
-    /// Agent → companion, any number, while it works.
-    Progress(Progress),
-    /// Agent → companion: the end of a `ProvideAuthorization`.
-    AuthResult(AuthResult),
-    /// Companion → agent.
+    /// Ask for the agent's state; answered by `Status`.
     GetStatus,
-    /// Agent → companion.
-    Status(Status),
-    /// Companion → agent: forget the account (factory reset of the auth state).
+    /// Forget the account (factory reset of the auth state); answered by `ResetDone`.
     Reset,
-    /// Agent → companion: reset done.
-    ResetDone,
-    /// Either way: a request failed. The session stays up unless the kind says otherwise.
+    /// Something the companion could not use; the session stays up.
     Error(ErrorBody),
-    /// A type this build does not know.
+    /// A type this build does not know (a newer companion's request).
     #[serde(other)]
     Unknown,
+}
+
+/// Agent → companion, inside the sealed session: the answers and events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentMessage {
+    /// Answers `GetDeviceInfo`: what the companion needs for the authorize URL.
+    DeviceInfo(DeviceInfo),
+    /// Any number while the agent works on a `ProvideAuthorization`.
+    Progress(Progress),
+    /// The end of a `ProvideAuthorization`.
+    AuthResult(AuthResult),
+    /// Answers `GetStatus`.
+    Status(Status),
+    /// Answers `Reset`: the account is forgotten.
+    ResetDone,
+    /// A request failed. The session stays up unless the kind says otherwise.
+    Error(ErrorBody),
+    /// A type this build does not know (a newer agent's message).
+    #[serde(other)]
+    Unknown,
+}
+
+/// What every link message set shares: a `"type"` tag, and a catch-all for tags this build
+/// does not know.
+pub trait WireMessage: Serialize + serde::de::DeserializeOwned + std::fmt::Debug + Send {
+    /// The message's `"type"` tag as it goes on the wire (`"get_status"`), read from the serde
+    /// derive; `"unknown"` for the catch-all.
+    fn type_name(&self) -> String {
+        type_tag::type_tag(self).unwrap_or_else(|| "untagged".to_owned())
+    }
+
+    /// True for the catch-all a tag this build does not know decodes to.
+    fn is_unknown(&self) -> bool;
+}
+
+impl WireMessage for PlainMessage {
+    fn is_unknown(&self) -> bool {
+        matches!(self, PlainMessage::Unknown)
+    }
+}
+
+impl WireMessage for CompanionMessage {
+    fn is_unknown(&self) -> bool {
+        matches!(self, CompanionMessage::Unknown)
+    }
+}
+
+impl WireMessage for AgentMessage {
+    fn is_unknown(&self) -> bool {
+        matches!(self, AgentMessage::Unknown)
+    }
 }
 
 /// What the companion needs to build the authorize URL (lwa-spec §1.3, same field meanings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
-    /// AVS product id.
+    /// AVS product id (the authorize URL's `scope_data.productID`).
     pub product_id: ProductId,
-    /// Device serial number.
+    /// Device serial number (`scope_data.productInstanceAttributes.deviceSerialNumber`).
     pub dsn: DeviceSerialNumber,
     /// S256 challenge of this session's verifier.
     pub code_challenge: String,
@@ -300,7 +368,7 @@ impl DeviceInfo {
 pub struct ProvideAuthorization {
     /// From `DeviceInfo`.
     pub session_id: SessionId,
-    /// From the redirect.
+    /// The `code` of LWA's redirect; valid for 5 minutes and once.
     pub authorization_code: AuthorizationCode,
     /// The companion's LWA client id.
     pub client_id: ClientId,
@@ -381,7 +449,7 @@ pub struct AuthFailure {
 pub enum AuthResult {
     /// Linked: the speaker holds tokens.
     Linked {
-        /// The session.
+        /// The pairing session (from `DeviceInfo`) this result ends.
         session_id: SessionId,
         /// The account, if `/user/profile` answered.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -389,9 +457,9 @@ pub enum AuthResult {
     },
     /// Not linked.
     Failed {
-        /// The session.
+        /// The pairing session (from `DeviceInfo`) this result ends.
         session_id: SessionId,
-        /// Why.
+        /// The failure class, the SDK's code, LWA's words, and whether to retry.
         #[serde(flatten)]
         failure: AuthFailure,
     },
@@ -440,7 +508,7 @@ pub enum ErrorKind {
 /// An error message body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// The kind.
+    /// What went wrong, for the program; `message` says it for a person.
     pub kind: ErrorKind,
     /// A sentence for a person. Never contains a secret.
     pub message: String,

@@ -1,13 +1,14 @@
-//! Every link message survives a JSON round trip, has the documented `type` tag, and unknown
-//! types decode as `Unknown` rather than failing.
+//! Every link message survives a JSON round trip, has the documented `type` tag (which is also
+//! its derived name), unknown types decode as `Unknown` rather than failing, and the phases and
+//! directions do not mix.
 
 use serde_json::{json, Value};
 use shared_protocol::ids::{DeviceId, SessionId, UserId};
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::message::{
-    AgentSummary, AuthFailure, AuthFailureClass, AuthResult, DeviceInfo, ErrorBody, ErrorKind,
-    Hello, PairingWindow, PlainMessage, Progress, ProgressStage, ProvideAuthorization, Role,
-    SecureMessage, Status,
+    AgentMessage, AgentSummary, AuthFailure, AuthFailureClass, AuthResult, Capability,
+    CompanionMessage, DeviceInfo, ErrorBody, ErrorKind, Hello, PairingWindow, PlainMessage,
+    Progress, ProgressStage, ProvideAuthorization, Role, Status, WireMessage,
 };
 use shared_protocol::pkce::CodeChallengeMethod;
 use shared_protocol::secret::AuthorizationCode;
@@ -68,7 +69,28 @@ fn all_plain() -> Vec<(PlainMessage, &'static str)> {
     ]
 }
 
-fn all_secure() -> Vec<(SecureMessage, &'static str)> {
+fn all_from_companion() -> Vec<(CompanionMessage, &'static str)> {
+    vec![
+        (CompanionMessage::GetDeviceInfo, "get_device_info"),
+        (
+            CompanionMessage::ProvideAuthorization(ProvideAuthorization {
+                session_id: session(),
+                authorization_code: AuthorizationCode::new("ANcMJpTtVktKiZvfdYaV"),
+                client_id: "amzn1.application-oa2-client.abc".into(),
+                redirect_uri: "http://127.0.0.1:53682/callback".into(),
+            }),
+            "provide_authorization",
+        ),
+        (CompanionMessage::GetStatus, "get_status"),
+        (CompanionMessage::Reset, "reset"),
+        (
+            CompanionMessage::Error(ErrorBody::new(ErrorKind::Malformed, "bad device info")),
+            "error",
+        ),
+    ]
+}
+
+fn all_from_agent() -> Vec<(AgentMessage, &'static str)> {
     let failure = AuthFailure {
         class: AuthFailureClass::InvalidGrant,
         error: AuthError::AuthorizationExpired,
@@ -77,9 +99,8 @@ fn all_secure() -> Vec<(SecureMessage, &'static str)> {
         retry_with_same_code: false,
     };
     vec![
-        (SecureMessage::GetDeviceInfo, "get_device_info"),
         (
-            SecureMessage::DeviceInfo(DeviceInfo {
+            AgentMessage::DeviceInfo(DeviceInfo {
                 product_id: "avs_pair_speaker".into(),
                 dsn: "DSN-0001".into(),
                 code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
@@ -89,38 +110,28 @@ fn all_secure() -> Vec<(SecureMessage, &'static str)> {
             "device_info",
         ),
         (
-            SecureMessage::ProvideAuthorization(ProvideAuthorization {
-                session_id: session(),
-                authorization_code: AuthorizationCode::new("ANcMJpTtVktKiZvfdYaV"),
-                client_id: "amzn1.application-oa2-client.abc".into(),
-                redirect_uri: "http://127.0.0.1:53682/callback".into(),
-            }),
-            "provide_authorization",
-        ),
-        (
-            SecureMessage::Progress(Progress {
+            AgentMessage::Progress(Progress {
                 session_id: session(),
                 stage: ProgressStage::ExchangingCode,
             }),
             "progress",
         ),
         (
-            SecureMessage::AuthResult(AuthResult::Linked {
+            AgentMessage::AuthResult(AuthResult::Linked {
                 session_id: session(),
                 user_id: Some(UserId::new("amzn1.account.AEXAMPLE")),
             }),
             "auth_result",
         ),
         (
-            SecureMessage::AuthResult(AuthResult::Failed {
+            AgentMessage::AuthResult(AuthResult::Failed {
                 session_id: session(),
                 failure,
             }),
             "auth_result",
         ),
-        (SecureMessage::GetStatus, "get_status"),
         (
-            SecureMessage::Status(Status {
+            AgentMessage::Status(Status {
                 summary: summary(),
                 auth_state: AuthState::Refreshed,
                 auth_error: AuthError::Success,
@@ -128,10 +139,9 @@ fn all_secure() -> Vec<(SecureMessage, &'static str)> {
             }),
             "status",
         ),
-        (SecureMessage::Reset, "reset"),
-        (SecureMessage::ResetDone, "reset_done"),
+        (AgentMessage::ResetDone, "reset_done"),
         (
-            SecureMessage::Error(ErrorBody::new(
+            AgentMessage::Error(ErrorBody::new(
                 ErrorKind::UnsupportedMessage,
                 "unknown message type",
             )),
@@ -140,26 +150,34 @@ fn all_secure() -> Vec<(SecureMessage, &'static str)> {
     ]
 }
 
-#[test]
-fn every_plain_message_round_trips_with_its_tag() {
-    for (msg, tag) in all_plain() {
-        let text = serde_json::to_string(&msg).unwrap();
-        let value: Value = serde_json::from_str(&text).unwrap();
+/// Each message serializes with its tag, its derived name is that tag, and it reads back equal.
+fn assert_round_trips<M: WireMessage + PartialEq>(cases: Vec<(M, &'static str)>) {
+    for (msg, tag) in cases {
+        let text = serde_json::to_string(&msg).expect("serializes");
+        let value: Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(value["type"], tag, "{text}");
-        let back: PlainMessage = serde_json::from_str(&text).unwrap();
+        assert_eq!(msg.type_name(), tag, "{text}");
+        let back: M = serde_json::from_str(&text).expect("reads back");
         assert_eq!(back, msg);
     }
 }
 
 #[test]
+fn every_plain_message_round_trips_with_its_tag() {
+    assert_round_trips(all_plain());
+}
+
+#[test]
 fn every_secure_message_round_trips_with_its_tag() {
-    for (msg, tag) in all_secure() {
-        let text = serde_json::to_string(&msg).unwrap();
-        let value: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["type"], tag, "{text}");
-        let back: SecureMessage = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, msg);
-    }
+    assert_round_trips(all_from_companion());
+    assert_round_trips(all_from_agent());
+}
+
+#[test]
+fn the_catch_all_is_named_unknown() {
+    assert_eq!(PlainMessage::Unknown.type_name(), "unknown");
+    assert_eq!(CompanionMessage::Unknown.type_name(), "unknown");
+    assert_eq!(AgentMessage::Unknown.type_name(), "unknown");
 }
 
 #[test]
@@ -176,8 +194,8 @@ fn all_error_kinds_and_stages_round_trip() {
         ErrorKind::Timeout,
         ErrorKind::Internal,
     ] {
-        let msg = SecureMessage::Error(ErrorBody::new(kind, "x"));
-        let back: SecureMessage =
+        let msg = AgentMessage::Error(ErrorBody::new(kind, "x"));
+        let back: AgentMessage =
             serde_json::from_str(&serde_json::to_string(&msg).unwrap()).unwrap();
         assert_eq!(back, msg);
     }
@@ -197,9 +215,12 @@ fn unknown_types_decode_as_unknown() {
     let plain: PlainMessage =
         serde_json::from_value(json!({"type": "pake_start_v2", "x": 1})).unwrap();
     assert_eq!(plain, PlainMessage::Unknown);
-    let secure: SecureMessage =
+    let request: CompanionMessage =
         serde_json::from_value(json!({"type": "firmware_update", "url": "x"})).unwrap();
-    assert_eq!(secure, SecureMessage::Unknown);
+    assert_eq!(request, CompanionMessage::Unknown);
+    let answer: AgentMessage =
+        serde_json::from_value(json!({"type": "firmware_progress", "percent": 3})).unwrap();
+    assert_eq!(answer, AgentMessage::Unknown);
 }
 
 #[test]
@@ -210,10 +231,14 @@ fn the_phases_do_not_mix() {
     })
     .unwrap();
     assert_eq!(
-        serde_json::from_str::<SecureMessage>(&text).unwrap(),
-        SecureMessage::Unknown
+        serde_json::from_str::<CompanionMessage>(&text).unwrap(),
+        CompanionMessage::Unknown
     );
-    let text = serde_json::to_string(&SecureMessage::Reset).unwrap();
+    assert_eq!(
+        serde_json::from_str::<AgentMessage>(&text).unwrap(),
+        AgentMessage::Unknown
+    );
+    let text = serde_json::to_string(&CompanionMessage::Reset).unwrap();
     assert_eq!(
         serde_json::from_str::<PlainMessage>(&text).unwrap(),
         PlainMessage::Unknown
@@ -221,11 +246,61 @@ fn the_phases_do_not_mix() {
 }
 
 #[test]
+fn the_directions_do_not_mix() {
+    // Only `error` travels both ways; every other message is unknown to the end that sends it.
+    for (msg, tag) in all_from_companion() {
+        let text = serde_json::to_string(&msg).unwrap();
+        let read = serde_json::from_str::<AgentMessage>(&text).unwrap();
+        assert_eq!(tag == "error", !read.is_unknown(), "{text}");
+    }
+    for (msg, tag) in all_from_agent() {
+        let text = serde_json::to_string(&msg).unwrap();
+        let read = serde_json::from_str::<CompanionMessage>(&text).unwrap();
+        assert_eq!(tag == "error", !read.is_unknown(), "{text}");
+    }
+}
+
+#[test]
+fn capabilities_are_checked_and_unknown_ones_still_parse() {
+    // Byte-compatible with the strings v1.0 peers send.
+    let ours = Hello::new(Role::Companion, "c");
+    let text = serde_json::to_string(&PlainMessage::Hello(ours.clone())).unwrap();
+    assert!(
+        text.contains(r#""capabilities":["progress","reset"]"#),
+        "{text}"
+    );
+    assert!(ours.supports(Capability::Reset));
+    assert!(!ours.supports(Capability::Cbl));
+
+    // A newer peer's feature parses and is ignored; an absent list is no features.
+    let newer = r#"{"type":"hello","version":{"major":1,"minor":4},"min_major":1,"role":"agent",
+        "software":"x","capabilities":["cbl","teleport"],"security_schemes":["s"]}"#;
+    let PlainMessage::Hello(hello) = serde_json::from_str(newer).unwrap() else {
+        panic!("not a hello");
+    };
+    assert_eq!(hello.capabilities, [Capability::Cbl, Capability::Unknown]);
+    assert!(hello.supports(Capability::Cbl));
+    assert!(!hello.supports(Capability::Reset));
+    assert!(!hello.supports(Capability::Unknown));
+    let bare = r#"{"type":"hello","version":{"major":1,"minor":0},"min_major":1,"role":"agent",
+        "software":"x","security_schemes":["s"]}"#;
+    let PlainMessage::Hello(hello) = serde_json::from_str(bare).unwrap() else {
+        panic!("not a hello");
+    };
+    assert!(hello.capabilities.is_empty());
+}
+
+#[test]
 fn missing_type_or_fields_are_errors_not_panics() {
     assert!(serde_json::from_value::<PlainMessage>(json!({"pake": "x"})).is_err());
     assert!(serde_json::from_value::<PlainMessage>(json!({"type": "pake_start"})).is_err());
-    assert!(serde_json::from_value::<SecureMessage>(json!({"type": "device_info"})).is_err());
-    assert!(serde_json::from_slice::<SecureMessage>(b"\x00\xff").is_err());
+    assert!(serde_json::from_value::<AgentMessage>(json!({"type": "device_info"})).is_err());
+    assert!(
+        serde_json::from_value::<CompanionMessage>(json!({"type": "provide_authorization"}))
+            .is_err()
+    );
+    assert!(serde_json::from_slice::<AgentMessage>(b"\x00\xff").is_err());
+    assert!(serde_json::from_slice::<CompanionMessage>(b"\x00\xff").is_err());
 }
 
 #[test]
@@ -246,8 +321,8 @@ fn documented_json_examples_parse() {
         "description":"The request has an invalid grant parameter : code",
         "retry_with_same_code":false}"#;
     assert!(matches!(
-        serde_json::from_str::<SecureMessage>(failed).unwrap(),
-        SecureMessage::AuthResult(AuthResult::Failed { .. })
+        serde_json::from_str::<AgentMessage>(failed).unwrap(),
+        AgentMessage::AuthResult(AuthResult::Failed { .. })
     ));
 }
 
@@ -267,9 +342,11 @@ fn every_json_example_in_the_protocol_doc_parses() {
         };
         for value in values {
             let plain = serde_json::from_value::<PlainMessage>(value.clone());
-            let secure = serde_json::from_value::<SecureMessage>(value.clone());
-            let known = matches!(&plain, Ok(m) if *m != PlainMessage::Unknown)
-                || matches!(&secure, Ok(m) if *m != SecureMessage::Unknown);
+            let request = serde_json::from_value::<CompanionMessage>(value.clone());
+            let answer = serde_json::from_value::<AgentMessage>(value.clone());
+            let known = matches!(&plain, Ok(m) if !m.is_unknown())
+                || matches!(&request, Ok(m) if !m.is_unknown())
+                || matches!(&answer, Ok(m) if !m.is_unknown());
             assert!(
                 known,
                 "doc example does not parse as a known message: {value}"

@@ -23,8 +23,8 @@ use shared_protocol::session::{
 };
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::LinkConfig;
-use crate::core::Core;
+use super::LinkLimits;
+use crate::core::LinkContext;
 use crate::lwa_client::LwaFailure;
 use crate::pairing::Pairing;
 
@@ -54,8 +54,8 @@ impl AttemptGuard for Guard<'_> {
 pub async fn handle_connection<T: FrameTransport>(
     transport: T,
     peer: impl Display,
-    ctx: &Core,
-    limits: &LinkConfig,
+    ctx: &LinkContext,
+    limits: &LinkLimits,
 ) {
     let deadline = Instant::now() + limits.handshake_timeout;
     let hs = match timeout_at(deadline, ServerHandshake::accept(transport, ctx.hello())).await {
@@ -111,8 +111,8 @@ pub async fn handle_connection<T: FrameTransport>(
 
 struct LinkSession<'a, T: FrameTransport> {
     session: AgentSession<T>,
-    ctx: &'a Core,
-    limits: &'a LinkConfig,
+    ctx: &'a LinkContext,
+    limits: &'a LinkLimits,
     /// This connection's PKCE pair and the session id it is bound to.
     pkce: Option<(SessionId, PkcePair)>,
 }

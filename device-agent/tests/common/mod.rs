@@ -22,9 +22,9 @@ pub type Session = CompanionSession<StreamTransport<TcpStream>>;
 /// A config for tests: LWA at `base`, everything in `dir`, fast retries.
 pub fn config(dir: &Path, base: &str) -> AgentConfig {
     let mut cfg = AgentConfig::for_local(dir, base, CODE).expect("config");
-    cfg.link.handshake_timeout = Duration::from_secs(5);
-    cfg.link.idle_timeout = Duration::from_secs(10);
-    cfg.link.exchange_timeout = Duration::from_secs(5);
+    cfg.handshake_timeout = Duration::from_secs(5);
+    cfg.idle_timeout = Duration::from_secs(10);
+    cfg.exchange_timeout = Duration::from_secs(5);
     cfg.auth.retry = RetryPolicy::sdk_scaled_down(100);
     cfg.auth.max_request_timeout = Duration::from_secs(5);
     cfg

@@ -10,7 +10,7 @@ use super::model::{
 use super::*;
 use crate::ble::Chunker;
 use crate::frame::{FrameError, FrameTransport, MAX_FRAME_LEN};
-use crate::message::{Hello, Role, SecureMessage};
+use crate::message::{AgentMessage, CompanionMessage, Hello, Role};
 use crate::session::{ClientHandshake, NoAttemptLimit, ServerHandshake, SessionError};
 use crate::setup_code::SetupCode;
 
@@ -147,14 +147,27 @@ async fn a_slow_agent_delays_write_responses_and_loses_nothing() {
     let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
     let frames: Vec<Vec<u8>> = (0..5).map(|i| frame(100 + i * 37, i as u8)).collect();
     let to_send = frames.clone();
-    let sender = tokio::spawn(async move {
-        for f in to_send {
-            c.send_frame(f).await.unwrap();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sender = tokio::spawn({
+        let sent = sent.clone();
+        async move {
+            for f in to_send {
+                c.send_frame(f).await.unwrap();
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     });
-    for f in &frames {
-        // The agent is busy between frames; the companion's writes wait for it.
+    for (i, f) in frames.iter().enumerate() {
+        // The agent is busy between frames (this sleep plays a slow agent, it synchronises
+        // nothing); the companion's writes wait for it.
         tokio::time::sleep(Duration::from_millis(30)).await;
+        // Every frame is several chunks and the agent's queue holds one: without delayed write
+        // responses the companion would have finished every frame by now.
+        let done = sent.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            done <= i,
+            "the companion finished {done} frames while the agent had read only {i}"
+        );
         assert_eq!(
             within("recv", a.recv_frame()).await.unwrap().as_ref(),
             Some(f)
@@ -239,12 +252,12 @@ async fn a_lost_single_chunk_frame_is_caught_by_the_sealed_session() {
                         .recv()
                         .await
                         .map_err(|_| crate::session::HandshakeError::Unexpected("recv".into()))?;
-                    assert_eq!(n, SecureMessage::GetStatus);
+                    assert_eq!(n, CompanionMessage::GetStatus);
                     // Two answers: the first may be lost.
                     let e =
                         crate::message::ErrorBody::new(crate::message::ErrorKind::Internal, "x");
-                    let _ = s.send(&SecureMessage::Error(e.clone())).await;
-                    let _ = s.send(&SecureMessage::Error(e)).await;
+                    let _ = s.send(&AgentMessage::Error(e.clone())).await;
+                    let _ = s.send(&AgentMessage::Error(e)).await;
                     Ok::<_, crate::session::HandshakeError>(())
                 }
             });
@@ -255,14 +268,14 @@ async fn a_lost_single_chunk_frame_is_caught_by_the_sealed_session() {
             .await
             .unwrap();
             let mut s = hs.authenticate(&code).await.unwrap();
-            s.send(&SecureMessage::GetStatus).await.unwrap();
+            s.send(&CompanionMessage::GetStatus).await.unwrap();
             let first = within("answer", s.recv()).await;
             let _ = agent_task.await;
             (first, control.stats())
         }
     };
     let (ok, clean) = run(ModelFaults::default()).await;
-    assert!(matches!(ok, Ok(SecureMessage::Error(_))), "{ok:?}");
+    assert!(matches!(ok, Ok(AgentMessage::Error(_))), "{ok:?}");
     // At MTU 517 every frame here is one chunk: the first sealed answer is the indication
     // after the handshake's ones (agent Hello, PakeReply).
     let first_sealed = clean.indications - 1;

@@ -10,9 +10,12 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use zeroize::Zeroizing;
 
+use std::marker::PhantomData;
+
 use super::error::{describe_json_error, SessionError};
+use super::side::{AgentSide, CompanionSide, Side};
 use crate::frame::{FrameError, FrameTransport, MAX_FRAME_LEN};
-use crate::message::{Hello, SecureMessage};
+use crate::message::{Hello, WireMessage};
 use crate::secret::SecretKey;
 
 /// Bytes the AEAD adds to every sealed frame (the Poly1305 tag).
@@ -59,16 +62,24 @@ impl Direction {
     }
 }
 
-/// An authenticated, encrypted message stream, made by a finished handshake.
-pub struct SecureSession<T: FrameTransport> {
+/// An authenticated, encrypted message stream, made by a finished handshake. `S` is the end
+/// this is ([`AgentSide`] or [`CompanionSide`]): it sends `S::Outbound` and receives
+/// `S::Inbound`, nothing else.
+pub struct SecureSession<T: FrameTransport, S: Side> {
     transport: T,
     sealer: Direction,
     opener: Direction,
     peer_hello: Hello,
     dead: bool,
+    side: PhantomData<fn() -> S>,
 }
 
-impl<T: FrameTransport> std::fmt::Debug for SecureSession<T> {
+/// The agent's sealed session (made by [`super::ServerHandshake`]).
+pub type AgentSession<T> = SecureSession<T, AgentSide>;
+/// The companion's sealed session (made by [`super::ClientHandshake`]).
+pub type CompanionSession<T> = SecureSession<T, CompanionSide>;
+
+impl<T: FrameTransport, S: Side> std::fmt::Debug for SecureSession<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecureSession")
             .field("sent", &self.sealer.counter)
@@ -79,7 +90,7 @@ impl<T: FrameTransport> std::fmt::Debug for SecureSession<T> {
     }
 }
 
-impl<T: FrameTransport> SecureSession<T> {
+impl<T: FrameTransport, S: Side> SecureSession<T, S> {
     pub(crate) fn new(
         transport: T,
         send_key: &SecretKey<32>,
@@ -92,12 +103,13 @@ impl<T: FrameTransport> SecureSession<T> {
             opener: Direction::new(recv_key),
             peer_hello,
             dead: false,
+            side: PhantomData,
         }
     }
 
     /// Seals and sends one message. A message too large for a frame is refused without
     /// touching the session; a transport failure kills it.
-    pub async fn send(&mut self, msg: &SecureMessage) -> Result<(), SessionError> {
+    pub async fn send(&mut self, msg: &S::Outbound) -> Result<(), SessionError> {
         if self.dead {
             return Err(SessionError::Dead);
         }
@@ -124,8 +136,10 @@ impl<T: FrameTransport> SecureSession<T> {
     }
 
     /// Receives and opens the next message. The peer closing cleanly is
-    /// [`SessionError::Closed`]; an unknown message type is `Ok(SecureMessage::Unknown)`.
-    pub async fn recv(&mut self) -> Result<SecureMessage, SessionError> {
+    /// [`SessionError::Closed`]; an unknown message type is `Ok` with the `Unknown` variant; a
+    /// message that only this end sends is [`SessionError::WrongDirection`] (the session stays
+    /// up, as for [`SessionError::Malformed`]).
+    pub async fn recv(&mut self) -> Result<S::Inbound, SessionError> {
         if self.dead {
             return Err(SessionError::Dead);
         }
@@ -144,7 +158,17 @@ impl<T: FrameTransport> SecureSession<T> {
             self.dead = true;
             return Err(SessionError::Tampered);
         };
-        serde_json::from_slice(&plain).map_err(|e| SessionError::Malformed(describe_json_error(&e)))
+        let msg: S::Inbound = serde_json::from_slice(&plain)
+            .map_err(|e| SessionError::Malformed(describe_json_error(&e)))?;
+        if msg.is_unknown() {
+            // Unknown to this end: a newer peer's message, or one that travels the other way.
+            if let Ok(ours) = serde_json::from_slice::<S::Outbound>(&plain) {
+                if !ours.is_unknown() {
+                    return Err(SessionError::WrongDirection(ours.type_name()));
+                }
+            }
+        }
+        Ok(msg)
     }
 
     /// The peer's Hello (for the agent's: its summary, name, window).

@@ -52,6 +52,10 @@ pub enum SessionError {
     /// answer `Error{Malformed}`; the description never contains message content.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// A frame opened and parsed, but as a message that only this end sends (the `"type"` is
+    /// given). The session stays usable so the caller can answer `Error{UnexpectedMessage}`.
+    #[error("a {0} message travels the other way")]
+    WrongDirection(String),
     /// The session already ended with an earlier error.
     #[error("the session already ended after an earlier error")]
     Dead,

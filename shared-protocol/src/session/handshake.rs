@@ -17,13 +17,16 @@ use base64::Engine as _;
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 use zeroize::Zeroizing;
 
-use super::cipher::SecureSession;
+use super::cipher::{AgentSession, CompanionSession, SecureSession};
 use super::error::{describe_json_error, HandshakeError};
 use super::keys::{
     confirm_tag, verify_confirm, SessionKeys, Transcript, AGENT_IDENTITY, COMPANION_IDENTITY,
 };
+use super::side::Side;
 use crate::frame::FrameTransport;
-use crate::message::{check_compatible, ErrorBody, ErrorKind, Hello, PlainMessage, Role};
+use crate::message::{
+    check_compatible, ErrorBody, ErrorKind, Hello, PlainMessage, Role, WireMessage,
+};
 use crate::setup_code::SetupCode;
 
 /// Length of a SPAKE2 Ed25519 message: a side byte and a 32-byte group element.
@@ -75,17 +78,6 @@ fn unb64(field: &str, value: &str, expected_len: usize) -> Result<Vec<u8>, Hands
         )));
     }
     Ok(bytes)
-}
-
-fn plain_name(msg: &PlainMessage) -> &'static str {
-    match msg {
-        PlainMessage::Hello(_) => "hello",
-        PlainMessage::PakeStart { .. } => "pake_start",
-        PlainMessage::PakeReply { .. } => "pake_reply",
-        PlainMessage::PakeConfirm { .. } => "pake_confirm",
-        PlainMessage::Error(_) => "error",
-        PlainMessage::Unknown => "a message type this build does not know",
-    }
 }
 
 fn encode(msg: &PlainMessage) -> Result<Vec<u8>, HandshakeError> {
@@ -143,12 +135,15 @@ async fn unexpected<T: FrameTransport>(
     expected: &str,
     got: &PlainMessage,
 ) -> HandshakeError {
-    let kind = if matches!(got, PlainMessage::Unknown) {
-        ErrorKind::UnsupportedMessage
+    let (kind, got) = if got.is_unknown() {
+        (
+            ErrorKind::UnsupportedMessage,
+            "a message type this build does not know".to_owned(),
+        )
     } else {
-        ErrorKind::UnexpectedMessage
+        (ErrorKind::UnexpectedMessage, got.type_name())
     };
-    let why = format!("expected {expected}, got {}", plain_name(got));
+    let why = format!("expected {expected}, got {got}");
     send_error(transport, kind, why.clone()).await;
     HandshakeError::Unexpected(why)
 }
@@ -159,6 +154,31 @@ async fn malformed<T: FrameTransport>(transport: &mut T, err: HandshakeError) ->
         send_error(transport, ErrorKind::Malformed, why.clone()).await;
     }
     err
+}
+
+/// Decodes a fixed-size base64url field of a PAKE message; a bad one is answered with
+/// `Error{malformed}`.
+async fn decode_field<T: FrameTransport>(
+    transport: &mut T,
+    field: &str,
+    value: &str,
+    len: usize,
+) -> Result<Vec<u8>, HandshakeError> {
+    match unb64(field, value, len) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) => Err(malformed(transport, e).await),
+    }
+}
+
+/// Tells the peer its confirmation did not verify and builds the error.
+async fn wrong_code<T: FrameTransport>(transport: &mut T) -> HandshakeError {
+    send_error(
+        transport,
+        ErrorKind::WrongSetupCode,
+        WRONG_CODE_MESSAGE.to_owned(),
+    )
+    .await;
+    HandshakeError::WrongSetupCode
 }
 
 /// Checks the peer's first message: a Hello, from the other role, with a version we can speak.
@@ -196,21 +216,75 @@ async fn accept_peer_hello<T: FrameTransport>(
     Ok(peer_hello)
 }
 
-/// The companion's side of the handshake.
-pub struct ClientHandshake<T: FrameTransport> {
+/// Both sides after the Hellos: the transport, both Hello frames as they crossed the wire (for
+/// the transcript) and the peer's Hello.
+struct Hellos<T: FrameTransport> {
     transport: T,
     our_hello_frame: Vec<u8>,
     peer_hello_frame: Vec<u8>,
     peer_hello: Hello,
 }
 
-impl<T: FrameTransport> std::fmt::Debug for ClientHandshake<T> {
+impl<T: FrameTransport> Hellos<T> {
+    /// SPAKE2's shared secret from the peer's message, the transcript hash, and the keys. The
+    /// transcript order is fixed by role (companion first), whoever computes it. A peer message
+    /// that is not a curve point is answered with `Error{malformed}`.
+    async fn derive_keys(
+        &mut self,
+        spake: Spake2<Ed25519Group>,
+        msg_a: &[u8],
+        msg_b: &[u8],
+    ) -> Result<([u8; 32], SessionKeys), HandshakeError> {
+        let (peer_msg, (companion_hello, agent_hello)) = match self.peer_hello.role {
+            Role::Agent => (msg_b, (&self.our_hello_frame, &self.peer_hello_frame)),
+            Role::Companion => (msg_a, (&self.peer_hello_frame, &self.our_hello_frame)),
+        };
+        let key = match spake.finish(peer_msg) {
+            Ok(key) => Zeroizing::new(key),
+            Err(e) => {
+                let who = match self.peer_hello.role {
+                    Role::Agent => "agent",
+                    Role::Companion => "companion",
+                };
+                let err = HandshakeError::Malformed(format!("{who}'s SPAKE2 message: {e}"));
+                return Err(malformed(&mut self.transport, err).await);
+            }
+        };
+        let mut transcript = Transcript::new();
+        transcript.add(companion_hello);
+        transcript.add(agent_hello);
+        transcript.add(msg_a);
+        transcript.add(msg_b);
+        let th = transcript.finish();
+        let keys = SessionKeys::derive(&key, &th);
+        Ok((th, keys))
+    }
+
+    /// The sealed session: `S` sends with `send_key` and opens with `recv_key`.
+    fn into_session<S: Side>(
+        self,
+        send_key: &crate::secret::SecretKey<32>,
+        recv_key: &crate::secret::SecretKey<32>,
+    ) -> SecureSession<T, S> {
+        SecureSession::new(self.transport, send_key, recv_key, self.peer_hello)
+    }
+}
+
+impl<T: FrameTransport> std::fmt::Debug for Hellos<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientHandshake")
+        f.debug_struct("Handshake")
             .field("peer_hello", &self.peer_hello)
             .finish_non_exhaustive()
     }
 }
+
+fn spake_password(code: &SetupCode) -> Password {
+    Password::new(code.expose_secret().as_bytes())
+}
+
+/// The companion's side of the handshake.
+#[derive(Debug)]
+pub struct ClientHandshake<T: FrameTransport>(Hellos<T>);
 
 impl<T: FrameTransport> ClientHandshake<T> {
     /// Sends our Hello, reads the agent's, checks versions (VersionMismatch -> HandshakeError).
@@ -219,108 +293,63 @@ impl<T: FrameTransport> ClientHandshake<T> {
             send_plain(&mut transport, &PlainMessage::Hello(our_hello.clone())).await?;
         let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
         let peer_hello = accept_peer_hello(&mut transport, &our_hello, msg).await?;
-        Ok(Self {
+        Ok(Self(Hellos {
             transport,
             our_hello_frame,
             peer_hello_frame,
             peer_hello,
-        })
+        }))
     }
 
     /// The agent's Hello: includes its AgentSummary (name, paired, window).
     pub fn peer_hello(&self) -> &Hello {
-        &self.peer_hello
+        &self.0.peer_hello
     }
 
     /// SPAKE2 on the setup code + key confirmation. Wrong code -> HandshakeError::WrongSetupCode.
-    pub async fn authenticate(self, code: &SetupCode) -> Result<SecureSession<T>, HandshakeError> {
-        let Self {
-            mut transport,
-            our_hello_frame,
-            peer_hello_frame,
-            peer_hello,
-        } = self;
+    pub async fn authenticate(
+        self,
+        code: &SetupCode,
+    ) -> Result<CompanionSession<T>, HandshakeError> {
+        let mut hs = self.0;
         let (spake, msg_a) = Spake2::<Ed25519Group>::start_a(
-            &Password::new(code.expose_secret().as_bytes()),
+            &spake_password(code),
             &Identity::new(COMPANION_IDENTITY),
             &Identity::new(AGENT_IDENTITY),
         );
         send_plain(
-            &mut transport,
+            &mut hs.transport,
             &PlainMessage::PakeStart { pake: b64(&msg_a) },
         )
         .await?;
 
-        let (msg, _) = recv_plain(&mut transport).await?;
+        let (msg, _) = recv_plain(&mut hs.transport).await?;
         let (pake, confirm) = match msg {
             PlainMessage::PakeReply { pake, confirm } => (pake, confirm),
-            other => return Err(unexpected(&mut transport, "pake_reply", &other).await),
+            other => return Err(unexpected(&mut hs.transport, "pake_reply", &other).await),
         };
-        let msg_b = match unb64("pake", &pake, PAKE_MSG_LEN) {
-            Ok(b) => b,
-            Err(e) => return Err(malformed(&mut transport, e).await),
-        };
-        let agent_tag = match unb64("confirm", &confirm, CONFIRM_LEN) {
-            Ok(b) => b,
-            Err(e) => return Err(malformed(&mut transport, e).await),
-        };
-        let key = match spake.finish(&msg_b) {
-            Ok(key) => Zeroizing::new(key),
-            Err(e) => {
-                let err = HandshakeError::Malformed(format!("agent's SPAKE2 message: {e}"));
-                return Err(malformed(&mut transport, err).await);
-            }
-        };
-
-        let mut transcript = Transcript::new();
-        transcript.add(&our_hello_frame);
-        transcript.add(&peer_hello_frame);
-        transcript.add(&msg_a);
-        transcript.add(&msg_b);
-        let th = transcript.finish();
-        let keys = SessionKeys::derive(&key, &th);
+        let msg_b = decode_field(&mut hs.transport, "pake", &pake, PAKE_MSG_LEN).await?;
+        let agent_tag = decode_field(&mut hs.transport, "confirm", &confirm, CONFIRM_LEN).await?;
+        let (th, keys) = hs.derive_keys(spake, &msg_a, &msg_b).await?;
 
         if !verify_confirm(&keys.agent_confirm, &th, &agent_tag) {
-            send_error(
-                &mut transport,
-                ErrorKind::WrongSetupCode,
-                WRONG_CODE_MESSAGE.to_owned(),
-            )
-            .await;
-            return Err(HandshakeError::WrongSetupCode);
+            return Err(wrong_code(&mut hs.transport).await);
         }
         let our_tag = confirm_tag(&keys.companion_confirm, &th);
         send_plain(
-            &mut transport,
+            &mut hs.transport,
             &PlainMessage::PakeConfirm {
                 confirm: b64(&our_tag),
             },
         )
         .await?;
-        Ok(SecureSession::new(
-            transport,
-            &keys.companion_to_agent,
-            &keys.agent_to_companion,
-            peer_hello,
-        ))
+        Ok(hs.into_session(&keys.companion_to_agent, &keys.agent_to_companion))
     }
 }
 
 /// The agent's side of the handshake.
-pub struct ServerHandshake<T: FrameTransport> {
-    transport: T,
-    our_hello_frame: Vec<u8>,
-    peer_hello_frame: Vec<u8>,
-    peer_hello: Hello,
-}
-
-impl<T: FrameTransport> std::fmt::Debug for ServerHandshake<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandshake")
-            .field("peer_hello", &self.peer_hello)
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Debug)]
+pub struct ServerHandshake<T: FrameTransport>(Hellos<T>);
 
 impl<T: FrameTransport> ServerHandshake<T> {
     /// Reads the companion's Hello, replies with ours (which carries our AgentSummary) or with
@@ -329,17 +358,17 @@ impl<T: FrameTransport> ServerHandshake<T> {
         let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
         let peer_hello = accept_peer_hello(&mut transport, &our_hello, msg).await?;
         let our_hello_frame = send_plain(&mut transport, &PlainMessage::Hello(our_hello)).await?;
-        Ok(Self {
+        Ok(Self(Hellos {
             transport,
             our_hello_frame,
             peer_hello_frame,
             peer_hello,
-        })
+        }))
     }
 
     /// The companion's Hello.
     pub fn peer_hello(&self) -> &Hello {
-        &self.peer_hello
+        &self.0.peer_hello
     }
 
     /// Runs SPAKE2 and key confirmation. `guard` is asked before we answer the companion's PAKE
@@ -348,53 +377,30 @@ impl<T: FrameTransport> ServerHandshake<T> {
         self,
         code: &SetupCode,
         guard: &mut impl AttemptGuard,
-    ) -> Result<SecureSession<T>, HandshakeError> {
-        let Self {
-            mut transport,
-            our_hello_frame,
-            peer_hello_frame,
-            peer_hello,
-        } = self;
-        let (msg, _) = recv_plain(&mut transport).await?;
+    ) -> Result<AgentSession<T>, HandshakeError> {
+        let mut hs = self.0;
+        let (msg, _) = recv_plain(&mut hs.transport).await?;
         let pake = match msg {
             PlainMessage::PakeStart { pake } => pake,
-            other => return Err(unexpected(&mut transport, "pake_start", &other).await),
+            other => return Err(unexpected(&mut hs.transport, "pake_start", &other).await),
         };
-        let msg_a = match unb64("pake", &pake, PAKE_MSG_LEN) {
-            Ok(b) => b,
-            Err(e) => return Err(malformed(&mut transport, e).await),
-        };
+        let msg_a = decode_field(&mut hs.transport, "pake", &pake, PAKE_MSG_LEN).await?;
 
         if let Err(body) = guard.before_reply() {
-            let _ = send_plain(&mut transport, &PlainMessage::Error(body.clone())).await;
+            let _ = send_plain(&mut hs.transport, &PlainMessage::Error(body.clone())).await;
             return Err(HandshakeError::Refused(body));
         }
 
         let (spake, msg_b) = Spake2::<Ed25519Group>::start_b(
-            &Password::new(code.expose_secret().as_bytes()),
+            &spake_password(code),
             &Identity::new(COMPANION_IDENTITY),
             &Identity::new(AGENT_IDENTITY),
         );
-        let key = match spake.finish(&msg_a) {
-            Ok(key) => Zeroizing::new(key),
-            Err(e) => {
-                let err = HandshakeError::Malformed(format!("companion's SPAKE2 message: {e}"));
-                return Err(malformed(&mut transport, err).await);
-            }
-        };
-
-        // The companion's Hello came first on the wire; the transcript order is fixed by role.
-        let mut transcript = Transcript::new();
-        transcript.add(&peer_hello_frame);
-        transcript.add(&our_hello_frame);
-        transcript.add(&msg_a);
-        transcript.add(&msg_b);
-        let th = transcript.finish();
-        let keys = SessionKeys::derive(&key, &th);
+        let (th, keys) = hs.derive_keys(spake, &msg_a, &msg_b).await?;
 
         let our_tag = confirm_tag(&keys.agent_confirm, &th);
         send_plain(
-            &mut transport,
+            &mut hs.transport,
             &PlainMessage::PakeReply {
                 pake: b64(&msg_b),
                 confirm: b64(&our_tag),
@@ -402,30 +408,17 @@ impl<T: FrameTransport> ServerHandshake<T> {
         )
         .await?;
 
-        let (msg, _) = recv_plain(&mut transport).await?;
+        let (msg, _) = recv_plain(&mut hs.transport).await?;
         let confirm = match msg {
             PlainMessage::PakeConfirm { confirm } => confirm,
-            other => return Err(unexpected(&mut transport, "pake_confirm", &other).await),
+            other => return Err(unexpected(&mut hs.transport, "pake_confirm", &other).await),
         };
-        let companion_tag = match unb64("confirm", &confirm, CONFIRM_LEN) {
-            Ok(b) => b,
-            Err(e) => return Err(malformed(&mut transport, e).await),
-        };
+        let companion_tag =
+            decode_field(&mut hs.transport, "confirm", &confirm, CONFIRM_LEN).await?;
         if !verify_confirm(&keys.companion_confirm, &th, &companion_tag) {
-            send_error(
-                &mut transport,
-                ErrorKind::WrongSetupCode,
-                WRONG_CODE_MESSAGE.to_owned(),
-            )
-            .await;
-            return Err(HandshakeError::WrongSetupCode);
+            return Err(wrong_code(&mut hs.transport).await);
         }
         guard.on_success();
-        Ok(SecureSession::new(
-            transport,
-            &keys.agent_to_companion,
-            &keys.companion_to_agent,
-            peer_hello,
-        ))
+        Ok(hs.into_session(&keys.agent_to_companion, &keys.companion_to_agent))
     }
 }

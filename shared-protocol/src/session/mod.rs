@@ -23,14 +23,16 @@ mod cipher;
 mod error;
 mod handshake;
 mod keys;
+mod side;
 
-pub use cipher::SecureSession;
+pub use cipher::{AgentSession, CompanionSession, SecureSession};
 pub use error::{HandshakeError, SessionError};
 pub use handshake::{AttemptGuard, ClientHandshake, NoAttemptLimit, ServerHandshake};
 pub use keys::{
     AGENT_IDENTITY, COMPANION_IDENTITY, INFO_AGENT_CONFIRM, INFO_AGENT_TO_COMPANION,
     INFO_COMPANION_CONFIRM, INFO_COMPANION_TO_AGENT, TRANSCRIPT_LABEL,
 };
+pub use side::{AgentSide, CompanionSide, Side};
 
 #[cfg(test)]
 mod tests;

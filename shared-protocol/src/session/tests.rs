@@ -8,8 +8,8 @@ use super::*;
 use crate::frame::{FrameError, FrameTransport, StreamTransport};
 use crate::ids::{DeviceId, SessionId};
 use crate::message::{
-    AgentSummary, ErrorBody, ErrorKind, Hello, PairingWindow, PlainMessage, ProtocolVersion, Role,
-    SecureMessage, VersionMismatch,
+    AgentMessage, AgentSummary, CompanionMessage, ErrorBody, ErrorKind, Hello, PairingWindow,
+    PlainMessage, ProtocolVersion, Role, VersionMismatch,
 };
 use crate::setup_code::SetupCode;
 
@@ -100,8 +100,8 @@ fn companion_hello() -> Hello {
 }
 
 struct Outcome {
-    companion: Result<SecureSession<Wire>, HandshakeError>,
-    agent: Result<SecureSession<Wire>, HandshakeError>,
+    companion: Result<CompanionSession<Wire>, HandshakeError>,
+    agent: Result<AgentSession<Wire>, HandshakeError>,
     agent_log: Vec<String>,
 }
 
@@ -147,7 +147,7 @@ async fn handshake(
     }
 }
 
-async fn paired() -> (SecureSession<Wire>, SecureSession<Wire>) {
+async fn paired() -> (CompanionSession<Wire>, AgentSession<Wire>) {
     let out = handshake(
         "40710839",
         "40710839",
@@ -159,8 +159,8 @@ async fn paired() -> (SecureSession<Wire>, SecureSession<Wire>) {
     (out.companion.unwrap(), out.agent.unwrap())
 }
 
-fn sample_status() -> SecureMessage {
-    SecureMessage::Progress(crate::message::Progress {
+fn sample_status() -> AgentMessage {
+    AgentMessage::Progress(crate::message::Progress {
         session_id: SessionId::random(),
         stage: crate::message::ProgressStage::ExchangingCode,
     })
@@ -193,8 +193,11 @@ async fn full_handshake_and_messages_both_ways() {
     assert_eq!(agent.peer_hello().role, Role::Companion);
 
     for _ in 0..3 {
-        companion.send(&SecureMessage::GetDeviceInfo).await.unwrap();
-        assert_eq!(agent.recv().await.unwrap(), SecureMessage::GetDeviceInfo);
+        companion
+            .send(&CompanionMessage::GetDeviceInfo)
+            .await
+            .unwrap();
+        assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetDeviceInfo);
         let msg = sample_status();
         agent.send(&msg).await.unwrap();
         assert_eq!(companion.recv().await.unwrap(), msg);
@@ -209,7 +212,7 @@ async fn sealed_frames_are_not_plaintext() {
     let (mut companion, mut agent) = paired().await;
     companion.transport_mut().hold = true;
     let secret = "ANcMJpTtVktKiZvfdYaV";
-    let msg = SecureMessage::ProvideAuthorization(crate::message::ProvideAuthorization {
+    let msg = CompanionMessage::ProvideAuthorization(crate::message::ProvideAuthorization {
         session_id: SessionId::random(),
         authorization_code: crate::secret::AuthorizationCode::new(secret),
         client_id: "amzn1.application-oa2-client.x".into(),
@@ -331,14 +334,14 @@ async fn agent_detects_a_bad_companion_confirmation() {
 async fn altered_frame_kills_the_session() {
     let (mut companion, mut agent) = paired().await;
     companion.transport_mut().hold = true;
-    companion.send(&SecureMessage::GetStatus).await.unwrap();
+    companion.send(&CompanionMessage::GetStatus).await.unwrap();
     let mut frame = companion.transport_mut().held.pop().unwrap();
     frame[0] ^= 0x01;
     companion.transport_mut().forward(frame).await;
     assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
     assert!(agent.is_dead());
     assert!(matches!(
-        agent.send(&SecureMessage::Reset).await,
+        agent.send(&AgentMessage::ResetDone).await,
         Err(SessionError::Dead)
     ));
 }
@@ -347,10 +350,10 @@ async fn altered_frame_kills_the_session() {
 async fn replayed_frame_kills_the_session() {
     let (mut companion, mut agent) = paired().await;
     companion.transport_mut().hold = true;
-    companion.send(&SecureMessage::GetStatus).await.unwrap();
+    companion.send(&CompanionMessage::GetStatus).await.unwrap();
     let frame = companion.transport_mut().held.pop().unwrap();
     companion.transport_mut().forward(frame.clone()).await;
-    assert_eq!(agent.recv().await.unwrap(), SecureMessage::GetStatus);
+    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
     companion.transport_mut().forward(frame).await;
     assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
 }
@@ -359,8 +362,11 @@ async fn replayed_frame_kills_the_session() {
 async fn reordered_or_dropped_frames_kill_the_session() {
     let (mut companion, mut agent) = paired().await;
     companion.transport_mut().hold = true;
-    companion.send(&SecureMessage::GetStatus).await.unwrap();
-    companion.send(&SecureMessage::GetDeviceInfo).await.unwrap();
+    companion.send(&CompanionMessage::GetStatus).await.unwrap();
+    companion
+        .send(&CompanionMessage::GetDeviceInfo)
+        .await
+        .unwrap();
     let second = companion.transport_mut().held.pop().unwrap();
     // Deliver the second frame first (the first is reordered after it, or dropped).
     companion.transport_mut().forward(second).await;
@@ -372,7 +378,7 @@ async fn frames_sealed_for_the_other_direction_do_not_open() {
     let (mut companion, mut agent) = paired().await;
     // Reflect the agent's own sealed frame back at it.
     agent.transport_mut().hold = true;
-    agent.send(&SecureMessage::ResetDone).await.unwrap();
+    agent.send(&AgentMessage::ResetDone).await.unwrap();
     let frame = agent.transport_mut().held.pop().unwrap();
     companion.transport_mut().forward(frame).await;
     assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
@@ -383,7 +389,7 @@ async fn truncated_frames_kill_the_session() {
     // A frame cut short but still framed: the tag does not verify.
     let (mut companion, mut agent) = paired().await;
     companion.transport_mut().hold = true;
-    companion.send(&SecureMessage::GetStatus).await.unwrap();
+    companion.send(&CompanionMessage::GetStatus).await.unwrap();
     let mut frame = companion.transport_mut().held.pop().unwrap();
     frame.truncate(frame.len() - 1);
     companion.transport_mut().forward(frame).await;
@@ -419,7 +425,7 @@ async fn oversize_frame_header_kills_the_session_without_allocating() {
 #[tokio::test]
 async fn oversize_message_is_refused_locally_and_the_session_survives() {
     let (mut companion, mut agent) = paired().await;
-    let huge = SecureMessage::Error(ErrorBody::new(
+    let huge = CompanionMessage::Error(ErrorBody::new(
         ErrorKind::Internal,
         "x".repeat(crate::frame::MAX_FRAME_LEN),
     ));
@@ -427,8 +433,8 @@ async fn oversize_message_is_refused_locally_and_the_session_survives() {
         companion.send(&huge).await,
         Err(SessionError::Frame(FrameError::Oversize { .. }))
     ));
-    companion.send(&SecureMessage::GetStatus).await.unwrap();
-    assert_eq!(agent.recv().await.unwrap(), SecureMessage::GetStatus);
+    companion.send(&CompanionMessage::GetStatus).await.unwrap();
+    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
 }
 
 #[tokio::test]
@@ -438,9 +444,9 @@ async fn unknown_and_malformed_authentic_messages_keep_the_session() {
         .send_sealed_bytes(br#"{"type":"teleport","to":"mars"}"#)
         .await
         .unwrap();
-    assert_eq!(agent.recv().await.unwrap(), SecureMessage::Unknown);
+    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::Unknown);
     companion
-        .send_sealed_bytes(br#"{"type":"device_info","secret":"Atza|x"}"#)
+        .send_sealed_bytes(br#"{"type":"provide_authorization","secret":"Atza|x"}"#)
         .await
         .unwrap();
     match agent.recv().await {
@@ -448,8 +454,37 @@ async fn unknown_and_malformed_authentic_messages_keep_the_session() {
         other => panic!("expected Malformed, got {other:?}"),
     }
     assert!(!agent.is_dead());
-    companion.send(&SecureMessage::GetStatus).await.unwrap();
-    assert_eq!(agent.recv().await.unwrap(), SecureMessage::GetStatus);
+    companion.send(&CompanionMessage::GetStatus).await.unwrap();
+    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
+}
+
+#[tokio::test]
+async fn messages_of_the_other_direction_are_named_and_keep_the_session() {
+    let (mut companion, mut agent) = paired().await;
+    // An answer sent to the agent: authentic, well-formed, but only the agent sends it.
+    companion
+        .send_sealed_bytes(br#"{"type":"reset_done"}"#)
+        .await
+        .unwrap();
+    match agent.recv().await {
+        Err(SessionError::WrongDirection(name)) => assert_eq!(name, "reset_done"),
+        other => panic!("expected WrongDirection, got {other:?}"),
+    }
+    assert!(!agent.is_dead());
+    // A request sent to the companion.
+    agent
+        .send_sealed_bytes(br#"{"type":"get_status"}"#)
+        .await
+        .unwrap();
+    match companion.recv().await {
+        Err(SessionError::WrongDirection(name)) => assert_eq!(name, "get_status"),
+        other => panic!("expected WrongDirection, got {other:?}"),
+    }
+    // Both sessions go on.
+    companion.send(&CompanionMessage::GetStatus).await.unwrap();
+    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
+    agent.send(&AgentMessage::ResetDone).await.unwrap();
+    assert_eq!(companion.recv().await.unwrap(), AgentMessage::ResetDone);
 }
 
 #[tokio::test]
@@ -623,9 +658,25 @@ async fn peer_closing_mid_handshake_is_closed() {
 
 #[test]
 fn debug_output_has_no_keys() {
-    let key = crate::secret::SecretKey::from_bytes([0x5a; 32]);
-    let keys = super::keys::SessionKeys::derive(key.expose_secret(), &[1; 32]);
-    assert!(!format!("{:?}", keys.agent_confirm).contains("5a"));
+    let keys = super::keys::SessionKeys::derive(&[0x5a; 32], &[1; 32]);
+    for key in [
+        &keys.agent_confirm,
+        &keys.companion_confirm,
+        &keys.agent_to_companion,
+        &keys.companion_to_agent,
+    ] {
+        let shown = format!("{key:?}").to_lowercase();
+        // No run of 4 of the derived key's own bytes, as Debug prints a byte array or as hex.
+        for run in key.expose_secret().windows(4) {
+            let decimal = format!("{run:?}");
+            let decimal = decimal.trim_start_matches('[').trim_end_matches(']');
+            assert!(
+                !shown.contains(decimal),
+                "{shown} shows key bytes {decimal}"
+            );
+            assert!(!shown.contains(&hex(run)), "{shown} shows key bytes in hex");
+        }
+    }
 }
 
 /// Yields a fixed byte forever: makes SPAKE2's scalar (64 RNG bytes reduced mod l) known.
