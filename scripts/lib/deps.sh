@@ -29,6 +29,14 @@ ensure_test_deps() {
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  # The BlueZ stand-in (tests/bluez/standin.py, tests/tests/ble_bluez.rs): private buses, and
+  # Debian's python3 with its D-Bus and GLib bindings (run as /usr/bin/python3).
+  command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)
+  if ! /usr/bin/python3 -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' >/dev/null 2>&1; then
+    missing+=(python3 python3-dbus python3-gi)
+  fi
+  # `systemd-analyze verify` on the agent's unit (ble_bluez.rs).
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
   if ! python3 -c 'import requests, requests_oauthlib' >/dev/null 2>&1; then
     python3 -m pip install --quiet requests requests-oauthlib

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use btleplug::api::{
-    Central as _, CentralEvent, Characteristic, Manager as _, Peripheral as _, ScanFilter,
-    ValueNotification, WriteType,
+    Central as _, CentralEvent, CentralState, Characteristic, Manager as _, Peripheral as _,
+    ScanFilter, ValueNotification, WriteType,
 };
 use btleplug::platform::{Adapter, Manager, Peripheral, PeripheralId};
 use futures_util::stream::BoxStream;
@@ -85,6 +85,18 @@ impl BtleCentral {
             .into_iter()
             .next()
             .ok_or_else(|| BleError::NoAdapter("the system reports no adapter".into()))?;
+        // A switched-off adapter opens fine but refuses to scan (BlueZ: StartDiscovery ->
+        // org.bluez.Error.NotReady), which the pairing flow would only see as "no speaker
+        // found": say so here, in the one line.
+        if let Ok(CentralState::PoweredOff) = adapter.adapter_state().await {
+            let name = adapter
+                .adapter_info()
+                .await
+                .unwrap_or_else(|_| "adapter".into());
+            return Err(BleError::NoAdapter(format!(
+                "Bluetooth is switched off ({name}): turn it on and try again"
+            )));
+        }
         Ok(Self {
             adapter,
             known: Arc::new(Mutex::new(HashMap::new())),

@@ -1,0 +1,675 @@
+//! Bluetooth LE through BlueZ's own D-Bus API: the real `avs-device-agent` (bluer peripheral)
+//! and the real `avs-companion` (btleplug central), unmodified, each in its own process, talk to
+//! the BlueZ stand-in (`tests/bluez/standin.py`), which plays the speaker's and the laptop's
+//! bluetoothd on two private `dbus-daemon`s started here (never the host's buses) and joins them
+//! with a simulated LE link: advertising, discovery, connection, GATT mirrors, Write Requests,
+//! indications and their confirmations, a fixed negotiated MTU, disconnects both ways.
+//!
+//! - a full pairing at MTU 23 and 517 (times printed: `--nocapture`);
+//! - no adapter, and an rfkill-blocked adapter: one clear line on each side, no hang;
+//! - the central disconnects in the middle of a frame; an indication is never confirmed: both
+//!   end in a clear error within the deadline and the next attempt pairs;
+//! - the advertisement exists only while the pairing window is open;
+//! - the systemd unit passes `systemd-analyze verify`.
+//!
+//! The stand-in must start: if it (or a bus) fails, the test fails; nothing is skipped except,
+//! as everywhere, without root for network namespaces (the companion's mDNS must not run in the
+//! root namespace, so it runs in the harness's `laptop` namespace, with the emulator and agent).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use avs_pair_tests::netns::{TestNet, LINK_NAME};
+use avs_pair_tests::process::{ManagedProcess, Stream};
+use avs_pair_tests::require_netns;
+use avs_pair_tests::stack::{
+    self, field, provision_setup_code, AgentOptions, EmulatorOptions, Place,
+};
+use lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID;
+use shared_protocol::setup_code::SetupCode;
+
+use common::{bins, scripted_browser, CODE};
+
+/// Debian's interpreter (python3-dbus and python3-gi are Debian packages, not pip ones).
+const PYTHON: &str = "/usr/bin/python3";
+const START: Duration = Duration::from_secs(20);
+/// No pairing attempt may take longer than this, whatever fails.
+const NO_HANG: Duration = Duration::from_secs(90);
+
+fn bluez_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bluez")
+}
+
+/// Two private buses and the stand-in that owns `org.bluez` on both.
+struct Bluez {
+    standin: ManagedProcess,
+    speaker_bus: String,
+    laptop_bus: String,
+    _buses: Vec<ManagedProcess>,
+    _dir: tempfile::TempDir,
+}
+
+impl Bluez {
+    fn start(args: &[&str]) -> Bluez {
+        let dir = tempfile::tempdir().unwrap();
+        let template = std::fs::read_to_string(bluez_dir().join("bus.conf.in")).unwrap();
+        let mut buses = Vec::new();
+        let mut addrs = Vec::new();
+        for side in ["speaker", "laptop"] {
+            let socket = dir.path().join(format!("{side}.sock"));
+            let conf = dir.path().join(format!("{side}.conf"));
+            std::fs::write(
+                &conf,
+                template.replace("@SOCKET@", &socket.display().to_string()),
+            )
+            .unwrap();
+            let mut cmd = Command::new("dbus-daemon");
+            cmd.arg(format!("--config-file={}", conf.display()))
+                .args(["--nofork", "--print-address"]);
+            let p = ManagedProcess::spawn(cmd, &format!("dbus-{side}"), dir.path())
+                .unwrap_or_else(|e| panic!("the private {side} bus must start: {e}"));
+            let addr = p
+                .wait_for_line(Stream::Stdout, START, |l| l.starts_with("unix:"))
+                .unwrap_or_else(|e| panic!("the private {side} bus must start: {e}"));
+            addrs.push(addr.trim().to_owned());
+            buses.push(p);
+        }
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(bluez_dir().join("standin.py"))
+            .arg("--speaker-bus")
+            .arg(&addrs[0])
+            .arg("--laptop-bus")
+            .arg(&addrs[1])
+            .args(args)
+            .env("PYTHONUNBUFFERED", "1");
+        let standin = ManagedProcess::spawn(cmd, "bluez-standin", dir.path())
+            .unwrap_or_else(|e| panic!("the BlueZ stand-in must start: {e}"));
+        standin
+            .wait_for_line(Stream::Stdout, START, |l| l.starts_with("STANDIN_READY"))
+            .unwrap_or_else(|e| panic!("the BlueZ stand-in must start: {e}"));
+        Bluez {
+            standin,
+            laptop_bus: addrs.pop().unwrap(),
+            speaker_bus: addrs.pop().unwrap(),
+            _buses: buses,
+            _dir: dir,
+        }
+    }
+
+    fn wait(&self, what: &str, timeout: Duration) -> String {
+        self.standin
+            .wait_for_line(Stream::Stdout, timeout, |l| l.starts_with(what))
+            .unwrap_or_else(|e| panic!("the stand-in never said {what}: {e}"))
+    }
+
+    fn lines(&self, prefix: &str) -> Vec<String> {
+        self.standin
+            .stdout_lines()
+            .into_iter()
+            .filter(|l| l.starts_with(prefix))
+            .collect()
+    }
+
+    /// No ATT or BlueZ rule was broken, and the stand-in itself did not crash.
+    fn assert_clean(&self) {
+        let v = self.lines("VIOLATION");
+        assert!(v.is_empty(), "ATT/BlueZ rules broken: {v:?}");
+        assert!(
+            !self
+                .standin
+                .stderr_lines()
+                .iter()
+                .any(|l| l.contains("Traceback")),
+            "the stand-in raised:\n{}",
+            self.standin.tail(40)
+        );
+    }
+}
+
+/// The network namespace (for the companion's mDNS), the emulator, the agent with BLE on.
+struct Scene {
+    net: TestNet,
+    bins: avs_pair_tests::bins::Bins,
+    emulator: stack::EmulatorProcess,
+    agent: Option<ManagedProcess>,
+    device_id: String,
+    socket: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Scene {
+    fn start(bluez: &Bluez, window_secs: Option<u64>) -> Scene {
+        let bins = bins();
+        let net = TestNet::speaker_and_laptop().unwrap();
+        let laptop = Place::Host {
+            net: &net,
+            host: "laptop",
+        };
+        let emulator = stack::start_emulator(laptop, &bins.emulator, &EmulatorOptions::default())
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut scene = Scene {
+            net,
+            bins,
+            emulator,
+            agent: None,
+            device_id: String::new(),
+            socket: PathBuf::new(),
+            dir,
+        };
+        scene.start_agent(bluez, window_secs);
+        scene
+    }
+
+    /// `avs-device-agent run` on the speaker's bus (no mDNS, TCP on loopback only: the companion
+    /// can reach it over BLE alone).
+    fn start_agent(&mut self, bluez: &Bluez, window_secs: Option<u64>) {
+        let state = self.dir.path().join("state");
+        let mut o = AgentOptions::new(state.clone(), &self.emulator.base_url);
+        o.link_bind = Some("127.0.0.1:0".into());
+        o.mdns = false;
+        o.pairing_window_secs = window_secs;
+        o.extra_toml.push("ble = true".into());
+        provision_setup_code(&state, &SetupCode::parse(CODE).unwrap()).unwrap();
+        let config = state.join("agent.toml");
+        std::fs::write(&config, o.to_toml()).unwrap();
+        let mut cmd = self.net.command("laptop", &self.bins.agent).unwrap();
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &bluez.speaker_bus)
+            .env("RUST_LOG", "info");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AVS_AGENT_") {
+                cmd.env_remove(k);
+            }
+        }
+        let p = self.net.spawn(cmd, "avs-device-agent").unwrap();
+        let ready = p
+            .wait_for_line(Stream::Stdout, START, |l| l.starts_with("AVS_AGENT_READY"))
+            .unwrap_or_else(|e| panic!("agent: {e}"));
+        self.device_id = field(&ready, "device_id").unwrap().to_owned();
+        self.socket = PathBuf::from(field(&ready, "socket").unwrap());
+        self.agent = Some(p);
+    }
+
+    fn agent(&self) -> &ManagedProcess {
+        self.agent.as_ref().unwrap()
+    }
+
+    /// A line of the agent's log (either stream) containing `what`.
+    fn agent_said(&self, what: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let a = self.agent();
+            let hit = a
+                .stderr_lines()
+                .into_iter()
+                .chain(a.stdout_lines())
+                .find(|l| l.contains(what));
+            if let Some(l) = hit {
+                return l;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent never said {what:?}\n{}",
+                a.tail(40)
+            );
+            // Either stream: wait for the next stderr line (or the deadline), then look again.
+            let _ = a.wait_for_line(Stream::Stderr, Duration::from_millis(500), |l| {
+                l.contains(what)
+            });
+        }
+    }
+
+    /// `avs-companion <args>` on the laptop's bus, to completion (bounded by [`NO_HANG`]).
+    fn companion(&self, bluez: &Bluez, label: &str, args: &[&str]) -> Run {
+        let mut cmd = self.net.command("laptop", &self.bins.companion).unwrap();
+        cmd.arg("--config")
+            .arg(self.dir.path().join("companion.toml"))
+            .args(args)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &bluez.laptop_bus)
+            .env_remove("BROWSER")
+            .env_remove("AVS_SETUP_CODE");
+        let t0 = Instant::now();
+        let mut p = self.net.spawn(cmd, label).unwrap();
+        let status = p
+            .wait_timeout(NO_HANG)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{label} hung for {NO_HANG:?}\n{}", p.tail(40)));
+        Run {
+            code: status.code(),
+            stdout: p.stdout_lines(),
+            stderr: p.stderr_lines(),
+            secs: t0.elapsed().as_secs_f64(),
+            tail: p.tail(40),
+        }
+    }
+
+    fn pair(&self, bluez: &Bluez, label: &str) -> Run {
+        let browser = scripted_browser(&self.bins, "");
+        self.companion(
+            bluez,
+            label,
+            &[
+                "pair",
+                &self.device_id,
+                "--json",
+                "--setup-code",
+                CODE,
+                "--client-id",
+                DEFAULT_DEVICE_CLIENT_ID,
+                "--lwa-base-url",
+                &self.emulator.base_url,
+                "--browser",
+                &browser,
+                "--login-timeout",
+                "30",
+                "--discover-timeout",
+                "20",
+                "--interface",
+                LINK_NAME,
+            ],
+        )
+    }
+
+    fn agent_cli(&self, verb: &str) -> String {
+        let out = Command::new(&self.bins.agent)
+            .arg(verb)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "avs-device-agent {verb}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    secs: f64,
+    tail: String,
+}
+
+impl Run {
+    fn result(&self) -> serde_json::Value {
+        self.stdout
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["event"] == "result")
+            .unwrap_or_else(|| panic!("no result line\n{}", self.tail))
+    }
+
+    fn stderr_with(&self, what: &str) -> Vec<&String> {
+        self.stderr.iter().filter(|l| l.contains(what)).collect()
+    }
+}
+
+#[test]
+fn full_pairing_through_bluez_at_mtu_23_and_517() {
+    require_netns!();
+    let mut rows = Vec::new();
+    for mtu in [23u16, 517] {
+        let bluez = Bluez::start(&["--mtu", &mtu.to_string()]);
+        let scene = Scene::start(&bluez, None);
+        scene.agent_said("BLE pairing ready (GATT service registered)", START);
+        // The GATT application as BlueZ read it from bluer's ObjectManager: info read, rx
+        // write (Write Request only), tx indicate (no notify).
+        let app = bluez.wait("APP_REGISTERED", START);
+        assert!(app.contains("services=1 characteristics=3"), "{app}");
+        assert!(app.contains("339c0002:read"), "{app}");
+        assert!(app.contains("339c0003:write"), "{app}");
+        assert!(!app.contains("write-without-response"), "{app}");
+        assert!(app.contains("339c0004:indicate"), "{app}");
+        let adv = bluez.wait("ADV_REGISTERED", START);
+        assert!(
+            adv.contains(&format!("name=avs-{}", scene.device_id)),
+            "{adv}"
+        );
+        assert!(
+            adv.contains("uuids=339c0001-4fb6-4cc3-a83f-363019dd0cb0"),
+            "{adv}"
+        );
+
+        let run = scene.pair(&bluez, &format!("avs-companion-pair-{mtu}"));
+        assert_eq!(run.code, Some(0), "pairing at MTU {mtu}\n{}", run.tail);
+        let result = run.result();
+        assert_eq!(result["device_id"], scene.device_id.as_str(), "{result}");
+        let connect = run
+            .stdout
+            .iter()
+            .find(|l| l.contains("\"connect\"") && l.contains("ble"));
+        assert!(connect.is_some(), "connected over BLE\n{}", run.tail);
+
+        // Through BlueZ: the scan filter on the service, a connection at this MTU, chunks of
+        // at most MTU - 3 both ways, each indication confirmed, then the agent ends the link.
+        let filter = bluez.wait("DISCOVERY_FILTER", START);
+        assert!(
+            filter.contains("uuids=339c0001-4fb6-4cc3-a83f-363019dd0cb0"),
+            "{filter}"
+        );
+        assert!(bluez.lines(&format!("CONNECTED mtu={mtu}")).len() >= 2);
+        // The ATT payload: MTU - 3, and never more than the 512 bytes of an attribute.
+        let max = (usize::from(mtu) - 3).min(512);
+        let sizes = |prefix: &str| -> Vec<usize> {
+            bluez
+                .lines(prefix)
+                .iter()
+                .filter_map(|l| field(l, "len").and_then(|v| v.parse().ok()))
+                .collect()
+        };
+        let (writes, indications) = (sizes("WRITE "), sizes("INDICATION "));
+        assert!(!writes.is_empty() && !indications.is_empty());
+        assert!(writes.iter().chain(&indications).all(|&n| n <= max));
+        if mtu == 23 {
+            // Frames are longer than 20 bytes: full chunks fill the whole ATT payload.
+            assert!(
+                writes.iter().chain(&indications).any(|&n| n == max),
+                "full chunks use the whole ATT payload ({max}): {writes:?} {indications:?}"
+            );
+        }
+        assert!(bluez.lines("LONG_WRITE").is_empty(), "no long writes");
+        // Paired: the window closed, so did the advertisement.
+        bluez.wait("ADV_UNREGISTERED", START);
+        bluez.assert_clean();
+        let status: serde_json::Value =
+            serde_json::from_str(scene.agent_cli("status").trim()).unwrap();
+        assert_eq!(status["paired"], true, "{status}");
+        if mtu == 517 {
+            // The negotiated MTU is used by both ends: a pairing's frames fit 5 writes and
+            // 8 indications (20-byte chunks would take 39 and 76).
+            assert!(
+                writes.len() <= 7 && indications.len() <= 10,
+                "{} writes, {} indications",
+                writes.len(),
+                indications.len()
+            );
+        }
+        eprintln!(
+            "stand-in at MTU {mtu} (WRITE/INDICATION lines left out):\n  {}",
+            bluez
+                .lines("")
+                .iter()
+                .filter(|l| !l.starts_with("WRITE ") && !l.starts_with("INDICATION "))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        );
+        rows.push((mtu, writes.len(), indications.len(), run.secs, result));
+    }
+    eprintln!("\npairing through the BlueZ stand-in (two processes, debug build):");
+    eprintln!("| MTU | rx writes | tx indications | whole `avs-companion pair` | connect | handshake | device_info | exchange |");
+    for (mtu, w, i, secs, r) in rows {
+        let t = |k: &str| r["timings"][k].as_f64().unwrap_or(f64::NAN);
+        eprintln!(
+            "| {mtu} | {w} | {i} | {secs:.2} s | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms |",
+            t("connect"),
+            t("handshake"),
+            t("device_info"),
+            t("exchange")
+        );
+    }
+}
+
+#[test]
+fn adapter_missing_gives_one_line_on_each_side() {
+    require_netns!();
+    let bluez = Bluez::start(&[
+        "--speaker-adapter",
+        "missing",
+        "--laptop-adapter",
+        "missing",
+    ]);
+    let scene = Scene::start(&bluez, None);
+    let line = scene.agent_said("no Bluetooth adapter found", START);
+    assert!(
+        line.contains(
+            "no Bluetooth adapter found; BLE pairing disabled (BlueZ reports no adapter)"
+        ),
+        "{line}"
+    );
+    let run = scene.companion(
+        &bluez,
+        "avs-companion-discover",
+        &[
+            "discover",
+            "--json",
+            "--timeout",
+            "2",
+            "--interface",
+            LINK_NAME,
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.tail);
+    let lines = run.stderr_with("no Bluetooth adapter found");
+    assert_eq!(lines.len(), 1, "{}", run.tail);
+    assert!(
+        lines[0].contains(
+            "no Bluetooth adapter found; BLE pairing disabled (the system reports no adapter)"
+        ),
+        "{}",
+        lines[0]
+    );
+    bluez.assert_clean();
+}
+
+#[test]
+fn adapter_switched_off_gives_one_clear_line_on_each_side() {
+    require_netns!();
+    let bluez = Bluez::start(&["--speaker-adapter", "blocked", "--laptop-adapter", "off"]);
+    let scene = Scene::start(&bluez, None);
+    // The agent tries to switch it on; rfkill says no.
+    let line = scene.agent_said("no Bluetooth adapter found", START);
+    assert!(
+        line.contains("adapter hci0 is off and could not be switched on")
+            && line.contains("Blocked through rfkill"),
+        "{line}"
+    );
+    assert!(bluez.lines("APP_REGISTERED").is_empty());
+    let run = scene.companion(
+        &bluez,
+        "avs-companion-discover",
+        &[
+            "discover",
+            "--json",
+            "--timeout",
+            "2",
+            "--interface",
+            LINK_NAME,
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.tail);
+    let lines = run.stderr_with("no Bluetooth adapter found");
+    assert_eq!(lines.len(), 1, "{}", run.tail);
+    assert!(
+        lines[0].contains("Bluetooth is switched off (hci0"),
+        "{}",
+        lines[0]
+    );
+    assert!(bluez.lines("DISCOVERY_STARTED").is_empty());
+    bluez.assert_clean();
+}
+
+/// Runs a pairing that the stand-in breaks, then one that must succeed.
+fn broken_then_paired(fault: &[&str], agent_line: &str) -> (Run, String, Vec<String>) {
+    let mut args = vec!["--mtu", "23"];
+    args.extend_from_slice(fault);
+    let bluez = Bluez::start(&args);
+    let scene = Scene::start(&bluez, None);
+    bluez.wait("ADV_REGISTERED", START);
+    let broken = scene.pair(&bluez, "avs-companion-broken");
+    assert_ne!(
+        broken.code,
+        Some(0),
+        "the broken attempt fails\n{}",
+        broken.tail
+    );
+    let said = scene.agent_said(agent_line, START);
+    let air = bluez.lines("");
+    // Nothing half-done is left: the speaker is not paired and pairs on the next attempt.
+    let status: serde_json::Value = serde_json::from_str(scene.agent_cli("status").trim()).unwrap();
+    assert_eq!(status["paired"], false, "{status}");
+    let ok = scene.pair(&bluez, "avs-companion-again");
+    assert_eq!(ok.code, Some(0), "the next attempt pairs\n{}", ok.tail);
+    bluez.assert_clean();
+    (broken, said, air)
+}
+
+/// The first `DISCONNECTED` after the line starting with `after`.
+fn disconnect_after(air: &[String], after: &str) -> String {
+    air.iter()
+        .skip_while(|l| !l.starts_with(after))
+        .find(|l| l.starts_with("DISCONNECTED"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no disconnect after {after}: {air:?}"))
+}
+
+#[test]
+fn central_disconnecting_mid_frame_ends_both_sides_cleanly() {
+    require_netns!();
+    // The laptop's link drops after the third tx chunk: the agent's Hello (several chunks at
+    // MTU 23) is cut in the middle.
+    let (broken, said, air) = broken_then_paired(
+        &["--disconnect-after-indications", "3"],
+        "the Bluetooth LE connection was lost while sending chunk",
+    );
+    let err = broken
+        .stderr
+        .iter()
+        .chain(&broken.stdout)
+        .find(|l| {
+            l.contains("the speaker went away")
+                || l.contains("in the middle of a frame")
+                || l.contains("connection was lost")
+                || l.contains("closed")
+        })
+        .cloned();
+    assert!(err.is_some(), "the companion says why\n{}", broken.tail);
+    assert!(broken.secs < 60.0, "{}", broken.secs);
+    let gone = disconnect_after(&air, "INDICATION n=3 ");
+    assert_eq!(gone, "DISCONNECTED by=central", "{air:?}");
+    eprintln!("companion: {}\nagent: {said}", err.unwrap());
+}
+
+#[test]
+fn an_indication_never_confirmed_ends_the_session_in_time() {
+    require_netns!();
+    // bluer waits for Confirm() without a deadline; the agent's GATT transport (10 s) or the
+    // companion's handshake deadline (10 s), whichever fires first, ends it well before the
+    // ATT timeout (30 s) would drop the bearer.
+    let (broken, said, air) =
+        broken_then_paired(&["--no-confirm-after", "2"], "while sending chunk");
+    assert!(broken.secs < 30.0, "{}", broken.secs);
+    let gone = disconnect_after(&air, "CONFIRM_WITHHELD");
+    assert_ne!(gone, "DISCONNECTED by=timeout", "{air:?}");
+    eprintln!("agent: {said}\nstand-in: {gone}");
+}
+
+#[test]
+fn advertisement_exists_only_while_the_pairing_window_is_open() {
+    require_netns!();
+    let bluez = Bluez::start(&["--temporary-timeout", "3"]);
+    let scene = Scene::start(&bluez, Some(10));
+    // Unpaired at start: the window is open, the speaker advertises and a laptop finds it.
+    bluez.wait("ADV_REGISTERED", START);
+    let run = scene.companion(
+        &bluez,
+        "avs-companion-discover-open",
+        &[
+            "discover",
+            "--json",
+            "--timeout",
+            "4",
+            "--interface",
+            LINK_NAME,
+        ],
+    );
+    let seen = run
+        .stdout
+        .iter()
+        .any(|l| l.contains("\"appeared\"") && l.contains(&scene.device_id) && l.contains("ble"));
+    assert!(seen, "the open speaker is listed over BLE\n{}", run.tail);
+    // The window times out: the advertisement goes with it.
+    let gone = bluez.wait("ADV_UNREGISTERED", Duration::from_secs(30));
+    assert!(gone.contains("reason=unregistered"), "{gone}");
+    scene.agent_said("BLE advertising stopped", START);
+    // The laptop forgets it once it is no longer heard (BlueZ's temporary-device timeout).
+    bluez.wait("DEVICE_REMOVED", Duration::from_secs(20));
+    let run = scene.companion(
+        &bluez,
+        "avs-companion-discover-closed",
+        &[
+            "discover",
+            "--json",
+            "--timeout",
+            "3",
+            "--interface",
+            LINK_NAME,
+        ],
+    );
+    assert!(
+        !run.stdout.iter().any(|l| l.contains("\"appeared\"")),
+        "a closed speaker is not advertised\n{}",
+        run.tail
+    );
+    // The owner reopens the window on the speaker: advertising again.
+    let before = bluez.lines("ADV_REGISTERED").len();
+    scene.agent_cli("pair");
+    let deadline = Instant::now() + START;
+    while bluez.lines("ADV_REGISTERED").len() == before {
+        assert!(Instant::now() < deadline, "advertising again after `pair`");
+        let _ = bluez
+            .standin
+            .wait_for_line(Stream::Stdout, Duration::from_millis(500), |l| {
+                l.starts_with("ADV_REGISTERED")
+            });
+    }
+    bluez.assert_clean();
+}
+
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    let unit =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../device-agent/avs-device-agent.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("SupplementaryGroups=") && l.contains("bluetooth")),
+        "the agent may talk to BlueZ (bluetooth group)"
+    );
+    // verify checks that ExecStart exists: point it at the built agent, nothing else changes.
+    let bins = bins();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("avs-device-agent.service");
+    std::fs::write(
+        &copy,
+        text.replace(
+            "/usr/bin/avs-device-agent",
+            &bins.agent.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze (package systemd) is installed by scripts/lib/deps.sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // It exits 0 on mere warnings ("… ignoring"), so any output counts as a failure.
+    let complaints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("avs-device-agent.service"))
+        .collect();
+    assert!(
+        out.status.success() && complaints.is_empty(),
+        "systemd-analyze verify: {}\n{stderr}",
+        out.status
+    );
+}
