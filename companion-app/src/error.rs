@@ -9,6 +9,7 @@ use shared_protocol::message::ErrorKind;
 use shared_protocol::setup_code::SetupCodeError;
 
 use crate::config::ConfigError;
+use crate::connect::Wanted;
 use crate::discovery::DiscoveryError;
 use crate::handover::HandoverError;
 use crate::link::LinkError;
@@ -28,18 +29,25 @@ pub enum PairError {
     #[error("cannot search for speakers: {0}")]
     Discovery(#[from] DiscoveryError),
     /// No matching speaker was found.
-    #[error("{}", not_found(.query, .waited, .seen))]
+    #[error("{}", not_found(.query, *.wanted, .waited, .seen))]
     NotFound {
         /// What the user asked for.
         query: Option<String>,
+        /// Which speakers fit when none is named.
+        wanted: Wanted,
         /// How long we looked.
         waited: Duration,
         /// What we saw instead (names and ids).
         seen: Vec<String>,
     },
-    /// Several speakers match; the user must pick one.
-    #[error("several speakers are ready to pair: {}; name one (`avs-companion pair <id or name>`)", .0.join(", "))]
-    Ambiguous(Vec<String>),
+    /// Several speakers fit; the user must name one.
+    #[error("several speakers are {}: {}; name one (by id or name)", .wanted.describe(), .candidates.join(", "))]
+    Ambiguous {
+        /// Which speakers fit when none is named.
+        wanted: Wanted,
+        /// Their names and ids.
+        candidates: Vec<String>,
+    },
     /// Talking to the speaker failed.
     #[error(transparent)]
     Link(#[from] LinkError),
@@ -57,10 +65,11 @@ pub enum PairError {
     Usage(String),
 }
 
-fn not_found(query: &Option<String>, waited: &Duration, seen: &[String]) -> String {
-    let what = match query {
-        Some(q) => format!("no speaker matching {q:?}"),
-        None => "no speaker with an open pairing window".to_owned(),
+fn not_found(query: &Option<String>, wanted: Wanted, waited: &Duration, seen: &[String]) -> String {
+    let what = match (query, wanted) {
+        (Some(q), _) => format!("no speaker matching {q:?}"),
+        (None, Wanted::ReadyToPair) => "no speaker with an open pairing window".to_owned(),
+        (None, Wanted::Any) => "no speaker".to_owned(),
     };
     let others = if seen.is_empty() {
         "none at all: is it powered, on this network, and its pairing window open? (or use --connect IP:PORT)".to_owned()
@@ -103,12 +112,20 @@ impl ExitKind {
 }
 
 impl PairError {
+    /// True when the speaker is probably gone (worth a discovery re-check).
+    pub fn speaker_lost(&self) -> bool {
+        match self {
+            PairError::Link(e) | PairError::Handover(HandoverError::Link(e)) => e.speaker_lost(),
+            _ => false,
+        }
+    }
+
     /// The exit code category.
     pub fn exit_kind(&self) -> ExitKind {
         match self {
             PairError::Config(_)
             | PairError::SetupCode(_)
-            | PairError::Ambiguous(_)
+            | PairError::Ambiguous { .. }
             | PairError::Usage(_) => ExitKind::Usage,
             PairError::Discovery(_) => ExitKind::Failure,
             PairError::NotFound { .. } => ExitKind::Unreachable,
@@ -165,6 +182,7 @@ fn link_kind(e: &LinkError) -> ExitKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connect::ConnectFailure;
     use shared_protocol::message::ErrorBody;
 
     #[test]
@@ -185,7 +203,7 @@ mod tests {
             (
                 LinkError::Connect {
                     addrs: "x".into(),
-                    reason: "refused".into(),
+                    reason: ConnectFailure::TimedOut(Duration::from_secs(1)),
                 }
                 .into(),
                 6,

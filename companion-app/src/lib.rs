@@ -5,7 +5,9 @@
 //!
 //! - [`discovery`]: find speakers (mDNS and [`ble`]), merged by device id, with
 //!   appeared/changed/gone events;
-//! - [`link`]: connect, agree on versions, prove the setup code (SPAKE2), then sealed requests;
+//! - [`connect`]: one way to reach a speaker for every command: a connector per transport (TCP,
+//!   BLE), `resolve(target)` → the device and a link;
+//! - [`link`]: agree on versions, prove the setup code (SPAKE2), then sealed requests;
 //! - [`login`]: Login with Amazon in the user's real browser, the redirect captured on loopback
 //!   (RFC 8252) or pasted, `state` checked;
 //! - [`handover`]: give the speaker the authorization code and follow it to the result, with a
@@ -13,10 +15,14 @@
 //! - [`config`]: the user's client id, redirect URI, region and optional LWA base URL. Never a
 //!   token: the companion holds none.
 //!
+//! [`commands`] holds the other commands that talk to one speaker (`status`, `reset`).
+//!
 //! [`error::PairError`] says what went wrong and which exit code the CLI uses for it.
 
 pub mod ble;
+pub mod commands;
 pub mod config;
+pub mod connect;
 pub mod discovery;
 pub mod error;
 pub mod handover;

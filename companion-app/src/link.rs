@@ -1,7 +1,7 @@
 //! The link client: reach a speaker, agree on versions, prove the setup code, ask things.
 //!
 //! Three steps with their own types so each can only happen in order:
-//! [`connect_tcp`] (or any [`FrameTransport`], e.g. BLE later) → [`LinkClient`] (Hellos
+//! a transport ([`crate::connect`]: TCP, BLE, any [`FrameTransport`]) → [`LinkClient`] (Hellos
 //! exchanged: the speaker's name, paired flag and pairing window are known, nothing secret) →
 //! [`LinkClient::authenticate`] with the setup code → [`LinkSession`] (SPAKE2 done, every
 //! message sealed).
@@ -21,6 +21,9 @@ use shared_protocol::message::{
 use shared_protocol::session::{ClientHandshake, CompanionSession, HandshakeError, SessionError};
 use shared_protocol::setup_code::SetupCode;
 use tokio::net::TcpStream;
+
+use crate::connect::ConnectFailure;
+pub use crate::connect::tcp::connect_tcp;
 
 /// The transport over TCP.
 pub type TcpTransport = StreamTransport<TcpStream>;
@@ -58,7 +61,7 @@ pub enum LinkError {
         /// What was tried.
         addrs: String,
         /// The last failure.
-        reason: String,
+        reason: ConnectFailure,
     },
     /// The speaker went quiet.
     #[error("the speaker did not answer {waiting_for} within {after:?}")]
@@ -163,36 +166,6 @@ pub fn companion_hello() -> Hello {
         Role::Companion,
         format!("avs-companion {}", env!("CARGO_PKG_VERSION")),
     )
-}
-
-/// Connects to the first address that answers (in the order given: best first).
-pub async fn connect_tcp(
-    addrs: &[SocketAddr],
-    timeouts: &LinkTimeouts,
-) -> Result<(TcpTransport, SocketAddr), LinkError> {
-    if addrs.is_empty() {
-        return Err(LinkError::NoAddress);
-    }
-    let mut last = String::new();
-    for addr in addrs {
-        match tokio::time::timeout(timeouts.connect, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok((StreamTransport::new(stream), *addr));
-            }
-            Ok(Err(e)) => last = e.to_string(),
-            Err(_) => last = format!("no answer within {:?}", timeouts.connect),
-        }
-    }
-    let addrs = addrs
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    Err(LinkError::Connect {
-        addrs,
-        reason: last,
-    })
 }
 
 /// A link with Hellos exchanged, before the setup code.

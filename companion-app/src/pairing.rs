@@ -10,25 +10,25 @@
 //! unreachable), the handover is retried on the same session a few times before giving up, so
 //! the user does not have to sign in again.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use shared_protocol::discovery::PairingState;
 use shared_protocol::ids::{ClientId, DeviceId, UserId};
 use shared_protocol::message::{AgentSummary, ProgressStage};
 use shared_protocol::setup_code::SetupCode;
 use tokio::sync::mpsc;
 use url::Url;
 
-use crate::ble::{self, BleCentral};
+use crate::ble::BleCentral;
 use crate::config::RedirectTarget;
-use crate::discovery::{Device, Discovery, MdnsOptions};
+use crate::connect::{find, Connectors, Found, Wanted};
 use crate::error::PairError;
 use crate::handover::{hand_over, HandoverError, HandoverTimeouts};
 use crate::link::LinkTimeouts;
 use crate::login::{browser, Browser, LoginWait, PendingLogin};
+
+pub use crate::connect::{choose_device, Target};
 
 /// A pairing step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -115,24 +115,6 @@ pub enum PairEvent {
     },
 }
 
-/// Where the speaker is.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// A known address (`--connect`): no discovery.
-    Address(Vec<SocketAddr>),
-    /// Browse mDNS for it.
-    Discover {
-        /// mDNS settings.
-        options: MdnsOptions,
-        /// Id, id prefix or name; `None` = the only speaker with an open window.
-        device: Option<String>,
-        /// How long to look.
-        timeout: Duration,
-    },
-    /// Already discovered (a UI list).
-    Device(Device),
-}
-
 /// Everything a pairing needs besides the target.
 #[derive(Debug)]
 pub struct PairOptions {
@@ -160,7 +142,10 @@ pub struct PairOptions {
     pub exchange_retries: u32,
     /// The Bluetooth central for speakers reachable over BLE (`None`: the computer's own
     /// adapter, opened when first needed; without one, BLE is skipped with one warning line).
+    /// Used when `connectors` is `None`.
     pub ble: Option<Arc<dyn BleCentral>>,
+    /// The transports to connect over (`None`: [`Connectors::standard`] with `ble`).
+    pub connectors: Option<Connectors>,
 }
 
 impl PairOptions {
@@ -184,6 +169,7 @@ impl PairOptions {
             handover: HandoverTimeouts::default(),
             exchange_retries: 2,
             ble: None,
+            connectors: None,
         }
     }
 }
@@ -229,46 +215,43 @@ pub async fn pair(
         };
 
     // 1. Find the speaker.
-    let mut discovery: Option<Discovery> = None;
-    let (addrs, known) = match target {
-        Target::Address(addrs) => (addrs, None),
-        Target::Device(d) => (d.tcp_addrs(), Some(d)),
-        Target::Discover {
-            options,
-            device,
-            timeout,
-        } => {
-            observe(PairEvent::StepStarted {
-                step: Step::Discovery,
-            });
-            let t0 = Instant::now();
-            let mut d = Discovery::mdns(options)?;
-            // The same list, with speakers seen over Bluetooth too (if this computer has it).
-            let _ = ble::attach(&mut d, opts.ble.clone()).await;
-            let found = choose_device(&d, device.as_deref(), timeout).await?;
-            done(
-                Step::Discovery,
-                t0,
-                format!("{} ({}) at {}", found.name, found.id, first_addr(&found)),
-                observe,
-            );
-            discovery = Some(d);
-            (found.tcp_addrs(), Some(found))
-        }
-    };
+    let connectors = opts
+        .connectors
+        .take()
+        .unwrap_or_else(|| Connectors::standard(opts.ble.clone()));
+    let discovering = matches!(target, Target::Discover { .. });
+    if discovering {
+        observe(PairEvent::StepStarted {
+            step: Step::Discovery,
+        });
+    }
+    let t0 = Instant::now();
+    let found: Found = find(target, &connectors, Wanted::ReadyToPair).await?;
+    if let (true, Some(d)) = (discovering, &found.device) {
+        let at = d
+            .endpoints
+            .first()
+            .map_or_else(|| "(no address)".to_owned(), ToString::to_string);
+        done(
+            Step::Discovery,
+            t0,
+            format!("{} ({}) at {at}", d.name, d.id),
+            observe,
+        );
+    }
 
     // 2. Connect and exchange Hellos.
     observe(PairEvent::StepStarted {
         step: Step::Connect,
     });
     let t0 = Instant::now();
-    let opened = ble::open_link(&addrs, known.as_ref(), opts.ble.clone(), opts.link).await;
-    let (client, addr) = match opened {
+    let (client, reached) = match connectors.open(&found.endpoints, opts.link).await {
         Ok(v) => v,
-        Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
+        Err(e) => return Err(found.lost(e.into())),
     };
+    let addr = reached.address;
     let summary: Option<AgentSummary> = client.agent().cloned();
-    let (device_id, name) = match (&summary, &known) {
+    let (device_id, name) = match (&summary, &found.device) {
         (Some(s), _) => (s.device_id.clone(), s.friendly_name.clone()),
         (None, Some(d)) => (d.id.clone(), d.name.clone()),
         (None, None) => (DeviceId::new("unknown"), String::new()),
@@ -290,7 +273,7 @@ pub async fn pair(
     let t0 = Instant::now();
     let mut session = match client.authenticate(&opts.setup_code).await {
         Ok(s) => s,
-        Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
+        Err(e) => return Err(found.lost(e.into())),
     };
     done(Step::Handshake, t0, "setup code accepted".into(), observe);
 
@@ -301,7 +284,7 @@ pub async fn pair(
     let t0 = Instant::now();
     let info = match session.device_info().await {
         Ok(i) => i,
-        Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
+        Err(e) => return Err(found.lost(e.into())),
     };
     done(
         Step::DeviceInfo,
@@ -380,7 +363,7 @@ pub async fn pair(
                 });
                 tokio::time::sleep(Duration::from_secs(u64::from(attempt) * 2)).await;
             }
-            Err(e) => return Err(lost(e.into(), &discovery, known.as_ref())),
+            Err(e) => return Err(found.lost(e.into())),
         }
     };
     let detail = match &linked.user_id {
@@ -397,93 +380,4 @@ pub async fn pair(
         timings,
         total_millis: ms(started.elapsed()),
     })
-}
-
-/// When the speaker stopped answering, ask discovery to re-check it (so a dead speaker leaves
-/// the list in seconds, not minutes).
-fn lost(err: PairError, discovery: &Option<Discovery>, device: Option<&Device>) -> PairError {
-    let speaker_lost = match &err {
-        PairError::Link(e) => e.speaker_lost(),
-        PairError::Handover(HandoverError::Link(e)) => e.speaker_lost(),
-        _ => false,
-    };
-    if speaker_lost {
-        if let (Some(d), Some(dev)) = (discovery, device) {
-            let _ = d.verify(&dev.id);
-        }
-    }
-    err
-}
-
-fn first_addr(d: &Device) -> String {
-    match (d.tcp_addrs().first(), ble::peripheral_of(d)) {
-        (Some(a), _) => a.to_string(),
-        (None, Some(p)) => format!("ble {p}"),
-        (None, None) => "(no address)".to_owned(),
-    }
-}
-
-/// Picks the speaker: by `query`, or the only one with an open pairing window. Prefers to wait a
-/// moment for an IPv4 address when only a link-local IPv6 one arrived first (mdns-notes §5a).
-pub async fn choose_device(
-    discovery: &Discovery,
-    query: Option<&str>,
-    timeout: Duration,
-) -> Result<Device, PairError> {
-    let started = Instant::now();
-    let usable = ble::reachable;
-    let found = match query {
-        Some(q) => {
-            discovery
-                .wait_for(timeout, |d| d.matches(q) && usable(d))
-                .await
-        }
-        None => {
-            let first = discovery
-                .wait_for(timeout, |d| d.pairing == PairingState::Open && usable(d))
-                .await;
-            if first.is_some() {
-                // Other speakers answering the same query arrive within a few tens of ms.
-                tokio::time::sleep(Duration::from_millis(150)).await;
-                let open: Vec<Device> = discovery
-                    .devices()
-                    .into_iter()
-                    .filter(|d| d.pairing == PairingState::Open && usable(d))
-                    .collect();
-                if open.len() > 1 {
-                    return Err(PairError::Ambiguous(
-                        open.iter()
-                            .map(|d| format!("{} ({})", d.name, d.id))
-                            .collect(),
-                    ));
-                }
-                open.into_iter().next().or(first)
-            } else {
-                None
-            }
-        }
-    };
-    let Some(device) = found else {
-        return Err(PairError::NotFound {
-            query: query.map(str::to_owned),
-            waited: timeout,
-            seen: discovery
-                .devices()
-                .iter()
-                .map(|d| format!("{} ({}, pairing {})", d.name, d.id, d.pairing.as_str()))
-                .collect(),
-        });
-    };
-    let has_v4 = |d: &Device| d.tcp_addrs().iter().any(SocketAddr::is_ipv4);
-    if has_v4(&device) {
-        return Ok(device);
-    }
-    let left = timeout
-        .saturating_sub(started.elapsed())
-        .min(Duration::from_secs(1));
-    let id = device.id.clone();
-    Ok(discovery
-        .wait_for(left, |d| d.id == id && has_v4(d))
-        .await
-        .unwrap_or(device))
 }

@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use companion_app::ble::{self, BleError, NO_ADAPTER};
-use companion_app::discovery::{Device, Discovery, Endpoint};
+use companion_app::connect::{BleConnector, ConnectFailure, Connectors, TcpConnector};
+use companion_app::discovery::{Device, Discovery, Endpoint, MdnsOptions};
 use companion_app::link::{LinkError, LinkTimeouts};
 use shared_protocol::discovery::PairingState;
 
@@ -53,17 +54,35 @@ async fn without_an_adapter_ble_says_so_in_one_line_and_nothing_hangs() {
             peripheral: "AA:BB:CC:DD:EE:FF".into(),
         }],
     };
+    let connectors = Connectors::standard(None);
     let opened = tokio::time::timeout(
         Duration::from_secs(10),
-        ble::open_link(&[], Some(&speaker), None, LinkTimeouts::default()),
+        connectors.open(&speaker.endpoints, LinkTimeouts::default()),
     )
     .await
-    .expect("open_link ends in time");
+    .expect("the connector gives up in time");
     match opened {
         Err(LinkError::Connect { addrs, reason }) => {
             assert_eq!(addrs, "ble AA:BB:CC:DD:EE:FF");
-            assert!(reason.contains("BLE pairing"), "{reason}");
+            assert!(
+                matches!(&reason, ConnectFailure::Ble(e) if *e == err),
+                "{reason:?}"
+            );
+            assert!(reason.to_string().contains("BLE pairing"), "{reason}");
         }
         other => panic!("{:?}", other.map(|(_, via)| via)),
     }
+
+    // The same connectors' discovery (mDNS off here) is an empty, working list.
+    let mut quiet = Connectors::new();
+    quiet.add(TcpConnector::without_mdns());
+    quiet.add(BleConnector::new(None));
+    let d = tokio::time::timeout(
+        Duration::from_secs(10),
+        quiet.discovery(MdnsOptions::default()),
+    )
+    .await
+    .expect("discovery starts in time")
+    .expect("no adapter is not a discovery failure");
+    assert!(d.devices().is_empty());
 }

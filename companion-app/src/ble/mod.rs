@@ -10,13 +10,13 @@
 //! - **connect**: open a GATT connection, take the negotiated MTU, subscribe to tx and hand a
 //!   [`GattLink`] to the protocol crate's [`shared_protocol::gatt::GattTransport`], on which the
 //!   ordinary [`LinkClient`](crate::link::LinkClient) runs the same handshake and session as
-//!   over TCP.
+//!   over TCP. Commands reach this through the BLE connector ([`crate::connect::ble`]), never
+//!   directly.
 //!
 //! The real central is btleplug ([`btle`], feature `ble`, on by default); tests use the
 //! in-process GATT model ([`model`], feature `gatt-model`). A computer without Bluetooth gets
 //! one line, [`NO_ADAPTER`], and pairs over Wi-Fi as before.
 
-mod any_transport;
 #[cfg(feature = "ble")]
 pub mod btle;
 mod link;
@@ -25,18 +25,15 @@ pub mod model;
 pub mod sighting;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared_protocol::gatt::{GattLink, GattTransport};
+use shared_protocol::gatt::GattLink;
 use tokio::sync::OnceCell;
 
 use crate::discovery::{Device, Discovery, DiscoverySource, Endpoint, SourceSink};
-use crate::link::{connect_tcp, LinkClient, LinkError, LinkTimeouts};
 
-pub use any_transport::AnyTransport;
 pub use link::BoxedLink;
 
 /// The one line a computer without Bluetooth prints.
@@ -150,70 +147,6 @@ pub fn peripheral_of(device: &Device) -> Option<&str> {
         Endpoint::Ble { peripheral } => Some(peripheral.as_str()),
         Endpoint::Tcp { .. } => None,
     })
-}
-
-/// True when the device can be reached over some transport.
-pub fn reachable(device: &Device) -> bool {
-    !device.tcp_addrs().is_empty() || peripheral_of(device).is_some()
-}
-
-/// Connects over BLE and wraps the link for the session.
-pub async fn connect_ble(
-    central: &dyn BleCentral,
-    peripheral: &str,
-    timeouts: &LinkTimeouts,
-) -> Result<GattTransport<BoxedLink>, LinkError> {
-    let failed = |reason: String| LinkError::Connect {
-        addrs: format!("ble {peripheral}"),
-        reason,
-    };
-    // Connecting, MTU exchange, service discovery and subscribing take a few round trips.
-    let wait = timeouts.connect * 3;
-    match tokio::time::timeout(wait, central.connect(peripheral)).await {
-        Ok(Ok(link)) => Ok(GattTransport::new(link)),
-        Ok(Err(e)) => Err(failed(e.to_string())),
-        Err(_) => Err(failed(format!("no connection within {wait:?}"))),
-    }
-}
-
-/// Opens the link to a speaker over the best transport it has: TCP when it has addresses (BLE
-/// if they all fail), else BLE through `central` (default: the system's). Hellos are exchanged.
-/// Returns the client and where it was reached (`IP:PORT` or `ble <peripheral>`).
-pub async fn open_link(
-    addrs: &[SocketAddr],
-    device: Option<&Device>,
-    central: Option<Arc<dyn BleCentral>>,
-    timeouts: LinkTimeouts,
-) -> Result<(LinkClient<AnyTransport>, String), LinkError> {
-    let ble = device.and_then(peripheral_of);
-    let tcp_error = if addrs.is_empty() {
-        None
-    } else {
-        match connect_tcp(addrs, &timeouts).await {
-            Ok((t, addr)) => {
-                let client = LinkClient::start(AnyTransport::Tcp(t), timeouts).await?;
-                return Ok((client, addr.to_string()));
-            }
-            Err(e) if ble.is_some() => {
-                tracing::info!(error = %e, "TCP failed; trying Bluetooth");
-                Some(e)
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    let Some(peripheral) = ble else {
-        return Err(tcp_error.unwrap_or(LinkError::NoAddress));
-    };
-    let central = match central {
-        Some(c) => c,
-        None => system_central().await.map_err(|e| LinkError::Connect {
-            addrs: format!("ble {peripheral}"),
-            reason: e.to_string(),
-        })?,
-    };
-    let transport = connect_ble(central.as_ref(), peripheral, &timeouts).await?;
-    let client = LinkClient::start(AnyTransport::Ble(transport), timeouts).await?;
-    Ok((client, format!("ble {peripheral}")))
 }
 
 /// For a [`GattLink`] known at compile time: box it.

@@ -1,15 +1,15 @@
 //! What the CLI prints: spinners on a terminal, plain lines in a pipe, JSON lines for scripts.
 //! Progress goes to stderr; results (tables, JSON) to stdout.
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use companion_app::commands::StatusReport;
 use companion_app::discovery::{Device, DeviceEvent};
 use companion_app::pairing::{PairEvent, PairReport};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use shared_protocol::message::{Hello, PairingWindow, ProgressStage, Status};
+use shared_protocol::message::{PairingWindow, ProgressStage};
 
 /// How to show things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,13 +238,15 @@ impl Display {
         }
     }
 
-    pub fn status(&self, hello: &Hello, addr: SocketAddr, full: Option<&Status>) {
+    pub fn status(&self, report: &StatusReport) {
+        let (hello, addr, full) = (&report.hello, &report.reached, report.auth.as_ref());
         let summary = hello.agent.as_ref();
         if self.mode == Mode::Json {
             println!(
                 "{}",
                 json!({
                     "address": addr.to_string(),
+                    "transport": addr.transport.to_string(),
                     "software": hello.software,
                     "protocol": hello.version.to_string(),
                     "summary": summary,

@@ -10,15 +10,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use companion_app::commands;
 use companion_app::config::CompanionConfig;
-use companion_app::discovery::{Discovery, MdnsOptions};
+use companion_app::connect::{Connectors, Target};
+use companion_app::discovery::{Device, Discovery, MdnsOptions};
 use companion_app::error::{ExitKind, PairError};
-use companion_app::link::{open_tcp, LinkError, LinkTimeouts};
+use companion_app::link::LinkTimeouts;
 use companion_app::login::Browser;
-use companion_app::pairing::{choose_device, pair, PairOptions, Target};
+use companion_app::pairing::{pair, PairOptions};
 use shared_protocol::ids::{ClientId, RedirectUri};
 use shared_protocol::lwa::Region;
-use shared_protocol::message::ErrorKind;
 use shared_protocol::setup_code::SetupCode;
 use url::Url;
 use zeroize::Zeroizing;
@@ -339,9 +340,11 @@ async fn cancellable<T>(
 
 async fn discover(args: DiscoverArgs) -> Result<(), Reported> {
     let json = args.json;
-    let mut d = Discovery::mdns(args.net.mdns()).map_err(|e| report(&e.into(), json))?;
     // Speakers in Bluetooth range join the same list (one warning line if there is no adapter).
-    let _ = companion_app::ble::attach(&mut d, None).await;
+    let d: Discovery = Connectors::standard(None)
+        .discovery(args.net.mdns())
+        .await
+        .map_err(|e| report(&e.into(), json))?;
     let (_, mut rx) = d.subscribe();
     let show = Display::new(if json { Mode::Json } else { Mode::Plain });
     if !json {
@@ -456,87 +459,21 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
     rx
 }
 
-/// Connects to the speaker named by `args` (discovering it if needed).
-async fn connect(
-    args: &DeviceArgs,
-) -> Result<
-    (
-        companion_app::link::LinkClient<companion_app::link::TcpTransport>,
-        SocketAddr,
-        Option<Discovery>,
-    ),
-    PairError,
-> {
-    let timeouts = LinkTimeouts::default();
-    match args.target() {
-        Target::Address(addrs) => {
-            let (c, a) = open_tcp(&addrs, timeouts).await?;
-            Ok((c, a, None))
-        }
-        Target::Discover {
-            options,
-            device,
-            timeout,
-        } => {
-            let d = Discovery::mdns(options)?;
-            let found = match device.as_deref() {
-                Some(q) => choose_device(&d, Some(q), timeout).await?,
-                None => {
-                    // Status/reset of "the" speaker: any speaker, not only one in pairing mode.
-                    let one = d.wait_for(timeout, |x| !x.tcp_addrs().is_empty()).await;
-                    tokio::time::sleep(Duration::from_millis(150)).await;
-                    let all = d.devices();
-                    if all.len() > 1 {
-                        return Err(PairError::Ambiguous(
-                            all.iter()
-                                .map(|x| format!("{} ({})", x.name, x.id))
-                                .collect(),
-                        ));
-                    }
-                    one.ok_or(PairError::NotFound {
-                        query: None,
-                        waited: timeout,
-                        seen: Vec::new(),
-                    })?
-                }
-            };
-            let (c, a) = open_tcp(&found.tcp_addrs(), timeouts).await?;
-            Ok((c, a, Some(d)))
-        }
-        Target::Device(dev) => {
-            let (c, a) = open_tcp(&dev.tcp_addrs(), timeouts).await?;
-            Ok((c, a, None))
-        }
-    }
-}
-
 async fn status_cmd(args: StatusArgs) -> Result<(), Reported> {
     let json = args.json;
     let code = args.code.read(false).map_err(|e| report(&e, json))?;
-    let work = async {
-        let (client, addr, _d) = connect(&args.device).await?;
-        let hello = client.peer_hello().clone();
-        let full = match &code {
-            Some(code) => match client.authenticate(code).await {
-                Ok(mut s) => Some(s.status().await?),
-                // Outside its pairing window a speaker answers its Hello only: show that.
-                Err(LinkError::Refused(body))
-                    if matches!(body.kind, ErrorKind::WindowClosed | ErrorKind::LockedOut) =>
-                {
-                    eprintln!(
-                        "note: {} (showing what the speaker announces)",
-                        body.message
-                    );
-                    None
-                }
-                Err(e) => return Err(e.into()),
-            },
-            None => None,
-        };
-        Ok::<_, PairError>((hello, addr, full))
-    };
-    let (hello, addr, full) = cancellable(work).await.map_err(|e| report(&e, json))?;
-    Display::new(if json { Mode::Json } else { Mode::Plain }).status(&hello, addr, full.as_ref());
+    let connectors = Connectors::standard(None);
+    let work = commands::status(
+        args.device.target(),
+        &connectors,
+        code.as_ref(),
+        LinkTimeouts::default(),
+    );
+    let status = cancellable(work).await.map_err(|e| report(&e, json))?;
+    if let Some(why) = &status.refused {
+        eprintln!("note: {why} (showing what the speaker announces)");
+    }
+    Display::new(if json { Mode::Json } else { Mode::Plain }).status(&status);
     Ok(())
 }
 
@@ -550,33 +487,40 @@ async fn reset_cmd(args: ResetArgs) -> Result<(), Reported> {
             ))
         }
     };
-    let work = async {
-        let (client, addr, _d) = connect(&args.device).await?;
-        let name = client
-            .agent()
-            .map(|a| format!("{} ({})", a.friendly_name, a.device_id))
-            .unwrap_or_else(|| addr.to_string());
-        if !args.yes {
-            if !std::io::stdin().is_terminal() {
-                return Err(PairError::Usage(
-                    "refusing to reset without --yes when there is no terminal to confirm on"
-                        .into(),
-                ));
-            }
-            eprint!("Unlink {name} from its Amazon account? Type yes: ");
-            let mut line = String::new();
-            let _ = std::io::stdin().read_line(&mut line);
-            if line.trim() != "yes" {
-                return Err(PairError::Cancelled);
-            }
+    let yes = args.yes;
+    let confirm = |device: &Device| {
+        if yes {
+            return Ok(());
         }
-        let mut s = client.authenticate(&code).await?;
-        s.reset().await?;
-        Ok::<_, PairError>(name)
+        if !std::io::stdin().is_terminal() {
+            return Err(PairError::Usage(
+                "refusing to reset without --yes when there is no terminal to confirm on".into(),
+            ));
+        }
+        eprint!(
+            "Unlink {} ({}) from its Amazon account? Type yes: ",
+            device.name, device.id
+        );
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        if line.trim() == "yes" {
+            Ok(())
+        } else {
+            Err(PairError::Cancelled)
+        }
     };
-    let name = cancellable(work).await.map_err(|e| report(&e, false))?;
+    let connectors = Connectors::standard(None);
+    let work = commands::reset(
+        args.device.target(),
+        &connectors,
+        &code,
+        LinkTimeouts::default(),
+        confirm,
+    );
+    let device = cancellable(work).await.map_err(|e| report(&e, false))?;
     eprintln!(
-        "{name} has forgotten its Amazon account; pair it again while its pairing window is open."
+        "{} ({}) has forgotten its Amazon account; pair it again while its pairing window is open.",
+        device.name, device.id
     );
     Ok(())
 }

@@ -1,0 +1,206 @@
+//! `status` and `reset` reach a speaker that only Bluetooth can reach, through the companion's
+//! one connector (`companion_app::connect`), exactly as `pair` does: the real agent serving its
+//! link over the in-process GATT model (no controller exists here), the real companion commands
+//! (the library functions the `avs-companion status` / `reset` subcommands are thin wrappers
+//! of), the real emulator and its scripted user for the pairing in between.
+//!
+//! mDNS is off (it must not run in the root network namespace): the TCP connector is registered
+//! but finds nothing, so the speaker is found and reached over BLE or not at all.
+//!
+//! `cargo test -p avs-pair-tests --test ble_commands` (about 2 s).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use companion_app::ble::model::ModelCentral;
+use companion_app::commands;
+use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
+use companion_app::connect::{Connectors, Target, TcpConnector};
+use companion_app::discovery::{Device, MdnsOptions, TransportKind};
+use companion_app::error::{ExitKind, PairError};
+use companion_app::link::LinkTimeouts;
+use companion_app::login::Browser;
+use companion_app::pairing::{pair, PairEvent, PairOptions};
+use device_agent::agent::Agent;
+use device_agent::config::AgentConfig;
+use lwa_emulator::registry::{
+    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
+};
+use lwa_emulator::{Consent, Emulator, ScriptedUser};
+use shared_protocol::gatt::advert::ble_local_name;
+use shared_protocol::gatt::model::{ModelConnection, ModelPeripheral};
+use shared_protocol::lwa::AuthState;
+use shared_protocol::setup_code::SetupCode;
+
+const CODE: &str = "27182818";
+const KEY: &str = "model:speaker-7";
+/// No command may take longer than this, whatever fails.
+const NO_HANG: Duration = Duration::from_secs(60);
+
+/// The companion's own transports (what the CLI registers), with mDNS off and `central` as
+/// the Bluetooth adapter.
+fn connectors(central: &ModelCentral) -> Connectors {
+    Connectors::standard_with(false, Some(Arc::new(central.clone())))
+}
+
+/// What `avs-companion status|reset [DEVICE]` resolves: discovery over every transport.
+fn discover(device: Option<&str>) -> Target {
+    Target::Discover {
+        options: MdnsOptions::default(),
+        device: device.map(str::to_owned),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(NO_HANG, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} ends in time"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
+    let emulator = Emulator::builder().start().await.expect("emulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = AgentConfig::for_local(dir.path(), emulator.base_url(), CODE).unwrap();
+    cfg.product_id = DEFAULT_PRODUCT_ID.into();
+    let agent = Arc::new(Agent::start(cfg).await.expect("agent starts"));
+    let ctx = agent.link_context();
+    let (peripheral, mut acceptor) =
+        ModelPeripheral::new(517, move || device_agent::ble::info_value(&ctx));
+    let serving = agent.clone();
+    let accept = tokio::spawn(async move {
+        while let Some(link) = acceptor.accept().await {
+            serving.serve_gatt(link, "model central".into());
+        }
+    });
+    let central = ModelCentral::new(ModelConnection::mtu(185));
+    central.add_speaker(KEY, &ble_local_name(agent.device_id()), peripheral);
+    let via = connectors(&central);
+    let code = SetupCode::parse(CODE).unwrap();
+    let timeouts = LinkTimeouts::default();
+
+    // Unpaired, window open: status finds "the" speaker over BLE and reads its auth state.
+    let st = bounded(
+        "status",
+        commands::status(discover(None), &via, Some(&code), timeouts),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("status over BLE: {e}"));
+    assert_eq!(st.reached.transport, TransportKind::Ble);
+    assert_eq!(st.reached.address, format!("ble {KEY}"));
+    assert_eq!(&st.device.id, agent.device_id());
+    let auth = st.auth.expect("the auth state, given the code");
+    assert_eq!(auth.auth_state, AuthState::Uninitialized);
+    assert!(st.refused.is_none());
+
+    // Pair it over BLE (the same connectors), so there is an account to show and to reset.
+    let redirect = RedirectTarget::parse(&DEFAULT_REDIRECT_URI.into()).unwrap();
+    let mut opts = PairOptions::new(
+        DEFAULT_DEVICE_CLIENT_ID.into(),
+        redirect,
+        emulator.endpoints().authorize,
+        code.clone(),
+    );
+    opts.browser = Browser::Manual;
+    opts.login_timeout = Duration::from_secs(30);
+    opts.connectors = Some(via.clone());
+    let mut observe = |e: PairEvent| {
+        if let PairEvent::LoginUrl { url, .. } = e {
+            tokio::spawn(async move {
+                let mut user = ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD).unwrap();
+                if let Err(e) = user.browse(&url, Consent::Allow).await {
+                    eprintln!("scripted user: {e}");
+                }
+            });
+        }
+    };
+    let report = bounded("pair", pair(discover(None), opts, &mut observe))
+        .await
+        .unwrap_or_else(|e| panic!("pairing over BLE: {e}"));
+    assert_eq!(report.addr, format!("ble {KEY}"));
+    assert!(agent.delegate().is_paired());
+
+    // Paired, window closed: "the" speaker is still found (status wants any speaker, not one
+    // ready to pair); it answers its Hello and refuses the code, which status reports.
+    agent.pairing().close();
+    let st = bounded(
+        "status",
+        commands::status(discover(None), &via, Some(&code), timeouts),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("status of a paired speaker over BLE: {e}"));
+    assert_eq!(st.reached.transport, TransportKind::Ble);
+    assert!(st.device.paired, "{:?}", st.device);
+    assert!(st.auth.is_none());
+    assert!(st.refused.is_some());
+
+    // Window reopened on the speaker: the account shows, by name.
+    agent.pairing().open().expect("the window reopens");
+    let name = st.device.name.clone();
+    let st = bounded(
+        "status",
+        commands::status(discover(Some(&name)), &via, Some(&code), timeouts),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("status by name over BLE: {e}"));
+    let auth = st.auth.expect("the auth state");
+    assert_eq!(auth.auth_state, AuthState::Refreshed);
+    assert_eq!(
+        auth.user_id.as_ref().map(|u| u.as_str()),
+        Some(ALICE_USER_ID)
+    );
+
+    // A "no" at the confirmation leaves the account alone.
+    let declined = bounded(
+        "reset",
+        commands::reset(discover(Some(&name)), &via, &code, timeouts, |_| {
+            Err(PairError::Cancelled)
+        }),
+    )
+    .await
+    .expect_err("declined");
+    assert_eq!(declined.exit_kind(), ExitKind::Cancelled);
+    assert!(agent.delegate().is_paired());
+
+    // Reset over BLE: the speaker forgets its account.
+    let asked: Arc<Mutex<Option<Device>>> = Arc::default();
+    let seen = asked.clone();
+    let reset = bounded(
+        "reset",
+        commands::reset(discover(Some(&name)), &via, &code, timeouts, move |d| {
+            *seen.lock().unwrap() = Some(d.clone());
+            Ok(())
+        }),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("reset over BLE: {e}"));
+    assert_eq!(&reset.id, agent.device_id());
+    assert_eq!(
+        asked.lock().unwrap().as_ref().map(|d| &d.id),
+        Some(&reset.id)
+    );
+    assert!(!agent.delegate().is_paired(), "the account is forgotten");
+
+    // Without the BLE connector the same speaker is out of reach: not found, with a deadline.
+    let mut tcp_only = Connectors::new();
+    tcp_only.add(TcpConnector::without_mdns());
+    let quick = Target::Discover {
+        options: MdnsOptions::default(),
+        device: None,
+        timeout: Duration::from_millis(500),
+    };
+    let err = bounded("status", commands::status(quick, &tcp_only, None, timeouts))
+        .await
+        .expect_err("no transport reaches it");
+    assert_eq!(err.exit_kind(), ExitKind::Unreachable, "{err}");
+
+    accept.abort();
+    let _ = accept.await;
+    let agent = Arc::try_unwrap(agent).expect("no other agent handle");
+    tokio::time::timeout(Duration::from_secs(10), agent.shutdown())
+        .await
+        .expect("agent stops");
+    emulator.shutdown().await;
+}
