@@ -576,8 +576,14 @@ class RemoteDevice(Obj):
     @dbus.service.method(DEVICE)
     def Disconnect(self):
         # doc/org.bluez.Device.rst Disconnect: "Gracefully disconnects all connected profiles and
-        # then terminates low-level ACL connection"; fine when not connected.
-        self.air.disconnect(by="central" if self.daemon is self.air.laptop else "peripheral")
+        # then terminates low-level ACL connection"; org.bluez.Error.NotConnected when there is
+        # no connection (src/device.c dev_disconnect).
+        by = "central" if self.daemon is self.air.laptop else "peripheral"
+        connected = bool(self.props[DEVICE]["Connected"])
+        emit("DISCONNECT_REQUEST by=%s connected=%s" % (by, str(connected).lower()))
+        if not connected:
+            raise BluezError("NotConnected", "Not Connected")
+        self.air.disconnect(by=by)
 
     @dbus.service.method(DEVICE)
     def Pair(self):
@@ -723,6 +729,7 @@ class Air:
         self.laptop = None
         self.device = None  # the laptop's Device1 for the speaker
         self.peer = None  # the speaker's Device1 for the laptop
+        self.peer_expiry = None
         self.link = None
         self.rssi_timer = None
         self.expiry = None
@@ -780,10 +787,19 @@ class Air:
             d.set_prop(DEVICE, "UUIDs", dbus.Array(adv.uuids, signature="s"))
         self.expiry = None
 
+    def tick_peer(self):
+        if self.peer is not None and self.link is None and self.peer_expiry is not None:
+            self.peer_expiry += 1
+            if self.peer_expiry >= self.args.temporary_timeout:
+                self.speaker.remove(self.peer.path)
+                self.peer = None
+                self.peer_expiry = None
+
     def tick(self):
         """Each second: a scanning laptop hears the advertisement again (RSSI update, as with
         DuplicateData); a device not heard for the temporary timeout is removed (src/main.conf
         TemporaryTimeout, default 30 s)."""
+        self.tick_peer()
         adv = self.visible_adv()
         scanning = self.laptop.adapter is not None and self.laptop.adapter.discovering
         if self.device is not None:
@@ -829,10 +845,17 @@ class Air:
             err(BluezError("Failed", "le-connection-abort-by-local"))
             return
         self.link = Link(self, app, self.args.mtu)
-        self.peer = RemoteDevice(self.speaker, self.speaker.adapter,
-                                 self.laptop.adapter.props[ADAPTER]["Address"], self)
-        self.peer.props[DEVICE]["Connected"] = dbus.Boolean(True)
-        self.speaker.add(self.peer)
+        # The speaker's BlueZ has a Device1 for the connected laptop (bluer's
+        # Adapter::device(address).disconnect() calls it); it stays after a disconnect as a
+        # temporary device (src/main.conf TemporaryTimeout), so it is reused on reconnection.
+        if self.peer is None:
+            self.peer = RemoteDevice(self.speaker, self.speaker.adapter,
+                                     self.laptop.adapter.props[ADAPTER]["Address"], self)
+            self.peer.props[DEVICE]["Connected"] = dbus.Boolean(True)
+            self.speaker.add(self.peer)
+        else:
+            self.peer.set_prop(DEVICE, "Connected", dbus.Boolean(True))
+        self.peer_expiry = None
         device.set_prop(DEVICE, "Connected", dbus.Boolean(True))
         # BlueZ exports the remote GATT objects first, then sets ServicesResolved
         # (doc/org.bluez.Device.rst ServicesResolved; src/device.c gatt_client_ready_cb).
@@ -851,8 +874,7 @@ class Air:
             self.device.set_prop(DEVICE, "Connected", dbus.Boolean(False))
         if self.peer is not None:
             self.peer.set_prop(DEVICE, "Connected", dbus.Boolean(False))
-            self.speaker.remove(self.peer.path)
-            self.peer = None
+            self.peer_expiry = 0
         emit("DISCONNECTED by=%s" % by)
 
     def app_properties_changed(self, iface, changed, invalidated, path=None, sender=None):
