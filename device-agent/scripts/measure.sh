@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Resource numbers for the device agent: stripped release binary size, peak RSS while pairing
+# Resource numbers for the device agent: binary size (the dist profile: what the .deb ships;
+# opt-level z, fat LTO, panic=abort, stripped), peak RSS while pairing
 # (VmHWM: the link handshake, device info and code exchange, then CBL), idle RSS and thread
 # count after pairing, idle wakeups per minute (voluntary + involuntary context switches of all
 # threads over 60 s, from /proc/PID/task/*/status). Everything runs on 127.0.0.1 against the
@@ -9,8 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs="${1:-60}"
-cargo build --release -q -p device-agent -p lwa-emulator -p companion-app
-bin=target/release/avs-device-agent
+cargo build --profile dist -q -p device-agent --bin avs-device-agent
+cargo build --release -q -p lwa-emulator -p companion-app
+bin=target/dist/avs-device-agent
 emu_bin=target/release/lwa-emulator
 work=$(mktemp -d)
 pids=()
