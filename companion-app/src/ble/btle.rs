@@ -383,14 +383,8 @@ impl GattLink for BtleLink {
     }
 
     async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
-        let max = self.att_payload();
-        if value.len() > max {
-            // Never let the stack turn this into a long write behind our back.
-            return Err(GattLinkError::ValueTooLong {
-                len: value.len(),
-                max,
-            });
-        }
+        // The transport has checked the value against the ATT payload, so the stack never turns
+        // it into a long write behind our back.
         self.peripheral
             .write(&self.rx, &value, WriteType::WithResponse)
             .await

@@ -330,13 +330,7 @@ impl GattLink for BluezLink {
     }
 
     async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
-        let max = self.att_payload();
-        if value.len() > max {
-            return Err(GattLinkError::ValueTooLong {
-                len: value.len(),
-                max,
-            });
-        }
+        // The transport has checked the value against the ATT payload.
         self.notifier.notify(value).await.map_err(|e| match e.kind {
             bluer::ErrorKind::NotificationSessionStopped
             | bluer::ErrorKind::IndicationUnconfirmed => GattLinkError::Disconnected,

@@ -22,7 +22,8 @@ pub enum GattLinkError {
     /// The peer's stack did not acknowledge a write or an indication in time.
     #[error("the Bluetooth LE peer did not acknowledge a chunk within {0:?}")]
     Unacknowledged(Duration),
-    /// A value longer than the negotiated ATT payload (the sender's bug).
+    /// A value longer than the negotiated ATT payload. [`crate::gatt::GattTransport`] checks
+    /// every chunk before handing it to a link, so a link need not check again.
     #[error("a {len}-byte BLE value does not fit the negotiated ATT payload of {max} bytes")]
     ValueTooLong {
         /// The value's length.
@@ -47,7 +48,8 @@ pub trait GattLink: Send {
     fn att_payload(&self) -> usize;
 
     /// Sends one value and resolves once the peer's stack acknowledged it (write response or
-    /// indication confirmation). Values are delivered in the order sent.
+    /// indication confirmation). Values are delivered in the order sent. The transport never
+    /// passes a value longer than [`GattLink::att_payload`].
     fn send_value(
         &mut self,
         value: Vec<u8>,

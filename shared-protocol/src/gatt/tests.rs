@@ -139,6 +139,56 @@ async fn the_model_enforces_the_negotiated_mtu() {
     assert_eq!(c.att_payload(), 20);
 }
 
+/// A link whose ATT payload shrinks after the first read; records what it is asked to send.
+struct ShrinkingLink {
+    reads: std::sync::atomic::AtomicUsize,
+    sent: Vec<Vec<u8>>,
+}
+
+impl GattLink for ShrinkingLink {
+    fn att_payload(&self) -> usize {
+        let n = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 0 {
+            182
+        } else {
+            20
+        }
+    }
+
+    async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
+        self.sent.push(value);
+        Ok(())
+    }
+
+    async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
+        std::future::pending().await
+    }
+
+    async fn disconnect(&mut self) {}
+}
+
+#[tokio::test]
+async fn the_transport_never_hands_a_link_a_value_longer_than_its_payload() {
+    let link = ShrinkingLink {
+        reads: Default::default(),
+        sent: Vec::new(),
+    };
+    let mut t = GattTransport::new(link);
+    // Cut for 182-byte values, but the payload is 20 by the time the first one would go out.
+    let err = t.send_frame(frame(400, 1)).await.unwrap_err();
+    match err {
+        FrameError::Io(e) => {
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("does not fit"), "{e}");
+        }
+        other => panic!("expected an I/O error, got {other:?}"),
+    }
+    assert!(
+        t.link().sent.is_empty(),
+        "a too-long value reached the link"
+    );
+}
+
 #[tokio::test]
 async fn a_slow_agent_delays_write_responses_and_loses_nothing() {
     let mut conn = ModelConnection::mtu(23).interval(Duration::ZERO);

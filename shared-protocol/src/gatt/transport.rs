@@ -152,7 +152,18 @@ impl<L: GattLink> GattTransport<L> {
         })?;
         let count = chunks.len();
         for (i, chunk) in chunks.into_iter().enumerate() {
-            let sent = timeout(self.options.ack_timeout, self.link.send_value(chunk)).await;
+            // The one place values are checked against the ATT payload, for every link: read
+            // again per chunk because the payload may change during a frame. A stack handed a
+            // longer value could fall back to a long write or truncate it.
+            let max = self.link.att_payload();
+            let sent = if chunk.len() > max {
+                Ok(Err(GattLinkError::ValueTooLong {
+                    len: chunk.len(),
+                    max,
+                }))
+            } else {
+                timeout(self.options.ack_timeout, self.link.send_value(chunk)).await
+            };
             let err = match sent {
                 Ok(Ok(())) => {
                     self.stats.chunks_sent += 1;

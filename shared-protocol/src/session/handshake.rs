@@ -226,6 +226,31 @@ struct Hellos<T: FrameTransport> {
 }
 
 impl<T: FrameTransport> Hellos<T> {
+    /// The Hello exchange. The companion speaks first (`speak_first`); the agent answers only
+    /// a Hello it accepts, so a peer it cannot serve learns nothing but the error.
+    async fn exchange(
+        mut transport: T,
+        our_hello: Hello,
+        speak_first: bool,
+    ) -> Result<Self, HandshakeError> {
+        let mut our_hello_frame = Vec::new();
+        if speak_first {
+            our_hello_frame =
+                send_plain(&mut transport, &PlainMessage::Hello(our_hello.clone())).await?;
+        }
+        let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
+        let peer_hello = accept_peer_hello(&mut transport, &our_hello, msg).await?;
+        if !speak_first {
+            our_hello_frame = send_plain(&mut transport, &PlainMessage::Hello(our_hello)).await?;
+        }
+        Ok(Self {
+            transport,
+            our_hello_frame,
+            peer_hello_frame,
+            peer_hello,
+        })
+    }
+
     /// SPAKE2's shared secret from the peer's message, the transcript hash, and the keys. The
     /// transcript order is fixed by role (companion first), whoever computes it. A peer message
     /// that is not a curve point is answered with `Error{malformed}`.
@@ -288,17 +313,8 @@ pub struct ClientHandshake<T: FrameTransport>(Hellos<T>);
 
 impl<T: FrameTransport> ClientHandshake<T> {
     /// Sends our Hello, reads the agent's, checks versions (VersionMismatch -> HandshakeError).
-    pub async fn start(mut transport: T, our_hello: Hello) -> Result<Self, HandshakeError> {
-        let our_hello_frame =
-            send_plain(&mut transport, &PlainMessage::Hello(our_hello.clone())).await?;
-        let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
-        let peer_hello = accept_peer_hello(&mut transport, &our_hello, msg).await?;
-        Ok(Self(Hellos {
-            transport,
-            our_hello_frame,
-            peer_hello_frame,
-            peer_hello,
-        }))
+    pub async fn start(transport: T, our_hello: Hello) -> Result<Self, HandshakeError> {
+        Hellos::exchange(transport, our_hello, true).await.map(Self)
     }
 
     /// The agent's Hello: includes its AgentSummary (name, paired, window).
@@ -354,16 +370,10 @@ pub struct ServerHandshake<T: FrameTransport>(Hellos<T>);
 impl<T: FrameTransport> ServerHandshake<T> {
     /// Reads the companion's Hello, replies with ours (which carries our AgentSummary) or with
     /// Error{IncompatibleVersion} and fails.
-    pub async fn accept(mut transport: T, our_hello: Hello) -> Result<Self, HandshakeError> {
-        let (msg, peer_hello_frame) = recv_plain(&mut transport).await?;
-        let peer_hello = accept_peer_hello(&mut transport, &our_hello, msg).await?;
-        let our_hello_frame = send_plain(&mut transport, &PlainMessage::Hello(our_hello)).await?;
-        Ok(Self(Hellos {
-            transport,
-            our_hello_frame,
-            peer_hello_frame,
-            peer_hello,
-        }))
+    pub async fn accept(transport: T, our_hello: Hello) -> Result<Self, HandshakeError> {
+        Hellos::exchange(transport, our_hello, false)
+            .await
+            .map(Self)
     }
 
     /// The companion's Hello.

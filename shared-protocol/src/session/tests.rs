@@ -561,56 +561,54 @@ async fn companion_checks_the_agents_version_too() {
     assert!(matches!(told, PlainMessage::Error(ref b) if b.kind == ErrorKind::IncompatibleVersion));
 }
 
+/// Feeds an agent's handshake one raw first frame; returns how the agent ended and what it told
+/// the peer.
+async fn agent_answers_first_frame(
+    frame: Vec<u8>,
+) -> (
+    Result<ServerHandshake<StreamTransport<DuplexStream>>, HandshakeError>,
+    PlainMessage,
+) {
+    let (a, b) = tokio::io::duplex(4096);
+    let agent = tokio::spawn(ServerHandshake::accept(
+        StreamTransport::new(b),
+        agent_hello(),
+    ));
+    let mut raw = StreamTransport::new(a);
+    raw.send_frame(frame).await.unwrap();
+    let ended = agent.await.unwrap();
+    let told = serde_json::from_slice(&raw.recv_frame().await.unwrap().unwrap()).unwrap();
+    (ended, told)
+}
+
 #[tokio::test]
 async fn out_of_order_and_malformed_plain_messages_are_answered() {
+    let told_kind = |told: &PlainMessage| match told {
+        PlainMessage::Error(body) => Some(body.kind),
+        _ => None,
+    };
+
     // PakeStart before Hello.
-    let (a, b) = tokio::io::duplex(4096);
-    let agent = tokio::spawn(ServerHandshake::accept(
-        StreamTransport::new(b),
-        agent_hello(),
-    ));
-    let mut raw = StreamTransport::new(a);
-    raw.send_frame(serde_json::to_vec(&PlainMessage::PakeStart { pake: "AA".into() }).unwrap())
-        .await
-        .unwrap();
-    assert!(matches!(
-        agent.await.unwrap(),
-        Err(HandshakeError::Unexpected(_))
-    ));
-    let told: PlainMessage =
-        serde_json::from_slice(&raw.recv_frame().await.unwrap().unwrap()).unwrap();
-    assert!(matches!(told, PlainMessage::Error(ref b) if b.kind == ErrorKind::UnexpectedMessage));
+    let frame = serde_json::to_vec(&PlainMessage::PakeStart { pake: "AA".into() }).unwrap();
+    let (ended, told) = agent_answers_first_frame(frame).await;
+    assert!(matches!(ended, Err(HandshakeError::Unexpected(_))));
+    assert_eq!(told_kind(&told), Some(ErrorKind::UnexpectedMessage));
 
     // Not JSON.
-    let (a, b) = tokio::io::duplex(4096);
-    let agent = tokio::spawn(ServerHandshake::accept(
-        StreamTransport::new(b),
-        agent_hello(),
-    ));
-    let mut raw = StreamTransport::new(a);
-    raw.send_frame(b"\xff not json".to_vec()).await.unwrap();
-    assert!(matches!(
-        agent.await.unwrap(),
-        Err(HandshakeError::Malformed(_))
-    ));
-    let told: PlainMessage =
-        serde_json::from_slice(&raw.recv_frame().await.unwrap().unwrap()).unwrap();
-    assert!(matches!(told, PlainMessage::Error(ref b) if b.kind == ErrorKind::Malformed));
+    let (ended, told) = agent_answers_first_frame(b"\xff not json".to_vec()).await;
+    assert!(matches!(ended, Err(HandshakeError::Malformed(_))));
+    assert_eq!(told_kind(&told), Some(ErrorKind::Malformed));
 
     // A Hello from the wrong role.
-    let (a, b) = tokio::io::duplex(4096);
-    let agent = tokio::spawn(ServerHandshake::accept(
-        StreamTransport::new(b),
-        agent_hello(),
-    ));
-    let mut raw = StreamTransport::new(a);
-    raw.send_frame(serde_json::to_vec(&PlainMessage::Hello(agent_hello())).unwrap())
-        .await
-        .unwrap();
-    assert!(matches!(
-        agent.await.unwrap(),
-        Err(HandshakeError::Unexpected(_))
-    ));
+    let frame = serde_json::to_vec(&PlainMessage::Hello(agent_hello())).unwrap();
+    let (ended, told) = agent_answers_first_frame(frame).await;
+    match ended {
+        Err(HandshakeError::Unexpected(why)) => {
+            assert!(why.contains("got hello"), "the derived type name: {why}")
+        }
+        other => panic!("expected Unexpected, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(told_kind(&told), Some(ErrorKind::UnexpectedMessage));
 }
 
 #[tokio::test]
