@@ -68,8 +68,12 @@ agent_deb=$(ls "$work"/avs-device-agent_*.deb)
 echo "built $(basename "$agent_deb"): $(stat -c %s "$agent_deb") bytes in $((SECONDS - t0)) s"
 
 step "agent .deb: install, check, verify the unit"
+# The group outlives a purge by design; drop an unused one so postinst's groupadd is exercised.
+if getent group avs-agent >/dev/null && [ -z "$(getent group avs-agent | cut -d: -f4)" ]; then
+  groupdel avs-agent
+fi
+installed+=(avs-device-agent)   # before dpkg -i: a failed postinst leaves it half-installed
 dpkg -i "$agent_deb" >/dev/null
-installed+=(avs-device-agent)
 unit=$(dpkg -L avs-device-agent | grep '/systemd/system/avs-device-agent.service$') || fail "no systemd unit in the package"
 for f in /usr/bin/avs-device-agent /etc/avs-device-agent/agent.toml /usr/share/doc/avs-pair/agent.md; do
   dpkg -L avs-device-agent | grep -qx "$f" || fail "$f not in the package"
@@ -116,8 +120,8 @@ app_pkg=$(dpkg-deb -f "$app_deb" Package)
 echo "built $(basename "$app_deb"): $(stat -c %s "$app_deb") bytes in $((SECONDS - t0)) s"
 
 step "desktop app .deb: install, check, start under Xvfb, one screenshot"
-dpkg -i "$app_deb" >/dev/null || fail "dpkg -i $(basename "$app_deb") failed (its dependencies come with the app build deps)"
 installed+=("$app_pkg")
+dpkg -i "$app_deb" >/dev/null || fail "dpkg -i $(basename "$app_deb") failed (its dependencies come with the app build deps)"
 app_bin=$(dpkg -L "$app_pkg" | grep '^/usr/bin/' | head -1) || fail "no binary in /usr/bin"
 dpkg -L "$app_pkg" | grep -q '\.desktop$' || fail "no .desktop file in the package"
 echo "installed $app_pkg: $app_bin"

@@ -14,6 +14,8 @@ step "installing what this machine lacks"
 ensure_test_deps
 ensure_app_build_deps
 ensure_app_test_deps
+ensure_client_deps
+if [ "$(id -u)" = 0 ]; then ensure_package_deps; fi
 
 step "desktop app web UI: npm ci, type check, build (the app embeds it at compile time)"
 bash companion-app/scripts/test-app.sh build-ui
@@ -30,3 +32,13 @@ cargo test --workspace --locked -- --test-threads="${AVS_TEST_THREADS:-2}"
 step "desktop app: web UI tests in chromium (mocked IPC), real window e2e under Xvfb"
 bash companion-app/scripts/test-app.sh ui
 bash companion-app/scripts/test-app.sh e2e
+
+step "agent clients: C++ AuthDelegate (CTest) and Python client, against the real agent and emulator"
+bash device-agent/clients/test.sh
+
+if [ "$(id -u)" = 0 ]; then
+  step "Debian packages: agent (cargo-deb) and desktop app (tauri bundle): dpkg -i, check, start, dpkg -r"
+  bash scripts/packages.sh --ci
+else
+  step "Debian packages: skipped (installing packages needs root)"
+fi

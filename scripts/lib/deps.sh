@@ -71,3 +71,29 @@ ensure_app_test_deps() {
     cargo install --quiet tauri-driver --version '^2' --locked
   fi
 }
+
+# The agent's client libraries (device-agent/clients): CMake and RapidJSON for the C++
+# AuthDelegate (gcc comes with the machine).
+ensure_client_deps() {
+  local missing=()
+  command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+  command -v g++ >/dev/null 2>&1 || missing+=(g++)
+  [ -f /usr/include/rapidjson/document.h ] || missing+=(rapidjson-dev)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# Building, installing and checking the Debian packages (scripts/packages.sh): cargo-deb from
+# crates.io (compiled once), Xvfb, xwd and xwininfo for the app's screenshot, systemd-analyze
+# for the unit, dpkg-shlibdeps for the agent's dependencies.
+ensure_package_deps() {
+  local missing=()
+  command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
+  command -v xwd >/dev/null 2>&1 || missing+=(x11-apps)
+  command -v xwininfo >/dev/null 2>&1 || missing+=(x11-utils)
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+  command -v dpkg-shlibdeps >/dev/null 2>&1 || missing+=(dpkg-dev)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if ! command -v cargo-deb >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deb" ]; then
+    cargo install --quiet cargo-deb --version '^3' --locked
+  fi
+}
