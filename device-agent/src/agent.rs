@@ -39,29 +39,29 @@ pub enum AgentError {
     /// HTTP client.
     #[error(transparent)]
     Client(#[from] crate::lwa_client::ClientBuildError),
-    /// Token store.
+    /// The token store could not be opened or read.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    /// Pairing state.
+    /// The pairing state (attempt counter, lockout) could not be loaded.
     #[error(transparent)]
     Pairing(#[from] crate::pairing::PairingLoadError),
-    /// Setup code.
+    /// The setup code is unusable or could not be stored.
     #[error(transparent)]
     SetupCode(#[from] provision::ProvisionError),
-    /// Link listener.
+    /// The link's TCP listener could not bind.
     #[error("cannot listen for the link on {addr}: {source}; fix: choose another link_bind")]
     LinkBind {
-        /// Address.
+        /// The address tried (after the IPv4 fallback, if any).
         addr: SocketAddr,
-        /// Why.
+        /// The bind error.
         source: std::io::Error,
     },
-    /// Local socket.
+    /// The local API socket could not be created.
     #[error("cannot create the local API socket {path}: {source}; fix: check socket_path and its directory's permissions")]
     Socket {
-        /// Path.
+        /// The socket path from the config.
         path: PathBuf,
-        /// Why.
+        /// The create, bind or chmod error.
         source: std::io::Error,
     },
     /// mDNS.
@@ -221,7 +221,7 @@ impl Agent {
         )
     }
 
-    /// Link id.
+    /// The id the speaker goes by on the link, in mDNS and in BLE.
     pub fn device_id(&self) -> &DeviceId {
         &self.core.device_id
     }

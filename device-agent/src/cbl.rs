@@ -13,7 +13,7 @@ use shared_protocol::ids::{ClientId, DeviceSerialNumber, ProductId};
 use shared_protocol::lwa::{AuthError, CodePairRequest, CodePairResponse};
 use tokio::time::Instant;
 
-use crate::auth_delegate::AuthDelegate;
+use crate::auth_delegate::{AuthDelegate, InstallError};
 use crate::lwa_client::LwaFailure;
 use crate::retry::RetryPolicy;
 
@@ -69,7 +69,7 @@ pub enum CblError {
     CodePair(LwaFailure),
     /// Saving the account failed.
     #[error("could not store the tokens: {0}")]
-    Install(String),
+    Install(#[source] InstallError),
 }
 
 impl CblError {
@@ -93,11 +93,11 @@ pub async fn run_cbl(
     policy: &CblPolicy,
     on_prompt: impl FnOnce(&CblPrompt),
 ) -> Result<(), CblError> {
-    delegate.begin_authorizing();
+    delegate.begin_authorizing().await;
     let result = run_inner(delegate, client_id, product_id, dsn, policy, on_prompt).await;
     if let Err(e) = &result {
         tracing::warn!(error = %e, "code-based linking failed");
-        delegate.authorization_failed(e.auth_error());
+        delegate.authorization_failed(e.auth_error()).await;
     }
     result
 }
@@ -159,7 +159,8 @@ async fn run_inner(
             Ok(grant) => {
                 delegate
                     .install(grant, client_id.clone(), None, false)
-                    .map_err(|e| CblError::Install(e.to_string()))?;
+                    .await
+                    .map_err(CblError::Install)?;
                 tracing::info!("CBL approved; verifying the client id with a first refresh");
                 return Ok(());
             }

@@ -83,12 +83,12 @@ pub enum ApiResponse {
     },
     /// Auth state (subscribe).
     AuthState {
-        /// State.
+        /// The SDK auth state now.
         state: AuthState,
-        /// Error.
+        /// The SDK error code of the last failure (`SUCCESS` when none).
         error: AuthError,
     },
-    /// Status.
+    /// The agent's status (`status`).
     Status(StatusReport),
     /// The pairing window after `pair`.
     Window {
@@ -104,12 +104,12 @@ pub enum ApiResponse {
     },
     /// CBL: what to tell the user.
     CblPrompt(CblPrompt),
-    /// Done.
+    /// The request was carried out.
     Ok {
         /// What was done.
         message: String,
     },
-    /// Failed.
+    /// The request failed.
     Error {
         /// What kind of failure, for clients that act on it (absent from agents before it
         /// existed: read as [`ApiErrorKind::Other`]).

@@ -131,7 +131,7 @@ pub enum ClientBuildError {
     ReadCa {
         /// The file.
         path: String,
-        /// Why.
+        /// The read error.
         source: std::io::Error,
     },
     /// The CA file is not PEM.

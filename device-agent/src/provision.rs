@@ -9,7 +9,7 @@ use std::path::Path;
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 use shared_protocol::ids::DeviceId;
-use shared_protocol::setup_code::SetupCode;
+use shared_protocol::setup_code::{SetupCode, SetupCodeError};
 use zeroize::Zeroizing;
 
 use crate::atomic_file;
@@ -17,9 +17,9 @@ use crate::atomic_file;
 /// The provisioned code and whether it was just generated (then show it once).
 #[derive(Debug)]
 pub struct Provisioned {
-    /// The code.
+    /// The code keying the PAKE.
     pub code: SetupCode,
-    /// True on first start.
+    /// True when it was generated now (first start): show it to the owner once.
     pub generated: bool,
 }
 
@@ -27,21 +27,32 @@ pub struct Provisioned {
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
     /// The file holds something that is not a setup code.
-    #[error("setup code file {path}: {reason}; fix: write 8 non-trivial digits into it, or delete it to generate a new code (and print a new label)")]
+    #[error("setup code file {path}: {source}; fix: write 8 non-trivial digits into it, or delete it to generate a new code (and print a new label)")]
     BadFile {
-        /// The file.
+        /// The file (or `AVS_AGENT_SETUP_CODE`).
         path: String,
-        /// Why (never the content).
-        reason: String,
+        /// What is wrong with it (never the content).
+        source: BadCode,
     },
     /// The file could not be read or written.
     #[error("setup code file {path}: {source}")]
     Io {
         /// The file.
         path: String,
-        /// Why.
+        /// The read or write error.
         source: std::io::Error,
     },
+}
+
+/// What is wrong with a stored or given setup code.
+#[derive(Debug, thiserror::Error)]
+pub enum BadCode {
+    /// The file is not UTF-8.
+    #[error("not text")]
+    NotText,
+    /// The text is not an acceptable setup code.
+    #[error(transparent)]
+    Invalid(#[from] SetupCodeError),
 }
 
 /// Finds or makes the setup code.
@@ -50,7 +61,7 @@ pub fn provision(given: Option<&str>, file: &Path) -> Result<Provisioned, Provis
     if let Some(given) = given {
         let code = SetupCode::parse(given).map_err(|e| ProvisionError::BadFile {
             path: "AVS_AGENT_SETUP_CODE".into(),
-            reason: e.to_string(),
+            source: e.into(),
         })?;
         return Ok(Provisioned {
             code,
@@ -62,11 +73,11 @@ pub fn provision(given: Option<&str>, file: &Path) -> Result<Provisioned, Provis
             let bytes = Zeroizing::new(bytes);
             let text = std::str::from_utf8(&bytes).map_err(|_| ProvisionError::BadFile {
                 path: path.clone(),
-                reason: "not text".into(),
+                source: BadCode::NotText,
             })?;
             let code = SetupCode::parse(text.trim()).map_err(|e| ProvisionError::BadFile {
                 path: path.clone(),
-                reason: e.to_string(),
+                source: e.into(),
             })?;
             Ok(Provisioned {
                 code,

@@ -7,30 +7,27 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use device_agent::agent::Agent;
 use device_agent::cbl::CblPolicy;
 use device_agent::retry::RetryPolicy;
 use lwa_emulator::config::Settings;
 use lwa_emulator::fault::Endpoint;
-use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
-};
-use lwa_emulator::{Emulator, RunningEmulator};
+use lwa_emulator::registry::{ALICE_EMAIL, ALICE_USER_ID};
+use lwa_emulator::{Emulator, EmulatorBuilder, RunningEmulator};
 use shared_protocol::lwa::{AuthError, AuthState};
 use tokio::time::Instant;
 
-async fn agent(emu: &RunningEmulator, dir: &std::path::Path, poll_ms: u64) -> Agent {
-    let mut cfg = config(dir, emu.base_url());
-    cfg.product_id = DEFAULT_PRODUCT_ID.into();
-    cfg.client_id = Some(DEFAULT_DEVICE_CLIENT_ID.into());
-    cfg.cbl = CblPolicy {
-        poll_interval: Duration::from_millis(poll_ms),
-        max_poll_interval: Duration::from_millis(poll_ms * 12),
-        retry: RetryPolicy::sdk_scaled_down(100),
-        max_code_pair_attempts: 3,
-        request_timeout: Duration::from_secs(5),
-    };
-    start(cfg).await
+/// Emulator and agent, the agent polling every `poll_ms`.
+async fn stack(emu: EmulatorBuilder, poll_ms: u64) -> Stack {
+    Stack::start(emu, |cfg| {
+        cfg.cbl = CblPolicy {
+            poll_interval: Duration::from_millis(poll_ms),
+            max_poll_interval: Duration::from_millis(poll_ms * 12),
+            retry: RetryPolicy::sdk_scaled_down(100),
+            max_code_pair_attempts: 3,
+            request_timeout: Duration::from_secs(5),
+        };
+    })
+    .await
 }
 
 fn polls(emu: &RunningEmulator) -> Vec<Option<u16>> {
@@ -45,9 +42,11 @@ fn polls(emu: &RunningEmulator) -> Vec<Option<u16>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cbl_happy_path_links_and_verifies_the_client_id() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = agent(&emu, dir.path(), 50).await;
+    let Stack {
+        emu,
+        dir: _dir,
+        agent,
+    } = stack(Emulator::builder(), 50).await;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let approve = async {
         let prompt: device_agent::cbl::CblPrompt = rx.await.unwrap();
@@ -98,13 +97,11 @@ async fn cbl_doubles_its_interval_on_slow_down() {
         codepair_interval_secs: 1,
         ..Settings::default()
     };
-    let emu = Emulator::builder()
-        .settings(settings)
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = agent(&emu, dir.path(), 100).await;
+    let Stack {
+        emu,
+        dir: _dir,
+        agent,
+    } = stack(Emulator::builder().settings(settings), 100).await;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let approve = async {
         let prompt: device_agent::cbl::CblPrompt = rx.await.unwrap();
@@ -137,13 +134,11 @@ async fn cbl_stops_when_the_code_expires() {
         codepair_lifetime_secs: 1,
         ..Settings::default()
     };
-    let emu = Emulator::builder()
-        .settings(settings)
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = agent(&emu, dir.path(), 100).await;
+    let Stack {
+        emu,
+        dir: _dir,
+        agent,
+    } = stack(Emulator::builder().settings(settings), 100).await;
     let started = Instant::now();
     let err = agent.run_cbl(|_| {}).await.unwrap_err();
     let took = started.elapsed();

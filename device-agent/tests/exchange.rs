@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use device_agent::agent::Agent;
+use device_agent::config::AgentConfig;
 use lwa_emulator::fault::{Endpoint, Fault};
 use lwa_emulator::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, BOB_USER_ID,
@@ -25,12 +26,9 @@ use shared_protocol::secret::AuthorizationCode;
 
 const REDIRECT: &str = "http://127.0.0.1:9745/authresponse";
 
-async fn agent(emu: &RunningEmulator, dir: &std::path::Path) -> Agent {
-    let mut cfg = config(dir, emu.base_url());
-    cfg.product_id = DEFAULT_PRODUCT_ID.into();
-    cfg.client_id = Some(DEFAULT_DEVICE_CLIENT_ID.into());
-    cfg.exchange_timeout = Duration::from_millis(700);
-    start(cfg).await
+/// An exchange that LWA leaves unanswered fails fast.
+fn short_exchange(cfg: &mut AgentConfig) {
+    cfg.link.exchange_timeout = Duration::from_millis(700);
 }
 
 async fn device_info(s: &mut Session) -> DeviceInfo {
@@ -89,6 +87,13 @@ async fn reopen(agent: &Agent) {
     pairing.open().unwrap();
 }
 
+/// Hands `code` over for `info`'s session as the default device client, returning the result.
+async fn hand_over(s: &mut Session, info: &DeviceInfo, code: &AuthorizationCode) -> AuthResult {
+    provide(s, handover(info, code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT))
+        .await
+        .1
+}
+
 fn failure(r: AuthResult) -> AuthFailure {
     match r {
         AuthResult::Failed { failure, .. } => failure,
@@ -98,13 +103,8 @@ fn failure(r: AuthResult) -> AuthFailure {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_success_links_and_closes_the_window() {
-    let emu = Emulator::builder()
-        .require_pkce(true)
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = agent(&emu, dir.path()).await;
+    let Stack { emu, dir, agent } =
+        Stack::start(Emulator::builder().require_pkce(true), short_exchange).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
     let info = device_info(&mut s).await;
     assert_eq!(info.product_id.as_str(), DEFAULT_PRODUCT_ID);
@@ -172,50 +172,31 @@ async fn exchange_success_links_and_closes_the_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_exchange_failure_class_reaches_the_companion() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = agent(&emu, dir.path()).await;
+    let Stack {
+        emu,
+        dir: _dir,
+        agent,
+    } = Stack::start(Emulator::builder(), short_exchange).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
 
     // LWA 500: server error, the same code may be resent, and then it works... later.
     let info = device_info(&mut s).await;
     let code = alice_code(&emu, &info).await;
     emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
-    let f = failure(
-        provide(
-            &mut s,
-            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-        )
-        .await
-        .1,
-    );
+    let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::ServerError);
     assert_eq!(f.error, AuthError::ServerError);
     assert!(f.retry_with_same_code);
 
     // Connection dropped: unreachable, resend allowed.
     emu.inject_fault(Endpoint::Token, Fault::Drop, 1);
-    let f = failure(
-        provide(
-            &mut s,
-            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-        )
-        .await
-        .1,
-    );
+    let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::Unreachable);
     assert!(f.retry_with_same_code);
 
     // Too slow: unreachable (timeout), resend allowed.
     emu.inject_fault(Endpoint::Token, Fault::Delay { millis: 1500 }, 1);
-    let f = failure(
-        provide(
-            &mut s,
-            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-        )
-        .await
-        .1,
-    );
+    let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::Unreachable);
     assert!(f.retry_with_same_code);
     // (the delayed request may still redeem the code at the emulator: use a fresh login below)
@@ -224,14 +205,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     let info = device_info(&mut s).await;
     let code = alice_code(&emu, &info).await;
     emu.inject_fault(Endpoint::Token, Fault::MalformedJson, 1);
-    let f = failure(
-        provide(
-            &mut s,
-            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-        )
-        .await
-        .1,
-    );
+    let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::BadResponse);
     assert!(!f.retry_with_same_code);
 
@@ -245,14 +219,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
         },
         1,
     );
-    let f = failure(
-        provide(
-            &mut s,
-            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-        )
-        .await
-        .1,
-    );
+    let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::InvalidRequest);
     assert_eq!(f.lwa_error.as_deref(), Some("invalid_request"));
 
@@ -304,14 +271,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     let info = device_info(&mut s).await;
     let code = alice_code(&emu, &info).await;
     emu.advance_clock(Duration::from_secs(301));
-    let f = failure(
-        provide(
-            &mut s,
-            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-        )
-        .await
-        .1,
-    );
+    let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::InvalidGrant);
 
     // A verifier from another session (the code was made for this session's challenge, but the
@@ -341,21 +301,16 @@ async fn every_exchange_failure_class_reaches_the_companion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resending_the_same_code_after_a_server_error_links() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = agent(&emu, dir.path()).await;
+    let Stack {
+        emu,
+        dir: _dir,
+        agent,
+    } = Stack::start(Emulator::builder(), short_exchange).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
     let info = device_info(&mut s).await;
     let code = alice_code(&emu, &info).await;
     emu.inject_fault(Endpoint::Token, Fault::unavailable(1), 1);
-    let f = failure(
-        provide(
-            &mut s,
-            handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-        )
-        .await
-        .1,
-    );
+    let f = failure(hand_over(&mut s, &info, &code).await);
     assert!(f.retry_with_same_code);
     let (_, r) = provide(
         &mut s,
@@ -384,9 +339,11 @@ async fn resending_the_same_code_after_a_server_error_links() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn re_pairing_replaces_the_account_only_after_success() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = agent(&emu, dir.path()).await;
+    let Stack {
+        emu,
+        dir: _dir,
+        agent,
+    } = Stack::start(Emulator::builder(), short_exchange).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
     let info = device_info(&mut s).await;
     let code = alice_code(&emu, &info).await;
@@ -397,7 +354,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
     .await;
     assert!(matches!(r, AuthResult::Linked { .. }));
     drop(s);
-    let alice_token = agent.delegate().auth_token().unwrap().0;
+    let alice_token = agent.delegate().auth_token().unwrap().token().clone();
 
     // The owner opens the window to hand the speaker to Bob; Bob's first try fails.
     reopen(&agent).await;
@@ -427,7 +384,10 @@ async fn re_pairing_replaces_the_account_only_after_success() {
         ALICE_USER_ID,
         "Alice stays linked while Bob's exchange has not succeeded"
     );
-    assert_eq!(agent.delegate().auth_token().unwrap().0, alice_token);
+    assert_eq!(
+        agent.delegate().auth_token().unwrap().token().clone(),
+        alice_token
+    );
     let (_, r) = provide(
         &mut s,
         handover(&info, &bob, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),

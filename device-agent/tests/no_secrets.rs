@@ -12,9 +12,7 @@ use std::time::Duration;
 use common::*;
 use device_agent::local_api::{self, ApiRequest, ApiResponse};
 use device_agent::store::{LoadOutcome, TokenStore};
-use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
-};
+use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID};
 use lwa_emulator::Emulator;
 use shared_protocol::message::{AgentMessage, AuthResult, CompanionMessage, ProvideAuthorization};
 use shared_protocol::session::HandshakeError;
@@ -51,16 +49,8 @@ async fn no_secret_in_captured_logs() {
         .with_ansi(false)
         .init();
 
-    let emu = Emulator::builder()
-        .rotate_refresh_tokens(0)
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), emu.base_url());
-    cfg.product_id = DEFAULT_PRODUCT_ID.into();
-    cfg.client_id = Some(DEFAULT_DEVICE_CLIENT_ID.into());
-    let agent = start(cfg).await;
+    let Stack { emu, dir, agent } =
+        Stack::start(Emulator::builder().rotate_refresh_tokens(0), |_| {}).await;
     let mut secrets: Vec<String> = vec![
         CODE.to_owned(),
         SetupCode::parse(CODE).unwrap().manual_code(),
@@ -115,7 +105,7 @@ async fn no_secret_in_captured_logs() {
     secrets.push(stored(&store));
 
     // Refresh (rotating), through the local API's auth_failure and token ops.
-    let first = agent.delegate().auth_token().unwrap().0;
+    let first = agent.delegate().auth_token().unwrap().token().clone();
     secrets.push(first.expose_secret().to_owned());
     let socket = agent.socket_path().to_path_buf();
     local_api::call(
@@ -129,7 +119,7 @@ async fn no_secret_in_captured_logs() {
     .unwrap();
     let d = agent.delegate().clone();
     eventually("rotated", Duration::from_secs(5), || {
-        d.auth_token().is_some_and(|(t, _)| t != first)
+        d.auth_token().is_some_and(|t| *t.token() != first)
     })
     .await;
     let mut via_socket = None;
@@ -167,7 +157,14 @@ async fn no_secret_in_captured_logs() {
         d.auth_token().is_some()
     })
     .await;
-    secrets.push(d.auth_token().unwrap().0.expose_secret().to_owned());
+    secrets.push(
+        d.auth_token()
+            .unwrap()
+            .token()
+            .clone()
+            .expose_secret()
+            .to_owned(),
+    );
     secrets.push(stored(&store));
     drop(s);
     agent.shutdown().await;

@@ -11,22 +11,22 @@ use super::Core;
 /// `status` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusReport {
-    /// Link id.
+    /// The id the speaker goes by on the link, in mDNS and in BLE.
     pub device_id: DeviceId,
-    /// Name.
+    /// The name the companion shows.
     pub friendly_name: String,
-    /// Holds an account.
+    /// Whether a refresh token is stored.
     pub paired: bool,
-    /// Pairing window.
+    /// Whether a companion may pair now, and for how long.
     pub window: PairingWindow,
-    /// Auth state.
+    /// The SDK auth state.
     pub auth_state: AuthState,
-    /// Last error.
+    /// The SDK error code of the last failure (`SUCCESS` when none).
     pub auth_error: AuthError,
-    /// Account id.
+    /// The linked Amazon account's user id, once the profile was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
-    /// Link listener.
+    /// Where the TCP link listens (`IP:PORT`).
     pub link: String,
     /// Refreshes sent since start.
     pub refreshes: u64,

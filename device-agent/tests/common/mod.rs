@@ -19,12 +19,44 @@ pub const WRONG_CODE: &str = "97531864";
 
 pub type Session = CompanionSession<StreamTransport<TcpStream>>;
 
+/// The emulator, a state directory and an agent using both: where most tests begin.
+pub struct Stack {
+    pub emu: lwa_emulator::RunningEmulator,
+    pub dir: tempfile::TempDir,
+    pub agent: Agent,
+}
+
+impl Stack {
+    /// Starts `emu` and an agent for the emulator's default product and device client id
+    /// ([`config`]), after `tune` has adjusted the config.
+    pub async fn start(
+        emu: lwa_emulator::EmulatorBuilder,
+        tune: impl FnOnce(&mut AgentConfig),
+    ) -> Self {
+        let emu = emu.start().await.expect("emulator starts");
+        let dir = tempfile::tempdir().expect("state dir");
+        let mut cfg = config(dir.path(), emu.base_url());
+        cfg.product_id = lwa_emulator::registry::DEFAULT_PRODUCT_ID.into();
+        cfg.client_id = Some(lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID.into());
+        tune(&mut cfg);
+        let agent = start(cfg).await;
+        Self { emu, dir, agent }
+    }
+
+    /// A sealed session with the right setup code.
+    pub async fn session(&self) -> Session {
+        connect(self.agent.link_addr(), CODE)
+            .await
+            .expect("session with the right code")
+    }
+}
+
 /// A config for tests: LWA at `base`, everything in `dir`, fast retries.
 pub fn config(dir: &Path, base: &str) -> AgentConfig {
     let mut cfg = AgentConfig::for_local(dir, base, CODE).expect("config");
-    cfg.handshake_timeout = Duration::from_secs(5);
-    cfg.idle_timeout = Duration::from_secs(10);
-    cfg.exchange_timeout = Duration::from_secs(5);
+    cfg.link.handshake_timeout = Duration::from_secs(5);
+    cfg.link.idle_timeout = Duration::from_secs(10);
+    cfg.link.exchange_timeout = Duration::from_secs(5);
     cfg.auth.retry = RetryPolicy::sdk_scaled_down(100);
     cfg.auth.max_request_timeout = Duration::from_secs(5);
     cfg
