@@ -132,28 +132,24 @@ async fn a_wrong_setup_code_is_refused_before_any_login() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redirect_with_another_state_is_refused() {
+async fn a_redirect_with_another_state_is_ignored_and_the_real_one_pairs() {
     let setup = setup().await;
-    // A "browser" that swaps the state for another one before signing in: LWA echoes the
-    // forged state, the companion must refuse the response it brings back. (No `%s` in the
-    // script: the browser template would put the URL there.)
+    // A "browser" that first signs in with the state swapped for another one (LWA echoes the
+    // forged state): the companion must answer that response with an error page (400) and
+    // ignore it, and the real sign-in that follows must still pair. The browser is given the
+    // companion's one-time start URL; the script reads where it leads (the authorize URL) and
+    // forges that. (No `%s` in the script: the browser template would put the URL there.)
     let browse = scripted_browser(&setup.bins, "");
     let script = format!(
-        "url=$(echo \"$1\" | sed 's/state=[^&]*/state=forged-state/'); exec {browse} \"$url\""
+        r#"loc=$(python3 -c 'import http.client as h, sys, urllib.parse as p; u = p.urlsplit(sys.argv[1]); c = h.HTTPConnection(u.hostname, u.port); c.request("GET", u.path); print(c.getresponse().getheader("Location"))' "$1") || exit 5
+forged=$(echo "$loc" | sed 's/state=[^&]*/state=forged-state/')
+{browse} "$forged" | grep -q 'LANDED status=400' || exit 6
+exec {browse} "$loc""#
     );
     let browser = format!("sh -c {} sh", shell_words::quote(&script));
     let (result, _) = run_pair(&setup, CODE, browser).await;
-    let err = result.expect_err("state mismatch");
-    assert!(
-        matches!(err, PairError::Login(LoginError::StateMismatch)),
-        "{err:?}"
-    );
-    assert_eq!(err.exit_kind(), ExitKind::LwaError);
-    assert_eq!(
-        agent_status(&setup)["paired"],
-        false,
-        "nothing was handed over"
-    );
+    result.expect("the forged response is ignored and the real one pairs");
+    assert_eq!(agent_status(&setup)["paired"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

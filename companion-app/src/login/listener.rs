@@ -1,17 +1,35 @@
-//! The loopback redirect listener (RFC 8252 §7.3): where the browser lands after the login.
+//! The loopback redirect listener (RFC 8252 §7.3): where the browser starts and where it lands
+//! after the login.
 //!
-//! It binds 127.0.0.1 (and [::1] as well when the redirect URI says `localhost`, which a browser
-//! may resolve to either), on the redirect URI's port or an ephemeral one, and serves just
-//! enough HTTP/1.1 to read one `GET <path>?query` and answer with a page telling the user to go
-//! back to the app. For `https://localhost…` redirect URIs (LWA wants HTTPS return URLs) it
-//! serves TLS with a self-signed certificate generated for this login only; the browser will
-//! warn about it once, which is the price of an https loopback redirect.
+//! **What it binds.** Exactly the addresses the redirect URI names: `127.0.0.2` binds
+//! 127.0.0.2, `[::1]` binds ::1, and `localhost`, which a browser may resolve to either family,
+//! binds both 127.0.0.1 and ::1 on one port. Every one of those binds must succeed, or the login
+//! fails with [`LoginError::Listen`] naming the address: a port left free on one family could be
+//! taken by another process, which would then receive the code. (The one exception: a machine
+//! with no IPv6 loopback at all, where nobody can bind ::1 and no browser can connect to it.)
+//! A URI without a port gets an ephemeral one free on every needed address, and
+//! [`RedirectListener::redirect_uri`] includes it.
+//!
+//! **Who may use it.** Only connections from the companion's own user ([`super::peer`]);
+//! another user's connection gets a 403 page and is never read further. The browser is started
+//! on a one-time start URL ([`super::launch`]) that this listener answers with a 302 to the
+//! authorize URL, so the `state` never appears on a command line.
+//!
+//! **What it serves.** Just enough HTTP/1.1 to read one `GET <path>?query` per connection: the
+//! start URL, the redirect path (whose query goes to the caller's judge; the page shown follows
+//! its [`Verdict`]), and a 404 for anything else (`/favicon.ico`). For `https://localhost…`
+//! redirect URIs (LWA wants HTTPS return URLs) it serves TLS with a self-signed certificate
+//! generated for this login only (the browser warns once); the start URL is then served by an
+//! extra plain-HTTP listener on the same loopback address, so opening it costs no warning.
+//! Redirect URIs the companion cannot listen on (custom schemes) get a listener that serves
+//! only the start URL ([`RedirectListener::launcher_only`]).
 //!
 //! Browsers open speculative connections that never send a request, so every connection is
-//! handled on its own task with a read deadline and a size cap; only a request for the redirect
-//! path counts, and other paths (`/favicon.ico`) get a 404.
+//! handled on its own task with a read deadline and a size cap.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::future::Future as _;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,14 +39,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
-use url::Url;
+use url::{Host, Url};
 
+use super::launch::{Launch, LaunchPad, START_PREFIX};
+use super::peer::{self, PeerCheck};
 use super::LoginError;
 
 /// Largest request head read.
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// How long a connection may take to send its request.
 const READ_DEADLINE: Duration = Duration::from_secs(10);
+/// Ephemeral ports tried before giving up on finding one free on both 127.0.0.1 and ::1.
+const PORT_TRIES: usize = 8;
 
 /// What a handler decided about a request to the redirect path; the page shown depends on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +61,21 @@ pub enum Verdict {
     Failed(String),
 }
 
+/// One bound socket and whether it speaks TLS.
+struct Bound {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
 /// A bound redirect listener.
 pub struct RedirectListener {
-    listeners: Vec<TcpListener>,
-    redirect_uri: RedirectUri,
-    path: String,
-    tls: Option<TlsAcceptor>,
+    bound: Vec<Bound>,
+    /// The redirect URI with its port (none for a launcher-only listener).
+    redirect_uri: Option<RedirectUri>,
+    /// The redirect path (none for a launcher-only listener).
+    path: Option<String>,
+    launch: Arc<LaunchPad>,
+    launch_url: Url,
 }
 
 impl std::fmt::Debug for RedirectListener {
@@ -52,74 +83,221 @@ impl std::fmt::Debug for RedirectListener {
         f.debug_struct("RedirectListener")
             .field("addrs", &self.local_addrs())
             .field("redirect_uri", &self.redirect_uri)
-            .field("tls", &self.tls.is_some())
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+/// The addresses a loopback redirect URI names, and whether ::1 may be missing from the
+/// machine (only for `localhost`, which also means 127.0.0.1).
+fn addresses(url: &Url) -> Result<(Vec<IpAddr>, bool), LoginError> {
+    match url.host() {
+        Some(Host::Ipv4(ip)) if ip.is_loopback() => Ok((vec![IpAddr::V4(ip)], false)),
+        Some(Host::Ipv6(ip)) if ip.is_loopback() => Ok((vec![IpAddr::V6(ip)], false)),
+        Some(Host::Domain(d)) if d.eq_ignore_ascii_case("localhost") => Ok((
+            vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
+            true,
+        )),
+        _ => Err(LoginError::Listen {
+            addr: url.host_str().unwrap_or("").to_owned(),
+            reason: "not a loopback address".into(),
+        }),
+    }
+}
+
+/// True for "this machine has no such address family/address" (no IPv6 loopback at all).
+fn absent(e: &io::Error) -> bool {
+    // EAFNOSUPPORT is 97 on Linux and 47 on macOS/BSD; std has no kind for it.
+    e.kind() == io::ErrorKind::AddrNotAvailable
+        || (cfg!(target_os = "linux") && e.raw_os_error() == Some(97))
+}
+
+/// Binds every address on `port` (0: the first bind picks it). On failure: the address and the
+/// error.
+async fn bind_all(
+    ips: &[IpAddr],
+    port: u16,
+    v6_optional: bool,
+) -> Result<Vec<TcpListener>, (SocketAddr, io::Error)> {
+    let mut out: Vec<TcpListener> = Vec::new();
+    let mut port = port;
+    for ip in ips {
+        let addr = SocketAddr::new(*ip, port);
+        match TcpListener::bind(addr).await {
+            Ok(l) => {
+                if port == 0 {
+                    port = l.local_addr().map_err(|e| (addr, e))?.port();
+                }
+                out.push(l);
+            }
+            Err(e) if v6_optional && ip.is_ipv6() && !out.is_empty() && absent(&e) => {}
+            Err(e) => return Err((addr, e)),
+        }
+    }
+    Ok(out)
+}
+
+fn listen_error((addr, e): (SocketAddr, io::Error)) -> LoginError {
+    LoginError::Listen {
+        addr: addr.to_string(),
+        reason: e.to_string(),
     }
 }
 
 impl RedirectListener {
-    /// Binds for `url` (a loopback http/https URL). A URL without a port gets the ephemeral
-    /// port chosen here, and [`RedirectListener::redirect_uri`] includes it.
+    /// Binds for `url` (a loopback http/https URL), as the module docs say.
     pub async fn bind(url: &Url, tls: bool) -> Result<Self, LoginError> {
-        let host = url.host_str().unwrap_or("127.0.0.1").to_ascii_lowercase();
-        let want_port = url.port().unwrap_or(0);
-        let (primary, also_v6): (SocketAddr, bool) = match host.as_str() {
-            "[::1]" | "::1" => ((Ipv6Addr::LOCALHOST, want_port).into(), false),
-            "localhost" => ((Ipv4Addr::LOCALHOST, want_port).into(), true),
-            _ => ((Ipv4Addr::LOCALHOST, want_port).into(), false),
-        };
-        let first = TcpListener::bind(primary)
-            .await
-            .map_err(|e| LoginError::Listen {
-                addr: primary.to_string(),
-                reason: e.to_string(),
-            })?;
-        let port = first
-            .local_addr()
-            .map_err(|e| LoginError::Listen {
-                addr: primary.to_string(),
-                reason: e.to_string(),
-            })?
-            .port();
-        let mut listeners = vec![first];
-        if also_v6 {
-            // Best effort: a machine without IPv6 loopback just has the IPv4 one.
-            if let Ok(l) = TcpListener::bind((Ipv6Addr::LOCALHOST, port)).await {
-                listeners.push(l);
+        let (ips, v6_optional) = addresses(url)?;
+        let listeners = match url.port() {
+            Some(port) => bind_all(&ips, port, v6_optional)
+                .await
+                .map_err(listen_error)?,
+            None => {
+                let mut tries = 0;
+                loop {
+                    match bind_all(&ips, 0, v6_optional).await {
+                        Ok(l) => break l,
+                        // The port the first address got is taken on another: try another one.
+                        Err((addr, e))
+                            if e.kind() == io::ErrorKind::AddrInUse
+                                && addr.port() != 0
+                                && tries + 1 < PORT_TRIES =>
+                        {
+                            tries += 1;
+                        }
+                        Err(failure) => return Err(listen_error(failure)),
+                    }
+                }
             }
-        }
+        };
+        let first = listeners
+            .first()
+            .and_then(|l| l.local_addr().ok())
+            .ok_or_else(|| LoginError::Listen {
+                addr: url.to_string(),
+                reason: "no address bound".into(),
+            })?;
         let mut actual = url.clone();
         if url.port().is_none() {
             actual
-                .set_port(Some(port))
+                .set_port(Some(first.port()))
                 .map_err(|_| LoginError::Listen {
                     addr: url.to_string(),
                     reason: "cannot put a port in this URL".into(),
                 })?;
         }
-        let tls = if tls {
+        let acceptor = if tls {
             Some(self_signed_acceptor()?)
         } else {
             None
         };
+        let mut bound: Vec<Bound> = listeners
+            .into_iter()
+            .map(|listener| Bound {
+                listener,
+                tls: acceptor.clone(),
+            })
+            .collect();
+        let launcher = if tls {
+            // The start URL over plain HTTP, on the same loopback address.
+            let l = bind_all(&[first.ip()], 0, false)
+                .await
+                .map_err(listen_error)?;
+            let addr =
+                l.first()
+                    .and_then(|l| l.local_addr().ok())
+                    .ok_or_else(|| LoginError::Listen {
+                        addr: first.ip().to_string(),
+                        reason: "no address bound".into(),
+                    })?;
+            bound.extend(l.into_iter().map(|listener| Bound {
+                listener,
+                tls: None,
+            }));
+            addr
+        } else {
+            first
+        };
+        Self::assemble(
+            bound,
+            launcher,
+            Some(RedirectUri::new(actual.as_str())),
+            Some(url.path().to_owned()),
+        )
+    }
+
+    /// A listener that serves only the start URL, on 127.0.0.1 (for redirect URIs the
+    /// companion cannot listen on: the user pastes the address they land on).
+    pub async fn launcher_only() -> Result<Self, LoginError> {
+        let l = bind_all(&[IpAddr::V4(Ipv4Addr::LOCALHOST)], 0, false)
+            .await
+            .map_err(listen_error)?;
+        let addr =
+            l.first()
+                .and_then(|l| l.local_addr().ok())
+                .ok_or_else(|| LoginError::Listen {
+                    addr: Ipv4Addr::LOCALHOST.to_string(),
+                    reason: "no address bound".into(),
+                })?;
+        let bound = l
+            .into_iter()
+            .map(|listener| Bound {
+                listener,
+                tls: None,
+            })
+            .collect();
+        Self::assemble(bound, addr, None, None)
+    }
+
+    fn assemble(
+        bound: Vec<Bound>,
+        launcher: SocketAddr,
+        redirect_uri: Option<RedirectUri>,
+        path: Option<String>,
+    ) -> Result<Self, LoginError> {
+        let launch = Arc::new(LaunchPad::new());
+        let text = format!("http://{launcher}{}", launch.path());
+        let launch_url = Url::parse(&text).map_err(|e| LoginError::Listen {
+            addr: launcher.to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
-            listeners,
-            redirect_uri: RedirectUri::new(actual.as_str()),
-            path: url.path().to_owned(),
-            tls,
+            bound,
+            redirect_uri,
+            path,
+            launch,
+            launch_url,
         })
     }
 
-    /// The exact redirect URI to send to `/ap/oa` (and later to the speaker).
-    pub fn redirect_uri(&self) -> &RedirectUri {
-        &self.redirect_uri
+    /// The exact redirect URI to send to `/ap/oa` (and later to the speaker); `None` for a
+    /// launcher-only listener.
+    pub fn redirect_uri(&self) -> Option<&RedirectUri> {
+        self.redirect_uri.as_ref()
     }
 
-    /// The local addresses.
+    /// True when the redirect itself arrives here (not a launcher-only listener).
+    pub fn receives_redirect(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// Sets where the start URL leads (the authorize URL).
+    pub fn arm(&self, authorize_url: Url) {
+        self.launch.arm(authorize_url);
+    }
+
+    /// The one-time start URL to give the browser.
+    pub fn launch_url(&self) -> &Url {
+        &self.launch_url
+    }
+
+    /// The local addresses (redirect listeners first, then a separate start-URL listener).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
+        self.bound
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|b| b.listener.local_addr().ok())
             .collect()
     }
 
@@ -132,14 +310,18 @@ impl RedirectListener {
         mut judge: impl FnMut(&str) -> (Verdict, Option<R>),
     ) -> R {
         let (tx, mut rx) = mpsc::channel::<Request>(8);
+        let routes = Arc::new(Routes {
+            path: self.path.clone(),
+            launch: self.launch.clone(),
+        });
         // Dropping the set (on return) aborts idle speculative connections.
         let mut handlers = tokio::task::JoinSet::new();
         loop {
-            let accept = futures_select_ok(self.listeners.iter().map(|l| Box::pin(l.accept())));
+            let accept = first_accept(&self.bound);
             tokio::select! {
                 conn = accept => {
-                    if let Ok((stream, _)) = conn {
-                        handlers.spawn(handle_connection(stream, self.tls.clone(), self.path.clone(), tx.clone()));
+                    if let (Ok((stream, _)), tls) = conn {
+                        handlers.spawn(handle_connection(stream, tls, routes.clone(), tx.clone()));
                     }
                 }
                 Some(req) = rx.recv() => {
@@ -157,6 +339,12 @@ impl RedirectListener {
     }
 }
 
+/// What the connections share.
+struct Routes {
+    path: Option<String>,
+    launch: Arc<LaunchPad>,
+}
+
 /// A request to the redirect path, waiting for its verdict.
 struct Request {
     query: String,
@@ -164,16 +352,19 @@ struct Request {
     written: oneshot::Receiver<()>,
 }
 
-/// Waits for the first of several accept futures (all listeners share one port).
-async fn futures_select_ok<F, T>(futs: impl Iterator<Item = F>) -> std::io::Result<T>
-where
-    F: std::future::Future<Output = std::io::Result<T>> + Unpin,
-{
-    let mut futs: Vec<F> = futs.collect();
+/// Waits for the first connection on any of the sockets; returns it with that socket's TLS.
+async fn first_accept(
+    bound: &[Bound],
+) -> (io::Result<(TcpStream, SocketAddr)>, Option<TlsAcceptor>) {
+    let mut futs: Vec<_> = bound
+        .iter()
+        .map(|b| Box::pin(b.listener.accept()))
+        .collect();
     std::future::poll_fn(move |cx| {
-        for f in futs.iter_mut() {
-            if let std::task::Poll::Ready(r) = std::pin::Pin::new(f).poll(cx) {
-                return std::task::Poll::Ready(r);
+        for (i, f) in futs.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(r) = f.as_mut().poll(cx) {
+                let tls = bound.get(i).and_then(|b| b.tls.clone());
+                return std::task::Poll::Ready((r, tls));
             }
         }
         std::task::Poll::Pending
@@ -184,23 +375,31 @@ where
 async fn handle_connection(
     stream: TcpStream,
     tls: Option<TlsAcceptor>,
-    path: String,
+    routes: Arc<Routes>,
     tx: mpsc::Sender<Request>,
 ) {
     let _ = stream.set_nodelay(true);
+    // Judged at once, while the peer's socket is certainly open.
+    let who = match (stream.local_addr(), stream.peer_addr()) {
+        (Ok(local), Ok(remote)) => tokio::task::spawn_blocking(move || peer::check(local, remote))
+            .await
+            .unwrap_or(PeerCheck::Unknown),
+        _ => PeerCheck::Unknown,
+    };
     match tls {
         Some(acceptor) => {
             if let Ok(Ok(s)) = tokio::time::timeout(READ_DEADLINE, acceptor.accept(stream)).await {
-                serve_one(s, &path, &tx).await;
+                serve_one(s, who, &routes, &tx).await;
             }
         }
-        None => serve_one(stream, &path, &tx).await,
+        None => serve_one(stream, who, &routes, &tx).await,
     }
 }
 
 async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    path: &str,
+    who: PeerCheck,
+    routes: &Routes,
     tx: &mpsc::Sender<Request>,
 ) {
     let target = match tokio::time::timeout(READ_DEADLINE, read_request_target(&mut stream)).await {
@@ -209,13 +408,26 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let (req_path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
     let (written_tx, written) = oneshot::channel();
-    let response = if req_path != path {
+    let response = if !who.allowed() {
+        if let PeerCheck::OtherUser { peer, .. } = who {
+            tracing::warn!(uid = peer, "refused a sign-in connection from another user");
+        }
         page(
-            404,
-            "Not found",
-            "This address only receives the login response.",
+            403,
+            "Not your sign-in",
+            "This sign-in was started by another user of this computer; only that user can complete it.",
         )
-    } else {
+    } else if req_path.starts_with(START_PREFIX) {
+        match routes.launch.take(req_path) {
+            Launch::Redirect(url) => redirect(&url),
+            Launch::Spent => page(
+                410,
+                "Link already used",
+                "This sign-in link works once and was already opened: continue in the tab where it opened, or start the pairing again.",
+            ),
+            Launch::Unknown => page(404, "Not found", "This sign-in link is not valid."),
+        }
+    } else if routes.path.as_deref() == Some(req_path) {
         let (reply, reply_rx) = oneshot::channel();
         let req = Request {
             query: query.to_owned(),
@@ -223,11 +435,7 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
             written,
         };
         if tx.send(req).await.is_err() {
-            page(
-                410,
-                "Login over",
-                "This login has already finished; return to the app.",
-            )
+            over()
         } else {
             match reply_rx.await {
                 Ok(Verdict::Done) => page(
@@ -236,14 +444,28 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
                     "Amazon sign-in complete. The speaker is being linked: return to the avs-pair app; you can close this tab.",
                 ),
                 Ok(Verdict::Failed(why)) => page(400, "Sign-in not completed", &why),
-                Err(_) => page(410, "Login over", "This login has already finished; return to the app."),
+                Err(_) => over(),
             }
         }
+    } else {
+        page(
+            404,
+            "Not found",
+            "This address only receives the login response.",
+        )
     };
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;
     let _ = written_tx.send(());
+}
+
+fn over() -> String {
+    page(
+        410,
+        "Login over",
+        "This login has already finished; return to the app.",
+    )
 }
 
 /// Reads a request head and returns its target for a GET, or `None`.
@@ -275,6 +497,7 @@ fn page(status: u16, title: &str, message: &str) -> String {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         _ => "Gone",
     };
@@ -289,6 +512,14 @@ fn page(status: u16, title: &str, message: &str) -> String {
          Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\n\
          Connection: close\r\n\r\n{body}",
         body.len()
+    )
+}
+
+/// A `302` to `url` (the start URL's answer): not cached, no referrer.
+fn redirect(url: &Url) -> String {
+    format!(
+        "HTTP/1.1 302 Found\r\nLocation: {url}\r\nContent-Length: 0\r\nCache-Control: no-store\r\n\
+         Referrer-Policy: no-referrer\r\nConnection: close\r\n\r\n"
     )
 }
 
@@ -330,6 +561,104 @@ fn self_signed_acceptor() -> Result<TlsAcceptor, LoginError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn url(s: &str) -> Url {
+        s.parse().unwrap()
+    }
+
+    fn ips(l: &RedirectListener) -> Vec<IpAddr> {
+        l.local_addrs().iter().map(SocketAddr::ip).collect()
+    }
+
+    /// Issue 12 item 7: 127.0.0.2 in a URI used to bind 127.0.0.1.
+    #[tokio::test]
+    async fn binds_exactly_the_address_the_uri_names() {
+        let l = RedirectListener::bind(&url("http://127.0.0.2/cb"), false)
+            .await
+            .unwrap();
+        assert_eq!(ips(&l), vec![IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))]);
+        assert!(l
+            .redirect_uri()
+            .unwrap()
+            .as_str()
+            .starts_with("http://127.0.0.2:"));
+        assert_eq!(l.launch_url().host_str(), Some("127.0.0.2"));
+
+        let l = RedirectListener::bind(&url("http://[::1]/cb"), false)
+            .await
+            .unwrap();
+        assert_eq!(ips(&l), vec![IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+
+        // `localhost`: both families, one port, the one in the redirect URI.
+        let l = RedirectListener::bind(&url("http://localhost/cb"), false)
+            .await
+            .unwrap();
+        let addrs = l.local_addrs();
+        assert_eq!(
+            ips(&l),
+            vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            ]
+        );
+        assert_eq!(addrs[0].port(), addrs[1].port());
+        let uri = url(l.redirect_uri().unwrap().as_str());
+        assert_eq!(uri.port(), Some(addrs[0].port()));
+        assert_eq!(uri.host_str(), Some("localhost"));
+
+        // https: the redirect on TLS, the start URL on its own plain port, same address.
+        let l = RedirectListener::bind(&url("https://127.0.0.3/cb"), true)
+            .await
+            .unwrap();
+        let addrs = l.local_addrs();
+        assert_eq!(addrs.len(), 2);
+        assert!(addrs
+            .iter()
+            .all(|a| a.ip() == IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3))));
+        assert_eq!(l.launch_url().port(), Some(addrs[1].port()));
+    }
+
+    /// Issue 12 item 7: a failed [::1] bind for `localhost` used to be ignored, leaving the
+    /// port on ::1 to whoever took it (and a browser resolving localhost to ::1 with it).
+    #[tokio::test]
+    async fn localhost_fails_clearly_when_the_port_is_taken_on_either_family() {
+        // A port whose ::1 side someone else holds while its 127.0.0.1 side is free.
+        let (squatter, port) = loop {
+            let s = std::net::TcpListener::bind("[::1]:0").unwrap();
+            let port = s.local_addr().unwrap().port();
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break (s, port);
+            }
+        };
+        let err = RedirectListener::bind(&url(&format!("http://localhost:{port}/cb")), false)
+            .await
+            .expect_err("the ::1 side is taken");
+        match &err {
+            LoginError::Listen { addr, .. } => assert_eq!(addr, &format!("[::1]:{port}")),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains(&format!("[::1]:{port}")), "{err}");
+        // And the 127.0.0.1 side, for a URI naming it.
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = v4.local_addr().unwrap().port();
+        assert!(matches!(
+            RedirectListener::bind(&url(&format!("http://localhost:{port}/cb")), false).await,
+            Err(LoginError::Listen { .. })
+        ));
+        drop((squatter, v4));
+    }
+
+    #[tokio::test]
+    async fn only_loopback_hosts_are_bound() {
+        assert!(matches!(
+            RedirectListener::bind(&url("http://192.0.2.1/cb"), false).await,
+            Err(LoginError::Listen { .. })
+        ));
+        assert!(matches!(
+            RedirectListener::bind(&url("http://example.com/cb"), false).await,
+            Err(LoginError::Listen { .. })
+        ));
+    }
 
     #[test]
     fn pages_escape_what_they_echo() {

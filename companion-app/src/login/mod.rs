@@ -1,21 +1,27 @@
 //! The Login with Amazon step, as a native app must do it (RFC 8252, OAuth for native apps).
 //!
-//! 1. [`PendingLogin::prepare`]: a fresh random `state`, the redirect listener bound (so the
+//! 1. [`PendingLogin::prepare`]: a fresh random `state`, the loopback listener bound (so the
 //!    redirect URI is known, port included), and the `/ap/oa` URL built from the speaker's
 //!    [`DeviceInfo`] (product id, serial number, its PKCE challenge: the verifier stays on the
 //!    speaker).
-//! 2. The URL goes to the user's real browser ([`browser`]); never an embedded web view.
-//! 3. [`PendingLogin::complete`]: the first of: the browser arriving at the loopback listener,
-//!    the user pasting the URL they landed on (for redirect URIs we can't listen on, or a
-//!    browser on another machine), the browser command failing, or the deadline. The `state`
-//!    is checked, LWA errors become sentences.
+//! 2. The browser is started on a one-time loopback start URL ([`launch`]) that answers with a
+//!    302 to the `/ap/oa` URL: the `state` is on no command line, where every local user could
+//!    read it. It is the user's real browser ([`browser`]), never an embedded web view.
+//! 3. [`PendingLogin::complete`]: the first of: the browser arriving at the loopback listener
+//!    with this login's `state`, the user pasting the URL they landed on (for redirect URIs we
+//!    can't listen on, or a browser on another machine), the browser command failing, or the
+//!    deadline. The listener serves only the companion's own user ([`peer`]); a redirect with a
+//!    wrong or missing `state` gets an error page and is ignored, so a forged request can
+//!    neither complete nor abort the login. LWA errors become sentences.
 //!
 //! The authorization code that comes out is a secret ([`AuthorizationCode`]): it is never
 //! printed or logged, only handed to the speaker.
 
 pub mod browser;
 pub mod callback;
+pub mod launch;
 pub mod listener;
+pub mod peer;
 
 use std::time::Duration;
 
@@ -121,14 +127,16 @@ pub struct LoginWait {
 /// A login in progress: listener bound, URL built.
 #[derive(Debug)]
 pub struct PendingLogin {
-    url: Url,
+    authorize_url: Url,
     state: OAuthState,
     redirect_uri: RedirectUri,
-    listener: Option<RedirectListener>,
+    /// Serves the start URL, and the redirect for loopback redirect URIs.
+    listener: RedirectListener,
 }
 
 impl PendingLogin {
-    /// Binds the redirect listener (loopback targets) and builds the authorize URL.
+    /// Binds the loopback listener (the redirect's for loopback targets, else one serving only
+    /// the start URL) and builds the authorize URL.
     pub async fn prepare(
         authorize_endpoint: &Url,
         client_id: &ClientId,
@@ -138,10 +146,16 @@ impl PendingLogin {
         let (listener, redirect_uri) = match redirect {
             RedirectTarget::Loopback { url, tls, .. } => {
                 let l = RedirectListener::bind(url, *tls).await?;
-                let uri = l.redirect_uri().clone();
-                (Some(l), uri)
+                let uri = l
+                    .redirect_uri()
+                    .cloned()
+                    .unwrap_or_else(|| RedirectUri::new(url.as_str()));
+                (l, uri)
             }
-            RedirectTarget::External(url) => (None, RedirectUri::new(url.as_str())),
+            RedirectTarget::External(url) => (
+                RedirectListener::launcher_only().await?,
+                RedirectUri::new(url.as_str()),
+            ),
         };
         let state = fresh_state();
         let challenge = info.challenge().map_err(|e| LoginError::Authorization {
@@ -156,17 +170,31 @@ impl PendingLogin {
             state: state.clone(),
             code_challenge: challenge,
         };
+        let authorize_url = request.to_url(authorize_endpoint);
+        listener.arm(authorize_url.clone());
         Ok(Self {
-            url: request.to_url(authorize_endpoint),
+            authorize_url,
             state,
             redirect_uri,
             listener,
         })
     }
 
-    /// The URL to open in the browser.
+    /// The URL to open in the browser: the one-time loopback start URL, which leads to the
+    /// authorize URL once, for this user only. Safe on a command line.
     pub fn url(&self) -> &Url {
-        &self.url
+        self.listener.launch_url()
+    }
+
+    /// The `/ap/oa` URL itself. It carries the `state`: show it to the user if they must open
+    /// it elsewhere, but never put it on a command line.
+    pub fn authorize_url(&self) -> &Url {
+        &self.authorize_url
+    }
+
+    /// The loopback addresses the listener bound.
+    pub fn local_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.listener.local_addrs()
     }
 
     /// The redirect URI sent to LWA (the speaker must send the same one to the token endpoint).
@@ -176,7 +204,7 @@ impl PendingLogin {
 
     /// True when the browser's redirect is captured automatically.
     pub fn listens(&self) -> bool {
-        self.listener.is_some()
+        self.listener.receives_redirect()
     }
 
     /// Waits for the code (see the module docs for what ends the wait).
@@ -187,27 +215,12 @@ impl PendingLogin {
             timeout,
             browser_failure_is_fatal,
         } = wait;
-        if self.listener.is_none() && pasted.is_none() {
+        if !self.listens() && pasted.is_none() {
             return Err(LoginError::NoWayBack(self.redirect_uri.to_string()));
         }
         let state = self.state.clone();
         let result = {
-            let serve = async {
-                match &self.listener {
-                    Some(l) => {
-                        l.serve(|query| {
-                            let outcome = Callback::from_query(query).into_code(&state);
-                            let verdict = match &outcome {
-                                Ok(_) => Verdict::Done,
-                                Err(e) => Verdict::Failed(e.to_string()),
-                            };
-                            (verdict, Some(outcome))
-                        })
-                        .await
-                    }
-                    None => std::future::pending().await,
-                }
-            };
+            let serve = self.listener.serve(|query| judge(query, &state));
             let browser_failed = async {
                 match browser.as_mut() {
                     Some(b) => b.failed().await,
@@ -228,7 +241,7 @@ impl PendingLogin {
                         Some(text) => break Callback::from_pasted(&text).into_code(&self.state),
                         None => {
                             pasted = None;
-                            if self.listener.is_none() {
+                            if !self.listens() {
                                 break Err(LoginError::NoWayBack(self.redirect_uri.to_string()));
                             }
                         }
@@ -250,6 +263,26 @@ impl PendingLogin {
     }
 }
 
+/// What the listener does with a request to the redirect path: one without this login's
+/// `state` is ignored (an error page, and the wait goes on), so a forged request can neither
+/// finish nor abort the login; anything carrying the state ends it.
+fn judge(
+    query: &str,
+    state: &OAuthState,
+) -> (Verdict, Option<Result<AuthorizationCode, LoginError>>) {
+    match Callback::from_query(query).into_code(state) {
+        Ok(code) => (Verdict::Done, Some(Ok(code))),
+        Err(LoginError::StateMismatch | LoginError::StateMissing) => {
+            tracing::warn!("ignored a sign-in response without this login's state");
+            (Verdict::Failed(IGNORED_PAGE.to_owned()), None)
+        }
+        Err(e) => (Verdict::Failed(e.to_string()), Some(Err(e))),
+    }
+}
+
+/// The page for an ignored redirect.
+const IGNORED_PAGE: &str = "This sign-in response does not belong to the sign-in in progress (its state is missing or different), so it was ignored. If you are signing in, finish in the tab the avs-pair app opened.";
+
 async fn next_line(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
     match rx {
         Some(rx) => rx.recv().await,
@@ -261,6 +294,7 @@ async fn next_line(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
 mod tests {
     use super::*;
     use shared_protocol::pkce::PkcePair;
+    use std::net::SocketAddr;
 
     fn info() -> DeviceInfo {
         let pair = PkcePair::generate();
@@ -280,8 +314,8 @@ mod tests {
             .unwrap()
     }
 
-    async fn prepared() -> PendingLogin {
-        let target = RedirectTarget::parse(&"http://127.0.0.1/authresponse".into()).unwrap();
+    async fn prepared_for(uri: &str) -> PendingLogin {
+        let target = RedirectTarget::parse(&uri.into()).unwrap();
         PendingLogin::prepare(
             &"https://lwa.test/ap/oa".parse().unwrap(),
             &"client-1".into(),
@@ -292,49 +326,102 @@ mod tests {
         .unwrap()
     }
 
+    async fn prepared() -> PendingLogin {
+        prepared_for("http://127.0.0.1/authresponse").await
+    }
+
+    fn listener_only(timeout: Duration) -> LoginWait {
+        LoginWait {
+            browser: None,
+            pasted: None,
+            timeout,
+            browser_failure_is_fatal: true,
+        }
+    }
+
+    /// A browser-like client that does not follow redirects (the tests look at each hop).
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    async fn get(url: &str) -> (u16, String) {
+        let r = http().get(url).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Opens the start URL as the browser would: it must answer 302; returns the `Location`.
+    async fn start(url: &Url) -> Url {
+        let r = http().get(url.clone()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 302);
+        r.headers()["location"].to_str().unwrap().parse().unwrap()
+    }
+
+    /// The raw response to `GET target` sent from a process running as `nobody` (uid 65534):
+    /// another user of the machine. Needs root (as the test machines and CI run).
+    async fn get_as_nobody(addr: SocketAddr, target: &str) -> String {
+        let script = format!(
+            "exec 3<>/dev/tcp/{}/{} && printf '%s\\r\\n%s\\r\\n%s\\r\\n\\r\\n' \"GET $T HTTP/1.1\" 'Host: x' 'Connection: close' >&3 && cat <&3",
+            addr.ip(),
+            addr.port()
+        );
+        let child = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("T", target)
+            .current_dir("/")
+            .uid(65534)
+            .gid(65534)
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(10), child)
+            .await
+            .expect("the other user's request ends")
+            .expect("spawning as nobody needs root");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     #[tokio::test]
     async fn url_carries_everything_and_a_fresh_state() {
         let a = prepared().await;
         let b = prepared().await;
-        let url = a.url();
+        let url = a.authorize_url();
         assert_eq!(query_param(url, "client_id"), "client-1");
         assert_eq!(query_param(url, "code_challenge_method"), "S256");
         assert_eq!(query_param(url, "redirect_uri"), a.redirect_uri().as_str());
         assert!(a.redirect_uri().as_str().starts_with("http://127.0.0.1:"));
-        assert_ne!(query_param(url, "state"), query_param(b.url(), "state"));
+        assert_ne!(
+            query_param(url, "state"),
+            query_param(b.authorize_url(), "state")
+        );
         assert!(query_param(url, "state").len() >= 22);
-    }
-
-    async fn get(url: &str) -> (u16, String) {
-        let client = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .build()
-            .unwrap();
-        let r = client.get(url).send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
+        // What the browser is given: a start URL on the listener, without the state.
+        assert_eq!(a.url().scheme(), "http");
+        assert_eq!(a.url().port(), a.local_addrs().first().map(|s| s.port()));
+        assert!(a.url().path().starts_with("/start/"));
+        assert!(a.url().query().is_none());
+        assert_ne!(a.url(), b.url());
     }
 
     #[tokio::test]
     async fn redirect_with_the_right_state_completes() {
         let login = prepared().await;
-        let state = query_param(login.url(), "state");
+        let state = query_param(login.authorize_url(), "state");
         let target = format!(
             "{}?code=THE-CODE&scope=alexa%3Aall&state={state}",
             login.redirect_uri()
         );
         let base = login.redirect_uri().as_str().replace("/authresponse", "");
-        let wait = LoginWait {
-            browser: None,
-            pasted: None,
-            timeout: Duration::from_secs(10),
-            browser_failure_is_fatal: true,
-        };
-        let task = tokio::spawn(login.complete(wait));
+        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(10))));
         // Unrelated paths and idle connections don't disturb it.
         let idle = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
             .await
             .unwrap();
         assert_eq!(get(&format!("{base}/favicon.ico")).await.0, 404);
+        assert_eq!(get(&format!("{base}/start/guessed")).await.0, 404);
         let (status, body) = get(&target).await;
         assert_eq!(status, 200);
         assert!(body.contains("Signed in"));
@@ -343,92 +430,157 @@ mod tests {
         drop(idle);
     }
 
+    /// Issue 12 item 6: one forged request used to end the login (a forged `state` made it
+    /// fail with StateMismatch; now it is answered and ignored).
     #[tokio::test]
-    async fn a_foreign_state_fails_the_login() {
+    async fn forged_redirects_are_ignored_and_the_real_one_completes() {
         let login = prepared().await;
-        let target = format!("{}?code=X&state=not-ours", login.redirect_uri());
-        let wait = LoginWait {
-            browser: None,
-            pasted: None,
-            timeout: Duration::from_secs(10),
-            browser_failure_is_fatal: true,
-        };
-        let task = tokio::spawn(login.complete(wait));
-        let (status, body) = get(&target).await;
+        let state = query_param(login.authorize_url(), "state");
+        let redirect = login.redirect_uri().to_string();
+        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(20))));
+        for forged in [
+            "code=EVIL&state=not-ours".to_owned(),
+            "code=EVIL".to_owned(),
+            "error=access_denied&state=zzz".to_owned(),
+            format!("code=EVIL&state={state}x"),
+        ] {
+            let (status, body) = get(&format!("{redirect}?{forged}")).await;
+            assert_eq!(status, 400, "{forged}");
+            assert!(body.contains("was ignored"), "{forged}: {body}");
+        }
+        let (status, _) = get(&format!("{redirect}?code=REAL&state={state}")).await;
+        assert_eq!(status, 200);
+        let code = task.await.unwrap().expect("the real redirect completes");
+        assert_eq!(code.expose_secret(), "REAL");
+    }
+
+    /// An error redirect carrying our state is Amazon's answer: it ends the login.
+    #[tokio::test]
+    async fn an_error_with_our_state_ends_the_login() {
+        let login = prepared().await;
+        let state = query_param(login.authorize_url(), "state");
+        let redirect = login.redirect_uri().to_string();
+        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(20))));
+        let (status, body) = get(&format!("{redirect}?error=access_denied&state={state}")).await;
         assert_eq!(status, 400);
-        assert!(body.contains("does not belong"), "{body}");
+        assert!(body.contains("declined"), "{body}");
         assert!(matches!(
             task.await.unwrap(),
-            Err(LoginError::StateMismatch)
+            Err(LoginError::Denied { .. })
         ));
+    }
+
+    /// Issue 12 item 4, first half: the browser's command line (readable by every local user
+    /// in /proc) used to be the authorize URL, state included.
+    #[tokio::test]
+    async fn the_browser_command_line_carries_no_state_and_the_start_url_works_once() {
+        let login = prepared().await;
+        let dir = tempfile::tempdir().unwrap();
+        let argv_file = dir.path().join("argv");
+        let recorder = format!("sh -c 'echo \"$@\" > {}' sh", argv_file.display());
+        let process = browser::open(login.url(), &Browser::Command(recorder))
+            .unwrap()
+            .unwrap();
+        process.finish(Duration::from_secs(10)).await;
+        let argv = std::fs::read_to_string(&argv_file).unwrap();
+        assert!(argv.contains("/start/"), "{argv}");
+        assert!(!argv.contains("state="), "{argv}");
+        assert!(!argv.contains(&query_param(login.authorize_url(), "state")));
+
+        let authorize = login.authorize_url().clone();
+        let start_url = login.url().clone();
+        let state = query_param(&authorize, "state");
+        let redirect = login.redirect_uri().to_string();
+        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(20))));
+        assert_eq!(start(&start_url).await, authorize);
+        let (status, body) = get(start_url.as_str()).await;
+        assert_eq!(status, 410, "a start URL works once");
+        assert!(body.contains("works once"), "{body}");
+        assert_eq!(
+            get(&format!("{redirect}?code=C&state={state}")).await.0,
+            200
+        );
+        assert_eq!(task.await.unwrap().unwrap().expose_secret(), "C");
+    }
+
+    /// Issue 12 item 4, second half: another local user who knows the state (the worst case)
+    /// delivered their own code and the companion linked the speaker to their account.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn another_users_connections_are_refused_and_the_owner_still_signs_in() {
+        let login = prepared().await;
+        let state = query_param(login.authorize_url(), "state");
+        let authorize = login.authorize_url().clone();
+        let start_url = login.url().clone();
+        let redirect = login.redirect_uri().to_string();
+        let addr = login.local_addrs()[0];
+        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(30))));
+
+        // The other user tries the start URL (it is on the browser's command line)...
+        let r = get_as_nobody(addr, start_url.path()).await;
+        assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
+        assert!(r.contains("another user"), "{r}");
+        // ...and delivers their own code with the owner's state.
+        let r = get_as_nobody(addr, &format!("/authresponse?code=BOBS-CODE&state={state}")).await;
+        assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
+
+        // Neither spent nor ended anything: the owner's browser still gets through.
+        assert_eq!(start(&start_url).await, authorize);
+        let (status, _) = get(&format!("{redirect}?code=ALICES-CODE&state={state}")).await;
+        assert_eq!(status, 200);
+        let code = task.await.unwrap().unwrap();
+        assert_eq!(code.expose_secret(), "ALICES-CODE");
     }
 
     #[tokio::test]
     async fn https_localhost_redirects_are_served_with_tls() {
-        let target = RedirectTarget::parse(&"https://localhost/authresponse".into()).unwrap();
-        let login = PendingLogin::prepare(
-            &"https://lwa.test/ap/oa".parse().unwrap(),
-            &"client-1".into(),
-            &target,
-            &info(),
-        )
-        .await
-        .unwrap();
+        let login = prepared_for("https://localhost/authresponse").await;
         assert!(login
             .redirect_uri()
             .as_str()
             .starts_with("https://localhost:"));
-        let state = query_param(login.url(), "state");
+        // The start URL is plain HTTP on its own port (no certificate warning for it).
+        assert_eq!(login.url().scheme(), "http");
+        let redirect: Url = login.redirect_uri().as_str().parse().unwrap();
+        assert_ne!(login.url().port(), redirect.port());
+        let authorize = login.authorize_url().clone();
+        let start_url = login.url().clone();
+        let state = query_param(&authorize, "state");
         let url = format!("{}?code=C&state={state}", login.redirect_uri())
             .replace("localhost", "127.0.0.1");
-        let wait = LoginWait {
-            browser: None,
-            pasted: None,
-            timeout: Duration::from_secs(10),
-            browser_failure_is_fatal: true,
-        };
-        let task = tokio::spawn(login.complete(wait));
+        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(10))));
+        assert_eq!(start(&start_url).await, authorize);
         assert_eq!(get(&url).await.0, 200);
         assert_eq!(task.await.unwrap().unwrap().expose_secret(), "C");
     }
 
     #[tokio::test]
     async fn pasted_url_completes_and_timeouts_end_the_wait() {
-        let target = RedirectTarget::parse(&"amzn://com.example.app".into()).unwrap();
-        let login = PendingLogin::prepare(
-            &"https://lwa.test/ap/oa".parse().unwrap(),
-            &"client-1".into(),
-            &target,
-            &info(),
-        )
-        .await
-        .unwrap();
+        let login = prepared_for("amzn://com.example.app").await;
         assert!(!login.listens());
-        let state = query_param(login.url(), "state");
+        // Even without a loopback redirect, the browser gets a start URL, not the state.
+        assert!(login.url().path().starts_with("/start/"));
+        let authorize = login.authorize_url().clone();
+        let start_url = login.url().clone();
+        let state = query_param(&authorize, "state");
         let (tx, rx) = mpsc::channel(4);
+        let task = tokio::spawn(login.complete(LoginWait {
+            browser: None,
+            pasted: Some(rx),
+            timeout: Duration::from_secs(10),
+            browser_failure_is_fatal: false,
+        }));
+        assert_eq!(start(&start_url).await, authorize);
         tx.send(String::new()).await.unwrap();
         tx.send(format!("amzn://com.example.app?code=P&state={state}"))
             .await
             .unwrap();
-        let code = login
-            .complete(LoginWait {
-                browser: None,
-                pasted: Some(rx),
-                timeout: Duration::from_secs(5),
-                browser_failure_is_fatal: false,
-            })
-            .await
-            .unwrap();
+        let code = task.await.unwrap().unwrap();
         assert_eq!(code.expose_secret(), "P");
 
         let login = prepared().await;
         let r = login
-            .complete(LoginWait {
-                browser: None,
-                pasted: None,
-                timeout: Duration::from_millis(50),
-                browser_failure_is_fatal: true,
-            })
+            .complete(listener_only(Duration::from_millis(50)))
             .await;
         assert!(matches!(r, Err(LoginError::Timeout(_))));
     }
