@@ -47,9 +47,9 @@ pub enum ChunkError {
     /// The frame is over the link's cap.
     #[error("frame of {len} bytes is over the {max}-byte limit")]
     FrameTooLarge {
-        /// Its length.
+        /// The frame's length in bytes.
         len: usize,
-        /// The cap.
+        /// The largest frame this chunker sends.
         max: usize,
     },
 }
@@ -66,9 +66,9 @@ pub enum ReassemblyError {
     /// The announced frame is over the cap.
     #[error("BLE frame announces {len} bytes, over the {max}-byte limit")]
     TooLarge {
-        /// Announced length.
+        /// The length the first chunk announces.
         len: usize,
-        /// The cap.
+        /// The largest frame this reassembler accepts.
         max: usize,
     },
     /// A continuation with no frame in progress.
@@ -87,15 +87,15 @@ pub enum ReassemblyError {
         "BLE chunk out of sequence (expected {expected}, got {got}): a chunk was lost or repeated"
     )]
     OutOfSequence {
-        /// Expected sequence number.
+        /// The sequence number the next chunk should carry.
         expected: u8,
-        /// Received one.
+        /// The sequence number it carried.
         got: u8,
     },
     /// More bytes than the first chunk announced.
     #[error("BLE chunk carries more data than the frame's announced {total} bytes")]
     Overrun {
-        /// Announced length.
+        /// The length the frame's first chunk announced.
         total: usize,
     },
     /// The next chunk did not come in time.

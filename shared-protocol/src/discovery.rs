@@ -101,13 +101,13 @@ pub enum TxtError {
     /// A required key is absent.
     #[error("TXT record has no `{key}` key (not an avs-pair speaker, or a broken one)")]
     Missing {
-        /// The key.
+        /// The TXT key that is absent (`id`, `ver`, …).
         key: &'static str,
     },
     /// A key's value is not valid.
     #[error("TXT `{key}` value {value:?} is invalid: {reason}")]
     Invalid {
-        /// The key.
+        /// The TXT key whose value is wrong.
         key: &'static str,
         /// The value (cut to 64 chars).
         value: String,

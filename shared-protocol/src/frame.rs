@@ -35,7 +35,7 @@ pub enum FrameError {
     Oversize {
         /// The announced or attempted length.
         len: usize,
-        /// The cap.
+        /// The largest payload allowed ([`MAX_FRAME_LEN`] unless a transport set less).
         max: usize,
     },
     /// The stream ended in the middle of a frame.

@@ -5,7 +5,8 @@
 //! - [`secret`], [`ids`]: typed secrets (redacted, zeroized) and identifiers.
 //! - [`pkce`]: RFC 7636 verifier and S256 challenge; the verifier never leaves the device.
 //! - [`lwa`]: Login with Amazon wire types, the authorize-URL builder, the SDK error mapping.
-//! - [`message`]: link messages, in a plain phase and a sealed phase.
+//! - [`message`]: link messages: a plain phase, then a sealed phase with one message set per
+//!   direction (companion → agent, agent → companion).
 //! - [`setup_code`]: the 8-digit setup code, its manual (check digit) and QR forms.
 //! - [`frame`]: length-prefixed frames and the [`frame::FrameTransport`] abstraction.
 //! - [`session`]: SPAKE2 handshake with key confirmation, then AEAD-sealed messages.

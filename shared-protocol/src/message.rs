@@ -426,7 +426,7 @@ pub enum AuthFailureClass {
     Internal,
 }
 
-/// Failure details.
+/// Why a handover failed, in three vocabularies (ours, the SDK's, LWA's) and what to do next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthFailure {
     /// What kind of failure.

@@ -153,12 +153,12 @@ impl PkceCodeChallenge {
         Ok(Self { value, method })
     }
 
-    /// The challenge string.
+    /// The challenge as it goes into the authorize URL (`code_challenge`).
     pub fn as_str(&self) -> &str {
         &self.value
     }
 
-    /// The method.
+    /// How the challenge was made from the verifier (`code_challenge_method`).
     pub fn method(&self) -> CodeChallengeMethod {
         self.method
     }

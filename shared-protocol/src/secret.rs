@@ -82,9 +82,6 @@ macro_rules! secret_string {
     };
 }
 
-#[allow(unused_imports)] // kept for future secret newtypes in this crate
-pub(crate) use secret_string;
-
 secret_string!(
     /// An LWA authorization code (`code` in the redirect), valid for about 5 minutes, single use.
     AuthorizationCode,

@@ -56,7 +56,7 @@ pub enum SetupCodeError {
     /// A code anyone would guess first.
     #[error("the setup code is too easy to guess: {reason}")]
     Trivial {
-        /// Why.
+        /// Which rule it breaks ("all digits are the same"), without the digits.
         reason: &'static str,
     },
     /// Looks like a QR payload (has a `:`) but not ours.

@@ -69,7 +69,7 @@ pub struct ModelConnection {
     pub connection_interval: Duration,
     /// Writes the peripheral application may hold before write responses wait for it.
     pub peripheral_queue: usize,
-    /// Faults.
+    /// Chunks to lose or delay, to test what the transport detects.
     pub faults: ModelFaults,
 }
 
@@ -91,7 +91,7 @@ impl ModelConnection {
         self
     }
 
-    /// With faults.
+    /// With faults injected (see [`ModelFaults`]).
     pub fn faults(mut self, faults: ModelFaults) -> Self {
         self.faults = faults;
         self

@@ -88,7 +88,7 @@ impl<L: GattLink> GattTransport<L> {
         }
     }
 
-    /// The link.
+    /// The GATT link under the transport (to read its MTU or counters).
     pub fn link(&self) -> &L {
         &self.link
     }

@@ -32,7 +32,7 @@ pub struct AlexaAllScopeData {
 /// `productInstanceAttributes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductInstanceAttributes {
-    /// The DSN.
+    /// The speaker's serial number, unique per device of this product.
     #[serde(rename = "deviceSerialNumber")]
     pub device_serial_number: DeviceSerialNumber,
 }

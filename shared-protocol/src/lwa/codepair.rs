@@ -12,9 +12,9 @@ use crate::secret::DeviceCode;
 pub struct CodePairRequest {
     /// The "Other devices and platforms" client id.
     pub client_id: ClientId,
-    /// The product.
+    /// The AVS product id (`scope_data.productID`).
     pub product_id: ProductId,
-    /// The DSN.
+    /// The device serial number (`productInstanceAttributes.deviceSerialNumber`).
     pub dsn: DeviceSerialNumber,
 }
 

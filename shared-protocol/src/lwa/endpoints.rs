@@ -1,5 +1,7 @@
 //! Where LWA and AVS live: Amazon's real endpoints per region by default, or a base URL (the
-//! emulator) for development. Plain `http://` is accepted only for loopback hosts.
+//! emulator) for development. Plain `http://` is accepted only for literal loopback addresses
+//! (127.0.0.0/8, ::1): a name such as `localhost` is resolved by whatever the machine's resolver
+//! says, and tokens must not depend on that.
 
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
@@ -120,17 +122,27 @@ fn unreachable_url() -> Url {
     Url::parse("about:blank").unwrap_or_else(|_| unreachable!("about:blank parses"))
 }
 
-/// `https://` anywhere; `http://` only to 127.0.0.0/8, `::1` or `localhost`.
+/// `https://` anywhere; `http://` only to a literal 127.0.0.0/8 or `::1` address.
 pub fn check_transport(url: &Url) -> Result<(), EndpointError> {
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
+        "http" if is_loopback_address(url) => Ok(()),
         "http" => Err(EndpointError::PlainHttpNotLoopback(url.to_string())),
         other => Err(EndpointError::UnsupportedScheme(other.to_owned())),
     }
 }
 
-/// True when the URL's host is a loopback address or `localhost`.
+/// True when the URL's host is a literal loopback address (not a name).
+pub fn is_loopback_address(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+/// True when the URL's host is a loopback address or `localhost` (the redirect-URI rule of
+/// RFC 8252 and LWA's Allowed Return URLs, where the companion binds the addresses itself).
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -147,7 +159,7 @@ pub enum EndpointError {
     #[error("{0:?} is not a valid URL: {1}")]
     BadUrl(String, String),
     /// `http://` to a non-loopback host.
-    #[error("refusing plain http:// to {0}: tokens would cross the network unencrypted; use https:// (plain http is allowed only for 127.0.0.1, ::1 or localhost)")]
+    #[error("refusing plain http:// to {0}: tokens would cross the network unencrypted; use https:// (plain http is allowed only for the literal loopback addresses 127.0.0.1 and [::1], not for names such as localhost)")]
     PlainHttpNotLoopback(String),
     /// Neither http nor https.
     #[error("unsupported URL scheme {0:?}: use https://")]
@@ -176,7 +188,13 @@ mod tests {
     fn plain_http_only_on_loopback() {
         assert!(LwaEndpoints::from_base("http://127.0.0.1:8080").is_ok());
         assert!(LwaEndpoints::from_base("http://[::1]:8080/").is_ok());
-        assert!(LwaEndpoints::from_base("http://localhost:1").is_ok());
+        // A name is not an address: `localhost` resolves however the resolver says.
+        assert!(matches!(
+            LwaEndpoints::from_base("http://localhost:1"),
+            Err(EndpointError::PlainHttpNotLoopback(_))
+        ));
+        assert!(LwaEndpoints::from_base("https://localhost:1").is_ok());
+        assert!(LwaEndpoints::from_base("http://127.0.0.2:8080").is_ok());
         assert!(matches!(
             LwaEndpoints::from_base("http://192.168.1.10:8080"),
             Err(EndpointError::PlainHttpNotLoopback(_))

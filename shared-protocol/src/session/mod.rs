@@ -15,6 +15,9 @@
 //! - **ChaCha20-Poly1305 with implicit counter nonces**, one key and one counter per direction.
 //!   The counter is never sent: a replayed, reordered, dropped or altered frame simply fails to
 //!   open ([`SessionError::Tampered`]) and the session is dead.
+//! - **Typed by side**: [`SecureSession`] is generic over [`AgentSide`] / [`CompanionSide`], so
+//!   the agent's session ([`AgentSession`]) can only send agent → companion messages and only
+//!   receives companion → agent ones, and the other way round for [`CompanionSession`].
 //!
 //! Nothing here times out by itself; callers wrap each await that waits on the peer in
 //! `tokio::time::timeout`.
