@@ -2,11 +2,19 @@
 //! repeating, each multiplied by a uniform jitter in [0.66, 1.5].
 //!
 //! Jitter matters on a fleet: a million speakers that lost LWA at the same moment must not come
-//! back at the same moment. The table is data so tests can scale it down instead of sleeping.
+//! back at the same moment. The table is data so tests can scale it down instead of sleeping, and
+//! the random source is injectable ([`RetryPolicy::with_seed`], [`RetryPolicy::delay_with`]) so a
+//! test can draw thousands of delays reproducibly and check their spread.
 
 use std::time::Duration;
 
-use rand::Rng as _;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng as _};
+
+/// Lower end of the SDK's multiplicative jitter.
+pub const JITTER_LOW: f64 = 0.66;
+/// Upper end of the SDK's multiplicative jitter.
+pub const JITTER_HIGH: f64 = 1.5;
 
 /// A backoff table with multiplicative jitter.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +22,8 @@ pub struct RetryPolicy {
     table: Vec<Duration>,
     jitter_low: f64,
     jitter_high: f64,
+    /// Seed for the jitter of a delegate's refresher (`None`: from the OS). Tests only.
+    seed: Option<u64>,
 }
 
 impl Default for RetryPolicy {
@@ -32,8 +42,9 @@ impl RetryPolicy {
     pub fn from_millis(table: &[u64]) -> Self {
         Self {
             table: table.iter().map(|ms| Duration::from_millis(*ms)).collect(),
-            jitter_low: 0.66,
-            jitter_high: 1.5,
+            jitter_low: JITTER_LOW,
+            jitter_high: JITTER_HIGH,
+            seed: None,
         }
     }
 
@@ -43,6 +54,21 @@ impl RetryPolicy {
         let divisor = divisor.max(1);
         p.table = p.table.iter().map(|d| *d / divisor).collect();
         p
+    }
+
+    /// The same policy whose [`RetryPolicy::rng`] is seeded: the delays become reproducible.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// A random source for [`RetryPolicy::delay_with`]: seeded when the policy is, else from
+    /// the OS.
+    pub fn rng(&self) -> StdRng {
+        match self.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        }
     }
 
     /// The un-jittered delay before retry number `attempt` (0 = the first retry).
@@ -63,11 +89,15 @@ impl RetryPolicy {
         )
     }
 
-    /// A jittered delay before retry number `attempt`.
+    /// A jittered delay before retry number `attempt`, from the thread's random source.
     pub fn delay(&self, attempt: usize) -> Duration {
-        let base = self.base(attempt);
-        let factor = rand::thread_rng().gen_range(self.jitter_low..=self.jitter_high);
-        base.mul_f64(factor)
+        self.delay_with(attempt, &mut rand::thread_rng())
+    }
+
+    /// A jittered delay before retry number `attempt`, drawing the factor from `rng`.
+    pub fn delay_with(&self, attempt: usize, rng: &mut impl Rng) -> Duration {
+        let factor = rng.gen_range(self.jitter_low..=self.jitter_high);
+        self.base(attempt).mul_f64(factor)
     }
 }
 
@@ -95,5 +125,76 @@ mod tests {
             RetryPolicy::sdk_scaled_down(1000).base(6),
             Duration::from_millis(60)
         );
+    }
+
+    /// The jitter factors of `n` delays for `attempt` (delay ÷ table value).
+    fn factors(p: &RetryPolicy, attempt: usize, n: usize, rng: &mut impl Rng) -> Vec<f64> {
+        let base = p.base(attempt).as_secs_f64();
+        (0..n)
+            .map(|_| p.delay_with(attempt, rng).as_secs_f64() / base)
+            .collect()
+    }
+
+    /// The factors cover [0.66, 1.5] uniformly: each of 12 equal bins holds its share (1/12 of
+    /// 12,000 = 1,000, ±25 %), the extremes come within 1 % of the ends, the mean is 1.08. A
+    /// fixed factor puts all 12,000 in one bin; the chance that a correct uniform draw misses
+    /// a bin by 25 % is below 1e-14 per bin (Chernoff), so the test is stable for any seed.
+    #[test]
+    fn jitter_spreads_uniformly_over_the_whole_range() {
+        for seed in [1u64, 2, 3] {
+            let p = RetryPolicy::sdk().with_seed(seed);
+            let mut rng = p.rng();
+            for attempt in [1usize, 4, 6] {
+                let f = factors(&p, attempt, 12_000, &mut rng);
+                let (min, max) = f
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+                assert!(min >= JITTER_LOW - 1e-9 && max <= JITTER_HIGH + 1e-9);
+                assert!(
+                    min < JITTER_LOW + 0.01,
+                    "seed {seed} attempt {attempt}: min {min}"
+                );
+                assert!(
+                    max > JITTER_HIGH - 0.01,
+                    "seed {seed} attempt {attempt}: max {max}"
+                );
+                let mean = f.iter().sum::<f64>() / f.len() as f64;
+                assert!((mean - 1.08).abs() < 0.01, "mean {mean}");
+                let width = (JITTER_HIGH - JITTER_LOW) / 12.0;
+                let mut bins = [0usize; 12];
+                for x in &f {
+                    let i = (((x - JITTER_LOW) / width) as usize).min(11);
+                    bins[i] += 1;
+                }
+                assert!(
+                    bins.iter().all(|b| (750..=1250).contains(b)),
+                    "seed {seed} attempt {attempt}: bins {bins:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_seeded_policy_repeats_its_delays_and_an_unseeded_one_does_not() {
+        let p = RetryPolicy::sdk().with_seed(42);
+        let a: Vec<Duration> = {
+            let mut r = p.rng();
+            (0..20).map(|i| p.delay_with(i, &mut r)).collect()
+        };
+        let b: Vec<Duration> = {
+            let mut r = p.rng();
+            (0..20).map(|i| p.delay_with(i, &mut r)).collect()
+        };
+        assert_eq!(a, b);
+        let q = RetryPolicy::sdk();
+        let c: Vec<Duration> = {
+            let mut r = q.rng();
+            (1..20).map(|i| q.delay_with(i, &mut r)).collect()
+        };
+        let d: Vec<Duration> = {
+            let mut r = q.rng();
+            (1..20).map(|i| q.delay_with(i, &mut r)).collect()
+        };
+        assert_ne!(c, d, "two OS-seeded sources drew the same 19 delays");
     }
 }

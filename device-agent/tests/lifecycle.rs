@@ -1,8 +1,10 @@
 //! Token lifecycle against the real lwa-emulator over HTTP on 127.0.0.1: refresh at the head
-//! start, the SDK retry table under 500/503/timeouts, EXPIRED during an outage, single-flight
-//! under 1,000 callers, 403 → immediate refresh, invalid_grant after a revoke, rotated refresh
-//! tokens that survive a restart. Lifetimes are seconds and the retry table is scaled down, so
-//! nothing sleeps long.
+//! start, the SDK retry table under 500/503/timeouts, the retry jitter (seeded) spread over
+//! [0.66, 1.5]× the table, EXPIRED during an outage, single flight under 1,000 callers at
+//! expiry, 1,000 `auth_failure` reports (in process and through the local API's Unix socket)
+//! that cause exactly one LWA request long before the timer is due, 403 → immediate refresh,
+//! invalid_grant after a revoke, rotated refresh tokens that survive a restart. Lifetimes are
+//! seconds and the retry table is scaled down, so nothing sleeps long.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -37,7 +39,7 @@ fn delegate(emu: &RunningEmulator, dir: &std::path::Path, cfg: AuthDelegateConfi
 }
 
 /// Links the delegate to Alice as if a login just finished.
-fn link(emu: &RunningEmulator, d: &AuthDelegate) -> AccessToken {
+async fn link(emu: &RunningEmulator, d: &AuthDelegate) -> AccessToken {
     let t = emu
         .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
         .unwrap();
@@ -48,8 +50,14 @@ fn link(emu: &RunningEmulator, d: &AuthDelegate) -> AccessToken {
         requested_at: Instant::now(),
     };
     d.install(grant, DEFAULT_DEVICE_CLIENT_ID.into(), None, true)
+        .await
         .unwrap();
     t.access_token
+}
+
+/// The current access token, owned.
+fn current(d: &AuthDelegate) -> Option<AccessToken> {
+    d.auth_token().map(|t| t.token().clone())
 }
 
 fn refresh_requests(emu: &RunningEmulator) -> usize {
@@ -107,7 +115,7 @@ async fn refreshes_at_the_head_start() {
     );
     let start = Instant::now();
     let from = d.refresh_count();
-    let first = link(&emu, &d);
+    let first = link(&emu, &d).await;
     assert_eq!(d.status().state, AuthState::Refreshed);
     let at = watch_refreshes(&d, from, 2, Duration::from_secs(6)).await;
     let t1 = at[0] - start;
@@ -121,7 +129,7 @@ async fn refreshes_at_the_head_start() {
         t2 >= Duration::from_millis(900) && t2 < Duration::from_millis(1500),
         "{t2:?}"
     );
-    let (now, _) = d.auth_token().unwrap();
+    let now = current(&d).unwrap();
     assert_ne!(now, first, "a new access token is served");
     assert_eq!(refresh_requests(&emu), 2);
     d.shutdown().await;
@@ -134,7 +142,7 @@ async fn retries_follow_the_backoff_table_under_500_503_and_timeouts() {
     // Table scaled 1/100: 0, 10, 20, 40, 100 ms ...; request timeout 300 ms.
     let policy = RetryPolicy::sdk_scaled_down(100);
     let d = delegate(&emu, dir.path(), cfg(0, policy.clone(), 300));
-    let token = link(&emu, &d);
+    let token = link(&emu, &d).await;
     emu.inject_fault(Endpoint::Token, Fault::status(500), 2);
     emu.inject_fault(Endpoint::Token, Fault::unavailable(1), 1);
     emu.inject_fault(Endpoint::Token, Fault::Delay { millis: 1500 }, 2);
@@ -154,7 +162,7 @@ async fn retries_follow_the_backoff_table_under_500_503_and_timeouts() {
         );
     }
     common::eventually("refreshed after the outage", Duration::from_secs(5), || {
-        d.auth_token().is_some_and(|(t, _)| t != token)
+        current(&d).is_some_and(|t| t != token)
     })
     .await;
     assert_eq!(d.refresh_count() - start_refreshes, 6);
@@ -183,7 +191,7 @@ async fn an_outage_longer_than_the_token_reports_expired_then_recovers() {
     );
     let mut rx = d.subscribe();
     emu.inject_fault(Endpoint::Token, Fault::status(500), 8);
-    link(&emu, &d);
+    link(&emu, &d).await;
     let mut seen = Vec::new();
     let end = Instant::now() + Duration::from_secs(8);
     while !(seen.len() >= 2
@@ -231,7 +239,7 @@ async fn one_refresh_for_a_thousand_callers_at_expiry() {
         dir.path(),
         cfg(0, RetryPolicy::sdk_scaled_down(100), 5000),
     );
-    let old = link(&emu, &d);
+    let old = link(&emu, &d).await;
     emu.clear_requests();
     let barrier = Arc::new(tokio::sync::Barrier::new(1000));
     let mut tasks = Vec::new();
@@ -243,8 +251,8 @@ async fn one_refresh_for_a_thousand_callers_at_expiry() {
             barrier.wait().await;
             let end = Instant::now() + Duration::from_secs(10);
             loop {
-                match d.auth_token() {
-                    Some((t, _)) if t != old => return t,
+                match current(&d) {
+                    Some(t) if t != old => return t,
                     Some(_) => {}
                     // What an AVS client does when its token is refused.
                     None => d.on_auth_failure(&old),
@@ -275,7 +283,7 @@ async fn a_403_forces_one_immediate_refresh() {
         dir.path(),
         cfg(600_000, RetryPolicy::sdk_scaled_down(100), 5000),
     );
-    let token = link(&emu, &d);
+    let token = link(&emu, &d).await;
     let lwa = d.lwa().clone();
     use device_agent::lwa_client::PingOutcome;
     assert_eq!(
@@ -292,14 +300,14 @@ async fn a_403_forces_one_immediate_refresh() {
         d.on_auth_failure(&token);
     }
     common::eventually("new token", Duration::from_secs(3), || {
-        d.auth_token().is_some_and(|(t, _)| t != token)
+        current(&d).is_some_and(|t| t != token)
     })
     .await;
     assert!(
         before.elapsed() < Duration::from_millis(500),
         "immediate, not at the head start"
     );
-    let (fresh, _) = d.auth_token().unwrap();
+    let fresh = current(&d).unwrap();
     assert_eq!(
         lwa.ping(&fresh, Duration::from_secs(5)).await.unwrap(),
         PingOutcome::Ok
@@ -320,7 +328,7 @@ async fn invalid_grant_after_a_revoke_clears_the_account() {
         dir.path(),
         cfg(600_000, RetryPolicy::sdk_scaled_down(100), 5000),
     );
-    let token = link(&emu, &d);
+    let token = link(&emu, &d).await;
     assert!(dir.path().join("tokens.json").exists());
     emu.revoke_user_tokens(ALICE_EMAIL).unwrap();
     let mut rx = d.subscribe();
@@ -360,16 +368,16 @@ async fn a_rotated_refresh_token_is_never_lost() {
         dir.path(),
         cfg(600_000, RetryPolicy::sdk_scaled_down(100), 5000),
     );
-    let mut token = link(&emu, &d);
+    let mut token = link(&emu, &d).await;
     let store = TokenStore::open(dir.path()).unwrap();
     let mut stored = Vec::new();
     for _ in 0..3 {
         d.on_auth_failure(&token);
         common::eventually("rotation", Duration::from_secs(5), || {
-            d.auth_token().is_some_and(|(t, _)| t != token)
+            current(&d).is_some_and(|t| t != token)
         })
         .await;
-        token = d.auth_token().unwrap().0;
+        token = current(&d).unwrap();
         match store.load().unwrap() {
             LoadOutcome::Loaded(t) => stored.push(t.refresh_token),
             other => panic!("{other:?}"),
@@ -393,4 +401,239 @@ async fn a_rotated_refresh_token_is_never_lost() {
     .await;
     assert_eq!(d2.status().error, AuthError::Success);
     d2.shutdown().await;
+}
+
+/// Waits until the delegate serves a token other than `old`, and returns it.
+async fn new_token(d: &AuthDelegate, old: &AccessToken, deadline: Instant) -> AccessToken {
+    loop {
+        if let Some(t) = current(d).filter(|t| t != old) {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "no new token");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// 1,000 callers whose token AVS just refused all report it, long before the refresh timer is
+/// due (head start 10 min of a 60 min token): their reports cause the refresh, and exactly one
+/// request reaches LWA. The refresh is slowed to 300 ms so reports land before, during and
+/// after it; then every caller reports the old token once more (late reports change nothing).
+/// Shown to fail with `on_auth_failure` made a no-op (no new token within the deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_auth_failure_reports_cause_exactly_one_refresh() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = delegate(
+        &emu,
+        dir.path(),
+        cfg(600_000, RetryPolicy::sdk_scaled_down(100), 5000),
+    );
+    let old = link(&emu, &d).await;
+    let due_at = d.auth_token().unwrap().expires_at() - Duration::from_secs(600);
+    emu.clear_requests();
+    emu.inject_fault(Endpoint::Token, Fault::Delay { millis: 300 }, 1);
+    let barrier = Arc::new(tokio::sync::Barrier::new(1000));
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let d = d.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            // What an AVS client holds when AVS answers 403.
+            let refused = current(&d).unwrap();
+            barrier.wait().await;
+            d.on_auth_failure(&refused);
+            let fresh = new_token(&d, &refused, Instant::now() + Duration::from_secs(10)).await;
+            d.on_auth_failure(&refused);
+            (refused, fresh)
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    assert!(seen.iter().all(|(refused, _)| *refused == old));
+    assert!(
+        seen.windows(2).all(|w| w[0].1 == w[1].1),
+        "everyone got the same new token"
+    );
+    assert!(Instant::now() < due_at, "the timer was not due");
+    d.shutdown().await;
+    assert_eq!(refresh_requests(&emu), 1, "exactly one refresh went to LWA");
+    assert_eq!(d.refresh_count(), 1);
+}
+
+/// One local API request on its own connection: `Ok(None)` when the agent closed the
+/// connection without answering (its client cap was full).
+async fn socket_call(
+    socket: &std::path::Path,
+    request: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, std::io::Error> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let stream = tokio::net::UnixStream::connect(socket).await?;
+    let (r, mut w) = stream.into_split();
+    let mut line = serde_json::to_vec(request).unwrap();
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    let mut answer = String::new();
+    let n = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::BufReader::new(r).read_line(&mut answer),
+    )
+    .await
+    .expect("an answer or a close in time")?;
+    Ok((n > 0).then(|| serde_json::from_str(&answer).unwrap()))
+}
+
+/// Retries `request` while the agent turns the connection away for being over its client cap,
+/// and counts those turn-aways.
+async fn socket_call_admitted(
+    socket: &std::path::Path,
+    request: &serde_json::Value,
+    turned_away: &std::sync::atomic::AtomicUsize,
+) -> serde_json::Value {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        match socket_call(socket, request).await {
+            Ok(Some(answer)) => return answer,
+            Ok(None) | Err(_) => {
+                turned_away.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                assert!(Instant::now() < end, "never admitted by the local API");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+fn token_of(answer: &serde_json::Value) -> Option<String> {
+    (answer["type"] == "token").then(|| answer["access_token"].as_str().unwrap().to_owned())
+}
+
+/// The same storm through the agent's real Unix socket: 1,000 concurrent clients each fetch
+/// the token (`token`), then all report it (`auth_failure`), then fetch until the token is new.
+/// Exactly one LWA request, long before the timer is due. The local API admits 32 clients at
+/// once and closes the connections above that without an answer; the clients are staged so
+/// at most 24 hold a connection at a time (a caller turned away anyway retries and is counted).
+/// Shown to fail with `on_auth_failure` made a no-op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_socket_clients_reporting_auth_failure_cause_exactly_one_refresh() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = common::start(common::config(dir.path(), emu.base_url())).await;
+    let socket = agent.socket_path().to_path_buf();
+    let old = link(&emu, agent.delegate()).await;
+    let due_at = agent.delegate().auth_token().unwrap().expires_at() - Duration::from_secs(600);
+    emu.clear_requests();
+    let start = Instant::now();
+    let stage = Arc::new(tokio::sync::Semaphore::new(24));
+    let barrier = Arc::new(tokio::sync::Barrier::new(1000));
+    let turned_away = Arc::new(AtomicUsize::new(0));
+    // One deadline for everyone, so a broken build fails in seconds, not 1,000 × 20 s / 24.
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let (socket, stage, barrier, turned_away) = (
+            socket.clone(),
+            stage.clone(),
+            barrier.clone(),
+            turned_away.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let token = serde_json::json!({"op": "token"});
+            let refused = {
+                let _slot = stage.acquire().await.unwrap();
+                token_of(&socket_call_admitted(&socket, &token, &turned_away).await).unwrap()
+            };
+            barrier.wait().await;
+            let _slot = stage.acquire().await.unwrap();
+            let report = serde_json::json!({"op": "auth_failure", "token": refused});
+            let ack = socket_call_admitted(&socket, &report, &turned_away).await;
+            assert_eq!(ack["type"], "ok", "{ack}");
+            loop {
+                let answer = socket_call_admitted(&socket, &token, &turned_away).await;
+                if let Some(t) = token_of(&answer).filter(|t| *t != refused) {
+                    return (refused, t);
+                }
+                assert!(Instant::now() < end, "no new token over the socket");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    let took = start.elapsed();
+    assert!(seen
+        .iter()
+        .all(|(refused, _)| refused == old.expose_secret()));
+    assert!(
+        seen.windows(2).all(|w| w[0].1 == w[1].1),
+        "every client got the same new token"
+    );
+    assert!(Instant::now() < due_at, "the timer was not due");
+    agent.shutdown().await;
+    assert_eq!(refresh_requests(&emu), 1, "exactly one refresh went to LWA");
+    eprintln!(
+        "1,000 socket clients: {took:?}, {} connections turned away by the client cap",
+        turned_away.load(Ordering::Relaxed)
+    );
+}
+
+/// The refresher's retry delays are the seeded policy's jittered ones, and those spread over
+/// [0.66, 1.5]× the table value. 40 failures in a row on a 100 ms table: the gap between two
+/// requests is the drawn delay plus the request's own time. With jitter fixed at 1.0 the drawn
+/// delays are all 100 ms and the spread assertions fail; with the refresher ignoring the drawn
+/// delay (sleeping the table value) the gaps stop tracking the draws.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_retries_are_jittered_over_the_whole_range() {
+    const FAILURES: usize = 40;
+    const BASE_MS: f64 = 100.0;
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = RetryPolicy::from_millis(&[100]).with_seed(7);
+    let d = delegate(&emu, dir.path(), cfg(600_000, policy.clone(), 2000));
+    let token = link(&emu, &d).await;
+    // The draws the refresher will make, in order.
+    let mut rng = policy.rng();
+    let drawn: Vec<Duration> = (0..FAILURES)
+        .map(|k| policy.delay_with(k, &mut rng))
+        .collect();
+    let factors: Vec<f64> = drawn
+        .iter()
+        .map(|d| d.as_secs_f64() * 1000.0 / BASE_MS)
+        .collect();
+    assert!(factors.iter().all(|f| (0.66..=1.5).contains(f)));
+    let below = factors.iter().filter(|f| **f < 0.8).count();
+    let above = factors.iter().filter(|f| **f > 1.35).count();
+    assert!(
+        below >= 4 && above >= 4,
+        "delays do not spread over [0.66, 1.5]: {factors:?}"
+    );
+    emu.inject_fault(Endpoint::Token, Fault::status(500), FAILURES as u32);
+    let from = d.refresh_count();
+    d.on_auth_failure(&token);
+    let at = watch_refreshes(&d, from, FAILURES + 1, Duration::from_secs(20)).await;
+    let mut off = Vec::new();
+    for k in 0..FAILURES {
+        let gap = at[k + 1] - at[k];
+        // Sampled on a ~1 ms tick that may run late under load; the request itself takes a
+        // few ms more.
+        let (lo, hi) = (
+            drawn[k].saturating_sub(Duration::from_millis(8)),
+            drawn[k] + Duration::from_millis(40),
+        );
+        if gap < lo || gap > hi {
+            off.push((k, gap, drawn[k]));
+        }
+    }
+    assert!(
+        off.len() <= 3,
+        "gaps do not follow the drawn delays (k, gap, drawn): {off:?}"
+    );
+    common::eventually("refreshed after the outage", Duration::from_secs(5), || {
+        current(&d).is_some_and(|t| t != token)
+    })
+    .await;
+    d.shutdown().await;
 }
