@@ -6,7 +6,7 @@
 //!
 //! | module | concept |
 //! |---|---|
-//! | [`config`] | TOML + env + flags, checked up front |
+//! | [`config`] | TOML + env + flags: keys declared once, parsed typed, resolved into sub-configs (LWA, link, mDNS, BLE), checked up front |
 //! | [`provision`] | the setup code: given, stored, or generated and shown once |
 //! | [`store`], [`atomic_file`] | the refresh token on disk, crash-safe |
 //! | [`lwa_client`] | LWA/AVS HTTP with deadlines and precise failures |
@@ -14,12 +14,12 @@
 //! | [`auth_delegate`] | states, observers, single-flight refresh |
 //! | [`cbl`] | code-based linking |
 //! | [`pairing`] | the pairing window and the persistent attempt counter |
-//! | [`core`] | the agent's core state: identity, setup code, pairing window, delegate |
+//! | [`core`] | the agent's core, shared by every listener: identity, setup code, pairing window, delegate, status report, CBL runner |
 //! | [`link`] | the companion link: session (handshake, PKCE per session, exchange), TCP listener |
-//! | [`local_api`] | the Unix socket for the AVS client and the CLI |
+//! | [`local_api`] | the Unix socket for the AVS client and the CLI (takes the core) |
 //! | [`mdns`] | `_avs-pair._tcp` advertising |
 //! | [`ble`] | pairing over Bluetooth LE: GATT peripheral, advertising while the window is open |
-//! | [`agent`] | wiring and orderly shutdown |
+//! | [`agent`] | the composition root: builds the core, wires the listeners, shuts them down in order |
 //! | [`sd_notify`] | systemd readiness |
 //!
 //! Embedding (tests, the demo):

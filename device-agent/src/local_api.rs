@@ -33,10 +33,10 @@ use tokio::time::timeout;
 
 use crate::auth_delegate::AccountError;
 use crate::cbl::CblPrompt;
-use crate::core::{CblRunError, Core};
-use crate::pairing::OpenError;
 pub use crate::core::StatusReport;
+use crate::core::{CblRunError, Core};
 use crate::lwa_client::PingOutcome;
+use crate::pairing::OpenError;
 
 /// Longest request line.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -299,7 +299,12 @@ async fn handle(stream: UnixStream, core: &Core) {
                     e.column()
                 );
                 zeroize::Zeroize::zeroize(&mut line);
-                if !write(&mut w, &ApiResponse::error(ApiErrorKind::BadRequest, message)).await {
+                if !write(
+                    &mut w,
+                    &ApiResponse::error(ApiErrorKind::BadRequest, message),
+                )
+                .await
+                {
                     return;
                 }
                 continue;
@@ -312,11 +317,7 @@ async fn handle(stream: UnixStream, core: &Core) {
     }
 }
 
-async fn answer(
-    req: ApiRequest,
-    w: &mut tokio::net::unix::OwnedWriteHalf,
-    core: &Core,
-) -> bool {
+async fn answer(req: ApiRequest, w: &mut tokio::net::unix::OwnedWriteHalf, core: &Core) -> bool {
     let delegate = &core.delegate;
     match req {
         ApiRequest::Token => {
@@ -492,5 +493,28 @@ pub async fn call(
         if !each(&resp) {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kinds_are_read_by_old_and_new_clients() {
+        let old = r#"{"type":"error","message":"no valid access token"}"#;
+        let newer = r#"{"type":"error","kind":"kind_from_the_future","message":"m"}"#;
+        for (line, kind) in [(old, ApiErrorKind::Other), (newer, ApiErrorKind::Other)] {
+            match serde_json::from_str::<ApiResponse>(line).unwrap() {
+                ApiResponse::Error { kind: k, .. } => assert_eq!(k, kind, "{line}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let sent =
+            serde_json::to_string(&ApiResponse::error(ApiErrorKind::LockedOut, "wait")).unwrap();
+        assert_eq!(
+            sent,
+            r#"{"type":"error","kind":"locked_out","message":"wait"}"#
+        );
     }
 }

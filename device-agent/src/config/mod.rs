@@ -697,6 +697,28 @@ mod tests {
     }
 
     #[test]
+    fn typed_keys_from_the_file_still_name_the_key_and_the_fix() {
+        for (toml, key) in [
+            ("region = \"mars\"", "region"),
+            ("link_bind = \"nope\"", "link_bind"),
+            ("region = \" \"", "region"),
+        ] {
+            let file = ConfigValues::from_toml(toml).unwrap();
+            let e = AgentConfig::resolve(base().overlay(file), None).unwrap_err();
+            assert!(e.to_string().contains("fix:"), "{e}");
+            assert_eq!(key_of(e), key, "{toml}");
+        }
+        let file =
+            ConfigValues::from_toml("region = \"EU\"\nlink_bind = \"127.0.0.1:47000\"").unwrap();
+        let c = AgentConfig::resolve(base().overlay(file), None).unwrap();
+        assert_eq!(
+            c.lwa.endpoints.token.as_str(),
+            "https://api.amazon.co.uk/auth/o2/token"
+        );
+        assert_eq!(c.link.bind, SocketAddr::from(([127, 0, 0, 1], 47000)));
+    }
+
+    #[test]
     fn file_then_overrides() {
         let file = ConfigValues::from_toml(
             "product_id = \"p\"\ndsn = \"D\"\nlwa_base_url = \"http://127.0.0.1:9\"\nmdns = false\nmdns_interfaces = [\"eth0\"]\n",
