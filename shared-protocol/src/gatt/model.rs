@@ -307,6 +307,33 @@ impl ModelControl {
     }
 }
 
+/// What both ends of a model connection share: `Debug` without the queues, dropping an end
+/// disconnects the connection (as a real stack does when the app lets go), and the MTU.
+macro_rules! link_end {
+    ($end:ident) => {
+        impl std::fmt::Debug for $end {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($end))
+                    .field("mtu", &self.shared.mtu)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl Drop for $end {
+            fn drop(&mut self) {
+                self.shared.disconnect();
+            }
+        }
+
+        impl $end {
+            /// The negotiated MTU.
+            pub fn mtu(&self) -> u16 {
+                self.shared.mtu
+            }
+        }
+    };
+}
+
 /// The companion's end of a model connection: writes go to rx, indications come from tx.
 pub struct ModelCentralLink {
     shared: Arc<Shared>,
@@ -315,19 +342,7 @@ pub struct ModelCentralLink {
     down: watch::Receiver<bool>,
 }
 
-impl std::fmt::Debug for ModelCentralLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelCentralLink")
-            .field("mtu", &self.shared.mtu)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for ModelCentralLink {
-    fn drop(&mut self) {
-        self.shared.disconnect();
-    }
-}
+link_end!(ModelCentralLink);
 
 impl ModelCentralLink {
     /// Reads the information characteristic (a long read takes one more round trip per
@@ -350,11 +365,6 @@ impl ModelCentralLink {
         }
         self.shared.info_reads.fetch_add(1, Ordering::Relaxed);
         Ok(value)
-    }
-
-    /// The negotiated MTU.
-    pub fn mtu(&self) -> u16 {
-        self.shared.mtu
     }
 }
 
@@ -402,26 +412,7 @@ pub struct ModelPeripheralLink {
     down: watch::Receiver<bool>,
 }
 
-impl std::fmt::Debug for ModelPeripheralLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelPeripheralLink")
-            .field("mtu", &self.shared.mtu)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for ModelPeripheralLink {
-    fn drop(&mut self) {
-        self.shared.disconnect();
-    }
-}
-
-impl ModelPeripheralLink {
-    /// The negotiated MTU.
-    pub fn mtu(&self) -> u16 {
-        self.shared.mtu
-    }
-}
+link_end!(ModelPeripheralLink);
 
 impl GattLink for ModelPeripheralLink {
     fn att_payload(&self) -> usize {
