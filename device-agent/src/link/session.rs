@@ -23,8 +23,8 @@ use shared_protocol::session::{
 };
 use tokio::time::{timeout, timeout_at, Instant};
 
-use super::LinkLimits;
-use crate::core::LinkContext;
+use super::LinkConfig;
+use crate::core::Core;
 use crate::lwa_client::LwaFailure;
 use crate::pairing::Pairing;
 
@@ -54,8 +54,8 @@ impl AttemptGuard for Guard<'_> {
 pub async fn handle_connection<T: FrameTransport>(
     transport: T,
     peer: impl Display,
-    ctx: &LinkContext,
-    limits: &LinkLimits,
+    ctx: &Core,
+    limits: &LinkConfig,
 ) {
     let deadline = Instant::now() + limits.handshake_timeout;
     let hs = match timeout_at(deadline, ServerHandshake::accept(transport, ctx.hello())).await {
@@ -111,8 +111,8 @@ pub async fn handle_connection<T: FrameTransport>(
 
 struct LinkSession<'a, T: FrameTransport> {
     session: AgentSession<T>,
-    ctx: &'a LinkContext,
-    limits: &'a LinkLimits,
+    ctx: &'a Core,
+    limits: &'a LinkConfig,
     /// This connection's PKCE pair and the session id it is bound to.
     pkce: Option<(SessionId, PkcePair)>,
 }
