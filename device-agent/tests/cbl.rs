@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use device_agent::cbl::CblPolicy;
+use device_agent::agent::Agent;
+use device_agent::cbl::{CblPolicy, CblPrompt};
+use device_agent::core::CblRunError;
 use device_agent::retry::RetryPolicy;
 use lwa_emulator::config::Settings;
 use lwa_emulator::fault::Endpoint;
@@ -30,6 +32,22 @@ async fn stack(emu: EmulatorBuilder, poll_ms: u64) -> Stack {
     .await
 }
 
+/// Runs CBL on `agent` while `user` gets the prompt, as the person reading the code would.
+async fn run_cbl_with<F: std::future::Future<Output = ()>>(
+    agent: &Agent,
+    user: impl FnOnce(CblPrompt) -> F,
+) -> Result<(), CblRunError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let user = async move { user(rx.await.expect("a prompt")).await };
+    let (result, ()) = tokio::join!(
+        agent.run_cbl(move |p| {
+            let _ = tx.send(p.clone());
+        }),
+        user
+    );
+    result
+}
+
 fn polls(emu: &RunningEmulator) -> Vec<Option<u16>> {
     emu.requests()
         .iter()
@@ -47,23 +65,19 @@ async fn cbl_happy_path_links_and_verifies_the_client_id() {
         dir: _dir,
         agent,
     } = stack(Emulator::builder(), 50).await;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let approve = async {
-        let prompt: device_agent::cbl::CblPrompt = rx.await.unwrap();
-        assert_eq!(prompt.user_code.len(), 6);
-        assert_eq!(prompt.expires_in_secs, 600);
-        // Let it poll a few times while "the user" walks to the laptop.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        emu.approve_user_code(&prompt.user_code, ALICE_EMAIL)
-            .unwrap();
-    };
-    let (result, ()) = tokio::join!(
-        agent.run_cbl(move |p| {
-            let _ = tx.send(p.clone());
-        }),
-        approve
-    );
-    result.unwrap();
+    run_cbl_with(&agent, |prompt| {
+        let emu = &emu;
+        async move {
+            assert_eq!(prompt.user_code.len(), 6);
+            assert_eq!(prompt.expires_in_secs, 600);
+            // Let it poll a few times while "the user" walks to the laptop.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            emu.approve_user_code(&prompt.user_code, ALICE_EMAIL)
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
     eventually(
         "REFRESHED after the verification refresh",
         Duration::from_secs(5),
@@ -102,29 +116,25 @@ async fn cbl_doubles_its_interval_on_slow_down() {
         dir: _dir,
         agent,
     } = stack(Emulator::builder().settings(settings), 100).await;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let approve = async {
-        let prompt: device_agent::cbl::CblPrompt = rx.await.unwrap();
-        let started = Instant::now();
-        // Polls at 0, 0.1 (slow_down), 0.3 (slow_down), 0.7 (slow_down), 1.5 (pending) ...
-        tokio::time::sleep(Duration::from_millis(1700)).await;
-        let early = polls(&emu).len();
-        assert!(
-            early <= 6,
-            "{early} polls in {:?}: the interval did not double",
-            started.elapsed()
-        );
-        assert!(early >= 3, "{early}");
-        emu.approve_user_code(&prompt.user_code, ALICE_EMAIL)
-            .unwrap();
-    };
-    let (result, ()) = tokio::join!(
-        agent.run_cbl(move |p| {
-            let _ = tx.send(p.clone());
-        }),
-        approve
-    );
-    result.unwrap();
+    run_cbl_with(&agent, |prompt| {
+        let emu = &emu;
+        async move {
+            let started = Instant::now();
+            // Polls at 0, 0.1 (slow_down), 0.3 (slow_down), 0.7 (slow_down), 1.5 (pending) ...
+            tokio::time::sleep(Duration::from_millis(1700)).await;
+            let early = polls(emu).len();
+            assert!(
+                early <= 6,
+                "{early} polls in {:?}: the interval did not double",
+                started.elapsed()
+            );
+            assert!(early >= 3, "{early}");
+            emu.approve_user_code(&prompt.user_code, ALICE_EMAIL)
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
     agent.shutdown().await;
 }
 

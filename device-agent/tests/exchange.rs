@@ -38,6 +38,16 @@ async fn device_info(s: &mut Session) -> DeviceInfo {
     }
 }
 
+/// A fresh session id and challenge from the speaker, and Alice's code for them.
+async fn info_and_alice_code(
+    s: &mut Session,
+    emu: &RunningEmulator,
+) -> (DeviceInfo, AuthorizationCode) {
+    let info = device_info(s).await;
+    let code = alice_code(emu, &info).await;
+    (info, code)
+}
+
 async fn alice_code(emu: &RunningEmulator, info: &DeviceInfo) -> AuthorizationCode {
     login(
         emu.base_url(),
@@ -180,8 +190,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
 
     // LWA 500: server error, the same code may be resent, and then it works... later.
-    let info = device_info(&mut s).await;
-    let code = alice_code(&emu, &info).await;
+    let (info, code) = info_and_alice_code(&mut s, &emu).await;
     emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
     let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::ServerError);
@@ -202,8 +211,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     // (the delayed request may still redeem the code at the emulator: use a fresh login below)
 
     // Garbage 200: bad response.
-    let info = device_info(&mut s).await;
-    let code = alice_code(&emu, &info).await;
+    let (info, code) = info_and_alice_code(&mut s, &emu).await;
     emu.inject_fault(Endpoint::Token, Fault::MalformedJson, 1);
     let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::BadResponse);
@@ -243,8 +251,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     assert!(f.description.as_deref().unwrap().contains("redirect URI"));
 
     // Wrong client id.
-    let info = device_info(&mut s).await;
-    let code = alice_code(&emu, &info).await;
+    let (info, code) = info_and_alice_code(&mut s, &emu).await;
     let f = failure(
         provide(
             &mut s,
@@ -268,8 +275,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     assert!(f.lwa_error.is_some());
 
     // Expired code (older than 5 minutes).
-    let info = device_info(&mut s).await;
-    let code = alice_code(&emu, &info).await;
+    let (info, code) = info_and_alice_code(&mut s, &emu).await;
     emu.advance_clock(Duration::from_secs(301));
     let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::InvalidGrant);
@@ -277,8 +283,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     // A verifier from another session (the code was made for this session's challenge, but the
     // handover names the previous session): unknown session, nothing sent to LWA.
     let old = info.session_id;
-    let info = device_info(&mut s).await;
-    let code = alice_code(&emu, &info).await;
+    let (info, code) = info_and_alice_code(&mut s, &emu).await;
     let mut stale = handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT);
     if let CompanionMessage::ProvideAuthorization(p) = &mut stale {
         p.session_id = old;
@@ -307,8 +312,7 @@ async fn resending_the_same_code_after_a_server_error_links() {
         agent,
     } = Stack::start(Emulator::builder(), short_exchange).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
-    let info = device_info(&mut s).await;
-    let code = alice_code(&emu, &info).await;
+    let (info, code) = info_and_alice_code(&mut s, &emu).await;
     emu.inject_fault(Endpoint::Token, Fault::unavailable(1), 1);
     let f = failure(hand_over(&mut s, &info, &code).await);
     assert!(f.retry_with_same_code);
@@ -345,8 +349,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
         agent,
     } = Stack::start(Emulator::builder(), short_exchange).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
-    let info = device_info(&mut s).await;
-    let code = alice_code(&emu, &info).await;
+    let (info, code) = info_and_alice_code(&mut s, &emu).await;
     let (_, r) = provide(
         &mut s,
         handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
