@@ -13,14 +13,26 @@
 //! A mobile build should replace [`SystemOpener`] with the platform's auth session
 //! (ASWebAuthenticationSession, Custom Tabs): see `docs/companion.md`.
 
+use companion_app::login::browser::BrowserError;
 use companion_app::login::{browser, Browser, BrowserProcess};
 use url::Url;
+
+/// Why the sign-in page could not be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The `BROWSER` command (the core's hook) could not start.
+    #[error(transparent)]
+    Hook(#[from] BrowserError),
+    /// The system's opener refused.
+    #[error(transparent)]
+    Opener(#[from] tauri_plugin_opener::Error),
+}
 
 /// Something that can show the sign-in page.
 pub trait SignInOpener: Send + Sync {
     /// Opens `url`. `Ok(Some(process))` when a browser command was started whose failure should
     /// end the attempt; `Ok(None)` when the page was handed off (nothing to watch).
-    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, String>;
+    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, OpenError>;
 }
 
 /// The desktop opener: `$BROWSER` through the core's hook, else the opener plugin.
@@ -49,15 +61,12 @@ pub fn browser_hook() -> Option<String> {
 }
 
 impl<R: tauri::Runtime> SignInOpener for SystemOpener<R> {
-    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, String> {
+    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, OpenError> {
         if browser_hook().is_some() {
-            return browser::open(url, &Browser::System).map_err(|e| e.to_string());
+            return Ok(browser::open(url, &Browser::System)?);
         }
         use tauri_plugin_opener::OpenerExt as _;
-        self.app
-            .opener()
-            .open_url(url.as_str(), None::<&str>)
-            .map(|()| None)
-            .map_err(|e| e.to_string())
+        self.app.opener().open_url(url.as_str(), None::<&str>)?;
+        Ok(None)
     }
 }

@@ -1,14 +1,16 @@
 //! The contract between the window and the Rust side: every command's arguments and answers and
 //! every event's payload, in one place.
 //!
-//! The web UI has the same types in `companion-app/ui/src/ipc.ts`; the names here are what goes
-//! over the wire (camelCase fields, lowerCamel tags). Change both files together: the Rust tests
-//! pin the JSON shape (`tests/commands.rs`) and the UI tests use the TypeScript types.
+//! The web UI's types are generated from these ([`typescript`] writes
+//! `companion-app/ui/src/bindings.ts`; `tests/ipc_bindings.rs` fails while that file is stale, and
+//! `AVS_UPDATE_BINDINGS=1` rewrites it). The names here are what goes over the wire (camelCase
+//! fields, lowerCamel tags): the Rust tests pin the JSON shape (`tests/commands.rs`).
 //!
 //! Nothing secret ever goes *to* the window: no authorization code, token or verifier crosses
 //! this boundary, and the setup code only travels window → Rust, once, when pairing starts.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// Event names (Rust → window).
 pub mod event {
@@ -19,7 +21,7 @@ pub mod event {
 }
 
 /// How a speaker was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum Transport {
     /// Wi-Fi / Ethernet, found by mDNS.
@@ -31,7 +33,7 @@ pub enum Transport {
 }
 
 /// A speaker's pairing window as the list shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum WindowState {
     /// Ready to pair.
@@ -43,7 +45,7 @@ pub enum WindowState {
 }
 
 /// One row of the speakers list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SpeakerView {
     /// Stable device id (the key of the row).
@@ -67,7 +69,7 @@ pub struct SpeakerView {
 }
 
 /// Whether automatic discovery runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum DiscoveryMode {
     /// Listening for speakers on the local network.
@@ -79,7 +81,7 @@ pub enum DiscoveryMode {
 }
 
 /// The speakers list (event [`event::SPEAKERS`] and answer of `start_discovery`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SpeakersView {
     /// Discovery state.
@@ -91,7 +93,7 @@ pub struct SpeakersView {
 }
 
 /// Amazon region.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum RegionView {
     /// North America.
@@ -102,8 +104,18 @@ pub enum RegionView {
     Fe,
 }
 
+/// One choice of the region list (the list comes from Rust, never copied in the UI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionChoice {
+    /// The value.
+    pub region: RegionView,
+    /// What the list shows ("North America").
+    pub label: String,
+}
+
 /// The settings as the form shows them (empty string = not set).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsView {
     /// LWA client id.
@@ -120,10 +132,12 @@ pub struct SettingsView {
     pub config_path: String,
     /// True when pairing can start (a client id is set).
     pub ready: bool,
+    /// Every region, in the order the form lists them.
+    pub regions: Vec<RegionChoice>,
 }
 
 /// What `save_settings` receives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsInput {
     /// LWA client id ("" = unset).
@@ -137,7 +151,7 @@ pub struct SettingsInput {
 }
 
 /// A settings field, for pointing at the wrong one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum SettingsField {
     /// Client id.
@@ -149,7 +163,7 @@ pub enum SettingsField {
 }
 
 /// How far a typed setup code is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum CodeStatus {
     /// Still typing: nothing wrong yet.
@@ -161,7 +175,7 @@ pub enum CodeStatus {
 }
 
 /// Which form the user entered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum CodeFormat {
     /// 8 digits.
@@ -173,7 +187,7 @@ pub enum CodeFormat {
 }
 
 /// Answer of `check_setup_code`. Never repeats the code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SetupCodeCheck {
     /// How far it is.
@@ -187,7 +201,7 @@ pub struct SetupCodeCheck {
 }
 
 /// Answer of `start_pairing` / `retry_pairing`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PairingStarted {
     /// Tags every [`PairingEvent`] of this attempt.
@@ -197,7 +211,7 @@ pub struct PairingStarted {
 }
 
 /// The progress stages the window shows, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum Stage {
     /// TCP connect and version check.
@@ -213,7 +227,7 @@ pub enum Stage {
 }
 
 /// Where a stage is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum StageState {
     /// Running now.
@@ -223,7 +237,7 @@ pub enum StageState {
 }
 
 /// What kind of failure (picks the title, icon and the default next step).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum ErrorKind {
     /// The setup code does not match the speaker's.
@@ -247,7 +261,7 @@ pub enum ErrorKind {
 }
 
 /// What the primary button of the error screen does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum RetryMode {
     /// `retry_pairing`: same speaker, same setup code.
@@ -261,7 +275,7 @@ pub enum RetryMode {
 }
 
 /// Why a pairing failed, phrased for the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct PairingErrorView {
     /// The class.
@@ -275,7 +289,7 @@ pub struct PairingErrorView {
 }
 
 /// One thing that happened in a pairing (event [`event::PAIRING`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(
     tag = "type",
     rename_all = "camelCase",
@@ -372,7 +386,7 @@ impl PairingEvent {
 }
 
 /// A command's error: a sentence, and for settings the field it is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error, TS)]
 #[serde(rename_all = "camelCase")]
 #[error("{message}")]
 pub struct CommandError {
@@ -398,4 +412,42 @@ impl CommandError {
             field: Some(field),
         }
     }
+}
+
+/// The TypeScript declarations of every type above, as `ui/src/bindings.ts` holds them.
+pub fn typescript() -> String {
+    let cfg = ts_rs::Config::new().with_large_int("number");
+    let decls = [
+        Transport::decl(&cfg),
+        WindowState::decl(&cfg),
+        SpeakerView::decl(&cfg),
+        DiscoveryMode::decl(&cfg),
+        SpeakersView::decl(&cfg),
+        RegionView::decl(&cfg),
+        RegionChoice::decl(&cfg),
+        SettingsView::decl(&cfg),
+        SettingsInput::decl(&cfg),
+        SettingsField::decl(&cfg),
+        CodeStatus::decl(&cfg),
+        CodeFormat::decl(&cfg),
+        SetupCodeCheck::decl(&cfg),
+        PairingStarted::decl(&cfg),
+        Stage::decl(&cfg),
+        StageState::decl(&cfg),
+        ErrorKind::decl(&cfg),
+        RetryMode::decl(&cfg),
+        PairingErrorView::decl(&cfg),
+        PairingEvent::decl(&cfg),
+        CommandError::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from companion-app/src-tauri/src/ipc.rs by ts-rs: do not edit.\n\
+         // Regenerate: AVS_UPDATE_BINDINGS=1 cargo test -p avs-companion-app --test ipc_bindings\n",
+    );
+    for d in decls {
+        out.push_str("\nexport ");
+        out.push_str(d.trim());
+        out.push('\n');
+    }
+    out
 }

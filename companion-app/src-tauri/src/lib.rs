@@ -64,11 +64,14 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, options: AppOptions) -> t
 /// ready; tests on the mock runtime (whose event loop never runs) call it themselves.
 pub fn manage_state<R: Runtime>(handle: &tauri::AppHandle<R>, options: AppOptions) {
     let speakers_handle = handle.clone();
-    let speakers = Speakers::new(Arc::new(move |view| {
-        if let Err(e) = speakers_handle.emit(event::SPEAKERS, view) {
-            tracing::warn!("cannot send the speakers list to the window: {e}");
-        }
-    }));
+    let speakers = Speakers::with_connectors(
+        Arc::new(move |view| {
+            if let Err(e) = speakers_handle.emit(event::SPEAKERS, view) {
+                tracing::warn!("cannot send the speakers list to the window: {e}");
+            }
+        }),
+        options.connectors(),
+    );
     let pairing_handle = handle.clone();
     let opener: Arc<dyn SignInOpener> = match &options.opener {
         Some(o) => o.clone(),

@@ -113,6 +113,8 @@ impl PairingController {
         );
         // The window opens the browser when the user asks (open_sign_in).
         options.browser = Browser::Manual;
+        // Over the transports the list found it on (TCP, then Bluetooth).
+        options.connectors = Some(self.speakers.connectors().clone());
         options.pasted = Some(paste_rx);
 
         let mut inner = self.lock();

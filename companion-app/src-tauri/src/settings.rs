@@ -11,7 +11,9 @@ use companion_app::config::{CompanionConfig, ConfigError, RedirectTarget, DEFAUL
 use shared_protocol::ids::{ClientId, RedirectUri};
 use shared_protocol::lwa::Region;
 
-use crate::ipc::{CommandError, RegionView, SettingsField, SettingsInput, SettingsView};
+use crate::ipc::{
+    CommandError, RegionChoice, RegionView, SettingsField, SettingsInput, SettingsView,
+};
 
 /// Longest value accepted in any field (a client id is ~70 characters, URLs well under this).
 const MAX_FIELD_LEN: usize = 2048;
@@ -58,6 +60,17 @@ pub fn view(config: &CompanionConfig, path: &Path) -> SettingsView {
         default_redirect_uri: DEFAULT_REDIRECT_URI.to_owned(),
         config_path: path.display().to_string(),
         ready: config.client_id.is_some(),
+        regions: [
+            (RegionView::Na, "North America"),
+            (RegionView::Eu, "Europe"),
+            (RegionView::Fe, "Far East"),
+        ]
+        .into_iter()
+        .map(|(region, label)| RegionChoice {
+            region,
+            label: label.to_owned(),
+        })
+        .collect(),
     }
 }
 

@@ -5,21 +5,23 @@
 //! heard from), speakers typed in by address (networks where multicast is blocked, and tests on
 //! machines where mDNS must stay off) and a whole-list event it can render without diffing.
 //!
-//! A speaker added by address is probed first: a TCP connect and the plain-text Hello, which
-//! carries its name, whether it is linked and its pairing window. Nothing secret is exchanged and
-//! no pairing attempt is spent.
+//! Discovery runs over every transport of the core's [`Connectors`] (mDNS unless turned off, and
+//! Bluetooth LE when the computer has an adapter: without one the list quietly stays
+//! network-only, as in the CLI).
+//!
+//! A speaker added by address is probed first through the same connectors: a TCP connect and the
+//! plain-text Hello, which carries its name, whether it is linked and its pairing window. Nothing
+//! secret is exchanged and no pairing attempt is spent.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use companion_app::discovery::{
-    Device, DeviceEvent, Discovery, Endpoint, MdnsOptions, TransportKind,
-};
-use companion_app::link::{open_tcp, LinkTimeouts};
+use companion_app::connect::{address_endpoint, device_from_hello, Connectors};
+use companion_app::discovery::{Device, DeviceEvent, Discovery, MdnsOptions, TransportKind};
+use companion_app::link::LinkTimeouts;
 use shared_protocol::discovery::PairingState;
-use shared_protocol::message::PairingWindow;
 use tokio::sync::broadcast;
 
 use crate::ipc::{CommandError, DiscoveryMode, SpeakerView, SpeakersView, Transport, WindowState};
@@ -110,6 +112,7 @@ struct Inner {
 pub struct Speakers {
     inner: Mutex<Inner>,
     sink: SpeakersSink,
+    connectors: Connectors,
 }
 
 impl std::fmt::Debug for Speakers {
@@ -126,8 +129,14 @@ fn now_ms() -> u64 {
 }
 
 impl Speakers {
-    /// An empty list that reports to `sink`. Nothing runs until [`Speakers::start`].
+    /// An empty list that reports to `sink`, over the computer's own transports (mDNS, and
+    /// Bluetooth if there is an adapter). Nothing runs until [`Speakers::start`].
     pub fn new(sink: SpeakersSink) -> Arc<Self> {
+        Self::with_connectors(sink, Connectors::standard(None))
+    }
+
+    /// An empty list over `connectors`.
+    pub fn with_connectors(sink: SpeakersSink, connectors: Connectors) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 mode: None,
@@ -137,48 +146,39 @@ impl Speakers {
                 entries: BTreeMap::new(),
             }),
             sink,
+            connectors,
         })
+    }
+
+    /// The transports the list finds speakers on and pairings connect over.
+    pub fn connectors(&self) -> &Connectors {
+        &self.connectors
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts mDNS discovery (once; later calls just return the list). With `mdns` false the list
-    /// holds only speakers added by address. Must run inside the async runtime.
+    /// Starts discovery over every transport (once; later calls just return the list). With
+    /// `mdns` false the network is not searched (speakers are added by address); transports
+    /// that find speakers by themselves (Bluetooth) still do. Must run inside the async runtime.
     pub fn start(self: &Arc<Self>, mdns: bool) -> SpeakersView {
         let mut inner = self.lock();
         if inner.mode.is_none() {
-            if !mdns {
+            if mdns {
+                inner.mode = Some(DiscoveryMode::Searching);
+            } else {
                 inner.mode = Some(DiscoveryMode::Off);
                 inner.message =
                     Some("Automatic discovery is turned off on this computer.".to_owned());
-            } else {
-                match Discovery::mdns(MdnsOptions::default()) {
-                    Ok(d) => {
-                        let (now, rx) = d.subscribe();
-                        let seen = now_ms();
-                        for device in now {
-                            let e = inner
-                                .entries
-                                .entry(device.id.as_str().to_owned())
-                                .or_default();
-                            e.discovered = Some(device);
-                            e.last_seen_ms = seen;
-                        }
-                        inner.discovery = Some(d);
-                        inner.mode = Some(DiscoveryMode::Searching);
-                        let me = Arc::downgrade(self);
-                        inner.forward = Some(tokio::spawn(forward(me, rx)));
-                    }
-                    Err(e) => {
-                        inner.mode = Some(DiscoveryMode::Failed);
-                        inner.message = Some(format!(
-                            "Can't search this network for speakers ({e}). You can still add a speaker by its address."
-                        ));
-                    }
-                }
             }
+            let discovery = Discovery::new();
+            let (_, rx) = discovery.subscribe();
+            let sink = discovery.sink();
+            inner.discovery = Some(discovery);
+            let me = Arc::downgrade(self);
+            inner.forward = Some(tokio::spawn(forward(me.clone(), rx)));
+            tokio::spawn(attach_sources(me, sink, mdns));
         }
         Self::view_of(&inner)
     }
@@ -238,30 +238,19 @@ impl Speakers {
     /// Probes `address` (`IP:PORT`) and adds the speaker that answers.
     pub async fn add(&self, address: &str) -> Result<SpeakerView, CommandError> {
         let addr = parse_address(address)?;
-        let (client, reached) = open_tcp(&[addr], PROBE_TIMEOUTS)
+        let endpoints = [address_endpoint(vec![addr])];
+        let (client, reached) = self
+            .connectors
+            .open(&endpoints, PROBE_TIMEOUTS)
             .await
             .map_err(|e| CommandError::new(format!("No speaker answered at {addr}: {e}.")))?;
-        let Some(summary) = client.agent().cloned() else {
+        if client.agent().is_none() {
             return Err(CommandError::new(format!(
                 "Something answered at {addr}, but it is not a speaker that can be set up."
             )));
-        };
+        }
+        let device = device_from_hello(client.peer_hello(), &endpoints, &reached);
         drop(client);
-        let device = Device {
-            id: summary.device_id.clone(),
-            name: summary.friendly_name.clone(),
-            paired: summary.paired,
-            pairing: match summary.window {
-                PairingWindow::Open { .. } => PairingState::Open,
-                PairingWindow::Closed => PairingState::Closed,
-                PairingWindow::LockedOut { .. } => PairingState::LockedOut,
-            },
-            protocol_major: 0,
-            endpoints: vec![Endpoint::Tcp {
-                addrs: vec![reached],
-                instance: format!("address {reached}"),
-            }],
-        };
         let id = device.id.as_str().to_owned();
         let view = {
             let mut inner = self.lock();
@@ -297,6 +286,45 @@ impl Speakers {
         }
         if let Some(mut d) = inner.discovery.take() {
             d.shutdown();
+        }
+    }
+}
+
+/// Starts every transport's discovery source and adds it to the list's discovery. mDNS that
+/// cannot start marks the list failed (with why); a transport that cannot run here (no
+/// Bluetooth adapter) is left out quietly.
+async fn attach_sources(
+    me: std::sync::Weak<Speakers>,
+    sink: companion_app::discovery::SourceSink,
+    mdns: bool,
+) {
+    let Some(speakers) = me.upgrade() else {
+        return;
+    };
+    let options = MdnsOptions::default();
+    for connector in speakers.connectors.iter() {
+        if connector.kind() == TransportKind::Tcp && !mdns {
+            continue;
+        }
+        match connector.discover(sink.clone(), &options).await {
+            Ok(Some(source)) => {
+                let mut inner = speakers.lock();
+                match inner.discovery.as_mut() {
+                    Some(d) => d.add_source(source),
+                    None => source.shutdown(), // the app is closing
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                {
+                    let mut inner = speakers.lock();
+                    inner.mode = Some(DiscoveryMode::Failed);
+                    inner.message = Some(format!(
+                        "Can't search this network for speakers ({e}). You can still add a speaker by its address."
+                    ));
+                }
+                speakers.publish();
+            }
         }
     }
 }
@@ -356,6 +384,7 @@ pub fn parse_address(text: &str) -> Result<SocketAddr, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use companion_app::discovery::Endpoint;
 
     #[test]
     fn addresses_say_what_is_missing() {

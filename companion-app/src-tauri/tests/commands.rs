@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use avs_companion_app::browser::SignInOpener;
+use avs_companion_app::browser::{OpenError, SignInOpener};
 use avs_companion_app::ipc::{PairingEvent, Stage, StageState};
 use avs_companion_app::AppOptions;
 use companion_app::login::{browser, Browser, BrowserProcess};
@@ -40,7 +40,7 @@ struct ScriptedOpener {
 }
 
 impl SignInOpener for ScriptedOpener {
-    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, String> {
+    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, OpenError> {
         let url = url.to_string();
         let consent = self.consent;
         tauri::async_runtime::spawn(async move {
@@ -56,8 +56,8 @@ impl SignInOpener for ScriptedOpener {
 struct CommandOpener(&'static str);
 
 impl SignInOpener for CommandOpener {
-    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, String> {
-        browser::open(url, &Browser::Command(self.0.into())).map_err(|e| e.to_string())
+    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, OpenError> {
+        Ok(browser::open(url, &Browser::Command(self.0.into()))?)
     }
 }
 
@@ -65,7 +65,7 @@ impl SignInOpener for CommandOpener {
 struct NoOpener;
 
 impl SignInOpener for NoOpener {
-    fn open(&self, _url: &Url) -> Result<Option<BrowserProcess>, String> {
+    fn open(&self, _url: &Url) -> Result<Option<BrowserProcess>, OpenError> {
         Ok(None)
     }
 }
@@ -143,6 +143,8 @@ fn app(config_path: std::path::PathBuf, opener: Arc<dyn SignInOpener>) -> App {
         config_path,
         mdns: false, // never mDNS in the root network namespace
         opener: Some(opener),
+        ble: false, // never the host's Bluetooth (tests/ble_list.rs uses the GATT model)
+        ble_central: None,
     };
     // The real config and capabilities; the window is made here instead of at startup, so the
     // test holds its handle before the (mock) event loop runs.
@@ -222,6 +224,20 @@ impl App {
 
     fn add_speaker(&self, link: SocketAddr) -> Value {
         self.ok("add_speaker", json!({ "address": link.to_string() }))
+    }
+
+    /// Lists the speaker at `link`, starts pairing it, opens the sign-in page when it is ready
+    /// and returns every event up to the attempt's end.
+    fn pair_through_sign_in(&self, link: SocketAddr) -> Vec<PairingEvent> {
+        self.ok("start_discovery", json!({}));
+        let id = self.add_speaker(link)["id"].clone();
+        self.ok(
+            "start_pairing",
+            json!({ "speakerId": id, "setupCode": CODE }),
+        );
+        self.until(|e| matches!(e, PairingEvent::SignIn { .. }));
+        self.ok("open_sign_in", json!({}));
+        self.until(PairingEvent::is_final)
     }
 }
 
@@ -475,15 +491,7 @@ fn declined_consent_is_a_cancelled_sign_in_and_retry_reuses_the_code() {
             consent: Consent::Deny,
         }),
     );
-    a.ok("start_discovery", json!({}));
-    let id = a.add_speaker(world.link)["id"].clone();
-    a.ok(
-        "start_pairing",
-        json!({ "speakerId": id, "setupCode": CODE }),
-    );
-    a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
-    a.ok("open_sign_in", json!({}));
-    let events = a.until(PairingEvent::is_final);
+    let events = a.pair_through_sign_in(world.link);
     match events.last().unwrap() {
         PairingEvent::Failed { error, .. } => {
             assert_eq!(serde_json::to_value(error.kind).unwrap(), "signInCancelled");
@@ -508,15 +516,7 @@ fn a_failing_browser_command_ends_the_attempt_with_its_reason() {
             "sh -c 'echo no display for the browser >&2; exit 3' browser",
         )),
     );
-    a.ok("start_discovery", json!({}));
-    let id = a.add_speaker(world.link)["id"].clone();
-    a.ok(
-        "start_pairing",
-        json!({ "speakerId": id, "setupCode": CODE }),
-    );
-    a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
-    a.ok("open_sign_in", json!({}));
-    let events = a.until(PairingEvent::is_final);
+    let events = a.pair_through_sign_in(world.link);
     match events.last().unwrap() {
         PairingEvent::Failed { error, .. } => {
             assert_eq!(serde_json::to_value(error.kind).unwrap(), "signInFailed");

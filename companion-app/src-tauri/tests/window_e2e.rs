@@ -466,6 +466,7 @@ fn the_window_pairs_a_real_speaker() {
     .env("BROWSER", &browser)
     .env("AVS_COMPANION_CONFIG", tmp.path().join("companion.toml"))
     .env("AVS_COMPANION_MDNS", "off")
+    .env("AVS_COMPANION_BLE", "off")
     .env("AVS_COMPANION_LOG", "info")
     .env_remove("WAYLAND_DISPLAY")
     .env_remove("WEBKIT_DISABLE_DMABUF_RENDERER")

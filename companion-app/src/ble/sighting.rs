@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use shared_protocol::discovery::{PairingState, TxtRecord};
+use shared_protocol::discovery::{PairingState, TxtError, TxtRecord};
 use shared_protocol::gatt::advert::device_id_from_ble_name;
 use shared_protocol::ids::DeviceId;
 use shared_protocol::message::PROTOCOL_MAJOR;
@@ -22,11 +22,21 @@ use crate::discovery::{Endpoint, Sighting};
 /// A speaker not heard advertising for this long is reported lost.
 pub const ADVERT_TTL: Duration = Duration::from_secs(30);
 
+/// Why an information characteristic's value is not a speaker's record.
+#[derive(Debug, thiserror::Error)]
+pub enum InfoError {
+    /// Not text.
+    #[error("the information characteristic is not UTF-8")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    /// Text, but not a valid record.
+    #[error(transparent)]
+    Record(#[from] TxtError),
+}
+
 /// A report from the information characteristic's value.
-pub fn from_info(peripheral: &str, info: &[u8]) -> Result<Sighting, String> {
-    let text = std::str::from_utf8(info)
-        .map_err(|_| "the information characteristic is not UTF-8".to_owned())?;
-    let txt = TxtRecord::from_ble_info(text).map_err(|e| e.to_string())?;
+pub fn from_info(peripheral: &str, info: &[u8]) -> Result<Sighting, InfoError> {
+    let text = std::str::from_utf8(info)?;
+    let txt = TxtRecord::from_ble_info(text)?;
     Ok(Sighting {
         source_key: peripheral.to_owned(),
         device_id: txt.device_id,

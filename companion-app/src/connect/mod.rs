@@ -128,6 +128,11 @@ impl Connectors {
         self
     }
 
+    /// The registered transports, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
+        self.list.iter()
+    }
+
     /// True when some registered transport handles one of `device`'s endpoints.
     pub fn reaches(&self, device: &Device) -> bool {
         device

@@ -1,116 +1,26 @@
-// The contract with the Rust side: every command and event, typed. Mirrors
-// companion-app/src-tauri/src/ipc.rs field for field (camelCase on the wire); change both together.
+// The contract with the Rust side: every command and event, typed. The types are generated from
+// companion-app/src-tauri/src/ipc.rs into ./bindings.ts (ts-rs; `cargo test -p avs-companion-app`
+// fails while that file is stale): never edit them here.
 //
 // Nothing secret comes back from Rust: no authorization code, token or verifier. The setup code
 // goes to Rust twice at most: while typed (checkSetupCode, not stored) and once in startPairing.
 
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type {
+  CommandError,
+  PairingEvent,
+  PairingStarted,
+  SettingsInput,
+  SettingsView,
+  SetupCodeCheck,
+  SpeakerView,
+  SpeakersView,
+} from "./bindings";
 
-export type Transport = "wifi" | "ble" | "address";
-export type WindowState = "open" | "closed" | "lockedOut";
-export type DiscoveryMode = "searching" | "off" | "failed";
-export type Region = "na" | "eu" | "fe";
-export type SettingsField = "clientId" | "redirectUri" | "lwaBaseUrl";
-export type CodeStatus = "incomplete" | "valid" | "invalid";
-export type CodeFormat = "digits" | "manual" | "qr";
-export type Stage = "connect" | "secure" | "signIn" | "handOver" | "exchange";
-export type StageState = "active" | "done";
-export type ErrorKind =
-  | "wrongSetupCode"
-  | "notPairable"
-  | "unreachable"
-  | "signInCancelled"
-  | "signInFailed"
-  | "amazonRefused"
-  | "incompatible"
-  | "settings"
-  | "failure";
-export type RetryMode = "sameCode" | "newCode" | "settings" | "chooseSpeaker";
-
-export interface SpeakerView {
-  id: string;
-  name: string;
-  transports: Transport[];
-  address: string | null;
-  paired: boolean;
-  window: WindowState;
-  /** Milliseconds since the Unix epoch. */
-  lastSeenMs: number;
-  /** A discovery transport holds a live record of it ("active now"). */
-  live: boolean;
-}
-
-export interface SpeakersView {
-  discovery: DiscoveryMode;
-  message: string | null;
-  speakers: SpeakerView[];
-}
-
-export interface SettingsView {
-  clientId: string;
-  redirectUri: string;
-  region: Region;
-  lwaBaseUrl: string;
-  defaultRedirectUri: string;
-  configPath: string;
-  ready: boolean;
-}
-
-export interface SettingsInput {
-  clientId: string;
-  redirectUri: string;
-  region: Region;
-  lwaBaseUrl: string;
-}
-
-export interface SetupCodeCheck {
-  status: CodeStatus;
-  format: CodeFormat | null;
-  message: string;
-  deviceId: string | null;
-}
-
-export interface PairingStarted {
-  pairingId: number;
-  speakerName: string;
-}
-
-export interface PairingErrorView {
-  kind: ErrorKind;
-  title: string;
-  message: string;
-  retry: RetryMode;
-}
-
-export type PairingEvent =
-  | {
-      type: "stage";
-      pairingId: number;
-      stage: Stage;
-      state: StageState;
-      detail: string | null;
-      millis: number | null;
-    }
-  | { type: "signIn"; pairingId: number; url: string; automatic: boolean }
-  | { type: "browserOpened"; pairingId: number }
-  | { type: "retrying"; pairingId: number; attempt: number; reason: string }
-  | {
-      type: "linked";
-      pairingId: number;
-      speakerId: string;
-      speakerName: string;
-      userId: string | null;
-      totalMillis: number;
-    }
-  | { type: "failed"; pairingId: number; error: PairingErrorView }
-  | { type: "cancelled"; pairingId: number };
-
-/** A command's error. */
-export interface CommandError {
-  message: string;
-  field: SettingsField | null;
-}
+export type * from "./bindings";
+/** The region values (generated as RegionView). */
+export type { RegionView as Region } from "./bindings";
 
 export const EVENTS = { speakers: "speakers", pairing: "pairing" } as const;
 

@@ -44,12 +44,11 @@ export function settingsScreen(app: App): Screen {
     s?.clientId ?? "",
     { placeholder: "amzn1.application-oa2-client.…" },
   );
+  // The regions come from Rust (SettingsView.regions), never a copy here.
   const region = h(
     "select",
     { id: "region", name: "region", class: "input select" },
-    h("option", { value: "na" }, "North America"),
-    h("option", { value: "eu" }, "Europe"),
-    h("option", { value: "fe" }, "Far East"),
+    ...(s?.regions ?? []).map((r) => h("option", { value: r.region }, r.label)),
   );
   region.value = s?.region ?? "na";
   const redirect = field(

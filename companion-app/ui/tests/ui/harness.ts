@@ -89,6 +89,11 @@ export class MockBackend {
       defaultRedirectUri: "http://127.0.0.1/authresponse",
       configPath: "/home/you/.config/avs-pair/companion.toml",
       ready: true,
+      regions: [
+        { region: "na", label: "North America" },
+        { region: "eu", label: "Europe" },
+        { region: "fe", label: "Far East" },
+      ],
       ...s.settings,
     };
     this.speakers = s.speakers ?? { discovery: "searching", message: null, speakers: [] };

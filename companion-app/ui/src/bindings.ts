@@ -1,0 +1,275 @@
+// Generated from companion-app/src-tauri/src/ipc.rs by ts-rs: do not edit.
+// Regenerate: AVS_UPDATE_BINDINGS=1 cargo test -p avs-companion-app --test ipc_bindings
+
+export type Transport = "wifi" | "ble" | "address";
+
+export type WindowState = "open" | "closed" | "lockedOut";
+
+export type SpeakerView = { 
+/**
+ * Stable device id (the key of the row).
+ */
+id: string, 
+/**
+ * User-visible name.
+ */
+name: string, 
+/**
+ * Every way it was seen.
+ */
+transports: Array<Transport>, 
+/**
+ * Best address (`IP:PORT`), if reachable over IP.
+ */
+address: string | null, 
+/**
+ * Already linked to an account.
+ */
+paired: boolean, 
+/**
+ * Its pairing window.
+ */
+window: WindowState, 
+/**
+ * When it was last reported, in milliseconds since the Unix epoch.
+ */
+lastSeenMs: number, 
+/**
+ * True while a discovery transport holds a live record of it (mDNS drops a record within
+ * about 2 minutes of the speaker going silent): "active now". False for a speaker only
+ * known from its address: then `last_seen_ms` is when it last answered.
+ */
+live: boolean, };
+
+export type DiscoveryMode = "searching" | "off" | "failed";
+
+export type SpeakersView = { 
+/**
+ * Discovery state.
+ */
+discovery: DiscoveryMode, 
+/**
+ * Why discovery failed or is off.
+ */
+message: string | null, 
+/**
+ * Sorted by name.
+ */
+speakers: Array<SpeakerView>, };
+
+export type RegionView = "na" | "eu" | "fe";
+
+export type RegionChoice = { 
+/**
+ * The value.
+ */
+region: RegionView, 
+/**
+ * What the list shows ("North America").
+ */
+label: string, };
+
+export type SettingsView = { 
+/**
+ * LWA client id.
+ */
+clientId: string, 
+/**
+ * Redirect URI ("" = the loopback default).
+ */
+redirectUri: string, 
+/**
+ * Region.
+ */
+region: RegionView, 
+/**
+ * LWA base URL ("" = Amazon).
+ */
+lwaBaseUrl: string, 
+/**
+ * What an empty redirect URI means.
+ */
+defaultRedirectUri: string, 
+/**
+ * Where they are stored.
+ */
+configPath: string, 
+/**
+ * True when pairing can start (a client id is set).
+ */
+ready: boolean, 
+/**
+ * Every region, in the order the form lists them.
+ */
+regions: Array<RegionChoice>, };
+
+export type SettingsInput = { 
+/**
+ * LWA client id ("" = unset).
+ */
+clientId: string, 
+/**
+ * Redirect URI ("" = default).
+ */
+redirectUri: string, 
+/**
+ * Region.
+ */
+region: RegionView, 
+/**
+ * LWA base URL ("" = Amazon).
+ */
+lwaBaseUrl: string, };
+
+export type SettingsField = "clientId" | "redirectUri" | "lwaBaseUrl";
+
+export type CodeStatus = "incomplete" | "valid" | "invalid";
+
+export type CodeFormat = "digits" | "manual" | "qr";
+
+export type SetupCodeCheck = { 
+/**
+ * How far it is.
+ */
+status: CodeStatus, 
+/**
+ * Which form, once recognisable.
+ */
+format: CodeFormat | null, 
+/**
+ * A sentence for the user ("" while incomplete and unremarkable).
+ */
+message: string, 
+/**
+ * The device a QR payload names.
+ */
+deviceId: string | null, };
+
+export type PairingStarted = { 
+/**
+ * Tags every [`PairingEvent`] of this attempt.
+ */
+pairingId: number, 
+/**
+ * The speaker's name.
+ */
+speakerName: string, };
+
+export type Stage = "connect" | "secure" | "signIn" | "handOver" | "exchange";
+
+export type StageState = "active" | "done";
+
+export type ErrorKind = "wrongSetupCode" | "notPairable" | "unreachable" | "signInCancelled" | "signInFailed" | "amazonRefused" | "incompatible" | "settings" | "failure";
+
+export type RetryMode = "sameCode" | "newCode" | "settings" | "chooseSpeaker";
+
+export type PairingErrorView = { 
+/**
+ * The class.
+ */
+kind: ErrorKind, 
+/**
+ * A short heading.
+ */
+title: string, 
+/**
+ * The exact reason and what to do (the core's sentence).
+ */
+message: string, 
+/**
+ * The suggested next step.
+ */
+retry: RetryMode, };
+
+export type PairingEvent = { "type": "stage", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * Which stage.
+ */
+stage: Stage, 
+/**
+ * Started or finished.
+ */
+state: StageState, 
+/**
+ * What is happening inside it ("Saving the sign-in on the speaker").
+ */
+detail: string | null, 
+/**
+ * How long it took (finished stages).
+ */
+millis: number | null, } | { "type": "signIn", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * The `/ap/oa` URL (public by design: challenge and state are not secrets).
+ */
+url: string, 
+/**
+ * True when the redirect comes back by itself (loopback listener); false when the
+ * user must paste the address they land on (`paste_redirect`).
+ */
+automatic: boolean, } | { "type": "browserOpened", 
+/**
+ * Which attempt.
+ */
+pairingId: number, } | { "type": "retrying", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * 1-based.
+ */
+attempt: number, 
+/**
+ * What failed.
+ */
+reason: string, } | { "type": "linked", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * Device id.
+ */
+speakerId: string, 
+/**
+ * Its name.
+ */
+speakerName: string, 
+/**
+ * The Amazon account, if the speaker read it.
+ */
+userId: string | null, 
+/**
+ * Whole pairing, in milliseconds.
+ */
+totalMillis: number, } | { "type": "failed", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * Why, and what to do.
+ */
+error: PairingErrorView, } | { "type": "cancelled", 
+/**
+ * Which attempt.
+ */
+pairingId: number, };
+
+export type CommandError = { 
+/**
+ * What went wrong, for the user.
+ */
+message: string, 
+/**
+ * The settings field at fault, if any.
+ */
+field: SettingsField | null, };
