@@ -286,14 +286,7 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
     let emu = start().await;
     let client = http();
     // GET the form, sign in by hand to get a cookie and a consent page.
-    let page = client
-        .get(authorize_url(&emu, &PkcePair::generate()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(client.get(authorize_url(&emu, &PkcePair::generate()))).await;
     let txn = page
         .split("name=\"txn\" value=\"")
         .nth(1)
@@ -346,29 +339,19 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 
     // Another user's session cannot answer this transaction.
-    let other_page = client
-        .get(authorize_url(&emu, &PkcePair::generate()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let other_page = text_of(client.get(authorize_url(&emu, &PkcePair::generate()))).await;
     let other_txn = other_page
         .split("name=\"txn\" value=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
         .unwrap()
         .to_owned();
-    let consent_page = client
-        .get(emu.url(&format!("/ap/consent?txn={txn}")))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let consent_page = text_of(
+        client
+            .get(emu.url(&format!("/ap/consent?txn={txn}")))
+            .header("cookie", &cookie),
+    )
+    .await;
     let csrf = consent_page
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -419,7 +402,6 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
 #[tokio::test]
 async fn loopback_redirects_are_port_agnostic_and_web_clients_work_too() {
     let emu = start().await;
-    let sd = scope_data(DEFAULT_PRODUCT_ID);
     for (client, redirect) in [
         (DEVICE, "http://127.0.0.1:1/cb"),
         (DEVICE, "http://localhost:65000/authresponse"),
@@ -427,16 +409,7 @@ async fn loopback_redirects_are_port_agnostic_and_web_clients_work_too() {
         (DEVICE, "https://localhost:9745/authresponse"),
         (DEFAULT_WEB_CLIENT_ID, "http://localhost:3000/authresponse"),
     ] {
-        let url = raw_authorize_url(
-            &emu,
-            &[
-                ("client_id", client),
-                ("scope", "alexa:all"),
-                ("scope_data", sd.as_str()),
-                ("response_type", "code"),
-                ("redirect_uri", redirect),
-            ],
-        );
+        let url = plain_authorize_url(&emu, client, "alexa:all", redirect);
         let to = login(&url).await;
         assert!(to.as_str().starts_with(redirect), "{to}");
         assert!(query(&to, "code").is_some());
@@ -452,18 +425,7 @@ async fn require_pkce_setting_refuses_requests_without_a_challenge() {
         .start()
         .await
         .unwrap();
-    let sd = scope_data(DEFAULT_PRODUCT_ID);
-    let response = get(&raw_authorize_url(
-        &emu,
-        &[
-            ("client_id", DEVICE),
-            ("scope", "alexa:all"),
-            ("scope_data", sd.as_str()),
-            ("response_type", "code"),
-            ("redirect_uri", REDIRECT),
-        ],
-    ))
-    .await;
+    let response = get(&plain_authorize_url(&emu, DEVICE, "alexa:all", REDIRECT)).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(
         query(&location(&response), "error_description").as_deref(),

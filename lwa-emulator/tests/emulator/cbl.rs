@@ -45,15 +45,7 @@ async fn new_pair(emu: &RunningEmulator) -> CodePairResponse {
 }
 
 async fn poll(emu: &RunningEmulator, pair: &CodePairResponse) -> (StatusCode, Value) {
-    token(
-        emu,
-        &[
-            ("grant_type", "device_code"),
-            ("device_code", pair.device_code.expose_secret()),
-            ("user_code", &pair.user_code),
-        ],
-    )
-    .await
+    poll_code_pair(emu, pair.device_code.expose_secret(), &pair.user_code).await
 }
 
 #[tokio::test]
@@ -166,26 +158,15 @@ async fn pending_then_approved_then_redeemed_once() {
     assert!(b["access_token"].as_str().unwrap().starts_with("Atza|"));
     let access = b["access_token"].as_str().unwrap().to_owned();
     // The newest SDK reads the profile right after the grant.
-    let profile: Value = http()
-        .get(emu.url("/user/profile"))
-        .query(&[("access_token", access.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(profile["user_id"], lwa_emulator::registry::ALICE_USER_ID);
-    // And then refreshes immediately with client_id only.
-    let (s, _) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", b["refresh_token"].as_str().unwrap()),
-            ("client_id", DEVICE),
-        ],
+    let profile: Value = json_of(
+        http()
+            .get(emu.url("/user/profile"))
+            .query(&[("access_token", access.as_str())]),
     )
     .await;
+    assert_eq!(profile["user_id"], lwa_emulator::registry::ALICE_USER_ID);
+    // And then refreshes immediately with client_id only.
+    let (s, _) = refresh_as(&emu, b["refresh_token"].as_str().unwrap(), DEVICE).await;
     assert_eq!(s, StatusCode::OK);
 
     let (s, b) = poll(&emu, &pair).await;
@@ -209,28 +190,12 @@ async fn denied_expired_unknown_and_mismatched_pairs() {
     assert_eq!(b["error"], "invalid_code_pair");
 
     let mismatched = new_pair(&emu).await;
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "device_code"),
-            ("device_code", mismatched.device_code.expose_secret()),
-            ("user_code", "ZZZZZZ"),
-        ],
-    )
-    .await;
+    let (s, b) = poll_code_pair(&emu, mismatched.device_code.expose_secret(), "ZZZZZZ").await;
     assert_eq!(
         (s, b["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_code_pair"))
     );
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "device_code"),
-            ("device_code", "d1e4836b-2799-4294-9379-0025b37ec06c"),
-            ("user_code", "BEYHYS"),
-        ],
-    )
-    .await;
+    let (s, b) = poll_code_pair(&emu, "d1e4836b-2799-4294-9379-0025b37ec06c", "BEYHYS").await;
     assert_eq!(
         (s, b["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_code_pair"))
@@ -339,13 +304,10 @@ async fn a_web_client_can_do_cbl_but_its_refresh_needs_the_secret() {
     emu.approve_user_code(&pair.user_code, ALICE_EMAIL).unwrap();
     let (s, b) = poll(&emu, &pair).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, b) = token(
+    let (s, b) = refresh_as(
         &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", b["refresh_token"].as_str().unwrap()),
-            ("client_id", DEFAULT_WEB_CLIENT_ID),
-        ],
+        b["refresh_token"].as_str().unwrap(),
+        DEFAULT_WEB_CLIENT_ID,
     )
     .await;
     assert_error(

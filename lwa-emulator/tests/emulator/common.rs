@@ -109,15 +109,112 @@ pub fn assert_error(status: StatusCode, body: &Value, error: &str, description: 
 
 /// The PKCE code exchange; returns the JSON token response.
 pub async fn exchange(emu: &RunningEmulator, code: &str, pkce: &PkcePair) -> (StatusCode, Value) {
+    code_exchange(
+        emu,
+        code,
+        REDIRECT,
+        DEVICE,
+        &[("code_verifier", pkce.verifier.expose_secret())],
+    )
+    .await
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> reqwest::Response {
+    request.send().await.expect("an answer")
+}
+
+/// Sends `request` and reads its JSON body (the request must get an answer).
+pub async fn json_of<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    answer(request).await.json().await.expect("a JSON body")
+}
+
+/// Sends `request` and reads its text body.
+pub async fn text_of(request: reqwest::RequestBuilder) -> String {
+    answer(request).await.text().await.expect("a body")
+}
+
+/// Sends `request` and returns its status.
+pub async fn status_of(request: reqwest::RequestBuilder) -> StatusCode {
+    answer(request).await.status()
+}
+
+/// `GET /ping` with `access` as a Bearer token: 204 for a live `alexa:all` token.
+pub async fn ping(emu: &RunningEmulator, access: &str) -> StatusCode {
+    status_of(http().get(emu.url("/ping")).bearer_auth(access)).await
+}
+
+/// The refresh grant of a public client.
+pub async fn refresh_as(emu: &RunningEmulator, refresh: &str, client: &str) -> (StatusCode, Value) {
     token(
         emu,
         &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", DEVICE),
-            ("code_verifier", pkce.verifier.expose_secret()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", client),
         ],
     )
     .await
+}
+
+/// The device_code grant (a CBL poll).
+pub async fn poll_code_pair(
+    emu: &RunningEmulator,
+    device_code: &str,
+    user_code: &str,
+) -> (StatusCode, Value) {
+    token(
+        emu,
+        &[
+            ("grant_type", "device_code"),
+            ("device_code", device_code),
+            ("user_code", user_code),
+        ],
+    )
+    .await
+}
+
+/// An `/ap/oa` URL without PKCE or state, for `client`, `scope` and `redirect`.
+pub fn plain_authorize_url(
+    emu: &RunningEmulator,
+    client: &str,
+    scope: &str,
+    redirect: &str,
+) -> String {
+    let sd = scope_data(DEFAULT_PRODUCT_ID);
+    raw_authorize_url(
+        emu,
+        &[
+            ("client_id", client),
+            ("scope", scope),
+            ("scope_data", sd.as_str()),
+            ("response_type", "code"),
+            ("redirect_uri", redirect),
+        ],
+    )
+}
+
+/// The authorization_code grant with `extra` parameters (verifier, secret…).
+pub async fn code_exchange(
+    emu: &RunningEmulator,
+    code: &str,
+    redirect: &str,
+    client: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut pairs = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect),
+        ("client_id", client),
+    ];
+    pairs.extend_from_slice(extra);
+    token(emu, &pairs).await
+}
+
+/// A refresh token minted for Alice and the device client.
+pub fn alice_refresh_token(emu: &RunningEmulator) -> shared_protocol::secret::RefreshToken {
+    emu.mint_tokens(ALICE_EMAIL, DEVICE)
+        .expect("minted")
+        .refresh_token
+        .expect("a refresh token")
 }

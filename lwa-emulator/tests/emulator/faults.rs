@@ -28,11 +28,7 @@ async fn refresh(
 #[tokio::test]
 async fn status_faults_hit_the_next_n_requests_then_the_endpoint_recovers() {
     let emu = start().await;
-    let rt = emu
-        .mint_tokens(ALICE_EMAIL, DEVICE)
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let rt = alice_refresh_token(&emu);
     emu.inject_fault(Endpoint::Token, Fault::unavailable(7), 2);
     emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
     emu.inject_fault(
@@ -90,11 +86,7 @@ async fn status_faults_hit_the_next_n_requests_then_the_endpoint_recovers() {
 #[tokio::test]
 async fn delay_drop_and_malformed_json() {
     let emu = start().await;
-    let rt = emu
-        .mint_tokens(ALICE_EMAIL, DEVICE)
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let rt = alice_refresh_token(&emu);
 
     emu.inject_fault(Endpoint::Token, Fault::Delay { millis: 300 }, 1);
     let started = Instant::now();
@@ -146,36 +138,18 @@ async fn the_http_control_api_does_what_the_rust_handle_does() {
     let emu = start().await;
     let c = http();
     let ctl = |path: &str| emu.url(&format!("/_emulator{path}"));
-    let health: Value = c
-        .get(ctl("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = json_of(c.get(ctl("/health"))).await;
     assert_eq!(health["ok"], true);
 
     // Mint, then revoke by user over HTTP.
-    let minted: Value = c
-        .post(ctl("/tokens/mint"))
-        .json(&json!({"user": ALICE_EMAIL, "client_id": DEVICE}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let minted: Value = json_of(
+        c.post(ctl("/tokens/mint"))
+            .json(&json!({"user": ALICE_EMAIL, "client_id": DEVICE})),
+    )
+    .await;
     let rt = minted["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(refresh(&emu, &rt).await.unwrap().status(), StatusCode::OK);
-    let summary: Value = c
-        .post(ctl(&format!("/users/{ALICE_EMAIL}/revoke")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = json_of(c.post(ctl(&format!("/users/{ALICE_EMAIL}/revoke")))).await;
     assert_eq!(summary["refresh_tokens"], 1);
     assert_eq!(
         refresh(&emu, &rt).await.unwrap().status(),
@@ -205,23 +179,19 @@ async fn the_http_control_api_does_what_the_rust_handle_does() {
     assert!(bad.status().is_client_error());
 
     // CBL approve over HTTP.
-    let pair: Value = c
-        .post(emu.url("/auth/O2/create/codepair"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(
-            CodePairRequest {
-                client_id: DEVICE.into(),
-                product_id: DEFAULT_PRODUCT_ID.into(),
-                dsn: "D".into(),
-            }
-            .to_form_body(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pair: Value = json_of(
+        c.post(emu.url("/auth/O2/create/codepair"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                CodePairRequest {
+                    client_id: DEVICE.into(),
+                    product_id: DEFAULT_PRODUCT_ID.into(),
+                    dsn: "D".into(),
+                }
+                .to_form_body(),
+            ),
+    )
+    .await;
     let user_code = pair["user_code"].as_str().unwrap();
     let r = c
         .post(ctl(&format!("/codepairs/{user_code}/approve")))
@@ -230,15 +200,7 @@ async fn the_http_control_api_does_what_the_rust_handle_does() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "device_code"),
-            ("device_code", pair["device_code"].as_str().unwrap()),
-            ("user_code", user_code),
-        ],
-    )
-    .await;
+    let (s, b) = poll_code_pair(&emu, pair["device_code"].as_str().unwrap(), user_code).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let r = c.post(ctl("/codepairs/ZZZZZZ/deny")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -249,92 +211,42 @@ async fn the_http_control_api_does_what_the_rust_handle_does() {
         .send()
         .await
         .unwrap();
-    let minted: Value = c
-        .post(ctl("/tokens/mint"))
-        .json(&json!({"user": ALICE_EMAIL, "client_id": DEVICE}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let minted: Value = json_of(
+        c.post(ctl("/tokens/mint"))
+            .json(&json!({"user": ALICE_EMAIL, "client_id": DEVICE})),
+    )
+    .await;
     assert_eq!(minted["expires_in"], 9);
     let at = minted["access_token"].as_str().unwrap();
-    assert_eq!(
-        c.get(emu.url("/ping"))
-            .bearer_auth(at)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(ping(&emu, at).await, StatusCode::NO_CONTENT);
     c.post(ctl("/clock/advance"))
         .json(&json!({"seconds": 10}))
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        c.get(emu.url("/ping"))
-            .bearer_auth(at)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::FORBIDDEN
-    );
-    let minted: Value = c
-        .post(ctl("/tokens/mint"))
-        .json(&json!({"user": ALICE_EMAIL, "client_id": DEVICE}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let expired: Value = c
-        .post(ctl("/access-tokens/expire"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(ping(&emu, at).await, StatusCode::FORBIDDEN);
+    let minted: Value = json_of(
+        c.post(ctl("/tokens/mint"))
+            .json(&json!({"user": ALICE_EMAIL, "client_id": DEVICE})),
+    )
+    .await;
+    let expired: Value = json_of(c.post(ctl("/access-tokens/expire"))).await;
     // Live now: bob's CBL token and the one just minted (the 9 s one aged out).
     assert_eq!(expired["expired"], 2);
     let at = minted["access_token"].as_str().unwrap();
-    assert_eq!(
-        c.get(emu.url("/ping"))
-            .bearer_auth(at)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(ping(&emu, at).await, StatusCode::FORBIDDEN);
 
     // Revoke one refresh token over HTTP.
     let rt = minted["refresh_token"].as_str().unwrap();
-    let revoked: Value = c
-        .post(ctl("/refresh-tokens/revoke"))
-        .json(&json!({"refresh_token": rt}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let revoked: Value = json_of(
+        c.post(ctl("/refresh-tokens/revoke"))
+            .json(&json!({"refresh_token": rt})),
+    )
+    .await;
     assert_eq!(revoked["revoked"], true);
 
     // The request record over HTTP: control calls are not recorded, API calls are, redacted.
-    let records: Vec<RecordedRequest> = c
-        .get(ctl("/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let records: Vec<RecordedRequest> = json_of(c.get(ctl("/requests"))).await;
     assert!(records.iter().all(|r| !r.path.starts_with("/_emulator")));
     let text = serde_json::to_string(&records).unwrap();
     assert!(!text.contains(rt));

@@ -69,14 +69,7 @@ async fn https_with_generated_ca_and_full_flow() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let page = trusting
-        .get(authorize_url(&emu, &pkce))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(trusting.get(authorize_url(&emu, &pkce))).await;
     let txn = page
         .split("name=\"txn\" value=\"")
         .nth(1)

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lwa_emulator::registry::{ALICE_EMAIL, ALICE_USER_ID, DEFAULT_PRODUCT_ID};
+use lwa_emulator::registry::{ALICE_EMAIL, ALICE_USER_ID};
 use lwa_emulator::Emulator;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -15,15 +15,12 @@ async fn tokeninfo_and_profile_accept_the_token_three_ways() {
     let tokens = emu.mint_tokens(ALICE_EMAIL, DEVICE).unwrap();
     let access = tokens.access_token.expose_secret().to_owned();
     for path in ["/auth/o2/tokeninfo", "/auth/O2/tokeninfo"] {
-        let info: Value = http()
-            .get(emu.url(path))
-            .query(&[("access_token", access.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let info: Value = json_of(
+            http()
+                .get(emu.url(path))
+                .query(&[("access_token", access.as_str())]),
+        )
+        .await;
         assert_eq!(info["aud"], DEVICE);
         assert_eq!(info["user_id"], ALICE_USER_ID);
         assert!(info["exp"].as_u64().unwrap() > 3500);
@@ -68,43 +65,21 @@ async fn tokeninfo_and_profile_accept_the_token_three_ways() {
 #[tokio::test]
 async fn profile_scope_adds_name_and_email() {
     let emu = start().await;
-    let sd = scope_data(DEFAULT_PRODUCT_ID);
-    let url = raw_authorize_url(
-        &emu,
-        &[
-            ("client_id", DEVICE),
-            ("scope", "alexa:all profile"),
-            ("scope_data", sd.as_str()),
-            ("response_type", "code"),
-            ("redirect_uri", REDIRECT),
-        ],
-    );
+    let url = plain_authorize_url(&emu, DEVICE, "alexa:all profile", REDIRECT);
     let redirect = login(&url).await;
     assert_eq!(
         query(&redirect, "scope").as_deref(),
         Some("alexa:all profile")
     );
     let code = query(&redirect, "code").unwrap();
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", DEVICE),
-        ],
+    let (s, b) = code_exchange(&emu, &code, REDIRECT, DEVICE, &[]).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let profile: Value = json_of(
+        http()
+            .get(emu.url("/user/profile"))
+            .bearer_auth(b["access_token"].as_str().unwrap()),
     )
     .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let profile: Value = http()
-        .get(emu.url("/user/profile"))
-        .bearer_auth(b["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(profile["email"], ALICE_EMAIL);
     assert_eq!(profile["name"], "Alice Example");
 }
@@ -210,15 +185,8 @@ async fn avs_refuses_a_token_without_alexa_all_but_profile_accepts_it() {
     let pair: Value = response.json().await.unwrap();
     let user_code = pair["user_code"].as_str().unwrap();
     emu.approve_user_code(user_code, ALICE_EMAIL).unwrap();
-    let (status, body) = token(
-        &emu,
-        &[
-            ("grant_type", "device_code"),
-            ("device_code", pair["device_code"].as_str().unwrap()),
-            ("user_code", user_code),
-        ],
-    )
-    .await;
+    let (status, body) =
+        poll_code_pair(&emu, pair["device_code"].as_str().unwrap(), user_code).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let access = body["access_token"].as_str().unwrap();
     for path in ["/ping", "/v20160207/directives"] {

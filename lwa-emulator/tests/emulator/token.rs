@@ -43,15 +43,7 @@ async fn pkce_code_exchange_then_refresh() {
     assert_eq!(body["expires_in"], 3600);
 
     let refresh = tokens.refresh_token.unwrap();
-    let (status, body) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.expose_secret()),
-            ("client_id", DEVICE),
-        ],
-    )
-    .await;
+    let (status, body) = refresh_as(&emu, refresh.expose_secret(), DEVICE).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let refreshed = check_token_shape(&body);
     // Default mode: the same refresh token comes back; a new access token.
@@ -108,30 +100,18 @@ async fn every_code_mismatch_is_invalid_grant() {
     // Missing verifier when a challenge was registered.
     let pkce = PkcePair::generate();
     let code = code_for(&emu, &pkce).await;
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", DEVICE),
-        ],
-    )
-    .await;
+    let (s, b) = code_exchange(&emu, &code, REDIRECT, DEVICE, &[]).await;
     assert_error(s, &b, "invalid_grant", BAD_CODE);
 
     // Different redirect_uri.
     let pkce = PkcePair::generate();
     let code = code_for(&emu, &pkce).await;
-    let (s, b) = token(
+    let (s, b) = code_exchange(
         &emu,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:45678/other"),
-            ("client_id", DEVICE),
-            ("code_verifier", pkce.verifier.expose_secret()),
-        ],
+        &code,
+        "http://127.0.0.1:45678/other",
+        DEVICE,
+        &[("code_verifier", pkce.verifier.expose_secret())],
     )
     .await;
     assert_error(s, &b, "invalid_grant", BAD_CODE);
@@ -139,13 +119,12 @@ async fn every_code_mismatch_is_invalid_grant() {
     // Another client.
     let pkce = PkcePair::generate();
     let code = code_for(&emu, &pkce).await;
-    let (s, b) = token(
+    let (s, b) = code_exchange(
         &emu,
+        &code,
+        REDIRECT,
+        DEFAULT_WEB_CLIENT_ID,
         &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", DEFAULT_WEB_CLIENT_ID),
             ("client_secret", DEFAULT_WEB_CLIENT_SECRET),
             ("code_verifier", pkce.verifier.expose_secret()),
         ],
@@ -180,15 +159,7 @@ async fn a_reused_code_fails_and_revokes_the_tokens_issued_from_it() {
     let (s, b) = exchange(&emu, &code, &pkce).await;
     assert_error(s, &b, "invalid_grant", BAD_CODE);
 
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", DEVICE),
-        ],
-    )
-    .await;
+    let (s, b) = refresh_as(&emu, &refresh, DEVICE).await;
     assert_error(s, &b, "invalid_grant", BAD_REFRESH);
     let ping = http()
         .get(emu.url("/ping"))
@@ -385,15 +356,12 @@ async fn missing_duplicate_and_unknown_parameters() {
     let b: Value = response.json().await.unwrap();
     assert_eq!(b["error"], "invalid_request");
     // Error key order: error_description first, as LWA writes it.
-    let raw = http()
-        .post(emu.url("/auth/o2/token"))
-        .form(&[("grant_type", "refresh_token"), ("client_id", DEVICE)])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let raw = text_of(
+        http()
+            .post(emu.url("/auth/o2/token"))
+            .form(&[("grant_type", "refresh_token"), ("client_id", DEVICE)]),
+    )
+    .await;
     assert_eq!(
         raw,
         r#"{"error_description":"The request is missing a required parameter : refresh_token","error":"invalid_request"}"#
@@ -405,15 +373,7 @@ async fn web_clients_need_their_secret_in_the_body_or_basic_auth() {
     let emu = start().await;
     let tokens = emu.mint_tokens(ALICE_EMAIL, DEFAULT_WEB_CLIENT_ID).unwrap();
     let refresh = tokens.refresh_token.unwrap();
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.expose_secret()),
-            ("client_id", DEFAULT_WEB_CLIENT_ID),
-        ],
-    )
-    .await;
+    let (s, b) = refresh_as(&emu, refresh.expose_secret(), DEFAULT_WEB_CLIENT_ID).await;
     assert_error(
         s,
         &b,
@@ -467,11 +427,7 @@ async fn web_clients_need_their_secret_in_the_body_or_basic_auth() {
     assert_eq!(response.status(), StatusCode::OK);
 
     // A device client's refresh token cannot be used by the web client.
-    let device = emu
-        .mint_tokens(ALICE_EMAIL, DEVICE)
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let device = alice_refresh_token(&emu);
     let (s, b) = token(
         &emu,
         &[
@@ -533,24 +489,10 @@ async fn rotating_refresh_tokens_with_and_without_grace() {
             .start()
             .await
             .unwrap();
-        let old = emu
-            .mint_tokens(ALICE_EMAIL, DEVICE)
-            .unwrap()
-            .refresh_token
-            .unwrap();
+        let old = alice_refresh_token(&emu);
         let refresh = |t: String| {
             let emu = &emu;
-            async move {
-                token(
-                    emu,
-                    &[
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", &t),
-                        ("client_id", DEVICE),
-                    ],
-                )
-                .await
-            }
+            async move { refresh_as(emu, &t, DEVICE).await }
         };
         let (s, b) = refresh(old.expose_secret().to_owned()).await;
         assert_eq!(s, StatusCode::OK);
@@ -581,49 +523,21 @@ async fn revoking_a_user_or_one_token_gives_invalid_grant_and_lifetimes_are_conf
     assert_eq!(tokens.expires_in.0, 1);
     emu.set_access_token_lifetime(7);
     let refresh = tokens.refresh_token.unwrap();
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.expose_secret()),
-            ("client_id", DEVICE),
-        ],
-    )
-    .await;
+    let (s, b) = refresh_as(&emu, refresh.expose_secret(), DEVICE).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b["expires_in"], 7);
 
     let summary = emu.revoke_user_tokens(ALICE_EMAIL).unwrap();
     assert_eq!(summary.refresh_tokens, 1);
     assert_eq!(summary.access_tokens, 2);
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.expose_secret()),
-            ("client_id", DEVICE),
-        ],
-    )
-    .await;
+    let (s, b) = refresh_as(&emu, refresh.expose_secret(), DEVICE).await;
     assert_error(s, &b, "invalid_grant", BAD_REFRESH);
     assert!(emu.revoke_user_tokens("nobody@example.com").is_err());
 
-    let other = emu
-        .mint_tokens(ALICE_EMAIL, DEVICE)
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let other = alice_refresh_token(&emu);
     assert!(emu.revoke_refresh_token(&other));
     assert!(!emu.revoke_refresh_token(&other));
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", other.expose_secret()),
-            ("client_id", DEVICE),
-        ],
-    )
-    .await;
+    let (s, b) = refresh_as(&emu, other.expose_secret(), DEVICE).await;
     assert_error(s, &b, "invalid_grant", BAD_REFRESH);
 }
 
