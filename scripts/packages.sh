@@ -4,7 +4,9 @@
 #
 #   scripts/packages.sh                 agent .deb from the dist profile, app .deb from release
 #   scripts/packages.sh --ci            both from the debug builds `cargo test` already made
-#                                       (no extra compile; the package layout is what is checked)
+#                                       (no extra compile, fast compression; the package layout
+#                                       is what is checked; cargo-deb warns that it is meant for
+#                                       release profiles)
 #   scripts/packages.sh --keep DIR      also copy the .debs and the screenshot to DIR
 #
 # Agent: cargo-deb (`[package.metadata.deb]` in device-agent/Cargo.toml): /usr/bin binary, the
@@ -60,7 +62,8 @@ step "agent .deb (cargo deb, profile $agent_profile)"
 t0=$SECONDS
 if [ "$mode" = ci ]; then
   cargo build --locked -q -p device-agent --bin avs-device-agent
-  cargo deb --no-build -p device-agent --profile "$agent_profile" -o "$work/" >/dev/null
+  cargo deb --no-build --fast -p device-agent --profile "$agent_profile" -o "$work/" >/dev/null 2>"$work/deb.err" \
+    || { cat "$work/deb.err" >&2; fail "cargo deb failed"; }
 else
   cargo deb -p device-agent --profile "$agent_profile" --locked -o "$work/" >/dev/null
 fi
