@@ -10,8 +10,8 @@ use common::*;
 use shared_protocol::frame::{FrameTransport as _, StreamTransport};
 use shared_protocol::ids::SessionId;
 use shared_protocol::message::{
-    AgentMessage, AuthFailureClass, AuthResult, CompanionMessage, ErrorKind, Hello, PairingWindow,
-    PlainMessage, ProvideAuthorization, Role,
+    AgentMessage, AuthFailureClass, AuthResult, CompanionMessage, ErrorBody, ErrorKind, Hello,
+    PairingWindow, PlainMessage, ProvideAuthorization, Role,
 };
 use shared_protocol::secret::AuthorizationCode;
 use shared_protocol::session::HandshakeError;
@@ -205,8 +205,8 @@ async fn a_closed_window_refuses_authorization_but_answers_status() {
 async fn limits_busy_and_handshake_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), NO_LWA);
-    cfg.max_sessions = 1;
-    cfg.handshake_timeout = Duration::from_millis(500);
+    cfg.link.max_sessions = 1;
+    cfg.link.handshake_timeout = Duration::from_millis(500);
     let agent = start(cfg).await;
     // A client that says Hello, gets the agent's Hello back (so its session holds the only
     // slot), then stays silent until the handshake deadline.
@@ -238,5 +238,25 @@ async fn limits_busy_and_handshake_timeout() {
     assert!(matches!(end, Ok(None) | Err(_)));
     // And the slot is free again.
     common::eventually_async_connect(agent.link_addr()).await;
+    agent.shutdown().await;
+}
+
+/// The agent matches every companion message: an error from the companion answers nothing the
+/// agent asked, so it is answered with `unexpected_message`, and the session goes on.
+#[tokio::test]
+async fn a_companion_error_is_answered_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start(config(dir.path(), NO_LWA)).await;
+    let mut s = connect(agent.link_addr(), CODE).await.expect("session");
+    let report = CompanionMessage::Error(ErrorBody::new(ErrorKind::Malformed, "bad device info"));
+    match request(&mut s, report).await {
+        AgentMessage::Error(e) => assert_eq!(e.kind, ErrorKind::UnexpectedMessage),
+        other => panic!("{other:?}"),
+    }
+    match request(&mut s, CompanionMessage::GetStatus).await {
+        AgentMessage::Status(_) => {}
+        other => panic!("{other:?}"),
+    }
+    drop(s);
     agent.shutdown().await;
 }
