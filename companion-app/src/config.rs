@@ -51,7 +51,7 @@ pub enum ConfigError {
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// What the operating system said.
         source: std::io::Error,
     },
     /// The file is not valid TOML of the expected shape.
@@ -76,7 +76,7 @@ pub enum ConfigError {
     BadRedirectUri {
         /// The URI.
         uri: String,
-        /// Why.
+        /// What is wrong with it.
         reason: &'static str,
     },
 }

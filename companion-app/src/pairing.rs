@@ -80,12 +80,12 @@ impl Step {
 pub enum PairEvent {
     /// A step begins.
     StepStarted {
-        /// Which.
+        /// The step.
         step: Step,
     },
     /// A step ended well.
     StepDone {
-        /// Which.
+        /// The step.
         step: Step,
         /// How long it took, in milliseconds (fractional).
         millis: f64,

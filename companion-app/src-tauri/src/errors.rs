@@ -7,6 +7,7 @@
 use companion_app::handover::HandoverError;
 use companion_app::login::LoginError;
 use companion_app::{ExitKind, PairError};
+use shared_protocol::lwa::AuthError;
 
 use crate::ipc::{ErrorKind, PairingErrorView, RetryMode};
 
@@ -44,11 +45,15 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
                 "The redirect URI can't be used here",
                 RetryMode::Settings,
             ),
-            LoginError::Authorization { error, .. } if error == "invalid_client" => (
-                ErrorKind::Settings,
-                "Amazon doesn't recognise this app",
-                RetryMode::Settings,
-            ),
+            LoginError::Authorization { error, .. }
+                if AuthError::from_lwa_error(error) == AuthError::InvalidValue =>
+            {
+                (
+                    ErrorKind::Settings,
+                    "Amazon doesn't recognise this app",
+                    RetryMode::Settings,
+                )
+            }
             _ => (
                 ErrorKind::SignInFailed,
                 "Sign-in with Amazon failed",
@@ -174,6 +179,20 @@ mod tests {
 
         let mismatch: PairError = LoginError::StateMismatch.into();
         assert_eq!(view(&mismatch).kind, ErrorKind::SignInFailed);
+
+        let lwa = |error: &str| -> PairError {
+            LoginError::Authorization {
+                error: error.into(),
+                description: None,
+            }
+            .into()
+        };
+        let unknown_client = view(&lwa("invalid_client"));
+        assert_eq!(
+            (unknown_client.kind, unknown_client.retry),
+            (ErrorKind::Settings, RetryMode::Settings)
+        );
+        assert_eq!(view(&lwa("invalid_scope")).kind, ErrorKind::SignInFailed);
     }
 
     #[test]

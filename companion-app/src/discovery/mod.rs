@@ -1,7 +1,7 @@
 //! Finding speakers: one list of devices, whichever transport saw them.
 //!
-//! Each transport is a [`DiscoverySource`] (mDNS now, BLE later) that reports raw
-//! [`SourceEvent`]s. [`Discovery`] merges them by device id ([`registry`]) and hands out a
+//! Each transport is a [`DiscoverySource`] (mDNS, a BLE scan; each started by its connector in
+//! [`crate::connect`]) that reports raw [`SourceEvent`]s. [`Discovery`] merges them by device id ([`registry`]) and hands out a
 //! stream of [`DeviceEvent`]s (appeared, changed, gone) plus a snapshot, so a CLI list, a desktop
 //! UI and the pairing flow all see the same, de-duplicated devices.
 //!

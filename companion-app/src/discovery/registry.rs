@@ -2,7 +2,7 @@
 //!
 //! Transports are noisy (mdns-notes §5): mDNS resolves the same instance two or more times as
 //! addresses accumulate, may report a link-local IPv6 address before the IPv4 one, renames an
-//! instance on a name clash, and reports removals for instances it never resolved. BLE (later)
+//! instance on a name clash, and reports removals for instances it never resolved. BLE
 //! will see the same speakers again under another transport. The registry keeps one
 //! [`Sighting`] per (transport, source key) and derives a [`Device`] per device id from them,
 //! emitting an event only when that derived view really changes, so consumers can be simple.
