@@ -387,77 +387,79 @@ async fn answer(req: ApiRequest, w: &mut tokio::net::unix::OwnedWriteHalf, core:
             };
             write(w, &resp).await
         }
-        ApiRequest::Check => {
-            let resp = match delegate.auth_token().map(|t| t.to_parts()) {
-                None => ApiResponse::Check {
-                    ok: false,
-                    message: format!(
-                        "no valid access token (auth state {})",
-                        delegate.status().state
-                    ),
-                },
-                Some((token, _)) => {
-                    match delegate.lwa().ping(&token, Duration::from_secs(30)).await {
-                        Ok(PingOutcome::Ok) => ApiResponse::Check {
-                            ok: true,
-                            message: "AVS accepted the token (ping 204)".into(),
-                        },
-                        Ok(PingOutcome::Forbidden) => {
-                            delegate.on_auth_failure(&token);
-                            ApiResponse::Check {
-                                ok: false,
-                                message: "AVS refused the token (403); a refresh was started"
-                                    .into(),
-                            }
-                        }
-                        Ok(PingOutcome::Other(status)) => ApiResponse::Check {
-                            ok: false,
-                            message: format!("AVS answered HTTP {status}"),
-                        },
-                        Err(e) => ApiResponse::Check {
-                            ok: false,
-                            message: e.to_string(),
-                        },
-                    }
-                }
-            };
-            write(w, &resp).await
-        }
-        ApiRequest::Cbl => {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<CblPrompt>(1);
-            let run = core.run_cbl(move |p| {
-                let _ = tx.try_send(p.clone());
-            });
-            tokio::pin!(run);
-            let result = loop {
-                tokio::select! {
-                    r = &mut run => break r,
-                    Some(p) = rx.recv() => {
-                        if !write(w, &ApiResponse::CblPrompt(p)).await {
-                            // The client left; linking goes on.
-                        }
-                    }
-                }
-            };
-            if let Ok(p) = rx.try_recv() {
-                let _ = write(w, &ApiResponse::CblPrompt(p)).await;
-            }
-            let resp = match result {
-                Ok(()) => ApiResponse::Ok {
-                    message: "linked with code-based linking".into(),
-                },
-                Err(e) => {
-                    let kind = match &e {
-                        CblRunError::NoClientId => ApiErrorKind::CblNotConfigured,
-                        CblRunError::AlreadyRunning => ApiErrorKind::CblBusy,
-                        CblRunError::Failed(_) => ApiErrorKind::CblFailed,
-                    };
-                    ApiResponse::error(kind, e)
-                }
-            };
-            write(w, &resp).await
-        }
+        ApiRequest::Check => write(w, &check(delegate).await).await,
+        ApiRequest::Cbl => cbl(core, w).await,
     }
+}
+
+/// `check`: AVS `/ping` with the current token; a 403 starts a refresh at once.
+async fn check(delegate: &crate::auth_delegate::AuthDelegate) -> ApiResponse {
+    match delegate.auth_token().map(|t| t.to_parts()) {
+        None => ApiResponse::Check {
+            ok: false,
+            message: format!(
+                "no valid access token (auth state {})",
+                delegate.status().state
+            ),
+        },
+        Some((token, _)) => match delegate.lwa().ping(&token, Duration::from_secs(30)).await {
+            Ok(PingOutcome::Ok) => ApiResponse::Check {
+                ok: true,
+                message: "AVS accepted the token (ping 204)".into(),
+            },
+            Ok(PingOutcome::Forbidden) => {
+                delegate.on_auth_failure(&token);
+                ApiResponse::Check {
+                    ok: false,
+                    message: "AVS refused the token (403); a refresh was started".into(),
+                }
+            }
+            Ok(PingOutcome::Other(status)) => ApiResponse::Check {
+                ok: false,
+                message: format!("AVS answered HTTP {status}"),
+            },
+            Err(e) => ApiResponse::Check {
+                ok: false,
+                message: e.to_string(),
+            },
+        },
+    }
+}
+
+/// `cbl`: streams the prompt, then the outcome; linking goes on if the client leaves.
+async fn cbl(core: &Core, w: &mut tokio::net::unix::OwnedWriteHalf) -> bool {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<CblPrompt>(1);
+    let run = core.run_cbl(move |p| {
+        let _ = tx.try_send(p.clone());
+    });
+    tokio::pin!(run);
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            Some(p) = rx.recv() => {
+                if !write(w, &ApiResponse::CblPrompt(p)).await {
+                    // The client left; linking goes on.
+                }
+            }
+        }
+    };
+    if let Ok(p) = rx.try_recv() {
+        let _ = write(w, &ApiResponse::CblPrompt(p)).await;
+    }
+    let resp = match result {
+        Ok(()) => ApiResponse::Ok {
+            message: "linked with code-based linking".into(),
+        },
+        Err(e) => {
+            let kind = match &e {
+                CblRunError::NoClientId => ApiErrorKind::CblNotConfigured,
+                CblRunError::AlreadyRunning => ApiErrorKind::CblBusy,
+                CblRunError::Failed(_) => ApiErrorKind::CblFailed,
+            };
+            ApiResponse::error(kind, e)
+        }
+    };
+    write(w, &resp).await
 }
 
 /// Sends one request and collects answers until `last` says stop (client side of the CLI).
