@@ -325,18 +325,20 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
     assert!(no_cookie.headers().get("location").is_none());
 
     // Cookie but a forged CSRF token: refused.
-    let forged = client
-        .post(emu.url("/ap/consent"))
-        .header("cookie", &cookie)
-        .form(&[
-            ("txn", txn.as_str()),
-            ("csrf", "forged"),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(
+            client
+                .post(emu.url("/ap/consent"))
+                .header("cookie", &cookie)
+                .form(&[
+                    ("txn", txn.as_str()),
+                    ("csrf", "forged"),
+                    ("decision", "allow"),
+                ])
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
 
     // Another user's session cannot answer this transaction.
     let other_page = text_of(client.get(authorize_url(&emu, &PkcePair::generate()))).await;
@@ -358,18 +360,20 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
         .and_then(|s| s.split('"').next())
         .unwrap()
         .to_owned();
-    let wrong_txn = client
-        .post(emu.url("/ap/consent"))
-        .header("cookie", &cookie)
-        .form(&[
-            ("txn", other_txn.as_str()),
-            ("csrf", csrf.as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong_txn.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(
+            client
+                .post(emu.url("/ap/consent"))
+                .header("cookie", &cookie)
+                .form(&[
+                    ("txn", other_txn.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("decision", "allow"),
+                ])
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
 
     // The real thing works, once.
     let ok = client
@@ -385,18 +389,20 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
         .unwrap();
     assert_eq!(ok.status(), StatusCode::FOUND);
     assert!(query(&location(&ok), "code").is_some());
-    let again = client
-        .post(emu.url("/ap/consent"))
-        .header("cookie", &cookie)
-        .form(&[
-            ("txn", txn.as_str()),
-            ("csrf", csrf.as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        status_of(
+            client
+                .post(emu.url("/ap/consent"))
+                .header("cookie", &cookie)
+                .form(&[
+                    ("txn", txn.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("decision", "allow"),
+                ])
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]

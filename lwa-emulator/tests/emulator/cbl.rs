@@ -62,13 +62,15 @@ async fn codepair_shape_on_both_path_spellings() {
         assert_eq!(b["expires_in"], 600);
         assert_eq!(b["interval"], 30);
     }
-    let other = http()
-        .post(emu.url("/auth/o3/create/codepair"))
-        .body(request(DEVICE, DEFAULT_PRODUCT_ID))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        status_of(
+            http()
+                .post(emu.url("/auth/o3/create/codepair"))
+                .body(request(DEVICE, DEFAULT_PRODUCT_ID))
+        )
+        .await,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -276,17 +278,15 @@ async fn the_code_page_works_for_a_scripted_user() {
     assert_eq!(b["error"], "invalid_code_pair");
 
     // A POST without a session is refused.
-    let response = http()
-        .post(emu.url("/code"))
-        .form(&[
+    assert_eq!(
+        status_of(http().post(emu.url("/code")).form(&[
             ("user_code", denied.user_code.as_str()),
             ("decision", "allow"),
             ("csrf", "x"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        ]))
+        .await,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]

@@ -41,8 +41,10 @@ async fn status_faults_hit_the_next_n_requests_then_the_endpoint_recovers() {
         1,
     );
     // Other endpoints are unaffected.
-    let ping = http().get(emu.url("/ping")).send().await.unwrap();
-    assert_eq!(ping.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(http().get(emu.url("/ping"))).await,
+        StatusCode::FORBIDDEN
+    );
 
     for _ in 0..2 {
         let r = refresh(&emu, rt.expose_secret()).await.unwrap();
@@ -155,17 +157,15 @@ async fn the_http_control_api_does_what_the_rust_handle_does() {
         refresh(&emu, &rt).await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
-    let unknown = c.post(ctl("/users/nobody/revoke")).send().await.unwrap();
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        status_of(c.post(ctl("/users/nobody/revoke"))).await,
+        StatusCode::NOT_FOUND
+    );
 
     // Faults over HTTP.
-    let r = c
+    assert_eq!(status_of(c
         .post(ctl("/faults"))
-        .json(&json!({"endpoint": "ping", "fault": {"kind": "status", "status": 503, "retry_after": 2}, "count": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        .json(&json!({"endpoint": "ping", "fault": {"kind": "status", "status": 503, "retry_after": 2}, "count": 1}))).await, StatusCode::NO_CONTENT);
     assert_eq!(
         c.get(emu.url("/ping")).send().await.unwrap().status(),
         StatusCode::SERVICE_UNAVAILABLE
@@ -193,13 +193,14 @@ async fn the_http_control_api_does_what_the_rust_handle_does() {
     )
     .await;
     let user_code = pair["user_code"].as_str().unwrap();
-    let r = c
-        .post(ctl(&format!("/codepairs/{user_code}/approve")))
-        .json(&json!({"user": "bob@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        status_of(
+            c.post(ctl(&format!("/codepairs/{user_code}/approve")))
+                .json(&json!({"user": "bob@example.com"}))
+        )
+        .await,
+        StatusCode::NO_CONTENT
+    );
     let (s, b) = poll_code_pair(&emu, pair["device_code"].as_str().unwrap(), user_code).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let r = c.post(ctl("/codepairs/ZZZZZZ/deny")).send().await.unwrap();
@@ -269,15 +270,17 @@ async fn the_http_control_api_does_what_the_rust_handle_does() {
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
     let emu = start().await;
-    let r = http()
-        .post(emu.url("/auth/o2/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "grant_type=refresh_token&junk={}",
-            "x".repeat(70 * 1024)
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        status_of(
+            http()
+                .post(emu.url("/auth/o2/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "grant_type=refresh_token&junk={}",
+                    "x".repeat(70 * 1024)
+                ))
+        )
+        .await,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }

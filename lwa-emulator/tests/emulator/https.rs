@@ -44,8 +44,7 @@ async fn https_with_generated_ca_and_full_flow() {
         format!("https://lwa.test:{port}/_emulator/health"),
         format!("https://localhost:{port}/_emulator/health"),
     ] {
-        let r = trusting.get(&url).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{url}");
+        assert_eq!(status_of(trusting.get(&url)).await, StatusCode::OK, "{url}");
     }
 
     // The full login and code exchange over HTTPS; the session cookie is Secure.
@@ -56,19 +55,17 @@ async fn https_with_generated_ca_and_full_flow() {
         .await
         .unwrap();
     let code = query(&redirect, "code").unwrap();
-    let r = trusting
-        .post(emu.endpoints().token)
-        .form(&[
+    assert_eq!(
+        status_of(trusting.post(emu.endpoints().token).form(&[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
             ("redirect_uri", REDIRECT),
             ("client_id", DEVICE),
             ("code_verifier", pkce.verifier.expose_secret()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+        ]))
+        .await,
+        StatusCode::OK
+    );
     let page = text_of(trusting.get(authorize_url(&emu, &pkce))).await;
     let txn = page
         .split("name=\"txn\" value=\"")

@@ -161,13 +161,10 @@ async fn a_reused_code_fails_and_revokes_the_tokens_issued_from_it() {
 
     let (s, b) = refresh_as(&emu, &refresh, DEVICE).await;
     assert_error(s, &b, "invalid_grant", BAD_REFRESH);
-    let ping = http()
-        .get(emu.url("/ping"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ping.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        status_of(http().get(emu.url("/ping")).bearer_auth(&access)).await,
+        StatusCode::FORBIDDEN
+    );
 
     let (s, _) = token(
         &emu,
@@ -230,14 +227,16 @@ async fn plain_pkce_and_json_bodies_and_raw_pipes() {
     // The legacy SDK sends the refresh token unescaped, and to /auth/O2/token.
     let raw = format!("grant_type=refresh_token&refresh_token={refresh}&client_id={DEVICE}");
     assert!(raw.contains('|'));
-    let response = http()
-        .post(emu.url("/auth/O2/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        status_of(
+            http()
+                .post(emu.url("/auth/O2/token"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(raw)
+        )
+        .await,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -414,17 +413,19 @@ async fn web_clients_need_their_secret_in_the_body_or_basic_auth() {
     let basic = base64::engine::general_purpose::STANDARD.encode(format!(
         "{DEFAULT_WEB_CLIENT_ID}:{DEFAULT_WEB_CLIENT_SECRET}"
     ));
-    let response = http()
-        .post(emu.url("/auth/o2/token"))
-        .header("authorization", format!("Basic {basic}"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.expose_secret()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        status_of(
+            http()
+                .post(emu.url("/auth/o2/token"))
+                .header("authorization", format!("Basic {basic}"))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.expose_secret()),
+                ])
+        )
+        .await,
+        StatusCode::OK
+    );
 
     // A device client's refresh token cannot be used by the web client.
     let device = alice_refresh_token(&emu);
