@@ -322,6 +322,25 @@ void frozenAgentNeverBlocksCallers() {
     CHECK(eventually([&] { auto t = d->getAuthToken(); return !t.empty() && t != token; }, 20s));
 }
 
+/// The agent goes away for good while the cached token still runs: getAuthToken() serves it
+/// until its own expiry, then "" and observers see EXPIRED (the SDK's contract).
+void cachedTokenExpiresWithoutAgent() {
+    // New access tokens live 4 s; the restarted agent's start-up refresh gets one.
+    shell("curl -fsS -X POST -H 'content-type: application/json' -d '{\"seconds\":4}' \"" +
+          env("AVS_PAIR_EMULATOR") + "/_emulator/access-token-lifetime\" >/dev/null");
+    ctl("restart");
+    auto manager = std::make_shared<alexaClientSDK::registrationManager::CustomerDataManager>();
+    auto d = makeDelegate(manager, env("AVS_PAIR_SOCKET"));
+    auto rec = std::make_shared<Recorder>();
+    d->addAuthObserver(rec);
+    CHECK(rec->waitForState(State::REFRESHED, 10s));
+    CHECK(eventually([&] { return !d->getAuthToken().empty(); }, 5s));
+    ctl("stop");
+    CHECK(eventually([&] { return !d->isConnected(); }, 5s));
+    CHECK(rec->waitForState(State::EXPIRED, 10s));
+    CHECK(d->getAuthToken().empty());
+}
+
 /// The SDK's logout (CustomerDataManager::clearData) reaches the agent: it forgets the
 /// account, and the delegate has no token and reports UNINITIALIZED.
 void clearDataUnlinks() {
@@ -348,6 +367,7 @@ int main(int argc, char** argv) {
         {"agent_restart", agentRestart},
         {"clear_data_unlinks", clearDataUnlinks},
         {"frozen_agent_never_blocks_callers", frozenAgentNeverBlocksCallers},
+        {"cached_token_expires_without_agent", cachedTokenExpiresWithoutAgent},
     };
     if (argc != 2 || !cases.count(argv[1])) {
         std::fprintf(stderr, "usage: %s CASE (", argv[0]);
