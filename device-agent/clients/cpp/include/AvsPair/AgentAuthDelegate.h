@@ -22,7 +22,8 @@
  * Locking: no thread ever does socket I/O while holding a lock that SDK code can take through
  * this class. Observers are called with no lock of ours held except m_notifyMutex (recursive,
  * taken only to keep each observer's notifications in order); an observer may call back into
- * any method here.
+ * any method here, but must not drop the last reference to the delegate from inside its
+ * callback (keep a weak_ptr there): the destructor joins the thread the callback runs on.
  */
 #ifndef AVS_PAIR_AGENT_AUTH_DELEGATE_H_
 #define AVS_PAIR_AGENT_AUTH_DELEGATE_H_
