@@ -4,7 +4,7 @@
 # (VmHWM: the link handshake, device info and code exchange, then CBL), idle RSS and thread
 # count after pairing, idle wakeups per minute (voluntary + involuntary context switches of all
 # threads over 60 s, from /proc/PID/task/*/status). Everything runs on 127.0.0.1 against the
-# lwa-emulator binary; mDNS is off (it would need a network namespace here).
+# lwa-emulator binary; mDNS is off (it would need a network namespace here), and BLE (no host D-Bus).
 #
 #   device-agent/scripts/measure.sh [seconds]      (default 60)
 set -euo pipefail
@@ -26,7 +26,7 @@ base=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/emu.out" | head -1)
 
 AVS_AGENT_PRODUCT_ID=avs_pair_demo_speaker AVS_AGENT_CLIENT_ID=amzn1.application-oa2-client.avspairdemo \
 AVS_AGENT_DSN=MEASURE-1 AVS_AGENT_LWA_BASE_URL="$base" AVS_AGENT_STATE_DIR="$work/state" \
-AVS_AGENT_LINK_BIND=127.0.0.1:0 AVS_AGENT_MDNS=false AVS_AGENT_LOG=warn AVS_AGENT_SETUP_CODE=24681357 \
+AVS_AGENT_LINK_BIND=127.0.0.1:0 AVS_AGENT_MDNS=false AVS_AGENT_BLE=false AVS_AGENT_LOG=warn AVS_AGENT_SETUP_CODE=24681357 \
   "$bin" run >"$work/agent.out" 2>"$work/agent.err" &
 agent=$!
 pids+=($agent)
