@@ -4,10 +4,12 @@
 //! through the model central), and a probe of the listed device through the same connectors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+mod common;
 
-use avs_companion_app::ipc::{DiscoveryMode, SpeakersView, Transport, WindowState};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use avs_companion_app::ipc::{DiscoveryMode, Transport, WindowState};
 use avs_companion_app::speakers::Speakers;
 use avs_companion_app::AppOptions;
 use companion_app::ble::model::ModelCentral;
@@ -18,22 +20,6 @@ use device_agent::config::AgentConfig;
 use lwa_emulator::Emulator;
 use shared_protocol::gatt::advert::ble_local_name;
 use shared_protocol::gatt::model::{ModelConnection, ModelPeripheral};
-
-fn wait_until(
-    rx: &mpsc::Receiver<SpeakersView>,
-    what: &str,
-    f: impl Fn(&SpeakersView) -> bool,
-) -> SpeakersView {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(v) if f(&v) => return v,
-            Ok(_) => {}
-            Err(_) => panic!("timed out waiting for {what}"),
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bluetooth_only_speaker_is_listed_with_its_badge_and_reached_over_ble() {
@@ -80,9 +66,12 @@ async fn a_bluetooth_only_speaker_is_listed_with_its_badge_and_reached_over_ble(
 
     let id = agent.device_id().as_str().to_owned();
     let rx = tokio::task::spawn_blocking(move || {
-        let v = wait_until(&rx, "the Bluetooth speaker in the list", |v| {
-            v.speakers.iter().any(|s| s.id == id)
-        });
+        let v = common::wait_until(
+            &rx,
+            "the Bluetooth speaker in the list",
+            Duration::from_secs(20),
+            |v| v.speakers.iter().any(|s| s.id == id),
+        );
         (v, rx)
     })
     .await

@@ -226,15 +226,21 @@ impl App {
         self.ok("add_speaker", json!({ "address": link.to_string() }))
     }
 
-    /// Lists the speaker at `link`, starts pairing it, opens the sign-in page when it is ready
-    /// and returns every event up to the attempt's end.
-    fn pair_through_sign_in(&self, link: SocketAddr) -> Vec<PairingEvent> {
+    /// Lists the speaker at `link` and starts pairing it with `code`; answers its id.
+    fn list_and_start(&self, link: SocketAddr, code: &str) -> Value {
         self.ok("start_discovery", json!({}));
         let id = self.add_speaker(link)["id"].clone();
         self.ok(
             "start_pairing",
-            json!({ "speakerId": id, "setupCode": CODE }),
+            json!({ "speakerId": id, "setupCode": code }),
         );
+        id
+    }
+
+    /// Lists the speaker at `link`, starts pairing it, opens the sign-in page when it is ready
+    /// and returns every event up to the attempt's end.
+    fn pair_through_sign_in(&self, link: SocketAddr) -> Vec<PairingEvent> {
+        self.list_and_start(link, CODE);
         self.until(|e| matches!(e, PairingEvent::SignIn { .. }));
         self.ok("open_sign_in", json!({}));
         self.until(PairingEvent::is_final)
@@ -447,12 +453,7 @@ fn a_wrong_code_asks_for_a_new_one_and_retry_refuses_to_reuse_it() {
     let world = World::start();
     let dir = tempfile::tempdir().unwrap();
     let a = app(world.config(dir.path()), Arc::new(NoOpener));
-    a.ok("start_discovery", json!({}));
-    let id = a.add_speaker(world.link)["id"].clone();
-    a.ok(
-        "start_pairing",
-        json!({ "speakerId": id, "setupCode": WRONG_CODE }),
-    );
+    let id = a.list_and_start(world.link, WRONG_CODE);
     let events = a.until(PairingEvent::is_final);
     match events.last().unwrap() {
         PairingEvent::Failed { error, .. } => {
@@ -535,14 +536,8 @@ fn cancel_stops_the_pairing_cleanly() {
     let world = World::start();
     let dir = tempfile::tempdir().unwrap();
     let a = app(world.config(dir.path()), Arc::new(NoOpener));
-    a.ok("start_discovery", json!({}));
-    let id = a.add_speaker(world.link)["id"].clone();
-
+    let id = a.list_and_start(world.link, CODE);
     // Cancel while waiting for the browser: one "cancelled", and the redirect listener is gone.
-    a.ok(
-        "start_pairing",
-        json!({ "speakerId": id, "setupCode": CODE }),
-    );
     let events = a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
     let listener = redirect_addr(&sign_in_url(&events));
     assert!(

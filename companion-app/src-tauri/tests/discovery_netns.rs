@@ -8,32 +8,18 @@
 //! otherwise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use avs_companion_app::ipc::{DiscoveryMode, SpeakersView, Transport, WindowState};
+use avs_companion_app::ipc::{DiscoveryMode, Transport, WindowState};
 use avs_companion_app::speakers::Speakers;
 use avs_pair_tests::bins::Bins;
 use avs_pair_tests::netns::{TestNet, LINK_NAME};
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::{self, AgentOptions, Place};
-
-fn wait_until(
-    rx: &mpsc::Receiver<SpeakersView>,
-    what: &str,
-    f: impl Fn(&SpeakersView) -> bool,
-) -> SpeakersView {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(v) if f(&v) => return v,
-            Ok(_) => {}
-            Err(_) => panic!("timed out waiting for {what}"),
-        }
-    }
-}
 
 #[test]
 fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
@@ -81,14 +67,19 @@ fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
             .unwrap();
         });
 
-        let seen = wait_until(&rx, "the speaker in the list", |v| {
-            v.speakers.iter().any(|s| {
-                s.id == id
-                    && s.address
-                        .as_deref()
-                        .is_some_and(|a| a.starts_with(&speaker_ip.to_string()))
-            })
-        });
+        let seen = common::wait_until(
+            &rx,
+            "the speaker in the list",
+            Duration::from_secs(15),
+            |v| {
+                v.speakers.iter().any(|s| {
+                    s.id == id
+                        && s.address
+                            .as_deref()
+                            .is_some_and(|a| a.starts_with(&speaker_ip.to_string()))
+                })
+            },
+        );
         let s = seen.speakers.iter().find(|s| s.id == id).unwrap();
         assert_eq!(s.name, "Kitchen speaker");
         assert_eq!(s.transports, [Transport::Wifi]);
@@ -103,7 +94,7 @@ fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
             .process
             .terminate(Duration::from_secs(5))
             .expect("agent stops");
-        wait_until(&rx, "the speaker to leave", |v| {
+        common::wait_until(&rx, "the speaker to leave", Duration::from_secs(15), |v| {
             !v.speakers.iter().any(|s| s.id == id)
         });
         let _ = stop_tx.send(());

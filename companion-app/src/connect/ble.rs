@@ -11,12 +11,9 @@ use std::sync::Arc;
 
 use shared_protocol::gatt::GattTransport;
 
-use super::{BoxedTransport, ConnectFailure, Connector, Reached};
-use crate::ble::{self, BleCentral, BleError, BoxFuture};
-
-use crate::discovery::{
-    DiscoveryError, DiscoverySource, Endpoint, MdnsOptions, SourceSink, TransportKind,
-};
+use super::{BoxedTransport, ConnectFailure, Connecting, Connector, Discovering, Reached};
+use crate::ble::{self, BleCentral, BleError};
+use crate::discovery::{Endpoint, MdnsOptions, SourceSink, TransportKind};
 use crate::link::{LinkError, LinkTimeouts};
 
 /// The BLE connector.
@@ -45,11 +42,7 @@ impl Connector for BleConnector {
         TransportKind::Ble
     }
 
-    fn connect<'a>(
-        &'a self,
-        endpoint: &'a Endpoint,
-        timeouts: &'a LinkTimeouts,
-    ) -> BoxFuture<'a, Result<(BoxedTransport, Reached), LinkError>> {
+    fn connect<'a>(&'a self, endpoint: &'a Endpoint, timeouts: &'a LinkTimeouts) -> Connecting<'a> {
         Box::pin(async move {
             let Endpoint::Ble { peripheral } = endpoint else {
                 return Err(super::wrong_endpoint(endpoint));
@@ -76,11 +69,7 @@ impl Connector for BleConnector {
         })
     }
 
-    fn discover<'a>(
-        &'a self,
-        sink: SourceSink,
-        _mdns: &'a MdnsOptions,
-    ) -> BoxFuture<'a, Result<Option<Box<dyn DiscoverySource>>, DiscoveryError>> {
+    fn discover<'a>(&'a self, sink: SourceSink, _mdns: &'a MdnsOptions) -> Discovering<'a> {
         Box::pin(async move {
             let started = match self.central().await {
                 Ok(central) => central.discover(sink).await,

@@ -59,6 +59,12 @@ impl std::fmt::Display for Reached {
     }
 }
 
+/// A connector's answer: the frame stream and where it reached the speaker.
+pub type Connecting<'a> = BoxFuture<'a, Result<(BoxedTransport, Reached), LinkError>>;
+
+/// A connector's discovery source, if it has one here.
+pub type Discovering<'a> = BoxFuture<'a, Result<Option<Box<dyn DiscoverySource>>, DiscoveryError>>;
+
 /// One transport's way of opening a frame stream to a speaker.
 pub trait Connector: Send + Sync + std::fmt::Debug {
     /// The endpoints it handles.
@@ -66,20 +72,12 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
 
     /// Opens a frame stream to `endpoint` (of this connector's kind), every wait bounded by
     /// `timeouts`. Failures are [`LinkError::Connect`] or [`LinkError::NoAddress`].
-    fn connect<'a>(
-        &'a self,
-        endpoint: &'a Endpoint,
-        timeouts: &'a LinkTimeouts,
-    ) -> BoxFuture<'a, Result<(BoxedTransport, Reached), LinkError>>;
+    fn connect<'a>(&'a self, endpoint: &'a Endpoint, timeouts: &'a LinkTimeouts) -> Connecting<'a>;
 
     /// Starts this transport's discovery source reporting into `sink`, if it has one (TCP:
     /// mDNS with `mdns`). A transport that cannot run here (no Bluetooth adapter) answers
     /// `Ok(None)` after logging why; an error is a discovery that should run and cannot.
-    fn discover<'a>(
-        &'a self,
-        sink: SourceSink,
-        mdns: &'a MdnsOptions,
-    ) -> BoxFuture<'a, Result<Option<Box<dyn DiscoverySource>>, DiscoveryError>>;
+    fn discover<'a>(&'a self, sink: SourceSink, mdns: &'a MdnsOptions) -> Discovering<'a>;
 }
 
 /// The error of a connector handed an endpoint of another transport (a bug in the caller).

@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 use shared_protocol::frame::StreamTransport;
 use tokio::net::TcpStream;
 
-use super::{BoxedTransport, ConnectFailure, Connector, Reached};
-use crate::ble::BoxFuture;
+use super::{BoxedTransport, ConnectFailure, Connecting, Connector, Discovering, Reached};
 use crate::discovery::{
-    DiscoveryError, DiscoverySource, Endpoint, MdnsOptions, MdnsSource, SourceSink, TransportKind,
+    DiscoverySource, Endpoint, MdnsOptions, MdnsSource, SourceSink, TransportKind,
 };
 use crate::link::{LinkError, LinkTimeouts, TcpTransport};
 
@@ -43,11 +42,7 @@ impl Connector for TcpConnector {
         TransportKind::Tcp
     }
 
-    fn connect<'a>(
-        &'a self,
-        endpoint: &'a Endpoint,
-        timeouts: &'a LinkTimeouts,
-    ) -> BoxFuture<'a, Result<(BoxedTransport, Reached), LinkError>> {
+    fn connect<'a>(&'a self, endpoint: &'a Endpoint, timeouts: &'a LinkTimeouts) -> Connecting<'a> {
         Box::pin(async move {
             let Endpoint::Tcp { addrs, .. } = endpoint else {
                 return Err(super::wrong_endpoint(endpoint));
@@ -63,11 +58,7 @@ impl Connector for TcpConnector {
         })
     }
 
-    fn discover<'a>(
-        &'a self,
-        sink: SourceSink,
-        mdns: &'a MdnsOptions,
-    ) -> BoxFuture<'a, Result<Option<Box<dyn DiscoverySource>>, DiscoveryError>> {
+    fn discover<'a>(&'a self, sink: SourceSink, mdns: &'a MdnsOptions) -> Discovering<'a> {
         Box::pin(async move {
             if !self.mdns {
                 return Ok(None);
