@@ -67,13 +67,7 @@ async fn unknown_client_or_unregistered_redirect_get_an_error_page_and_no_redire
         let response = get(&raw_authorize_url(&emu, &pairs)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(response.headers().get("location").is_none());
-        assert!(response
-            .headers()
-            .get("content-type")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("text/html"));
+        assert!(content_type(&response).starts_with("text/html"));
         let body = response.text().await.unwrap();
         assert!(body.contains(message), "{message} not in {body}");
     }
@@ -287,30 +281,10 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
     let client = http();
     // GET the form, sign in by hand to get a cookie and a consent page.
     let page = text_of(client.get(authorize_url(&emu, &PkcePair::generate()))).await;
-    let txn = page
-        .split("name=\"txn\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
-    let signed_in = client
-        .post(emu.url("/ap/signin"))
-        .form(&[
-            ("txn", txn.as_str()),
-            ("email", ALICE_EMAIL),
-            ("password", ALICE_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let txn = hidden_field(&page, "txn");
+    let signed_in = post_signin(&client, &emu, &txn).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let cookie = signed_in
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&signed_in).to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
     let cookie = cookie.split(';').next().unwrap().to_owned();
 
@@ -342,24 +316,14 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
 
     // Another user's session cannot answer this transaction.
     let other_page = text_of(client.get(authorize_url(&emu, &PkcePair::generate()))).await;
-    let other_txn = other_page
-        .split("name=\"txn\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
+    let other_txn = hidden_field(&other_page, "txn");
     let consent_page = text_of(
         client
             .get(emu.url(&format!("/ap/consent?txn={txn}")))
             .header("cookie", &cookie),
     )
     .await;
-    let csrf = consent_page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = hidden_field(&consent_page, "csrf");
     assert_eq!(
         status_of(
             client

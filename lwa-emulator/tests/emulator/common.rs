@@ -218,3 +218,48 @@ pub fn alice_refresh_token(emu: &RunningEmulator) -> shared_protocol::secret::Re
         .refresh_token
         .expect("a refresh token")
 }
+
+/// The response's `Content-Type` ("" when absent).
+pub fn content_type(response: &reqwest::Response) -> &str {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The value of the hidden form field `name` on `page`.
+pub fn hidden_field(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the field is on the page")
+        .to_owned()
+}
+
+/// Alice's credentials POSTed to `/ap/signin` for transaction `txn`.
+pub async fn post_signin(
+    client: &reqwest::Client,
+    emu: &RunningEmulator,
+    txn: &str,
+) -> reqwest::Response {
+    client
+        .post(emu.url("/ap/signin"))
+        .form(&[
+            ("txn", txn),
+            ("email", ALICE_EMAIL),
+            ("password", ALICE_PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("an answer")
+}
+
+/// The `Set-Cookie` header of `response`.
+pub fn set_cookie(response: &reqwest::Response) -> &str {
+    response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a cookie")
+}

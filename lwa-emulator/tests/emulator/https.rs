@@ -67,29 +67,9 @@ async fn https_with_generated_ca_and_full_flow() {
         StatusCode::OK
     );
     let page = text_of(trusting.get(authorize_url(&emu, &pkce))).await;
-    let txn = page
-        .split("name=\"txn\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
-    let signin = trusting
-        .post(emu.url("/ap/signin"))
-        .form(&[
-            ("txn", txn.as_str()),
-            ("email", ALICE_EMAIL),
-            ("password", ALICE_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(signin
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .contains("; Secure"));
+    let txn = hidden_field(&page, "txn");
+    let signin = post_signin(&trusting, &emu, &txn).await;
+    assert!(set_cookie(&signin).contains("; Secure"));
     emu.shutdown().await;
 }
 

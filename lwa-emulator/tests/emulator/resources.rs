@@ -145,13 +145,7 @@ async fn downchannel_opens_for_a_live_token_and_ends_at_shutdown() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .starts_with("multipart/related; boundary="));
+    assert!(content_type(&response).starts_with("multipart/related; boundary="));
     assert_eq!(
         status_of(
             http()

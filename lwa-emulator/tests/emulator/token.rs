@@ -213,13 +213,7 @@ async fn plain_pkce_and_json_bodies_and_raw_pipes() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
+    assert!(content_type(&response).starts_with("application/json"));
     assert_eq!(response.headers().get("cache-control").unwrap(), "no-store");
     let body: Value = response.json().await.unwrap();
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
