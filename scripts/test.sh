@@ -27,6 +27,10 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
+# Namespaces a suite leaks are swept by the next one; the sweep records them here so the check
+# after the last suite still sees them (tests/tests/leaves_nothing.rs, last step below).
+AVS_TEST_LEAK_LEDGER="$(mktemp -t avs-pair-leaks.XXXXXX)"
+export AVS_TEST_LEAK_LEDGER
 cargo test --workspace --locked -- --test-threads="${AVS_TEST_THREADS:-2}"
 
 step "desktop app: web UI tests in chromium (mocked IPC), real window e2e under Xvfb"
@@ -42,3 +46,7 @@ if [ "$(id -u)" = 0 ]; then
 else
   step "Debian packages: skipped (installing packages needs root)"
 fi
+
+step "nothing left behind by any suite (namespaces swept during the run, or still there)"
+cargo test -p avs-pair-tests --locked --test leaves_nothing -- --ignored --exact after_all_suites_nothing_is_left
+rm -f "$AVS_TEST_LEAK_LEDGER"

@@ -29,6 +29,8 @@ ensure_test_deps() {
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  # device-agent/tests/store_syscalls.rs reads the order of a store write's system calls.
+  command -v strace >/dev/null 2>&1 || missing+=(strace)
   # The BlueZ stand-in (tests/bluez/standin.py, tests/tests/ble_bluez.rs): private buses, and
   # Debian's python3 with its D-Bus and GLib bindings (run as /usr/bin/python3).
   command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)

@@ -489,15 +489,77 @@ pub fn harness_namespaces() -> Vec<String> {
         .collect()
 }
 
-/// Removes namespaces whose creating process no longer exists (it was `SIGKILL`ed).
+/// Prefixes of every namespace a test of this workspace creates: the harness's
+/// (`avsp-<pid>-<n>-<host>`) and the device-agent crate's own mDNS test (`avsda-mdns-<pid>`).
+pub const OUR_PREFIXES: &[&str] = &[NAME_PREFIX, "avsda-"];
+
+/// Where [`sweep_stale`] records each leaked namespace before deleting it (one name a line), so
+/// a check after all suites sees leaks that a later [`TestNet::build`] already cleaned up.
+/// `scripts/test.sh` sets it to a fresh file for the run; unset, nothing is recorded.
+pub const LEAK_LEDGER_ENV: &str = "AVS_TEST_LEAK_LEDGER";
+
+/// The process that created a namespace of ours, from its name (`avsp-<pid>-…`,
+/// `avsda-…-<pid>`).
+pub fn namespace_owner(name: &str) -> Option<i32> {
+    if let Some(rest) = name.strip_prefix(NAME_PREFIX) {
+        rest.split('-').next()?.parse().ok()
+    } else if let Some(rest) = name.strip_prefix("avsda-") {
+        rest.rsplit('-').next()?.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Namespaces of ours (any of [`OUR_PREFIXES`]) whose creating process is gone: leaks.
+pub fn leaked_namespaces() -> Vec<String> {
+    list_namespaces()
+        .into_iter()
+        .filter(|n| OUR_PREFIXES.iter().any(|p| n.starts_with(p)))
+        .filter(|n| {
+            namespace_owner(n)
+                .is_none_or(|pid| !cleanup::is_running(nix::unistd::Pid::from_raw(pid)))
+        })
+        .collect()
+}
+
+/// Appends `name` to the leak ledger at `ledger`.
+pub fn record_leak(ledger: &Path, name: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ledger)?;
+    writeln!(f, "{name}")
+}
+
+/// The namespaces recorded in the leak ledger at `ledger` (empty when there is none).
+pub fn ledger_entries(ledger: &Path) -> Vec<String> {
+    std::fs::read_to_string(ledger)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Removes namespaces whose creating process no longer exists (it was `SIGKILL`ed), recording
+/// each in the leak ledger ([`LEAK_LEDGER_ENV`]) first: a leak is cleaned up, never hidden.
 pub fn sweep_stale() {
+    let ledger = std::env::var_os(LEAK_LEDGER_ENV).map(PathBuf::from);
     for ns in harness_namespaces() {
-        let owner = ns[NAME_PREFIX.len()..]
-            .split('-')
-            .next()
-            .and_then(|p| p.parse::<i32>().ok());
-        if let Some(pid) = owner {
+        if let Some(pid) = namespace_owner(&ns) {
             if !cleanup::is_running(nix::unistd::Pid::from_raw(pid)) {
+                eprintln!(
+                    "avs-pair harness: removing namespace {ns}, leaked by finished process {pid}"
+                );
+                if let Some(ledger) = &ledger {
+                    if let Err(e) = record_leak(ledger, &ns) {
+                        eprintln!(
+                            "avs-pair harness: cannot record the leak in {}: {e}",
+                            ledger.display()
+                        );
+                    }
+                }
                 for p in pids_in_namespace(&ns) {
                     cleanup::terminate_pids(&[p], Duration::from_millis(500));
                 }

@@ -1,19 +1,41 @@
-//! The harness leaves nothing behind: no namespace of a finished test binary (cargo runs test
-//! binaries one after another, so by the time this one runs every earlier one has exited; a
-//! namespace whose owner is dead is a leak), and a whole world (network, emulator, agent) removed
-//! on drop, namespaces, veths and processes alike.
+//! The harness leaves nothing behind.
+//!
+//! - During the run: no namespace of a finished test binary survives (cargo runs test binaries
+//!   one after another, so by the time this one runs every earlier one has exited; a namespace
+//!   whose owner is dead is a leak), including those a later `TestNet::build` already swept
+//!   away: the sweep records them in the run's leak ledger (`AVS_TEST_LEAK_LEDGER`, set by
+//!   `scripts/test.sh`) before deleting them, and this suite fails on every entry.
+//! - After all suites: `scripts/test.sh` runs the ignored `after_all_suites_nothing_is_left`
+//!   last, which checks the ledger and every namespace of ours (`avsp-*` and the device-agent
+//!   crate's `avsda-mdns-*`) whose owner is gone, so a leak of a suite that runs after this one
+//!   is caught too.
+//! - A whole world (network, emulator, agent) is removed on drop: namespaces, veths and
+//!   processes alike.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use avs_pair_tests::netns::{self, NAME_PREFIX};
+use std::process::Command;
+
+use avs_pair_tests::netns::{self, LEAK_LEDGER_ENV, NAME_PREFIX};
 use avs_pair_tests::require_netns;
 use avs_pair_tests::world::World;
 
-fn owner_alive(ns: &str) -> bool {
-    ns[NAME_PREFIX.len()..]
-        .split('-')
-        .next()
-        .and_then(|p| p.parse::<i32>().ok())
-        .is_some_and(|pid| avs_pair_tests::cleanup::is_running(nix::unistd::Pid::from_raw(pid)))
+/// Everything of ours left by processes that have finished: namespaces swept during this run
+/// (the ledger) and namespaces still there.
+fn leaks() -> Vec<String> {
+    let mut found: Vec<String> = std::env::var_os(LEAK_LEDGER_ENV)
+        .map(|p| {
+            netns::ledger_entries(std::path::Path::new(&p))
+                .into_iter()
+                .map(|n| format!("{n} (swept during the run)"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.extend(
+        netns::leaked_namespaces()
+            .into_iter()
+            .map(|n| format!("{n} (still there)")),
+    );
+    found
 }
 
 fn root_veths() -> Vec<String> {
@@ -30,11 +52,8 @@ fn root_veths() -> Vec<String> {
 #[test]
 fn no_namespace_or_veth_of_ours_survives() {
     require_netns!();
-    // Before building anything (building sweeps stale ones away).
-    let leaked: Vec<String> = netns::harness_namespaces()
-        .into_iter()
-        .filter(|n| !owner_alive(n))
-        .collect();
+    // Before building anything (building sweeps stale ones away, into the ledger).
+    let leaked = leaks();
     assert!(
         leaked.is_empty(),
         "namespaces left by finished tests: {leaked:?}"
@@ -70,4 +89,64 @@ fn no_namespace_or_veth_of_ours_survives() {
         veths_before.len(),
         "veth count unchanged"
     );
+}
+
+/// Run by `scripts/test.sh` after every suite: nothing any suite created is left, and nothing
+/// was swept away during the run.
+#[test]
+#[ignore = "run by scripts/test.sh after all suites"]
+fn after_all_suites_nothing_is_left() {
+    require_netns!();
+    let leaked = leaks();
+    assert!(
+        leaked.is_empty(),
+        "namespaces left by the test suites: {leaked:?}"
+    );
+    let veths: Vec<String> = root_veths()
+        .into_iter()
+        .filter(|l| l.contains(netns::LINK_NAME))
+        .collect();
+    assert!(
+        veths.is_empty(),
+        "veths of ours in the root namespace: {veths:?}"
+    );
+}
+
+/// A pid that belonged to a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// The check must be able to fail: a namespace leaked by a dead process (named like the
+/// device-agent crate's mDNS test, which no sweep removes) is reported, and a swept one is in
+/// the ledger.
+#[test]
+fn the_check_sees_a_deliberately_leaked_namespace() {
+    require_netns!();
+    let pid = dead_pid();
+    let name = format!("avsda-leakcheck-{pid}");
+    assert!(Command::new("ip")
+        .args(["netns", "add", &name])
+        .status()
+        .unwrap()
+        .success());
+    let seen = netns::leaked_namespaces();
+    netns::delete_namespace(&name);
+    assert!(seen.contains(&name), "{name} not reported: {seen:?}");
+    assert!(!netns::list_namespaces().contains(&name));
+
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    netns::record_leak(&ledger, "avsp-1-0-speaker").unwrap();
+    netns::record_leak(&ledger, "avsda-mdns-2").unwrap();
+    assert_eq!(
+        netns::ledger_entries(&ledger),
+        ["avsp-1-0-speaker", "avsda-mdns-2"]
+    );
+    assert_eq!(netns::namespace_owner("avsp-123-4-laptop"), Some(123));
+    assert_eq!(netns::namespace_owner("avsda-mdns-77"), Some(77));
+    assert_eq!(netns::namespace_owner("other"), None);
 }
