@@ -7,6 +7,8 @@
 //! - [`bins`]: finding (or building) the real binaries.
 //! - [`stack`]: starting the emulator and device agents, in a namespace or on loopback.
 //! - [`demo`]: the one-command demo (`avs-pair-demo`).
+//! - [`soak`]: the refresh soak (the agent process through thousands of refresh cycles with
+//!   faults), for `tests/tests/soak.rs` and `avs-soak`.
 //! - [`world`]: namespaces + in-process emulator + agents + companion library, for e2e tests
 //!   and the bench.
 
@@ -15,5 +17,6 @@ pub mod cleanup;
 pub mod demo;
 pub mod netns;
 pub mod process;
+pub mod soak;
 pub mod stack;
 pub mod world;
