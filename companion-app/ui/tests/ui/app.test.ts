@@ -62,6 +62,14 @@ async function toSignIn(page: Page, id = 1): Promise<void> {
   await expect.poll(() => screen(page)).toBe("signIn");
 }
 
+/** The app with the living-room speaker listed, at the Sign-in screen of pairing 1. */
+async function openAtSignIn(harness: Harness) {
+  const opened = await openApp(harness, { scenario: { speakers: listOf(livingRoom) } });
+  await opened.page.locator("#continue").click();
+  await toSignIn(opened.page);
+  return opened;
+}
+
 describe("Speakers nearby", () => {
   test("empty state explains pairing mode, then a speaker appears without moving anything", async () => {
     const { page, context } = await openApp(h);
@@ -284,9 +292,7 @@ describe("Sign in, progress and result", () => {
   });
 
   test("cancel while waiting for the browser stops the pairing", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
-    await page.locator("#continue").click();
-    await toSignIn(page);
+    const { page, context } = await openAtSignIn(h);
     await page.locator("#cancel").click();
     await expect.poll(async () => (await calls(page)).some((c) => c.cmd === "cancel_pairing")).toBe(true);
     expect(await screen(page)).toBe("setupCode");
@@ -297,9 +303,7 @@ describe("Sign in, progress and result", () => {
   });
 
   test("settings opened mid-pairing return to where the pairing is now", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
-    await page.locator("#continue").click();
-    await toSignIn(page);
+    const { page, context } = await openAtSignIn(h);
     await page.locator("#open-settings").click();
     expect(await screen(page)).toBe("settings");
     await emitPairing(page, {
@@ -376,9 +380,7 @@ describe("Sign in, progress and result", () => {
 
   for (const f of failures) {
     test(`failure: ${f.name}`, async () => {
-      const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
-      await page.locator("#continue").click();
-      await toSignIn(page);
+      const { page, context } = await openAtSignIn(h);
       await emitPairing(page, { type: "failed", pairingId: 1, error: f.error });
       await expect.poll(() => screen(page)).toBe("result");
       expect(await page.locator("h1").innerText()).toBe(f.error.title);
