@@ -1,38 +1,20 @@
 //! `POST /auth/O2/create/codepair` (lwa-spec §2.1): a CBL user code and device code.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use shared_protocol::lwa::{CodePairResponse, ExpiresIn, ScopeData, SCOPE_ALEXA_ALL};
 
 use super::authorize::KNOWN_SCOPES;
-use super::{is_o2, not_found};
 use crate::oauth_error::{json_response, OAuthError};
 use crate::params::Params;
 use crate::server::Shared;
 
-pub(crate) async fn codepair(
-    State(shared): State<Arc<Shared>>,
-    Path(o2): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !is_o2(&o2) {
-        return not_found().await;
-    }
-    match handle(&shared, &headers, &body) {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
-}
-
-fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+pub(super) fn handle(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let content_type = super::content_type(headers);
     let params =
         Params::from_body(content_type, body).map_err(|_| OAuthError::invalid_param("body"))?;
     // The LWA Android SDK sends one `scope` parameter per scope (lwa-spec §7).

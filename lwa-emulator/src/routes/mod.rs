@@ -14,11 +14,14 @@ mod token;
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{middleware, Router};
 
+use crate::oauth_error::OAuthError;
 use crate::server::Shared;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -32,8 +35,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(authorize::consent_page).post(authorize::consent_submit),
         )
         .route("/code", get(cbl_page::show).post(cbl_page::submit))
-        .route("/auth/{o2}/token", post(token::token))
-        .route("/auth/{o2}/create/codepair", post(codepair::codepair))
+        .route("/auth/{o2}/token", o2_post(token::handle))
+        .route("/auth/{o2}/create/codepair", o2_post(codepair::handle))
         .route("/auth/{o2}/tokeninfo", get(resource::tokeninfo))
         .route("/user/profile", get(resource::profile))
         .route("/ping", get(avs::ping))
@@ -50,6 +53,32 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 /// True for the `o2` path segment in either spelling (`/auth/o2/…`, `/auth/O2/…`).
 pub(crate) fn is_o2(segment: &str) -> bool {
     segment.eq_ignore_ascii_case("o2")
+}
+
+/// The body handler of an `/auth/o2/…` POST: the request's headers and body.
+type O2Handler = fn(&Shared, &HeaderMap, &[u8]) -> Result<Response, OAuthError>;
+
+/// A POST route for an `/auth/{o2}/…` path: 404 unless the segment is `o2` in some case, and the
+/// handler's [`OAuthError`] as LWA's JSON error response.
+fn o2_post(handle: O2Handler) -> MethodRouter<Arc<Shared>> {
+    post(
+        move |State(shared): State<Arc<Shared>>,
+              Path(o2): Path<String>,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            if !is_o2(&o2) {
+                return not_found().await;
+            }
+            handle(&shared, &headers, &body).unwrap_or_else(IntoResponse::into_response)
+        },
+    )
+}
+
+/// A request's `Content-Type`, if readable.
+pub(crate) fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 pub(crate) async fn not_found() -> Response {

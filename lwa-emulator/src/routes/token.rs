@@ -13,13 +13,10 @@
 //!
 //! Client secrets come in the body or as HTTP Basic (`client_id:client_secret`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde_json::json;
@@ -28,7 +25,6 @@ use shared_protocol::pkce::PkceCodeVerifier;
 use shared_protocol::secret::RefreshToken;
 use subtle::ConstantTimeEq as _;
 
-use super::{is_o2, not_found};
 use crate::config::RefreshTokenMode;
 use crate::oauth_error::{json_response, OAuthError};
 use crate::params::Params;
@@ -36,25 +32,12 @@ use crate::registry::{Client, ClientKind};
 use crate::server::Shared;
 use crate::store::{Minted, PairStatus};
 
-pub(crate) async fn token(
-    State(shared): State<Arc<Shared>>,
-    Path(o2): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !is_o2(&o2) {
-        return not_found().await;
-    }
-    match handle(&shared, &headers, &body) {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    }
-}
-
-fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+pub(super) fn handle(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, OAuthError> {
+    let content_type = super::content_type(headers);
     let params = Params::from_body(content_type, body).map_err(|_| {
         OAuthError::new(
             StatusCode::BAD_REQUEST,
