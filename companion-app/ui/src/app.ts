@@ -62,6 +62,9 @@ export class App {
   };
   private screen: Screen | null = null;
   private returnTo: ScreenId = "speakers";
+  /** The newest attempt the user left (cancelled, or done with its result): later events of it
+   * or older attempts are late and change nothing (ids only grow). */
+  private leftUpTo = 0;
   private readonly card: HTMLElement;
   private readonly steps: HTMLElement;
   private readonly live: HTMLElement;
@@ -260,12 +263,13 @@ export class App {
 
   async cancel(): Promise<void> {
     await this.commands.cancelPairing().catch(() => false);
-    this.state.pairing = null;
+    this.leaveCurrentPairing();
     this.show(this.state.selectedId ? "setupCode" : "speakers");
     this.announce("Pairing cancelled.");
   }
 
   pairingEvent(ev: PairingEvent): void {
+    if (ev.pairingId <= this.leftUpTo) return;
     const before = this.state.pairing;
     const after = applyEvent(before, ev);
     if (!after || after === before) return;
@@ -291,8 +295,13 @@ export class App {
     else this.show(want);
   }
 
-  doneWithResult(): void {
+  private leaveCurrentPairing(): void {
+    if (this.state.pairing) this.leftUpTo = Math.max(this.leftUpTo, this.state.pairing.id);
     this.state.pairing = null;
+  }
+
+  doneWithResult(): void {
+    this.leaveCurrentPairing();
     this.state.selectedId = null;
     this.show("speakers");
   }

@@ -296,9 +296,19 @@ describe("Sign in, progress and result", () => {
     await page.locator("#cancel").click();
     await expect.poll(async () => (await calls(page)).some((c) => c.cmd === "cancel_pairing")).toBe(true);
     expect(await screen(page)).toBe("setupCode");
-    // A late event of the cancelled attempt changes nothing.
-    await emitPairing(page, { type: "cancelled", pairingId: 1 });
+    // Late events of the cancelled attempt change nothing — events the app acts on for a live
+    // attempt: a stage moving on (would show Progress) and a final linked (would show Result).
+    await emitPairing(page, { type: "stage", pairingId: 1, stage: "exchange", state: "active", detail: null, millis: null });
+    await emitPairing(page, {
+      type: "linked",
+      pairingId: 1,
+      speakerId: livingRoom.id,
+      speakerName: livingRoom.name,
+      userId: "amzn1.account.AEXAMPLEALICE000000000000000",
+      totalMillis: 5234,
+    });
     expect(await screen(page)).toBe("setupCode");
+    expect(await page.locator("h1").innerText()).not.toContain("is linked");
     await context.close();
   });
 
