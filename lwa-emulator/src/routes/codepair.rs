@@ -1,7 +1,6 @@
 //! `POST /auth/O2/create/codepair` (lwa-spec §2.1): a CBL user code and device code.
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use shared_protocol::lwa::{CodePairResponse, ExpiresIn, ScopeData, SCOPE_ALEXA_ALL};
 
 use super::authorize::KNOWN_SCOPES;
@@ -9,11 +8,7 @@ use crate::oauth_error::{json_response, OAuthError};
 use crate::params::Params;
 use crate::server::Shared;
 
-pub(super) fn handle(
-    shared: &Shared,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, OAuthError> {
+pub(super) fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> super::O2Result {
     let content_type = super::content_type(headers);
     let params =
         Params::from_body(content_type, body).map_err(|_| OAuthError::invalid_param("body"))?;

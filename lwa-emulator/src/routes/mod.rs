@@ -55,8 +55,11 @@ pub(crate) fn is_o2(segment: &str) -> bool {
     segment.eq_ignore_ascii_case("o2")
 }
 
+/// What an `/auth/o2/…` handler returns: the response, or LWA's JSON error.
+pub(crate) type O2Result = Result<Response, OAuthError>;
+
 /// The body handler of an `/auth/o2/…` POST: the request's headers and body.
-type O2Handler = fn(&Shared, &HeaderMap, &[u8]) -> Result<Response, OAuthError>;
+type O2Handler = fn(&Shared, &HeaderMap, &[u8]) -> O2Result;
 
 /// A POST route for an `/auth/{o2}/…` path: 404 unless the segment is `o2` in some case, and the
 /// handler's [`OAuthError`] as LWA's JSON error response.

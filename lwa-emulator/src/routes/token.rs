@@ -32,11 +32,7 @@ use crate::registry::{Client, ClientKind};
 use crate::server::Shared;
 use crate::store::{Minted, PairStatus};
 
-pub(super) fn handle(
-    shared: &Shared,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, OAuthError> {
+pub(super) fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> super::O2Result {
     let content_type = super::content_type(headers);
     let params = Params::from_body(content_type, body).map_err(|_| {
         OAuthError::new(

@@ -24,6 +24,11 @@ async fn codepair(emu: &RunningEmulator, path: &str, body: String) -> (StatusCod
     (response.status(), response.json().await.unwrap())
 }
 
+/// `POST /auth/O2/create/codepair` for `client` and `product`.
+async fn create_pair(emu: &RunningEmulator, client: &str, product: &str) -> (StatusCode, Value) {
+    codepair(emu, "/auth/O2/create/codepair", request(client, product)).await
+}
+
 fn request(client: &str, product: &str) -> String {
     CodePairRequest {
         client_id: client.into(),
@@ -34,12 +39,7 @@ fn request(client: &str, product: &str) -> String {
 }
 
 async fn new_pair(emu: &RunningEmulator) -> CodePairResponse {
-    let (s, b) = codepair(
-        emu,
-        "/auth/O2/create/codepair",
-        request(DEVICE, DEFAULT_PRODUCT_ID),
-    )
-    .await;
+    let (s, b) = create_pair(emu, DEVICE, DEFAULT_PRODUCT_ID).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     serde_json::from_value(b).unwrap()
 }
@@ -76,10 +76,10 @@ async fn codepair_shape_on_both_path_spellings() {
 #[tokio::test]
 async fn codepair_errors() {
     let emu = start().await;
-    let (s, b) = codepair(
+    let (s, b) = create_pair(
         &emu,
-        "/auth/O2/create/codepair",
-        request("amzn1.application-oa2-client.nope", DEFAULT_PRODUCT_ID),
+        "amzn1.application-oa2-client.nope",
+        DEFAULT_PRODUCT_ID,
     )
     .await;
     assert_error(
@@ -88,12 +88,7 @@ async fn codepair_errors() {
         "InvalidValue",
         "The request has an invalid parameter : client_id",
     );
-    let (s, b) = codepair(
-        &emu,
-        "/auth/O2/create/codepair",
-        request(DEVICE, "unknown_product"),
-    )
-    .await;
+    let (s, b) = create_pair(&emu, DEVICE, "unknown_product").await;
     assert_error(
         s,
         &b,
@@ -188,8 +183,7 @@ async fn denied_expired_unknown_and_mismatched_pairs() {
     let denied = new_pair(&emu).await;
     emu.deny_user_code(&denied.user_code).unwrap();
     let (s, b) = poll(&emu, &denied).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(b["error"], "invalid_code_pair");
+    assert_error_code(s, &b, "invalid_code_pair");
 
     let mismatched = new_pair(&emu).await;
     let (s, b) = poll_code_pair(&emu, mismatched.device_code.expose_secret(), "ZZZZZZ").await;
@@ -293,12 +287,7 @@ async fn the_code_page_works_for_a_scripted_user() {
 async fn a_web_client_can_do_cbl_but_its_refresh_needs_the_secret() {
     // The SDK's INVALID_CBL_CLIENT_ID path: grant succeeds, first refresh says client_secret.
     let emu = start().await;
-    let (s, b) = codepair(
-        &emu,
-        "/auth/O2/create/codepair",
-        request(DEFAULT_WEB_CLIENT_ID, DEFAULT_PRODUCT_ID),
-    )
-    .await;
+    let (s, b) = create_pair(&emu, DEFAULT_WEB_CLIENT_ID, DEFAULT_PRODUCT_ID).await;
     assert_eq!(s, StatusCode::OK);
     let pair: CodePairResponse = serde_json::from_value(b).unwrap();
     emu.approve_user_code(&pair.user_code, ALICE_EMAIL).unwrap();

@@ -107,6 +107,13 @@ pub fn assert_error(status: StatusCode, body: &Value, error: &str, description: 
     assert_eq!(body["error_description"], description, "body: {body}");
 }
 
+/// Asserts a 400 with LWA error code `error`.
+#[track_caller]
+pub fn assert_error_code(status: StatusCode, body: &Value, error: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "body: {body}");
+    assert_eq!(body["error"], error, "body: {body}");
+}
+
 /// The PKCE code exchange; returns the JSON token response.
 pub async fn exchange(emu: &RunningEmulator, code: &str, pkce: &PkcePair) -> (StatusCode, Value) {
     code_exchange(
