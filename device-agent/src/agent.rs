@@ -92,7 +92,7 @@ impl Agent {
         let (delegate, start_report) = AuthDelegate::start(lwa, store, cfg.auth.clone())?;
         let pairing = Pairing::load(&cfg.state_dir, cfg.pairing.clone())?;
         if !delegate.is_paired() {
-            match pairing.open() {
+            match pairing.open_at_boot() {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "unpaired, but the pairing window stays closed")
@@ -319,8 +319,9 @@ async fn reopen_on_unlink(ctx: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         }
         let s = *rx.borrow_and_update();
         if s.state == AuthState::UnrecoverableError && s.error == AuthError::AuthorizationExpired {
-            match ctx.pairing.open() {
-                Ok(_) => tracing::info!("the speaker was unlinked; pairing window reopened"),
+            match ctx.pairing.open_after_unlink() {
+                Ok(true) => tracing::info!("the speaker was unlinked; pairing window reopened"),
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "the speaker was unlinked; pairing window stays closed")
                 }
@@ -379,8 +380,8 @@ async fn button_hook(cmd: String, pairing: Pairing, mut shutdown: watch::Receive
     loop {
         tokio::select! {
             line = lines.next_line() => match line {
-                Ok(Some(_)) => match pairing.open() {
-                    Ok(_) => tracing::info!("pairing button pressed: window open"),
+                Ok(Some(_)) => match pairing.press_button() {
+                    Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pairing button pressed"),
                 },
                 Ok(None) | Err(_) => {

@@ -46,6 +46,7 @@ pub mod config;
 pub mod core;
 pub mod link;
 pub mod local_api;
+pub mod log_safe;
 pub mod lwa_client;
 pub mod mdns;
 pub mod pairing;

@@ -1,19 +1,37 @@
 //! The pairing window and the failed-attempt counter.
 //!
 //! The window is the only time the speaker accepts a setup-code handshake, an authorization
-//! code or a reset. It opens at start while unpaired, or when the owner asks (CLI, SIGUSR1,
-//! button hook), and closes after `window` (15 min), after a successful link was delivered, or
-//! after too many wrong setup codes.
+//! code or a reset. It closes after `window` (15 min), after a successful link was delivered, or
+//! after `max_failures` (20) wrong setup codes.
+//!
+//! Who opened it decides what a lockout means:
+//!
+//! - **the pairing button** ([`Pairing::press_button`]): someone is at the speaker. It always
+//!   opens the window at once with a fresh budget of `max_failures`, whatever lockout is
+//!   running (as Matter lets the user reopen a commissioning window). A stranger who burns the
+//!   budget cannot keep the owner out; the owner presses again.
+//! - **nobody present** ([`Pairing::open`]: boot while unpaired, reopening after an unlink, the
+//!   local API, SIGUSR1): refused while a lockout runs. After `max_failures` wrong codes the
+//!   lockout is `lockout_base` doubling with each lockout (1, 2, 4 … min), capped at
+//!   `lockout_max` (a day); a success resets it.
+//!
+//! Wrong codes are paced: at most one counted attempt per `attempt_interval` (1 s), so the 20
+//! guesses of a window take at least 20 s; an attempt inside the interval is answered `busy`
+//! and costs nothing.
 //!
 //! Wrong codes are counted in `<state_dir>/pairing.json`, written *before* the agent answers a
 //! handshake (the tentative failure is undone when the code proves right). Pulling the plug in
-//! the middle of a guess therefore counts the guess. After `max_failures` (20) the window closes
-//! and stays closed, across restarts, for a lockout period that doubles with each lockout
-//! (1 min, 2 min, 4 min … capped at a day); a successful pairing resets both counters.
+//! the middle of a guess therefore counts the guess.
+//!
+//! A lockout is kept as **remaining time**, never as a wall-clock deadline: while the agent
+//! runs it counts down on the monotonic clock, and the file holds the time left (rewritten at
+//! most every `checkpoint` and at each change). A board without an RTC that boots in 1970, or
+//! an NTP step, neither erases nor stretches it; a power cut loses at most one checkpoint
+//! interval of countdown (the lockout gets longer, never shorter).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shared_protocol::message::{ErrorBody, ErrorKind, PairingWindow};
@@ -36,6 +54,16 @@ pub struct PairingConfig {
     pub lockout_base: Duration,
     /// Longest lockout.
     pub lockout_max: Duration,
+    /// Least time between two counted attempts (1 s).
+    pub attempt_interval: Duration,
+    /// How often a running lockout's remaining time is written to the file (60 s).
+    pub checkpoint: Duration,
+    /// The window opened at boot while unpaired (`window` by default; zero: only the button
+    /// opens it).
+    pub boot_window: Duration,
+    /// Reopen the window by itself when LWA says the speaker was unlinked (default false:
+    /// someone must press the button).
+    pub reopen_after_unlink: bool,
 }
 
 impl Default for PairingConfig {
@@ -45,24 +73,38 @@ impl Default for PairingConfig {
             max_failures: 20,
             lockout_base: Duration::from_secs(60),
             lockout_max: Duration::from_secs(24 * 3600),
+            attempt_interval: Duration::from_secs(1),
+            checkpoint: Duration::from_secs(60),
+            boot_window: Duration::from_secs(900),
+            reopen_after_unlink: false,
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 struct Persisted {
-    /// Wrong (or tentative) setup codes since the last success or lockout.
+    /// Wrong (or tentative) setup codes since the window opened.
     failures: u32,
     /// Lockouts since the last success (drives the backoff).
     lockouts: u32,
-    /// Unix seconds until which the window cannot be opened.
+    /// Seconds of lockout left when this was written.
+    #[serde(default)]
+    locked_for_secs: Option<u64>,
+    /// Old format: a wall-clock deadline. Read as a fresh `lockout_base` lock, never written.
+    #[serde(default, skip_serializing)]
     locked_until: Option<u64>,
 }
 
 #[derive(Debug)]
 struct State {
-    persisted: Persisted,
+    failures: u32,
+    lockouts: u32,
+    locked_until: Option<Instant>,
     open_until: Option<Instant>,
+    /// No counted attempt before this (pacing).
+    next_attempt: Option<Instant>,
+    /// When the file was last written (for the lockout checkpoint).
+    saved_at: Instant,
 }
 
 /// Writing `pairing.json` failed.
@@ -79,8 +121,8 @@ pub enum StateWriteError {
 /// Why the window could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// Too many wrong codes; try again later.
-    #[error("pairing is locked after too many wrong setup codes; try again in {retry_in_secs} s")]
+    /// Too many wrong codes; try again later (or press the pairing button).
+    #[error("pairing is locked after too many wrong setup codes; try again in {retry_in_secs} s, or press the speaker's pairing button")]
     LockedOut {
         /// Seconds to wait.
         retry_in_secs: u64,
@@ -126,11 +168,8 @@ struct PairingInner {
     view: watch::Sender<PairingWindow>,
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 impl Pairing {
@@ -145,7 +184,7 @@ impl Pairing {
         };
         atomic_file::ensure_private_dir(state_dir).map_err(|e| err(PairingLoadCause::Dir(e)))?;
         atomic_file::remove_stale_temps(&path);
-        let mut persisted = match atomic_file::read_bounded(&path, 4096) {
+        let persisted = match atomic_file::read_bounded(&path, 4096) {
             Ok(None) => Persisted::default(),
             Ok(Some(bytes)) => match serde_json::from_slice::<Persisted>(&bytes) {
                 Ok(p) => p,
@@ -154,9 +193,23 @@ impl Pairing {
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => corrupt(&path, &cfg),
             Err(e) => return Err(err(PairingLoadCause::Read(e))),
         };
-        let mut changed = false;
-        if persisted.failures >= cfg.max_failures && persisted.locked_until.is_none() {
-            lock(&mut persisted, &cfg);
+        let now = Instant::now();
+        let locked_for = match (persisted.locked_for_secs, persisted.locked_until) {
+            (Some(secs), _) => Some(Duration::from_secs(secs).min(cfg.lockout_max)),
+            (None, Some(_)) => Some(cfg.lockout_base),
+            (None, None) => None,
+        };
+        let mut state = State {
+            failures: persisted.failures,
+            lockouts: persisted.lockouts,
+            locked_until: locked_for.map(|d| now + d),
+            open_until: None,
+            next_attempt: None,
+            saved_at: now,
+        };
+        let mut changed = persisted.locked_until.is_some();
+        if state.failures >= cfg.max_failures && state.locked_until.is_none() {
+            lock(&mut state, &cfg, now);
             changed = true;
         }
         let (view, _) = watch::channel(PairingWindow::Closed);
@@ -164,25 +217,34 @@ impl Pairing {
             inner: Arc::new(PairingInner {
                 path: path.clone(),
                 cfg,
-                state: Mutex::new(State {
-                    persisted,
-                    open_until: None,
-                }),
+                state: Mutex::new(state),
                 view,
             }),
         };
         if changed {
             pairing
-                .save(&persisted)
+                .with_state(|st| pairing.save(st, now))
                 .map_err(|e| err(PairingLoadCause::Write(e)))?;
         }
         pairing.refresh_view();
         Ok(pairing)
     }
 
-    fn save(&self, p: &Persisted) -> Result<(), StateWriteError> {
-        let bytes = serde_json::to_vec(p)?;
-        Ok(atomic_file::write_atomic(&self.inner.path, &bytes)?)
+    /// Writes `st` (the lockout as the time left at `now`).
+    fn save(&self, st: &mut State, now: Instant) -> Result<(), StateWriteError> {
+        let p = Persisted {
+            failures: st.failures,
+            lockouts: st.lockouts,
+            locked_for_secs: st
+                .locked_until
+                .filter(|until| *until > now)
+                .map(|until| ceil_secs(until - now)),
+            locked_until: None,
+        };
+        let bytes = serde_json::to_vec(&p)?;
+        atomic_file::write_atomic(&self.inner.path, &bytes)?;
+        st.saved_at = now;
+        Ok(())
     }
 
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -195,11 +257,15 @@ impl Pairing {
 
     fn compute(&self, st: &mut State) -> PairingWindow {
         let now = Instant::now();
-        if let Some(until) = st.persisted.locked_until {
-            let unix = unix_now();
-            if unix < until {
+        if let Some(until) = st.locked_until {
+            if until > now {
+                if now.duration_since(st.saved_at) >= self.inner.cfg.checkpoint {
+                    if let Err(e) = self.save(st, now) {
+                        tracing::warn!(error = %e, "cannot checkpoint the pairing lockout");
+                    }
+                }
                 return PairingWindow::LockedOut {
-                    retry_in_secs: until - unix,
+                    retry_in_secs: ceil_secs(until - now).max(1),
                 };
             }
         }
@@ -225,6 +291,15 @@ impl Pairing {
     /// True while the window is open.
     pub fn is_open(&self) -> bool {
         matches!(self.window(), PairingWindow::Open { .. })
+    }
+
+    /// What a peer is told when the window is not open (`None` while open).
+    pub fn refusal(&self) -> Option<ErrorBody> {
+        match self.window() {
+            PairingWindow::Open { .. } => None,
+            PairingWindow::LockedOut { retry_in_secs } => Some(locked_body(retry_in_secs)),
+            _ => Some(closed_body()),
+        }
     }
 
     fn publish(&self, w: PairingWindow) {
@@ -253,31 +328,89 @@ impl Pairing {
         self.with_state(|st| st.open_until)
     }
 
-    /// Opens (or extends) the window for the configured time. Refused while locked out.
-    /// Reopening after a lockout expired starts a fresh failure count.
+    /// Opens (or extends) the window with nobody known to be present (boot while unpaired,
+    /// after an unlink, the local API, SIGUSR1). Refused while locked out. Reopening after a
+    /// lockout expired starts a fresh failure count; the backoff stays until a success.
     pub fn open(&self) -> Result<PairingWindow, OpenError> {
+        self.open_for(self.inner.cfg.window)
+    }
+
+    /// The unpaired speaker boots: opens the window for `boot_window` (unless that is zero:
+    /// then only the button opens it). Returns whether it opened.
+    pub fn open_at_boot(&self) -> Result<bool, OpenError> {
+        let len = self.inner.cfg.boot_window;
+        if len.is_zero() {
+            tracing::info!(
+                "unpaired; the window opens with the pairing button (boot_window_secs = 0)"
+            );
+            return Ok(false);
+        }
+        self.open_for(len).map(|_| true)
+    }
+
+    /// LWA says the speaker was unlinked: reopen only if `reopen_after_unlink` (nobody is known
+    /// to be there; by default the owner presses the button). Returns whether it opened.
+    pub fn open_after_unlink(&self) -> Result<bool, OpenError> {
+        if !self.inner.cfg.reopen_after_unlink {
+            tracing::info!("the speaker was unlinked; press the pairing button to pair it again");
+            return Ok(false);
+        }
+        self.open().map(|_| true)
+    }
+
+    /// [`Pairing::open`] for `len` instead of the configured window.
+    pub fn open_for(&self, len: Duration) -> Result<PairingWindow, OpenError> {
         let result = self.with_state(|st| {
             if let PairingWindow::LockedOut { retry_in_secs } = self.compute(st) {
                 return Err(OpenError::LockedOut { retry_in_secs });
             }
-            if st.persisted.locked_until.is_some() {
-                let mut next = st.persisted;
-                next.locked_until = None;
-                next.failures = 0;
-                self.save(&next).map_err(OpenError::Storage)?;
-                st.persisted = next;
+            let now = Instant::now();
+            if st.locked_until.is_some() {
+                st.locked_until = None;
+                st.failures = 0;
+                self.save(st, now).map_err(OpenError::Storage)?;
             }
-            st.open_until = Some(Instant::now() + self.inner.cfg.window);
+            st.open_until = Some(now + len);
+            Ok(self.compute(st))
+        });
+        if result.is_ok() {
+            tracing::info!(secs = len.as_secs(), "pairing window open");
+        }
+        self.refresh_view();
+        result
+    }
+
+    /// The pairing button: someone is at the speaker. Opens the window at once with a fresh
+    /// budget, ending any lockout (the backoff counter stays until a success).
+    pub fn press_button(&self) -> Result<PairingWindow, OpenError> {
+        let result = self.with_state(|st| {
+            let now = Instant::now();
+            st.locked_until = None;
+            st.failures = 0;
+            st.next_attempt = None;
+            self.save(st, now).map_err(OpenError::Storage)?;
+            st.open_until = Some(now + self.inner.cfg.window);
             Ok(self.compute(st))
         });
         if result.is_ok() {
             tracing::info!(
                 secs = self.inner.cfg.window.as_secs(),
-                "pairing window open"
+                "pairing button pressed: window open with a fresh attempt budget"
             );
         }
         self.refresh_view();
         result
+    }
+
+    /// Writes a running lockout's remaining time now (e.g. before a planned shutdown).
+    pub fn checkpoint(&self) {
+        self.with_state(|st| {
+            if st.locked_until.is_some() {
+                if let Err(e) = self.save(st, Instant::now()) {
+                    tracing::warn!(error = %e, "cannot checkpoint the pairing lockout");
+                }
+            }
+        });
     }
 
     /// Closes the window.
@@ -289,39 +422,45 @@ impl Pairing {
 
     /// Wrong codes counted so far.
     pub fn failures(&self) -> u32 {
-        self.with_state(|st| st.persisted.failures)
+        self.with_state(|st| st.failures)
     }
 
-    /// Step 1 of a handshake (before the agent answers the PAKE): the window must be open and
-    /// not locked; a tentative failure is persisted. `Err` goes to the peer.
+    /// Step 1 of a handshake (before the agent answers the PAKE): the window must be open, not
+    /// locked, and the last counted attempt at least `attempt_interval` ago; a tentative
+    /// failure is persisted. `Err` goes to the peer.
     pub fn before_reply(&self) -> Result<(), ErrorBody> {
         let result = self.with_state(|st| {
             match self.compute(st) {
                 PairingWindow::Open { .. } => {}
-                PairingWindow::Closed => {
-                    return Err(ErrorBody::new(
-                        ErrorKind::WindowClosed,
-                        "the speaker's pairing window is closed: open it on the speaker \
-                         (avs-device-agent pair, or its pairing button) and try again",
-                    ))
-                }
                 PairingWindow::LockedOut { retry_in_secs } => {
-                    return Err(locked_body(retry_in_secs));
+                    return Err(locked_body(retry_in_secs))
                 }
+                _ => return Err(closed_body()),
             }
-            if st.persisted.failures >= self.inner.cfg.max_failures {
+            if st.failures >= self.inner.cfg.max_failures {
                 return Err(locked_body(self.inner.cfg.lockout_base.as_secs()));
             }
-            let mut next = st.persisted;
-            next.failures += 1;
-            self.save(&next).map_err(|e| {
+            let now = Instant::now();
+            if let Some(next) = st.next_attempt.filter(|next| *next > now) {
+                let wait = ceil_secs(next - now).max(1);
+                return Err(ErrorBody {
+                    kind: ErrorKind::Busy,
+                    message: format!(
+                        "another setup code was tried a moment ago; try again in {wait} s"
+                    ),
+                    retry_after_secs: Some(wait),
+                });
+            }
+            st.failures += 1;
+            if let Err(e) = self.save(st, now) {
+                st.failures -= 1;
                 tracing::error!(error = %e, "cannot record the pairing attempt; refusing it");
-                ErrorBody::new(
+                return Err(ErrorBody::new(
                     ErrorKind::Internal,
                     "the speaker cannot record pairing attempts",
-                )
-            })?;
-            st.persisted = next;
+                ));
+            }
+            st.next_attempt = Some(now + self.inner.cfg.attempt_interval);
             Ok(())
         });
         self.refresh_view();
@@ -331,12 +470,11 @@ impl Pairing {
     /// Step 2 of a handshake: the code was right, undo the tentative failure.
     pub fn on_code_verified(&self) {
         self.with_state(|st| {
-            let mut next = st.persisted;
-            next.failures = next.failures.saturating_sub(1);
-            if let Err(e) = self.save(&next) {
+            st.failures = st.failures.saturating_sub(1);
+            st.next_attempt = None;
+            if let Err(e) = self.save(st, Instant::now()) {
                 tracing::error!(error = %e, "cannot update the pairing attempt counter");
             }
-            st.persisted = next;
         });
     }
 
@@ -344,66 +482,78 @@ impl Pairing {
     /// window closes and a lockout starts.
     pub fn on_wrong_code(&self) {
         let locked = self.with_state(|st| {
-            if st.persisted.failures < self.inner.cfg.max_failures {
+            if st.failures < self.inner.cfg.max_failures {
                 return None;
             }
-            let mut next = st.persisted;
-            if next.locked_until.is_none() {
-                lock(&mut next, &self.inner.cfg);
+            let now = Instant::now();
+            if st.locked_until.is_none() {
+                lock(st, &self.inner.cfg, now);
             }
-            if let Err(e) = self.save(&next) {
+            st.open_until = None;
+            if let Err(e) = self.save(st, now) {
                 tracing::error!(error = %e, "cannot record the pairing lockout");
             }
-            st.persisted = next;
-            st.open_until = None;
-            next.locked_until
+            st.locked_until.map(|until| ceil_secs(until - now))
         });
-        if let Some(until) = locked {
+        if let Some(secs) = locked {
             tracing::warn!(
                 failures = self.inner.cfg.max_failures,
-                retry_in_secs = until.saturating_sub(unix_now()),
-                "too many wrong setup codes: pairing window closed and locked"
+                retry_in_secs = secs,
+                "too many wrong setup codes: pairing window closed and locked (the pairing button reopens it)"
             );
         }
         self.refresh_view();
     }
 
-    /// A link was delivered: close the window, reset the counters.
+    /// A link was delivered: close the window, reset the counters and the backoff.
     pub fn on_linked(&self) {
         self.with_state(|st| {
-            let next = Persisted::default();
-            if let Err(e) = self.save(&next) {
+            st.failures = 0;
+            st.lockouts = 0;
+            st.locked_until = None;
+            st.open_until = None;
+            st.next_attempt = None;
+            if let Err(e) = self.save(st, Instant::now()) {
                 tracing::error!(error = %e, "cannot reset the pairing attempt counter");
             }
-            st.persisted = next;
-            st.open_until = None;
         });
         tracing::info!("linked: pairing window closed");
         self.refresh_view();
     }
 }
 
+fn closed_body() -> ErrorBody {
+    ErrorBody::new(
+        ErrorKind::WindowClosed,
+        "the speaker's pairing window is closed: open it on the speaker \
+         (avs-device-agent pair, or its pairing button) and try again",
+    )
+}
+
 fn locked_body(retry_in_secs: u64) -> ErrorBody {
     ErrorBody {
         kind: ErrorKind::LockedOut,
         message: format!(
-            "too many wrong setup codes: pairing is locked for {retry_in_secs} s; then reopen the \
-             pairing window on the speaker and type the code printed on it"
+            "too many wrong setup codes: pairing is locked for {retry_in_secs} s; press the \
+             speaker's pairing button (or wait) and type the code printed on it"
         ),
         retry_after_secs: Some(retry_in_secs),
     }
 }
 
-fn lock(p: &mut Persisted, cfg: &PairingConfig) {
-    let factor = 1u32.checked_shl(p.lockouts.min(31)).unwrap_or(u32::MAX);
-    let secs = cfg
-        .lockout_base
+/// The next lockout: `lockout_base` doubled per earlier lockout, capped at `lockout_max`.
+fn lockout_len(lockouts: u32, cfg: &PairingConfig) -> Duration {
+    let factor = 1u32.checked_shl(lockouts.min(31)).unwrap_or(u32::MAX);
+    cfg.lockout_base
         .saturating_mul(factor)
         .min(cfg.lockout_max)
-        .as_secs()
-        .max(1);
-    p.locked_until = Some(unix_now() + secs);
-    p.lockouts = p.lockouts.saturating_add(1);
+        .max(Duration::from_secs(1))
+}
+
+fn lock(st: &mut State, cfg: &PairingConfig, now: Instant) {
+    st.locked_until = Some(now + lockout_len(st.lockouts, cfg));
+    st.lockouts = st.lockouts.saturating_add(1);
+    st.open_until = None;
 }
 
 fn corrupt(path: &Path, cfg: &PairingConfig) -> Persisted {
@@ -418,6 +568,7 @@ fn corrupt(path: &Path, cfg: &PairingConfig) -> Persisted {
     Persisted {
         failures: cfg.max_failures,
         lockouts: 0,
+        locked_for_secs: None,
         locked_until: None,
     }
 }
@@ -428,21 +579,40 @@ mod tests {
 
     fn cfg() -> PairingConfig {
         PairingConfig {
-            window: Duration::from_secs(60),
+            window: Duration::from_secs(600),
             max_failures: 3,
             lockout_base: Duration::from_secs(60),
-            lockout_max: Duration::from_secs(3600),
+            lockout_max: Duration::from_secs(240),
+            attempt_interval: Duration::from_secs(1),
+            checkpoint: Duration::from_secs(60),
+            boot_window: Duration::from_secs(600),
+            reopen_after_unlink: false,
         }
     }
 
-    #[tokio::test]
+    /// One wrong guess, then the pacing interval (fake clock).
+    async fn wrong_guess(p: &Pairing) {
+        p.before_reply().unwrap();
+        p.on_wrong_code();
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+
+    fn locked_for(p: &Pairing) -> Option<u64> {
+        match p.window() {
+            PairingWindow::LockedOut { retry_in_secs } => Some(retry_in_secs),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn counts_persist_and_lock_across_restart() {
         let dir = tempfile::tempdir().unwrap();
         let p = Pairing::load(dir.path(), cfg()).unwrap();
         assert_eq!(p.window(), PairingWindow::Closed);
         assert_eq!(p.before_reply().unwrap_err().kind, ErrorKind::WindowClosed);
+        assert_eq!(p.refusal().unwrap().kind, ErrorKind::WindowClosed);
         p.open().unwrap();
-        assert!(p.is_open());
+        assert!(p.is_open() && p.refusal().is_none());
         // right code: tentative failure undone
         p.before_reply().unwrap();
         assert_eq!(
@@ -453,48 +623,176 @@ mod tests {
         p.on_code_verified();
         assert_eq!(p.failures(), 0);
         for _ in 0..3 {
-            p.before_reply().unwrap();
-            p.on_wrong_code();
+            wrong_guess(&p).await;
         }
-        assert!(
-            matches!(p.window(), PairingWindow::LockedOut { retry_in_secs } if retry_in_secs > 50)
-        );
+        assert!(locked_for(&p).is_some_and(|s| s > 50));
         assert_eq!(p.before_reply().unwrap_err().kind, ErrorKind::LockedOut);
+        assert_eq!(p.refusal().unwrap().kind, ErrorKind::LockedOut);
         assert!(matches!(p.open(), Err(OpenError::LockedOut { .. })));
         drop(p);
         let p = Pairing::load(dir.path(), cfg()).unwrap();
-        assert!(matches!(p.window(), PairingWindow::LockedOut { .. }));
+        assert!(locked_for(&p).is_some());
         assert!(p.open().is_err());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn crash_at_the_limit_locks_on_load_and_corrupt_file_fails_closed() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(PAIRING_FILE),
-            br#"{"failures":3,"lockouts":0,"locked_until":null}"#,
+            br#"{"failures":3,"lockouts":0,"locked_for_secs":null}"#,
         )
         .unwrap();
         let p = Pairing::load(dir.path(), cfg()).unwrap();
-        assert!(matches!(p.window(), PairingWindow::LockedOut { .. }));
+        assert_eq!(locked_for(&p), Some(60));
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(PAIRING_FILE), b"garbage").unwrap();
         let p = Pairing::load(dir.path(), cfg()).unwrap();
-        assert!(matches!(p.window(), PairingWindow::LockedOut { .. }));
+        assert!(locked_for(&p).is_some());
     }
 
-    #[test]
-    fn lockout_doubles_and_caps() {
-        let c = cfg();
-        let mut p = Persisted::default();
-        let mut last = 0;
-        for i in 0..10 {
-            lock(&mut p, &c);
-            let secs = p.locked_until.unwrap() - unix_now();
-            assert!(secs >= last.min(3600), "{i}: {secs}");
-            assert!(secs <= 3600);
-            last = secs;
+    /// 18.1: the escalation on a fake clock. Lockouts of 1, 2, 4 min, then the cap (4 min
+    /// here); each time the window refuses to reopen until the lockout has run out to the
+    /// second, and reopens after; a success resets the backoff to 1 min.
+    #[tokio::test(start_paused = true)]
+    async fn lockout_escalates_caps_expires_and_resets_on_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        for expected in [60u64, 120, 240, 240, 240] {
+            p.open().unwrap();
+            for _ in 0..3 {
+                wrong_guess(&p).await;
+            }
+            // The last guess was 1 s ago (the pacing advance).
+            assert_eq!(locked_for(&p), Some(expected - 1), "lockout {expected}");
+            assert!(matches!(p.open(), Err(OpenError::LockedOut { .. })));
+            tokio::time::advance(Duration::from_secs(expected - 2)).await;
+            assert_eq!(locked_for(&p), Some(1));
+            assert!(p.open().is_err(), "still locked 1 s before the end");
+            tokio::time::advance(Duration::from_secs(1)).await;
+            assert!(p.open().is_ok(), "reopens once the lockout ran out");
+            assert_eq!(p.failures(), 0, "a fresh budget after the lockout");
+            p.close();
         }
-        assert_eq!(p.lockouts, 10);
+        // A success resets the backoff.
+        p.open().unwrap();
+        p.before_reply().unwrap();
+        p.on_code_verified();
+        p.on_linked();
+        p.open().unwrap();
+        for _ in 0..3 {
+            wrong_guess(&p).await;
+        }
+        assert_eq!(locked_for(&p), Some(59));
+    }
+
+    /// 12.2: the button always reopens at once with a fresh budget; nobody-present openings
+    /// stay refused; the backoff continues.
+    #[tokio::test(start_paused = true)]
+    async fn the_button_reopens_a_locked_window_with_a_fresh_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        p.open().unwrap();
+        for _ in 0..3 {
+            wrong_guess(&p).await;
+        }
+        assert!(p.open().is_err());
+        assert!(p.press_button().is_ok());
+        assert!(p.is_open());
+        assert_eq!(p.failures(), 0);
+        // Three more wrong guesses are allowed (a fresh budget), then the next lockout is
+        // longer: the button does not reset the backoff, only a success does.
+        for _ in 0..3 {
+            wrong_guess(&p).await;
+        }
+        assert_eq!(locked_for(&p), Some(119));
+        // The button survives a restart's lockout too.
+        drop(p);
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        assert!(locked_for(&p).is_some());
+        p.press_button().unwrap();
+        assert!(p.is_open());
+    }
+
+    /// Guesses are paced: a second counted attempt within `attempt_interval` is answered busy
+    /// and not counted.
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_paced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        p.open().unwrap();
+        p.before_reply().unwrap();
+        p.on_wrong_code();
+        let busy = p.before_reply().unwrap_err();
+        assert_eq!(busy.kind, ErrorKind::Busy);
+        assert_eq!(busy.retry_after_secs, Some(1));
+        assert_eq!(p.failures(), 1, "the refused attempt is not counted");
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert_eq!(p.before_reply().unwrap_err().kind, ErrorKind::Busy);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        p.before_reply().unwrap();
+        assert_eq!(p.failures(), 2);
+    }
+
+    /// The lockout is remaining time: the file holds seconds left (no wall clock), checkpointed
+    /// while running, so a restart resumes where it was, whatever the date says.
+    #[tokio::test(start_paused = true)]
+    async fn lockout_is_kept_as_remaining_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = || PairingConfig {
+            checkpoint: Duration::from_secs(10),
+            ..cfg()
+        };
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        p.open().unwrap();
+        for _ in 0..3 {
+            wrong_guess(&p).await;
+        }
+        let file = dir.path().join(PAIRING_FILE);
+        let on_disk: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(on_disk["locked_for_secs"], 60, "{on_disk}");
+        assert!(on_disk.get("locked_until").is_none(), "{on_disk}");
+        // 41 s into the lockout: the next look at the window checkpoints the time left
+        // (the last write is older than `checkpoint`).
+        tokio::time::advance(Duration::from_secs(40)).await;
+        assert_eq!(locked_for(&p), Some(19));
+        drop(p);
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        assert_eq!(locked_for(&p), Some(19), "resumed from the time left");
+        tokio::time::advance(Duration::from_secs(18)).await;
+        p.checkpoint();
+        drop(p);
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        assert_eq!(locked_for(&p), Some(1), "an explicit checkpoint");
+        // A file from the old format (a wall-clock deadline, here in 1970) still locks.
+        std::fs::write(&file, br#"{"failures":0,"lockouts":1,"locked_until":5}"#).unwrap();
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        assert_eq!(locked_for(&p), Some(60));
+    }
+
+    /// 12.10: after an unlink the window stays shut unless configured; a zero boot window
+    /// leaves the opening to the button.
+    #[tokio::test(start_paused = true)]
+    async fn unattended_openings_follow_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        assert!(!p.open_after_unlink().unwrap());
+        assert_eq!(p.window(), PairingWindow::Closed);
+        assert!(p.open_at_boot().unwrap());
+        assert!(
+            matches!(p.window(), PairingWindow::Open { closes_in_secs } if closes_in_secs == 600)
+        );
+        p.close();
+        let c = PairingConfig {
+            boot_window: Duration::ZERO,
+            reopen_after_unlink: true,
+            ..cfg()
+        };
+        let p = Pairing::load(dir.path(), c).unwrap();
+        assert!(!p.open_at_boot().unwrap());
+        assert_eq!(p.window(), PairingWindow::Closed);
+        assert!(p.open_after_unlink().unwrap());
+        assert!(p.is_open());
     }
 }

@@ -31,7 +31,10 @@ fn provide(session_id: SessionId) -> CompanionMessage {
 #[tokio::test]
 async fn a_client_without_the_code_cannot_get_authorization_accepted() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = start(config(dir.path(), NO_LWA)).await;
+    let mut cfg = config(dir.path(), NO_LWA);
+    // Back-to-back attempts (the pacing has its own test below).
+    cfg.pairing.attempt_interval = Duration::ZERO;
+    let agent = start(cfg).await;
     assert!(agent.pairing().is_open(), "unpaired agent opens its window");
 
     // Wrong code: the handshake fails on both ends, no session.
@@ -101,7 +104,12 @@ async fn a_client_without_the_code_cannot_get_authorization_accepted() {
 #[tokio::test]
 async fn twenty_wrong_codes_close_the_window_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = start(config(dir.path(), NO_LWA)).await;
+    let unpaced = || {
+        let mut cfg = config(dir.path(), NO_LWA);
+        cfg.pairing.attempt_interval = Duration::ZERO;
+        cfg
+    };
+    let agent = start(unpaced()).await;
     for i in 0..20 {
         match connect(agent.link_addr(), WRONG_CODE).await {
             Err(HandshakeError::WrongSetupCode) => {}
@@ -127,7 +135,7 @@ async fn twenty_wrong_codes_close_the_window_and_survive_a_restart() {
     );
     agent.shutdown().await;
 
-    let agent = start(config(dir.path(), NO_LWA)).await;
+    let agent = start(unpaced()).await;
     assert!(
         matches!(agent.pairing().window(), PairingWindow::LockedOut { .. }),
         "lockout survives a restart"
@@ -142,6 +150,43 @@ async fn twenty_wrong_codes_close_the_window_and_survive_a_restart() {
         Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::LockedOut),
         other => panic!("{other:?}"),
     }
+    // The owner at the speaker: the button reopens at once, and the right code pairs.
+    agent.pairing().press_button().unwrap();
+    connect(agent.link_addr(), CODE)
+        .await
+        .expect("the button reopened the window with a fresh budget");
+    agent.shutdown().await;
+}
+
+/// 12.2: guesses are paced. Twenty wrong codes sent as fast as the link allows: the agent
+/// counts at most one per `attempt_interval` (1 s) and answers the others `busy`, uncounted.
+#[tokio::test]
+async fn wrong_codes_are_paced_one_per_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start(config(dir.path(), NO_LWA)).await;
+    let started = tokio::time::Instant::now();
+    let (mut wrong, mut busy) = (0, 0);
+    for i in 0..20 {
+        match connect(agent.link_addr(), WRONG_CODE).await {
+            Err(HandshakeError::WrongSetupCode) => wrong += 1,
+            Err(HandshakeError::Peer(body)) if body.kind == ErrorKind::Busy => {
+                assert_eq!(body.retry_after_secs, Some(1));
+                busy += 1;
+            }
+            other => panic!("attempt {i}: {other:?}"),
+        }
+    }
+    let secs = started.elapsed().as_secs();
+    assert!(busy > 0, "a burst is refused");
+    assert!(
+        wrong <= secs + 1,
+        "{wrong} guesses counted in {secs} s: not paced"
+    );
+    assert_eq!(agent.pairing().failures() as u64, wrong);
+    assert!(
+        agent.pairing().is_open(),
+        "the budget is not burnt by the burst"
+    );
     agent.shutdown().await;
 }
 

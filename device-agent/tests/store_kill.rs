@@ -161,6 +161,8 @@ fn start_agent(emu: &RunningEmulator, state: &Path) -> AgentProc {
         .env("AVS_AGENT_MDNS", "false")
         .env("AVS_AGENT_BLE", "false")
         .env("AVS_AGENT_SETUP_CODE", CODE)
+        // Attempts back to back (the 1 s pacing would turn most of them into `busy`).
+        .env("AVS_AGENT_ATTEMPT_INTERVAL_SECS", "0")
         .env(
             "AVS_AGENT_LOG",
             std::env::var("AVS_KILL_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
@@ -287,8 +289,9 @@ fn the_lost_token_check_can_fail() {
 #[derive(Debug, serde::Deserialize)]
 struct PairingFile {
     failures: u64,
+    /// The lockout's remaining seconds (kept as time left, not a wall-clock deadline).
     #[serde(default)]
-    locked_until: Option<u64>,
+    locked_for_secs: Option<u64>,
 }
 
 /// What one kill round saw and found.
@@ -347,7 +350,7 @@ async fn kill_agent_rounds(kills: u64, seed: u64) -> KillTotals {
         };
         device_agent::atomic_file::write_atomic(
             &state.join(PAIRING_FILE),
-            format!(r#"{{"failures":{initial},"lockouts":0,"locked_until":null}}"#).as_bytes(),
+            format!(r#"{{"failures":{initial},"lockouts":0,"locked_for_secs":null}}"#).as_bytes(),
         )
         .unwrap();
         let agent = start_agent(&emu, &state);
@@ -522,11 +525,11 @@ async fn kill_agent_rounds(kills: u64, seed: u64) -> KillTotals {
         totals.unanswered_attempts += unanswered.len() as u64;
         if saw_lockout {
             assert!(
-                file.locked_until.is_some(),
+                file.locked_for_secs.is_some(),
                 "round {round}: the lockout was answered but is not on disk"
             );
         }
-        if file.locked_until.is_some() || file.failures >= MAX_FAILURES {
+        if file.locked_for_secs.is_some() || file.failures >= MAX_FAILURES {
             totals.lockouts_on_disk += 1;
             // What the agent will load: locked out.
             let copy = tempfile::tempdir().unwrap();

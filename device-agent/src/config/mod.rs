@@ -142,15 +142,38 @@ config_keys! {
         /// Pairing window length in seconds (default 900).
         #[arg(long, env = "AVS_AGENT_PAIRING_WINDOW_SECS")]
         pub pairing_window_secs: Option<u64>,
+        /// The window opened at boot while unpaired, in seconds (default: pairing_window_secs;
+        /// 0: only the pairing button opens it).
+        #[arg(long, env = "AVS_AGENT_BOOT_WINDOW_SECS")]
+        pub boot_window_secs: Option<u64>,
+        /// Reopen the window by itself after an unlink (default false: press the button).
+        #[arg(long, env = "AVS_AGENT_REOPEN_AFTER_UNLINK")]
+        pub reopen_after_unlink: Option<bool>,
+        /// Least seconds between two counted setup-code attempts (default 1; 0 for tests).
+        #[arg(long, env = "AVS_AGENT_ATTEMPT_INTERVAL_SECS")]
+        pub attempt_interval_secs: Option<u64>,
         /// Refresh this many seconds before expiry (default 600).
         #[arg(long, env = "AVS_AGENT_REFRESH_HEAD_START_SECS")]
         pub refresh_head_start_secs: Option<u64>,
         /// Longest LWA request in seconds (default 60).
         #[arg(long, env = "AVS_AGENT_REQUEST_TIMEOUT_SECS")]
         pub request_timeout_secs: Option<u64>,
-        /// Most concurrent link sessions (default 4).
+        /// Most concurrent link connections, in any phase (default 16).
         #[arg(long, env = "AVS_AGENT_MAX_SESSIONS")]
         pub max_sessions: Option<usize>,
+        /// Most connections that have not yet sent their PAKE message (default 8; fewer than
+        /// `max_sessions`, so a peer proving the code always finds room).
+        #[arg(long, env = "AVS_AGENT_MAX_PENDING")]
+        pub max_pending: Option<usize>,
+        /// Most such connections from one source address (default 2).
+        #[arg(long, env = "AVS_AGENT_MAX_PENDING_PER_SOURCE")]
+        pub max_pending_per_source: Option<usize>,
+        /// Seconds a new connection has to send its Hello (default 5).
+        #[arg(long, env = "AVS_AGENT_HELLO_TIMEOUT_SECS")]
+        pub hello_timeout_secs: Option<u64>,
+        /// Seconds after the Hello exchange to send the PAKE message (default 5).
+        #[arg(long, env = "AVS_AGENT_PAKE_TIMEOUT_SECS")]
+        pub pake_timeout_secs: Option<u64>,
         /// Seconds allowed for the link handshake (default 30).
         #[arg(long, env = "AVS_AGENT_HANDSHAKE_TIMEOUT_SECS")]
         pub handshake_timeout_secs: Option<u64>,
@@ -243,8 +266,16 @@ impl LwaConfig {
 pub struct LinkConfig {
     /// Where the TCP link listens (`link_bind`).
     pub bind: SocketAddr,
-    /// Concurrent sessions; the next connection gets `Busy` (`max_sessions`).
+    /// Concurrent connections in any phase; the next one gets `Busy` (`max_sessions`).
     pub max_sessions: usize,
+    /// Connections that have not sent their PAKE message yet (`max_pending`, < `max_sessions`).
+    pub max_pending: usize,
+    /// Of those, from one source address (`max_pending_per_source`).
+    pub max_pending_per_source: usize,
+    /// Deadline for the peer's Hello (`hello_timeout_secs`).
+    pub hello_timeout: Duration,
+    /// Deadline for the PAKE message after the Hello exchange (`pake_timeout_secs`).
+    pub pake_timeout: Duration,
     /// Deadline for the whole handshake: Hello, SPAKE2, key confirmation
     /// (`handshake_timeout_secs`).
     pub handshake_timeout: Duration,
@@ -268,17 +299,40 @@ impl LinkConfig {
                 ))
             }
         };
-        let max_sessions = v.max_sessions.unwrap_or(4);
-        if !(1..=64).contains(&max_sessions) {
+        let max_sessions = v.max_sessions.unwrap_or(16);
+        if !(2..=256).contains(&max_sessions) {
             return Err(invalid(
                 "max_sessions",
                 format!("{max_sessions} is out of range"),
-                "use 1 to 64 (default 4)",
+                "use 2 to 256 (default 16)",
+            ));
+        }
+        let max_pending = v.max_pending.unwrap_or(8.min(max_sessions - 1));
+        if max_pending == 0 || max_pending >= max_sessions {
+            return Err(invalid(
+                "max_pending",
+                format!("{max_pending} is out of range"),
+                format!(
+                    "use 1 to {} (fewer than max_sessions; default 8)",
+                    max_sessions - 1
+                ),
+            ));
+        }
+        let max_pending_per_source = v.max_pending_per_source.unwrap_or(2.min(max_pending));
+        if max_pending_per_source == 0 || max_pending_per_source > max_pending {
+            return Err(invalid(
+                "max_pending_per_source",
+                format!("{max_pending_per_source} is out of range"),
+                format!("use 1 to {max_pending} (at most max_pending; default 2)"),
             ));
         }
         Ok(Self {
             bind,
             max_sessions,
+            max_pending,
+            max_pending_per_source,
+            hello_timeout: secs("hello_timeout_secs", v.hello_timeout_secs, 5, 1, 60)?,
+            pake_timeout: secs("pake_timeout_secs", v.pake_timeout_secs, 5, 1, 60)?,
             handshake_timeout: secs(
                 "handshake_timeout_secs",
                 v.handshake_timeout_secs,
@@ -573,6 +627,19 @@ impl AgentConfig {
             cbl_hook: nonempty("cbl_hook", &values.cbl_hook)?,
             pairing: PairingConfig {
                 window,
+                boot_window: match values.boot_window_secs {
+                    Some(0) => Duration::ZERO,
+                    Some(_) => secs("boot_window_secs", values.boot_window_secs, 900, 10, 86_400)?,
+                    None => window,
+                },
+                reopen_after_unlink: values.reopen_after_unlink.unwrap_or(false),
+                attempt_interval: secs(
+                    "attempt_interval_secs",
+                    values.attempt_interval_secs,
+                    1,
+                    0,
+                    60,
+                )?,
                 ..PairingConfig::default()
             },
             cbl: CblPolicy::default(),

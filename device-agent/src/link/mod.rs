@@ -3,9 +3,10 @@
 //! BLE runs the same handler over GATT in [`crate::ble`].
 
 pub mod session;
+pub mod slots;
 pub mod tcp;
 
-pub use session::{classify, handle_connection};
+pub use session::{classify, handle_connection, serve_connection};
 pub use tcp::serve;
 
 pub use crate::config::LinkConfig;

@@ -8,6 +8,7 @@
 //! tells the companion exactly what went wrong and whether resending the same code can help.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use shared_protocol::frame::FrameTransport;
@@ -33,10 +34,16 @@ struct Guard<'a> {
     pairing: &'a Pairing,
     counted: bool,
     verified: bool,
+    /// Set when the peer's PAKE message arrived (readable while the handshake borrows us).
+    pake_seen: &'a AtomicBool,
+    /// Tells the listener the peer left the pending phase (see [`super::slots`]).
+    promote: &'a mut (dyn FnMut() + Send),
 }
 
 impl AttemptGuard for Guard<'_> {
     fn before_reply(&mut self) -> Result<(), ErrorBody> {
+        self.pake_seen.store(true, Ordering::Release);
+        (self.promote)();
         self.pairing.before_reply()?;
         self.counted = true;
         Ok(())
@@ -57,11 +64,35 @@ pub async fn handle_connection<T: FrameTransport>(
     ctx: &Core,
     limits: &LinkConfig,
 ) {
-    let deadline = Instant::now() + limits.handshake_timeout;
-    let hs = match timeout_at(deadline, ServerHandshake::accept(transport, ctx.hello())).await {
+    serve_connection(transport, peer, ctx, limits, &mut || {}).await
+}
+
+/// [`handle_connection`], calling `promote` when the peer's PAKE message arrives (the TCP
+/// listener moves the connection out of its pending budget then).
+///
+/// Deadlines by phase: the peer's Hello within `hello_timeout`; if the window is not open the
+/// peer gets `Error{window_closed | locked_out}` right after the Hello exchange and the
+/// connection ends; the PAKE message within `pake_timeout` of the Hello exchange; the whole
+/// handshake within `handshake_timeout`.
+pub async fn serve_connection<T: FrameTransport>(
+    transport: T,
+    peer: impl Display,
+    ctx: &Core,
+    limits: &LinkConfig,
+    promote: &mut (dyn FnMut() + Send),
+) {
+    let started = Instant::now();
+    let deadline = started + limits.handshake_timeout;
+    let hello_deadline = (started + limits.hello_timeout).min(deadline);
+    let hs = match timeout_at(
+        hello_deadline,
+        ServerHandshake::accept(transport, ctx.hello()),
+    )
+    .await
+    {
         Ok(Ok(hs)) => hs,
         Ok(Err(e)) => {
-            tracing::info!(%peer, error = %e, "link hello failed");
+            tracing::info!(%peer, error = %crate::log_safe::Escaped(&e), "link hello failed");
             return;
         }
         Err(_) => {
@@ -69,16 +100,37 @@ pub async fn handle_connection<T: FrameTransport>(
             return;
         }
     };
+    if let Some(body) = ctx.pairing.refusal() {
+        tracing::info!(%peer, kind = ?body.kind, "link: pairing window not open; closing after hello");
+        let mut t = hs.refuse(body).await;
+        // Let the answer reach the peer before the close (its next frame or its close).
+        let _ = timeout(Duration::from_secs(1), t.recv_frame()).await;
+        return;
+    }
+    let pake_seen = AtomicBool::new(false);
     let mut guard = Guard {
         pairing: &ctx.pairing,
         counted: false,
         verified: false,
+        pake_seen: &pake_seen,
+        promote,
     };
-    let result = timeout_at(deadline, hs.authenticate(&ctx.setup_code, &mut guard)).await;
+    let pake_deadline = (Instant::now() + limits.pake_timeout).min(deadline);
+    let result = {
+        let auth = hs.authenticate(&ctx.setup_code, &mut guard);
+        tokio::pin!(auth);
+        match timeout_at(pake_deadline, &mut auth).await {
+            Ok(r) => Some(r),
+            Err(_) if pake_seen.load(Ordering::Acquire) => {
+                timeout_at(deadline, &mut auth).await.ok()
+            }
+            Err(_) => None,
+        }
+    };
     let (counted, verified) = (guard.counted, guard.verified);
     let session = match result {
-        Ok(Ok(session)) => session,
-        Ok(Err(e)) => {
+        Some(Ok(session)) => session,
+        Some(Err(e)) => {
             if counted && !verified {
                 ctx.pairing.on_wrong_code();
             }
@@ -86,15 +138,21 @@ pub async fn handle_connection<T: FrameTransport>(
                 HandshakeError::WrongSetupCode => {
                     tracing::warn!(%peer, failures = ctx.pairing.failures(), "link handshake: wrong setup code")
                 }
-                other => tracing::info!(%peer, error = %other, "link handshake failed"),
+                other => {
+                    tracing::info!(%peer, error = %crate::log_safe::Escaped(&other), "link handshake failed")
+                }
             }
             return;
         }
-        Err(_) => {
+        None => {
             if counted && !verified {
                 ctx.pairing.on_wrong_code();
             }
-            tracing::info!(%peer, "link handshake timed out");
+            if pake_seen.load(Ordering::Acquire) {
+                tracing::info!(%peer, "link handshake timed out");
+            } else {
+                tracing::info!(%peer, "link: no PAKE message in time; closing");
+            }
             return;
         }
     };

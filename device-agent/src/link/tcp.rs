@@ -2,9 +2,11 @@
 //!
 //! One task per connection, each bounded in time and number:
 //!
-//! - at most `max_sessions` at once; the next connection gets `Error{Busy}` and is closed;
-//! - the whole handshake (Hello, SPAKE2, key confirmation) must finish within
-//!   `handshake_timeout`; every later read must arrive within `idle_timeout`;
+//! - a slot from [`Slots`]: at most `max_sessions` in all, at most `max_pending` that have not
+//!   sent their PAKE message, at most `max_pending_per_source` of those per address; a
+//!   connection without a slot gets `Error{Busy}` and is closed;
+//! - deadlines by phase (Hello, PAKE message, whole handshake; see [`super::session`]); every
+//!   later read must arrive within `idle_timeout`;
 //! - frames are capped by the protocol crate.
 
 use std::sync::Arc;
@@ -17,7 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 
-use super::session::handle_connection;
+use super::session::serve_connection;
+use super::slots::Slots;
 use super::LinkConfig;
 use crate::core::Core;
 
@@ -28,7 +31,11 @@ pub async fn serve(
     limits: LinkConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let sessions = Arc::new(Semaphore::new(limits.max_sessions));
+    let slots = Slots::new(
+        limits.max_sessions,
+        limits.max_pending,
+        limits.max_pending_per_source,
+    );
     // Busy answers are cheap but still bounded.
     let busy = Arc::new(Semaphore::new(limits.max_sessions.max(4)));
     loop {
@@ -45,22 +52,22 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        match sessions.clone().try_acquire_owned() {
-            Ok(permit) => {
+        match slots.acquire(peer.ip()) {
+            Ok(mut slot) => {
                 let ctx = ctx.clone();
                 let limits = limits.clone();
                 let mut stop = shutdown.clone();
                 tokio::spawn(async move {
+                    let mut promote = || slot.promote();
                     tokio::select! {
-                        _ = handle_connection(StreamTransport::new(stream), peer, &ctx, &limits) => {}
+                        _ = serve_connection(StreamTransport::new(stream), peer, &ctx, &limits, &mut promote) => {}
                         _ = stop.changed() => {}
                     }
-                    drop(permit);
                 });
             }
-            Err(_) => {
+            Err(why) => {
                 if let Ok(permit) = busy.clone().try_acquire_owned() {
-                    tracing::info!(%peer, "link busy: refusing a connection");
+                    tracing::info!(%peer, reason = %why, "link busy: refusing a connection");
                     tokio::spawn(async move {
                         refuse_busy(stream).await;
                         drop(permit);

@@ -381,6 +381,15 @@ impl<T: FrameTransport> ServerHandshake<T> {
         &self.0.peer_hello
     }
 
+    /// Ends the handshake right after the Hello exchange with `Error{body}` (e.g. the pairing
+    /// window is closed): no PAKE is run. Returns the transport so the caller can let the
+    /// answer drain before closing.
+    pub async fn refuse(self, body: ErrorBody) -> T {
+        let mut transport = self.0.transport;
+        let _ = send_plain(&mut transport, &PlainMessage::Error(body)).await;
+        transport
+    }
+
     /// Runs SPAKE2 and key confirmation. `guard` is asked before we answer the companion's PAKE
     /// message (so a failure is on record even if we crash) and told when the code was right.
     pub async fn authenticate(
