@@ -213,7 +213,7 @@ async fn client(args: ClientArgs, req: ApiRequest) -> ExitCode {
 fn print_human(resp: &ApiResponse) {
     match resp {
         ApiResponse::Token { access_token, .. } => println!("{}", access_token.expose_secret()),
-        ApiResponse::AuthState { state, error } => println!("{state} ({error})"),
+        ApiResponse::AuthState { state, error, .. } => println!("{state} ({error})"),
         ApiResponse::Status(s) => {
             println!("device id:   {}", s.device_id);
             println!("name:        {}", s.friendly_name);

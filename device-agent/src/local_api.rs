@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `{"op":"token"}` | `{"type":"token","access_token":…,"expires_in_secs":…}` or `error` |
 //! | `{"op":"auth_failure","token":…}` | `ok` (AVS said 403: refresh now) |
-//! | `{"op":"subscribe"}` | `auth_state` now, then on every change, until the client hangs up |
+//! | `{"op":"subscribe"}` | `auth_state` now, then on every change and every new token, until the client hangs up |
 //! | `{"op":"status"}` | `status` |
 //! | `{"op":"pair"}` | `window` or `error` (locked out) |
 //! | `{"op":"reset"}` | `ok` |
@@ -87,6 +87,12 @@ pub enum ApiResponse {
         state: AuthState,
         /// The SDK error code of the last failure (`SUCCESS` when none).
         error: AuthError,
+        /// How many access tokens the agent has published since it started: a line whose
+        /// `token_gen` differs from the last one means "fetch the token again", also when the
+        /// state stayed `REFRESHED` (a refresh swapped the token). Not the token itself; absent
+        /// from agents before it existed (read as 0).
+        #[serde(default)]
+        token_gen: u64,
     },
     /// The agent's status (`status`).
     Status(StatusReport),
@@ -348,24 +354,7 @@ async fn answer(req: ApiRequest, w: &mut tokio::net::unix::OwnedWriteHalf, core:
             )
             .await
         }
-        ApiRequest::Subscribe => {
-            let mut rx = delegate.subscribe();
-            while rx.changed().await.is_ok() {
-                let s = *rx.borrow_and_update();
-                if !write(
-                    w,
-                    &ApiResponse::AuthState {
-                        state: s.state,
-                        error: s.error,
-                    },
-                )
-                .await
-                {
-                    return false;
-                }
-            }
-            false
-        }
+        ApiRequest::Subscribe => subscribe(delegate, w).await,
         ApiRequest::Status => write(w, &ApiResponse::Status(core.status_report())).await,
         ApiRequest::Pair => {
             let resp = match core.pairing.open() {
@@ -389,6 +378,34 @@ async fn answer(req: ApiRequest, w: &mut tokio::net::unix::OwnedWriteHalf, core:
         }
         ApiRequest::Check => write(w, &check(delegate).await).await,
         ApiRequest::Cbl => cbl(core, w).await,
+    }
+}
+
+/// `subscribe`: one `auth_state` line now, then one on every change of `(state, error)` and one
+/// for every new access token (a refresh that keeps the state `REFRESHED` changes nothing else,
+/// and a client holding the old token must hear of it). Both watches are read after each wake,
+/// so a state change and its token usually come as one line; a line may repeat the state.
+async fn subscribe(
+    delegate: &crate::auth_delegate::AuthDelegate,
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+) -> bool {
+    let mut states = delegate.subscribe();
+    let mut tokens = delegate.subscribe_tokens();
+    loop {
+        tokio::select! {
+            r = states.changed() => if r.is_err() { return false },
+            r = tokens.changed() => if r.is_err() { return false },
+        }
+        let s = *states.borrow_and_update();
+        let token_gen = *tokens.borrow_and_update();
+        let line = ApiResponse::AuthState {
+            state: s.state,
+            error: s.error,
+            token_gen,
+        };
+        if !write(w, &line).await {
+            return false;
+        }
     }
 }
 

@@ -200,6 +200,12 @@ impl AuthDelegate {
         self.observers.subscribe()
     }
 
+    /// A receiver whose value rises by one with every new access token, also when a refresh
+    /// keeps the state `REFRESHED` (which [`subscribe`](Self::subscribe) does not report).
+    pub fn subscribe_tokens(&self) -> watch::Receiver<u64> {
+        self.observers.subscribe_tokens()
+    }
+
     /// AVS refused `token` (HTTP 403): if it is the current token (or empty), refresh now.
     /// Reports of an older token, and all but the first report of the current one, are
     /// dropped here, so many reporters cause one refresh.

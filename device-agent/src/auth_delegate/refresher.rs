@@ -435,6 +435,7 @@ impl Refresher {
             .set_token(Some(LiveToken::new(token, expires_at, gen)));
         self.phase = Phase::fresh(expires_at, self.cfg.refresh_head_start, Instant::now());
         self.set_status(AuthState::Refreshed, AuthError::Success);
+        self.observers.token_published();
     }
 
     fn publish_facts(&self) {
