@@ -131,6 +131,10 @@ pub async fn hand_over<T: FrameTransport>(
                 | AgentMessage::DeviceInfo(_)
                 | AgentMessage::Status(_)
                 | AgentMessage::ResetDone
+                | AgentMessage::NetworkStatus(_)
+                | AgentMessage::WifiScan(_)
+                | AgentMessage::WifiProgress(_)
+                | AgentMessage::WifiResult(_)
                 | AgentMessage::Unknown) => return Err(unexpected(during, &other).into()),
             }
         }

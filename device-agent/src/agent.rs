@@ -29,6 +29,7 @@ use crate::link::{self, LinkConfig};
 use crate::local_api;
 use crate::lwa_client::LwaClient;
 use crate::mdns::Advertiser;
+use crate::network::Network;
 use crate::pairing::Pairing;
 use crate::provision;
 use crate::store::TokenStore;
@@ -117,6 +118,7 @@ impl Agent {
             exchange_lock: Mutex::new(()),
             link_addr,
             cbl: CblRunner::new(cfg.client_id.clone(), cfg.cbl.clone(), cfg.cbl_hook.clone()),
+            network: Network::from_config(&cfg.network, delegate.lwa().clone()),
         });
         let socket = local_api::bind(&cfg.socket_path).map_err(|source| AgentError::Socket {
             path: cfg.socket_path.clone(),

@@ -18,6 +18,7 @@
 //! | [`link`] | the companion link: session (handshake, PKCE per session, exchange), TCP listener |
 //! | [`local_api`] | the Unix socket for the AVS client and the CLI (takes the core) |
 //! | [`mdns`] | `_avs-pair._tcp` advertising |
+//! | [`network`] | network status, the connectivity check to LWA/AVS, joining Wi-Fi (NetworkManager, hook, none) |
 //! | [`ble`] | pairing over Bluetooth LE: GATT peripheral, advertising while the window is open |
 //! | [`agent`] | the composition root: builds the core, wires the listeners, shuts them down in order |
 //! | [`sd_notify`] | systemd readiness |
@@ -49,6 +50,7 @@ pub mod local_api;
 pub mod log_safe;
 pub mod lwa_client;
 pub mod mdns;
+pub mod network;
 pub mod pairing;
 pub mod provision;
 pub mod retry;

@@ -198,6 +198,11 @@ impl LwaClient {
         &self.endpoints
     }
 
+    /// The HTTP client (same TLS roots), for the network module's connectivity check.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Companion-app flow: redeem an authorization code with the session's verifier.
     pub async fn exchange_code(
         &self,

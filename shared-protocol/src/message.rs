@@ -7,9 +7,10 @@
 //! - [`PlainMessage`]: in the clear. Hello (version negotiation) and the PAKE exchange. Only
 //!   [`crate::session`]'s handshake reads and writes these, one expected message per step.
 //! - [`CompanionMessage`]: companion → agent, AEAD-sealed by [`crate::session`]. Requests:
-//!   device info, the authorization handover, status, reset.
+//!   device info, the authorization handover, status, reset, and the network step (status,
+//!   Wi-Fi scan, join a network; see [`wifi`]).
 //! - [`AgentMessage`]: agent → companion, sealed. Answers: device info, progress, the result,
-//!   status, reset done.
+//!   status, reset done, network status, scan results, Wi-Fi progress and result.
 //!
 //! The sealed session is typed by its side ([`crate::session::AgentSide`],
 //! [`crate::session::CompanionSide`]): the agent's session sends only [`AgentMessage`] and
@@ -36,12 +37,19 @@ use crate::pkce::{CodeChallengeMethod, PkceCodeChallenge};
 use crate::secret::AuthorizationCode;
 
 mod type_tag;
+pub mod wifi;
+
+pub use wifi::{
+    ConnectWifi, ConnectivityCheck, ConnectivityFailure, NetworkStatus, Ssid, WifiBand,
+    WifiFailure, WifiNetwork, WifiProgress, WifiResult, WifiScan, WifiSecurity, WifiStage,
+};
 
 /// The link protocol's major version. Peers with different majors cannot talk; a minor bump
 /// adds optional fields or messages only.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// The link protocol's minor version.
-pub const PROTOCOL_MINOR: u16 = 0;
+/// 1.1 added the network messages ([`wifi`]) and `DeviceInfo.network`.
+pub const PROTOCOL_MINOR: u16 = 1;
 
 /// A protocol version `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -93,6 +101,10 @@ pub enum Capability {
     Reset,
     /// The agent can link by code-based linking (CBL) instead of the companion flow.
     Cbl,
+    /// The agent can scan for and join Wi-Fi networks over the link (protocol 1.1). Without it
+    /// the companion does not offer the Wi-Fi step (an older agent would answer
+    /// `unsupported_message`).
+    Wifi,
     /// A feature this build does not know.
     #[serde(other)]
     Unknown,
@@ -282,6 +294,12 @@ pub enum CompanionMessage {
     GetStatus,
     /// Forget the account (factory reset of the auth state); answered by `ResetDone`.
     Reset,
+    /// Ask for the network status and run the connectivity check; answered by `NetworkStatus`.
+    GetNetworkStatus,
+    /// Scan for Wi-Fi networks; answered by `WifiScan` (or an error).
+    ScanWifi,
+    /// Join a network; answered by `WifiProgress` events and one `WifiResult`.
+    ConnectWifi(ConnectWifi),
     /// Something the companion could not use; the session stays up.
     Error(ErrorBody),
     /// A type this build does not know (a newer companion's request).
@@ -303,6 +321,14 @@ pub enum AgentMessage {
     Status(Status),
     /// Answers `Reset`: the account is forgotten.
     ResetDone,
+    /// Answers `GetNetworkStatus`.
+    NetworkStatus(NetworkStatus),
+    /// Answers `ScanWifi`.
+    WifiScan(WifiScan),
+    /// Any number while the agent joins a network.
+    WifiProgress(WifiProgress),
+    /// The end of a `ConnectWifi`.
+    WifiResult(WifiResult),
     /// A request failed. The session stays up unless the kind says otherwise.
     Error(ErrorBody),
     /// A type this build does not know (a newer agent's message).
@@ -354,6 +380,10 @@ pub struct DeviceInfo {
     pub code_challenge_method: CodeChallengeMethod,
     /// Binds the handover to this PKCE pair.
     pub session_id: SessionId,
+    /// The speaker's network and whether it reaches LWA (protocol 1.1; absent from older
+    /// agents, which the companion treats as online).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkStatus>,
 }
 
 impl DeviceInfo {

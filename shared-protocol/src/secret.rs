@@ -107,6 +107,12 @@ secret_string!(
     DeviceCode,
     serde
 );
+secret_string!(
+    /// A Wi-Fi passphrase (WPA2-PSK: 8-63 characters or 64 hex digits; SAE: any length). Crosses
+    /// only the sealed link; the agent hands it to the network stack and keeps no copy.
+    WifiPassphrase,
+    serde
+);
 
 /// Fixed-size secret key material (session keys, confirmation keys). Zeroized on drop, redacted.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]

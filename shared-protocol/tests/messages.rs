@@ -106,6 +106,7 @@ fn all_from_agent() -> Vec<(AgentMessage, &'static str)> {
                 code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
                 code_challenge_method: CodeChallengeMethod::S256,
                 session_id: session(),
+                network: None,
             }),
             "device_info",
         ),

@@ -304,6 +304,7 @@ mod tests {
             code_challenge: pair.challenge.as_str().to_owned(),
             code_challenge_method: pair.challenge.method(),
             session_id: shared_protocol::ids::SessionId::random(),
+            network: None,
         }
     }
 

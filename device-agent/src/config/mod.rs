@@ -11,6 +11,7 @@
 //! with the key's name and the fix, not as a confusing failure an hour later at the first
 //! refresh.
 
+mod network;
 mod parsed;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use shared_protocol::ids::{ClientId, DeviceId, DeviceSerialNumber, ProductId};
 use shared_protocol::lwa::{LwaEndpoints, Region};
 
+pub use self::network::{NetworkBackendKind, NetworkConfig};
 pub use self::parsed::Parsed;
 use crate::auth_delegate::AuthDelegateConfig;
 use crate::cbl::CblPolicy;
@@ -187,6 +189,15 @@ config_keys! {
         /// speech).
         #[arg(long, env = "AVS_AGENT_CBL_HOOK")]
         pub cbl_hook: Option<String>,
+        /// How the speaker joins Wi-Fi: none (default), networkmanager or hook.
+        #[arg(long, env = "AVS_AGENT_NETWORK_BACKEND")]
+        pub network_backend: Option<String>,
+        /// The Wi-Fi interface (default: the first Wi-Fi device).
+        #[arg(long, env = "AVS_AGENT_WIFI_INTERFACE")]
+        pub wifi_interface: Option<String>,
+        /// The Wi-Fi hook executable, for network_backend = hook (contract in docs/agent.md).
+        #[arg(long, env = "AVS_AGENT_WIFI_HOOK")]
+        pub wifi_hook: Option<PathBuf>,
     }
 }
 
@@ -419,6 +430,8 @@ pub struct AgentConfig {
     pub mdns: MdnsConfig,
     /// BLE pairing.
     pub ble: BleConfig,
+    /// Joining Wi-Fi.
+    pub network: NetworkConfig,
     /// Command whose every output line is a press of the pairing button.
     pub button_hook: Option<String>,
     /// Command told the CBL code (e.g. text to speech).
@@ -590,6 +603,7 @@ impl AgentConfig {
         let link = LinkConfig::resolve(&values, &lwa)?;
         let mdns = MdnsConfig::resolve(&values)?;
         let ble = BleConfig::resolve(&values)?;
+        let network = NetworkConfig::resolve(&values)?;
         let window = secs(
             "pairing_window_secs",
             values.pairing_window_secs,
@@ -623,6 +637,7 @@ impl AgentConfig {
             link,
             mdns,
             ble,
+            network,
             button_hook: nonempty("button_hook", &values.button_hook)?,
             cbl_hook: nonempty("cbl_hook", &values.cbl_hook)?,
             pairing: PairingConfig {

@@ -8,7 +8,8 @@
 //! - the pairing window ([`Pairing`]) and the account holder ([`AuthDelegate`]);
 //! - the exchange lock, so two companions racing never interleave installs;
 //! - what anyone may know ([`Core::summary`]) and the status reports ([`status`]);
-//! - code-based linking, one run at a time ([`cbl`]).
+//! - code-based linking, one run at a time ([`cbl`]);
+//! - the network ([`Network`]): status, the connectivity check, joining Wi-Fi.
 
 pub mod cbl;
 pub mod status;
@@ -16,11 +17,12 @@ pub mod status;
 use std::net::SocketAddr;
 
 use shared_protocol::ids::{DeviceId, DeviceSerialNumber, ProductId};
-use shared_protocol::message::{AgentSummary, Hello, Role, Status};
+use shared_protocol::message::{AgentSummary, Capability, Hello, Role, Status};
 use shared_protocol::setup_code::SetupCode;
 use tokio::sync::Mutex;
 
 use crate::auth_delegate::AuthDelegate;
+use crate::network::Network;
 use crate::pairing::Pairing;
 
 pub use cbl::{CblRunError, CblRunner};
@@ -50,6 +52,8 @@ pub struct Core {
     pub link_addr: SocketAddr,
     /// Code-based linking, one run at a time.
     pub cbl: CblRunner,
+    /// The speaker's network: status, connectivity check, joining Wi-Fi.
+    pub network: Network,
 }
 
 impl Core {
@@ -79,6 +83,9 @@ impl Core {
             Role::Agent,
             concat!("avs-device-agent ", env!("CARGO_PKG_VERSION")),
         );
+        if self.network.can_provision() {
+            hello.capabilities.push(Capability::Wifi);
+        }
         hello.agent = Some(self.summary());
         hello
     }

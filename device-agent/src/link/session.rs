@@ -6,6 +6,11 @@
 //! `ProvideAuthorization` is honoured only while the pairing window is open and only for that
 //! session id; the exchange streams `Progress` and ends in an `AuthResult` whose failure class
 //! tells the companion exactly what went wrong and whether resending the same code can help.
+//!
+//! The network step (protocol 1.1): `DeviceInfo` carries the network status and the result of
+//! the connectivity check; `ScanWifi` and `ConnectWifi` (window open only) go to
+//! [`crate::network::Network`], and a join streams `WifiProgress` and ends in one `WifiResult`.
+//! The passphrase moves from the message into the join task and is dropped there.
 
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +20,9 @@ use shared_protocol::frame::FrameTransport;
 use shared_protocol::ids::SessionId;
 use shared_protocol::lwa::AuthError;
 use shared_protocol::message::{
-    AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, DeviceInfo,
-    ErrorBody, ErrorKind, Progress, ProgressStage, ProvideAuthorization,
+    AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, ConnectWifi,
+    DeviceInfo, ErrorBody, ErrorKind, Progress, ProgressStage, ProvideAuthorization, WifiProgress,
+    WifiScan,
 };
 use shared_protocol::pkce::PkcePair;
 use shared_protocol::session::{
@@ -234,6 +240,9 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                     self.send(&AgentMessage::Status(status)).await
                 }
                 CompanionMessage::Reset => self.reset().await,
+                CompanionMessage::GetNetworkStatus => self.network_status().await,
+                CompanionMessage::ScanWifi => self.scan_wifi().await,
+                CompanionMessage::ConnectWifi(req) => self.connect_wifi(req).await,
                 // The speaker asks the companion nothing, so an error from it answers nothing.
                 CompanionMessage::Error(_) => {
                     self.error(ErrorKind::UnexpectedMessage, SENT_BY_US).await
@@ -264,10 +273,68 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             code_challenge: pair.challenge.as_str().to_owned(),
             code_challenge_method: pair.challenge.method(),
             session_id,
+            network: Some(self.ctx.network.status().await),
         };
         // Replacing the old pair drops (zeroizes) its verifier.
         self.pkce = Some((session_id, pair));
         self.send(&AgentMessage::DeviceInfo(info)).await
+    }
+
+    async fn network_status(&mut self) -> bool {
+        let status = self.ctx.network.status().await;
+        self.send(&AgentMessage::NetworkStatus(status)).await
+    }
+
+    /// Scanning and joining are pairing steps: only while the window is open (status is
+    /// answered any time, it reveals no more than the speaker's own network).
+    async fn scan_wifi(&mut self) -> bool {
+        if !self.ctx.pairing.is_open() {
+            return self.error(ErrorKind::WindowClosed, WINDOW_CLOSED).await;
+        }
+        match self.ctx.network.scan().await {
+            Ok(networks) => {
+                self.send(&AgentMessage::WifiScan(WifiScan { networks }))
+                    .await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Wi-Fi scan failed");
+                self.error(
+                    ErrorKind::Internal,
+                    &format!("the speaker could not scan: {e}"),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Joins a network, streaming `WifiProgress`, ending in one `WifiResult`.
+    async fn connect_wifi(&mut self, req: ConnectWifi) -> bool {
+        if !self.ctx.pairing.is_open() {
+            return self.error(ErrorKind::WindowClosed, WINDOW_CLOSED).await;
+        }
+        let network = self.ctx.network.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let join = tokio::spawn(async move { network.connect(req, &tx).await });
+        // Forward progress until the join ends (its sender drops with it).
+        while let Some(stage) = rx.recv().await {
+            if !self
+                .send(&AgentMessage::WifiProgress(WifiProgress { stage }))
+                .await
+            {
+                // The companion is gone; the join still finishes (or rolls back) on its own.
+                return false;
+            }
+        }
+        let result = match join.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "Wi-Fi join task failed");
+                return self
+                    .error(ErrorKind::Internal, "the speaker's Wi-Fi join failed")
+                    .await;
+            }
+        };
+        self.send(&AgentMessage::WifiResult(result)).await
     }
 
     async fn reset(&mut self) -> bool {
@@ -449,6 +516,11 @@ pub fn classify(failure: &LwaFailure) -> AuthFailure {
         LwaFailure::BadResponse(why) => (
             AuthFailureClass::BadResponse,
             format!("Login with Amazon's answer could not be understood: {why}"),
+            false,
+        ),
+        LwaFailure::NoRefreshToken => (
+            AuthFailureClass::InvalidClient,
+            crate::lwa_client::NO_REFRESH_TOKEN.to_owned(),
             false,
         ),
         LwaFailure::Rejected { status, error, .. } => match error {
