@@ -9,13 +9,17 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mdns_sd::{ServiceDaemon, ServiceEvent};
 use shared_protocol::discovery::{instance_name, PairingState, TxtRecord, MDNS_SERVICE_TYPE};
 
 const CHILD_ENV: &str = "AVS_MDNS_NETNS_CHILD";
+/// Printed by the child after its last check; the parent requires it.
+const CHILD_DONE: &str = "MDNS_CHILD_DONE all checks passed";
 
 struct Netns(String);
 
@@ -67,22 +71,49 @@ fn mdns_advertises_updates_and_says_goodbye_in_a_netns() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, "1")
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read the child's stdout on a thread (a full pipe would stall it); the channel closes when
+    // the child's stdout does.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("child: {line}");
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
     let end = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
+    let mut out = Vec::new();
+    loop {
+        match lines.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            Ok(line) => out.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("mDNS child timed out; output so far: {out:#?}");
+            }
         }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("mDNS child timed out");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+    let status = child.wait().unwrap();
     assert!(
         status.success(),
-        "the mDNS checks inside the namespace failed"
+        "the mDNS checks inside the namespace failed: {out:#?}"
+    );
+    // A child whose filter matched no test also exits 0: insist that it ran this one test and
+    // reached its last check.
+    assert!(
+        out.iter().any(|l| l.contains(CHILD_DONE)),
+        "the child never reached the end of mdns_child: {out:#?}"
+    );
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("test result: ok. 1 passed;")),
+        "the child did not run exactly one test: {out:#?}"
     );
 }
 
@@ -150,4 +181,5 @@ fn mdns_child() {
         });
         let _ = browser.shutdown();
     });
+    println!("{CHILD_DONE}");
 }
