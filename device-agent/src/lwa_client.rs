@@ -67,7 +67,15 @@ pub enum LwaFailure {
     /// An answer that is not what LWA sends.
     #[error("LWA's answer could not be understood: {0}")]
     BadResponse(String),
+    /// A grant that should start an account came without a refresh token: LWA does that for a
+    /// Web-profile client id redeemed without its secret (lwa-spec §11), which would give the
+    /// speaker one hour of access and then nothing.
+    #[error("{NO_REFRESH_TOKEN}")]
+    NoRefreshToken,
 }
+
+/// What a grant without a refresh token means and what to do, for people.
+pub const NO_REFRESH_TOKEN: &str = "LWA gave no refresh token: this client id needs a secret; use the client id of your companion app's Android/iOS settings or 'Other devices and platforms'";
 
 fn describe(lwa: &Option<LwaErrorBody>) -> String {
     match lwa {
@@ -87,6 +95,7 @@ impl LwaFailure {
             Self::Unreachable(_) | Self::Timeout(_) | Self::BadResponse(_) => {
                 AuthError::UnknownError
             }
+            Self::NoRefreshToken => AuthError::InvalidValue,
         }
     }
 
@@ -258,9 +267,7 @@ impl LwaClient {
     ) -> Result<TokenGrant, LwaFailure> {
         let grant = self.token(req, timeout).await?;
         if grant.refresh_token.is_none() {
-            return Err(LwaFailure::BadResponse(
-                "the token response has no refresh_token".into(),
-            ));
+            return Err(LwaFailure::NoRefreshToken);
         }
         Ok(grant)
     }

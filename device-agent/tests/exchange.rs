@@ -408,3 +408,47 @@ async fn re_pairing_replaces_the_account_only_after_success() {
     agent.shutdown().await;
     let _ = SessionId::random();
 }
+
+/// A Web-profile client id redeemed without its secret: LWA (and the emulator) give an access
+/// token but no refresh token. The agent refuses it as a failed link with the reason and the
+/// fix, before the companion could say "Linked", and stays unpaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_without_refresh_token_is_a_failed_link_with_the_reason() {
+    use lwa_emulator::registry::DEFAULT_WEB_CLIENT_ID;
+    let Stack {
+        emu,
+        dir: _dir,
+        agent,
+    } = Stack::start(Emulator::builder(), short_exchange).await;
+    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
+    let info = device_info(&mut s).await;
+    let code = login(
+        emu.base_url(),
+        DEFAULT_WEB_CLIENT_ID,
+        REDIRECT,
+        ALICE_EMAIL,
+        ALICE_PASSWORD,
+        &info,
+    )
+    .await;
+    let (_, result) = provide(
+        &mut s,
+        handover(&info, &code, DEFAULT_WEB_CLIENT_ID, REDIRECT),
+    )
+    .await;
+    let f = failure(result);
+    assert_eq!(f.class, AuthFailureClass::InvalidClient);
+    assert!(!f.retry_with_same_code);
+    assert_eq!(
+        f.description.as_deref(),
+        Some(
+            "LWA gave no refresh token: this client id needs a secret; use the client id of your \
+             companion app's Android/iOS settings or 'Other devices and platforms'"
+        )
+    );
+    assert!(
+        !agent.delegate().is_paired(),
+        "no account from a grant without refresh token"
+    );
+    assert!(agent.delegate().auth_token().is_none());
+}
