@@ -385,10 +385,22 @@ impl GattLink for BtleLink {
     async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
         // The transport has checked the value against the ATT payload, so the stack never turns
         // it into a long write behind our back.
-        self.peripheral
+        match self
+            .peripheral
             .write(&self.rx, &value, WriteType::WithResponse)
             .await
-            .map_err(link_error)
+        {
+            Ok(()) => Ok(()),
+            // After a disconnect BlueZ drops the device's GATT objects, so the write fails with
+            // a D-Bus error about a missing object or method, not NotConnected: ask the device.
+            Err(e) => {
+                match tokio::time::timeout(DISCONNECT_TIMEOUT, self.peripheral.is_connected()).await
+                {
+                    Ok(Ok(true)) | Err(_) => Err(link_error(e)),
+                    Ok(Ok(false)) | Ok(Err(_)) => Err(GattLinkError::Disconnected),
+                }
+            }
+        }
     }
 
     async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
