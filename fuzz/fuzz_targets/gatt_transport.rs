@@ -56,6 +56,17 @@ impl GattLink for ScriptedLink {
     }
 }
 
+/// One runtime for the whole run (building one per input would dominate the cost).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     // Header: [mtu hi, mtu lo, cap selector, flags], then values, each one length byte then
     // that many bytes (a length byte of 0xFF is a link error instead of a value).
@@ -95,11 +106,7 @@ fuzz_target!(|data: &[u8]| {
         reassembly_timeout: Duration::from_secs(3),
         max_frame,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
+    runtime().block_on(async move {
         let mut transport = GattTransport::with_options(link, options);
         // An echo of the first bytes, so the send path (chunking to the payload) runs too.
         if flags & 2 == 2 {
