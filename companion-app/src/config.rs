@@ -19,6 +19,8 @@ use url::Url;
 pub const CONFIG_ENV: &str = "AVS_COMPANION_CONFIG";
 /// The default redirect URI: loopback, port chosen at login time (RFC 8252 §7.3).
 pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1/authresponse";
+/// How every LWA client id starts; 32 hex digits follow.
+pub const CLIENT_ID_PREFIX: &str = "amzn1.application-oa2-client.";
 /// Largest config file read.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
@@ -71,6 +73,12 @@ pub enum ConfigError {
     /// A required setting is missing.
     #[error("no LWA client id: pass --client-id or save one with `avs-companion config --client-id …` (it is in your security profile, under Web or Other devices settings)")]
     NoClientId,
+    /// The client id does not have the shape of an LWA client id.
+    #[error("client id {id:?} is not an LWA client id: they look like {CLIENT_ID_PREFIX}<32 hex digits>; copy it from your security profile's settings for Android/iOS or 'Other devices and platforms'")]
+    BadClientId {
+        /// What was given.
+        id: String,
+    },
     /// The redirect URI is not usable.
     #[error("redirect URI {uri:?}: {reason}")]
     BadRedirectUri {
@@ -160,9 +168,45 @@ impl CompanionConfig {
         }
     }
 
-    /// The client id, or a sentence telling the user where to get one.
+    /// The client id, or a sentence telling the user where to get one (or why the one given is
+    /// not an LWA client id: see [`check_client_id`](Self::check_client_id)).
     pub fn require_client_id(&self) -> Result<&ClientId, ConfigError> {
+        self.check_client_id()?;
         self.client_id.as_ref().ok_or(ConfigError::NoClientId)
+    }
+
+    /// Checks the client id's shape (`amzn1.application-oa2-client.` + 32 hex digits) when
+    /// Amazon is the LWA: a typo is caught here rather than as "We cannot sign you in" in the
+    /// browser. With an LWA base URL (the emulator, whose ids are readable names) any non-empty
+    /// id is accepted.
+    pub fn check_client_id(&self) -> Result<(), ConfigError> {
+        let Some(id) = &self.client_id else {
+            return Ok(());
+        };
+        let bad = || ConfigError::BadClientId {
+            id: id.as_str().to_owned(),
+        };
+        let id = id.as_str();
+        if id.trim().is_empty() {
+            return Err(bad());
+        }
+        if self.lwa_base_url.is_some() {
+            return Ok(());
+        }
+        match id.strip_prefix(CLIENT_ID_PREFIX) {
+            Some(rest) if rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+            _ => Err(bad()),
+        }
+    }
+
+    /// Every check a saved setting gets (`config` runs it before writing).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.endpoints()?;
+        self.check_client_id()?;
+        if let Some(uri) = &self.redirect_uri {
+            RedirectTarget::parse(uri)?;
+        }
+        Ok(())
     }
 
     /// The redirect URI to use ([`DEFAULT_REDIRECT_URI`] when none is set).
@@ -187,7 +231,8 @@ pub enum RedirectTarget {
         /// The fixed port, if the URL names one.
         port: Option<u16>,
     },
-    /// Anything else (a custom scheme, a web page): the user pastes the URL they land on.
+    /// An `https` web page or an app's private-use scheme (`amzn://…`, `com.example.app:/…`,
+    /// RFC 8252 §7.1): the user pastes the URL they land on.
     External(Url),
 }
 
@@ -214,7 +259,12 @@ impl RedirectTarget {
             "http" => Err(bad(
                 "plain http:// is only allowed to 127.0.0.1, [::1] or localhost",
             )),
-            _ => Ok(Self::External(url)),
+            "https" | "amzn" => Ok(Self::External(url)),
+            // RFC 8252 §7.1: a private-use scheme is a reverse domain name (has a dot).
+            scheme if scheme.contains('.') => Ok(Self::External(url)),
+            _ => Err(bad(
+                "LWA returns only to http://127.0.0.1[:port]/path (or [::1], localhost), https://…, or an app's own scheme (amzn://… or com.example.app:/…)",
+            )),
         }
     }
 }
@@ -309,9 +359,63 @@ mod tests {
             t("https://app.example.com/cb").unwrap(),
             RedirectTarget::External(_)
         ));
+        assert!(matches!(
+            t("com.example.app:/cb").unwrap(),
+            RedirectTarget::External(_)
+        ));
+        for bad in [
+            "ftp://x",
+            "file:///tmp/cb",
+            "ws://127.0.0.1/cb",
+            "myapp://cb",
+        ] {
+            assert!(
+                matches!(t(bad), Err(ConfigError::BadRedirectUri { .. })),
+                "{bad}"
+            );
+        }
         assert!(t("http://app.example.com/cb").is_err());
         assert!(t("http://127.0.0.1/cb#frag").is_err());
         assert!(t("not a url").is_err());
+    }
+
+    #[test]
+    fn client_ids_of_amazon_have_one_shape() {
+        let with = |id: &str, base: Option<&str>| CompanionConfig {
+            client_id: Some(id.into()),
+            lwa_base_url: base.map(|b| b.parse().unwrap()),
+            ..Default::default()
+        };
+        let good = "amzn1.application-oa2-client.0123456789abcdef0123456789ABCDEF";
+        assert!(with(good, None).check_client_id().is_ok());
+        for bad in [
+            "foo",
+            "amzn1.application-oa2-client.",
+            "amzn1.application-oa2-client.0123456789abcdef0123456789abcde",
+            "amzn1.application-oa2-client.0123456789abcdef0123456789abcdefg",
+            " amzn1.application-oa2-client.0123456789abcdef0123456789abcdef",
+        ] {
+            let e = with(bad, None).check_client_id().unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("client id {bad:?} is not an LWA client id")),
+                "{e}"
+            );
+        }
+        // The emulator's readable ids pass when an LWA base URL is set; empty never does.
+        assert!(with(
+            "amzn1.application-oa2-client.avspairdemo",
+            Some("http://127.0.0.1:1")
+        )
+        .check_client_id()
+        .is_ok());
+        assert!(with(" ", Some("http://127.0.0.1:1"))
+            .check_client_id()
+            .is_err());
+        assert!(matches!(
+            with("foo", None).require_client_id(),
+            Err(ConfigError::BadClientId { .. })
+        ));
     }
 
     #[test]

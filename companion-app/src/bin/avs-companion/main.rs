@@ -254,6 +254,9 @@ struct ConfigArgs {
     /// Forget the LWA base URL (use Amazon again).
     #[arg(long, conflicts_with = "lwa_base_url")]
     unset_lwa_base_url: bool,
+    /// Forget the redirect URI (use the default, http://127.0.0.1/authresponse).
+    #[arg(long, conflicts_with = "redirect_uri")]
+    unset_redirect_uri: bool,
 }
 
 fn main() -> ExitCode {
@@ -533,16 +536,17 @@ fn config_cmd(args: ConfigArgs, path: &std::path::Path) -> Result<(), Reported> 
         || given.redirect_uri.is_some()
         || args.lwa.region.is_some()
         || given.lwa_base_url.is_some()
-        || args.unset_lwa_base_url;
+        || args.unset_lwa_base_url
+        || args.unset_redirect_uri;
     config = config.merged_with(&given, args.lwa.region.is_some());
     if args.unset_lwa_base_url {
         config.lwa_base_url = None;
     }
+    if args.unset_redirect_uri {
+        config.redirect_uri = None;
+    }
     if changed {
-        config.endpoints().map_err(fail)?;
-        if let Some(uri) = &config.redirect_uri {
-            companion_app::config::RedirectTarget::parse(uri).map_err(fail)?;
-        }
+        config.validate().map_err(fail)?;
         config.save(path).map_err(fail)?;
         eprintln!("saved {}", path.display());
     }

@@ -1,0 +1,103 @@
+//! `avs-companion config` as a first-time user meets it (issue 15.1, 15.2): a client id or a
+//! redirect URI that cannot work is refused when it is set (exit 2, the reason and the fix),
+//! nothing is saved, and `--unset-redirect-uri` goes back to the default.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const GOOD_ID: &str = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
+
+fn companion(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_avs-companion"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("AVS_COMPANION_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_client_id_of_the_wrong_shape_is_refused_when_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("companion.toml");
+    let o = companion(&path, &["config", "--client-id", "foo"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "client id \"foo\" is not an LWA client id: they look like \
+             amzn1.application-oa2-client.<32 hex digits>; copy it from your security \
+             profile's settings for Android/iOS or 'Other devices and platforms'"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!path.exists(), "nothing saved");
+
+    let o = companion(&path, &["config", "--client-id", GOOD_ID]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&path).unwrap().contains(GOOD_ID));
+
+    // pair with a bad --client-id stops before any speaker or browser.
+    let o = companion(
+        &path,
+        &[
+            "pair",
+            "--client-id",
+            "foo",
+            "--connect",
+            "127.0.0.1:9",
+            "--setup-code",
+            "1234-5678",
+            "--no-browser",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not an LWA client id"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_redirect_uri_lwa_cannot_use_is_refused_and_can_be_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("companion.toml");
+    let o = companion(&path, &["config", "--redirect-uri", "ftp://x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "redirect URI \"ftp://x\": LWA returns only to http://127.0.0.1[:port]/path \
+             (or [::1], localhost), https://…, or an app's own scheme (amzn://… or \
+             com.example.app:/…)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!path.exists(), "nothing saved");
+
+    let o = companion(
+        &path,
+        &[
+            "config",
+            "--redirect-uri",
+            "http://127.0.0.1:9745/authresponse",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .contains("http://127.0.0.1:9745/authresponse"));
+
+    let o = companion(&path, &["config", "--unset-redirect-uri"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!std::fs::read_to_string(&path)
+        .unwrap()
+        .contains("redirect_uri"));
+}
