@@ -86,7 +86,7 @@ pub enum Fault {
     },
     /// Wait this long, then handle the request normally.
     Delay {
-        /// Milliseconds.
+        /// How long to hold the request, in milliseconds.
         millis: u64,
     },
     /// Close the connection without an answer.
@@ -100,6 +100,15 @@ impl Fault {
     pub fn unavailable(retry_after: u64) -> Self {
         Self::Status {
             status: 503,
+            retry_after: Some(retry_after),
+            body: None,
+        }
+    }
+
+    /// 429 (LWA's throttling answer) with `Retry-After`.
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        Self::Status {
+            status: 429,
             retry_after: Some(retry_after),
             body: None,
         }

@@ -11,8 +11,34 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use lwa_emulator::{
-    redact, Consent, Emulator, EmulatorConfig, Registry, ScriptedUser, Settings, TlsConfig,
+    redact, BrowseError, Consent, Emulator, EmulatorConfig, Registry, RegistryError, ScriptedUser,
+    Settings, StartError, TlsConfig,
 };
+
+/// Why a command failed; printed after `lwa-emulator: ` and exit code 2.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// The `--config` file.
+    #[error(transparent)]
+    Config(#[from] RegistryError),
+    /// Binding the port or building the TLS identity.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The ready line could not be written (stdout closed).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[from] std::io::Error),
+    /// The `--ca` file of `browse`.
+    #[error("cannot read CA file {}: {source}", path.display())]
+    ReadCa {
+        /// The file named by `--ca`.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The scripted user's walk through the sign-in pages.
+    #[error(transparent)]
+    Browse(#[from] BrowseError),
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -132,7 +158,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+async fn serve(args: ServeArgs) -> Result<(), CliError> {
     if args.log {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
@@ -143,7 +169,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .init();
     }
     let (registry, mut settings) = match &args.config {
-        Some(path) => Registry::load(path).map_err(|e| e.to_string())?,
+        Some(path) => Registry::load(path)?,
         None => (Registry::default(), Settings::default()),
     };
     if let Some(secs) = args.token_lifetime {
@@ -168,15 +194,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         settings,
         log_requests: args.log,
     };
-    let emulator = Emulator::start(config).await.map_err(|e| e.to_string())?;
+    let emulator = Emulator::start(config).await?;
     let mut line = format!("LWA_EMULATOR_READY base_url={}", emulator.base_url());
     if let Some(ca) = emulator.ca_cert_path() {
         line.push_str(&format!(" ca={}", ca.display()));
     }
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}").map_err(|e| e.to_string())?;
-        out.flush().map_err(|e| e.to_string())?;
+        writeln!(out, "{line}")?;
+        out.flush()?;
     }
     wait_for_signal().await;
     emulator.shutdown().await;
@@ -198,7 +224,7 @@ async fn wait_for_signal() {
     }
 }
 
-async fn browse(args: BrowseArgs) -> Result<(), String> {
+async fn browse(args: BrowseArgs) -> Result<(), CliError> {
     let consent = if args.deny {
         Consent::Deny
     } else {
@@ -206,17 +232,16 @@ async fn browse(args: BrowseArgs) -> Result<(), String> {
     };
     let mut user = match &args.ca {
         Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+            let pem = std::fs::read(path).map_err(|source| CliError::ReadCa {
+                path: path.clone(),
+                source,
+            })?;
             ScriptedUser::with_root_ca(args.email.clone(), args.password.clone(), &pem)
         }
         None => ScriptedUser::new(args.email.clone(), args.password.clone()),
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     if let Some(code) = &args.user_code {
-        user.enter_user_code(&args.url, code, consent)
-            .await
-            .map_err(|e| e.to_string())?;
+        user.enter_user_code(&args.url, code, consent).await?;
         println!(
             "CODE_{} user_code={code}",
             if args.deny { "DENIED" } else { "APPROVED" }
@@ -224,17 +249,11 @@ async fn browse(args: BrowseArgs) -> Result<(), String> {
         return Ok(());
     }
     if args.no_follow {
-        let target = user
-            .authorize(&args.url, consent)
-            .await
-            .map_err(|e| e.to_string())?;
+        let target = user.authorize(&args.url, consent).await?;
         println!("REDIRECT url={}", shown(&target, args.show_code));
         return Ok(());
     }
-    let landing = user
-        .browse(&args.url, consent)
-        .await
-        .map_err(|e| e.to_string())?;
+    let landing = user.browse(&args.url, consent).await?;
     println!(
         "LANDED status={} url={}",
         landing.status,

@@ -115,7 +115,7 @@ pub struct Product {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registry {
-    /// Accounts.
+    /// The Amazon accounts that can sign in (e-mail, password, user id).
     pub users: Vec<User>,
     /// LWA clients.
     pub clients: Vec<Client>,

@@ -7,6 +7,21 @@
 
 use url::Url;
 
+/// Why an `allowed_return_urls` entry is not a pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PatternError {
+    #[error("missing scheme")]
+    MissingScheme,
+    #[error("scheme {0:?} is not http or https")]
+    Scheme(String),
+    #[error("unterminated IPv6 host")]
+    UnterminatedIpv6,
+    #[error("bad port {0:?}")]
+    BadPort(String),
+    #[error("empty host")]
+    EmptyHost,
+}
+
 /// One parsed `allowed_return_urls` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ReturnUrlPattern {
@@ -20,21 +35,19 @@ pub(crate) struct ReturnUrlPattern {
 
 impl ReturnUrlPattern {
     /// Parses `scheme://host[:port|:*]/path[*]`.
-    pub(crate) fn parse(pattern: &str) -> Result<Self, String> {
+    pub(crate) fn parse(pattern: &str) -> Result<Self, PatternError> {
         let (scheme, rest) = pattern
             .split_once("://")
-            .ok_or_else(|| "missing scheme".to_owned())?;
+            .ok_or(PatternError::MissingScheme)?;
         if scheme != "http" && scheme != "https" {
-            return Err(format!("scheme {scheme:?} is not http or https"));
+            return Err(PatternError::Scheme(scheme.to_owned()));
         }
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
         let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
-            let end = stripped
-                .find(']')
-                .ok_or_else(|| "unterminated IPv6 host".to_owned())?;
+            let end = stripped.find(']').ok_or(PatternError::UnterminatedIpv6)?;
             let host = format!("[{}]", &stripped[..end]);
             let after = &stripped[end + 1..];
             (host, after.strip_prefix(':'))
@@ -47,10 +60,10 @@ impl ReturnUrlPattern {
         let port = match port {
             None => Some(if scheme == "https" { 443 } else { 80 }),
             Some("*") => None,
-            Some(p) => Some(p.parse().map_err(|_| format!("bad port {p:?}"))?),
+            Some(p) => Some(p.parse().map_err(|_| PatternError::BadPort(p.to_owned()))?),
         };
         if host.is_empty() {
-            return Err("empty host".into());
+            return Err(PatternError::EmptyHost);
         }
         let (path, path_is_prefix) = match path.strip_suffix('*') {
             Some(prefix) => (prefix.to_owned(), true),
@@ -118,7 +131,17 @@ mod tests {
         assert!(!p.matches("http://localhost:3000/authresponse2"));
         let d = ReturnUrlPattern::parse("https://app.example.com/cb").unwrap();
         assert!(d.matches("https://app.example.com:443/cb"));
-        assert!(ReturnUrlPattern::parse("ftp://x/").is_err());
-        assert!(ReturnUrlPattern::parse("http://x:port/").is_err());
+        assert_eq!(
+            ReturnUrlPattern::parse("ftp://x/"),
+            Err(PatternError::Scheme("ftp".into()))
+        );
+        assert_eq!(
+            ReturnUrlPattern::parse("http://x:port/"),
+            Err(PatternError::BadPort("port".into()))
+        );
+        assert_eq!(
+            ReturnUrlPattern::parse("http://:80/"),
+            Err(PatternError::EmptyHost)
+        );
     }
 }

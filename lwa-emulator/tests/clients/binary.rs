@@ -3,17 +3,17 @@
 
 use std::time::Duration;
 
-use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
-};
+use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID};
 use lwa_emulator::{Consent, Emulator, ScriptedUser};
-use serde_json::Value;
-use shared_protocol::lwa::{AuthorizeRequest, LwaEndpoints};
+use shared_protocol::lwa::LwaEndpoints;
 use shared_protocol::pkce::PkcePair;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::{http, spawn_emulator};
+use crate::{
+    authorize_url, code_in, exchange_form, http, json_of, refresh_form, run_emulator,
+    spawn_emulator,
+};
 
 #[tokio::test]
 async fn ready_line_then_a_logged_flow_that_never_prints_a_secret_then_sigterm() {
@@ -23,57 +23,28 @@ async fn ready_line_then_a_logged_flow_that_never_prints_a_secret_then_sigterm()
 
     let pkce = PkcePair::generate();
     let redirect_uri = "http://127.0.0.1:1/authresponse";
-    let url = AuthorizeRequest {
-        client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
-        redirect_uri: redirect_uri.into(),
-        product_id: DEFAULT_PRODUCT_ID.into(),
-        dsn: "BIN-1".into(),
-        state: "s".into(),
-        code_challenge: pkce.challenge.clone(),
-    }
-    .to_url(&endpoints.authorize);
+    let url = authorize_url(&endpoints.authorize, redirect_uri, "BIN-1", "s", &pkce);
     let redirect = ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD)
         .unwrap()
         .authorize(url.as_str(), Consent::Allow)
         .await
         .unwrap();
-    let code = redirect
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens: Value = http()
-        .post(endpoints.token.clone())
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", redirect_uri),
-            ("client_id", DEFAULT_DEVICE_CLIENT_ID),
-            ("code_verifier", pkce.verifier.expose_secret()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let code = code_in(&redirect);
+    let tokens = json_of(http().post(endpoints.token.clone()).form(&exchange_form(
+        &code,
+        redirect_uri,
+        &pkce,
+    )))
+    .await;
     assert_eq!(tokens["expires_in"], 30);
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let refreshed: Value = http()
-        .post(endpoints.token.clone())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-            ("client_id", DEFAULT_DEVICE_CLIENT_ID),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let refreshed = json_of(
+        http()
+            .post(endpoints.token.clone())
+            .form(&refresh_form(&refresh)),
+    )
+    .await;
     let access2 = refreshed["access_token"].as_str().unwrap().to_owned();
     let profile = http()
         .get(endpoints.profile.clone())
@@ -135,29 +106,19 @@ async fn https_flags_write_the_ca_and_serve_tls() {
         .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
         .build()
         .unwrap();
-    let minted: Value = client
-        .post(format!("{}/_emulator/tokens/mint", emu.base_url))
-        .json(&serde_json::json!({"user": ALICE_EMAIL, "client_id": DEFAULT_DEVICE_CLIENT_ID}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let minted = json_of(
+        client
+            .post(format!("{}/_emulator/tokens/mint", emu.base_url))
+            .json(&serde_json::json!({"user": ALICE_EMAIL, "client_id": DEFAULT_DEVICE_CLIENT_ID})),
+    )
+    .await;
     let old = minted["refresh_token"].as_str().unwrap();
-    let refreshed: Value = client
-        .post(format!("{}/auth/O2/token", emu.base_url))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", old),
-            ("client_id", DEFAULT_DEVICE_CLIENT_ID),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let refreshed = json_of(
+        client
+            .post(format!("{}/auth/O2/token", emu.base_url))
+            .form(&refresh_form(old)),
+    )
+    .await;
     assert_ne!(
         refreshed["refresh_token"].as_str().unwrap(),
         old,
@@ -169,20 +130,12 @@ async fn https_flags_write_the_ca_and_serve_tls() {
 
 #[tokio::test]
 async fn plain_http_on_a_non_loopback_address_is_refused() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
-        .args(["--bind", "0.0.0.0:0"])
-        .output()
-        .await
-        .unwrap();
+    let output = run_emulator(&["--bind", "0.0.0.0:0"]).await;
     assert!(!output.status.success());
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("refusing plain HTTP"), "{stderr}");
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
-        .args(["--config", "/nonexistent/registry.toml"])
-        .output()
-        .await
-        .unwrap();
+    let output = run_emulator(&["--config", "/nonexistent/registry.toml"]).await;
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read config file"));
 }
@@ -217,15 +170,13 @@ async fn browse_subcommand_plays_the_browser_and_lands_on_the_redirect_uri() {
         let (port, listener) = one_shot_listener().await;
         let pkce = PkcePair::generate();
         let redirect_uri = format!("http://127.0.0.1:{port}/authresponse");
-        let url = AuthorizeRequest {
-            client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
-            redirect_uri: redirect_uri.clone().into(),
-            product_id: DEFAULT_PRODUCT_ID.into(),
-            dsn: "BROWSE-1".into(),
-            state: "state-123".into(),
-            code_challenge: pkce.challenge.clone(),
-        }
-        .to_url(&emu.endpoints().authorize);
+        let url = authorize_url(
+            &emu.endpoints().authorize,
+            &redirect_uri,
+            "BROWSE-1",
+            "state-123",
+            &pkce,
+        );
         // As a companion would run its BROWSER hook: the URL is the last argument.
         let mut args = vec![
             "browse",
@@ -272,12 +223,7 @@ async fn browse_subcommand_plays_the_browser_and_lands_on_the_redirect_uri() {
                 request_line.split(' ').nth(1).unwrap()
             ))
             .unwrap();
-            let code = target
-                .query_pairs()
-                .find(|(k, _)| k == "code")
-                .unwrap()
-                .1
-                .into_owned();
+            let code = code_in(&target);
             // stdout shows the code shortened, the listener got it in full, and it works.
             assert!(!stdout.contains(&code));
             assert!(stdout.contains(&format!(
@@ -286,13 +232,7 @@ async fn browse_subcommand_plays_the_browser_and_lands_on_the_redirect_uri() {
             )));
             let r = http()
                 .post(emu.endpoints().token)
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", redirect_uri.as_str()),
-                    ("client_id", DEFAULT_DEVICE_CLIENT_ID),
-                    ("code_verifier", pkce.verifier.expose_secret()),
-                ])
+                .form(&exchange_form(&code, &redirect_uri, &pkce))
                 .send()
                 .await
                 .unwrap();
@@ -300,17 +240,14 @@ async fn browse_subcommand_plays_the_browser_and_lands_on_the_redirect_uri() {
         }
     }
     // Wrong password: non-zero exit, a clear message.
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
-        .args([
-            "browse",
-            "--email",
-            ALICE_EMAIL,
-            "--password",
-            "nope",
-            &emu.url("/code"),
-        ])
-        .output()
-        .await
-        .unwrap();
+    let output = run_emulator(&[
+        "browse",
+        "--email",
+        ALICE_EMAIL,
+        "--password",
+        "nope",
+        &emu.url("/code"),
+    ])
+    .await;
     assert!(!output.status.success());
 }

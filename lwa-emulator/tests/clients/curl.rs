@@ -9,7 +9,7 @@ use lwa_emulator::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
     DEFAULT_WEB_CLIENT_ID, DEFAULT_WEB_CLIENT_SECRET,
 };
-use lwa_emulator::{Consent, Emulator, ScriptedUser};
+use lwa_emulator::{Consent, Emulator, RunningEmulator, ScriptedUser};
 use serde_json::Value;
 
 fn curl_available() -> bool {
@@ -29,6 +29,22 @@ async fn curl(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A running emulator, or `None` (said on stdout) where curl is not installed.
+async fn emulator_if_curl() -> Option<RunningEmulator> {
+    if !curl_available() {
+        println!("SKIPPED: curl is not installed (scripts/test.sh installs it)");
+        return None;
+    }
+    Some(Emulator::builder().start().await.unwrap())
+}
+
+/// The tutorial's `scope_data` for the default product and serial number 123456.
+fn tutorial_scope_data() -> String {
+    format!(
+        r#"{{"alexa:all":{{"productID":"{DEFAULT_PRODUCT_ID}","productInstanceAttributes":{{"deviceSerialNumber":"123456"}}}}}}"#
+    )
+}
+
 fn json(output: &Output) -> Value {
     assert!(
         output.status.success(),
@@ -41,17 +57,13 @@ fn json(output: &Output) -> Value {
 
 #[tokio::test]
 async fn avs_tutorial_curl_flow_with_a_web_client() {
-    if !curl_available() {
-        println!("SKIPPED: curl is not installed (scripts/test.sh installs it)");
+    let Some(emu) = emulator_if_curl().await else {
         return;
-    }
-    let emu = Emulator::builder().start().await.unwrap();
+    };
     let host = emu.base_url();
     // Step 1: the authorization URL, as the tutorial writes it (www.amazon.com → the emulator).
     let redirect_uri = "http://localhost:3000/authresponse";
-    let scope_data = format!(
-        r#"{{"alexa:all":{{"productID":"{DEFAULT_PRODUCT_ID}","productInstanceAttributes":{{"deviceSerialNumber":"123456"}}}}}}"#
-    );
+    let scope_data = tutorial_scope_data();
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let authorize = format!(
         "{host}/ap/oa?client_id={DEFAULT_WEB_CLIENT_ID}&scope=alexa%3Aall&scope_data={}&response_type=code&redirect_uri={}",
@@ -139,14 +151,10 @@ async fn avs_tutorial_curl_flow_with_a_web_client() {
 
 #[tokio::test]
 async fn aia_quick_start_cbl_with_curl() {
-    if !curl_available() {
-        println!("SKIPPED: curl is not installed (scripts/test.sh installs it)");
+    let Some(emu) = emulator_if_curl().await else {
         return;
-    }
-    let emu = Emulator::builder().start().await.unwrap();
-    let scope_data = format!(
-        r#"{{"alexa:all":{{"productID":"{DEFAULT_PRODUCT_ID}","productInstanceAttributes":{{"deviceSerialNumber":"123456"}}}}}}"#
-    );
+    };
+    let scope_data = tutorial_scope_data();
     let pair = json(
         &curl(&[
             "-d",

@@ -91,3 +91,77 @@ pub fn http() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Sends `request` and parses its JSON answer.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The form of a `refresh_token` grant for the default device client.
+pub fn refresh_form(refresh_token: &str) -> [(&'static str, &str); 3] {
+    [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        (
+            "client_id",
+            lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID,
+        ),
+    ]
+}
+
+/// The form of an `authorization_code` grant with PKCE for the default device client.
+pub fn exchange_form<'a>(
+    code: &'a str,
+    redirect_uri: &'a str,
+    pkce: &'a shared_protocol::pkce::PkcePair,
+) -> [(&'static str, &'a str); 5] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        (
+            "client_id",
+            lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID,
+        ),
+        ("code_verifier", pkce.verifier.expose_secret()),
+    ]
+}
+
+/// The authorize URL for the default device client and product, with `pkce`'s challenge.
+pub fn authorize_url(
+    authorize: &url::Url,
+    redirect_uri: &str,
+    dsn: &str,
+    state: &str,
+    pkce: &shared_protocol::pkce::PkcePair,
+) -> url::Url {
+    use lwa_emulator::registry::{DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID};
+    shared_protocol::lwa::AuthorizeRequest {
+        client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
+        redirect_uri: redirect_uri.into(),
+        product_id: DEFAULT_PRODUCT_ID.into(),
+        dsn: dsn.into(),
+        state: state.into(),
+        code_challenge: pkce.challenge.clone(),
+    }
+    .to_url(authorize)
+}
+
+/// The `code` parameter of a redirect.
+pub fn code_in(redirect: &url::Url) -> String {
+    redirect
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap_or_else(|| panic!("no code in {redirect}"))
+        .1
+        .into_owned()
+}
+
+/// Runs the emulator binary with `args` to completion (for the ones that exit at once).
+pub async fn run_emulator(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}

@@ -80,6 +80,13 @@ pub async fn code_for(emu: &RunningEmulator, pkce: &PkcePair) -> String {
     code_for_client(emu, DEVICE, pkce).await
 }
 
+/// A new PKCE pair and an authorization code issued for its challenge.
+pub async fn fresh_code(emu: &RunningEmulator) -> (PkcePair, String) {
+    let pkce = PkcePair::generate();
+    let code = code_for(emu, &pkce).await;
+    (pkce, code)
+}
+
 /// [`code_for`] with another client.
 pub async fn code_for_client(emu: &RunningEmulator, client: &str, pkce: &PkcePair) -> String {
     let redirect = login(&authorize_url_for(emu, client, pkce)).await;

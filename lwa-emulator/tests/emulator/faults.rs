@@ -31,15 +31,7 @@ async fn status_faults_hit_the_next_n_requests_then_the_endpoint_recovers() {
     let rt = alice_refresh_token(&emu);
     emu.inject_fault(Endpoint::Token, Fault::unavailable(7), 2);
     emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
-    emu.inject_fault(
-        Endpoint::Token,
-        Fault::Status {
-            status: 429,
-            retry_after: Some(1),
-            body: None,
-        },
-        1,
-    );
+    emu.inject_fault(Endpoint::Token, Fault::too_many_requests(1), 1);
     // Other endpoints are unaffected.
     assert_eq!(
         status_of(http().get(emu.url("/ping"))).await,

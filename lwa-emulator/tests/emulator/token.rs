@@ -35,8 +35,7 @@ fn check_token_shape(body: &Value) -> TokenResponse {
 #[tokio::test]
 async fn pkce_code_exchange_then_refresh() {
     let emu = start().await;
-    let pkce = PkcePair::generate();
-    let code = code_for(&emu, &pkce).await;
+    let (pkce, code) = fresh_code(&emu).await;
     let (status, body) = exchange(&emu, &code, &pkce).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let tokens = check_token_shape(&body);
@@ -88,8 +87,7 @@ async fn pkce_code_exchange_then_refresh() {
 async fn every_code_mismatch_is_invalid_grant() {
     let emu = start().await;
     // Wrong verifier.
-    let pkce = PkcePair::generate();
-    let code = code_for(&emu, &pkce).await;
+    let (_pkce, code) = fresh_code(&emu).await;
     let (s, b) = exchange(&emu, &code, &PkcePair::generate()).await;
     assert_error(s, &b, "invalid_grant", BAD_CODE);
     assert_eq!(
@@ -98,14 +96,12 @@ async fn every_code_mismatch_is_invalid_grant() {
     );
 
     // Missing verifier when a challenge was registered.
-    let pkce = PkcePair::generate();
-    let code = code_for(&emu, &pkce).await;
+    let (_pkce, code) = fresh_code(&emu).await;
     let (s, b) = code_exchange(&emu, &code, REDIRECT, DEVICE, &[]).await;
     assert_error(s, &b, "invalid_grant", BAD_CODE);
 
     // Different redirect_uri.
-    let pkce = PkcePair::generate();
-    let code = code_for(&emu, &pkce).await;
+    let (pkce, code) = fresh_code(&emu).await;
     let (s, b) = code_exchange(
         &emu,
         &code,
@@ -117,8 +113,7 @@ async fn every_code_mismatch_is_invalid_grant() {
     assert_error(s, &b, "invalid_grant", BAD_CODE);
 
     // Another client.
-    let pkce = PkcePair::generate();
-    let code = code_for(&emu, &pkce).await;
+    let (pkce, code) = fresh_code(&emu).await;
     let (s, b) = code_exchange(
         &emu,
         &code,
@@ -137,8 +132,7 @@ async fn every_code_mismatch_is_invalid_grant() {
     assert_error(s, &b, "invalid_grant", BAD_CODE);
 
     // Older than 5 minutes.
-    let pkce = PkcePair::generate();
-    let code = code_for(&emu, &pkce).await;
+    let (pkce, code) = fresh_code(&emu).await;
     emu.advance_clock(Duration::from_secs(301));
     let (s, b) = exchange(&emu, &code, &pkce).await;
     assert_error(s, &b, "invalid_grant", BAD_CODE);
@@ -147,8 +141,7 @@ async fn every_code_mismatch_is_invalid_grant() {
 #[tokio::test]
 async fn a_reused_code_fails_and_revokes_the_tokens_issued_from_it() {
     let emu = start().await;
-    let pkce = PkcePair::generate();
-    let code = code_for(&emu, &pkce).await;
+    let (pkce, code) = fresh_code(&emu).await;
     let (s, first) = exchange(&emu, &code, &pkce).await;
     assert_eq!(s, StatusCode::OK);
     let access = first["access_token"].as_str().unwrap().to_owned();
@@ -571,7 +564,6 @@ async fn a_web_client_without_its_secret_gets_no_refresh_token() {
     check_token_shape(&body);
 
     // A device client needs no secret for its refresh token.
-    let pkce = PkcePair::generate();
-    let code = code_for(&emu, &pkce).await;
+    let (pkce, code) = fresh_code(&emu).await;
     check_token_shape(&exchange(&emu, &code, &pkce).await.1);
 }
