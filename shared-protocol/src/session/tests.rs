@@ -147,16 +147,50 @@ async fn handshake(
     }
 }
 
-async fn paired() -> (CompanionSession<Wire>, AgentSession<Wire>) {
-    let out = handshake(
-        "40710839",
-        "40710839",
+/// The handshake with these codes, default Hellos and an agent that does not refuse.
+async fn codes(companion_code: &str, agent_code: &str) -> Outcome {
+    handshake(
+        companion_code,
+        agent_code,
         companion_hello(),
         agent_hello(),
         None,
     )
-    .await;
+    .await
+}
+
+async fn paired() -> (CompanionSession<Wire>, AgentSession<Wire>) {
+    let out = codes("40710839", "40710839").await;
     (out.companion.unwrap(), out.agent.unwrap())
+}
+
+/// Seals `msg` on the companion's side and hands back the frame instead of sending it.
+async fn seal(companion: &mut CompanionSession<Wire>, msg: &CompanionMessage) -> Vec<u8> {
+    companion.transport_mut().hold = true;
+    companion.send(msg).await.unwrap();
+    companion.transport_mut().held.pop().unwrap()
+}
+
+/// Puts `frame` on the wire to the agent, which must find it tampered with.
+async fn refused(
+    companion: &mut CompanionSession<Wire>,
+    agent: &mut AgentSession<Wire>,
+    frame: Vec<u8>,
+) {
+    companion.transport_mut().forward(frame).await;
+    assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
+}
+
+/// The companion's handshake ended in the agent's `incompatible_version` answer, which says
+/// `update_what`.
+fn told_to_update<T: std::fmt::Debug>(companion: Result<T, HandshakeError>, update_what: &str) {
+    match companion {
+        Err(HandshakeError::Peer(body)) => {
+            assert_eq!(body.kind, ErrorKind::IncompatibleVersion);
+            assert!(body.message.contains(update_what), "{}", body.message);
+        }
+        other => panic!("companion: {other:?}"),
+    }
 }
 
 fn sample_status() -> AgentMessage {
@@ -168,14 +202,7 @@ fn sample_status() -> AgentMessage {
 
 #[tokio::test]
 async fn full_handshake_and_messages_both_ways() {
-    let out = handshake(
-        "40710839",
-        "40710839",
-        companion_hello(),
-        agent_hello(),
-        None,
-    )
-    .await;
+    let out = codes("40710839", "40710839").await;
     assert_eq!(
         out.agent_log,
         [
@@ -210,7 +237,6 @@ async fn full_handshake_and_messages_both_ways() {
 #[tokio::test]
 async fn sealed_frames_are_not_plaintext() {
     let (mut companion, mut agent) = paired().await;
-    companion.transport_mut().hold = true;
     let secret = "ANcMJpTtVktKiZvfdYaV";
     let msg = CompanionMessage::ProvideAuthorization(crate::message::ProvideAuthorization {
         session_id: SessionId::random(),
@@ -218,8 +244,7 @@ async fn sealed_frames_are_not_plaintext() {
         client_id: "amzn1.application-oa2-client.x".into(),
         redirect_uri: "http://127.0.0.1:1/cb".into(),
     });
-    companion.send(&msg).await.unwrap();
-    let frame = companion.transport_mut().held.pop().unwrap();
+    let frame = seal(&mut companion, &msg).await;
     assert!(!frame.windows(secret.len()).any(|w| w == secret.as_bytes()));
     companion.transport_mut().forward(frame).await;
     assert_eq!(agent.recv().await.unwrap(), msg);
@@ -227,14 +252,7 @@ async fn sealed_frames_are_not_plaintext() {
 
 #[tokio::test]
 async fn wrong_code_fails_on_both_ends_and_is_counted() {
-    let out = handshake(
-        "40710839",
-        "40710838",
-        companion_hello(),
-        agent_hello(),
-        None,
-    )
-    .await;
+    let out = codes("40710839", "40710838").await;
     assert!(matches!(out.companion, Err(HandshakeError::WrongSetupCode)));
     assert!(matches!(out.agent, Err(HandshakeError::WrongSetupCode)));
     assert_eq!(
@@ -333,12 +351,9 @@ async fn agent_detects_a_bad_companion_confirmation() {
 #[tokio::test]
 async fn altered_frame_kills_the_session() {
     let (mut companion, mut agent) = paired().await;
-    companion.transport_mut().hold = true;
-    companion.send(&CompanionMessage::GetStatus).await.unwrap();
-    let mut frame = companion.transport_mut().held.pop().unwrap();
+    let mut frame = seal(&mut companion, &CompanionMessage::GetStatus).await;
     frame[0] ^= 0x01;
-    companion.transport_mut().forward(frame).await;
-    assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
+    refused(&mut companion, &mut agent, frame).await;
     assert!(agent.is_dead());
     assert!(matches!(
         agent.send(&AgentMessage::ResetDone).await,
@@ -349,28 +364,19 @@ async fn altered_frame_kills_the_session() {
 #[tokio::test]
 async fn replayed_frame_kills_the_session() {
     let (mut companion, mut agent) = paired().await;
-    companion.transport_mut().hold = true;
-    companion.send(&CompanionMessage::GetStatus).await.unwrap();
-    let frame = companion.transport_mut().held.pop().unwrap();
+    let frame = seal(&mut companion, &CompanionMessage::GetStatus).await;
     companion.transport_mut().forward(frame.clone()).await;
     assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
-    companion.transport_mut().forward(frame).await;
-    assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
+    refused(&mut companion, &mut agent, frame).await;
 }
 
 #[tokio::test]
 async fn reordered_or_dropped_frames_kill_the_session() {
     let (mut companion, mut agent) = paired().await;
-    companion.transport_mut().hold = true;
-    companion.send(&CompanionMessage::GetStatus).await.unwrap();
-    companion
-        .send(&CompanionMessage::GetDeviceInfo)
-        .await
-        .unwrap();
-    let second = companion.transport_mut().held.pop().unwrap();
+    let _first = seal(&mut companion, &CompanionMessage::GetStatus).await;
+    let second = seal(&mut companion, &CompanionMessage::GetDeviceInfo).await;
     // Deliver the second frame first (the first is reordered after it, or dropped).
-    companion.transport_mut().forward(second).await;
-    assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
+    refused(&mut companion, &mut agent, second).await;
 }
 
 #[tokio::test]
@@ -380,25 +386,20 @@ async fn frames_sealed_for_the_other_direction_do_not_open() {
     agent.transport_mut().hold = true;
     agent.send(&AgentMessage::ResetDone).await.unwrap();
     let frame = agent.transport_mut().held.pop().unwrap();
-    companion.transport_mut().forward(frame).await;
-    assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
+    refused(&mut companion, &mut agent, frame).await;
 }
 
 #[tokio::test]
 async fn truncated_frames_kill_the_session() {
     // A frame cut short but still framed: the tag does not verify.
     let (mut companion, mut agent) = paired().await;
-    companion.transport_mut().hold = true;
-    companion.send(&CompanionMessage::GetStatus).await.unwrap();
-    let mut frame = companion.transport_mut().held.pop().unwrap();
+    let mut frame = seal(&mut companion, &CompanionMessage::GetStatus).await;
     frame.truncate(frame.len() - 1);
-    companion.transport_mut().forward(frame).await;
-    assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
+    refused(&mut companion, &mut agent, frame).await;
 
     // Shorter than a tag.
     let (mut companion, mut agent) = paired().await;
-    companion.transport_mut().forward(vec![1, 2, 3]).await;
-    assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
+    refused(&mut companion, &mut agent, vec![1, 2, 3]).await;
 
     // The stream ends in the middle of a frame.
     let (mut companion, mut agent) = paired().await;
@@ -497,17 +498,7 @@ async fn newer_companion_is_told_to_update_the_agent() {
         Err(HandshakeError::Incompatible(VersionMismatch::PeerTooNew { .. })) => {}
         other => panic!("agent: {other:?}"),
     }
-    match out.companion {
-        Err(HandshakeError::Peer(body)) => {
-            assert_eq!(body.kind, ErrorKind::IncompatibleVersion);
-            assert!(
-                body.message.contains("update the speaker"),
-                "{}",
-                body.message
-            );
-        }
-        other => panic!("companion: {other:?}"),
-    }
+    told_to_update(out.companion, "update the speaker");
 }
 
 #[tokio::test]
@@ -516,17 +507,7 @@ async fn older_companion_is_told_to_update_the_companion() {
     hello.version = ProtocolVersion { major: 0, minor: 9 };
     hello.min_major = 0;
     let out = handshake("40710839", "40710839", hello, agent_hello(), None).await;
-    match out.companion {
-        Err(HandshakeError::Peer(body)) => {
-            assert_eq!(body.kind, ErrorKind::IncompatibleVersion);
-            assert!(
-                body.message.contains("update the companion app"),
-                "{}",
-                body.message
-            );
-        }
-        other => panic!("companion: {other:?}"),
-    }
+    told_to_update(out.companion, "update the companion app");
     assert!(matches!(
         out.agent,
         Err(HandshakeError::Incompatible(
