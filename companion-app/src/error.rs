@@ -83,7 +83,7 @@ fn not_found(query: &Option<String>, wanted: Wanted, waited: &Duration, seen: &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ExitKind {
-    /// Done.
+    /// The command did what was asked (the speaker is paired, the status was read, …).
     Success = 0,
     /// Anything not listed below (a bug, a local problem, a protocol violation).
     Failure = 1,

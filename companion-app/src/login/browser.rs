@@ -32,9 +32,36 @@ pub enum Browser {
 /// A failure to launch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BrowserError {
-    /// Nothing could be started.
+    /// Nothing could be started; why the last candidate failed.
     #[error("could not open a browser ({0}); open the login URL yourself")]
-    Launch(String),
+    Launch(#[source] LaunchError),
+}
+
+/// Why one browser command could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    /// `$BROWSER` (or the configured command) named nothing to try.
+    #[error("no browser command")]
+    NoCommand,
+    /// The template is not valid shell words (an unterminated quote).
+    #[error("{template:?}: {source}")]
+    Unparsable {
+        /// The command template as configured.
+        template: String,
+        /// What shell-words found.
+        source: shell_words::ParseError,
+    },
+    /// The template has no words.
+    #[error("empty browser command")]
+    Empty,
+    /// The program could not be started (not installed, not executable).
+    #[error("{program}: {kind}")]
+    Spawn {
+        /// The program the template names.
+        program: String,
+        /// What the OS said.
+        kind: std::io::ErrorKind,
+    },
 }
 
 /// A started browser command.
@@ -105,7 +132,7 @@ pub fn open(url: &Url, browser: &Browser) -> Result<Option<BrowserProcess>, Brow
             _ => platform_openers(),
         },
     };
-    let mut last = String::from("no browser command");
+    let mut last = LaunchError::NoCommand;
     for candidate in candidates.iter().filter(|c| !c.trim().is_empty()) {
         match spawn(candidate, url) {
             Ok(p) => return Ok(Some(p)),
@@ -126,10 +153,13 @@ fn platform_openers() -> Vec<String> {
 }
 
 /// The argv for a command template and a URL.
-pub fn command_line(template: &str, url: &Url) -> Result<Vec<String>, String> {
-    let words = shell_words::split(template).map_err(|e| format!("{template:?}: {e}"))?;
+pub fn command_line(template: &str, url: &Url) -> Result<Vec<String>, LaunchError> {
+    let words = shell_words::split(template).map_err(|source| LaunchError::Unparsable {
+        template: template.to_owned(),
+        source,
+    })?;
     if words.is_empty() {
-        return Err("empty browser command".into());
+        return Err(LaunchError::Empty);
     }
     let mut substituted = false;
     let mut argv: Vec<String> = words
@@ -149,9 +179,9 @@ pub fn command_line(template: &str, url: &Url) -> Result<Vec<String>, String> {
     Ok(argv)
 }
 
-fn spawn(template: &str, url: &Url) -> Result<BrowserProcess, String> {
+fn spawn(template: &str, url: &Url) -> Result<BrowserProcess, LaunchError> {
     let argv = command_line(template, url)?;
-    let (program, args) = argv.split_first().ok_or("empty browser command")?;
+    let (program, args) = argv.split_first().ok_or(LaunchError::Empty)?;
     let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -159,7 +189,10 @@ fn spawn(template: &str, url: &Url) -> Result<BrowserProcess, String> {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
+        .map_err(|e| LaunchError::Spawn {
+            program: program.clone(),
+            kind: e.kind(),
+        })?;
     Ok(BrowserProcess {
         child: Some(child),
         program: program.clone(),
@@ -181,8 +214,11 @@ mod tests {
             command_line("'/opt/my browser/b' --url=%s -x", &url).unwrap(),
             vec!["/opt/my browser/b", &format!("--url={url}"), "-x"]
         );
-        assert!(command_line("  ", &url).is_err());
-        assert!(command_line("unterminated 'quote", &url).is_err());
+        assert_eq!(command_line("  ", &url), Err(LaunchError::Empty));
+        assert!(matches!(
+            command_line("unterminated 'quote", &url),
+            Err(LaunchError::Unparsable { .. })
+        ));
     }
 
     #[tokio::test]
