@@ -18,7 +18,7 @@ use device_agent::retry::RetryPolicy;
 use device_agent::store::{LoadOutcome, TokenStore};
 use lwa_emulator::fault::{Endpoint, Fault};
 use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID};
-use lwa_emulator::{Emulator, RunningEmulator};
+use lwa_emulator::{Emulator, EmulatorBuilder, RunningEmulator};
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::secret::AccessToken;
 use tokio::time::Instant;
@@ -29,6 +29,25 @@ fn cfg(head_start_ms: u64, retry: RetryPolicy, max_timeout_ms: u64) -> AuthDeleg
         max_request_timeout: Duration::from_millis(max_timeout_ms),
         retry,
     }
+}
+
+/// [`cfg`] with the SDK's retry table scaled down and a 5 s request cap.
+fn sdk_cfg(head_start_ms: u64) -> AuthDelegateConfig {
+    cfg(head_start_ms, RetryPolicy::sdk_scaled_down(100), 5000)
+}
+
+/// A running emulator, a state dir and a delegate using both: where most tests begin.
+struct Fixture {
+    emu: RunningEmulator,
+    dir: tempfile::TempDir,
+    d: AuthDelegate,
+}
+
+async fn fixture(emu: EmulatorBuilder, cfg: AuthDelegateConfig) -> Fixture {
+    let emu = emu.start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = delegate(&emu, dir.path(), cfg);
+    Fixture { emu, dir, d }
 }
 
 fn delegate(emu: &RunningEmulator, dir: &std::path::Path, cfg: AuthDelegateConfig) -> AuthDelegate {
@@ -93,17 +112,8 @@ async fn watch_refreshes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refreshes_at_the_head_start() {
-    let emu = Emulator::builder()
-        .access_token_lifetime(3)
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = delegate(
-        &emu,
-        dir.path(),
-        cfg(2000, RetryPolicy::sdk_scaled_down(100), 5000),
-    );
+    let Fixture { emu, dir: _dir, d } =
+        fixture(Emulator::builder().access_token_lifetime(3), sdk_cfg(2000)).await;
     let mut rx = d.subscribe();
     assert_eq!(
         *rx.borrow_and_update(),
@@ -137,11 +147,10 @@ async fn refreshes_at_the_head_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_follow_the_backoff_table_under_500_503_and_timeouts() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     // Table scaled 1/100: 0, 10, 20, 40, 100 ms ...; request timeout 300 ms.
     let policy = RetryPolicy::sdk_scaled_down(100);
-    let d = delegate(&emu, dir.path(), cfg(0, policy.clone(), 300));
+    let Fixture { emu, dir: _dir, d } =
+        fixture(Emulator::builder(), cfg(0, policy.clone(), 300)).await;
     let token = link(&emu, &d).await;
     emu.inject_fault(Endpoint::Token, Fault::status(500), 2);
     emu.inject_fault(Endpoint::Token, Fault::unavailable(1), 1);
@@ -178,17 +187,11 @@ async fn retries_follow_the_backoff_table_under_500_503_and_timeouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_longer_than_the_token_reports_expired_then_recovers() {
-    let emu = Emulator::builder()
-        .access_token_lifetime(1)
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = delegate(
-        &emu,
-        dir.path(),
+    let Fixture { emu, dir: _dir, d } = fixture(
+        Emulator::builder().access_token_lifetime(1),
         cfg(900, RetryPolicy::from_millis(&[0, 200]), 2000),
-    );
+    )
+    .await;
     let mut rx = d.subscribe();
     emu.inject_fault(Endpoint::Token, Fault::status(500), 8);
     link(&emu, &d).await;
@@ -227,18 +230,9 @@ async fn an_outage_longer_than_the_token_reports_expired_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_refresh_for_a_thousand_callers_at_expiry() {
-    let emu = Emulator::builder()
-        .access_token_lifetime(2)
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     // Head start 0: the refresh is due exactly at expiry, when every caller finds no token.
-    let d = delegate(
-        &emu,
-        dir.path(),
-        cfg(0, RetryPolicy::sdk_scaled_down(100), 5000),
-    );
+    let Fixture { emu, dir: _dir, d } =
+        fixture(Emulator::builder().access_token_lifetime(2), sdk_cfg(0)).await;
     let old = link(&emu, &d).await;
     emu.clear_requests();
     let barrier = Arc::new(tokio::sync::Barrier::new(1000));
@@ -276,13 +270,7 @@ async fn one_refresh_for_a_thousand_callers_at_expiry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_403_forces_one_immediate_refresh() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = delegate(
-        &emu,
-        dir.path(),
-        cfg(600_000, RetryPolicy::sdk_scaled_down(100), 5000),
-    );
+    let Fixture { emu, dir: _dir, d } = fixture(Emulator::builder(), sdk_cfg(600_000)).await;
     let token = link(&emu, &d).await;
     let lwa = d.lwa().clone();
     use device_agent::lwa_client::PingOutcome;
@@ -321,13 +309,7 @@ async fn a_403_forces_one_immediate_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_grant_after_a_revoke_clears_the_account() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = delegate(
-        &emu,
-        dir.path(),
-        cfg(600_000, RetryPolicy::sdk_scaled_down(100), 5000),
-    );
+    let Fixture { emu, dir, d } = fixture(Emulator::builder(), sdk_cfg(600_000)).await;
     let token = link(&emu, &d).await;
     assert!(dir.path().join("tokens.json").exists());
     emu.revoke_user_tokens(ALICE_EMAIL).unwrap();
@@ -357,17 +339,11 @@ async fn invalid_grant_after_a_revoke_clears_the_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_refresh_token_is_never_lost() {
     // Rotation with no grace: the old refresh token dies the moment a new one is issued.
-    let emu = Emulator::builder()
-        .rotate_refresh_tokens(0)
-        .start()
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = delegate(
-        &emu,
-        dir.path(),
-        cfg(600_000, RetryPolicy::sdk_scaled_down(100), 5000),
-    );
+    let Fixture { emu, dir, d } = fixture(
+        Emulator::builder().rotate_refresh_tokens(0),
+        sdk_cfg(600_000),
+    )
+    .await;
     let mut token = link(&emu, &d).await;
     let store = TokenStore::open(dir.path()).unwrap();
     let mut stored = Vec::new();
@@ -421,13 +397,7 @@ async fn new_token(d: &AuthDelegate, old: &AccessToken, deadline: Instant) -> Ac
 /// Shown to fail with `on_auth_failure` made a no-op (no new token within the deadline).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_auth_failure_reports_cause_exactly_one_refresh() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = delegate(
-        &emu,
-        dir.path(),
-        cfg(600_000, RetryPolicy::sdk_scaled_down(100), 5000),
-    );
+    let Fixture { emu, dir: _dir, d } = fixture(Emulator::builder(), sdk_cfg(600_000)).await;
     let old = link(&emu, &d).await;
     let due_at = d.auth_token().unwrap().expires_at() - Duration::from_secs(600);
     emu.clear_requests();
@@ -589,10 +559,9 @@ async fn a_thousand_socket_clients_reporting_auth_failure_cause_exactly_one_refr
 async fn refresh_retries_are_jittered_over_the_whole_range() {
     const FAILURES: usize = 40;
     const BASE_MS: f64 = 100.0;
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let policy = RetryPolicy::from_millis(&[100]).with_seed(7);
-    let d = delegate(&emu, dir.path(), cfg(600_000, policy.clone(), 2000));
+    let Fixture { emu, dir: _dir, d } =
+        fixture(Emulator::builder(), cfg(600_000, policy.clone(), 2000)).await;
     let token = link(&emu, &d).await;
     // The draws the refresher will make, in order.
     let mut rng = policy.rng();

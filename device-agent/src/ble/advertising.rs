@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::BleError;
 use crate::pairing::Pairing;
 
 /// Starts and stops the advertisement (BlueZ in production, a recorder in tests).
 pub trait Advertiser: Send {
     /// Starts advertising the service UUID with this local name.
-    fn start(&mut self, local_name: &str) -> impl Future<Output = Result<(), String>> + Send;
+    fn start(&mut self, local_name: &str) -> impl Future<Output = Result<(), BleError>> + Send;
     /// Stops advertising (idempotent).
     fn stop(&mut self) -> impl Future<Output = ()> + Send;
 }
@@ -96,7 +97,7 @@ mod tests {
     }
 
     impl Advertiser for Recorder {
-        async fn start(&mut self, local_name: &str) -> Result<(), String> {
+        async fn start(&mut self, local_name: &str) -> Result<(), BleError> {
             self.0.lock().unwrap().push(Call::Start(local_name.into()));
             self.1.notify_waiters();
             Ok(())

@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::advertising::{follow_window, Advertiser};
-use super::{info_value, serve_link};
+use super::{info_value, serve_link, BleError};
 use crate::core::Core;
 use crate::link::LinkConfig;
 
@@ -52,30 +52,33 @@ pub(super) struct Peripheral {
 impl Peripheral {
     /// Connects to BlueZ and finds the adapter (`name`, or the default one), powering it on.
     /// The error is the reason BLE cannot be used, for the "no adapter" line.
-    pub(super) async fn open(name: Option<&str>) -> Result<Self, String> {
-        let session = Session::new()
-            .await
-            .map_err(|e| format!("cannot reach BlueZ over the system D-Bus: {e}"))?;
+    pub(super) async fn open(name: Option<&str>) -> Result<Self, BleError> {
+        let session = Session::new().await.map_err(BleError::NoBus)?;
         let adapter = match name {
-            Some(n) => session
-                .adapter(n)
-                .map_err(|e| format!("adapter {n}: {e}"))?,
+            Some(n) => session.adapter(n).map_err(|source| BleError::Adapter {
+                adapter: n.to_owned(),
+                source,
+            })?,
             None => session.default_adapter().await.map_err(|e| match e.kind {
-                bluer::ErrorKind::NotFound => "BlueZ reports no adapter".to_owned(),
-                _ => format!("cannot list Bluetooth adapters: {e}"),
+                bluer::ErrorKind::NotFound => BleError::NoAdapter,
+                _ => BleError::ListAdapters(e),
             })?,
         };
         let powered = adapter
             .is_powered()
             .await
-            .map_err(|e| format!("adapter {}: {e}", adapter.name()))?;
-        if !powered {
-            adapter.set_powered(true).await.map_err(|e| {
-                format!(
-                    "adapter {} is off and could not be switched on: {e}",
-                    adapter.name()
-                )
+            .map_err(|source| BleError::Adapter {
+                adapter: adapter.name().to_owned(),
+                source,
             })?;
+        if !powered {
+            adapter
+                .set_powered(true)
+                .await
+                .map_err(|source| BleError::PoweredOff {
+                    adapter: adapter.name().to_owned(),
+                    source,
+                })?;
         }
         Ok(Self { session, adapter })
     }
@@ -90,7 +93,7 @@ impl Peripheral {
         ctx: Arc<Core>,
         limits: LinkConfig,
         shutdown: watch::Receiver<bool>,
-    ) -> Result<JoinHandle<()>, String> {
+    ) -> Result<JoinHandle<()>, BleError> {
         let (notifier_tx, notifier_rx) = mpsc::channel(2);
         let route = Arc::new(Route::default());
         let app = Application {
@@ -110,7 +113,7 @@ impl Peripheral {
             .adapter
             .serve_gatt_application(app)
             .await
-            .map_err(|e| format!("cannot register the GATT service: {e}"))?;
+            .map_err(BleError::RegisterService)?;
         Ok(tokio::spawn(self.run(
             app,
             route,
@@ -372,7 +375,7 @@ struct BluezAdvertiser {
 }
 
 impl Advertiser for BluezAdvertiser {
-    async fn start(&mut self, local_name: &str) -> Result<(), String> {
+    async fn start(&mut self, local_name: &str) -> Result<(), BleError> {
         let adv = Advertisement {
             service_uuids: BTreeSet::from([BLE_SERVICE_UUID]),
             local_name: Some(local_name.to_owned()),
@@ -383,7 +386,7 @@ impl Advertiser for BluezAdvertiser {
             .adapter
             .advertise(adv)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(BleError::Advertise)?;
         self.handle = Some(handle);
         Ok(())
     }

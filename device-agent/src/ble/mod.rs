@@ -13,6 +13,9 @@
 pub mod advertising;
 #[cfg(all(feature = "ble", target_os = "linux"))]
 mod bluez;
+mod error;
+
+pub use error::{BleError, BluezCause};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +42,7 @@ pub enum BleStatus {
     /// This build has no BLE support (feature `ble` off, or not Linux).
     NotBuilt,
     /// No usable adapter; the reason (no D-Bus, no bluetoothd, no adapter, powered off…).
-    Unavailable(String),
+    Unavailable(BleError),
     /// Serving the GATT service on this adapter.
     Running {
         /// The adapter's name (`hci0`).
@@ -135,10 +138,7 @@ async fn start_stack(
         Ok(Err(why)) => return (BleStatus::Unavailable(why), None),
         Err(_) => {
             return (
-                BleStatus::Unavailable(format!(
-                    "BlueZ did not answer within {} s",
-                    ADAPTER_PROBE_TIMEOUT.as_secs()
-                )),
+                BleStatus::Unavailable(BleError::Timeout(ADAPTER_PROBE_TIMEOUT)),
                 None,
             )
         }
