@@ -1,5 +1,6 @@
 //! Code-based linking against the real lwa-emulator: happy path (with the SDK's verification
-//! refresh), slow_down doubling, expiry.
+//! refresh, and the linked account checked at the emulator), slow_down doubling (the gaps
+//! between polls measured), expiry.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -70,8 +71,11 @@ async fn cbl_happy_path_links_and_verifies_the_client_id() {
         async move {
             assert_eq!(prompt.user_code.len(), 6);
             assert_eq!(prompt.expires_in_secs, 600);
-            // Let it poll a few times while "the user" walks to the laptop.
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // The user walks to the laptop while the agent polls (3 pending answers seen).
+            eventually("three pending polls", Duration::from_secs(10), || {
+                polls(emu).len() >= 3
+            })
+            .await;
             emu.approve_user_code(&prompt.user_code, ALICE_EMAIL)
                 .unwrap();
         }
@@ -99,8 +103,18 @@ async fn cbl_happy_path_links_and_verifies_the_client_id() {
         .any(|r| r.param("grant_type") == Some("refresh_token")));
     // No client id on the device_code grant.
     assert!(reqs[last_poll].param("client_id").is_none());
-    assert!(agent.delegate().auth_token().is_some());
-    let _ = ALICE_USER_ID;
+    // The agent's token is Alice's: the account that approved the code is the one linked.
+    let token = agent.delegate().auth_token().expect("a token");
+    let profile: serde_json::Value = reqwest::Client::new()
+        .get(emu.url("/user/profile"))
+        .bearer_auth(token.token().expose_secret())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["user_id"], ALICE_USER_ID, "{profile}");
     agent.shutdown().await;
 }
 
@@ -119,16 +133,28 @@ async fn cbl_doubles_its_interval_on_slow_down() {
     run_cbl_with(&agent, |prompt| {
         let emu = &emu;
         async move {
-            let started = Instant::now();
-            // Polls at 0, 0.1 (slow_down), 0.3 (slow_down), 0.7 (slow_down), 1.5 (pending) ...
-            tokio::time::sleep(Duration::from_millis(1700)).await;
-            let early = polls(emu).len();
-            assert!(
-                early <= 6,
-                "{early} polls in {:?}: the interval did not double",
-                started.elapsed()
-            );
-            assert!(early >= 3, "{early}");
+            // Each poll answered slow_down doubles the interval: polls at 0, 0.1, 0.3, 0.7,
+            // 1.5 s. The gaps are seen by watching the emulator's log (10 ms resolution); an
+            // additive backoff (+0.1 s) would give 0.1, 0.2, 0.3, 0.4.
+            let mut seen_at = Vec::new();
+            let end = Instant::now() + Duration::from_secs(10);
+            while seen_at.len() < 5 {
+                assert!(Instant::now() < end, "polls seen at {seen_at:?}");
+                let n = polls(emu).len();
+                while seen_at.len() < n {
+                    seen_at.push(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let gaps: Vec<Duration> = seen_at.windows(2).map(|w| w[1] - w[0]).collect();
+            let ms: Vec<u128> = gaps.iter().map(Duration::as_millis).collect();
+            let p = polls(emu);
+            assert!(p[..4].iter().all(|s| *s == Some(400)), "{p:?}");
+            // gaps[0] = 100 ms; then 200, 400, 800 (±30 ms of observation).
+            assert!((70..=170).contains(&ms[0]), "{ms:?}");
+            assert!((170..=270).contains(&ms[1]), "{ms:?}");
+            assert!((360..=480).contains(&ms[2]), "doubling, not adding: {ms:?}");
+            assert!((740..=900).contains(&ms[3]), "doubling, not adding: {ms:?}");
             emu.approve_user_code(&prompt.user_code, ALICE_EMAIL)
                 .unwrap();
         }
