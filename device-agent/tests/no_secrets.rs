@@ -1,6 +1,16 @@
 //! No secret reaches a log line at any level: every tracing event of a full run (wrong code,
-//! pairing, exchange, refresh, rotation, CBL, local API) is captured at TRACE and searched for
-//! every secret the test can see, and for anything shaped like a PKCE verifier.
+//! pairing, exchange, refresh, rotation, a stale auth_failure, CBL, local API) is captured at
+//! TRACE and searched for
+//! - every secret the test can see (setup code in all its printed forms: 8 digits, `2468 1357`,
+//!   `2468-1357`, the manual code, the QR text; the authorization code; every token it held),
+//! - every secret the emulator was sent during the run, which the test never sees itself (the CBL
+//!   `device_code`, PKCE verifiers, refresh tokens, bearer tokens): the emulator's request log
+//!   keeps each one's length, first characters and a SHA-256 fingerprint, and every stretch of
+//!   the logs with that length is fingerprinted and compared,
+//! - and anything shaped like a PKCE verifier.
+//!
+//! The companion's `-vv` log is searched in `tests/tests/cli.rs`, the desktop app's event stream
+//! in `companion-app/src-tauri/tests/commands.rs`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -15,8 +25,13 @@ use device_agent::store::{LoadOutcome, TokenStore};
 use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID};
 use lwa_emulator::Emulator;
 use shared_protocol::message::{AgentMessage, AuthResult, CompanionMessage, ProvideAuthorization};
+use shared_protocol::message::{ConnectWifi, Ssid, WifiResult};
+use shared_protocol::secret::WifiPassphrase;
 use shared_protocol::session::HandshakeError;
 use shared_protocol::setup_code::SetupCode;
+
+const WIFI_PASS: &str = "wifi-Secret-Passphrase-42";
+const WIFI_WRONG: &str = "wifi-Wrong-Passphrase-17";
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -49,11 +64,27 @@ async fn no_secret_in_captured_logs() {
         .with_ansi(false)
         .init();
 
+    // The Wi-Fi step through a hook that accepts one passphrase (read from stdin).
+    let hook_dir = tempfile::tempdir().unwrap();
+    let hook = hook_dir.path().join("wifi-hook");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\n[ \"$1\" = connect ] || exit 0\nread -r p\n[ \"$p\" = \"{WIFI_PASS}\" ] || exit 10\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let Stack { emu, dir, agent } =
-        Stack::start(Emulator::builder().rotate_refresh_tokens(0), |_| {}).await;
+        Stack::start(Emulator::builder().rotate_refresh_tokens(0), |cfg| {
+            cfg.network.backend = device_agent::config::NetworkBackendKind::Hook(hook.clone());
+        })
+        .await;
+    let setup = SetupCode::parse(CODE).unwrap();
     let mut secrets: Vec<String> = vec![
         CODE.to_owned(),
-        SetupCode::parse(CODE).unwrap().manual_code(),
+        format!("{} {}", &CODE[..4], &CODE[4..]),
+        format!("{}-{}", &CODE[..4], &CODE[4..]),
+        setup.manual_code(),
+        setup.qr_payload(agent.device_id()),
     ];
 
     // A wrong code, then the pairing.
@@ -61,11 +92,37 @@ async fn no_secret_in_captured_logs() {
         connect(agent.link_addr(), WRONG_CODE).await,
         Err(HandshakeError::WrongSetupCode)
     ));
-    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
+    // (The agent asks for a pause after a wrong code: retry until the deadline.)
+    let mut s = eventually_async_connect(agent.link_addr()).await;
     let info = match request(&mut s, CompanionMessage::GetDeviceInfo).await {
         AgentMessage::DeviceInfo(i) => i,
         other => panic!("{other:?}"),
     };
+    // A wrong Wi-Fi passphrase, then the right one: neither may reach a log line.
+    for pass in [WIFI_WRONG, WIFI_PASS] {
+        secrets.push(pass.to_owned());
+        s.send(&CompanionMessage::ConnectWifi(ConnectWifi {
+            ssid: Ssid::new(b"Home-5G".to_vec()).unwrap(),
+            passphrase: Some(WifiPassphrase::new(pass)),
+            hidden: false,
+        }))
+        .await
+        .unwrap();
+        loop {
+            match recv(&mut s).await {
+                AgentMessage::WifiProgress(_) => {}
+                AgentMessage::WifiResult(r) => {
+                    assert_eq!(
+                        matches!(r, WifiResult::Connected { .. }),
+                        pass == WIFI_PASS,
+                        "{r:?}"
+                    );
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
     let redirect = "http://127.0.0.1:9745/authresponse";
     let code = login(
         emu.base_url(),
@@ -133,6 +190,16 @@ async fn no_secret_in_captured_logs() {
     .unwrap();
     secrets.push(via_socket.expect("token over the socket"));
     secrets.push(stored(&store));
+    // An error path: a stale token reported again (already replaced; ignored).
+    local_api::call(
+        &socket,
+        &ApiRequest::AuthFailure {
+            token: first.clone(),
+        },
+        |_| false,
+    )
+    .await
+    .unwrap();
     local_api::call(&socket, &ApiRequest::Check, |_| false)
         .await
         .unwrap();
@@ -176,6 +243,18 @@ async fn no_secret_in_captured_logs() {
         logs.len()
     );
     assert!(logs.contains("linked"), "device-agent events are captured");
+    // Every secret the emulator received, by its recorded fingerprint.
+    let sent = sent_secrets(&emu.requests());
+    assert!(
+        sent.iter().any(|(_, name)| name == "device_code"),
+        "the CBL polls are in the record: {sent:?}"
+    );
+    for (fp, name) in &sent {
+        assert!(
+            !appears(&logs, fp),
+            "the {name} sent to LWA appears in the logs ({fp})"
+        );
+    }
     for secret in &secrets {
         assert!(secret.len() >= 8);
         assert!(
@@ -191,4 +270,47 @@ async fn no_secret_in_captured_logs() {
             panic!("a 43-character base64url string appears in the logs");
         }
     }
+}
+
+/// `(fingerprint, parameter name)` of every secret value in the emulator's request record
+/// (parameters, query and headers; a `Bearer` scheme dropped), e.g. `("Atzr…(365,
+/// sha256:1a2b3c4d)", "refresh_token")`.
+fn sent_secrets(reqs: &[lwa_emulator::RecordedRequest]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for r in reqs {
+        for (name, value) in r.params.iter().chain(&r.query).chain(&r.headers) {
+            if !value.contains("sha256:") {
+                continue;
+            }
+            let fp = match value.split_once(' ') {
+                Some((scheme, rest)) if !scheme.contains('…') => rest.to_owned(),
+                _ => value.clone(),
+            };
+            if !out.iter().any(|(f, _)| *f == fp) {
+                out.push((fp, name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether a stretch of `logs` has the fingerprint `fp` (`head…(len, sha256:x)` or
+/// `…(len, sha256:x)` for values shorter than 12 characters). Long values are looked for where
+/// their first 4 characters occur; short ones at every offset.
+fn appears(logs: &str, fp: &str) -> bool {
+    let (head, rest) = fp.split_once('…').expect("a fingerprint");
+    let len: usize = rest
+        .trim_start_matches('(')
+        .split(',')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a length in the fingerprint");
+    let chars: Vec<char> = logs.chars().collect();
+    let head: Vec<char> = head.chars().collect();
+    (0..chars.len().saturating_sub(len - 1)).any(|i| {
+        chars[i..].starts_with(&head) && {
+            let candidate: String = chars[i..i + len].iter().collect();
+            lwa_emulator::redact::fingerprint(&candidate) == fp
+        }
+    })
 }
