@@ -37,6 +37,11 @@ ensure_test_deps() {
   if ! /usr/bin/python3 -c 'import dbus, dbus.mainloop.glib; from gi.repository import GLib' >/dev/null 2>&1; then
     missing+=(python3 python3-dbus python3-gi)
   fi
+  # The NetworkManager backend's tests (device-agent/tests/wifi_nm.rs): python-dbusmock's
+  # `networkmanager` template on a private bus.
+  if ! /usr/bin/python3 -c 'import dbusmock.templates.networkmanager' >/dev/null 2>&1; then
+    missing+=(python3-dbusmock)
+  fi
   # `systemd-analyze verify` on the agent's unit (ble_bluez.rs).
   command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi

@@ -81,6 +81,8 @@ impl Default for NmTimeouts {
 pub struct NmBackend {
     interface: Option<String>,
     timeouts: NmTimeouts,
+    /// A bus address instead of the system bus (tests run a private `dbus-daemon`).
+    bus: Option<String>,
 }
 
 fn dbus_err(e: dbus::Error) -> BackendError {
@@ -125,10 +127,16 @@ struct Bus {
 }
 
 impl Bus {
-    fn open() -> Result<Self, BackendError> {
-        Ok(Self {
-            conn: Connection::new_system().map_err(dbus_err)?,
-        })
+    fn open(address: Option<&str>) -> Result<Self, BackendError> {
+        let conn = match address {
+            None => Connection::new_system().map_err(dbus_err)?,
+            Some(a) => {
+                let mut ch = dbus::channel::Channel::open_private(a).map_err(dbus_err)?;
+                ch.register().map_err(dbus_err)?;
+                Connection::from(ch)
+            }
+        };
+        Ok(Self { conn })
     }
 
     fn get<T: for<'b> dbus::arg::Get<'b> + 'static>(
@@ -589,7 +597,14 @@ impl NmBackend {
         Self {
             interface,
             timeouts,
+            bus: None,
         }
+    }
+
+    /// The same, on the bus at `address` rather than the system bus.
+    pub fn on_bus(mut self, address: impl Into<String>) -> Self {
+        self.bus = Some(address.into());
+        self
     }
 
     async fn blocking<T: Send + 'static>(
@@ -599,7 +614,8 @@ impl NmBackend {
     ) -> T {
         let iface = self.interface.clone();
         let t = self.timeouts.clone();
-        let joined = tokio::task::spawn_blocking(move || match Bus::open() {
+        let bus = self.bus.clone();
+        let joined = tokio::task::spawn_blocking(move || match Bus::open(bus.as_deref()) {
             Ok(bus) => Ok(f(bus, iface.as_deref(), &t)),
             Err(e) => Err(e),
         })
