@@ -55,8 +55,15 @@ impl PeerCheck {
 pub fn check(local: SocketAddr, peer: SocketAddr) -> PeerCheck {
     if cfg!(target_os = "linux") {
         let mut rows = Vec::new();
-        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            if let Ok(text) = std::fs::read_to_string(file) {
+        // thread-self: this thread's network namespace (a thread may have joined another one;
+        // /proc/net follows the process's main thread). Older kernels: /proc/net.
+        let base = if std::path::Path::new("/proc/thread-self/net").exists() {
+            "/proc/thread-self/net"
+        } else {
+            "/proc/net"
+        };
+        for file in ["tcp", "tcp6"] {
+            if let Ok(text) = std::fs::read_to_string(format!("{base}/{file}")) {
                 rows.extend(text.lines().filter_map(parse_row));
             }
         }
