@@ -213,7 +213,13 @@ async fn client(args: ClientArgs, req: ApiRequest) -> ExitCode {
 fn print_human(resp: &ApiResponse) {
     match resp {
         ApiResponse::Token { access_token, .. } => println!("{}", access_token.expose_secret()),
-        ApiResponse::AuthState { state, error, .. } => println!("{state} ({error})"),
+        ApiResponse::AuthState { state, error, .. } => match error.in_words() {
+            Some(words) => println!(
+                "{} ({state}); last error: {words} ({error})",
+                state.in_words()
+            ),
+            None => println!("{} ({state})", state.in_words()),
+        },
         ApiResponse::Status(s) => {
             println!("device id:   {}", s.device_id);
             println!("name:        {}", s.friendly_name);
@@ -222,7 +228,14 @@ fn print_human(resp: &ApiResponse) {
                 "account:     {}",
                 s.user_id.as_ref().map(|u| u.as_str()).unwrap_or("-")
             );
-            println!("auth:        {} ({})", s.auth_state, s.auth_error);
+            println!(
+                "auth:        {} ({})",
+                s.auth_state.in_words(),
+                s.auth_state
+            );
+            if let Some(words) = s.auth_error.in_words() {
+                println!("last error:  {words} ({})", s.auth_error);
+            }
             println!("pairing:     {}", window_text(&s.window));
             println!("link:        {}", s.link);
             println!("refreshes:   {}", s.refreshes);

@@ -38,6 +38,9 @@ use crate::core::{CblRunError, Core};
 use crate::lwa_client::PingOutcome;
 use crate::pairing::OpenError;
 
+/// The `token` answer while no account is held.
+pub const NOT_LINKED: &str =
+    "not linked yet: pair from the companion or run `avs-device-agent cbl`";
 /// Longest request line.
 pub const MAX_LINE: usize = 16 * 1024;
 /// Most clients at once.
@@ -334,13 +337,16 @@ async fn answer(req: ApiRequest, w: &mut tokio::net::unix::OwnedWriteHalf, core:
                         .saturating_duration_since(tokio::time::Instant::now())
                         .as_secs(),
                 },
-                None => ApiResponse::error(
-                    ApiErrorKind::NoToken,
-                    format!(
-                        "no valid access token (auth state {})",
-                        delegate.status().state
-                    ),
-                ),
+                None if !delegate.is_paired() => {
+                    ApiResponse::error(ApiErrorKind::NoToken, NOT_LINKED)
+                }
+                None => {
+                    let st = delegate.status().state;
+                    ApiResponse::error(
+                        ApiErrorKind::NoToken,
+                        format!("no valid access token: {} ({st})", st.in_words()),
+                    )
+                }
             };
             write(w, &resp).await
         }

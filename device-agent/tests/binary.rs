@@ -122,11 +122,20 @@ async fn the_daemon_and_its_verbs() {
     let (ok, out) = verb(&socket, &["status"]);
     assert!(ok, "{out}");
     assert!(
-        out.contains("UNINITIALIZED") && out.contains("open"),
+        out.contains("auth:        not linked to an Amazon account (UNINITIALIZED)\n")
+            && out.contains("open"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("last error") && !out.contains("SUCCESS"),
         "{out}"
     );
     let (ok, out) = verb(&socket, &["token"]);
     assert!(!ok, "no token before pairing: {out}");
+    assert_eq!(
+        out,
+        "error: not linked yet: pair from the companion or run `avs-device-agent cbl`\n"
+    );
 
     // Code-based linking through the CLI.
     let mut cbl = Command::new(BIN)
@@ -176,7 +185,7 @@ async fn the_daemon_and_its_verbs() {
     }
     let (ok, out) = verb(&socket, &["status"]);
     assert!(
-        ok && out.contains("REFRESHED") && out.contains("open ("),
+        ok && out.contains("auth:        linked and ready (REFRESHED)\n") && out.contains("open ("),
         "{out}"
     );
 

@@ -52,6 +52,20 @@ impl AuthState {
     }
 }
 
+impl AuthState {
+    /// What the state means, for people (`status` shows this, with [`as_str`](Self::as_str)
+    /// in parentheses for developers).
+    pub fn in_words(&self) -> &'static str {
+        match self {
+            Self::Uninitialized => "not linked to an Amazon account",
+            Self::Authorizing => "linking to an Amazon account",
+            Self::Refreshed => "linked and ready",
+            Self::Expired => "linked, but the access token expired; getting a new one",
+            Self::UnrecoverableError => "Amazon no longer accepts the link: pair again",
+        }
+    }
+}
+
 impl std::fmt::Display for AuthState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -111,6 +125,28 @@ impl AuthError {
             Self::InternalError => "INTERNAL_ERROR",
             Self::InvalidCblClientId => "INVALID_CBL_CLIENT_ID",
         }
+    }
+
+    /// What the error means, for people; `None` for `SUCCESS` (nothing to say).
+    pub fn in_words(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Success => return None,
+            Self::UnknownError => "Login with Amazon could not be reached or gave no usable answer",
+            Self::AuthorizationFailed => "Login with Amazon refused the authorization",
+            Self::UnauthorizedClient => "this client id may not be used for this",
+            Self::ServerError => "Login with Amazon had a server error",
+            Self::InvalidRequest => "Login with Amazon rejected the request",
+            Self::InvalidValue => "Login with Amazon does not accept this client id",
+            Self::AuthorizationExpired => {
+                "the sign-in expired or was revoked (the account was unlinked?)"
+            }
+            Self::UnsupportedGrantType => "Login with Amazon does not support this kind of sign-in",
+            Self::InvalidCodePair => "the code shown for code-based linking expired",
+            Self::AuthorizationPending => "waiting for the code to be entered",
+            Self::SlowDown => "Login with Amazon asked to slow down",
+            Self::InternalError => "an internal error of the speaker",
+            Self::InvalidCblClientId => "this client id cannot be used for code-based linking",
+        })
     }
 
     /// The SDK's mapping of an LWA `error` string (lwa-spec §5.2 step 3). Unknown strings

@@ -265,15 +265,26 @@ impl Display {
             println!("paired      {}", if s.paired { "yes" } else { "no" });
             println!("pairing     {}", window_text(&s.window));
         }
-        match full {
-            Some(st) => {
-                println!("auth state  {}", st.auth_state);
-                println!("last error  {}", st.auth_error.as_str());
+        match (full, &report.refused) {
+            (Some(st), _) => {
+                println!(
+                    "auth state  {} ({})",
+                    st.auth_state.in_words(),
+                    st.auth_state
+                );
+                if let Some(words) = st.auth_error.in_words() {
+                    println!("last error  {words} ({})", st.auth_error);
+                }
                 if let Some(u) = &st.user_id {
                     println!("account     {u}");
                 }
             }
-            None => println!("(give --setup-code for the authorization state)"),
+            (None, Some(why)) => {
+                println!("auth state  not shown: the setup code was given, but {why}")
+            }
+            (None, None) => println!(
+                "auth state  not shown: give --setup-code (while the pairing window is open)"
+            ),
         }
     }
 }

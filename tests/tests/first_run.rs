@@ -1,0 +1,119 @@
+//! Issue 15 ("first run as people meet it"): what `avs-companion` prints in the situations a
+//! first-time user meets, asserted word for word, against the real emulator and a real agent on
+//! loopback (`--connect`, no mDNS).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+use lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID;
+
+fn companion(setup: &Setup, args: &[&str]) -> Output {
+    Command::new(&setup.bins.companion)
+        .arg("--config")
+        .arg(setup.dir.path().join("companion.toml"))
+        .args(args)
+        .env_remove("BROWSER")
+        .env_remove("AVS_SETUP_CODE")
+        .output()
+        .expect("run avs-companion")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn pair(setup: &Setup, addr: &str) -> Output {
+    companion(
+        setup,
+        &[
+            "pair",
+            "--plain",
+            "--connect",
+            addr,
+            "--setup-code",
+            CODE,
+            "--client-id",
+            DEFAULT_DEVICE_CLIENT_ID,
+            "--lwa-base-url",
+            setup.emulator.base_url(),
+            "--browser",
+            &scripted_browser(&setup.bins, ""),
+            "--login-timeout",
+            "20",
+        ],
+    )
+}
+
+/// 15.8: `status` says the auth state in words with the SDK name in parentheses, shows no
+/// "last error SUCCESS", and with the window closed does not ask for the code it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_speaks_in_words() {
+    let setup = setup().await;
+    let addr = format!("127.0.0.1:{}", setup.agent.port());
+
+    let st = companion(
+        &setup,
+        &["status", "--connect", &addr, "--setup-code", CODE],
+    );
+    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
+    let out = stdout(&st);
+    assert!(
+        out.contains("auth state  not linked to an Amazon account (UNINITIALIZED)\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("last error") && !out.contains("SUCCESS"),
+        "{out}"
+    );
+
+    let ok = pair(&setup, &addr);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+
+    // Window closed after linking: without the code, and with it.
+    let st = companion(&setup, &["status", "--connect", &addr]);
+    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
+    assert!(
+        stdout(&st).contains(
+            "auth state  not shown: give --setup-code (while the pairing window is open)\n"
+        ),
+        "{}",
+        text(&st)
+    );
+    let st = companion(
+        &setup,
+        &["status", "--connect", &addr, "--setup-code", CODE],
+    );
+    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
+    let out = stdout(&st);
+    assert!(
+        out.contains("auth state  not shown: the setup code was given, but the speaker's pairing window is closed"),
+        "{out}"
+    );
+    assert!(!out.contains("give --setup-code"), "{out}");
+
+    // Open again: linked, in words.
+    setup.agent.cli(&setup.bins.agent, "pair").unwrap();
+    let st = companion(
+        &setup,
+        &["status", "--connect", &addr, "--setup-code", CODE],
+    );
+    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
+    let out = stdout(&st);
+    assert!(
+        out.contains("auth state  linked and ready (REFRESHED)\n"),
+        "{out}"
+    );
+    assert!(!out.contains("last error"), "{out}");
+}
