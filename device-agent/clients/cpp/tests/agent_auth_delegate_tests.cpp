@@ -164,6 +164,24 @@ std::shared_ptr<avsPair::AgentAuthDelegate> makeDelegate(
     return d;
 }
 
+/// Where most cases start: a delegate on the agent's socket with a recorder subscribed, once
+/// the recorder has heard REFRESHED (the agent is paired).
+struct Subscribed {
+    std::shared_ptr<alexaClientSDK::registrationManager::CustomerDataManager> manager;
+    std::shared_ptr<avsPair::AgentAuthDelegate> d;
+    std::shared_ptr<Recorder> rec;
+};
+
+Subscribed refreshedDelegate() {
+    Subscribed s;
+    s.manager = std::make_shared<alexaClientSDK::registrationManager::CustomerDataManager>();
+    s.d = makeDelegate(s.manager, env("AVS_PAIR_SOCKET"));
+    s.rec = std::make_shared<Recorder>();
+    s.d->addAuthObserver(s.rec);
+    CHECK(s.rec->waitForState(State::REFRESHED, 10s));
+    return s;
+}
+
 // ---- cases ----
 
 /// No agent at all: nothing blocks, the token is empty, the state UNINITIALIZED, and the
@@ -221,11 +239,9 @@ void statesFollowPairing() {
 /// onAuthFailure with the current token, from 8 threads at once: exactly one refresh at the
 /// agent, and the delegate serves the new token afterwards.
 void authFailureRefreshesOnce() {
-    auto manager = std::make_shared<alexaClientSDK::registrationManager::CustomerDataManager>();
-    auto d = makeDelegate(manager, env("AVS_PAIR_SOCKET"));
-    auto rec = std::make_shared<Recorder>();
-    d->addAuthObserver(rec);
-    CHECK(rec->waitForState(State::REFRESHED, 10s));
+    auto s = refreshedDelegate();
+    auto d = s.d;
+    auto rec = s.rec;
     CHECK(eventually([&] { return !d->getAuthToken().empty(); }, 5s));
     const std::string old = d->getAuthToken();
     const uint64_t before = refreshes();
@@ -249,11 +265,9 @@ void authFailureRefreshesOnce() {
 /// The agent restarts: getAuthToken() never blocks meanwhile, the delegate reconnects, and
 /// observers hear the state again; the token is the restarted agent's.
 void agentRestart() {
-    auto manager = std::make_shared<alexaClientSDK::registrationManager::CustomerDataManager>();
-    auto d = makeDelegate(manager, env("AVS_PAIR_SOCKET"));
-    auto rec = std::make_shared<Recorder>();
-    d->addAuthObserver(rec);
-    CHECK(rec->waitForState(State::REFRESHED, 10s));
+    auto s = refreshedDelegate();
+    auto d = s.d;
+    auto rec = s.rec;
     CHECK(eventually([&] { return d->isConnected(); }, 5s));
     const std::size_t refreshedBefore = rec->count(State::REFRESHED);
 
@@ -296,11 +310,9 @@ void agentRestart() {
 /// work for it (an auth-failure report, token re-fetches): SDK threads calling getAuthToken()
 /// and addAuthObserver() are never held up by the delegate's blocked socket I/O.
 void frozenAgentNeverBlocksCallers() {
-    auto manager = std::make_shared<alexaClientSDK::registrationManager::CustomerDataManager>();
-    auto d = makeDelegate(manager, env("AVS_PAIR_SOCKET"));
-    auto rec = std::make_shared<Recorder>();
-    d->addAuthObserver(rec);
-    CHECK(rec->waitForState(State::REFRESHED, 10s));
+    auto s = refreshedDelegate();
+    auto d = s.d;
+    auto rec = s.rec;
     CHECK(eventually([&] { return !d->getAuthToken().empty(); }, 5s));
     const std::string token = d->getAuthToken();
     ctl("freeze");
@@ -329,11 +341,9 @@ void cachedTokenExpiresWithoutAgent() {
     shell("curl -fsS -X POST -H 'content-type: application/json' -d '{\"seconds\":4}' \"" +
           env("AVS_PAIR_EMULATOR") + "/_emulator/access-token-lifetime\" >/dev/null");
     ctl("restart");
-    auto manager = std::make_shared<alexaClientSDK::registrationManager::CustomerDataManager>();
-    auto d = makeDelegate(manager, env("AVS_PAIR_SOCKET"));
-    auto rec = std::make_shared<Recorder>();
-    d->addAuthObserver(rec);
-    CHECK(rec->waitForState(State::REFRESHED, 10s));
+    auto s = refreshedDelegate();
+    auto d = s.d;
+    auto rec = s.rec;
     CHECK(eventually([&] { return !d->getAuthToken().empty(); }, 5s));
     ctl("stop");
     CHECK(eventually([&] { return !d->isConnected(); }, 5s));
@@ -344,13 +354,11 @@ void cachedTokenExpiresWithoutAgent() {
 /// The SDK's logout (CustomerDataManager::clearData) reaches the agent: it forgets the
 /// account, and the delegate has no token and reports UNINITIALIZED.
 void clearDataUnlinks() {
-    auto manager = std::make_shared<alexaClientSDK::registrationManager::CustomerDataManager>();
-    auto d = makeDelegate(manager, env("AVS_PAIR_SOCKET"));
-    auto rec = std::make_shared<Recorder>();
-    d->addAuthObserver(rec);
-    CHECK(rec->waitForState(State::REFRESHED, 10s));
+    auto s = refreshedDelegate();
+    auto d = s.d;
+    auto rec = s.rec;
     CHECK(agentStatus()["paired"].GetBool());
-    manager->clearData();
+    s.manager->clearData();
     CHECK(d->getAuthToken().empty());
     CHECK(!agentStatus()["paired"].GetBool());
     CHECK(rec->waitForState(State::UNINITIALIZED, 5s));
