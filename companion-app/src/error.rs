@@ -176,6 +176,7 @@ fn link_kind(e: &LinkError) -> ExitKind {
         | LinkError::Closed { .. }
         | LinkError::Timeout { .. } => ExitKind::Unreachable,
         LinkError::Protocol { .. } => ExitKind::Failure,
+        LinkError::NotASpeaker { .. } => ExitKind::Unreachable,
     }
 }
 

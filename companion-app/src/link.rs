@@ -22,8 +22,8 @@ use shared_protocol::session::{ClientHandshake, CompanionSession, HandshakeError
 use shared_protocol::setup_code::SetupCode;
 use tokio::net::TcpStream;
 
-use crate::connect::ConnectFailure;
 pub use crate::connect::tcp::connect_tcp;
+use crate::connect::ConnectFailure;
 
 /// The transport over TCP.
 pub type TcpTransport = StreamTransport<TcpStream>;
@@ -97,6 +97,25 @@ pub enum LinkError {
     /// The speaker answered a request with an error.
     #[error("the speaker answered: {}", .0.message)]
     Agent(ErrorBody),
+    /// Something answered that speaks another protocol (the address or port is wrong).
+    #[error("that address is not an avs-pair speaker (it answered like {like})")]
+    NotASpeaker {
+        /// What it answered like ("an HTTP server").
+        like: &'static str,
+    },
+}
+
+/// What a peer that is not a speaker answered like, read from the first four bytes it sent
+/// (taken as our frame's big-endian length: "HTTP" is 1213486160). Text protocols start with
+/// printable ASCII; our frames are never that long.
+fn answered_like(len: usize) -> Option<&'static str> {
+    let bytes = u32::try_from(len).ok()?.to_be_bytes();
+    Some(match &bytes {
+        b"HTTP" => "an HTTP server",
+        b"SSH-" => "an SSH server",
+        b if b.iter().all(|c| c.is_ascii_graphic() || *c == b' ') => "a text protocol",
+        _ => return None,
+    })
 }
 
 impl LinkError {
@@ -113,6 +132,11 @@ impl LinkError {
                 ) =>
             {
                 LinkError::Closed { during }
+            }
+            FrameError::Oversize { len, .. } if answered_like(len).is_some() => {
+                LinkError::NotASpeaker {
+                    like: answered_like(len).unwrap_or("another protocol"),
+                }
             }
             other => LinkError::Protocol {
                 during,

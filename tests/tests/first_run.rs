@@ -117,3 +117,35 @@ async fn status_speaks_in_words() {
     );
     assert!(!out.contains("last error"), "{out}");
 }
+
+/// 15.8: `--connect` takes a host name; an address where something else answers (here the
+/// emulator, a real HTTP server) is named for what it is, not as an oversized frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_takes_host_names_and_knows_an_http_server() {
+    let setup = setup().await;
+    let by_name = format!("localhost:{}", setup.agent.port());
+    let st = companion(&setup, &["status", "--connect", &by_name]);
+    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
+    assert!(stdout(&st).contains("speaker     "), "{}", text(&st));
+
+    let bad = companion(&setup, &["status", "--connect", "localhost"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("write it as HOST:PORT"),
+        "{}",
+        text(&bad)
+    );
+
+    let http = url::Url::parse(setup.emulator.base_url()).unwrap();
+    assert_eq!(http.scheme(), "http", "the emulator serves plain HTTP here");
+    let addr = format!("127.0.0.1:{}", http.port().unwrap());
+    let st = companion(&setup, &["status", "--connect", &addr]);
+    assert_eq!(st.status.code(), Some(6), "{}", text(&st));
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        err.contains("that address is not an avs-pair speaker (it answered like an HTTP server)"),
+        "{}",
+        text(&st)
+    );
+    assert!(!err.contains("bytes is over"), "{}", text(&st));
+}

@@ -94,9 +94,10 @@ struct DiscoverArgs {
 struct DeviceArgs {
     /// The speaker: id, id prefix (4+ characters) or name. Default: the only one ready to pair.
     device: Option<String>,
-    /// Skip discovery and connect to this address (IP:PORT of the speaker's link).
-    #[arg(long, value_name = "IP:PORT", conflicts_with = "device")]
-    connect: Option<SocketAddr>,
+    /// Skip discovery and connect to this address (HOST:PORT of the speaker's link; a host name
+    /// is resolved, every address it has is tried).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "device", value_parser = parse_connect)]
+    connect: Option<ConnectAddrs>,
     /// How long to look for the speaker, in seconds.
     #[arg(long, default_value_t = 10)]
     discover_timeout: u64,
@@ -104,10 +105,56 @@ struct DeviceArgs {
     net: NetArgs,
 }
 
+/// The addresses `--connect` names.
+#[derive(Debug, Clone)]
+struct ConnectAddrs(Vec<SocketAddr>);
+
+/// Why `--connect` could not be used.
+#[derive(Debug, thiserror::Error)]
+enum ConnectArgError {
+    #[error(
+        "write it as HOST:PORT, e.g. 192.168.1.20:4590, [fe80::1%wlan0]:4590 or speaker.local:4590"
+    )]
+    Syntax,
+    #[error("cannot resolve {host:?}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("{0:?} has no address")]
+    NoAddress(String),
+}
+
+/// `IP:PORT` as is; `HOST:PORT` resolved (IPv4 first: a speaker listening on 0.0.0.0 answers
+/// there, and `localhost` resolving to ::1 first would cost a refused attempt).
+fn parse_connect(s: &str) -> Result<ConnectAddrs, ConnectArgError> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(ConnectAddrs(vec![addr]));
+    }
+    let (host, port) = s.rsplit_once(':').ok_or(ConnectArgError::Syntax)?;
+    if host.is_empty() || port.parse::<u16>().is_err() || host.contains(':') {
+        return Err(ConnectArgError::Syntax);
+    }
+    use std::net::ToSocketAddrs as _;
+    let mut addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|source| ConnectArgError::Resolve {
+            host: host.to_owned(),
+            source,
+        })?
+        .collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(ConnectArgError::NoAddress(host.to_owned()));
+    }
+    Ok(ConnectAddrs(addrs))
+}
+
 impl DeviceArgs {
     fn target(&self) -> Target {
-        match self.connect {
-            Some(addr) => Target::Address(vec![addr]),
+        match &self.connect {
+            Some(addrs) => Target::Address(addrs.0.clone()),
             None => Target::Discover {
                 options: self.net.mdns(),
                 device: self.device.clone(),
