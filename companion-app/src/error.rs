@@ -57,6 +57,13 @@ pub enum PairError {
     /// The speaker could not redeem the code.
     #[error(transparent)]
     Handover(#[from] HandoverError),
+    /// The speaker cannot reach Login with Amazon and the Wi-Fi step did not fix it: no
+    /// sign-in was opened.
+    #[error("{reason}")]
+    SpeakerOffline {
+        /// Why, in words (names the network and the failure when a join failed).
+        reason: String,
+    },
     /// Interrupted (Ctrl-C), or the user said no.
     #[error("cancelled")]
     Cancelled,
@@ -154,6 +161,7 @@ impl PairError {
                 | AuthFailureClass::Storage
                 | AuthFailureClass::Internal => ExitKind::Failure,
             },
+            PairError::SpeakerOffline { .. } => ExitKind::Unreachable,
             PairError::Cancelled => ExitKind::Cancelled,
         }
     }

@@ -29,6 +29,7 @@ pub mod handover;
 pub mod link;
 pub mod login;
 pub mod pairing;
+pub mod wifi;
 
 pub use config::{CompanionConfig, RedirectTarget};
 pub use error::{ExitKind, PairError};

@@ -2,7 +2,14 @@
 //!
 //! Steps ([`Step`]): find the speaker (mDNS, or a given address), connect and exchange Hellos,
 //! prove the setup code (SPAKE2), get the device info (a fresh PKCE challenge), sign in with
-//! Amazon in the browser, hand the code over and follow the speaker's exchange. Each step is
+//! Amazon in the browser, hand the code over and follow the speaker's exchange.
+//!
+//! Between the device info and the sign-in sits the Wi-Fi step ([`crate::wifi`]): the device
+//! info carries the speaker's network status, and while the speaker cannot reach Login with
+//! Amazon (or when [`PairOptions::force_wifi`] asks) the speaker is put on a network first. The
+//! sign-in is never opened while the speaker is offline: without a way to fix that (no
+//! [`PairOptions::wifi`] chooser, or a speaker that cannot join Wi-Fi) the pairing stops with
+//! [`PairError::SpeakerOffline`] naming the reason. Each step is
 //! reported to an observer as it starts and ends ([`PairEvent`]), so a UI can show a spinner per
 //! step and the time each took; the same timings come back in the [`PairReport`].
 //!
@@ -15,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use shared_protocol::ids::{ClientId, DeviceId, UserId};
-use shared_protocol::message::{AgentSummary, ProgressStage};
+use shared_protocol::message::{AgentSummary, ProgressStage, WifiResult, WifiStage};
 use shared_protocol::setup_code::SetupCode;
 use tokio::sync::mpsc;
 use url::Url;
@@ -27,6 +34,7 @@ use crate::error::PairError;
 use crate::handover::{hand_over, HandoverError, HandoverTimeouts};
 use crate::link::LinkTimeouts;
 use crate::login::{browser, Browser, LoginWait, PendingLogin};
+use crate::wifi::{self, WifiChooser};
 
 pub use crate::connect::{choose_device, Target};
 
@@ -42,6 +50,8 @@ pub enum Step {
     Handshake,
     /// A fresh PKCE challenge from the speaker.
     DeviceInfo,
+    /// Put the speaker on a network that reaches LWA.
+    Wifi,
     /// Amazon sign-in in the browser.
     Login,
     /// The speaker redeems the code.
@@ -56,6 +66,7 @@ impl Step {
             Step::Connect => "connect",
             Step::Handshake => "check the setup code",
             Step::DeviceInfo => "get device info",
+            Step::Wifi => "put the speaker on Wi-Fi",
             Step::Login => "sign in with Amazon",
             Step::Exchange => "speaker exchanges the code",
         }
@@ -68,6 +79,7 @@ impl Step {
             Step::Connect => "connect",
             Step::Handshake => "handshake",
             Step::DeviceInfo => "device_info",
+            Step::Wifi => "wifi",
             Step::Login => "login",
             Step::Exchange => "exchange",
         }
@@ -113,6 +125,21 @@ pub enum PairEvent {
         /// What failed.
         reason: String,
     },
+    /// The speaker cannot reach LWA (or the user asked): the Wi-Fi step runs.
+    WifiNeeded {
+        /// Why, in words.
+        reason: String,
+    },
+    /// A join is under way on the speaker.
+    WifiProgress {
+        /// The stage just entered.
+        stage: WifiStage,
+    },
+    /// A join failed; the chooser is asked again.
+    WifiFailed {
+        /// The reason in words ("Wrong password for Home-5G").
+        message: String,
+    },
 }
 
 /// Everything a pairing needs besides the target.
@@ -146,6 +173,10 @@ pub struct PairOptions {
     pub ble: Option<Arc<dyn BleCentral>>,
     /// The transports to connect over (`None`: [`Connectors::standard`] with `ble`).
     pub connectors: Option<Connectors>,
+    /// Picks the network for the Wi-Fi step; `None`: an offline speaker ends the pairing.
+    pub wifi: Option<Box<dyn WifiChooser>>,
+    /// Run the Wi-Fi step even when the speaker is online (move it to another network).
+    pub force_wifi: bool,
 }
 
 impl PairOptions {
@@ -170,6 +201,8 @@ impl PairOptions {
             exchange_retries: 2,
             ble: None,
             connectors: None,
+            wifi: None,
+            force_wifi: false,
         }
     }
 }
@@ -293,7 +326,34 @@ pub async fn pair(
         observe,
     );
 
-    // 5. Sign in.
+    // 5. The Wi-Fi step, while the speaker cannot reach LWA. A 1.0 speaker says nothing about
+    //    its network: it is taken to be online, as before.
+    let offline = info.network.as_ref().filter(|n| !n.online);
+    if offline.is_some() || opts.force_wifi {
+        let reason = offline.map_or_else(
+            || "asked to change the speaker's network".to_owned(),
+            wifi::offline_reason,
+        );
+        observe(PairEvent::WifiNeeded {
+            reason: reason.clone(),
+        });
+        let Some(chooser) = opts.wifi.as_mut() else {
+            return Err(PairError::SpeakerOffline { reason });
+        };
+        if !wifi::supported(&session) {
+            return Err(PairError::SpeakerOffline {
+                reason: format!("{reason}; this speaker cannot join Wi-Fi over the link"),
+            });
+        }
+        observe(PairEvent::StepStarted { step: Step::Wifi });
+        let t0 = Instant::now();
+        let joined = run_wifi_step(&mut session, chooser.as_mut(), observe)
+            .await
+            .map_err(|e| found.lost(e))?;
+        done(Step::Wifi, t0, joined, observe);
+    }
+
+    // 6. Sign in.
     observe(PairEvent::StepStarted { step: Step::Login });
     let t0 = Instant::now();
     let login = PendingLogin::prepare(
@@ -331,7 +391,7 @@ pub async fn pair(
         observe,
     );
 
-    // 6. Hand over and follow the exchange.
+    // 7. Hand over and follow the exchange.
     observe(PairEvent::StepStarted {
         step: Step::Exchange,
     });
@@ -380,4 +440,46 @@ pub async fn pair(
         timings,
         total_millis: ms(started.elapsed()),
     })
+}
+
+/// Scan, choose, join, until the speaker is on a network that reaches LWA or the chooser gives
+/// up. Returns what to show ("on Home-5G at 192.0.2.7").
+async fn run_wifi_step<T: shared_protocol::frame::FrameTransport>(
+    session: &mut crate::link::LinkSession<T>,
+    chooser: &mut dyn WifiChooser,
+    observe: &mut (dyn FnMut(PairEvent) + Send),
+) -> Result<String, PairError> {
+    let mut last: Option<WifiResult> = None;
+    let mut networks = wifi::scan(session).await?;
+    loop {
+        let Some(choice) = chooser.choose(&networks, last.as_ref()).await else {
+            let reason = match &last {
+                Some(WifiResult::Failed { message, .. }) => message.clone(),
+                _ => "no network chosen".to_owned(),
+            };
+            return Err(PairError::SpeakerOffline { reason });
+        };
+        let result = wifi::connect(session, choice, &mut |stage| {
+            observe(PairEvent::WifiProgress { stage })
+        })
+        .await?;
+        match &result {
+            WifiResult::Connected { ssid, address } => {
+                return Ok(match address {
+                    Some(a) => format!("on {ssid} at {a}"),
+                    None => format!("on {ssid}"),
+                })
+            }
+            WifiResult::Failed { message, .. } => {
+                observe(PairEvent::WifiFailed {
+                    message: message.clone(),
+                });
+            }
+        }
+        last = Some(result);
+        // Rescan only when the list was empty (a hidden network may have been tried).
+        if networks.is_empty() {
+            networks = wifi::scan(session).await?;
+        }
+    }
 }

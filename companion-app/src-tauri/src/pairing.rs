@@ -372,7 +372,7 @@ impl Translator {
                 Step::Handshake => vec![self.stage(Stage::Secure, Active, None, None)],
                 Step::Login => vec![self.stage(Stage::SignIn, Active, None, None)],
                 Step::Exchange => vec![self.stage(Stage::HandOver, Active, None, None)],
-                Step::Discovery | Step::DeviceInfo => vec![],
+                Step::Discovery | Step::DeviceInfo | Step::Wifi => vec![],
             },
             PairEvent::StepDone { step, millis, .. } => match step {
                 Step::Connect => vec![self.stage(Stage::Connect, Done, None, Some(millis))],
@@ -394,7 +394,7 @@ impl Translator {
                     out.push(self.stage(Stage::Exchange, Done, None, Some(millis)));
                     out
                 }
-                Step::Discovery => vec![],
+                Step::Discovery | Step::Wifi => vec![],
             },
             PairEvent::LoginUrl { url, automatic, .. } => vec![PairingEvent::SignIn {
                 pairing_id: self.id,
@@ -420,6 +420,12 @@ impl Translator {
                 attempt,
                 reason,
             }],
+            // The app has no Wi-Fi screen yet: it sets no chooser, so an offline speaker ends
+            // the pairing with PairError::SpeakerOffline (its reason is shown) before any
+            // sign-in; these events do not occur.
+            PairEvent::WifiNeeded { .. }
+            | PairEvent::WifiProgress { .. }
+            | PairEvent::WifiFailed { .. } => vec![],
         }
     }
 }

@@ -9,7 +9,7 @@ use companion_app::discovery::{Device, DeviceEvent};
 use companion_app::pairing::{PairEvent, PairReport};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use shared_protocol::message::{PairingWindow, ProgressStage};
+use shared_protocol::message::{PairingWindow, ProgressStage, WifiStage};
 
 /// How to show things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +162,20 @@ impl Display {
                     "  retrying the exchange with the same sign-in ({attempt}): {reason}"
                 ));
             }
+            PairEvent::WifiNeeded { reason } => self.note(&format!("  {reason}")),
+            PairEvent::WifiProgress { stage } => {
+                let text = match stage {
+                    WifiStage::Associating => "joining the network",
+                    WifiStage::Authenticating => "checking the password",
+                    WifiStage::GettingAddress => "getting an address",
+                    WifiStage::CheckingInternet => "checking the speaker reaches Amazon",
+                };
+                match self.spinner().as_ref() {
+                    Some(pb) => pb.set_message(format!("{text}…")),
+                    None => eprintln!("  {text}"),
+                }
+            }
+            PairEvent::WifiFailed { message } => self.note(&format!("  ✗ {message}")),
         }
     }
 
