@@ -161,6 +161,9 @@ fn start_agent(emu: &RunningEmulator, state: &Path) -> AgentProc {
         .env("AVS_AGENT_MDNS", "false")
         .env("AVS_AGENT_BLE", "false")
         .env("AVS_AGENT_SETUP_CODE", CODE)
+        // As many attempts as the agent can count (the 1 s throttle between attempts is
+        // tested elsewhere; here the point is many writes to kill).
+        .env("AVS_AGENT_ATTEMPT_INTERVAL_SECS", "0")
         // Attempts back to back (the 1 s pacing would turn most of them into `busy`).
         .env("AVS_AGENT_ATTEMPT_INTERVAL_SECS", "0")
         .env(

@@ -59,6 +59,7 @@ fn store_syscalls_child() {
     // The pairing state: a tentative failure per attempt, and the lockout at the limit.
     let cfg = PairingConfig {
         max_failures: 2,
+        attempt_interval: Duration::ZERO,
         ..PairingConfig::default()
     };
     let pairing = Pairing::load(dir, cfg).unwrap();
