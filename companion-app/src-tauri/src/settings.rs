@@ -130,6 +130,9 @@ pub fn parse(input: &SettingsInput) -> Result<CompanionConfig, CommandError> {
         }
         other => CommandError::field(SettingsField::LwaBaseUrl, other.to_string()),
     })?;
+    config
+        .check_client_id()
+        .map_err(|e| CommandError::field(SettingsField::ClientId, e.to_string()))?;
     Ok(config)
 }
 
@@ -157,11 +160,9 @@ mod tests {
 
     #[test]
     fn empty_fields_mean_unset_and_values_are_trimmed() {
-        let c = parse(&input("  amzn1.application-oa2-client.x ", "", "")).unwrap();
-        assert_eq!(
-            c.client_id.unwrap().as_str(),
-            "amzn1.application-oa2-client.x"
-        );
+        let id = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
+        let c = parse(&input(&format!("  {id} "), "", "")).unwrap();
+        assert_eq!(c.client_id.unwrap().as_str(), id);
         assert!(c.redirect_uri.is_none() && c.lwa_base_url.is_none());
         assert_eq!(c.region, Region::Eu);
     }
@@ -177,6 +178,14 @@ mod tests {
         assert_eq!(e.field, Some(SettingsField::LwaBaseUrl));
         let e = parse(&input("c", "", "http://192.0.2.1:8080")).unwrap_err();
         assert_eq!(e.field, Some(SettingsField::LwaBaseUrl));
+        // Amazon's LWA (no base URL): the id must have the shape of a client id.
+        let e = parse(&input("foo", "", "")).unwrap_err();
+        assert_eq!(e.field, Some(SettingsField::ClientId));
+        assert!(
+            e.message.contains("is not an LWA client id"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
