@@ -27,25 +27,36 @@ pub struct Bins {
     pub companion: PathBuf,
 }
 
+/// Why the binaries are not at hand.
+#[derive(Debug, thiserror::Error)]
+pub enum BinsError {
+    /// Not in any directory we looked in.
+    #[error("the avs-pair binaries (lwa-emulator, avs-device-agent, avs-companion) are not built; looked in {}. Build them first: cargo build -p lwa-emulator -p device-agent -p companion-app --bins (cargo test --workspace and scripts/test.sh do this)", joined(looked_in))]
+    NotBuilt {
+        /// The directories searched, in order.
+        looked_in: Vec<PathBuf>,
+    },
+    /// `cargo` could not be started.
+    #[error("cannot run cargo build: {0}")]
+    Cargo(#[source] std::io::Error),
+    /// `cargo build` ran and failed.
+    #[error("cargo build of the avs-pair binaries failed ({0})")]
+    BuildFailed(std::process::ExitStatus),
+}
+
 /// The packages that own them (for `cargo build -p …`).
 pub const PACKAGES: [&str; 3] = ["lwa-emulator", "device-agent", "companion-app"];
 
 impl Bins {
     /// Looks in `$AVS_PAIR_BIN_DIR`, next to this executable, and one level up.
-    pub fn locate() -> Result<Bins, String> {
+    pub fn locate() -> Result<Bins, BinsError> {
         let dirs = candidate_dirs();
         for dir in &dirs {
             if let Some(b) = Self::in_dir(dir) {
                 return Ok(b);
             }
         }
-        Err(format!(
-            "the avs-pair binaries (lwa-emulator, avs-device-agent, avs-companion) are not built; looked in {}. Build them first: cargo build -p lwa-emulator -p device-agent -p companion-app --bins (cargo test --workspace and scripts/test.sh do this)",
-            dirs.iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+        Err(BinsError::NotBuilt { looked_in: dirs })
     }
 
     /// The binaries in one directory, if all three are there.
@@ -60,7 +71,7 @@ impl Bins {
 
     /// Runs `cargo build` for the three packages with the profile this executable was built
     /// with (only when run by cargo: `$CARGO` is set), then locates them.
-    pub fn build_then_locate() -> Result<Bins, String> {
+    pub fn build_then_locate() -> Result<Bins, BinsError> {
         let Some(cargo) = std::env::var_os("CARGO") else {
             return Self::locate();
         };
@@ -73,13 +84,9 @@ impl Bins {
             cmd.args(["-p", p]);
         }
         cmd.arg("--bins");
-        let status = cmd
-            .status()
-            .map_err(|e| format!("cannot run cargo build: {e}"))?;
+        let status = cmd.status().map_err(BinsError::Cargo)?;
         if !status.success() {
-            return Err(format!(
-                "cargo build of the avs-pair binaries failed ({status})"
-            ));
+            return Err(BinsError::BuildFailed(status));
         }
         Self::locate()
     }
@@ -87,6 +94,11 @@ impl Bins {
 
 fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}
+
+fn joined(dirs: &[PathBuf]) -> String {
+    let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    shown.join(", ")
 }
 
 fn candidate_dirs() -> Vec<PathBuf> {

@@ -60,7 +60,7 @@ pub struct Timing {
     pub name: String,
     /// What happened.
     pub detail: String,
-    /// Milliseconds.
+    /// How long the step took, in milliseconds.
     pub millis: f64,
 }
 

@@ -9,12 +9,14 @@
 //! - [`demo`]: the one-command demo (`avs-pair-demo`).
 //! - [`soak`]: the refresh soak (the agent process through thousands of refresh cycles with
 //!   faults), for `tests/tests/soak.rs` and `avs-soak`.
+//! - [`gatt_model`]: an agent's GATT service on the in-process GATT model.
 //! - [`world`]: namespaces + in-process emulator + agents + companion library, for e2e tests
 //!   and the bench.
 
 pub mod bins;
 pub mod cleanup;
 pub mod demo;
+pub mod gatt_model;
 pub mod netns;
 pub mod process;
 pub mod soak;

@@ -82,7 +82,47 @@ pub enum NetError {
     Io(#[from] std::io::Error),
     /// Entering a namespace failed.
     #[error("cannot enter namespace {0}: {1}")]
-    Enter(String, String),
+    Enter(String, #[source] EnterError),
+    /// Listing the interfaces failed.
+    #[error("getifaddrs: {0}")]
+    Interfaces(#[source] nix::errno::Errno),
+    /// A host's veth end never came up and running.
+    #[error("{host}: link {link} not running after {timeout:?}")]
+    LinkNotRunning {
+        /// The host whose namespace holds the link.
+        host: String,
+        /// The interface name.
+        link: String,
+        /// How long we waited.
+        timeout: Duration,
+    },
+}
+
+/// Why a thread could not move into a namespace.
+#[derive(Debug, thiserror::Error)]
+pub enum EnterError {
+    /// The namespace's handle under /run/netns could not be opened or read.
+    #[error("{}: {source}", path.display())]
+    Handle {
+        /// The handle file.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// setns(2) refused.
+    #[error("setns: {0}")]
+    Setns(#[source] nix::errno::Errno),
+    /// The thread's own namespace could not be read back.
+    #[error("/proc/thread-self/ns/net: {0}")]
+    OwnNamespace(#[source] std::io::Error),
+    /// setns returned but the thread is elsewhere.
+    #[error("thread is in netns inode {have}, expected {want}")]
+    Elsewhere {
+        /// The inode the thread is in.
+        have: u64,
+        /// The namespace's inode.
+        want: u64,
+    },
 }
 
 /// One machine on the test network.
@@ -300,8 +340,7 @@ impl TestNet {
         // ~1 s later. Wait for it, so a process started next sees a working network.
         let names: Vec<String> = net.hosts.iter().map(|h| h.name.clone()).collect();
         for name in names {
-            net.run_in(&name, || wait_running(LINK_NAME, LINK_READY_TIMEOUT))?
-                .map_err(|e| NetError::Config(format!("{name}: {e}")))?;
+            net.run_in(&name, || wait_running(&name, LINK_NAME, LINK_READY_TIMEOUT))??;
         }
         Ok(net)
     }
@@ -602,12 +641,12 @@ fn pick_subnet(pid: u32, n: u32, hosts: usize) -> (Ipv4Addr, u8) {
 
 /// Waits (polling the kernel's flags, with a deadline) until `link` is up and running in the
 /// calling thread's network namespace.
-fn wait_running(link: &str, timeout: Duration) -> Result<(), String> {
+fn wait_running(host: &str, link: &str, timeout: Duration) -> Result<(), NetError> {
     use nix::net::if_::InterfaceFlags;
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let running = nix::ifaddrs::getifaddrs()
-            .map_err(|e| format!("getifaddrs: {e}"))?
+            .map_err(NetError::Interfaces)?
             .any(|a| {
                 a.interface_name == link
                     && a.flags
@@ -617,22 +656,30 @@ fn wait_running(link: &str, timeout: Duration) -> Result<(), String> {
             return Ok(());
         }
         if std::time::Instant::now() >= deadline {
-            return Err(format!("link {link} not running after {timeout:?}"));
+            return Err(NetError::LinkNotRunning {
+                host: host.to_owned(),
+                link: link.to_owned(),
+                timeout,
+            });
         }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-fn enter_namespace(handle: &Path) -> Result<(), String> {
-    let file = std::fs::File::open(handle).map_err(|e| format!("{}: {e}", handle.display()))?;
-    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+fn enter_namespace(handle: &Path) -> Result<(), EnterError> {
+    let handle_error = |source| EnterError::Handle {
+        path: handle.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(handle).map_err(handle_error)?;
+    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(EnterError::Setns)?;
     // Proof, not trust: this thread's netns must now be the namespace's inode.
-    let want = std::fs::metadata(handle).map_err(|e| e.to_string())?.ino();
+    let want = std::fs::metadata(handle).map_err(handle_error)?.ino();
     let have = std::fs::metadata("/proc/thread-self/ns/net")
-        .map_err(|e| e.to_string())?
+        .map_err(EnterError::OwnNamespace)?
         .ino();
     if want != have {
-        return Err(format!("thread is in netns inode {have}, expected {want}"));
+        return Err(EnterError::Elsewhere { have, want });
     }
     Ok(())
 }

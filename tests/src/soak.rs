@@ -89,7 +89,7 @@ pub struct Sample {
     pub rss_kib: u64,
     /// Open file descriptors.
     pub fds: u64,
-    /// Threads.
+    /// Threads of the process (`Threads` in /proc/<pid>/status).
     pub threads: u64,
 }
 
@@ -136,9 +136,9 @@ pub enum SoakError {
     /// The agent's local API failed.
     #[error("cycle {cycle}: local API: {source}")]
     Api {
-        /// The cycle.
+        /// The refresh cycle that failed (counted from 1).
         cycle: u64,
-        /// Why.
+        /// The socket error.
         #[source]
         source: std::io::Error,
     },
@@ -271,15 +271,7 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
         let mut faults = 0u64;
         if let Some((at, n)) = opts.burst_429 {
             if cycle == at {
-                emu.inject_fault(
-                    Endpoint::Token,
-                    Fault::Status {
-                        status: 429,
-                        retry_after: Some(1),
-                        body: None,
-                    },
-                    n,
-                );
+                emu.inject_fault(Endpoint::Token, Fault::too_many_requests(1), n);
                 faults += u64::from(n);
                 report.too_many_requests += u64::from(n);
             }

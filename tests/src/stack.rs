@@ -209,6 +209,13 @@ impl AgentOptions {
         }
     }
 
+    /// These options, advertising over mDNS on the test network's link only.
+    pub fn advertised_on_link(mut self) -> Self {
+        self.mdns = true;
+        self.mdns_interfaces = Some(vec![crate::netns::LINK_NAME.into()]);
+        self
+    }
+
     /// The config file's text.
     pub fn to_toml(&self) -> String {
         let q = |s: &str| format!("{s:?}");
@@ -282,6 +289,16 @@ impl AgentProcess {
             )))
         }
     }
+}
+
+/// [`start_agent`] on `host` of `net`, labelled `avs-device-agent`.
+pub fn start_agent_on(
+    net: &crate::netns::TestNet,
+    host: &str,
+    bin: &Path,
+    opts: &AgentOptions,
+) -> Result<AgentProcess, StackError> {
+    start_agent(Place::Host { net, host }, bin, opts, "avs-device-agent")
 }
 
 /// Writes the config (and setup code file) and starts the agent; waits for `AVS_AGENT_READY`.

@@ -8,6 +8,7 @@
 //! Everything is synchronous on the outside: tests are plain `#[test]`s and every wait has a
 //! deadline. Dropping a [`World`] stops the emulator, then the network (which kills the agents).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,11 +20,63 @@ use companion_app::pairing::{pair, PairOptions, PairReport, Target};
 use device_agent::local_api::StatusReport;
 use lwa_emulator::registry::{DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID};
 use lwa_emulator::{Emulator, RunningEmulator};
+use shared_protocol::lwa::AuthState;
 use shared_protocol::setup_code::SetupCode;
 
-use crate::bins::Bins;
+use crate::bins::{Bins, BinsError};
 use crate::netns::{NetError, TestNet, LINK_NAME};
-use crate::stack::{self, AgentOptions, AgentProcess, Place};
+use crate::stack::{self, AgentOptions, AgentProcess, Place, StackError};
+
+/// Why a step of a [`World`] failed (the outcome of a pairing is not one: that is the
+/// `PairError` the test asserts on).
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    /// The binaries are not built.
+    #[error(transparent)]
+    Bins(#[from] BinsError),
+    /// Building or entering the network.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// A temp dir or a runtime.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The in-process emulator did not start.
+    #[error("emulator: {0}")]
+    Emulator(#[from] lwa_emulator::StartError),
+    /// Starting an agent or running its CLI.
+    #[error(transparent)]
+    Agent(#[from] StackError),
+    /// A companion setting built from the world's values was refused.
+    #[error("companion config: {0}")]
+    Config(#[from] companion_app::config::ConfigError),
+    /// The authorize URL built from the emulator's port.
+    #[error("authorize URL: {0}")]
+    Url(#[from] url::ParseError),
+    /// The setup code the test passed.
+    #[error("setup code: {0}")]
+    SetupCode(#[from] shared_protocol::setup_code::SetupCodeError),
+    /// A pairing did not end in time.
+    #[error("pairing did not end within {0:?}")]
+    PairingHung(Duration),
+    /// `avs-device-agent status` printed something that is not a status report.
+    #[error("status {output:?}: {source}")]
+    Status {
+        /// What the CLI printed.
+        output: String,
+        /// Why it did not parse.
+        source: serde_json::Error,
+    },
+    /// The awaited status never came.
+    #[error("status condition not met within {limit:?}; last {last}\n{log}")]
+    StatusNotMet {
+        /// The deadline.
+        limit: Duration,
+        /// The last status (or why there was none).
+        last: String,
+        /// The tail of the agent's log.
+        log: String,
+    },
+}
 
 /// The setup code every speaker of a [`World`] is provisioned with.
 pub const CODE: &str = "31415926";
@@ -35,7 +88,7 @@ pub const WRONG_CODE: &str = "27182818";
 pub struct Person {
     /// LWA e-mail.
     pub email: &'static str,
-    /// Password.
+    /// The emulator's password for that account.
     pub password: &'static str,
     /// The user id LWA reports.
     pub user_id: &'static str,
@@ -78,37 +131,32 @@ impl World {
     pub fn new(
         speakers: &[&str],
         tweak: impl FnOnce(lwa_emulator::EmulatorBuilder) -> lwa_emulator::EmulatorBuilder + Send,
-    ) -> Result<World, String> {
+    ) -> Result<World, WorldError> {
         let bins = Bins::locate()?;
         let mut b = TestNet::builder();
         for s in speakers {
             b = b.host(s);
         }
-        let net = b.host("laptop").build().map_err(|e| e.to_string())?;
-        let laptop_ip = net.host("laptop").map_err(|e| e.to_string())?.addr;
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let net = b.host("laptop").build()?;
+        let laptop_ip = net.host("laptop")?.addr;
+        let dir = tempfile::tempdir()?;
         let ca = dir.path().join("emulator-ca.pem");
         let ca2 = ca.clone();
-        let started = net
-            .run_in("laptop", move || -> Result<_, String> {
-                // Built on a thread inside the laptop namespace: the listener and every worker
-                // thread live there.
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                let builder = Emulator::builder()
-                    .bind(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
-                    .https(vec![laptop_ip.to_string(), "127.0.0.1".into()])
-                    .ca_out(ca2);
-                let builder = tweak(builder);
-                let emu = rt
-                    .block_on(builder.start())
-                    .map_err(|e| format!("emulator: {e}"))?;
-                Ok((rt, emu))
-            })
-            .map_err(|e| e.to_string())??;
+        let started = net.run_in("laptop", move || -> Result<_, WorldError> {
+            // Built on a thread inside the laptop namespace: the listener and every worker
+            // thread live there.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let builder = Emulator::builder()
+                .bind(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+                .https(vec![laptop_ip.to_string(), "127.0.0.1".into()])
+                .ca_out(ca2);
+            let builder = tweak(builder);
+            let emu = rt.block_on(builder.start())?;
+            Ok((rt, emu))
+        })??;
         let (rt, emu) = started;
         let port = emu.local_addr().port();
         Ok(World {
@@ -135,11 +183,10 @@ impl World {
         let mut o = AgentOptions::new(
             self.dir.path().join(format!("{host}-state")),
             &self.lwa_for_speakers,
-        );
+        )
+        .advertised_on_link();
         o.lwa_ca_file = Some(self.ca.clone());
         o.setup_code = SetupCode::parse(CODE).ok();
-        o.mdns = true;
-        o.mdns_interfaces = Some(vec![LINK_NAME.into()]);
         o.product_id = DEFAULT_PRODUCT_ID.into();
         o.dsn = format!("E2E-{host}");
         o.friendly_name = format!("Speaker {host}");
@@ -147,8 +194,8 @@ impl World {
     }
 
     /// Starts `avs-device-agent run` on `host` with `opts`.
-    pub fn start_agent(&self, host: &str, opts: &AgentOptions) -> Result<AgentProcess, String> {
-        stack::start_agent(
+    pub fn start_agent(&self, host: &str, opts: &AgentOptions) -> Result<AgentProcess, WorldError> {
+        let agent = stack::start_agent(
             Place::Host {
                 net: &self.net,
                 host,
@@ -156,20 +203,34 @@ impl World {
             &self.bins.agent,
             opts,
             &format!("agent-{host}"),
-        )
-        .map_err(|e| e.to_string())
+        )?;
+        Ok(agent)
+    }
+
+    /// Starts an agent on `host` with [`World::agent_options`] and returns it with its link
+    /// address.
+    pub fn start_default_agent(
+        &self,
+        host: &str,
+    ) -> Result<(AgentProcess, SocketAddr), WorldError> {
+        let agent = self.start_agent(host, &self.agent_options(host))?;
+        let addr = self.link_addr(host, &agent)?;
+        Ok((agent, addr))
+    }
+
+    /// Where `agent`, running on `host`, takes link connections (the host's veth address).
+    pub fn link_addr(&self, host: &str, agent: &AgentProcess) -> Result<SocketAddr, WorldError> {
+        Ok(SocketAddr::from((self.net.host(host)?.addr, agent.port())))
     }
 
     /// Pairing options for `person` with `code`, the scripted user as browser.
-    pub fn pair_options(&self, person: Person, code: &str) -> Result<PairOptions, String> {
-        let redirect = RedirectTarget::parse(&DEFAULT_REDIRECT_URI.into())
-            .map_err(|e| format!("redirect: {e}"))?;
+    pub fn pair_options(&self, person: Person, code: &str) -> Result<PairOptions, WorldError> {
+        let redirect = RedirectTarget::parse(&DEFAULT_REDIRECT_URI.into())?;
         let authorize = url::Url::parse(&format!(
             "https://127.0.0.1:{}/ap/oa",
             self.emu().local_addr().port()
-        ))
-        .map_err(|e| e.to_string())?;
-        let code = SetupCode::parse(code).map_err(|e| format!("setup code: {e}"))?;
+        ))?;
+        let code = SetupCode::parse(code)?;
         let mut o = PairOptions::new(DEFAULT_DEVICE_CLIENT_ID.into(), redirect, authorize, code);
         let browser = [
             self.bins.emulator.display().to_string(),
@@ -194,7 +255,7 @@ impl World {
         device_id: &str,
         opts: PairOptions,
         limit: Duration,
-    ) -> Result<Result<PairReport, PairError>, String> {
+    ) -> Result<Result<PairReport, PairError>, WorldError> {
         let target = Target::Discover {
             options: MdnsOptions {
                 interfaces: Some(vec![LINK_NAME.into()]),
@@ -212,16 +273,16 @@ impl World {
         target: Target,
         opts: PairOptions,
         limit: Duration,
-    ) -> Result<Result<PairReport, PairError>, String> {
+    ) -> Result<Result<PairReport, PairError>, WorldError> {
         self.on_laptop(move || async move {
             tokio::time::timeout(limit, pair(target, opts, &mut |_| {}))
                 .await
-                .map_err(|_| format!("pairing did not end within {limit:?}"))
+                .map_err(|_| WorldError::PairingHung(limit))
         })?
     }
 
     /// Runs an async block on a fresh runtime on a thread inside the laptop namespace.
-    pub fn on_laptop<F, Fut, R>(&self, f: F) -> Result<R, String>
+    pub fn on_laptop<F, Fut, R>(&self, f: F) -> Result<R, WorldError>
     where
         F: FnOnce() -> Fut + Send,
         Fut: std::future::Future<Output = R>,
@@ -231,30 +292,25 @@ impl World {
     }
 
     /// Runs an async block on a fresh runtime on a thread inside `host`'s namespace.
-    pub fn on_host<F, Fut, R>(&self, host: &str, f: F) -> Result<R, String>
+    pub fn on_host<F, Fut, R>(&self, host: &str, f: F) -> Result<R, WorldError>
     where
         F: FnOnce() -> Fut + Send,
         Fut: std::future::Future<Output = R>,
         R: Send,
     {
-        self.net
-            .run_in(host, move || -> Result<R, String> {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                Ok(rt.block_on(f()))
-            })
-            .map_err(|e: NetError| e.to_string())?
+        self.net.run_in(host, move || -> Result<R, WorldError> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            Ok(rt.block_on(f()))
+        })?
     }
 
     /// The agent's status through its local API socket.
-    pub fn status(&self, agent: &AgentProcess) -> Result<StatusReport, String> {
-        let out = agent
-            .cli(&self.bins.agent, "status")
-            .map_err(|e| e.to_string())?;
-        serde_json::from_str(out.trim()).map_err(|e| format!("status {out:?}: {e}"))
+    pub fn status(&self, agent: &AgentProcess) -> Result<StatusReport, WorldError> {
+        let output = agent.cli(&self.bins.agent, "status")?;
+        serde_json::from_str(output.trim()).map_err(|source| WorldError::Status { output, source })
     }
 
     /// Polls the agent's status until `pred` holds (another process's state: there is no event
@@ -264,7 +320,7 @@ impl World {
         agent: &AgentProcess,
         limit: Duration,
         pred: impl Fn(&StatusReport) -> bool,
-    ) -> Result<StatusReport, String> {
+    ) -> Result<StatusReport, WorldError> {
         let deadline = Instant::now() + limit;
         loop {
             let s = self.status(agent);
@@ -274,13 +330,24 @@ impl World {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "status condition not met within {limit:?}; last {s:?}\n{}",
-                    agent.process.tail(30)
-                ));
+                return Err(WorldError::StatusNotMet {
+                    limit,
+                    last: format!("{s:?}"),
+                    log: agent.process.tail(30),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// [`World::wait_status`] until the agent's auth state is `state`.
+    pub fn wait_auth_state(
+        &self,
+        agent: &AgentProcess,
+        limit: Duration,
+        state: AuthState,
+    ) -> Result<StatusReport, WorldError> {
+        self.wait_status(agent, limit, |s| s.auth_state == state)
     }
 
     /// Where a speaker's state lives.

@@ -13,6 +13,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use avs_pair_tests::gatt_model::ModelSpeaker;
 use companion_app::ble::model::ModelCentral;
 use companion_app::commands;
 use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
@@ -22,14 +23,11 @@ use companion_app::error::{ExitKind, PairError};
 use companion_app::link::LinkTimeouts;
 use companion_app::login::Browser;
 use companion_app::pairing::{pair, PairEvent, PairOptions};
-use device_agent::agent::Agent;
-use device_agent::config::AgentConfig;
 use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
+    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID,
 };
-use lwa_emulator::{Consent, Emulator, ScriptedUser};
-use shared_protocol::gatt::advert::ble_local_name;
-use shared_protocol::gatt::model::{ModelConnection, ModelPeripheral};
+use lwa_emulator::{Consent, ScriptedUser};
+use shared_protocol::gatt::model::ModelConnection;
 use shared_protocol::lwa::AuthState;
 use shared_protocol::setup_code::SetupCode;
 
@@ -61,22 +59,9 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
-    let emulator = Emulator::builder().start().await.expect("emulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = AgentConfig::for_local(dir.path(), emulator.base_url(), CODE).unwrap();
-    cfg.product_id = DEFAULT_PRODUCT_ID.into();
-    let agent = Arc::new(Agent::start(cfg).await.expect("agent starts"));
-    let ctx = agent.link_context();
-    let (peripheral, mut acceptor) =
-        ModelPeripheral::new(517, move || device_agent::ble::info_value(&ctx));
-    let serving = agent.clone();
-    let accept = tokio::spawn(async move {
-        while let Some(link) = acceptor.accept().await {
-            serving.serve_gatt(link, "model central".into());
-        }
-    });
-    let central = ModelCentral::new(ModelConnection::mtu(185));
-    central.add_speaker(KEY, &ble_local_name(agent.device_id()), peripheral);
+    let speaker = ModelSpeaker::start(CODE).await;
+    let central = speaker.central(ModelConnection::mtu(185), KEY);
+    let (agent, emulator) = (&speaker.agent, &speaker.emulator);
     let via = connectors(&central);
     let code = SetupCode::parse(CODE).unwrap();
     let timeouts = LinkTimeouts::default();
@@ -196,11 +181,5 @@ async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
         .expect_err("no transport reaches it");
     assert_eq!(err.exit_kind(), ExitKind::Unreachable, "{err}");
 
-    accept.abort();
-    let _ = accept.await;
-    let agent = Arc::try_unwrap(agent).expect("no other agent handle");
-    tokio::time::timeout(Duration::from_secs(10), agent.shutdown())
-        .await
-        .expect("agent stops");
-    emulator.shutdown().await;
+    speaker.stop().await;
 }

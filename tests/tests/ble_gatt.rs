@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use avs_pair_tests::gatt_model::ModelSpeaker;
 use companion_app::ble::model::ModelCentral;
 use companion_app::ble::{self, BleCentral};
 use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
@@ -25,80 +26,19 @@ use companion_app::error::PairError;
 use companion_app::link::LinkError;
 use companion_app::login::Browser;
 use companion_app::pairing::{pair, PairEvent, PairOptions, PairReport, Step, Target};
-use device_agent::agent::Agent;
-use device_agent::config::AgentConfig;
 use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
+    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID,
 };
-use lwa_emulator::{Consent, Emulator, RunningEmulator, ScriptedUser};
+use lwa_emulator::{Consent, ScriptedUser};
 use shared_protocol::discovery::PairingState;
-use shared_protocol::gatt::advert::ble_local_name;
-use shared_protocol::gatt::model::{ModelConnection, ModelFaults, ModelPeripheral};
+use shared_protocol::gatt::model::{ModelConnection, ModelFaults};
 use shared_protocol::gatt::{GattLink as _, GattLinkError};
 use shared_protocol::setup_code::SetupCode;
-use tokio::task::JoinHandle;
 
 const CODE: &str = "31415926";
 /// No pairing attempt may take longer than this, whatever fails.
 const NO_HANG: Duration = Duration::from_secs(60);
 const KEY: &str = "model:speaker-1";
-
-/// The emulator and one unpaired agent whose GATT peripheral is a model peripheral.
-struct Stack {
-    emulator: RunningEmulator,
-    agent: Arc<Agent>,
-    peripheral: ModelPeripheral,
-    accept: JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Stack {
-    async fn start() -> Self {
-        let emulator = Emulator::builder().start().await.expect("emulator starts");
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = AgentConfig::for_local(dir.path(), emulator.base_url(), CODE).unwrap();
-        cfg.product_id = DEFAULT_PRODUCT_ID.into();
-        let agent = Arc::new(Agent::start(cfg).await.expect("agent starts"));
-        let ctx = agent.link_context();
-        let (peripheral, mut acceptor) =
-            ModelPeripheral::new(517, move || device_agent::ble::info_value(&ctx));
-        let serving = agent.clone();
-        // What the BlueZ peripheral does per subscribed companion.
-        let accept = tokio::spawn(async move {
-            while let Some(link) = acceptor.accept().await {
-                serving.serve_gatt(link, "model central".into());
-            }
-        });
-        Self {
-            emulator,
-            agent,
-            peripheral,
-            accept,
-            _dir: dir,
-        }
-    }
-
-    /// A companion-side central with this speaker in range.
-    fn central(&self, conn: ModelConnection) -> ModelCentral {
-        let c = ModelCentral::new(conn);
-        c.add_speaker(
-            KEY,
-            &ble_local_name(self.agent.device_id()),
-            self.peripheral.clone(),
-        );
-        c
-    }
-
-    async fn stop(self) {
-        self.accept.abort();
-        let _ = self.accept.await;
-        let agent = Arc::try_unwrap(self.agent).expect("no other agent handle");
-        tokio::time::timeout(Duration::from_secs(10), agent.shutdown())
-            .await
-            .expect("agent stops");
-        self.emulator.shutdown().await;
-    }
-}
 
 /// Finds the speaker through the companion's discovery with `central` as its BLE source.
 async fn discover(central: &ModelCentral) -> (Discovery, Device) {
@@ -113,7 +53,7 @@ async fn discover(central: &ModelCentral) -> (Discovery, Device) {
     (d, dev)
 }
 
-fn options(stack: &Stack, central: &ModelCentral) -> PairOptions {
+fn options(stack: &ModelSpeaker, central: &ModelCentral) -> PairOptions {
     let redirect = RedirectTarget::parse(&DEFAULT_REDIRECT_URI.into()).unwrap();
     let mut o = PairOptions::new(
         DEFAULT_DEVICE_CLIENT_ID.into(),
@@ -130,7 +70,7 @@ fn options(stack: &Stack, central: &ModelCentral) -> PairOptions {
 }
 
 async fn run_pair(
-    stack: &Stack,
+    stack: &ModelSpeaker,
     central: &ModelCentral,
     device: Device,
 ) -> (Result<PairReport, PairError>, Vec<PairEvent>) {
@@ -186,8 +126,8 @@ async fn full_pairing_over_ble_at_mtu_23_185_and_517() {
     let interval = table_interval();
     let mut rows = Vec::new();
     for mtu in [23u16, 185, 517] {
-        let stack = Stack::start().await;
-        let central = stack.central(ModelConnection::mtu(mtu).interval(interval));
+        let stack = ModelSpeaker::start(CODE).await;
+        let central = stack.central(ModelConnection::mtu(mtu).interval(interval), KEY);
         let (_discovery, device) = discover(&central).await;
         assert_eq!(&device.id, stack.agent.device_id());
         assert_eq!(
@@ -258,8 +198,8 @@ async fn full_pairing_over_ble_at_mtu_23_185_and_517() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_speaker_seen_over_mdns_and_ble_is_one_device_and_ble_rescues_a_dead_address() {
-    let stack = Stack::start().await;
-    let central = stack.central(ModelConnection::mtu(185));
+    let stack = ModelSpeaker::start(CODE).await;
+    let central = stack.central(ModelConnection::mtu(185), KEY);
     let (discovery, ble_only) = discover(&central).await;
     // What the mDNS source reports for the same speaker (mDNS itself needs a network
     // namespace; the merge is what is tested here): an address where nothing listens.
@@ -297,10 +237,10 @@ async fn a_speaker_seen_over_mdns_and_ble_is_one_device_and_ble_rescues_a_dead_a
 
 /// Runs one attempt with `faults`, expects it to fail, then pairs cleanly.
 async fn fails_then_pairs(faults: ModelFaults, check: impl FnOnce(&PairError)) {
-    let stack = Stack::start().await;
-    let clean = stack.central(ModelConnection::mtu(23));
+    let stack = ModelSpeaker::start(CODE).await;
+    let clean = stack.central(ModelConnection::mtu(23), KEY);
     let (_discovery, device) = discover(&clean).await;
-    let faulty = stack.central(ModelConnection::mtu(23).faults(faults));
+    let faulty = stack.central(ModelConnection::mtu(23).faults(faults), KEY);
     let t0 = Instant::now();
     let (result, _) = run_pair(&stack, &faulty, device.clone()).await;
     let err = result.expect_err("the faulty attempt fails");
@@ -363,7 +303,7 @@ async fn a_disconnect_mid_frame_ends_the_attempt_cleanly_either_way() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_refuses_an_oversized_reassembly_from_the_first_chunk() {
-    let stack = Stack::start().await;
+    let stack = ModelSpeaker::start(CODE).await;
     let (mut hostile, control) = stack
         .peripheral
         .connect(ModelConnection::mtu(23))
@@ -387,7 +327,7 @@ async fn the_agent_refuses_an_oversized_reassembly_from_the_first_chunk() {
     // Nothing more gets through, and the speaker still pairs.
     assert!(hostile.send_value(vec![0x01, 0]).await.is_err());
     assert_eq!(stack.agent.pairing().failures(), 0);
-    let central = stack.central(ModelConnection::mtu(517));
+    let central = stack.central(ModelConnection::mtu(517), KEY);
     let (_d, device) = discover(&central).await;
     let (result, _) = run_pair(&stack, &central, device).await;
     result.unwrap_or_else(|e| panic!("pairing after the attack failed: {e}"));

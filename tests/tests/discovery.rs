@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use avs_pair_tests::netns::{TestNet, LINK_NAME};
 use avs_pair_tests::process::Stream;
 use avs_pair_tests::require_netns;
-use avs_pair_tests::stack::{self, AgentOptions, Place};
+use avs_pair_tests::stack::{self, AgentOptions};
 use companion_app::discovery::{Discovery, MdnsOptions};
 use companion_app::link::{open_tcp, LinkTimeouts};
 use companion_app::pairing::choose_device;
@@ -28,21 +28,11 @@ fn speakers_are_found_listed_and_dropped_when_they_die() {
     let speaker_ip = net.host("speaker").unwrap().addr;
     let laptop_ip = net.host("laptop").unwrap().addr;
     let dir = tempfile::tempdir().unwrap();
-    let mut o = AgentOptions::new(dir.path().join("state"), &format!("https://{laptop_ip}:9"));
-    o.mdns = true;
-    o.mdns_interfaces = Some(vec![LINK_NAME.into()]);
+    let mut o = AgentOptions::new(dir.path().join("state"), &format!("https://{laptop_ip}:9"))
+        .advertised_on_link();
     o.friendly_name = "Kitchen speaker".into();
     o.dsn = "DISCOVERY-1".into();
-    let agent = stack::start_agent(
-        Place::Host {
-            net: &net,
-            host: "speaker",
-        },
-        &bins.agent,
-        &o,
-        "avs-device-agent",
-    )
-    .unwrap();
+    let agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
 
     // The CLI, inside the laptop namespace, lists it.
     let mut cmd = net.command("laptop", &bins.companion).unwrap();

@@ -103,9 +103,7 @@ fn two_speakers_on_one_network_are_paired_one_after_the_other() {
 fn re_pairing_to_another_account_replaces_the_account() {
     require_netns!();
     let w = world(&["speaker"]);
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
+    let (a, _) = w.start_default_agent("speaker").unwrap();
     pair_ok(&w, &a, ALICE);
     assert_eq!(
         w.status(&a).unwrap().user_id.map(|u| u.as_str().to_owned()),
@@ -127,9 +125,7 @@ fn re_pairing_to_another_account_replaces_the_account() {
     drop(a);
     let a = w.start_agent("speaker", &opts).unwrap();
     let s = w
-        .wait_status(&a, Duration::from_secs(15), |s| {
-            s.auth_state == AuthState::Refreshed
-        })
+        .wait_auth_state(&a, Duration::from_secs(15), AuthState::Refreshed)
         .unwrap();
     assert_eq!(s.user_id.as_ref().map(|u| u.as_str()), Some(BOB.user_id));
 }
@@ -150,9 +146,7 @@ fn an_agent_restarted_after_pairing_comes_back_refreshed_from_its_store() {
     let a = w.start_agent("speaker", &opts).unwrap();
     assert_eq!(a.device_id, device_id, "same identity");
     let s = w
-        .wait_status(&a, Duration::from_secs(15), |s| {
-            s.auth_state == AuthState::Refreshed
-        })
+        .wait_auth_state(&a, Duration::from_secs(15), AuthState::Refreshed)
         .unwrap();
     assert!(s.paired);
     assert_eq!(s.user_id.as_ref().map(|u| u.as_str()), Some(ALICE.user_id));
@@ -179,18 +173,14 @@ fn an_agent_restarted_after_pairing_comes_back_refreshed_from_its_store() {
 fn revoking_access_in_lwa_makes_the_agent_unrecoverable_and_reopens_its_window() {
     require_netns!();
     let w = world(&["speaker"]);
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
+    let (a, _) = w.start_default_agent("speaker").unwrap();
     pair_ok(&w, &a, ALICE);
     let revoked = w.emu().revoke_user_tokens(ALICE.user_id).unwrap();
     assert!(revoked.refresh_tokens >= 1, "{revoked:?}");
     // The speaker's next AVS call is refused (403), which forces one refresh: invalid_grant.
     let _ = a.cli(&w.bins.agent, "check");
     let s = w
-        .wait_status(&a, Duration::from_secs(15), |s| {
-            s.auth_state == AuthState::UnrecoverableError
-        })
+        .wait_auth_state(&a, Duration::from_secs(15), AuthState::UnrecoverableError)
         .unwrap();
     assert_eq!(s.auth_error, AuthError::AuthorizationExpired);
     assert!(!s.paired, "the dead token is forgotten");

@@ -2,7 +2,6 @@
 //! error storms during refresh, and the network cut in the middle of a session.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,18 +18,11 @@ fn world() -> World {
     World::new(&["speaker"], |b| b).unwrap_or_else(|e| panic!("test world: {e}"))
 }
 
-fn agent_addr(w: &World, a: &AgentProcess) -> SocketAddr {
-    SocketAddr::from((w.net.host("speaker").unwrap().addr, a.port()))
-}
-
 #[test]
 fn lwa_down_during_the_exchange_is_reported_and_the_same_code_succeeds_once_it_is_back() {
     require_netns!();
     let w = world();
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
-    let addr = agent_addr(&w, &a);
+    let (a, addr) = w.start_default_agent("speaker").unwrap();
     // LWA "down": every token request has its connection dropped, until the companion is told
     // the exchange failed (first Retrying event); then LWA comes back.
     w.emu().inject_fault(Endpoint::Token, Fault::Drop, 10_000);
@@ -117,18 +109,21 @@ fn watch_refreshes(w: &World, until: Instant, want_ok: bool) -> Vec<(Instant, Op
     }
 }
 
-#[test]
-fn an_error_storm_during_refresh_backs_off_on_schedule_and_heals() {
-    require_netns!();
-    let w = world();
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
-    let addr = agent_addr(&w, &a);
+/// A speaker paired to Alice by address.
+fn paired_speaker(w: &World) -> AgentProcess {
+    let (a, addr) = w.start_default_agent("speaker").unwrap();
     let opts = w.pair_options(ALICE, CODE).unwrap();
     w.pair_target(Target::Address(vec![addr]), opts, Duration::from_secs(60))
         .unwrap()
         .unwrap();
+    a
+}
+
+#[test]
+fn an_error_storm_during_refresh_backs_off_on_schedule_and_heals() {
+    require_netns!();
+    let w = world();
+    let a = paired_speaker(&w);
     w.emu().clear_requests();
     for f in [
         Fault::status(500),
@@ -161,9 +156,7 @@ fn an_error_storm_during_refresh_backs_off_on_schedule_and_heals() {
         );
     }
     let s = w
-        .wait_status(&a, Duration::from_secs(5), |s| {
-            s.auth_state == AuthState::Refreshed
-        })
+        .wait_auth_state(&a, Duration::from_secs(5), AuthState::Refreshed)
         .unwrap();
     assert!(s.paired, "nothing lost");
     let out = a.cli(&w.bins.agent, "check").unwrap();
@@ -174,14 +167,7 @@ fn an_error_storm_during_refresh_backs_off_on_schedule_and_heals() {
 fn a_429_storm_during_refresh_is_ridden_out() {
     require_netns!();
     let w = world();
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
-    let addr = agent_addr(&w, &a);
-    let opts = w.pair_options(ALICE, CODE).unwrap();
-    w.pair_target(Target::Address(vec![addr]), opts, Duration::from_secs(60))
-        .unwrap()
-        .unwrap();
+    let a = paired_speaker(&w);
     w.emu().clear_requests();
     w.emu().inject_fault(Endpoint::Token, Fault::status(429), 2);
     w.emu().expire_access_tokens();
@@ -191,9 +177,7 @@ fn a_429_storm_during_refresh_is_ridden_out() {
     assert_eq!(statuses.last(), Some(&Some(200)), "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == Some(429)).count(), 2);
     let s = w
-        .wait_status(&a, Duration::from_secs(5), |s| {
-            s.auth_state == AuthState::Refreshed
-        })
+        .wait_auth_state(&a, Duration::from_secs(5), AuthState::Refreshed)
         .unwrap();
     assert!(s.paired);
 }
@@ -205,7 +189,7 @@ fn a_network_cut_mid_session_times_out_cleanly_on_both_ends() {
     let mut o = w.agent_options("speaker");
     o.extra_toml.push("idle_timeout_secs = 5".into());
     let a = w.start_agent("speaker", &o).unwrap();
-    let addr = agent_addr(&w, &a);
+    let addr = w.link_addr("speaker", &a).unwrap();
     for cut in ["speaker", "laptop"] {
         let timeouts = LinkTimeouts {
             request: Duration::from_secs(3),

@@ -122,7 +122,7 @@ pub struct SettingsView {
     pub client_id: String,
     /// Redirect URI ("" = the loopback default).
     pub redirect_uri: String,
-    /// Region.
+    /// The Amazon region whose sign-in pages and token endpoint are used.
     pub region: RegionView,
     /// LWA base URL ("" = Amazon).
     pub lwa_base_url: String,
@@ -144,7 +144,7 @@ pub struct SettingsInput {
     pub client_id: String,
     /// Redirect URI ("" = default).
     pub redirect_uri: String,
-    /// Region.
+    /// The Amazon region whose sign-in pages and token endpoint are used.
     pub region: RegionView,
     /// LWA base URL ("" = Amazon).
     pub lwa_base_url: String,
@@ -168,7 +168,8 @@ pub enum SettingsField {
 pub enum CodeStatus {
     /// Still typing: nothing wrong yet.
     Incomplete,
-    /// Usable.
+    /// Parses as a setup code (8 digits, or a manual code or QR text whose check digit
+    /// matches): Pair can start.
     Valid,
     /// Wrong: `message` says why.
     Invalid,

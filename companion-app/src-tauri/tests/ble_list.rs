@@ -12,36 +12,17 @@ use std::time::Duration;
 use avs_companion_app::ipc::{DiscoveryMode, Transport, WindowState};
 use avs_companion_app::speakers::Speakers;
 use avs_companion_app::AppOptions;
-use companion_app::ble::model::ModelCentral;
+use avs_pair_tests::gatt_model::ModelSpeaker;
 use companion_app::discovery::TransportKind;
 use companion_app::link::LinkTimeouts;
-use device_agent::agent::Agent;
-use device_agent::config::AgentConfig;
-use lwa_emulator::Emulator;
-use shared_protocol::gatt::advert::ble_local_name;
-use shared_protocol::gatt::model::{ModelConnection, ModelPeripheral};
+use shared_protocol::gatt::model::ModelConnection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bluetooth_only_speaker_is_listed_with_its_badge_and_reached_over_ble() {
-    let emulator = Emulator::builder().start().await.expect("emulator starts");
+    let speaker = ModelSpeaker::start("11235813").await;
+    let agent = &speaker.agent;
+    let central = speaker.central(ModelConnection::mtu(185), "model:app-1");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = AgentConfig::for_local(dir.path(), emulator.base_url(), "11235813").unwrap();
-    let agent = Arc::new(Agent::start(cfg).await.expect("agent starts"));
-    let ctx = agent.link_context();
-    let (peripheral, mut acceptor) =
-        ModelPeripheral::new(517, move || device_agent::ble::info_value(&ctx));
-    let serving = agent.clone();
-    let accept = tokio::spawn(async move {
-        while let Some(link) = acceptor.accept().await {
-            serving.serve_gatt(link, "model central".into());
-        }
-    });
-    let central = ModelCentral::new(ModelConnection::mtu(185));
-    central.add_speaker(
-        "model:app-1",
-        &ble_local_name(agent.device_id()),
-        peripheral,
-    );
 
     let options = AppOptions {
         config_path: dir.path().join("companion.toml"),
@@ -106,11 +87,5 @@ async fn a_bluetooth_only_speaker_is_listed_with_its_badge_and_reached_over_ble(
     drop(client);
 
     speakers.shutdown();
-    accept.abort();
-    let _ = accept.await;
-    let agent = Arc::try_unwrap(agent).expect("no other agent handle");
-    tokio::time::timeout(Duration::from_secs(10), agent.shutdown())
-        .await
-        .expect("agent stops");
-    emulator.shutdown().await;
+    speaker.stop().await;
 }

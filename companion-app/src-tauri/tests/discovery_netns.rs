@@ -17,9 +17,9 @@ use std::time::Duration;
 use avs_companion_app::ipc::{DiscoveryMode, Transport, WindowState};
 use avs_companion_app::speakers::Speakers;
 use avs_pair_tests::bins::Bins;
-use avs_pair_tests::netns::{TestNet, LINK_NAME};
+use avs_pair_tests::netns::TestNet;
 use avs_pair_tests::require_netns;
-use avs_pair_tests::stack::{self, AgentOptions, Place};
+use avs_pair_tests::stack::{self, AgentOptions};
 
 #[test]
 fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
@@ -28,21 +28,11 @@ fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
     let net = TestNet::speaker_and_laptop().unwrap();
     let speaker_ip = net.host("speaker").unwrap().addr;
     let dir = tempfile::tempdir().unwrap();
-    let mut o = AgentOptions::new(dir.path().join("state"), "https://192.0.2.1:9");
-    o.mdns = true;
-    o.mdns_interfaces = Some(vec![LINK_NAME.into()]);
+    let mut o =
+        AgentOptions::new(dir.path().join("state"), "https://192.0.2.1:9").advertised_on_link();
     o.friendly_name = "Kitchen speaker".into();
     o.dsn = "APP-DISCOVERY-1".into();
-    let mut agent = stack::start_agent(
-        Place::Host {
-            net: &net,
-            host: "speaker",
-        },
-        &bins.agent,
-        &o,
-        "avs-device-agent",
-    )
-    .unwrap();
+    let mut agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
     let id = agent.device_id.clone();
 
     let (tx, rx) = mpsc::channel();

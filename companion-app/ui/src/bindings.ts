@@ -79,7 +79,7 @@ clientId: string,
  */
 redirectUri: string, 
 /**
- * Region.
+ * The Amazon region whose sign-in pages and token endpoint are used.
  */
 region: RegionView, 
 /**
@@ -113,7 +113,7 @@ clientId: string,
  */
 redirectUri: string, 
 /**
- * Region.
+ * The Amazon region whose sign-in pages and token endpoint are used.
  */
 region: RegionView, 
 /**

@@ -13,8 +13,10 @@
 
 use std::time::{Duration, Instant};
 
-use avs_pair_tests::netns::TestNet;
-use avs_pair_tests::world::{World, ALICE, CODE};
+use avs_pair_tests::netns::{TestNet, Unavailable};
+use avs_pair_tests::stack::StackError;
+use avs_pair_tests::world::{World, WorldError, ALICE, CODE};
+use companion_app::error::PairError;
 use companion_app::pairing::Step;
 use lwa_emulator::Endpoint;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
@@ -32,21 +34,66 @@ fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
     (pct(&v, 0.5), pct(&v, 0.95), pct(&v, 0.99))
 }
 
-async fn op(socket: &std::path::Path, line: &str) -> Result<serde_json::Value, String> {
-    let s = tokio::net::UnixStream::connect(socket)
-        .await
-        .map_err(|e| e.to_string())?;
+/// Why the bench stopped.
+#[derive(Debug, thiserror::Error)]
+enum BenchError {
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    World(#[from] WorldError),
+    #[error(transparent)]
+    Agent(#[from] StackError),
+    #[error("pairing {index}: {source}\n{log}")]
+    Pairing {
+        index: usize,
+        source: Box<PairError>,
+        log: String,
+    },
+    #[error("{what}: {source}")]
+    Op { what: &'static str, source: OpError },
+    #[error("{what}: unexpected answer {answer}")]
+    Answer {
+        what: &'static str,
+        answer: serde_json::Value,
+    },
+    #[error("a storm caller panicked: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Why one local API request failed.
+#[derive(Debug, thiserror::Error)]
+enum OpError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("no answer in 10 s")]
+    NoAnswer,
+    #[error("closed")]
+    Closed,
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+async fn op(socket: &std::path::Path, line: &str) -> Result<serde_json::Value, OpError> {
+    let s = tokio::net::UnixStream::connect(socket).await?;
     let (r, mut w) = s.into_split();
-    w.write_all(format!("{line}\n").as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    w.write_all(format!("{line}\n").as_bytes()).await?;
     let mut lines = BufReader::new(r).lines();
     let l = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
         .await
-        .map_err(|_| "no answer in 10 s".to_owned())?
-        .map_err(|e| e.to_string())?
-        .ok_or("closed")?;
-    serde_json::from_str(&l).map_err(|e| e.to_string())
+        .map_err(|_| OpError::NoAnswer)??
+        .ok_or(OpError::Closed)?;
+    Ok(serde_json::from_str(&l)?)
+}
+
+/// [`op`] with what the bench was doing when it failed.
+async fn op_for(
+    what: &'static str,
+    socket: &std::path::Path,
+    line: &str,
+) -> Result<serde_json::Value, BenchError> {
+    op(socket, line)
+        .await
+        .map_err(|source| BenchError::Op { what, source })
 }
 
 fn main() {
@@ -56,7 +103,7 @@ fn main() {
     }
 }
 
-fn run() -> Result<(), String> {
+fn run() -> Result<(), BenchError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let pairings: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(50);
     // The agent's local API serves at most 32 clients at once (more are turned away), so the
@@ -66,7 +113,7 @@ fn run() -> Result<(), String> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(30)
         .min(30);
-    TestNet::check_available().map_err(|e| e.to_string())?;
+    TestNet::check_available()?;
     avs_pair_tests::cleanup::install_signal_handler();
     let w = World::new(&["speaker"], |b| b)?;
     let a = w.start_agent("speaker", &w.agent_options("speaker"))?;
@@ -82,12 +129,16 @@ fn run() -> Result<(), String> {
     let mut totals = Vec::new();
     for i in 0..pairings {
         if i > 0 {
-            a.cli(&w.bins.agent, "pair").map_err(|e| e.to_string())?;
+            a.cli(&w.bins.agent, "pair")?;
         }
         let opts = w.pair_options(ALICE, CODE)?;
         let r = w
             .pair_via_mdns(&a.device_id, opts, Duration::from_secs(60))?
-            .map_err(|e| format!("pairing {i}: {e}\n{}", a.process.tail(20)))?;
+            .map_err(|source| BenchError::Pairing {
+                index: i,
+                source: Box::new(source),
+                log: a.process.tail(20),
+            })?;
         for (s, ms) in &r.timings {
             if let Some(k) = steps.iter().position(|x| x == s) {
                 per_step[k].push(*ms);
@@ -106,15 +157,16 @@ fn run() -> Result<(), String> {
             let mut lat = Vec::new();
             for _ in 0..1000 {
                 let t0 = Instant::now();
-                let v = op(&socket, r#"{"op":"token"}"#)
-                    .await
-                    .map_err(|e| format!("auth_token latency: {e}"))?;
+                let v = op_for("auth_token latency", &socket, r#"{"op":"token"}"#).await?;
                 lat.push(t0.elapsed().as_secs_f64() * 1e6);
                 if v["type"] != "token" {
-                    return Err(format!("token op: {v}"));
+                    return Err(BenchError::Answer {
+                        what: "token op",
+                        answer: v,
+                    });
                 }
             }
-            let v = op(&socket, r#"{"op":"token"}"#).await?;
+            let v = op_for("token before the storm", &socket, r#"{"op":"token"}"#).await?;
             let token = v["access_token"].as_str().unwrap_or_default().to_owned();
             emu.clear_requests();
             let line = serde_json::json!({"op": "auth_failure", "token": token}).to_string();
@@ -123,18 +175,19 @@ fn run() -> Result<(), String> {
                 let socket = socket.clone();
                 let line = line.clone();
                 tasks.push(tokio::spawn(async move {
-                    op(&socket, &line)
-                        .await
-                        .map_err(|e| format!("storm auth_failure: {e}"))
+                    op_for("storm auth_failure", &socket, &line).await
                 }));
             }
             for t in tasks {
-                t.await.map_err(|e| e.to_string())??;
+                t.await??;
             }
             // Every caller then asks for the new token.
-            let v = op(&socket, r#"{"op":"token"}"#).await?;
+            let v = op_for("token after the storm", &socket, r#"{"op":"token"}"#).await?;
             if v["type"] != "token" || v["access_token"].as_str() == Some(token.as_str()) {
-                return Err(format!("no fresh token after the storm: {}", v["type"]));
+                return Err(BenchError::Answer {
+                    what: "no fresh token after the storm",
+                    answer: v["type"].clone(),
+                });
             }
             let n = emu
                 .requests()
@@ -144,7 +197,7 @@ fn run() -> Result<(), String> {
                         && r.param("grant_type") == Some("refresh_token")
                 })
                 .count();
-            Ok::<_, String>((lat, n))
+            Ok::<_, BenchError>((lat, n))
         })??
     };
 
