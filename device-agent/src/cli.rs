@@ -23,7 +23,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Verbs.
+/// What `avs-device-agent` does: run the daemon, or ask the running one over its local API.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon (prints `AVS_AGENT_READY device_id=… link=… socket=…` when ready).

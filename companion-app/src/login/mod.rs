@@ -73,9 +73,9 @@ pub enum LoginError {
     /// The redirect listener could not start.
     #[error("cannot listen for the sign-in response on {addr}: {reason} (is another login running, or the port taken?)")]
     Listen {
-        /// Where.
+        /// The address (or the redirect URI's host) that could not be listened on.
         addr: String,
-        /// Why.
+        /// Why: the OS's bind error, or not a loopback address.
         reason: String,
     },
     /// The self-signed certificate could not be made.

@@ -58,7 +58,7 @@ pub(crate) enum Command {
         error: AuthError,
         reply: oneshot::Sender<()>,
     },
-    /// Stop.
+    /// End the refresher task (the agent is shutting down).
     Shutdown,
 }
 

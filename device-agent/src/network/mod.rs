@@ -218,7 +218,7 @@ impl Network {
         }
     }
 
-    /// Scans.
+    /// Scans for Wi-Fi networks: strongest first, at most `MAX_SCAN_RESULTS`.
     pub async fn scan(&self) -> Result<Vec<WifiNetwork>, BackendError> {
         let mut networks = self.backend.scan().await?;
         networks.sort_by_key(|n| std::cmp::Reverse(n.signal));

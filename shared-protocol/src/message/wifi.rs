@@ -361,7 +361,7 @@ pub enum WifiResult {
     Failed {
         /// The network that was tried.
         ssid: Ssid,
-        /// Why.
+        /// Why, by kind (the companion picks its advice from it).
         reason: WifiFailure,
         /// The reason in words. Never contains the passphrase.
         message: String,
