@@ -33,7 +33,7 @@ pub enum PeerCheck {
     OtherUser {
         /// The peer's uid.
         peer: u32,
-        /// Ours.
+        /// The companion's own uid (the only one allowed).
         ours: u32,
     },
     /// The rows could not be found or read (the peer already closed, or /proc is missing):
