@@ -13,7 +13,8 @@ where the documents are silent it follows BlueZ's source, cited as src/<file>, a
 Events for the test go to stdout, one line each, flushed:
   STANDIN_READY, ADV_REGISTERED name=… uuids=…, ADV_UNREGISTERED reason=…, APP_REGISTERED …,
   CONNECTED mtu=…, DISCONNECTED by=central|peripheral|fault|timeout, INDICATION n=… len=…,
-  WRITE n=… len=…, VIOLATION what=… (the programs broke an ATT/BlueZ rule; tests assert none).
+  WRITE n=… len=…, CONNECTED_FALSE (the laptop's Connected turned false after
+  --connected-lag-ms), VIOLATION what=… (the programs broke an ATT/BlueZ rule; tests assert none).
 
 Runs with Debian's python3-dbus and python3-gi (installed by scripts/lib/deps.sh).
 """
@@ -735,6 +736,8 @@ class Air:
         self.expiry = None
         # A fault fires once: the next attempt must be able to pair.
         self.fault_spent = False
+        # Counts disconnects: a late Connected=false never overrides a newer connection.
+        self.generation = 0
 
     def setup(self, speaker, laptop):
         self.speaker, self.laptop = speaker, laptop
@@ -869,13 +872,33 @@ class Air:
         if link is None:
             return
         link.down(by)
-        if self.device is not None:
-            self.device.set_prop(DEVICE, "ServicesResolved", dbus.Boolean(False))
-            self.device.set_prop(DEVICE, "Connected", dbus.Boolean(False))
+        self.generation += 1
+        lag = self.args.connected_lag_ms if by != "central" else 0
+        if lag:
+            # A link the laptop did not end itself: BlueZ learns of it twice. The ATT bearer's
+            # socket closes first and the GATT client drops the remote objects
+            # (src/device.c att_disconnected_cb -> gatt_client_cleanup, src/gatt-client.c
+            # btd_gatt_client_disconnected); Device1.Connected turns false only when the
+            # controller's Disconnection Complete arrives through mgmt (src/adapter.c
+            # dev_disconnected -> device_remove_connection). In between, a write to the
+            # vanished characteristic fails while Connected still reads true.
+            gen = self.generation
+            GLib.timeout_add(lag, lambda: self.disconnected(gen) and False)
+        else:
+            self.disconnected(self.generation)
         if self.peer is not None:
             self.peer.set_prop(DEVICE, "Connected", dbus.Boolean(False))
             self.peer_expiry = 0
         emit("DISCONNECTED by=%s" % by)
+
+    def disconnected(self, gen):
+        """The laptop's Device1 reports the link gone (unless it reconnected meanwhile)."""
+        if gen != self.generation or self.link is not None or self.device is None:
+            return
+        self.device.set_prop(DEVICE, "ServicesResolved", dbus.Boolean(False))
+        self.device.set_prop(DEVICE, "Connected", dbus.Boolean(False))
+        if self.args.connected_lag_ms:
+            emit("CONNECTED_FALSE")
 
     def app_properties_changed(self, iface, changed, invalidated, path=None, sender=None):
         if iface != CHAR or "Value" not in changed or self.link is None:
@@ -1128,6 +1151,9 @@ def main():
     ap.add_argument("--disconnect-after-indications", type=int, default=0)
     ap.add_argument("--disconnect-after-writes", type=int, default=0)
     ap.add_argument("--no-confirm-after", type=int, default=0)
+    ap.add_argument("--connected-lag-ms", type=int, default=0,
+                    help="a link lost without the laptop's Disconnect: its GATT objects go at "
+                         "once, Device1.Connected turns false this much later (as in BlueZ)")
     args = ap.parse_args()
     if not MIN_MTU <= args.mtu <= MAX_MTU:
         ap.error("--mtu must be 23..517")

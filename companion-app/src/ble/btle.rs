@@ -9,6 +9,11 @@
 //!   and writes rx with response, one chunk at a time.
 //! - A pump task moves tx values from btleplug's stream into a queue the session reads, and
 //!   ends the link when the adapter reports the peripheral disconnected.
+//! - A write that fails is a lost connection when the link turns out to be down within
+//!   [`LOST_LINK_GRACE`]. BlueZ learns of a lost link twice: the ATT bearer closes first and the
+//!   remote GATT objects vanish (the write fails with D-Bus's `Method "WriteValue" … doesn't
+//!   exist`), while `Device1.Connected` turns false only when the controller's Disconnection
+//!   Complete arrives. A single look at `Connected` right after the failure races that window.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,7 +31,7 @@ use shared_protocol::discovery::{
     BLE_INFO_CHAR_UUID, BLE_RX_CHAR_UUID, BLE_SERVICE_UUID, BLE_TX_CHAR_UUID,
 };
 use shared_protocol::gatt::{att_payload_for_mtu, GattLink, GattLinkError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -40,6 +45,9 @@ const INFO_TIMEOUT: Duration = Duration::from_secs(10);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// tx values queued for the session (a whole pairing's worth at MTU 23).
 const INBOUND_QUEUE: usize = 256;
+/// How long after a failed write BlueZ may take to report the link down (between the ATT
+/// bearer's loss and the controller's Disconnection Complete: milliseconds in practice).
+const LOST_LINK_GRACE: Duration = Duration::from_secs(2);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -169,13 +177,19 @@ impl BtleCentral {
             }
         };
         let (out, inbound) = mpsc::channel(INBOUND_QUEUE);
-        let pump = tokio::spawn(pump(p.id(), values, events, out));
+        let (down_tx, down) = watch::channel(false);
+        let id = p.id();
+        let pump = tokio::spawn(async move {
+            pump(id, values, events, out).await;
+            let _ = down_tx.send(true);
+        });
         tracing::debug!(peripheral = %key, mtu = p.mtu(), "BLE link up");
         Ok(BtleLink {
             peripheral: p,
             rx,
             inbound,
             pump,
+            down,
         })
     }
 
@@ -365,6 +379,25 @@ struct BtleLink {
     rx: Characteristic,
     inbound: mpsc::Receiver<Vec<u8>>,
     pump: JoinHandle<()>,
+    /// Turns true when the pump ends: the adapter reported the peripheral disconnected.
+    down: watch::Receiver<bool>,
+}
+
+impl BtleLink {
+    /// Whether the link is down, or goes down within [`LOST_LINK_GRACE`]: BlueZ says the
+    /// device is not connected (or no longer knows it), or the pump saw the disconnect event.
+    async fn lost(&self) -> bool {
+        let mut down = self.down.clone();
+        let gone = async {
+            if !matches!(self.peripheral.is_connected().await, Ok(true)) {
+                return;
+            }
+            // Connected still reads true: wait for the disconnect event (a sender dropped by
+            // an aborted pump counts as down too).
+            let _ = down.wait_for(|d| *d).await;
+        };
+        tokio::time::timeout(LOST_LINK_GRACE, gone).await.is_ok()
+    }
 }
 
 fn link_error(e: btleplug::Error) -> GattLinkError {
@@ -392,14 +425,13 @@ impl GattLink for BtleLink {
         {
             Ok(()) => Ok(()),
             // After a disconnect BlueZ drops the device's GATT objects, so the write fails with
-            // a D-Bus error about a missing object or method, not NotConnected: ask the device.
-            Err(e) => {
-                match tokio::time::timeout(DISCONNECT_TIMEOUT, self.peripheral.is_connected()).await
-                {
-                    Ok(Ok(true)) | Err(_) => Err(link_error(e)),
-                    Ok(Ok(false)) | Ok(Err(_)) => Err(GattLinkError::Disconnected),
-                }
+            // a D-Bus error about a missing object or method, not NotConnected, possibly before
+            // BlueZ reports the device disconnected (module docs): wait for the link to show.
+            Err(e) if self.lost().await => {
+                tracing::debug!(error = %e, "BLE write failed: the link is down");
+                Err(GattLinkError::Disconnected)
             }
+            Err(e) => Err(link_error(e)),
         }
     }
 
