@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use companion_app::commands::StatusReport;
 use companion_app::discovery::{Device, DeviceEvent};
-use companion_app::pairing::{PairEvent, PairReport};
+use companion_app::pairing::{PairEvent, PairReport, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use shared_protocol::message::{PairingWindow, ProgressStage, WifiStage};
@@ -110,8 +110,9 @@ impl Display {
             return;
         }
         match ev {
+            // No spinner over the Wi-Fi step: its prompts write to the terminal.
             PairEvent::StepStarted { step } => match self.mode {
-                Mode::Fancy => {
+                Mode::Fancy if *step != Step::Wifi => {
                     let pb = ProgressBar::new_spinner();
                     pb.set_style(
                         ProgressStyle::with_template("{spinner:.cyan} {msg}")

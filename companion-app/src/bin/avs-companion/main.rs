@@ -2,6 +2,7 @@
 //! work is in the `companion_app` library. Usage and exit codes: `docs/companion-cli.md`.
 
 mod display;
+mod wifi_prompt;
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -48,7 +49,7 @@ enum Command {
     /// List speakers on the network (mDNS) and in Bluetooth range, live.
     Discover(DiscoverArgs),
     /// Pair a speaker: setup code, Amazon sign-in, hand over.
-    Pair(PairArgs),
+    Pair(Box<PairArgs>),
     /// Show a speaker's state (name, paired, pairing window; with the setup code also its
     /// Alexa authorization state).
     Status(StatusArgs),
@@ -270,6 +271,15 @@ struct PairArgs {
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     plain: bool,
+    /// Put the speaker on this Wi-Fi network if it is offline (no list, no prompt).
+    #[arg(long, value_name = "SSID")]
+    wifi_ssid: Option<String>,
+    /// The Wi-Fi password, first line of this file (with --wifi-ssid; absent: open network).
+    #[arg(long, value_name = "FILE", requires = "wifi_ssid")]
+    wifi_password_file: Option<PathBuf>,
+    /// Run the Wi-Fi step even if the speaker is online (move it to another network).
+    #[arg(long)]
+    wifi: bool,
 }
 
 #[derive(Debug, Args)]
@@ -359,7 +369,7 @@ async fn run(cli: Cli) -> Result<(), Reported> {
     };
     match cli.command {
         Command::Discover(args) => discover(args).await,
-        Command::Pair(args) => pair_cmd(args, &config_path).await,
+        Command::Pair(args) => pair_cmd(*args, &config_path).await,
         Command::Status(args) => status_cmd(args).await,
         Command::Reset(args) => reset_cmd(args).await,
         Command::Config(args) => config_cmd(args, &config_path),
@@ -468,12 +478,39 @@ async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), R
     // Without a terminal nobody can open the URL by hand or paste: a failed browser is final.
     opts.browser_failure_is_fatal = !interactive;
     opts.login_timeout = Duration::from_secs(args.login_timeout);
+    // The Wi-Fi step: fixed answers for scripts, else the list and prompt on a terminal; with
+    // neither, an offline speaker ends the pairing before the sign-in, saying why.
+    opts.force_wifi = args.wifi;
+    if let Some(ssid) = &args.wifi_ssid {
+        let fixed = wifi_prompt::fixed(ssid, args.wifi_password_file.as_deref()).map_err(fail)?;
+        opts.wifi = Some(Box::new(fixed));
+    } else if interactive {
+        opts.wifi = Some(Box::new(wifi_prompt::Prompt));
+    }
+    // Pasted addresses are read from stdin only once the sign-in starts, so the Wi-Fi prompt
+    // before it has stdin to itself.
+    let mut paste_feed = None;
     if interactive {
-        opts.pasted = Some(stdin_lines());
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        opts.pasted = Some(rx);
+        paste_feed = Some(tx);
     }
     let show = Display::new(mode);
     let target = args.device.target();
-    let result = cancellable(pair(target, opts, &mut |ev| show.pair_event(&ev))).await;
+    let result = cancellable(pair(target, opts, &mut |ev| {
+        if matches!(
+            ev,
+            companion_app::pairing::PairEvent::StepStarted {
+                step: companion_app::pairing::Step::Login
+            }
+        ) {
+            if let Some(tx) = paste_feed.take() {
+                forward_stdin(stdin_lines(), tx);
+            }
+        }
+        show.pair_event(&ev)
+    }))
+    .await;
     match result {
         Ok(report) => {
             show.pair_report(&report);
@@ -484,6 +521,20 @@ async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), R
             Err(report(&e, json))
         }
     }
+}
+
+/// Forwards `from` into `to` (the pasted-address channel the pairing already holds).
+fn forward_stdin(
+    mut from: tokio::sync::mpsc::Receiver<String>,
+    to: tokio::sync::mpsc::Sender<String>,
+) {
+    tokio::spawn(async move {
+        while let Some(line) = from.recv().await {
+            if to.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// Lines typed on stdin, read on a thread (stdin has no async read that can be cancelled).

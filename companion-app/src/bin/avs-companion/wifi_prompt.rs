@@ -1,0 +1,168 @@
+//! The CLI's Wi-Fi chooser: a numbered list on stderr, a pick on stdin, the password read with
+//! the terminal's echo off. Or, for scripts, `--wifi-ssid` + `--wifi-password-file`.
+//!
+//! Reading stdin here is safe because the pasted-address reader (for the sign-in) starts only
+//! when the sign-in does (see `pair_cmd`), after the Wi-Fi step is over.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::Path;
+
+use companion_app::error::PairError;
+use companion_app::wifi::{BoxFuture, FixedChoice, WifiChoice, WifiChooser};
+use shared_protocol::message::{Ssid, WifiNetwork, WifiResult};
+use shared_protocol::secret::WifiPassphrase;
+use zeroize::Zeroizing;
+
+/// `--wifi-ssid` with `--wifi-password-file` (absent: an open network).
+pub fn fixed(ssid: &str, password_file: Option<&Path>) -> Result<FixedChoice, PairError> {
+    let ssid = Ssid::new(ssid.as_bytes().to_vec())
+        .map_err(|e| PairError::Usage(format!("--wifi-ssid: {e}")))?;
+    let passphrase = match password_file {
+        None => None,
+        Some(p) => {
+            let text = Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
+                PairError::Usage(format!("--wifi-password-file {}: {e}", p.display()))
+            })?);
+            let line = text.trim_end_matches(['\r', '\n']);
+            Some(WifiPassphrase::new(line))
+        }
+    };
+    Ok(FixedChoice(Some(WifiChoice {
+        ssid,
+        passphrase,
+        hidden: false,
+    })))
+}
+
+/// Asks on the terminal.
+#[derive(Debug, Default)]
+pub struct Prompt;
+
+fn bars(signal: u8) -> &'static str {
+    match signal {
+        0..=24 => "▂   ",
+        25..=49 => "▂▄  ",
+        50..=74 => "▂▄▆ ",
+        _ => "▂▄▆█",
+    }
+}
+
+fn read_line() -> Option<String> {
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_owned()),
+    }
+}
+
+/// Reads a line with the terminal's echo off (restored afterwards, also on error).
+fn read_secret() -> Option<Zeroizing<String>> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(&stdin).ok();
+    if let Some(saved) = &saved {
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        quiet.local_flags.insert(LocalFlags::ECHONL);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &quiet);
+    }
+    let mut line = Zeroizing::new(String::new());
+    let got = stdin.lock().read_line(&mut line);
+    if let Some(saved) = &saved {
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, saved);
+    }
+    match got {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(Zeroizing::new(
+            line.trim_end_matches(['\r', '\n']).to_owned(),
+        )),
+    }
+}
+
+fn ask(networks: Vec<WifiNetwork>, last: Option<String>) -> Option<WifiChoice> {
+    let mut err = std::io::stderr();
+    if let Some(m) = &last {
+        let _ = writeln!(err, "  ✗ {m}");
+    }
+    let _ = writeln!(err, "Wi-Fi networks the speaker sees:");
+    let shown: Vec<&WifiNetwork> = networks.iter().filter(|n| !n.ssid.is_empty()).collect();
+    for (i, n) in shown.iter().enumerate() {
+        let lock = if n.security.needs_passphrase() {
+            "🔒"
+        } else if n.security.is_supported() {
+            "  "
+        } else {
+            "⛔"
+        };
+        let _ = writeln!(
+            err,
+            "  {:>2}) {} {lock} {:<32} {:>3}%{}",
+            i + 1,
+            bars(n.signal),
+            n.ssid.display(),
+            n.signal,
+            if n.known { "  (known)" } else { "" }
+        );
+    }
+    let _ = writeln!(err, "   0) Other network… (hidden)");
+    let _ = write!(err, "Network number (empty to give up): ");
+    let pick = read_line()?;
+    let pick = pick.trim();
+    if pick.is_empty() {
+        return None;
+    }
+    let n: usize = pick.parse().ok()?;
+    let (ssid, hidden, needs_pass) = if n == 0 {
+        let _ = write!(err, "Network name: ");
+        let name = read_line()?;
+        (Ssid::new(name.into_bytes()).ok()?, true, true)
+    } else {
+        let net = shown.get(n - 1)?;
+        if !net.security.is_supported() {
+            let _ = writeln!(
+                err,
+                "  {} uses a security the speaker can't join (enterprise or WEP)",
+                net.ssid
+            );
+            return None;
+        }
+        (net.ssid.clone(), false, net.security.needs_passphrase())
+    };
+    let passphrase = if needs_pass {
+        let _ = write!(
+            err,
+            "Password for {}{}: ",
+            ssid,
+            if hidden { " (empty if open)" } else { "" }
+        );
+        let p = read_secret()?;
+        (!p.is_empty()).then(|| WifiPassphrase::new(p.as_str()))
+    } else {
+        None
+    };
+    Some(WifiChoice {
+        ssid,
+        passphrase,
+        hidden,
+    })
+}
+
+impl WifiChooser for Prompt {
+    fn choose<'a>(
+        &'a mut self,
+        networks: &'a [WifiNetwork],
+        last: Option<&'a WifiResult>,
+    ) -> BoxFuture<'a, Option<WifiChoice>> {
+        let networks = networks.to_vec();
+        let last = match last {
+            Some(WifiResult::Failed { message, .. }) => Some(message.clone()),
+            _ => None,
+        };
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || ask(networks, last))
+                .await
+                .ok()
+                .flatten()
+        })
+    }
+}
