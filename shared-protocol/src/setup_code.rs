@@ -7,7 +7,7 @@
 //!   gets one guess per connection, which the agent counts and limits.
 //! - **Trivial codes are refused** (all one digit, `12345678`, `87654321`): they are the first
 //!   guesses of anyone trying codes by hand, and a provisioning tool that emits one is broken.
-//! - **Manual code** `1234-5678-9`: the 8 digits plus a [Verhoeff] check digit, so a typo
+//! - **Manual code** `1234-5670-9`: the 8 digits plus a [Verhoeff] check digit, so a typo
 //!   (single digit or adjacent swap, the two most common) is caught before it costs an attempt
 //!   against the agent's limit.
 //! - **QR payload** `AVSPAIR:1:<device-id>:<8 digits + check digit>`: the version number lets the

@@ -59,7 +59,7 @@ export function speakerStatus(s: SpeakerView): { label: string; tone: "ok" | "mu
   };
 }
 
-/** Groups digits as the label prints them: "2468 1357" or "2468-1357-9". */
+/** Groups digits as the label prints them: "2468 1357" or "2468-1357-4". */
 export function formatCodeInput(raw: string): string {
   if (raw.includes(":") || /[a-z]/i.test(raw)) return raw;
   const digits = raw.replace(/[^0-9]/g, "").slice(0, 9);

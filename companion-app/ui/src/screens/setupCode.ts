@@ -98,7 +98,7 @@ export function setupCodeScreen(app: App): Screen {
       "p",
       { class: "help", id: "code-help" },
       "The 8-digit code is on the label under the speaker, or was shown when it first started. ",
-      "The longer code with a check digit (1234-5678-9) and the text of its QR code work too.",
+      "The longer code with a check digit (1234-5670-9) and the text of its QR code work too.",
     ),
     startError,
     h("div", { class: "actions" }, backBtn, continueBtn),
