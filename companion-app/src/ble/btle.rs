@@ -388,13 +388,21 @@ impl BtleLink {
     /// device is not connected (or no longer knows it), or the pump saw the disconnect event.
     async fn lost(&self) -> bool {
         let mut down = self.down.clone();
-        let gone = async {
-            if !matches!(self.peripheral.is_connected().await, Ok(true)) {
-                return;
-            }
-            // Connected still reads true: wait for the disconnect event (a sender dropped by
-            // an aborted pump counts as down too).
+        // The disconnect event (a sender dropped by an aborted pump counts as down too).
+        let pump_ended = async move {
             let _ = down.wait_for(|d| *d).await;
+        };
+        // BlueZ's answer; "still connected" (or no answer) leaves it to the event.
+        let not_connected = async {
+            if matches!(self.peripheral.is_connected().await, Ok(true)) {
+                std::future::pending::<()>().await;
+            }
+        };
+        let gone = async {
+            tokio::select! {
+                () = pump_ended => {}
+                () = not_connected => {}
+            }
         };
         tokio::time::timeout(LOST_LINK_GRACE, gone).await.is_ok()
     }
