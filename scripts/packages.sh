@@ -11,7 +11,11 @@
 #
 # Agent: cargo-deb (`[package.metadata.deb]` in device-agent/Cargo.toml): /usr/bin binary, the
 # systemd unit (installed disabled), /etc/avs-device-agent/agent.toml (conffile, 0640
-# root:avs-agent), the avs-agent group (postinst); `systemd-analyze verify` on the installed unit.
+# root:avs-agent), the avs-agent and bluetooth groups (postinst: the unit's SupplementaryGroups=
+# must exist, or systemd fails the start with 216/GROUP; bluez, which owns the bluetooth group, is
+# only recommended), `systemd-analyze verify` on the installed unit, and its credentials step:
+# every group the unit names resolves and the agent runs with exactly that user and those groups
+# (setpriv); where systemd is PID 1 the unit is really started and must get past that step.
 # App: Tauri's bundler (`tauri bundle --bundles deb`, the @tauri-apps/cli npm package), started
 # under Xvfb for one screenshot. Everything installed is removed (dpkg -r, then purge) and every
 # process started is stopped by its pid, also on failure.
@@ -26,7 +30,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --ci) mode=ci; shift ;;
     --keep) keep="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -71,9 +75,16 @@ agent_deb=$(ls "$work"/avs-device-agent_*.deb)
 echo "built $(basename "$agent_deb"): $(stat -c %s "$agent_deb") bytes in $((SECONDS - t0)) s"
 
 step "agent .deb: install, check, verify the unit"
-# The group outlives a purge by design; drop an unused one so postinst's groupadd is exercised.
+# The groups outlive a purge by design; drop unused ones so postinst's groupadd is exercised
+# (bluetooth only without bluez, which owns it: then this is "a machine without bluez").
 if getent group avs-agent >/dev/null && [ -z "$(getent group avs-agent | cut -d: -f4)" ]; then
   groupdel avs-agent
+fi
+bluez_installed=0
+dpkg-query -W -f='${Status}' bluez 2>/dev/null | grep -q 'install ok installed' && bluez_installed=1
+if [ "$bluez_installed" = 0 ] && getent group bluetooth >/dev/null \
+    && [ -z "$(getent group bluetooth | cut -d: -f4)" ]; then
+  groupdel bluetooth
 fi
 installed+=(avs-device-agent)   # before dpkg -i: a failed postinst leaves it half-installed
 dpkg -i "$agent_deb" >/dev/null
@@ -90,6 +101,34 @@ dpkg-query -W -f='${Conffiles}\n' avs-device-agent | grep -q '/etc/avs-device-ag
 avs-device-agent --version
 systemd-analyze verify "$unit"
 echo "unit $unit verified"
+# The unit's credentials step (systemd fails it with 216/GROUP when a group does not exist):
+# every Group=/SupplementaryGroups= name resolves, bluetooth included when bluez is absent.
+getent group bluetooth >/dev/null || fail "postinst did not create the bluetooth group (bluez installed: $bluez_installed)"
+unit_groups=$(sed -n 's/^\(Group\|SupplementaryGroups\)=//p' "$unit" | tr ' ' '\n' | sort -u | grep .) \
+  || fail "the unit names no groups"
+for g in $unit_groups; do
+  getent group "$g" >/dev/null || fail "the unit's group $g does not exist: systemd would fail the start (216/GROUP)"
+done
+# The same step by hand: the installed agent runs as an unprivileged user with exactly the unit's
+# primary and supplementary groups.
+primary=$(sed -n 's/^Group=//p' "$unit" | head -1)
+setpriv --reuid=nobody --regid="$primary" --groups="$(echo $unit_groups | tr ' ' ,)" \
+  /usr/bin/avs-device-agent --version >/dev/null \
+  || fail "the agent does not run with the unit's groups ($primary; $unit_groups)"
+echo "unit groups: $(echo $unit_groups) (all exist; agent runs with them)"
+if [ -d /run/systemd/system ]; then
+  # systemd is PID 1: start the unit for real. The default config has no product_id, so the
+  # agent itself exits 1; what matters is that systemd got past the credentials (not 216).
+  systemctl daemon-reload
+  systemctl start avs-device-agent >/dev/null 2>&1 || true
+  status=$(systemctl show -p ExecMainStatus --value avs-device-agent)
+  systemctl stop avs-device-agent >/dev/null 2>&1 || true
+  systemctl reset-failed avs-device-agent >/dev/null 2>&1 || true
+  [ "$status" != 216 ] || fail "systemd could not set the unit's groups (216/GROUP)"
+  echo "systemctl start: got past the credentials step (main status ${status:-none})"
+else
+  echo "systemd is not PID 1 here: the unit was not started (groups checked above)"
+fi
 # The conffile survives an upgrade with the admin's edit (dpkg keeps it, no prompt).
 echo 'product_id = "edited_by_admin"' >>/etc/avs-device-agent/agent.toml
 dpkg -i --force-confold "$agent_deb" >/dev/null
