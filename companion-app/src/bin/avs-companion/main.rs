@@ -55,6 +55,8 @@ enum Command {
     Status(StatusArgs),
     /// Make a speaker forget its Amazon account (needs the setup code).
     Reset(ResetArgs),
+    /// Put a speaker on a Wi-Fi network (needs the setup code and an open pairing window).
+    Wifi(WifiArgs),
     /// Show or change the remembered settings (client id, redirect URI, region, LWA URL).
     Config(ConfigArgs),
 }
@@ -305,6 +307,20 @@ struct ResetArgs {
 }
 
 #[derive(Debug, Args)]
+struct WifiArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    code: CodeArgs,
+    /// The network (no list, no prompt).
+    #[arg(long, value_name = "SSID")]
+    wifi_ssid: Option<String>,
+    /// Its password, first line of this file (with --wifi-ssid; absent: open network).
+    #[arg(long, value_name = "FILE", requires = "wifi_ssid")]
+    wifi_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct ConfigArgs {
     #[command(flatten)]
     lwa: LwaArgs,
@@ -370,6 +386,7 @@ async fn run(cli: Cli) -> Result<(), Reported> {
     match cli.command {
         Command::Discover(args) => discover(args).await,
         Command::Pair(args) => pair_cmd(*args, &config_path).await,
+        Command::Wifi(args) => wifi_cmd(args).await,
         Command::Status(args) => status_cmd(args).await,
         Command::Reset(args) => reset_cmd(args).await,
         Command::Config(args) => config_cmd(args, &config_path),
@@ -575,6 +592,58 @@ async fn status_cmd(args: StatusArgs) -> Result<(), Reported> {
         eprintln!("note: {why} (showing what the speaker announces)");
     }
     Display::new(if json { Mode::Json } else { Mode::Plain }).status(&status);
+    Ok(())
+}
+
+async fn wifi_cmd(args: WifiArgs) -> Result<(), Reported> {
+    let fail = |e: PairError| report(&e, false);
+    let code = match args.code.read(true).map_err(fail)? {
+        Some(c) => c,
+        None => {
+            return Err(fail(PairError::SetupCode(
+                shared_protocol::setup_code::SetupCodeError::Empty,
+            )))
+        }
+    };
+    let mut chooser: Box<dyn companion_app::wifi::WifiChooser> = match &args.wifi_ssid {
+        Some(ssid) => {
+            Box::new(wifi_prompt::fixed(ssid, args.wifi_password_file.as_deref()).map_err(fail)?)
+        }
+        None if std::io::stdin().is_terminal() => Box::new(wifi_prompt::Prompt),
+        None => {
+            return Err(fail(PairError::Usage(
+                "no terminal to pick a network on: give --wifi-ssid (and --wifi-password-file)"
+                    .into(),
+            )))
+        }
+    };
+    let connectors = Connectors::standard(None);
+    let mut progress = |stage| eprintln!("  {stage:?}");
+    let work = commands::wifi(
+        args.device.target(),
+        &connectors,
+        &code,
+        LinkTimeouts::default(),
+        chooser.as_mut(),
+        &mut progress,
+    );
+    let out = cancellable(work).await.map_err(fail)?;
+    let online = if out.status.online {
+        "and reaches Amazon"
+    } else {
+        "but does not reach Amazon"
+    };
+    if let shared_protocol::message::WifiResult::Connected { ssid, address } = &out.result {
+        eprintln!(
+            "{} ({}) is on {ssid}{} {online}.",
+            out.device.name,
+            out.device.id,
+            address
+                .as_deref()
+                .map(|a| format!(" at {a}"))
+                .unwrap_or_default()
+        );
+    }
     Ok(())
 }
 
