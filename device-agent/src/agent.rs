@@ -133,10 +133,11 @@ impl Agent {
                 link_limits.clone(),
                 shutdown.subscribe(),
             )),
-            tokio::spawn(local_api::serve(
+            tokio::spawn(local_api::serve_with(
                 socket,
                 cfg.socket_path.clone(),
                 ctx.clone(),
+                local_api::Policy::new(&cfg.api_group),
                 shutdown.subscribe(),
             )),
             tokio::spawn(reopen_on_unlink(ctx.clone(), shutdown.subscribe())),

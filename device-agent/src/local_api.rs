@@ -15,7 +15,14 @@
 //! | `{"op":"cbl"}` | `cbl_prompt`, later `ok` or `error` |
 //!
 //! Access to the socket is access to the token: the socket is 0660, owned by the agent's user
-//! and group, so only the AVS client's group can connect.
+//! and group, so only the AVS client's group can connect. Beyond the file mode, each peer is
+//! identified by `SO_PEERCRED` ([`access`]): `pair`, `reset` and `cbl` need root or the agent's
+//! own uid; members of `api_group` get `token`, `status`, `subscribe`, `auth_failure` and
+//! `check`. Subscriptions and request/response calls have separate budgets, each uid a share,
+//! and a subscriber that hangs up frees its place at once. `auth_failure` acts only for the
+//! current token, at most [`AUTH_FAILURE_BURST`] times per [`AUTH_FAILURE_INTERVAL`].
+
+mod access;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -43,8 +50,13 @@ pub const NOT_LINKED: &str =
     "not linked yet: pair from the companion or run `avs-device-agent cbl`";
 /// Longest request line.
 pub const MAX_LINE: usize = 16 * 1024;
-/// Most clients at once.
-const MAX_CLIENTS: usize = 32;
+pub use access::{Policy, Role, MAX_CLIENTS, MAX_PER_UID, MAX_SUBSCRIBERS};
+/// `auth_failure` starts at most [`AUTH_FAILURE_BURST`] refreshes per this window.
+pub const AUTH_FAILURE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Refreshes `auth_failure` may start within [`AUTH_FAILURE_INTERVAL`].
+pub const AUTH_FAILURE_BURST: usize = 3;
+/// Default `api_group`.
+pub const DEFAULT_API_GROUP: &str = "avs-agent";
 /// A client must send its request within this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -159,6 +171,11 @@ pub enum ApiErrorKind {
     CblFailed,
     /// The agent is shutting down.
     Stopped,
+    /// Too many connections (in all, of this kind, or of this user); try again shortly.
+    Busy,
+    /// This user may not make this request (`pair`, `reset`, `cbl` need root or the agent's
+    /// user; everything needs at least the `api_group`).
+    Forbidden,
     /// A kind this client does not know.
     #[default]
     #[serde(other)]
@@ -210,14 +227,48 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves the socket until shutdown; removes the socket file at the end.
+/// Serves the socket until shutdown with the default `api_group`; removes the socket file at
+/// the end.
 pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
     core: Arc<Core>,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with(
+        listener,
+        path,
+        core,
+        Policy::new(DEFAULT_API_GROUP),
+        shutdown,
+    )
+    .await
+}
+
+/// The limits and state every connection shares.
+#[derive(Debug)]
+struct Shared {
+    subscribers: Arc<Semaphore>,
+    /// When `auth_failure` started its recent refreshes.
+    auth_failures: std::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
+}
+
+/// [`serve`] with an explicit access policy.
+pub async fn serve_with(
+    listener: UnixListener,
+    path: PathBuf,
+    core: Arc<Core>,
+    policy: Policy,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let per_uid = access::PerUid::default();
+    let shared = Arc::new(Shared {
+        subscribers: Arc::new(Semaphore::new(MAX_SUBSCRIBERS)),
+        auth_failures: std::sync::Mutex::new(std::collections::VecDeque::new()),
+    });
+    // Refusals are answered by short tasks, themselves bounded.
+    let refusals = Arc::new(Semaphore::new(16));
     loop {
         let stream = tokio::select! {
             a = listener.accept() => match a {
@@ -230,18 +281,62 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        let Ok(permit) = clients.clone().try_acquire_owned() else {
-            tracing::warn!("local API: too many clients");
-            continue;
+        let (uid, role) = policy.classify(&stream);
+        let admitted = match role {
+            None => Err((
+                ApiErrorKind::Forbidden,
+                "this user may not use the agent's socket (join its api_group)",
+            )),
+            Some(role) => match per_uid.acquire(uid) {
+                None => Err((
+                    ApiErrorKind::Busy,
+                    "this user holds too many connections to the agent; close some",
+                )),
+                Some(uid_slot) => match clients.clone().try_acquire_owned() {
+                    Ok(permit) => Ok((role, uid_slot, permit)),
+                    Err(_) => Err((
+                        ApiErrorKind::Busy,
+                        "the agent has too many clients; try again in a moment",
+                    )),
+                },
+            },
+        };
+        let (role, uid_slot, permit) = match admitted {
+            Ok(a) => a,
+            Err((kind, message)) => {
+                tracing::warn!(uid, ?kind, "local API: refusing a connection");
+                if let Ok(r) = refusals.clone().try_acquire_owned() {
+                    tokio::spawn(async move {
+                        let (rd, mut w) = stream.into_split();
+                        // Take the request first, so the close does not reset the connection
+                        // under the answer.
+                        let mut line = Vec::new();
+                        let _ = timeout(
+                            Duration::from_secs(1),
+                            read_bounded_line(&mut BufReader::new(rd), &mut line, "request"),
+                        )
+                        .await;
+                        zeroize::Zeroize::zeroize(&mut line);
+                        let _ = timeout(
+                            Duration::from_secs(1),
+                            write(&mut w, &ApiResponse::error(kind, message)),
+                        )
+                        .await;
+                        drop(r);
+                    });
+                }
+                continue;
+            }
         };
         let core = core.clone();
+        let shared = shared.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = handle(stream, &core) => {}
+                _ = handle(stream, &core, role, permit, &shared) => {}
                 _ = stop.changed() => {}
             }
-            drop(permit);
+            drop(uid_slot);
         });
     }
     let _ = std::fs::remove_file(&path);
@@ -280,7 +375,15 @@ async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(n)
 }
 
-async fn handle(stream: UnixStream, core: &Core) {
+async fn handle(
+    stream: UnixStream,
+    core: &Core,
+    role: Role,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    shared: &Shared,
+) {
+    // A request/response place until the client subscribes (then a subscriber place instead).
+    let mut permit = Some(permit);
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
     loop {
@@ -320,14 +423,46 @@ async fn handle(stream: UnixStream, core: &Core) {
             }
         };
         zeroize::Zeroize::zeroize(&mut line);
-        if !answer(req, &mut w, core).await {
+        if let ApiRequest::Subscribe = req {
+            let Ok(sub) = shared.subscribers.clone().try_acquire_owned() else {
+                let _ = write(
+                    &mut w,
+                    &ApiResponse::error(
+                        ApiErrorKind::Busy,
+                        "the agent has too many subscribers; try again in a moment",
+                    ),
+                )
+                .await;
+                return;
+            };
+            drop(permit.take());
+            subscribe(&core.delegate, &mut reader, &mut w).await;
+            drop(sub);
+            return;
+        }
+        if !answer(req, &mut w, core, role, shared).await {
             return;
         }
     }
 }
 
-async fn answer(req: ApiRequest, w: &mut tokio::net::unix::OwnedWriteHalf, core: &Core) -> bool {
+async fn answer(
+    req: ApiRequest,
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+    core: &Core,
+    role: Role,
+    shared: &Shared,
+) -> bool {
     let delegate = &core.delegate;
+    if role != Role::Admin && matches!(req, ApiRequest::Pair | ApiRequest::Reset | ApiRequest::Cbl)
+    {
+        let resp = ApiResponse::error(
+            ApiErrorKind::Forbidden,
+            "pair, reset and cbl change who the speaker belongs to: run them as root or as the \
+             agent's user",
+        );
+        return write(w, &resp).await;
+    }
     match req {
         ApiRequest::Token => {
             let resp = match delegate.auth_token().map(|t| t.to_parts()) {
@@ -351,16 +486,41 @@ async fn answer(req: ApiRequest, w: &mut tokio::net::unix::OwnedWriteHalf, core:
             write(w, &resp).await
         }
         ApiRequest::AuthFailure { token } => {
-            delegate.on_auth_failure(&token);
+            let current = delegate
+                .auth_token()
+                .is_some_and(|t| !token.is_empty() && t.to_parts().0 == token);
+            let message = if !current {
+                "ignored: that is not the current token (ask for `token` again)"
+            } else {
+                let now = tokio::time::Instant::now();
+                let mut recent = match shared.auth_failures.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                while recent
+                    .front()
+                    .is_some_and(|at| now.duration_since(*at) >= AUTH_FAILURE_INTERVAL)
+                {
+                    recent.pop_front();
+                }
+                if recent.len() >= AUTH_FAILURE_BURST {
+                    "too many refreshes requested lately; the token is refreshed on its schedule"
+                } else {
+                    recent.push_back(now);
+                    delegate.on_auth_failure(&token);
+                    "refresh requested"
+                }
+            };
             write(
                 w,
                 &ApiResponse::Ok {
-                    message: "refresh requested".into(),
+                    message: message.into(),
                 },
             )
             .await
         }
-        ApiRequest::Subscribe => subscribe(delegate, w).await,
+        // Handled before (it changes the connection's budget).
+        ApiRequest::Subscribe => false,
         ApiRequest::Status => write(w, &ApiResponse::Status(core.status_report())).await,
         ApiRequest::Pair => {
             let resp = match core.pairing.open() {
@@ -391,16 +551,21 @@ async fn answer(req: ApiRequest, w: &mut tokio::net::unix::OwnedWriteHalf, core:
 /// for every new access token (a refresh that keeps the state `REFRESHED` changes nothing else,
 /// and a client holding the old token must hear of it). Both watches are read after each wake,
 /// so a state change and its token usually come as one line; a line may repeat the state.
+/// Ends when the client hangs up (its EOF frees the place at once) or sends anything.
 async fn subscribe(
     delegate: &crate::auth_delegate::AuthDelegate,
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
     w: &mut tokio::net::unix::OwnedWriteHalf,
 ) -> bool {
     let mut states = delegate.subscribe();
     let mut tokens = delegate.subscribe_tokens();
+    let mut byte = [0u8; 1];
     loop {
         tokio::select! {
             r = states.changed() => if r.is_err() { return false },
             r = tokens.changed() => if r.is_err() { return false },
+            // EOF, an error or any input: the subscription is over.
+            _ = reader.read(&mut byte) => return false,
         }
         let s = *states.borrow_and_update();
         let token_gen = *tokens.borrow_and_update();

@@ -211,3 +211,203 @@ async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(AuthState, u64)>) -
         .expect("an auth_state line within 10 s")
         .expect("subscription open")
 }
+
+/// One request line, one answer line (None: closed without an answer).
+async fn raw_call(socket: &std::path::Path, line: &str) -> Option<serde_json::Value> {
+    let s = tokio::net::UnixStream::connect(socket).await.ok()?;
+    let (r, mut w) = s.into_split();
+    w.write_all(format!("{line}\n").as_bytes()).await.ok()?;
+    let mut answer = String::new();
+    let mut r = BufReader::new(r);
+    tokio::time::timeout(Duration::from_secs(5), r.read_line(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    serde_json::from_str(&answer).ok()
+}
+
+/// Issue 12.3: forty clients subscribe and hang up; their places come back at once, so token
+/// and status still answer. (On the old code each hung-up subscriber kept its place until the
+/// next state change: after 32 every connection was closed unanswered -> red.) Over the
+/// per-uid budget a connection gets one `busy` line before the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_that_hang_up_free_their_places() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = common::start(common::config(dir.path(), emu.base_url())).await;
+    let socket = agent.socket_path().to_path_buf();
+    for i in 0..40 {
+        let first = raw_call(&socket, r#"{"op":"subscribe"}"#).await;
+        assert_eq!(
+            first.as_ref().map(|v| v["type"].clone()),
+            Some("auth_state".into()),
+            "subscriber {i}: {first:?}"
+        );
+        // Dropped here: the client hangs up without a state change.
+    }
+    let status = raw_call(&socket, r#"{"op":"status"}"#)
+        .await
+        .expect("status answers");
+    assert_eq!(status["type"], "status", "{status}");
+    let token = raw_call(&socket, r#"{"op":"token"}"#)
+        .await
+        .expect("token answers");
+    assert_eq!(token["kind"], "no_token", "{token}");
+
+    // A uid holding its whole budget: the next connection is told `busy`, then closed.
+    let mut held = Vec::new();
+    for _ in 0..local_api::MAX_PER_UID {
+        let mut s = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        s.write_all(b"{\"op\":\"subscribe\"}\n").await.unwrap();
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).await.unwrap();
+        held.push(r);
+    }
+    let busy = raw_call(&socket, r#"{"op":"status"}"#)
+        .await
+        .expect("an answer, not a bare close");
+    assert_eq!(
+        (busy["type"].as_str(), busy["kind"].as_str()),
+        (Some("error"), Some("busy")),
+        "{busy}"
+    );
+    drop(held);
+    let mut answered = None;
+    for _ in 0..50 {
+        answered = raw_call(&socket, r#"{"op":"status"}"#).await;
+        if answered.as_ref().is_some_and(|v| v["type"] == "status") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(answered.unwrap()["type"], "status");
+    agent.shutdown().await;
+}
+
+/// Issue 12.9: as another uid (a throwaway user in a throwaway `api_group`, through setpriv),
+/// status and token work but reset and pair are forbidden; a user outside the group is refused
+/// outright. (On the old code any client of the socket could reset -> red.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_group_reads_tokens_but_cannot_reset_or_pair() {
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if !is_root || which("setpriv").is_none() || which("useradd").is_none() {
+        eprintln!("skipped: needs root, setpriv and useradd");
+        return;
+    }
+    let tag = format!("avsq{}", std::process::id());
+    let users = Throwaway::new(&tag);
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sockdir = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(sockdir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cfg = common::config(dir.path(), emu.base_url());
+    cfg.socket_path = sockdir.path().join("agent.sock");
+    cfg.api_group = users.group.clone();
+    let agent = common::start(cfg).await;
+    let socket = agent.socket_path().to_path_buf();
+    // Past the file mode, to test the agent's own check.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_avs-device-agent");
+    let run_as = |user: &str, group: &str, verb: &str| {
+        let out = std::process::Command::new("setpriv")
+            .args([
+                &format!("--reuid={user}"),
+                &format!("--regid={group}"),
+                "--init-groups",
+                bin,
+                verb,
+                "--json",
+                "--socket",
+            ])
+            .arg(&socket)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let (code, out) = run_as(&users.member, "users", "status");
+    assert_eq!(code, Some(0), "member status: {out}");
+    for verb in ["reset", "pair"] {
+        let (code, out) = run_as(&users.member, "users", verb);
+        assert_eq!(code, Some(1), "member {verb}: {out}");
+        assert!(
+            out.contains(r#""kind":"forbidden""#),
+            "member {verb}: {out}"
+        );
+    }
+    let (code, out) = run_as(&users.outsider, "users", "status");
+    assert_ne!(code, Some(0), "outsider status: {out}");
+    assert!(out.contains(r#""kind":"forbidden""#), "outsider: {out}");
+    agent.shutdown().await;
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A throwaway group with one member and one outsider, deleted on drop (also on failure).
+struct Throwaway {
+    group: String,
+    member: String,
+    outsider: String,
+}
+
+impl Throwaway {
+    fn new(tag: &str) -> Self {
+        let t = Throwaway {
+            group: format!("{tag}g"),
+            member: format!("{tag}m"),
+            outsider: format!("{tag}o"),
+        };
+        let ok = |args: &[&str]| {
+            let st = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{args:?}");
+        };
+        ok(&["groupadd", &t.group]);
+        ok(&[
+            "useradd",
+            "-M",
+            "-N",
+            "-s",
+            "/usr/sbin/nologin",
+            "-G",
+            &t.group,
+            &t.member,
+        ]);
+        ok(&[
+            "useradd",
+            "-M",
+            "-N",
+            "-s",
+            "/usr/sbin/nologin",
+            &t.outsider,
+        ]);
+        t
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        for u in [&self.member, &self.outsider] {
+            let _ = std::process::Command::new("userdel").arg(u).status();
+        }
+        let _ = std::process::Command::new("groupdel")
+            .arg(&self.group)
+            .status();
+    }
+}

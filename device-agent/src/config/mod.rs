@@ -122,6 +122,10 @@ config_keys! {
         /// Local API socket (default: <state_dir>/agent.sock).
         #[arg(long, env = "AVS_AGENT_SOCKET_PATH")]
         pub socket_path: Option<PathBuf>,
+        /// Group whose members may read tokens over the local API (default avs-agent); pair,
+        /// reset and cbl stay with root and the agent's own user.
+        #[arg(long, env = "AVS_AGENT_API_GROUP")]
+        pub api_group: Option<String>,
         /// File holding the 8-digit setup code (default: <state_dir>/setup-code).
         #[arg(long, env = "AVS_AGENT_SETUP_CODE_FILE")]
         pub setup_code_file: Option<PathBuf>,
@@ -434,6 +438,8 @@ pub struct AgentConfig {
     pub network: NetworkConfig,
     /// Command whose every output line is a press of the pairing button.
     pub button_hook: Option<String>,
+    /// The local API's client group (`api_group`).
+    pub api_group: String,
     /// Command told the CBL code (e.g. text to speech).
     pub cbl_hook: Option<String>,
     /// Token lifecycle tuning.
@@ -639,6 +645,8 @@ impl AgentConfig {
             ble,
             network,
             button_hook: nonempty("button_hook", &values.button_hook)?,
+            api_group: nonempty("api_group", &values.api_group)?
+                .unwrap_or_else(|| crate::local_api::DEFAULT_API_GROUP.to_owned()),
             cbl_hook: nonempty("cbl_hook", &values.cbl_hook)?,
             pairing: PairingConfig {
                 window,
