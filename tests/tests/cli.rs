@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Output};
 
 use common::*;
-use lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID;
+use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID};
 
 fn companion(setup: &Setup, args: &[&str]) -> Output {
     Command::new(&setup.bins.companion)
@@ -42,6 +42,52 @@ fn pair(setup: &Setup, code: &str, browse_extra: &str, connect: &str) -> Output 
     )
 }
 
+/// The scripted browser, wrapped so that the redirect it landed on (with the authorization code
+/// in full, `--show-code`) is written to `landing` — the test then looks for that code in
+/// everything the companion printed.
+fn recording_browser(setup: &Setup, landing: &std::path::Path) -> String {
+    let script = format!(
+        "exec {} browse --email {} --password {} --show-code \"$1\" > {}",
+        shell_words::quote(&setup.bins.emulator.display().to_string()),
+        shell_words::quote(ALICE_EMAIL),
+        shell_words::quote(ALICE_PASSWORD),
+        shell_words::quote(&landing.display().to_string()),
+    );
+    format!("sh -c {} browser", shell_words::quote(&script))
+}
+
+/// The authorization code from the browser's `LANDED status=… url=…?code=…` line.
+fn landed_code(landing: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(landing).unwrap();
+    let url = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("url="))
+        .unwrap_or_else(|| panic!("no landing url in {text:?}"));
+    let url = url::Url::parse(url).unwrap();
+    let code = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code in {url}"));
+    assert!(code.len() >= 16, "an authorization code, not a stub");
+    code
+}
+
+/// Runs `attempt` again while the speaker asks for a pause after a wrong code ("try again in
+/// 1 s", exit 7), up to 10 s: the pacing is the agent's, the retry is what a script would do.
+fn after_pause(mut attempt: impl FnMut() -> Output) -> Output {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let o = attempt();
+        let paced = o.status.code() == Some(7)
+            && String::from_utf8_lossy(&o.stderr).contains("try again in");
+        if !paced || std::time::Instant::now() > end {
+            return o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 fn text(o: &Output) -> String {
     format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
@@ -60,13 +106,35 @@ async fn exit_codes_tell_scripts_what_happened() {
     assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong setup code"));
 
-    let denied = pair(&setup, CODE, "--deny", &addr);
+    let denied = after_pause(|| pair(&setup, CODE, "--deny", &addr));
     assert_eq!(denied.status.code(), Some(4), "{}", text(&denied));
 
     let malformed = pair(&setup, "1234", "", &addr);
     assert_eq!(malformed.status.code(), Some(2), "{}", text(&malformed));
 
-    let ok = pair(&setup, CODE, "", &addr);
+    let landing = setup.dir.path().join("landing.txt");
+    let ok = after_pause(|| {
+        companion(
+            &setup,
+            &[
+                "-vv",
+                "pair",
+                "--json",
+                "--connect",
+                &addr,
+                "--setup-code",
+                CODE,
+                "--client-id",
+                DEFAULT_DEVICE_CLIENT_ID,
+                "--lwa-base-url",
+                setup.emulator.base_url(),
+                "--browser",
+                &recording_browser(&setup, &landing),
+                "--login-timeout",
+                "20",
+            ],
+        )
+    });
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     let stdout = String::from_utf8_lossy(&ok.stdout);
     let result: serde_json::Value = stdout
@@ -79,6 +147,21 @@ async fn exit_codes_tell_scripts_what_happened() {
         assert!(result["timings"][step].as_f64().is_some(), "{result}");
     }
     assert!(!stdout.contains(CODE), "the setup code is never printed");
+    // Nor the authorization code the browser carried, nor the setup code in any printed form,
+    // on stdout or in the -vv debug log on stderr.
+    let auth_code = landed_code(&landing);
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    for (what, secret) in [
+        ("the authorization code", auth_code.as_str()),
+        ("the setup code", CODE),
+        ("the setup code (spaced)", "3141 5926"),
+        ("the setup code (dashed)", "3141-5926"),
+    ] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{what} was printed by the companion"
+        );
+    }
 
     // Paired: the window is closed now.
     let again = pair(&setup, CODE, "", &addr);
@@ -135,6 +218,7 @@ async fn config_remembers_settings_but_never_secrets() {
     let file = std::fs::read_to_string(setup.dir.path().join("companion.toml")).unwrap();
     assert!(file.contains(DEFAULT_DEVICE_CLIENT_ID));
     // Pairing now needs only the code and the browser.
+    let landing = setup.dir.path().join("landing.txt");
     let addr = format!("127.0.0.1:{}", setup.agent.port());
     let ok = companion(
         &setup,
@@ -146,16 +230,23 @@ async fn config_remembers_settings_but_never_secrets() {
             "--setup-code",
             CODE,
             "--browser",
-            &scripted_browser(&setup.bins, ""),
+            &recording_browser(&setup, &landing),
         ],
     );
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     let out = String::from_utf8_lossy(&ok.stdout);
     assert!(out.contains("Linked"), "{}", text(&ok));
     let file = std::fs::read_to_string(setup.dir.path().join("companion.toml")).unwrap();
+    let auth_code = landed_code(&landing);
     assert!(
-        !file.contains(CODE) && !file.to_lowercase().contains("token"),
+        !file.contains(CODE)
+            && !file.contains(&auth_code)
+            && !file.to_lowercase().contains("token"),
         "{file}"
+    );
+    assert!(
+        !text(&ok).contains(&auth_code),
+        "the authorization code was printed"
     );
     // A plain-http LWA off loopback is refused.
     let bad = companion(&setup, &["config", "--lwa-base-url", "http://192.0.2.1:80"]);

@@ -52,6 +52,26 @@ impl SignInOpener for ScriptedOpener {
     }
 }
 
+/// Like [`ScriptedOpener`] (consent allowed), and hands the test the redirect the browser landed
+/// on — it carries the authorization code, which the test then looks for everywhere.
+struct RecordingOpener {
+    landed: std::sync::Mutex<mpsc::Sender<Url>>,
+}
+
+impl SignInOpener for RecordingOpener {
+    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, OpenError> {
+        let url = url.to_string();
+        let landed = self.landed.lock().unwrap().clone();
+        tauri::async_runtime::spawn(async move {
+            let mut user = ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD).expect("user");
+            if let Ok(landing) = user.browse(&url, Consent::Allow).await {
+                let _ = landed.send(landing.redirect);
+            }
+        });
+        Ok(None)
+    }
+}
+
 /// A `BROWSER`-style command through the core's hook.
 struct CommandOpener(&'static str);
 
@@ -366,10 +386,11 @@ fn discovery_off_and_speakers_added_by_address() {
 fn pairs_a_real_agent_against_the_emulator() {
     let world = World::start();
     let dir = tempfile::tempdir().unwrap();
+    let (landed_tx, landed) = mpsc::channel();
     let a = app(
         world.config(dir.path()),
-        Arc::new(ScriptedOpener {
-            consent: Consent::Allow,
+        Arc::new(RecordingOpener {
+            landed: std::sync::Mutex::new(landed_tx),
         }),
     );
     a.ok("start_discovery", json!({}));
@@ -384,10 +405,28 @@ fn pairs_a_real_agent_against_the_emulator() {
 
     let mut events = a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
     let url = sign_in_url(&events);
-    assert!(url.as_str().contains("code_challenge_method=S256"));
+    // The window shows the one-time loopback start URL (no state, no PKCE values in it).
+    assert!(url.as_str().contains("/start/"), "{url}");
+    assert!(!url.as_str().contains("state="), "{url}");
     assert!(!url.as_str().contains("code_verifier"));
     a.ok("open_sign_in", json!({}));
     events.extend(a.until(PairingEvent::is_final));
+    // The authorize request it led to used PKCE S256.
+    let authorize = world
+        .emulator
+        .as_ref()
+        .unwrap()
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/ap/oa")
+        .expect("an authorize request");
+    assert!(
+        authorize
+            .query
+            .iter()
+            .any(|(k, v)| k == "code_challenge_method" && v == "S256"),
+        "{authorize:?}"
+    );
     assert!(events.iter().all(|e| e.pairing_id() == pairing_id));
 
     // Stages in order, each started before it finished.
@@ -436,15 +475,30 @@ fn pairs_a_real_agent_against_the_emulator() {
     let list = a.ok("start_discovery", json!({}));
     assert_eq!(list["speakers"][0]["paired"], true);
     // Nothing secret ever reached the window.
-    let all = serde_json::to_string(&events).unwrap();
+    // The code the browser carried to the app, and everything the window was told.
+    let landing = landed.recv_timeout(WAIT).expect("the browser landed");
+    let auth_code = landing
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code in the redirect");
+    assert!(auth_code.len() >= 16, "an authorization code, not a stub");
+    let all = format!(
+        "{}\n{started}\n{list}",
+        serde_json::to_string(&events).unwrap()
+    );
     for secret in [
+        auth_code.as_str(),
         "code_verifier",
         "access_token",
         "refresh_token",
         "Atza|",
         "Atzr|",
+        "24681357",
+        "2468 1357",
+        "2468-1357",
     ] {
-        assert!(!all.contains(secret), "{secret} in events");
+        assert!(!all.contains(secret), "{secret} in events or answers");
     }
 }
 
