@@ -182,15 +182,12 @@ async fn exchange_success_links_and_closes_the_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_exchange_failure_class_reaches_the_companion() {
-    let Stack {
-        emu,
-        dir: _dir,
-        agent,
-    } = Stack::start(Emulator::builder(), short_exchange).await;
-    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
+    let stack = Stack::start(Emulator::builder(), short_exchange).await;
+    let (emu, agent) = (&stack.emu, &stack.agent);
+    let mut s = stack.session().await;
 
     // LWA 500: server error, the same code may be resent, and then it works... later.
-    let (info, code) = info_and_alice_code(&mut s, &emu).await;
+    let (info, code) = info_and_alice_code(&mut s, emu).await;
     emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
     let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::ServerError);
@@ -211,7 +208,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     // (the delayed request may still redeem the code at the emulator: use a fresh login below)
 
     // Garbage 200: bad response.
-    let (info, code) = info_and_alice_code(&mut s, &emu).await;
+    let (info, code) = info_and_alice_code(&mut s, emu).await;
     emu.inject_fault(Endpoint::Token, Fault::MalformedJson, 1);
     let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::BadResponse);
@@ -251,7 +248,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     assert!(f.description.as_deref().unwrap().contains("redirect URI"));
 
     // Wrong client id.
-    let (info, code) = info_and_alice_code(&mut s, &emu).await;
+    let (info, code) = info_and_alice_code(&mut s, emu).await;
     let f = failure(
         provide(
             &mut s,
@@ -275,7 +272,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     assert!(f.lwa_error.is_some());
 
     // Expired code (older than 5 minutes).
-    let (info, code) = info_and_alice_code(&mut s, &emu).await;
+    let (info, code) = info_and_alice_code(&mut s, emu).await;
     emu.advance_clock(Duration::from_secs(301));
     let f = failure(hand_over(&mut s, &info, &code).await);
     assert_eq!(f.class, AuthFailureClass::InvalidGrant);
@@ -283,7 +280,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     // A verifier from another session (the code was made for this session's challenge, but the
     // handover names the previous session): unknown session, nothing sent to LWA.
     let old = info.session_id;
-    let (info, code) = info_and_alice_code(&mut s, &emu).await;
+    let (info, code) = info_and_alice_code(&mut s, emu).await;
     let mut stale = handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT);
     if let CompanionMessage::ProvideAuthorization(p) = &mut stale {
         p.session_id = old;
@@ -292,43 +289,28 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     assert_eq!(f.class, AuthFailureClass::UnknownSession);
 
     // And after all that, the good handover still links.
-    let (_, r) = provide(
-        &mut s,
-        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-    )
-    .await;
+    let r = hand_over(&mut s, &info, &code).await;
     assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
     // A code can't be used twice (the window is closed now, so use the agent's state instead).
     assert!(agent.delegate().is_paired());
     drop(s);
-    agent.shutdown().await;
+    stack.agent.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resending_the_same_code_after_a_server_error_links() {
-    let Stack {
-        emu,
-        dir: _dir,
-        agent,
-    } = Stack::start(Emulator::builder(), short_exchange).await;
-    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
-    let (info, code) = info_and_alice_code(&mut s, &emu).await;
+    let stack = Stack::start(Emulator::builder(), short_exchange).await;
+    let (emu, agent) = (&stack.emu, &stack.agent);
+    let mut s = stack.session().await;
+    let (info, code) = info_and_alice_code(&mut s, emu).await;
     emu.inject_fault(Endpoint::Token, Fault::unavailable(1), 1);
     let f = failure(hand_over(&mut s, &info, &code).await);
     assert!(f.retry_with_same_code);
-    let (_, r) = provide(
-        &mut s,
-        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-    )
-    .await;
+    let r = hand_over(&mut s, &info, &code).await;
     assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
     // The same code a second time is refused by LWA (single use) — after reopening the window.
-    reopen(&agent).await;
-    let (_, r) = provide(
-        &mut s,
-        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-    )
-    .await;
+    reopen(agent).await;
+    let r = hand_over(&mut s, &info, &code).await;
     let r = failure(r);
     assert!(
         matches!(
@@ -338,7 +320,7 @@ async fn resending_the_same_code_after_a_server_error_links() {
         "{r:?}"
     );
     drop(s);
-    agent.shutdown().await;
+    stack.agent.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,11 +332,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
     } = Stack::start(Emulator::builder(), short_exchange).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
     let (info, code) = info_and_alice_code(&mut s, &emu).await;
-    let (_, r) = provide(
-        &mut s,
-        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-    )
-    .await;
+    let r = hand_over(&mut s, &info, &code).await;
     assert!(matches!(r, AuthResult::Linked { .. }));
     drop(s);
     let alice_token = agent.delegate().auth_token().unwrap().token().clone();
