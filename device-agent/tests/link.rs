@@ -305,3 +305,51 @@ async fn a_companion_error_is_answered_and_the_session_goes_on() {
     drop(s);
     agent.shutdown().await;
 }
+
+/// Issue 12 (informational): a PAKE message carrying a small-order point (here the identity,
+/// compressed as 0x01 00…00, behind spake2's side byte 'A') is refused before it reaches
+/// spake2, and it costs exactly one attempt. (Without the check spake2 0.4 accepts it and the
+/// handshake goes on to PakeReply -> red.)
+#[tokio::test]
+async fn a_small_order_pake_element_ends_the_handshake_as_one_failed_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start(config(dir.path(), NO_LWA)).await;
+    let stream = tokio::net::TcpStream::connect(agent.link_addr())
+        .await
+        .unwrap();
+    let mut t = StreamTransport::new(stream);
+    let hello = PlainMessage::Hello(Hello::new(Role::Companion, "raw"));
+    t.send_frame(serde_json::to_vec(&hello).unwrap())
+        .await
+        .unwrap();
+    let _agent_hello = t.recv_frame().await.unwrap().unwrap();
+    // base64url of b"A" + 0x01 + 31 zero bytes.
+    let pake = "QQEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let start = serde_json::json!({"type": "pake_start", "pake": pake});
+    t.send_frame(serde_json::to_vec(&start).unwrap())
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), t.recv_frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("an answer");
+    let msg: PlainMessage = serde_json::from_slice(&answer).unwrap();
+    assert!(
+        matches!(
+            &msg,
+            PlainMessage::Error(ErrorBody {
+                kind: ErrorKind::Malformed,
+                ..
+            })
+        ),
+        "{msg:?}"
+    );
+    let pairing = agent.pairing().clone();
+    eventually("one failed attempt", Duration::from_secs(5), || {
+        pairing.failures() == 1
+    })
+    .await;
+    assert!(pairing.is_open());
+    agent.shutdown().await;
+}

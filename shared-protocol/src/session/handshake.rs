@@ -57,6 +57,20 @@ impl AttemptGuard for NoAttemptLimit {
     fn on_success(&mut self) {}
 }
 
+/// True when `msg` (side byte + 32-byte compressed Edwards point) carries a point of small
+/// order (the identity or a torsion point), which would make the shared key guessable.
+pub fn has_small_order(msg: &[u8]) -> bool {
+    let Some(point) = msg.get(1..33) else {
+        return false;
+    };
+    let Ok(bytes) = <[u8; 32]>::try_from(point) else {
+        return false;
+    };
+    curve25519_dalek::edwards::CompressedEdwardsY(bytes)
+        .decompress()
+        .is_some_and(|p| p.is_small_order())
+}
+
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -264,6 +278,15 @@ impl<T: FrameTransport> Hellos<T> {
             Role::Agent => (msg_b, (&self.our_hello_frame, &self.peer_hello_frame)),
             Role::Companion => (msg_a, (&self.peer_hello_frame, &self.our_hello_frame)),
         };
+        // spake2 0.4 neither clears the cofactor nor rejects small-order elements (RFC 9382
+        // asks for both): refuse them here. The message is a side byte and a compressed
+        // Edwards point.
+        if has_small_order(peer_msg) {
+            let err = HandshakeError::Malformed(
+                "the peer's SPAKE2 element has small order (not a valid PAKE message)".into(),
+            );
+            return Err(malformed(&mut self.transport, err).await);
+        }
         let key = match spake.finish(peer_msg) {
             Ok(key) => Zeroizing::new(key),
             Err(e) => {
