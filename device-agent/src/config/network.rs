@@ -67,3 +67,57 @@ impl NetworkConfig {
         Ok(Self { backend, interface })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(r: Result<NetworkConfig, ConfigError>) -> &'static str {
+        match r {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_are_checked_with_their_names() {
+        let none = NetworkConfig::resolve(&ConfigValues::default()).expect("default");
+        assert_eq!(none.backend, NetworkBackendKind::None);
+        let v = |backend: &str, hook: Option<&str>| ConfigValues {
+            network_backend: Some(backend.into()),
+            wifi_hook: hook.map(PathBuf::from),
+            ..ConfigValues::default()
+        };
+        assert_eq!(
+            NetworkConfig::resolve(&v("networkmanager", None))
+                .expect("nm")
+                .backend,
+            NetworkBackendKind::NetworkManager
+        );
+        assert_eq!(
+            key_of(NetworkConfig::resolve(&v("iwd", None))),
+            "network_backend"
+        );
+        assert_eq!(
+            key_of(NetworkConfig::resolve(&v("hook", None))),
+            "wifi_hook"
+        );
+        assert_eq!(
+            key_of(NetworkConfig::resolve(&v(
+                "hook",
+                Some("/nonexistent/hook")
+            ))),
+            "wifi_hook"
+        );
+        assert_eq!(
+            key_of(NetworkConfig::resolve(&v("none", Some("/bin/sh")))),
+            "wifi_hook"
+        );
+        assert_eq!(
+            NetworkConfig::resolve(&v("hook", Some("/bin/sh")))
+                .expect("hook")
+                .backend,
+            NetworkBackendKind::Hook(PathBuf::from("/bin/sh"))
+        );
+    }
+}
