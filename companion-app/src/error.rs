@@ -182,7 +182,8 @@ fn link_kind(e: &LinkError) -> ExitKind {
         LinkError::NoAddress
         | LinkError::Connect { .. }
         | LinkError::Closed { .. }
-        | LinkError::Timeout { .. } => ExitKind::Unreachable,
+        | LinkError::Timeout { .. }
+        | LinkError::StoppedAnswering => ExitKind::Unreachable,
         LinkError::Protocol { .. } => ExitKind::Failure,
         LinkError::NotASpeaker { .. } => ExitKind::Unreachable,
     }

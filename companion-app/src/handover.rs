@@ -97,13 +97,18 @@ pub async fn hand_over<T: FrameTransport>(
             }),
             during,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            LinkError::Closed { .. } => LinkError::StoppedAnswering,
+            other => other,
+        })?;
     let follow = async {
         loop {
-            match session
-                .recv(timeouts.idle, "the speaker's progress")
-                .await?
-            {
+            let next = match session.recv(timeouts.idle, "the speaker's progress").await {
+                Err(LinkError::Closed { .. }) => Err(LinkError::StoppedAnswering),
+                other => other,
+            };
+            match next? {
                 AgentMessage::Progress(p) if p.session_id == session_id => on_progress(p.stage),
                 AgentMessage::Progress(_) => {}
                 AgentMessage::AuthResult(AuthResult::Linked {
@@ -151,6 +156,13 @@ pub async fn hand_over<T: FrameTransport>(
 
 /// What to tell the user about a failed exchange: what happened and what to do.
 pub fn advice(failure: &AuthFailure, redirect_uri: &RedirectUri, client_id: &ClientId) -> String {
+    // The speaker refused the grant itself (LWA gave no refresh token): its sentence says what
+    // happened and what to do; "Amazon does not accept client id …" would be wrong.
+    if failure.class == AuthFailureClass::InvalidClient && failure.lwa_error.is_none() {
+        if let Some(d) = &failure.description {
+            return d.clone();
+        }
+    }
     let what_to_do = match failure.class {
         AuthFailureClass::InvalidGrant => format!(
             "Amazon refused the authorization code: it expired (codes live 5 minutes), was already used, or the redirect URI or client id differ from the sign-in's. Run pair again and finish within 5 minutes; if it keeps failing, check that {redirect_uri} is in your security profile's Allowed Return URLs and that client id {client_id} belongs to that profile"
@@ -174,7 +186,7 @@ pub fn advice(failure: &AuthFailure, redirect_uri: &RedirectUri, client_id: &Cli
             "the speaker no longer knows this pairing session (it restarted, or another app started pairing it); run pair again".to_owned()
         }
         AuthFailureClass::WindowClosed => {
-            "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker (its button, or `avs-device-agent window open`) and run pair again".to_owned()
+            "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker (its pairing button, or `avs-device-agent pair` on it) and run pair again".to_owned()
         }
         AuthFailureClass::Storage => {
             "the speaker could not save its tokens (disk full or read-only?); check its storage and logs, then pair again".to_owned()
@@ -190,9 +202,8 @@ pub fn advice(failure: &AuthFailure, redirect_uri: &RedirectUri, client_id: &Cli
         (None, Some(d)) => s.push_str(&format!(" (speaker said: {d})")),
         (None, None) => {}
     }
-    if failure.retry_with_same_code {
-        s.push_str("; the same sign-in can be retried for a few minutes");
-    }
+    // No promise that "the same sign-in can be retried": once the automatic resends are
+    // exhausted the companion has nothing left that would resend it (issue 15.3).
     s
 }
 
@@ -240,6 +251,34 @@ mod tests {
             );
             assert!(seen.insert(s));
         }
+    }
+
+    #[test]
+    fn a_speaker_refused_grant_is_told_in_the_speakers_words_and_nothing_is_promised() {
+        let reason = "LWA gave no refresh token: this client id needs a secret; use the client id of your companion app's Android/iOS settings or 'Other devices and platforms'";
+        let f = AuthFailure {
+            class: AuthFailureClass::InvalidClient,
+            error: AuthError::InvalidValue,
+            lwa_error: None,
+            description: Some(reason.into()),
+            retry_with_same_code: false,
+        };
+        assert_eq!(
+            advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into()),
+            reason
+        );
+        let f = AuthFailure {
+            class: AuthFailureClass::ServerError,
+            error: AuthError::ServerError,
+            lwa_error: None,
+            description: None,
+            retry_with_same_code: true,
+        };
+        let s = advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into());
+        assert_eq!(
+            s,
+            "Amazon's login service had an error; wait a minute and run pair again"
+        );
     }
 
     #[test]

@@ -97,6 +97,11 @@ pub enum LinkError {
     /// The speaker answered a request with an error.
     #[error("the speaker answered: {}", .0.message)]
     Agent(ErrorBody),
+    /// The speaker went away after the sign-in was handed over (agent restarted, speaker off).
+    #[error(
+        "the speaker stopped answering (restarted?); your sign-in was not used — run pair again"
+    )]
+    StoppedAnswering,
     /// Something answered that speaks another protocol (the address or port is wrong).
     #[error("that address is not an avs-pair speaker (it answered like {like})")]
     NotASpeaker {
@@ -179,7 +184,10 @@ impl LinkError {
     pub fn speaker_lost(&self) -> bool {
         matches!(
             self,
-            LinkError::Connect { .. } | LinkError::Closed { .. } | LinkError::Timeout { .. }
+            LinkError::Connect { .. }
+                | LinkError::Closed { .. }
+                | LinkError::Timeout { .. }
+                | LinkError::StoppedAnswering
         )
     }
 }

@@ -149,3 +149,49 @@ async fn connect_takes_host_names_and_knows_an_http_server() {
     );
     assert!(!err.contains("bytes is over"), "{}", text(&st));
 }
+
+/// 15.6: the agent dies while the user signs in: the companion says so in people's words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speaker_that_stops_mid_sign_in_is_named_so() {
+    let setup = setup().await;
+    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let pid = setup.agent.process.pid();
+    let script = format!(
+        "kill -KILL {pid}; exec {} \"$1\"",
+        scripted_browser(&setup.bins, "")
+    );
+    let browser = format!("sh -c {} browser", shell_words::quote(&script));
+    let o = companion(
+        &setup,
+        &[
+            "pair",
+            "--plain",
+            "--connect",
+            &addr,
+            "--setup-code",
+            CODE,
+            "--client-id",
+            DEFAULT_DEVICE_CLIENT_ID,
+            "--lwa-base-url",
+            setup.emulator.base_url(),
+            "--browser",
+            &browser,
+            "--login-timeout",
+            "20",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "the speaker stopped answering (restarted?); your sign-in was not used — run pair again"
+        ),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !err.contains("closed the connection during"),
+        "{}",
+        text(&o)
+    );
+}
