@@ -123,16 +123,16 @@ impl BtleCentral {
     }
 
     /// Connects (unless connected), reads the information characteristic, disconnects again.
-    async fn read_info(&self, p: &Peripheral) -> Result<Vec<u8>, String> {
+    async fn read_info(&self, p: &Peripheral) -> Result<Vec<u8>, InfoReadError> {
         let was_connected = p.is_connected().await.unwrap_or(false);
         if !was_connected {
-            p.connect().await.map_err(|e| e.to_string())?;
+            p.connect().await?;
         }
         let read = async {
-            p.discover_services().await.map_err(|e| e.to_string())?;
+            p.discover_services().await?;
             let info = find_characteristic(p, BLE_INFO_CHAR_UUID)
-                .ok_or_else(|| "no information characteristic".to_owned())?;
-            p.read(&info).await.map_err(|e| e.to_string())
+                .ok_or(InfoReadError::NoInfoCharacteristic)?;
+            Ok(p.read(&info).await?)
         }
         .await;
         if !was_connected {
@@ -406,6 +406,18 @@ impl BtleLink {
         };
         tokio::time::timeout(LOST_LINK_GRACE, gone).await.is_ok()
     }
+}
+
+/// Why a speaker's information characteristic could not be read while scanning (logged at
+/// debug level; the speaker is then listed without it, or dropped as gone).
+#[derive(Debug, thiserror::Error)]
+enum InfoReadError {
+    /// Connecting, service discovery or the read failed.
+    #[error(transparent)]
+    Gatt(#[from] btleplug::Error),
+    /// The peripheral has no avs-pair information characteristic.
+    #[error("no information characteristic")]
+    NoInfoCharacteristic,
 }
 
 fn link_error(e: btleplug::Error) -> GattLinkError {
