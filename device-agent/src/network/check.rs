@@ -5,8 +5,8 @@
 //! exchange the code. So the check does what the exchange will do, step by step, per host: DNS,
 //! TCP connect, then an HTTP(S) request through the agent's own LWA client (the same TLS roots,
 //! so a TLS failure here is a TLS failure there). A redirect to another host is a captive portal.
-//! Each step has a deadline and the whole check is bounded, so the companion hears an answer
-//! in seconds, with the class of failure it can explain to a person.
+//! Each step has a deadline and the whole check is bounded (two step deadlines), so the
+//! companion hears an answer in seconds, with the class of failure it can explain to a person.
 
 use std::time::{Duration, Instant};
 
@@ -56,12 +56,22 @@ impl ConnectivityChecker {
     /// Runs the check.
     pub async fn run(&self) -> ConnectivityCheck {
         let started = Instant::now();
+        // The whole check stays within two step deadlines, so it fits inside the companion's
+        // wait for the device info it rides on (10 s).
+        let deadline = tokio::time::Instant::now() + self.step_timeout * 2;
         let mut result = Ok(());
         for target in self.targets() {
-            if let Err(e) = self.check_one(&target).await {
-                result = Err(e);
-                break;
-            }
+            let one = tokio::time::timeout_at(deadline, self.check_one(&target)).await;
+            let failed = match one {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(_) => HostFailure {
+                    host: target.host_str().unwrap_or_default().to_owned(),
+                    failure: ConnectivityFailure::Timeout,
+                },
+            };
+            result = Err(failed);
+            break;
         }
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match result {
@@ -109,7 +119,8 @@ impl ConnectivityChecker {
         }
         let mut connected = false;
         let mut timed_out = false;
-        for addr in &addrs {
+        // At most two addresses (say one IPv6, one IPv4): the check is bounded, not exhaustive.
+        for addr in addrs.iter().take(2) {
             match timeout(self.step_timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(_)) => {
                     connected = true;

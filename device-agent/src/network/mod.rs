@@ -147,8 +147,9 @@ impl NetworkBackend for NoBackend {
     }
 }
 
-/// Each step of the connectivity check (DNS, TCP, HTTP(S)) gets this long.
-pub const CHECK_STEP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Each step of the connectivity check (DNS, TCP, HTTP(S)) gets this long; the whole check
+/// twice that.
+pub const CHECK_STEP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The backend, the connectivity check, and the rule of one join at a time.
 #[derive(Debug, Clone)]
