@@ -195,3 +195,87 @@ async fn a_speaker_that_stops_mid_sign_in_is_named_so() {
         text(&o)
     );
 }
+
+/// Every `avs-device-agent …` / `avs-companion …` command named in a message people read
+/// (string literals of the agent, the companion library/CLI/app and the app's UI) — plus `pair`,
+/// which "run pair again" names — exists: `<bin> <command> --help` exits 0 (issue 15.6: the
+/// messages named `avs-device-agent window open`, which never existed).
+#[test]
+fn every_command_named_in_a_message_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let mut dirs: Vec<std::path::PathBuf> = [
+        "device-agent/src",
+        "companion-app/src",
+        "companion-app/src-tauri/src",
+        "companion-app/ui/src",
+        "shared-protocol/src",
+    ]
+    .iter()
+    .map(|d| root.join(d))
+    .collect();
+    let mut named = std::collections::BTreeSet::new();
+    named.insert(("avs-companion".to_owned(), "pair".to_owned()));
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            if !matches!(p.extension().and_then(|e| e.to_str()), Some("rs" | "ts"))
+                || p.file_name().is_some_and(|n| n == "tests.rs")
+            {
+                continue; // test fixtures ("avs-companion test" as a Hello's software) are not messages
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            for line in text.lines() {
+                let code = line.trim_start();
+                if code.starts_with("//") || code.starts_with('*') || code.starts_with("/*") {
+                    continue; // comments are not messages
+                }
+                for bin in ["avs-device-agent", "avs-companion"] {
+                    for (i, _) in line.match_indices(&format!("{bin} ")) {
+                        let rest = &line[i + bin.len() + 1..];
+                        let word: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                            .collect();
+                        // "the avs-companion command" is prose, not a command.
+                        if !word.is_empty() && !word.starts_with('-') && word != "command" {
+                            named.insert((bin.to_owned(), word));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let bins = bins();
+    let mut missing = Vec::new();
+    for (bin, cmd) in &named {
+        let path = if bin == "avs-device-agent" {
+            &bins.agent
+        } else {
+            &bins.companion
+        };
+        let ok = Command::new(path)
+            .args([cmd.as_str(), "--help"])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        if !ok {
+            missing.push(format!("{bin} {cmd}"));
+        }
+    }
+    assert!(
+        named.len() >= 3,
+        "the scan found the named commands: {named:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "named in messages but not commands: {missing:?}"
+    );
+}

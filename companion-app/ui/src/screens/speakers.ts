@@ -231,7 +231,7 @@ export function speakersScreen(app: App): Screen {
         null,
         "Put your speaker into pairing mode: a new speaker is in it for 15 minutes after it first starts; ",
         "otherwise press its pairing button or run ",
-        h("code", null, "avs-device-agent window open"),
+        h("code", null, "avs-device-agent pair"),
         " on it.",
       ),
       h("p", { class: "muted" }, searching ? "Keep this computer on the same Wi-Fi network as the speaker." : "Or add it by its address, below."),
