@@ -29,6 +29,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 # Namespaces a suite leaks are swept by the next one; the sweep records them here so the check
 # after the last suite still sees them (tests/tests/leaves_nothing.rs, last step below).
+# Namespaces an EARLIER run left (its owner is gone) are not this run's leaks: remove them first,
+# saying so, so the ledger below records only what this run's suites leak.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1; then
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(avsp|avsda)-' || true); do
+    owner=$(sed -nE 's/^avsp-([0-9]+)-.*/\1/p; s/^avsda-.*-([0-9]+)$/\1/p' <<<"$ns")
+    if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then
+      echo "removing namespace $ns left by an earlier run (pid $owner is gone)"
+      ip netns delete "$ns" || true
+    fi
+  done
+fi
 AVS_TEST_LEAK_LEDGER="$(mktemp -t avs-pair-leaks.XXXXXX)"
 export AVS_TEST_LEAK_LEDGER
 cargo test --workspace --locked -- --test-threads="${AVS_TEST_THREADS:-2}"
