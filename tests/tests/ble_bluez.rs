@@ -10,6 +10,8 @@
 //! - the central disconnects in the middle of a frame; an indication is never confirmed: both
 //!   end in a clear error within the deadline and the next attempt pairs;
 //! - the advertisement exists only while the pairing window is open;
+//! - Wi-Fi provisioning (`avs-companion wifi`) with the agent's hook backend: a wrong
+//!   passphrase, then the right one;
 //! - the systemd unit passes `systemd-analyze verify`.
 //!
 //! The stand-in must start: if it (or a bus) fails, the test fails; nothing is skipped except,
@@ -143,6 +145,11 @@ struct Scene {
 
 impl Scene {
     fn start(bluez: &Bluez, window_secs: Option<u64>) -> Scene {
+        Self::start_with(bluez, window_secs, &[])
+    }
+
+    /// [`Scene::start`] with more lines for the agent's config file.
+    fn start_with(bluez: &Bluez, window_secs: Option<u64>, extra_toml: &[String]) -> Scene {
         let bins = bins();
         let net = TestNet::speaker_and_laptop().unwrap();
         let laptop = Place::Host {
@@ -161,19 +168,20 @@ impl Scene {
             socket: PathBuf::new(),
             dir,
         };
-        scene.start_agent(bluez, window_secs);
+        scene.start_agent(bluez, window_secs, extra_toml);
         scene
     }
 
     /// `avs-device-agent run` on the speaker's bus (no mDNS, TCP on loopback only: the companion
     /// can reach it over BLE alone).
-    fn start_agent(&mut self, bluez: &Bluez, window_secs: Option<u64>) {
+    fn start_agent(&mut self, bluez: &Bluez, window_secs: Option<u64>, extra_toml: &[String]) {
         let state = self.dir.path().join("state");
         let mut o = AgentOptions::new(state.clone(), &self.emulator.base_url);
         o.link_bind = Some("127.0.0.1:0".into());
         o.mdns = false;
         o.pairing_window_secs = window_secs;
         o.extra_toml.push("ble = true".into());
+        o.extra_toml.extend(extra_toml.iter().cloned());
         provision_setup_code(&state, &SetupCode::parse(CODE).unwrap()).unwrap();
         let config = state.join("agent.toml");
         std::fs::write(&config, o.to_toml()).unwrap();
@@ -718,6 +726,156 @@ fn advertisement_exists_only_while_the_pairing_window_is_open() {
             });
     }
     bluez.assert_clean();
+}
+
+/// The Wi-Fi hook (docs/wifi.md "Hook contract"): two networks; `connect` joins Home-5G with
+/// [`WIFI_PASS`] only (exit 10 = wrong password otherwise) and records what it was given (never
+/// the passphrase itself) in `hook.log`.
+fn wifi_hook(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("wifi-hook");
+    let script = format!(
+        r#"#!/bin/sh
+log="{dir}/hook.log"
+case "$1" in
+status)
+  if [ -f "{dir}/joined" ]; then echo '{{"interface":"wlan0","ssid":"Home-5G","address":"192.0.2.20"}}'
+  else echo '{{"interface":"wlan0"}}'; fi ;;
+scan)
+  echo scan >>"$log"
+  echo '{{"ssid":"Home-5G","signal":70,"security":"wpa2_psk","frequency":5180,"known":false}}'
+  echo '{{"ssid":"Neighbour","signal":20,"security":"wpa3_sae","frequency":2437}}' ;;
+connect)
+  read -r pass
+  echo "stage associating"
+  echo "stage authenticating"
+  if [ "$AVS_WIFI_SSID" != "Home-5G" ]; then echo "connect ssid=$AVS_WIFI_SSID not-found" >>"$log"; exit 11; fi
+  if [ "$pass" != "{pass}" ]; then echo "connect ssid=$AVS_WIFI_SSID hidden=$AVS_WIFI_HIDDEN pass=wrong" >>"$log"; exit 10; fi
+  echo "connect ssid=$AVS_WIFI_SSID hidden=$AVS_WIFI_HIDDEN pass=right" >>"$log"
+  echo "stage getting_address"
+  touch "{dir}/joined"
+  echo "address 192.0.2.20" ;;
+rollback) echo rollback >>"$log"; rm -f "{dir}/joined" ;;
+esac
+"#,
+        dir = dir.display(),
+        pass = WIFI_PASS
+    );
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+const WIFI_PASS: &str = "home sweet home 5G";
+
+#[test]
+fn wifi_through_bluez_with_the_hook_backend() {
+    require_netns!();
+    // MTU 23: the scan list and the progress frames are cut into 20-byte chunks both ways.
+    let bluez = Bluez::start(&["--mtu", "23"]);
+    let hook_dir = tempfile::tempdir().unwrap();
+    let hook = wifi_hook(hook_dir.path());
+    let scene = Scene::start_with(
+        &bluez,
+        None,
+        &[
+            "network_backend = \"hook\"".into(),
+            format!("wifi_hook = \"{}\"", hook.display()),
+        ],
+    );
+    bluez.wait("ADV_REGISTERED", START);
+    let wrong = hook_dir.path().join("wrong.txt");
+    let right = hook_dir.path().join("right.txt");
+    std::fs::write(&wrong, "not my password\n").unwrap();
+    std::fs::write(&right, format!("{WIFI_PASS}\n")).unwrap();
+    let wifi = |label: &str, pass: &Path| {
+        scene.companion(
+            &bluez,
+            label,
+            &[
+                "wifi",
+                &scene.device_id,
+                "--setup-code",
+                CODE,
+                "--wifi-ssid",
+                "Home-5G",
+                "--wifi-password-file",
+                &pass.display().to_string(),
+                "--discover-timeout",
+                "20",
+                "--interface",
+                LINK_NAME,
+            ],
+        )
+    };
+
+    // A wrong passphrase: the hook says so (exit 10), the companion says it in words.
+    let failed = wifi("avs-companion-wifi-wrong", &wrong);
+    assert_ne!(failed.code, Some(0), "{}", failed.tail);
+    let errors: Vec<&String> = failed
+        .stderr
+        .iter()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(
+        errors,
+        ["error: Wrong password for Home-5G"],
+        "{}",
+        failed.tail
+    );
+
+    // The right one: joined, and the speaker reaches Amazon (the emulator) afterwards.
+    let joined = wifi("avs-companion-wifi-right", &right);
+    assert_eq!(joined.code, Some(0), "{}", joined.tail);
+    let said = joined
+        .stderr
+        .iter()
+        .find(|l| l.contains(" is on Home-5G"))
+        .unwrap_or_else(|| panic!("the companion says where the speaker is\n{}", joined.tail));
+    assert!(
+        said.ends_with(&format!(
+            "({}) is on Home-5G at 192.0.2.20 and reaches Amazon.",
+            scene.device_id
+        )),
+        "{said}"
+    );
+
+    // What the hook was given: a scan per attempt, the SSID in the environment, the passphrase
+    // on stdin (wrong, then right), no rollback (the joined network passed the check).
+    let log = std::fs::read_to_string(hook_dir.path().join("hook.log")).unwrap();
+    let log: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        log,
+        [
+            "scan",
+            "connect ssid=Home-5G hidden=0 pass=wrong",
+            "scan",
+            "connect ssid=Home-5G hidden=0 pass=right"
+        ],
+        "hook calls"
+    );
+    // Over BlueZ, sealed: the passphrase is in no log, and every chunk fit MTU 23.
+    let agent = scene.agent();
+    for l in agent
+        .stdout_lines()
+        .iter()
+        .chain(&agent.stderr_lines())
+        .chain(&bluez.lines(""))
+        .chain(&joined.stderr)
+        .chain(&failed.stderr)
+    {
+        assert!(!l.contains(WIFI_PASS), "the passphrase leaked: {l}");
+    }
+    assert!(bluez.lines("LONG_WRITE").is_empty());
+    bluez.assert_clean();
+    eprintln!(
+        "wifi over BlueZ at MTU 23: wrong {:.2} s ({}), right {:.2} s ({said}); {} writes, {} indications",
+        failed.secs,
+        errors[0],
+        joined.secs,
+        bluez.lines("WRITE ").len(),
+        bluez.lines("INDICATION ").len()
+    );
 }
 
 #[test]
