@@ -93,17 +93,17 @@ pub async fn code_for_client(emu: &RunningEmulator, client: &str, pkce: &PkcePai
     query(&redirect, "code").expect("code in redirect")
 }
 
-/// POSTs a form to the token endpoint; returns status and JSON body.
-pub async fn token(emu: &RunningEmulator, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
-    let response = http()
-        .post(emu.url("/auth/o2/token"))
-        .form(pairs)
-        .send()
-        .await
-        .expect("token request");
+/// Sends `request`; returns status and JSON body.
+pub async fn answer_of(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.expect("request");
     let status = response.status();
     let body = response.json().await.expect("json body");
     (status, body)
+}
+
+/// POSTs a form to the token endpoint; returns status and JSON body.
+pub async fn token(emu: &RunningEmulator, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
+    answer_of(http().post(emu.url("/auth/o2/token")).form(pairs)).await
 }
 
 /// Asserts an LWA error body: status 400 by default, `error`, and the description.

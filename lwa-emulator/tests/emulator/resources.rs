@@ -46,14 +46,13 @@ async fn tokeninfo_and_profile_accept_the_token_three_ways() {
         status_of(http().get(emu.url("/user/profile"))).await,
         StatusCode::BAD_REQUEST
     );
-    let bad = http()
-        .get(emu.url("/user/profile"))
-        .bearer_auth("Atza|nope")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = bad.json().await.unwrap();
+    let (status, body) = answer_of(
+        http()
+            .get(emu.url("/user/profile"))
+            .bearer_auth("Atza|nope"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_token");
     assert_eq!(
         status_of(
@@ -190,24 +189,13 @@ async fn avs_refuses_a_token_without_alexa_all_but_profile_accepts_it() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let access = body["access_token"].as_str().unwrap();
     for path in ["/ping", "/v20160207/directives"] {
-        let response = http()
-            .get(emu.url(path))
-            .bearer_auth(access)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
-        let body: Value = response.json().await.unwrap();
+        let (status, body) = answer_of(http().get(emu.url(path)).bearer_auth(access)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
         assert_eq!(body["payload"]["code"], "UNAUTHORIZED_REQUEST_EXCEPTION");
     }
-    let profile = http()
-        .get(emu.url("/user/profile"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(profile.status(), StatusCode::OK);
-    let profile: Value = profile.json().await.unwrap();
+    let (status, profile) =
+        answer_of(http().get(emu.url("/user/profile")).bearer_auth(access)).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(profile["email"], ALICE_EMAIL);
     assert_eq!(profile["name"], "Alice Example");
 }

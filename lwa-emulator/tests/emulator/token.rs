@@ -330,15 +330,14 @@ async fn missing_duplicate_and_unknown_parameters() {
     .await;
     assert_error_code(s, &b, "invalid_client");
     // Bad JSON.
-    let response = http()
-        .post(emu.url("/auth/o2/token"))
-        .header("content-type", "application/json")
-        .body("{oops")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let b: Value = response.json().await.unwrap();
+    let (status, b) = answer_of(
+        http()
+            .post(emu.url("/auth/o2/token"))
+            .header("content-type", "application/json")
+            .body("{oops"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(b["error"], "invalid_request");
     // Error key order: error_description first, as LWA writes it.
     let raw = text_of(
