@@ -279,3 +279,45 @@ fn every_command_named_in_a_message_exists() {
         "named in messages but not commands: {missing:?}"
     );
 }
+
+/// 15.9: a setup code piped on stdin is read (was: "the setup code is empty").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_code_piped_on_stdin_is_read() {
+    use std::io::Write as _;
+    let setup = setup().await;
+    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let mut child = Command::new(&setup.bins.companion)
+        .arg("--config")
+        .arg(setup.dir.path().join("companion.toml"))
+        .args([
+            "pair",
+            "--plain",
+            "--connect",
+            &addr,
+            "--client-id",
+            DEFAULT_DEVICE_CLIENT_ID,
+            "--lwa-base-url",
+            setup.emulator.base_url(),
+            "--browser",
+            &scripted_browser(&setup.bins, ""),
+            "--login-timeout",
+            "20",
+        ])
+        .env_remove("BROWSER")
+        .env_remove("AVS_SETUP_CODE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{CODE}\n").as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(stdout(&o).contains("Linked"), "{}", text(&o));
+    assert!(!text(&o).contains(CODE), "the code is not echoed");
+}

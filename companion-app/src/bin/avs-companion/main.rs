@@ -198,13 +198,20 @@ impl CodeArgs {
                 ));
             }
             zeroize_string(std::fs::read_to_string(f).map_err(|e| config_io(f, e))?)
-        } else if prompt_allowed && std::io::stdin().is_terminal() {
-            eprint!("Setup code (on the speaker's label): ");
-            let mut line = String::new();
+        } else if prompt_allowed {
+            // A terminal gets a prompt; a pipe (`echo 12345670 | avs-companion pair`) is read
+            // as is: its first line, at most 1 KiB.
+            if std::io::stdin().is_terminal() {
+                eprint!("Setup code (on the speaker's label): ");
+            }
+            let mut line = zeroize_string(String::new());
+            use std::io::{BufRead as _, Read as _};
             std::io::stdin()
+                .lock()
+                .take(1024)
                 .read_line(&mut line)
                 .map_err(|e| config_io(&PathBuf::from("<stdin>"), e))?;
-            zeroize_string(line)
+            line
         } else {
             return Ok(None);
         };
