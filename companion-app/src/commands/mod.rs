@@ -8,5 +8,5 @@ mod status;
 mod wifi;
 
 pub use reset::reset;
-pub use wifi::{wifi, WifiOutcome};
 pub use status::{status, StatusReport};
+pub use wifi::{wifi, WifiOutcome};
