@@ -40,6 +40,64 @@ pub enum Command {
     Check(ClientArgs),
     /// Link with code-based linking (prints the code and the URL to enter it at).
     Cbl(ClientArgs),
+    /// Print the setup code from its file (root only; the code is never logged).
+    ShowCode(ShowCodeArgs),
+}
+
+/// `show-code` finds the setup code file.
+#[derive(Debug, clap::Args)]
+pub struct ShowCodeArgs {
+    /// The setup code file (default: <state_dir>/setup-code).
+    #[arg(long, env = "AVS_AGENT_SETUP_CODE_FILE")]
+    pub setup_code_file: Option<PathBuf>,
+    /// State directory, to find the default file.
+    #[arg(long, env = "AVS_AGENT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `show-code`: root only (the file is 0600 root's anyway; saying so beats "permission denied").
+fn show_code(args: &ShowCodeArgs) -> ExitCode {
+    use std::os::unix::fs::MetadataExt as _;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+        != 0
+    {
+        eprintln!("avs-device-agent: show-code is for root (sudo avs-device-agent show-code)");
+        return ExitCode::FAILURE;
+    }
+    let file = args.setup_code_file.clone().unwrap_or_else(|| {
+        args.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+            .join("setup-code")
+    });
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => zeroize::Zeroizing::new(t),
+        Err(e) => {
+            eprintln!("avs-device-agent: cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match shared_protocol::setup_code::SetupCode::parse(text.trim()) {
+        Ok(code) => {
+            let digits = code.expose_secret();
+            println!(
+                "setup code:  {} {}\nmanual code: {}",
+                &digits[..4],
+                &digits[4..],
+                code.manual_code()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "avs-device-agent: {} holds no valid setup code: {e}",
+                file.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `run` flags: a config file plus per-key overrides.
@@ -105,6 +163,7 @@ pub fn main() -> ExitCode {
             Command::Reset(a) => client(a, ApiRequest::Reset).await,
             Command::Check(a) => client(a, ApiRequest::Check).await,
             Command::Cbl(a) => client(a, ApiRequest::Cbl).await,
+            Command::ShowCode(a) => show_code(&a),
         }
     })
 }
@@ -142,11 +201,19 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     if let Some(code) = agent.take_first_start_code() {
-        // Shown once on the console (never logged); it also stays in setup_code_file.
-        println!(
-            "{}",
-            crate::provision::first_start_banner(&code, agent.device_id())
-        );
+        // Shown once, and only on a terminal: under systemd stdout goes to the journal, which
+        // must never hold the code. It always stays in setup_code_file (0600).
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            println!(
+                "{}",
+                crate::provision::first_start_banner(&code, agent.device_id())
+            );
+        } else {
+            println!(
+                "avs-device-agent: a new setup code was saved in the setup code file; show it \
+                 with `sudo avs-device-agent show-code`"
+            );
+        }
     }
     println!("{}", agent.ready_line());
     match crate::sd_notify::notify("READY=1") {
