@@ -529,7 +529,14 @@ fn broken_then_paired(fault: &[&str], agent_line: &str) -> (Run, String, Vec<Str
     let status: serde_json::Value = serde_json::from_str(scene.agent_cli("status").trim()).unwrap();
     assert_eq!(status["paired"], false, "{status}");
     let ok = scene.pair(&bluez, "avs-companion-again");
-    assert_eq!(ok.code, Some(0), "the next attempt pairs\n{}", ok.tail);
+    assert_eq!(
+        ok.code,
+        Some(0),
+        "the next attempt pairs\n{}\nagent:\n{}\nstand-in:\n{}",
+        ok.tail,
+        scene.agent().tail(30),
+        bluez.standin.tail(30)
+    );
     bluez.assert_clean();
     (broken, said, air)
 }

@@ -42,6 +42,10 @@ const RX_QUEUE: usize = 8;
 const DEFAULT_MTU: u16 = 23;
 /// How long disconnecting a companion may take.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an rx write waits for the session of a subscription in flight: BlueZ answers the
+/// central's CCC write without waiting for our StartNotify handling, so its first write can
+/// arrive before the session is installed.
+const SUBSCRIBE_GRACE: Duration = Duration::from_secs(2);
 
 /// A found, powered adapter.
 pub(super) struct Peripheral {
@@ -197,6 +201,7 @@ impl Peripheral {
 struct Route {
     current: Mutex<Option<(u64, Active)>>,
     generation: AtomicU64,
+    installed: tokio::sync::Notify,
 }
 
 #[derive(Clone)]
@@ -214,7 +219,29 @@ impl Route {
     fn install(&self, active: Active) -> u64 {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         *lock(&self.current) = Some((generation, active));
+        self.installed.notify_waiters();
         generation
+    }
+
+    fn active(&self) -> Option<Active> {
+        lock(&self.current).as_ref().map(|(_, a)| a.clone())
+    }
+
+    /// The current session, waiting up to [`SUBSCRIBE_GRACE`] for one being installed.
+    async fn wait_active(&self) -> Option<Active> {
+        let deadline = tokio::time::Instant::now() + SUBSCRIBE_GRACE;
+        loop {
+            // Registered before the check, so an install in between is not missed.
+            let installed = self.installed.notified();
+            tokio::pin!(installed);
+            installed.as_mut().enable();
+            if let Some(a) = self.active() {
+                return Some(a);
+            }
+            if tokio::time::timeout_at(deadline, installed).await.is_err() {
+                return self.active();
+            }
+        }
     }
 
     fn clear(&self, generation: u64) {
@@ -229,9 +256,8 @@ impl Route {
         value: Vec<u8>,
         req: CharacteristicWriteRequest,
     ) -> Result<(), ReqError> {
-        let active = lock(&self.current).as_ref().map(|(_, a)| a.clone());
         // Subscribe to tx first: the answers have nowhere to go otherwise.
-        let Some(active) = active else {
+        let Some(active) = self.wait_active().await else {
             return Err(ReqError::NotPermitted);
         };
         {
