@@ -170,9 +170,11 @@ fn hello() -> PlainMessage {
 fn a_rogue_client_without_the_code_gets_nothing_accepted() {
     require_netns!();
     let w = world();
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
+    let mut opts = w.agent_options("speaker");
+    // The owner pairs right after the rogue's guesses: without this, the 1 s pacing answers
+    // the owner `busy` (pacing is tested in device-agent/tests/link.rs).
+    opts.extra_toml.push("attempt_interval_secs = 0".into());
+    let a = w.start_agent("speaker", &opts).unwrap();
     let addr = agent_addr(&w, &a);
 
     let runs: Vec<(&str, Vec<Vec<u8>>)> = vec![
