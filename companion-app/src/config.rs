@@ -115,7 +115,15 @@ impl CompanionConfig {
         let text = std::fs::read_to_string(path).map_err(io)?;
         let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.message().to_owned(),
+            message: match e.span() {
+                // Line numbers as editors count them, from 1.
+                Some(span) => format!(
+                    "line {}: {}",
+                    text[..span.start.min(text.len())].matches('\n').count() + 1,
+                    e.message()
+                ),
+                None => e.message().to_owned(),
+            },
         })?;
         config.endpoints()?;
         if let Some(uri) = &config.redirect_uri {
@@ -330,6 +338,16 @@ mod tests {
             CompanionConfig::load(&path),
             Err(ConfigError::Parse { .. })
         ));
+        // The line is named (issue 15.9).
+        std::fs::write(&path, "region = \"eu\"\n\nclient_id = amzn1\n").unwrap();
+        let e = CompanionConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{} is not a valid companion config: line 3: ",
+                path.display()
+            )),
+            "{e}"
+        );
     }
 
     #[test]

@@ -101,3 +101,28 @@ fn a_redirect_uri_lwa_cannot_use_is_refused_and_can_be_unset() {
         .unwrap()
         .contains("redirect_uri"));
 }
+
+#[test]
+fn a_broken_config_file_is_named_with_its_line_by_pair_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("companion.toml");
+    std::fs::write(&path, "region = \"eu\"\n\nclient_id = amzn1\n").unwrap();
+    let want = format!(
+        "{} is not a valid companion config: line 3: ",
+        path.display()
+    );
+    for args in [
+        &["status", "--connect", "127.0.0.1:9"][..],
+        &[
+            "pair",
+            "--connect",
+            "127.0.0.1:9",
+            "--setup-code",
+            "1234-5670-9",
+        ][..],
+    ] {
+        let o = companion(&path, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&want), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -394,7 +394,7 @@ async fn run(cli: Cli) -> Result<(), Reported> {
         Command::Discover(args) => discover(args).await,
         Command::Pair(args) => pair_cmd(*args, &config_path).await,
         Command::Wifi(args) => wifi_cmd(args).await,
-        Command::Status(args) => status_cmd(args).await,
+        Command::Status(args) => status_cmd(args, &config_path).await,
         Command::Reset(args) => reset_cmd(args).await,
         Command::Config(args) => config_cmd(args, &config_path),
     }
@@ -584,8 +584,10 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
     rx
 }
 
-async fn status_cmd(args: StatusArgs) -> Result<(), Reported> {
+async fn status_cmd(args: StatusArgs, config_path: &std::path::Path) -> Result<(), Reported> {
     let json = args.json;
+    // The same file as `pair`: a broken one is reported here too, not first at pairing time.
+    CompanionConfig::load(config_path).map_err(|e| report(&PairError::Config(e), json))?;
     let code = args.code.read(false).map_err(|e| report(&e, json))?;
     let connectors = Connectors::standard(None);
     let work = commands::status(
