@@ -12,7 +12,7 @@
 //!   (still offline), the chooser asked again; the right one: online, sign-in, exchange, linked;
 //! - the time of the Wi-Fi step at MTU 23 and 185 (printed; `--nocapture`).
 //!
-//! (A network-namespace version, with the hook bringing a veth up, is still to be written.)
+//! `wifi_netns.rs` is the same flow over a real veth that the hook brings up (needs root).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
