@@ -173,7 +173,10 @@ fn an_agent_restarted_after_pairing_comes_back_refreshed_from_its_store() {
 fn revoking_access_in_lwa_makes_the_agent_unrecoverable_and_reopens_its_window() {
     require_netns!();
     let w = world(&["speaker"]);
-    let (a, _) = w.start_default_agent("speaker").unwrap();
+    let mut opts = w.agent_options("speaker");
+    // Reopening by itself after an unlink is opt-in (issue 12.10; default: the button).
+    opts.extra_toml.push("reopen_after_unlink = true".into());
+    let a = w.start_agent("speaker", &opts).unwrap();
     pair_ok(&w, &a, ALICE);
     let revoked = w.emu().revoke_user_tokens(ALICE.user_id).unwrap();
     assert!(revoked.refresh_tokens >= 1, "{revoked:?}");
