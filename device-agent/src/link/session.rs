@@ -523,11 +523,6 @@ pub fn classify(failure: &LwaFailure) -> AuthFailure {
             crate::lwa_client::NO_REFRESH_TOKEN.to_owned(),
             false,
         ),
-        LwaFailure::NoRefreshToken => (
-            AuthFailureClass::InvalidClient,
-            crate::lwa_client::NO_REFRESH_TOKEN.to_owned(),
-            false,
-        ),
         LwaFailure::Rejected { status, error, .. } => match error {
             AuthError::AuthorizationExpired => (
                 AuthFailureClass::InvalidGrant,
