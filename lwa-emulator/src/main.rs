@@ -160,8 +160,10 @@ fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
     if args.log {
+        // Colour only on a terminal (tests and CI capture this log).
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
                     .unwrap_or_else(|_| "lwa_emulator=info".into()),
