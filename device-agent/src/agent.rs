@@ -43,6 +43,9 @@ pub enum AgentError {
     /// The token store could not be opened or read.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Another agent on the state directory, or the directory is not writable.
+    #[error(transparent)]
+    StateLock(#[from] crate::state_lock::StateLockError),
     /// The pairing state (attempt counter, lockout) could not be loaded.
     #[error(transparent)]
     Pairing(#[from] crate::pairing::PairingLoadError),
@@ -82,11 +85,15 @@ pub struct Agent {
     start_report: StartReport,
     link_limits: LinkConfig,
     ble_status: BleStatus,
+    /// Held for the agent's lifetime: one agent per state directory.
+    _state_lock: crate::state_lock::StateLock,
 }
 
 impl Agent {
     /// Starts everything; returns once the link and the socket listen.
     pub async fn start(cfg: AgentConfig) -> Result<Self, AgentError> {
+        // First, before any file in the state directory is read or written.
+        let state_lock = crate::state_lock::StateLock::acquire(&cfg.state_dir)?;
         let provisioned = provision::provision(cfg.setup_code.as_deref(), &cfg.setup_code_file)?;
         let lwa = LwaClient::new(cfg.lwa.endpoints.clone(), cfg.lwa.ca_file.as_deref())?;
         let store = TokenStore::open(&cfg.state_dir)?;
@@ -189,6 +196,7 @@ impl Agent {
             start_report,
             link_limits,
             ble_status,
+            _state_lock: state_lock,
         })
     }
 

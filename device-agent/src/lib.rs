@@ -22,6 +22,7 @@
 //! | [`ble`] | pairing over Bluetooth LE: GATT peripheral, advertising while the window is open |
 //! | [`agent`] | the composition root: builds the core, wires the listeners, shuts them down in order |
 //! | [`sd_notify`] | systemd readiness |
+//! | [`state_lock`] | one agent per state directory (`flock`, the holder's pid), unwritable-directory errors |
 //!
 //! Embedding (tests, the demo):
 //!
@@ -55,4 +56,5 @@ pub mod pairing;
 pub mod provision;
 pub mod retry;
 pub mod sd_notify;
+pub mod state_lock;
 pub mod store;
