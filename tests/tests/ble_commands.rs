@@ -29,10 +29,13 @@ use lwa_emulator::registry::{
 use lwa_emulator::{Consent, ScriptedUser};
 use shared_protocol::gatt::model::ModelConnection;
 use shared_protocol::lwa::AuthState;
+use shared_protocol::message::PairingWindow;
 use shared_protocol::setup_code::SetupCode;
 
 const CODE: &str = "27182818";
 const KEY: &str = "model:speaker-7";
+/// What status and reset say when the speaker's Hello shows its window shut.
+const WINDOW_SHUT: &str = "the speaker's pairing window is closed; open the pairing window on the speaker: press its pairing button or run `avs-device-agent pair` on it";
 /// No command may take longer than this, whatever fails.
 const NO_HANG: Duration = Duration::from_secs(60);
 
@@ -108,7 +111,8 @@ async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
     assert!(agent.delegate().is_paired());
 
     // Paired, window closed: "the" speaker is still found (status wants any speaker, not one
-    // ready to pair); it answers its Hello and refuses the code, which status reports.
+    // ready to pair); it answers its Hello only (protocol.md §16), so status reports the Hello's
+    // summary and says how to open the window, without a handshake the speaker would refuse.
     agent.pairing().close();
     let st = bounded(
         "status",
@@ -118,8 +122,35 @@ async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
     .unwrap_or_else(|e| panic!("status of a paired speaker over BLE: {e}"));
     assert_eq!(st.reached.transport, TransportKind::Ble);
     assert!(st.device.paired, "{:?}", st.device);
+    let summary = st.hello.agent.as_ref().expect("the agent's summary");
+    assert!(summary.paired);
+    assert_eq!(summary.window, PairingWindow::Closed);
+    assert_eq!(&summary.device_id, agent.device_id());
     assert!(st.auth.is_none());
-    assert!(st.refused.is_some());
+    assert_eq!(st.refused.as_deref(), Some(WINDOW_SHUT));
+
+    // Reset needs the window: refused before the confirmation is asked, the account kept.
+    let asked_closed = Arc::new(Mutex::new(false));
+    let seen = asked_closed.clone();
+    let err = bounded(
+        "reset",
+        commands::reset(discover(None), &via, &code, timeouts, move |_| {
+            *seen.lock().unwrap() = true;
+            Ok(())
+        }),
+    )
+    .await
+    .expect_err("reset with the window shut");
+    assert_eq!(err.exit_kind(), ExitKind::NotPairable, "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("the speaker refused: {WINDOW_SHUT}")
+    );
+    assert!(
+        !*asked_closed.lock().unwrap(),
+        "no confirmation for a refused reset"
+    );
+    assert!(agent.delegate().is_paired());
 
     // Window reopened on the speaker: the account shows, by name.
     agent.pairing().open().expect("the window reopens");

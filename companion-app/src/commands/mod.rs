@@ -6,6 +6,7 @@
 mod reset;
 mod status;
 mod wifi;
+mod window;
 
 pub use reset::reset;
 pub use status::{status, StatusReport};

@@ -1,5 +1,7 @@
 //! `status`: what a speaker announces to anyone (its Hello), and with the setup code and an open
-//! pairing window, its authorization state.
+//! pairing window, its authorization state. With its window shut the speaker answers the Hello
+//! only (protocol.md §16): status then reports the Hello's summary (paired, window state) and says
+//! how to open the window, without starting a handshake the speaker would refuse.
 
 use shared_protocol::message::{ErrorKind, Hello, Status};
 use shared_protocol::setup_code::SetupCode;
@@ -7,6 +9,8 @@ use shared_protocol::setup_code::SetupCode;
 use crate::connect::{resolve, Connectors, Reached, Target, Wanted};
 use crate::discovery::Device;
 use crate::error::PairError;
+
+use super::window;
 use crate::link::{LinkError, LinkTimeouts};
 
 /// What `status` learnt.
@@ -37,14 +41,19 @@ pub async fn status(
     let hello = resolved.link.peer_hello().clone();
     let (mut auth, mut refused) = (None, None);
     if let Some(code) = code {
-        match resolved.link.authenticate(code).await {
-            Ok(mut session) => auth = Some(session.status().await?),
-            Err(LinkError::Refused(body))
-                if matches!(body.kind, ErrorKind::WindowClosed | ErrorKind::LockedOut) =>
-            {
-                refused = Some(body.message);
+        if let Some(body) = window::refusal(resolved.link.agent()) {
+            refused = Some(body.message);
+        } else {
+            match resolved.link.authenticate(code).await {
+                Ok(mut session) => auth = Some(session.status().await?),
+                // The window shut between the Hello and the handshake.
+                Err(LinkError::Refused(body))
+                    if matches!(body.kind, ErrorKind::WindowClosed | ErrorKind::LockedOut) =>
+                {
+                    refused = Some(body.message);
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
     }
     Ok(StatusReport {
