@@ -50,6 +50,7 @@ async fn without_an_adapter_ble_says_so_in_one_line_and_nothing_hangs() {
         paired: false,
         pairing: PairingState::Open,
         protocol_major: 1,
+        needs_network: false,
         endpoints: vec![Endpoint::Ble {
             peripheral: "AA:BB:CC:DD:EE:FF".into(),
         }],

@@ -149,6 +149,21 @@ impl Agent {
             )),
             tokio::spawn(reopen_on_unlink(ctx.clone(), shutdown.subscribe())),
         ];
+        if ctx.network.can_provision() {
+            // Remember whether the speaker is online, so the BLE info says `net=1` (needs a
+            // network) before a companion connects. Bounded by the check's own deadlines; a
+            // shutdown does not wait for it.
+            let check = ctx.clone();
+            let mut stop = shutdown.subscribe();
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    online = check.network.check_now() => {
+                        tracing::info!(online, "connectivity check at start");
+                    }
+                    _ = stop.changed() => {}
+                }
+            }));
+        }
         if let Some(cmd) = cfg.button_hook.clone() {
             tasks.push(tokio::spawn(button_hook(
                 cmd,

@@ -13,6 +13,12 @@
 //! | `paired` | `1` if the speaker holds a refresh token, else `0` | `0` |
 //! | `pair`   | pairing window: `open`, `closed`, `locked` | `open` |
 //! | `sec`    | handshake scheme ([`crate::message::SECURITY_SCHEME`]) | `spake2-ed25519-hkdf-sha256-chacha20poly1305` |
+//! | `net`    | optional: `1` when the speaker's last connectivity check failed (it needs a network: the Wi-Fi step) | `1` |
+//!
+//! `net` is written only when it is `1`, so a speaker that is online (or has not checked yet)
+//! sends the same record as before it existed, and an old companion, which ignores unknown
+//! keys, reads a `net=1` record as before. Absent, `0` or any other value reads as "no need
+//! known".
 //!
 //! Unknown keys are ignored (a newer speaker may add some). The TXT record is a hint for the
 //! list of speakers; the authoritative state is the agent's Hello on the link.
@@ -45,6 +51,8 @@ pub const TXT_PAIRED: &str = "paired";
 pub const TXT_PAIRING: &str = "pair";
 /// TXT key: security scheme.
 pub const TXT_SECURITY: &str = "sec";
+/// TXT key (optional): the speaker needs a network (`1`).
+pub const TXT_NETWORK: &str = "net";
 
 /// Longest friendly name written to a TXT record, in bytes (longer names are cut at a char
 /// boundary).
@@ -131,6 +139,9 @@ pub struct TxtRecord {
     pub pairing: PairingState,
     /// `sec`.
     pub security_scheme: String,
+    /// `net=1`: the speaker's last connectivity check failed, so a pairing starts with the
+    /// Wi-Fi step. False when absent (an older speaker, or one that is online).
+    pub needs_network: bool,
 }
 
 fn cut_at_char_boundary(s: &str, max: usize) -> &str {
@@ -171,13 +182,20 @@ impl TxtRecord {
             paired: summary.paired,
             pairing: PairingState::from(&summary.window),
             security_scheme: SECURITY_SCHEME.to_owned(),
+            needs_network: false,
         }
+    }
+
+    /// The same record with `net` set from the agent's last connectivity check.
+    pub fn with_needs_network(mut self, needs_network: bool) -> Self {
+        self.needs_network = needs_network;
+        self
     }
 
     /// Key/value pairs for `mdns_sd::ServiceInfo::new(…, properties)`. The name is cut to
     /// [`MAX_FRIENDLY_NAME_LEN`] bytes.
     pub fn to_properties(&self) -> Vec<(String, String)> {
-        vec![
+        let mut props = vec![
             (TXT_VERSION.to_owned(), self.protocol_major.to_string()),
             (TXT_DEVICE_ID.to_owned(), self.device_id.as_str().to_owned()),
             (
@@ -190,7 +208,11 @@ impl TxtRecord {
             ),
             (TXT_PAIRING.to_owned(), self.pairing.as_str().to_owned()),
             (TXT_SECURITY.to_owned(), self.security_scheme.clone()),
-        ]
+        ];
+        if self.needs_network {
+            props.push((TXT_NETWORK.to_owned(), "1".to_owned()));
+        }
+        props
     }
 
     /// Parses a TXT record (e.g. `ResolvedService`'s properties as a string map). Unknown keys
@@ -263,6 +285,7 @@ impl TxtRecord {
             paired,
             pairing,
             security_scheme: sec.to_owned(),
+            needs_network: props.get(TXT_NETWORK).map(String::as_str) == Some("1"),
         })
     }
 
@@ -304,6 +327,7 @@ mod tests {
             paired: false,
             pairing: PairingState::Open,
             security_scheme: SECURITY_SCHEME.into(),
+            needs_network: false,
         }
     }
 
@@ -331,6 +355,58 @@ mod tests {
                 assert_eq!(TxtRecord::from_ble_info(&rec.to_ble_info()).unwrap(), rec);
             }
         }
+    }
+
+    #[test]
+    fn needs_network_round_trips_and_is_optional() {
+        let online = sample();
+        let offline = sample().with_needs_network(true);
+        for rec in [&online, &offline] {
+            assert_eq!(
+                &TxtRecord::from_properties(&map(rec.to_properties())).unwrap(),
+                rec
+            );
+            assert_eq!(&TxtRecord::from_ble_info(&rec.to_ble_info()).unwrap(), rec);
+        }
+        // Online: byte for byte the record from before `net` existed.
+        assert!(!online.to_ble_info().contains("net="));
+        assert!(offline.to_ble_info().ends_with(";net=1"));
+        // A record from an older speaker (no `net`) and odd values read as "no need known".
+        let old = "ver=1;id=3f9a0c2e11d04b7a;name=Kitchen speaker;paired=0;pair=open;sec=x";
+        assert!(!TxtRecord::from_ble_info(old).unwrap().needs_network);
+        for value in ["0", "yes", "", "11"] {
+            let rec = TxtRecord::from_ble_info(&format!("{old};net={value}")).unwrap();
+            assert!(!rec.needs_network, "{value:?}");
+        }
+        assert!(
+            TxtRecord::from_ble_info(&format!("{old};net=1"))
+                .unwrap()
+                .needs_network
+        );
+    }
+
+    /// What a peer built before `net` existed does with a new record: it keeps only the keys
+    /// it knows (as `from_properties` ignores unknown ones), so it must parse exactly as the
+    /// record without `net`.
+    #[test]
+    fn an_old_peer_reads_a_needs_network_record_as_before() {
+        let known = [
+            TXT_VERSION,
+            TXT_DEVICE_ID,
+            TXT_NAME,
+            TXT_PAIRED,
+            TXT_PAIRING,
+            TXT_SECURITY,
+        ];
+        let new = sample().with_needs_network(true);
+        let seen_by_old: HashMap<String, String> = new
+            .to_properties()
+            .into_iter()
+            .filter(|(k, _)| known.contains(&k.as_str()))
+            .collect();
+        assert_eq!(TxtRecord::from_properties(&seen_by_old).unwrap(), sample());
+        // And the BLE value stays within one ATT read at the smallest MTU's long-read budget.
+        assert!(new.to_ble_info().len() <= 255);
     }
 
     #[test]

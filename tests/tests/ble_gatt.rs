@@ -213,6 +213,7 @@ async fn a_speaker_seen_over_mdns_and_ble_is_one_device_and_ble_rescues_a_dead_a
             paired: false,
             pairing: PairingState::Open,
             protocol_major: 1,
+            needs_network: false,
             endpoint: Endpoint::Tcp {
                 addrs: vec![dead],
                 instance: "avs-x._avs-pair._tcp.local.".into(),

@@ -10,7 +10,9 @@
 //!   reason; no sign-in URL is ever shown;
 //! - offline, a wrong passphrase first: "Wrong password for Home-5G", the speaker as it was
 //!   (still offline), the chooser asked again; the right one: online, sign-in, exchange, linked;
-//! - the time of the Wi-Fi step at MTU 23 and 185 (printed; `--nocapture`).
+//! - the time of the Wi-Fi step at MTU 23 and 185 (printed; `--nocapture`);
+//! - "needs network": the agent's check at start fails, so its info characteristic says
+//!   `net=1` and the companion's discovered Device has `needs_network`; online, it does not.
 //!
 //! `wifi_netns.rs` is the same flow over a real veth that the hook brings up (needs root).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -283,4 +285,45 @@ async fn offline_speaker_joins_wifi_then_pairs_at_mtu_23_and_185() {
     for (mtu, wifi, total) in rows {
         eprintln!("  MTU {mtu:>3}: Wi-Fi step {wifi:>8.1} ms; whole pairing {total:>8.1} ms");
     }
+}
+
+/// Discovers the speaker over the model at MTU 23 and returns what the companion sees.
+async fn discovered(stack: &ModelSpeaker) -> companion_app::discovery::Device {
+    let central = Arc::new(stack.central(ModelConnection::mtu(23), KEY)) as Arc<dyn BleCentral>;
+    let mut d = companion_app::discovery::Discovery::new();
+    companion_app::ble::attach(&mut d, Some(central))
+        .await
+        .unwrap();
+    d.wait_for(Duration::from_secs(10), |x| {
+        companion_app::ble::peripheral_of(x).is_some()
+    })
+    .await
+    .expect("the speaker is discovered over BLE")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_speaker_says_it_needs_a_network_before_any_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path()).await;
+    // The agent runs one check at start (it can join networks); wait for its outcome.
+    let ctx = stack.agent.link_context();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !String::from_utf8_lossy(&device_agent::ble::info_value(&ctx)).ends_with(";net=1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the check at start never marked the speaker as needing a network"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let device = discovered(&stack).await;
+    assert!(device.needs_network, "{device:?}");
+
+    // Online (the gate opened, then a check): the flag is gone for the next companion.
+    std::fs::write(dir.path().join("online"), "").unwrap();
+    assert!(ctx.network.check_now().await, "the speaker is online");
+    assert!(!String::from_utf8_lossy(&device_agent::ble::info_value(&ctx)).contains("net="));
+    drop(ctx);
+    let device = discovered(&stack).await;
+    assert!(!device.needs_network, "{device:?}");
+    stack.stop().await;
 }

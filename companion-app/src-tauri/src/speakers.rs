@@ -409,6 +409,7 @@ mod tests {
             paired: false,
             pairing,
             protocol_major: 1,
+            needs_network: false,
             endpoints: vec![Endpoint::Tcp {
                 addrs: vec!["10.0.0.2:4100".parse().unwrap()],
                 instance: format!("avs-{id}"),

@@ -44,6 +44,7 @@ pub fn from_info(peripheral: &str, info: &[u8]) -> Result<Sighting, InfoError> {
         paired: txt.paired,
         pairing: txt.pairing,
         protocol_major: txt.protocol_major,
+        needs_network: txt.needs_network,
         endpoint: Endpoint::Ble {
             peripheral: peripheral.to_owned(),
         },
@@ -64,6 +65,7 @@ pub fn from_advert(peripheral: &str, local_name: &str) -> Option<Sighting> {
         paired: false,
         pairing: PairingState::Open,
         protocol_major: PROTOCOL_MAJOR,
+        needs_network: false,
         endpoint: Endpoint::Ble {
             peripheral: peripheral.to_owned(),
         },
@@ -136,6 +138,7 @@ mod tests {
     fn info(id: &str, name: &str, paired: bool, pairing: PairingState) -> Vec<u8> {
         TxtRecord {
             protocol_major: 1,
+            needs_network: false,
             device_id: DeviceId::new(id),
             friendly_name: name.into(),
             paired,
@@ -144,6 +147,26 @@ mod tests {
         }
         .to_ble_info()
         .into_bytes()
+    }
+
+    #[test]
+    fn needs_network_from_the_information_characteristic() {
+        let rec = TxtRecord::from_ble_info(
+            &String::from_utf8(info("3f9a0c2e11d0", "Kitchen", false, PairingState::Open)).unwrap(),
+        )
+        .unwrap();
+        let offline = rec.clone().with_needs_network(true).to_ble_info();
+        let s = sighting("AA:BB", Some("avs-3f9a0c2e11d0"), Some(offline.as_bytes())).unwrap();
+        assert!(s.needs_network);
+        let online = rec.to_ble_info();
+        let s = sighting("AA:BB", Some("avs-3f9a0c2e11d0"), Some(online.as_bytes())).unwrap();
+        assert!(!s.needs_network);
+        // From the advertisement alone it is not known.
+        assert!(
+            !sighting("AA:BB", Some("avs-3f9a0c2e11d0"), None)
+                .unwrap()
+                .needs_network
+        );
     }
 
     #[test]

@@ -329,6 +329,7 @@ pub fn device_from_hello(hello: &Hello, endpoints: &[Endpoint], reached: &Reache
                 PairingWindow::LockedOut { .. } => PairingState::LockedOut,
             },
             protocol_major: hello.version.major,
+            needs_network: false,
             endpoints: endpoints.to_vec(),
         },
         None => Device {
@@ -337,6 +338,7 @@ pub fn device_from_hello(hello: &Hello, endpoints: &[Endpoint], reached: &Reache
             paired: false,
             pairing: PairingState::Closed,
             protocol_major: hello.version.major,
+            needs_network: false,
             endpoints: endpoints.to_vec(),
         },
     }

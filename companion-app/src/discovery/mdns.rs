@@ -107,6 +107,7 @@ impl MdnsSource {
                                     paired: txt.paired,
                                     pairing: txt.pairing,
                                     protocol_major: txt.protocol_major,
+                                    needs_network: txt.needs_network,
                                     endpoint: Endpoint::Tcp {
                                         addrs: usable_addrs(r.addresses.iter(), r.port),
                                         instance: r.fullname.clone(),

@@ -95,6 +95,9 @@ pub struct Sighting {
     pub pairing: PairingState,
     /// Link protocol major.
     pub protocol_major: u16,
+    /// The speaker's last connectivity check failed (BLE info `net=1`): offer the Wi-Fi
+    /// step first. False when not advertised (mDNS, older speakers).
+    pub needs_network: bool,
     /// How to reach it.
     pub endpoint: Endpoint,
 }
@@ -126,6 +129,9 @@ pub struct Device {
     pub pairing: PairingState,
     /// Link protocol major.
     pub protocol_major: u16,
+    /// The speaker's last connectivity check failed (BLE info `net=1`): offer the Wi-Fi
+    /// step first. False when not advertised (mDNS, older speakers).
+    pub needs_network: bool,
     /// One or more ways to reach it.
     pub endpoints: Vec<Endpoint>,
 }

@@ -95,6 +95,7 @@ impl Registry {
             paired: latest.paired,
             pairing: latest.pairing,
             protocol_major: latest.protocol_major,
+            needs_network: mine.iter().any(|(_, s)| s.needs_network),
             endpoints,
         })
     }
@@ -134,6 +135,7 @@ mod tests {
             paired: false,
             pairing,
             protocol_major: 1,
+            needs_network: false,
             endpoint: Endpoint::Tcp {
                 addrs: addrs
                     .iter()

@@ -63,9 +63,11 @@ impl std::fmt::Display for BleStatus {
     }
 }
 
-/// The information characteristic's value now: the plain part of the Hello, as the TXT record.
+/// The information characteristic's value now: the plain part of the Hello, as the TXT record,
+/// plus `net=1` when the last connectivity check failed (the speaker needs a network).
 pub fn info_value(ctx: &Core) -> Vec<u8> {
     TxtRecord::for_agent(&ctx.summary())
+        .with_needs_network(ctx.network.needs_network())
         .to_ble_info()
         .into_bytes()
 }

@@ -23,6 +23,7 @@ pub mod nm;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,7 +158,15 @@ pub struct Network {
     backend: Arc<dyn NetworkBackend>,
     checker: ConnectivityChecker,
     busy: Arc<Mutex<()>>,
+    /// The outcome of the last connectivity check: [`CHECK_UNKNOWN`], [`CHECK_ONLINE`] or
+    /// [`CHECK_OFFLINE`]. Read by the BLE info characteristic (`net=1`), so a companion can
+    /// offer the Wi-Fi step before anything else; written by every check.
+    last_check: Arc<AtomicU8>,
 }
+
+const CHECK_UNKNOWN: u8 = 0;
+const CHECK_ONLINE: u8 = 1;
+const CHECK_OFFLINE: u8 = 2;
 
 impl Network {
     /// A network over `backend`, checked with `checker`.
@@ -166,7 +175,27 @@ impl Network {
             backend,
             checker,
             busy: Arc::new(Mutex::new(())),
+            last_check: Arc::new(AtomicU8::new(CHECK_UNKNOWN)),
         }
+    }
+
+    /// True when the last connectivity check failed (none run yet: false). Advertised as
+    /// `net=1` ([`shared_protocol::discovery::TXT_NETWORK`]).
+    pub fn needs_network(&self) -> bool {
+        self.last_check.load(Ordering::Relaxed) == CHECK_OFFLINE
+    }
+
+    fn remember(&self, online: bool) {
+        let v = if online { CHECK_ONLINE } else { CHECK_OFFLINE };
+        self.last_check.store(v, Ordering::Relaxed);
+    }
+
+    /// Runs the connectivity check once and remembers it (the agent does so at start when it
+    /// can join networks, so the advertisement says `net=1` before any companion asks).
+    pub async fn check_now(&self) -> bool {
+        let ok = self.checker.run().await.ok;
+        self.remember(ok);
+        ok
     }
 
     /// The backend `cfg` names, checking the LWA/AVS hosts `lwa` talks to.
@@ -209,6 +238,7 @@ impl Network {
     pub async fn status(&self) -> NetworkStatus {
         let link = self.backend.current().await;
         let check = self.checker.run().await;
+        self.remember(check.ok);
         NetworkStatus {
             online: check.ok,
             interface: link.interface,
@@ -252,7 +282,10 @@ impl Network {
         };
         let _ = progress.send(WifiStage::CheckingInternet);
         let check = self.checker.run().await;
+        // After a failed join the backend rolls back to the previous network, whose state the
+        // last check before the join still describes: only a success is remembered here.
         if check.ok {
+            self.remember(true);
             tracing::info!(%ssid, "Wi-Fi joined; LWA and AVS reachable");
             return WifiResult::Connected {
                 ssid: ssid.clone(),

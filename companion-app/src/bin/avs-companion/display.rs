@@ -46,6 +46,7 @@ fn device_json(d: &Device) -> serde_json::Value {
         "transports": d.endpoints.iter().map(|e| e.kind().to_string()).collect::<Vec<_>>(),
         "paired": d.paired,
         "pairing": d.pairing.as_str(),
+        "needs_network": d.needs_network,
     })
 }
 
@@ -56,13 +57,19 @@ fn device_line(d: &Device) -> String {
         .map_or_else(|| "-".to_owned(), ToString::to_string);
     let transports: Vec<String> = d.endpoints.iter().map(|e| e.kind().to_string()).collect();
     format!(
-        "{:<24} {:<20} {:<22} {:<9} {:<6} {}",
+        "{:<24} {:<20} {:<22} {:<9} {:<6} {}{}",
         d.name,
         d.id,
         addr,
         transports.join(","),
         if d.paired { "yes" } else { "no" },
-        d.pairing.as_str()
+        d.pairing.as_str(),
+        // The speaker's last connectivity check failed: pairing starts with the Wi-Fi step.
+        if d.needs_network {
+            "  needs Wi-Fi setup"
+        } else {
+            ""
+        }
     )
 }
 
