@@ -10,10 +10,12 @@
 
 use std::time::Duration;
 
+use avs_pair_tests::process::Stream;
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::AgentProcess;
 use avs_pair_tests::world::{World, ALICE, BOB, CODE};
 use companion_app::pairing::{PairReport, Step};
+use device_agent::local_api::StatusReport;
 use lwa_emulator::Endpoint;
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::message::PairingWindow;
@@ -169,28 +171,24 @@ fn an_agent_restarted_after_pairing_comes_back_refreshed_from_its_store() {
     assert!(out.contains("\"ok\":true"), "{out}");
 }
 
-#[test]
-fn revoking_access_in_lwa_makes_the_agent_unrecoverable_and_reopens_its_window() {
-    require_netns!();
-    let w = world(&["speaker"]);
-    let mut opts = w.agent_options("speaker");
-    // Reopening by itself after an unlink is opt-in (issue 12.10; default: the button).
-    opts.extra_toml.push("reopen_after_unlink = true".into());
-    let a = w.start_agent("speaker", &opts).unwrap();
-    pair_ok(&w, &a, ALICE);
+/// Revokes Alice's tokens in LWA and makes the speaker notice (its next AVS call is refused,
+/// which forces one refresh: `invalid_grant`); returns its status once it is unrecoverable and
+/// `done` holds.
+fn unlink_in_lwa(
+    w: &World,
+    a: &AgentProcess,
+    done: impl Fn(&StatusReport) -> bool,
+) -> StatusReport {
     let revoked = w.emu().revoke_user_tokens(ALICE.user_id).unwrap();
     assert!(revoked.refresh_tokens >= 1, "{revoked:?}");
-    // The speaker's next AVS call is refused (403), which forces one refresh: invalid_grant.
     let _ = a.cli(&w.bins.agent, "check");
     let s = w
-        .wait_auth_state(&a, Duration::from_secs(15), AuthState::UnrecoverableError)
+        .wait_status(a, Duration::from_secs(15), |s| {
+            s.auth_state == AuthState::UnrecoverableError && done(s)
+        })
         .unwrap();
     assert_eq!(s.auth_error, AuthError::AuthorizationExpired);
     assert!(!s.paired, "the dead token is forgotten");
-    assert!(
-        matches!(s.window, PairingWindow::Open { .. }),
-        "window reopened: {s:?}"
-    );
     assert!(
         !w.state_dir("speaker")
             .read_dir()
@@ -199,6 +197,60 @@ fn revoking_access_in_lwa_makes_the_agent_unrecoverable_and_reopens_its_window()
             .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("refresh_token"))),
         "no refresh token left on disk"
     );
+    s
+}
+
+#[test]
+fn revoking_access_in_lwa_makes_the_agent_unrecoverable_and_the_button_reopens_its_window() {
+    require_netns!();
+    let w = world(&["speaker"]);
+    let mut opts = w.agent_options("speaker");
+    // The pairing button: every line appended to this file is one press.
+    let button = w.path().join("speaker-button");
+    std::fs::write(&button, "").unwrap();
+    opts.extra_toml.push(format!(
+        "button_hook = \"exec tail -n +1 -F '{}'\"",
+        button.display()
+    ));
+    let a = w.start_agent("speaker", &opts).unwrap();
+    pair_ok(&w, &a, ALICE);
+    unlink_in_lwa(&w, &a, |_| true);
+    // Default policy (issue 12.10): nobody is known to be there, so the window stays shut. The
+    // agent's decision is its log line; the status after it must still say closed.
+    a.process
+        .wait_for_line(Stream::Stderr, Duration::from_secs(10), |l| {
+            l.contains("press the pairing button to pair it again")
+        })
+        .unwrap_or_else(|e| panic!("the agent's unlink decision: {e}"));
+    let s = w.status(&a).unwrap();
+    assert_eq!(s.window, PairingWindow::Closed, "{s:?}");
+    assert_eq!(s.auth_state, AuthState::UnrecoverableError);
+    // Someone at the speaker presses the button: the window opens and Alice links it again.
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&button)
+        .unwrap();
+    writeln!(f, "press").unwrap();
+    w.wait_status(&a, Duration::from_secs(10), |s| {
+        matches!(s.window, PairingWindow::Open { .. })
+    })
+    .unwrap_or_else(|e| panic!("the button reopens the window: {e}"));
+    let r = pair_ok(&w, &a, ALICE);
+    assert_eq!(r.user_id.as_ref().map(|u| u.as_str()), Some(ALICE.user_id));
+    assert_eq!(w.status(&a).unwrap().auth_state, AuthState::Refreshed);
+}
+
+#[test]
+fn with_reopen_after_unlink_the_window_reopens_by_itself_after_lwa_revokes_access() {
+    require_netns!();
+    let w = world(&["speaker"]);
+    let mut opts = w.agent_options("speaker");
+    opts.extra_toml.push("reopen_after_unlink = true".into());
+    let a = w.start_agent("speaker", &opts).unwrap();
+    pair_ok(&w, &a, ALICE);
+    // The window reopens right after the state change (a separate step in the agent): wait for both.
+    unlink_in_lwa(&w, &a, |s| matches!(s.window, PairingWindow::Open { .. }));
     // And the user can link it again right away.
     let r = pair_ok(&w, &a, ALICE);
     assert_eq!(r.user_id.as_ref().map(|u| u.as_str()), Some(ALICE.user_id));
