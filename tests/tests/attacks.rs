@@ -21,6 +21,7 @@ use avs_pair_tests::stack::AgentProcess;
 use avs_pair_tests::world::{World, ALICE, CODE, WRONG_CODE};
 use companion_app::link::{open_tcp, LinkError, LinkTimeouts};
 use companion_app::pairing::Target;
+use lwa_emulator::Endpoint;
 use shared_protocol::lwa::AuthState;
 use shared_protocol::message::{ErrorKind, Hello, PairingWindow, PlainMessage, Role};
 use shared_protocol::setup_code::SetupCode;
@@ -286,7 +287,7 @@ fn a_replayed_session_is_refused_and_reveals_nothing() {
         .start_agent("speaker", &w.agent_options("speaker"))
         .unwrap();
     let addr = agent_addr(&w, &a);
-    let (captured, replay) = w
+    let captured = w
         .on_laptop(move || async move {
             // A tap between the real companion and the agent records the companion's bytes.
             let tap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -328,9 +329,7 @@ fn a_replayed_session_is_refused_and_reveals_nothing() {
             drop(session);
             let _ = tokio::time::timeout(Duration::from_secs(5), relay).await;
             let captured = captured.lock().unwrap().clone();
-            // Replay every byte the owner sent, on a fresh connection.
-            let replay = converse(addr, vec![captured.clone()]).await;
-            (captured, replay)
+            captured
         })
         .unwrap();
     assert!(
@@ -338,10 +337,33 @@ fn a_replayed_session_is_refused_and_reveals_nothing() {
         "captured a real session ({} bytes)",
         captured.len()
     );
-    let (bytes, closed) = replay;
+    // The owner's DeviceInfo ran the agent's connectivity check (one request to LWA's host,
+    // answered before DeviceInfo is sent): that shows the request log sees the agent. No code
+    // was exchanged. The log is emptied so that what follows is the replay's alone.
+    let owner = w.emu().requests();
+    assert!(
+        !owner.is_empty(),
+        "the owner's connectivity check reached LWA"
+    );
+    assert!(
+        !owner
+            .iter()
+            .any(|r| r.endpoint == Some(Endpoint::Token) && r.method == "POST"),
+        "no code exchange from the owner's session: {owner:?}"
+    );
+    w.emu().clear_requests();
+    // Replay every byte the owner sent, on a fresh connection.
+    let (bytes, closed) = w
+        .on_laptop(move || async move { converse(addr, vec![captured]).await })
+        .unwrap();
     assert!(closed, "the agent ends the replayed session");
     assert_learnt_nothing("replay", &bytes);
-    assert!(w.emu().requests().is_empty(), "LWA never contacted");
+    // Not even its replayed GetDeviceInfo ran (that would have run the connectivity check).
+    let replayed = w.emu().requests();
+    assert!(
+        replayed.is_empty(),
+        "LWA contacted by the replay: {replayed:?}"
+    );
     assert!(!w.status(&a).unwrap().paired);
 }
 
