@@ -7,7 +7,11 @@
 //! mDNS is off (it must not run in the root network namespace): the TCP connector is registered
 //! but finds nothing, so the speaker is found and reached over BLE or not at all.
 //!
-//! `cargo test -p avs-pair-tests --test ble_commands` (about 2 s).
+//! With the window shut the speaker answers its Hello only: status reports the Hello's summary
+//! and how to open the window; reset is refused before its confirmation.
+//!
+//! `cargo test -p avs-pair-tests --test ble_commands` (about 10 s: each command discovers over
+//! BLE, about 1.3 s each).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
