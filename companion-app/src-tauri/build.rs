@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "open_sign_in",
     "paste_redirect",
     "cancel_pairing",
+    "choose_wifi",
 ];
 
 /// Shown instead of the app when the web UI was not built, so a workspace-wide `cargo clippy` or

@@ -10,7 +10,7 @@ use tauri::State;
 
 use crate::ipc::{
     CommandError, PairingStarted, SettingsField, SettingsInput, SettingsView, SetupCodeCheck,
-    SpeakerView, SpeakersView,
+    SpeakerView, SpeakersView, WifiChoiceInput,
 };
 use crate::pairing::PairSettings;
 use crate::state::AppState;
@@ -86,6 +86,13 @@ pub async fn open_sign_in(state: State<'_, AppState>) -> Answer<()> {
 #[tauri::command]
 pub async fn paste_redirect(state: State<'_, AppState>, url: String) -> Answer<()> {
     state.pairing.paste_redirect(url)
+}
+
+/// The network the user chose on the Wi-Fi screen (answers a `wifiChoose` event). A wrong choice
+/// (no password for a secured network, a name too long) is refused here and the screen stays.
+#[tauri::command]
+pub async fn choose_wifi(state: State<'_, AppState>, choice: WifiChoiceInput) -> Answer<()> {
+    state.pairing.choose_wifi(choice)
 }
 
 /// Stops the running pairing. Answers whether one was running.

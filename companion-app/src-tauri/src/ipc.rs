@@ -289,6 +289,39 @@ pub struct PairingErrorView {
     pub retry: RetryMode,
 }
 
+/// One network of the speaker's Wi-Fi scan, as the Wi-Fi screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WifiNetworkView {
+    /// Its position in the scan: what [`WifiChoiceInput::network`] names (SSIDs are bytes, not
+    /// always text, so the window never sends a scanned name back).
+    pub index: u32,
+    /// The name for a person (invalid UTF-8 replaced, control characters escaped).
+    pub ssid: String,
+    /// Signal strength, percent (0-100).
+    pub signal: u8,
+    /// Needs a password (the lock icon).
+    pub secured: bool,
+    /// The speaker can join it (not enterprise or WEP).
+    pub supported: bool,
+    /// The speaker has a saved profile for it.
+    pub known: bool,
+}
+
+/// What `choose_wifi` receives: a scanned network (by index) or a hidden one (by name), and the
+/// password. The password travels window → Rust once per attempt and is never sent back.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct WifiChoiceInput {
+    /// [`WifiNetworkView::index`] of the chosen network; `None` for "Other network…".
+    pub network: Option<u32>,
+    /// The hidden network's name (with `network: None`).
+    pub hidden_ssid: Option<String>,
+    /// The password; `None` or "" for an open network. Redacted in Debug, zeroized on drop.
+    #[ts(type = "string | null")]
+    pub password: Option<shared_protocol::secret::WifiPassphrase>,
+}
+
 /// One thing that happened in a pairing (event [`event::PAIRING`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(
@@ -324,6 +357,32 @@ pub enum PairingEvent {
     BrowserOpened {
         /// Which attempt.
         pairing_id: u64,
+    },
+    /// The speaker is offline: the window shows the Wi-Fi screen and answers with `choose_wifi`
+    /// (or `cancel_pairing`). Sent again after a failed join, with the reason.
+    WifiChoose {
+        /// Which attempt.
+        pairing_id: u64,
+        /// The scan, strongest first (hidden networks left out).
+        networks: Vec<WifiNetworkView>,
+        /// Why the last join failed ("Wrong password for Home-5G"); `None` the first time.
+        last_error: Option<String>,
+        /// The network the last join tried (its index), to keep it selected.
+        last_network: Option<u32>,
+    },
+    /// A join is under way on the speaker.
+    WifiProgress {
+        /// Which attempt.
+        pairing_id: u64,
+        /// What it is doing, in words ("Checking the password").
+        detail: String,
+    },
+    /// The speaker joined a network that reaches Amazon; the pairing goes on.
+    WifiJoined {
+        /// Which attempt.
+        pairing_id: u64,
+        /// "on Home-5G at 192.0.2.7".
+        detail: String,
     },
     /// The speaker's exchange failed in a way that may pass with the same sign-in; trying again.
     Retrying {
@@ -369,6 +428,9 @@ impl PairingEvent {
             | PairingEvent::SignIn { pairing_id, .. }
             | PairingEvent::BrowserOpened { pairing_id }
             | PairingEvent::Retrying { pairing_id, .. }
+            | PairingEvent::WifiChoose { pairing_id, .. }
+            | PairingEvent::WifiProgress { pairing_id, .. }
+            | PairingEvent::WifiJoined { pairing_id, .. }
             | PairingEvent::Linked { pairing_id, .. }
             | PairingEvent::Failed { pairing_id, .. }
             | PairingEvent::Cancelled { pairing_id } => *pairing_id,
@@ -438,6 +500,8 @@ pub fn typescript() -> String {
         ErrorKind::decl(&cfg),
         RetryMode::decl(&cfg),
         PairingErrorView::decl(&cfg),
+        WifiNetworkView::decl(&cfg),
+        WifiChoiceInput::decl(&cfg),
         PairingEvent::decl(&cfg),
         CommandError::decl(&cfg),
     ];

@@ -25,6 +25,7 @@ pub mod settings;
 pub mod setup_code;
 pub mod speakers;
 pub mod state;
+pub mod wifi;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, options: AppOptions) -> t
             commands::open_sign_in,
             commands::paste_redirect,
             commands::cancel_pairing,
+            commands::choose_wifi,
         ])
         .setup(move |app| {
             manage_state(app.handle(), options);

@@ -6,6 +6,8 @@
 //!   sign-in page is opened when the user presses the button on the Sign-in screen
 //!   ([`PairingController::open_sign_in`]), so a browser never pops up unannounced;
 //! - translates the core's step events into the window's [`PairingEvent`]s;
+//! - sets the Wi-Fi chooser ([`crate::wifi::WindowChooser`]): an offline speaker's scan goes to
+//!   the window's Wi-Fi screen, and `choose_wifi` ([`PairingController::choose_wifi`]) answers;
 //! - cancels: the Cancel button, a new pairing, or the window closing abort the task, which drops
 //!   the link (the speaker sees the connection close) and the redirect listener;
 //! - keeps what a retry may reuse: the speaker and the setup code, unless the speaker said the
@@ -24,7 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
 use crate::browser::SignInOpener;
-use crate::ipc::{CommandError, PairingEvent, PairingStarted, Stage, StageState};
+use crate::ipc::{CommandError, PairingEvent, PairingStarted, Stage, StageState, WifiChoiceInput};
+use crate::wifi::{WifiSlot, WindowChooser};
 use crate::{errors, speakers::Speakers};
 
 /// Where pairing events go (the window, or a test).
@@ -48,6 +51,8 @@ struct Running {
     paste: mpsc::Sender<String>,
     /// Tells the browser watcher the pairing is over.
     browser_done: Option<oneshot::Sender<()>>,
+    /// The Wi-Fi question waiting for the window's answer.
+    wifi: WifiSlot,
 }
 
 struct Retained {
@@ -120,6 +125,12 @@ impl PairingController {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
+        let wifi = WifiSlot::default();
+        options.wifi = Some(Box::new(WindowChooser::new(
+            id,
+            self.sink.clone(),
+            wifi.clone(),
+        )));
         inner.retained = Some(Retained {
             device: device.clone(),
             code: Some(code),
@@ -149,6 +160,7 @@ impl PairingController {
             login_url: None,
             paste: paste_tx,
             browser_done: None,
+            wifi,
         });
         started
     }
@@ -309,6 +321,19 @@ impl PairingController {
             .map_err(|_| CommandError::new("The sign-in is no longer waiting for an address."))
     }
 
+    /// Hands the running pairing's Wi-Fi step the network the user chose.
+    pub fn choose_wifi(&self, choice: WifiChoiceInput) -> Result<(), CommandError> {
+        let slot = {
+            let inner = self.lock();
+            let r = inner
+                .running
+                .as_ref()
+                .ok_or_else(|| CommandError::new("No pairing is waiting for a Wi-Fi network."))?;
+            r.wifi.clone()
+        };
+        slot.answer(choice)
+    }
+
     /// Stops the running pairing, if any; reports it cancelled. Safe to call any time.
     pub fn cancel(&self) -> bool {
         let running = self.lock().running.take();
@@ -374,7 +399,11 @@ impl Translator {
                 Step::Exchange => vec![self.stage(Stage::HandOver, Active, None, None)],
                 Step::Discovery | Step::DeviceInfo | Step::Wifi => vec![],
             },
-            PairEvent::StepDone { step, millis, .. } => match step {
+            PairEvent::StepDone {
+                step,
+                millis,
+                detail,
+            } => match step {
                 Step::Connect => vec![self.stage(Stage::Connect, Done, None, Some(millis))],
                 Step::Handshake => {
                     self.secure_millis += millis;
@@ -394,7 +423,11 @@ impl Translator {
                     out.push(self.stage(Stage::Exchange, Done, None, Some(millis)));
                     out
                 }
-                Step::Discovery | Step::Wifi => vec![],
+                Step::Wifi => vec![PairingEvent::WifiJoined {
+                    pairing_id: self.id,
+                    detail,
+                }],
+                Step::Discovery => vec![],
             },
             PairEvent::LoginUrl { url, automatic, .. } => vec![PairingEvent::SignIn {
                 pairing_id: self.id,
@@ -420,12 +453,13 @@ impl Translator {
                 attempt,
                 reason,
             }],
-            // The app has no Wi-Fi screen yet: it sets no chooser, so an offline speaker ends
-            // the pairing with PairError::SpeakerOffline (its reason is shown) before any
-            // sign-in; these events do not occur.
-            PairEvent::WifiNeeded { .. }
-            | PairEvent::WifiProgress { .. }
-            | PairEvent::WifiFailed { .. } => vec![],
+            // The Wi-Fi screen comes with the chooser's question (WifiChoose); a failure's
+            // reason comes with the next question, so WifiNeeded and WifiFailed add nothing.
+            PairEvent::WifiProgress { stage } => vec![PairingEvent::WifiProgress {
+                pairing_id: self.id,
+                detail: crate::wifi::stage_text(stage).to_owned(),
+            }],
+            PairEvent::WifiNeeded { .. } | PairEvent::WifiFailed { .. } => vec![],
         }
     }
 }

@@ -16,15 +16,16 @@ import {
   type SpeakersView,
   type SpeakerView,
 } from "./ipc";
-import { applyEvent, newPairing, waitingForSignIn, type PairingModel } from "./model";
+import { applyEvent, newPairing, waitingForSignIn, waitingForWifi, type PairingModel } from "./model";
 import { speakersScreen } from "./screens/speakers";
 import { setupCodeScreen } from "./screens/setupCode";
 import { signInScreen } from "./screens/signIn";
+import { wifiScreen } from "./screens/wifi";
 import { progressScreen } from "./screens/progress";
 import { resultScreen } from "./screens/result";
 import { settingsScreen } from "./screens/settings";
 
-export type ScreenId = "speakers" | "setupCode" | "signIn" | "progress" | "result" | "settings";
+export type ScreenId = "speakers" | "setupCode" | "wifi" | "signIn" | "progress" | "result" | "settings";
 
 export interface Screen {
   id: ScreenId;
@@ -143,6 +144,8 @@ export class App {
         return speakersScreen(this);
       case "setupCode":
         return setupCodeScreen(this);
+      case "wifi":
+        return wifiScreen(this);
       case "signIn":
         return signInScreen(this);
       case "progress":
@@ -159,12 +162,16 @@ export class App {
   }
 
   private renderSteps(id: ScreenId): void {
-    const at = FLOW[id];
+    // A speaker that had to be put on Wi-Fi gets a "Wi-Fi" step between the code and the sign-in.
+    const withWifi = id === "wifi" || !!this.state.pairing?.wifi;
+    const labels = withWifi ? [...FLOW_LABELS.slice(0, 2), "Wi-Fi", ...FLOW_LABELS.slice(2)] : FLOW_LABELS;
+    let at = id === "wifi" ? 2 : FLOW[id];
+    if (withWifi && id !== "wifi" && at !== undefined && at >= 2) at += 1;
     this.steps.hidden = at === undefined;
     if (at === undefined) return;
     replaceChildren(
       this.steps,
-      FLOW_LABELS.map((label, i) =>
+      labels.map((label, i) =>
         h(
           "li",
           {
@@ -198,7 +205,7 @@ export class App {
   closeSettings(): void {
     const p = this.state.pairing;
     // A pairing may have moved on meanwhile (signed in, linked, failed): show where it is now.
-    if (p && (p.outcome?.type !== "cancelled") && ["signIn", "progress", "result"].includes(this.returnTo)) {
+    if (p && (p.outcome?.type !== "cancelled") && ["wifi", "signIn", "progress", "result"].includes(this.returnTo)) {
       this.route();
       return;
     }
@@ -290,6 +297,7 @@ export class App {
     if (!p) return;
     let want: ScreenId = "progress";
     if (p.outcome && p.outcome.type !== "cancelled") want = "result";
+    else if (waitingForWifi(p)) want = "wifi";
     else if (waitingForSignIn(p)) want = "signIn";
     if (this.current === want) this.refresh();
     else this.show(want);

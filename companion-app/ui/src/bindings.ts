@@ -181,6 +181,47 @@ message: string,
  */
 retry: RetryMode, };
 
+export type WifiNetworkView = { 
+/**
+ * Its position in the scan: what [`WifiChoiceInput::network`] names (SSIDs are bytes, not
+ * always text, so the window never sends a scanned name back).
+ */
+index: number, 
+/**
+ * The name for a person (invalid UTF-8 replaced, control characters escaped).
+ */
+ssid: string, 
+/**
+ * Signal strength, percent (0-100).
+ */
+signal: number, 
+/**
+ * Needs a password (the lock icon).
+ */
+secured: boolean, 
+/**
+ * The speaker can join it (not enterprise or WEP).
+ */
+supported: boolean, 
+/**
+ * The speaker has a saved profile for it.
+ */
+known: boolean, };
+
+export type WifiChoiceInput = { 
+/**
+ * [`WifiNetworkView::index`] of the chosen network; `None` for "Other network…".
+ */
+network: number | null, 
+/**
+ * The hidden network's name (with `network: None`).
+ */
+hiddenSsid: string | null, 
+/**
+ * The password; `None` or "" for an open network. Redacted in Debug, zeroized on drop.
+ */
+password: string | null, };
+
 export type PairingEvent = { "type": "stage", 
 /**
  * Which attempt.
@@ -218,7 +259,39 @@ automatic: boolean, } | { "type": "browserOpened",
 /**
  * Which attempt.
  */
-pairingId: number, } | { "type": "retrying", 
+pairingId: number, } | { "type": "wifiChoose", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * The scan, strongest first (hidden networks left out).
+ */
+networks: Array<WifiNetworkView>, 
+/**
+ * Why the last join failed ("Wrong password for Home-5G"); `None` the first time.
+ */
+lastError: string | null, 
+/**
+ * The network the last join tried (its index), to keep it selected.
+ */
+lastNetwork: number | null, } | { "type": "wifiProgress", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * What it is doing, in words ("Checking the password").
+ */
+detail: string, } | { "type": "wifiJoined", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * "on Home-5G at 192.0.2.7".
+ */
+detail: string, } | { "type": "retrying", 
 /**
  * Which attempt.
  */

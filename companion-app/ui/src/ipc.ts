@@ -16,6 +16,7 @@ import type {
   SetupCodeCheck,
   SpeakerView,
   SpeakersView,
+  WifiChoiceInput,
 } from "./bindings";
 
 export type * from "./bindings";
@@ -54,6 +55,7 @@ export const commands = {
   openSignIn: () => call<null>("open_sign_in"),
   pasteRedirect: (url: string) => call<null>("paste_redirect", { url }),
   cancelPairing: () => call<boolean>("cancel_pairing"),
+  chooseWifi: (choice: WifiChoiceInput) => call<null>("choose_wifi", { choice }),
 };
 
 export type Commands = typeof commands;

@@ -1,7 +1,7 @@
 // The pairing's progress as the window shows it, built from the Rust side's events.
 // Pure: no DOM, no IPC (unit-tested in tests/unit/model.test.ts).
 
-import type { PairingErrorView, PairingEvent, Stage } from "./ipc";
+import type { PairingErrorView, PairingEvent, Stage, WifiNetworkView } from "./ipc";
 
 export const STAGES: { id: Stage | "linked"; label: string; doneLabel: string }[] = [
   { id: "connect", label: "Connecting to the speaker", doneLabel: "Connected to the speaker" },
@@ -27,19 +27,35 @@ export interface Linked {
   totalMillis: number;
 }
 
+/** The Wi-Fi step: the speaker's scan and where the join is. */
+export interface WifiModel {
+  networks: WifiNetworkView[];
+  /** Why the last join failed, in words; null the first time. */
+  lastError: string | null;
+  /** The network the last join tried (its index). */
+  lastNetwork: number | null;
+  /** How many times the speaker asked (a new question re-arms the screen). */
+  asked: number;
+  /** What the join is doing now ("Checking the password"); null before a join. */
+  progress: string | null;
+  /** "on Home-5G at 192.0.2.7" once joined. */
+  joined: string | null;
+}
+
 export interface PairingModel {
   id: number;
   speakerName: string;
   stages: Record<Stage | "linked", StageRow>;
   signIn: { url: string; automatic: boolean; opened: boolean } | null;
   retrying: string | null;
+  wifi: WifiModel | null;
   outcome: { type: "linked"; linked: Linked } | { type: "failed"; error: PairingErrorView } | { type: "cancelled" } | null;
 }
 
 export function newPairing(id: number, speakerName: string): PairingModel {
   const stages = {} as Record<Stage | "linked", StageRow>;
   for (const s of STAGES) stages[s.id] = { status: "pending", detail: null, millis: null };
-  return { id, speakerName, stages, signIn: null, retrying: null, outcome: null };
+  return { id, speakerName, stages, signIn: null, retrying: null, wifi: null, outcome: null };
 }
 
 /**
@@ -73,6 +89,25 @@ export function applyEvent(model: PairingModel | null, ev: PairingEvent): Pairin
     case "browserOpened":
       if (m.signIn) m.signIn.opened = true;
       break;
+    case "wifiChoose":
+      m.wifi = {
+        networks: ev.networks,
+        lastError: ev.lastError,
+        lastNetwork: ev.lastNetwork,
+        asked: (m.wifi?.asked ?? 0) + 1,
+        progress: null,
+        joined: null,
+      };
+      break;
+    case "wifiProgress":
+      if (m.wifi) m.wifi.progress = ev.detail;
+      break;
+    case "wifiJoined":
+      if (m.wifi) {
+        m.wifi.joined = ev.detail;
+        m.wifi.progress = null;
+      }
+      break;
     case "retrying":
       m.retrying = `Trying again (${ev.attempt}): ${ev.reason}`;
       break;
@@ -97,6 +132,11 @@ export function applyEvent(model: PairingModel | null, ev: PairingEvent): Pairin
   return m;
 }
 
+/** True while the Wi-Fi step runs (choosing or joining). */
+export function waitingForWifi(m: PairingModel | null): boolean {
+  return !!m && !m.outcome && m.wifi !== null && m.wifi.joined === null;
+}
+
 /** True while the user has to act in the browser. */
 export function waitingForSignIn(m: PairingModel | null): boolean {
   return !!m && !m.outcome && m.signIn !== null && m.stages.signIn.status === "active";
@@ -107,5 +147,6 @@ function clone(m: PairingModel): PairingModel {
     ...m,
     stages: Object.fromEntries(Object.entries(m.stages).map(([k, v]) => [k, { ...v }])) as PairingModel["stages"],
     signIn: m.signIn ? { ...m.signIn } : null,
+    wifi: m.wifi ? { ...m.wifi } : null,
   };
 }

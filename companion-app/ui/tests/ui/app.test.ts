@@ -5,6 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
+import type { PairingEvent, WifiNetworkView } from "../../src/ipc";
 import {
   calls,
   emitPairing,
@@ -471,4 +472,135 @@ describe("Readable at 200% zoom", () => {
       await context.close();
     });
   }
+});
+
+describe("Wi-Fi", () => {
+  const scan: WifiNetworkView[] = [
+    { index: 0, ssid: "Home-5G", signal: 82, secured: true, supported: true, known: false },
+    { index: 1, ssid: "Office-Guest", signal: 64, secured: true, supported: true, known: true },
+    { index: 2, ssid: "Corp-8021X", signal: 51, secured: true, supported: false, known: false },
+    { index: 3, ssid: "Library", signal: 30, secured: false, supported: true, known: false },
+  ];
+  const ask = (lastError: string | null = null, lastNetwork: number | null = null): PairingEvent => ({
+    type: "wifiChoose",
+    pairingId: 1,
+    networks: scan,
+    lastError,
+    lastNetwork,
+  });
+
+  /** From the setup code to the Wi-Fi screen of pairing 1. */
+  async function toWifi(page: Page): Promise<void> {
+    await page.locator("#continue").click();
+    await typeCode(page, "24681357");
+    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
+    await page.locator("#continue").click();
+    await expect.poll(() => screen(page)).toBe("progress");
+    await emitPairing(page, stage(1, "connect", "active"), stage(1, "connect", "done"), stage(1, "secure", "active"), stage(1, "secure", "done"), ask());
+    await expect.poll(() => screen(page)).toBe("wifi");
+  }
+
+  const chosen = async (page: Page) => (await calls(page)).filter((c) => c.cmd === "choose_wifi").map((c) => c.args.choice as Record<string, unknown>);
+  const focusedId = (page: Page) => page.evaluate(() => document.activeElement?.id ?? "");
+
+  test("list -> wrong password stays on the screen, focused, with the reason -> right password goes on to the sign-in", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await toWifi(page);
+    // The list: every scanned network and "Other network…"; signal, lock and known marked.
+    const rows = page.locator("#wifi-list .wifi-row");
+    expect(await rows.count()).toBe(5);
+    expect(await page.locator('.wifi-row[data-ssid="Home-5G"] .wifi-lock').count()).toBe(1);
+    expect(await page.locator('.wifi-row[data-ssid="Library"] .wifi-lock').count()).toBe(0);
+    expect(await page.locator('.wifi-row[data-ssid="Home-5G"] .signal .on').count()).toBe(4);
+    expect(await page.locator('.wifi-row[data-ssid="Library"] .signal .on').count()).toBe(2);
+    expect(await page.locator('.wifi-row[data-ssid="Office-Guest"]').innerText()).toContain("Known");
+    expect(await page.locator('.wifi-row[data-ssid="Corp-8021X"]').innerText()).toContain("Can't join");
+    expect(await page.locator("#wifi-1").isChecked()).toBe(true); // the known one is preselected
+    expect(await page.locator("#wifi-2").isDisabled()).toBe(true);
+    expect(await rows.last().innerText()).toContain("Other network…");
+    const steps = await page.locator(".steps").innerText();
+    expect(steps).toContain("Wi-Fi");
+
+    // Home-5G with a wrong password; the show toggle reveals it.
+    await page.locator('.wifi-row[data-ssid="Home-5G"]').click();
+    await page.locator("#wifi-password").fill("wrong-pass");
+    expect(await page.locator("#wifi-password").getAttribute("type")).toBe("password");
+    await page.locator("#wifi-show").click();
+    expect(await page.locator("#wifi-password").getAttribute("type")).toBe("text");
+    expect(await page.locator("#wifi-show").getAttribute("aria-pressed")).toBe("true");
+    await page.locator("#wifi-connect").click();
+    await expect.poll(() => chosen(page)).toEqual([{ network: 0, hiddenSsid: null, password: "wrong-pass" }]);
+    await emitPairing(page, { type: "wifiProgress", pairingId: 1, detail: "Checking the password" });
+    await expect.poll(() => page.locator("#wifi-progress").isVisible()).toBe(true);
+    expect(await page.locator("#wifi-progress").innerText()).toContain("Checking the password");
+    expect(await page.locator("#wifi-connect").isDisabled()).toBe(true);
+
+    // The speaker says why: same screen, the reason in words, the password field focused.
+    await emitPairing(page, ask("Wrong password for Home-5G", 0));
+    await expect.poll(() => page.locator("#wifi-error").isVisible()).toBe(true);
+    expect(await screen(page)).toBe("wifi");
+    expect(await page.locator("#wifi-error").innerText()).toBe("Wrong password for Home-5G");
+    await expect.poll(() => focusedId(page)).toBe("wifi-password");
+    expect(await page.locator("#wifi-0").isChecked()).toBe(true);
+    expect(await page.locator("#wifi-progress").isVisible()).toBe(false);
+    expect(await page.locator("#wifi-connect").isEnabled()).toBe(true);
+    await shot(page, "wifi-wrong-password");
+
+    // The right one, by keyboard: type over the selected text and press Enter.
+    await page.keyboard.type("right-pass");
+    await page.keyboard.press("Enter");
+    await expect.poll(async () => (await chosen(page)).length).toBe(2);
+    expect((await chosen(page))[1]).toEqual({ network: 0, hiddenSsid: null, password: "right-pass" });
+    await emitPairing(
+      page,
+      { type: "wifiProgress", pairingId: 1, detail: "Checking that it reaches Amazon" },
+      { type: "wifiJoined", pairingId: 1, detail: "on Home-5G at 192.0.2.20" },
+      stage(1, "signIn", "active"),
+      { type: "signIn", pairingId: 1, url: "http://127.0.0.1:8080/ap/oa?client_id=x&state=s", automatic: true },
+    );
+    await expect.poll(() => screen(page)).toBe("signIn");
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
+
+  test("Other network… asks for the name; an empty secured password is caught before the speaker", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await toWifi(page);
+    await page.locator('.wifi-row[data-ssid="Home-5G"]').click();
+    await page.locator("#wifi-connect").click();
+    expect(await page.locator("#wifi-error").innerText()).toBe("Enter the password for Home-5G.");
+    expect(await focusedId(page)).toBe("wifi-password");
+    expect(await chosen(page)).toEqual([]);
+    await page.locator('.wifi-row[data-value="other"]').click();
+    expect(await page.locator("#wifi-ssid").isVisible()).toBe(true);
+    await page.locator("#wifi-ssid").fill("Attic");
+    await page.locator("#wifi-password").fill("attic-pass");
+    await page.locator("#wifi-connect").click();
+    await expect.poll(() => chosen(page)).toEqual([{ network: null, hiddenSsid: "Attic", password: "attic-pass" }]);
+    // Cancel from the Wi-Fi screen stops the pairing.
+    await emitPairing(page, ask("Attic is not in range of the speaker", null));
+    await expect.poll(() => page.locator("#wifi-error").innerText()).toBe("Attic is not in range of the speaker");
+    await page.locator("#cancel").click();
+    await expect.poll(async () => (await calls(page)).some((c) => c.cmd === "cancel_pairing")).toBe(true);
+    await expect.poll(() => screen(page)).toBe("setupCode");
+    await context.close();
+  });
+
+  test("phone size (390×844): no sideways scrolling, Connect reachable", async () => {
+    const { page, context } = await openApp(h, { width: 390, height: 844, scenario: { speakers: listOf(livingRoom) } });
+    await toWifi(page);
+    await page.locator('.wifi-row[data-ssid="Home-5G"]').click();
+    await settle(page);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    for (const id of ["#wifi-connect", "#wifi-show", "#wifi-password"]) {
+      const el = page.locator(id);
+      await el.scrollIntoViewIfNeeded();
+      const box = (await el.boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+    }
+    await shot(page, "phone-wifi");
+    await context.close();
+  });
 });

@@ -151,6 +151,8 @@ export class MockBackend {
         return null;
       case "cancel_pairing":
         return true;
+      case "choose_wifi":
+        return null;
       default:
         throw { message: `unknown command ${cmd}`, field: null };
     }

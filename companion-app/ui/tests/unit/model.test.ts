@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { applyEvent, newPairing, waitingForSignIn } from "../../src/model";
+import { applyEvent, newPairing, waitingForSignIn, waitingForWifi } from "../../src/model";
 import type { PairingEvent } from "../../src/ipc";
 
 const st = (id: number, stage: "connect" | "secure" | "signIn" | "handOver" | "exchange", state: "active" | "done"): PairingEvent => ({
@@ -60,5 +60,25 @@ describe("pairing model", () => {
     })!;
     expect(Object.values(m.stages).every((s) => s.status === "done")).toBe(true);
     expect(m.outcome?.type).toBe("linked");
+  });
+});
+
+describe("Wi-Fi step in the model", () => {
+  const net = { index: 0, ssid: "Home-5G", signal: 80, secured: true, supported: true, known: false };
+  const ask = (lastError: string | null): PairingEvent => ({ type: "wifiChoose", pairingId: 1, networks: [net], lastError, lastNetwork: lastError ? 0 : null });
+
+  test("a question shows the screen; a failure asks again (re-arming it); joined ends it", () => {
+    let m = applyEvent(newPairing(1, "Kitchen"), ask(null));
+    expect(waitingForWifi(m)).toBe(true);
+    expect(m!.wifi!.asked).toBe(1);
+    m = applyEvent(m, { type: "wifiProgress", pairingId: 1, detail: "Checking the password" });
+    expect(m!.wifi!.progress).toBe("Checking the password");
+    m = applyEvent(m, ask("Wrong password for Home-5G"));
+    expect(m!.wifi).toMatchObject({ asked: 2, progress: null, lastError: "Wrong password for Home-5G", lastNetwork: 0 });
+    expect(waitingForWifi(m)).toBe(true);
+    m = applyEvent(m, { type: "wifiJoined", pairingId: 1, detail: "on Home-5G at 192.0.2.20" });
+    expect(waitingForWifi(m)).toBe(false);
+    m = applyEvent(m, { type: "failed", pairingId: 1, error: { kind: "failure", title: "x", message: "y", retry: "sameCode" } });
+    expect(waitingForWifi(m)).toBe(false);
   });
 });
