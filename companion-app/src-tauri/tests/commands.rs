@@ -277,12 +277,21 @@ fn sign_in_url(events: &[PairingEvent]) -> Url {
         .expect("a sign-in event")
 }
 
+/// Where the redirect listener accepts: the sign-in link the app shows is the listener's own
+/// one-time `/start/…` URL (the state is on no command line), or, for a URL that carries it,
+/// the `redirect_uri` parameter.
 fn redirect_addr(sign_in: &Url) -> SocketAddr {
     let redirect: Url = sign_in
         .query_pairs()
         .find(|(k, _)| k == "redirect_uri")
         .map(|(_, v)| v.parse().unwrap())
-        .unwrap();
+        .unwrap_or_else(|| {
+            assert!(
+                sign_in.path().starts_with("/start/"),
+                "neither a redirect_uri nor a one-time start URL: {sign_in}"
+            );
+            sign_in.clone()
+        });
     let host = redirect.host_str().unwrap().trim_matches(['[', ']']);
     SocketAddr::new(host.parse().unwrap(), redirect.port().unwrap())
 }
