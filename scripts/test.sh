@@ -10,6 +10,15 @@ source scripts/lib/deps.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# A CI checkout builds once from scratch: incremental caches only cost disk there (they doubled
+# the target dir, and a CI run ended in "No space left on device").
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
+# Say so plainly before a build fails half-way for want of disk (a clean build needs ~10 GiB).
+free_kib=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ -n "$free_kib" ] && [ "$free_kib" -lt $((8 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kib / 1024)) MiB free on $(df -P . | awk 'NR==2 {print $6}'); a clean build of the workspace needs about 10 GiB" >&2
+fi
+
 step "installing what this machine lacks"
 ensure_test_deps
 ensure_app_build_deps
