@@ -18,10 +18,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use shared_protocol::lwa::{ScopeData, SCOPE_ALEXA_ALL};
 use shared_protocol::pkce::{CodeChallengeMethod, PkceCodeChallenge};
-use subtle::ConstantTimeEq as _;
 use url::Url;
 
-use super::cookies::{session_cookie, set_session_cookie};
+use super::cookies::{form_session, session_cookie, set_session_cookie, FormRefused, FormSession};
 use super::html::{self, ConsentView, SigninTarget};
 use crate::params::Params;
 use crate::server::Shared;
@@ -404,18 +403,15 @@ pub(crate) async fn consent_submit(
     let forbidden = |msg: &str| html::error_page(StatusCode::FORBIDDEN, "Request refused", msg);
 
     let mut store = shared.lock();
-    let Some((key, user_id, csrf)) = session_cookie(&headers).and_then(|c| {
-        store
-            .session(&c)
-            .map(|(key, s)| (key, s.user_id.clone(), s.csrf.clone()))
-    }) else {
-        return forbidden(
+    let FormSession { key, user_id, .. } = match form_session(&store, &headers, get("csrf")) {
+        Ok(session) => session,
+        Err(FormRefused::NotSignedIn) => return forbidden(
             "You are not signed in (missing or expired session). Start again from the application.",
-        );
+        ),
+        Err(FormRefused::BadCsrf) => {
+            return forbidden("The form could not be verified (bad CSRF token).")
+        }
     };
-    if !bool::from(csrf.as_bytes().ct_eq(get("csrf").as_bytes())) {
-        return forbidden("The form could not be verified (bad CSRF token).");
-    }
     let txn_id = get("txn");
     match store.txn(txn_id) {
         Some(txn) if txn.session == Some(key) => {}

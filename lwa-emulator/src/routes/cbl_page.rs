@@ -8,9 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use subtle::ConstantTimeEq as _;
 
-use super::cookies::session_cookie;
+use super::cookies::{form_session, session_cookie, FormRefused, FormSession};
 use super::html::{self, SigninTarget};
 use crate::params::Params;
 use crate::server::Shared;
@@ -72,24 +71,16 @@ pub(crate) async fn submit(
     let params = Params::from_form(&body);
     let get = |name: &str| params.get(name).ok().flatten().unwrap_or("");
     let mut store = shared.lock();
-    let Some((user_id, csrf)) = session_cookie(&headers).and_then(|c| {
-        store
-            .session(&c)
-            .map(|(_, s)| (s.user_id.clone(), s.csrf.clone()))
-    }) else {
-        return html::error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "You are not signed in (missing or expired session).",
-        );
+    let FormSession { user_id, csrf, .. } = match form_session(&store, &headers, get("csrf")) {
+        Ok(session) => session,
+        Err(why) => {
+            let message = match why {
+                FormRefused::NotSignedIn => "You are not signed in (missing or expired session).",
+                FormRefused::BadCsrf => "The form could not be verified (bad CSRF token).",
+            };
+            return html::error_page(StatusCode::FORBIDDEN, "Request refused", message);
+        }
     };
-    if !bool::from(csrf.as_bytes().ct_eq(get("csrf").as_bytes())) {
-        return html::error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form could not be verified (bad CSRF token).",
-        );
-    }
     let code = clean_code(get("user_code"));
     let approve = match get("decision") {
         "allow" => true,

@@ -1,6 +1,11 @@
-//! The browser session cookie.
+//! The browser session cookie, and the check every form POST of a signed-in page makes first:
+//! the session the cookie names, and the CSRF token that session was given.
 
 use axum::http::{header, HeaderMap};
+use subtle::ConstantTimeEq as _;
+
+use crate::store::{Digest, Store};
+use shared_protocol::ids::UserId;
 
 /// Name of the sign-in session cookie.
 pub(crate) const SESSION_COOKIE: &str = "lwa-session";
@@ -22,4 +27,45 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
 pub(crate) fn set_session_cookie(value: &str, https: bool) -> String {
     let secure = if https { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// The signed-in session a form was POSTed from.
+pub(crate) struct FormSession {
+    /// The session's key in the store.
+    pub(crate) key: Digest,
+    /// Who is signed in.
+    pub(crate) user_id: UserId,
+    /// The session's CSRF token (for the next page's form).
+    pub(crate) csrf: String,
+}
+
+/// Why a form POST is refused before its fields are read.
+pub(crate) enum FormRefused {
+    /// No live session behind the cookie (missing, unknown or expired).
+    NotSignedIn,
+    /// The form's CSRF token is not the session's.
+    BadCsrf,
+}
+
+/// The session behind `headers`' cookie, if the form's `csrf` field is that session's token
+/// (compared in constant time).
+pub(crate) fn form_session(
+    store: &Store,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<FormSession, FormRefused> {
+    let session = session_cookie(headers)
+        .and_then(|c| {
+            store.session(&c).map(|(key, s)| FormSession {
+                key,
+                user_id: s.user_id.clone(),
+                csrf: s.csrf.clone(),
+            })
+        })
+        .ok_or(FormRefused::NotSignedIn)?;
+    if bool::from(session.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
+        Ok(session)
+    } else {
+        Err(FormRefused::BadCsrf)
+    }
 }

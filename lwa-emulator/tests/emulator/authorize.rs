@@ -289,28 +289,15 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
     let cookie = cookie.split(';').next().unwrap().to_owned();
 
     // No cookie: refused, no redirect.
-    let no_cookie = client
-        .post(emu.url("/ap/consent"))
-        .form(&[("txn", txn.as_str()), ("csrf", "x"), ("decision", "allow")])
-        .send()
-        .await
-        .unwrap();
+    let no_cookie = post_consent(&client, &emu, None, &txn, "x").await;
     assert_eq!(no_cookie.status(), StatusCode::FORBIDDEN);
     assert!(no_cookie.headers().get("location").is_none());
 
     // Cookie but a forged CSRF token: refused.
     assert_eq!(
-        status_of(
-            client
-                .post(emu.url("/ap/consent"))
-                .header("cookie", &cookie)
-                .form(&[
-                    ("txn", txn.as_str()),
-                    ("csrf", "forged"),
-                    ("decision", "allow"),
-                ])
-        )
-        .await,
+        post_consent(&client, &emu, Some(&cookie), &txn, "forged")
+            .await
+            .status(),
         StatusCode::FORBIDDEN
     );
 
@@ -325,48 +312,42 @@ async fn consent_needs_the_session_cookie_and_its_csrf_token() {
     .await;
     let csrf = hidden_field(&consent_page, "csrf");
     assert_eq!(
-        status_of(
-            client
-                .post(emu.url("/ap/consent"))
-                .header("cookie", &cookie)
-                .form(&[
-                    ("txn", other_txn.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("decision", "allow"),
-                ])
-        )
-        .await,
+        post_consent(&client, &emu, Some(&cookie), &other_txn, &csrf)
+            .await
+            .status(),
         StatusCode::FORBIDDEN
     );
 
     // The real thing works, once.
-    let ok = client
-        .post(emu.url("/ap/consent"))
-        .header("cookie", &cookie)
-        .form(&[
-            ("txn", txn.as_str()),
-            ("csrf", csrf.as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let ok = post_consent(&client, &emu, Some(&cookie), &txn, &csrf).await;
     assert_eq!(ok.status(), StatusCode::FOUND);
     assert!(query(&location(&ok), "code").is_some());
     assert_eq!(
-        status_of(
-            client
-                .post(emu.url("/ap/consent"))
-                .header("cookie", &cookie)
-                .form(&[
-                    ("txn", txn.as_str()),
-                    ("csrf", csrf.as_str()),
-                    ("decision", "allow"),
-                ])
-        )
-        .await,
+        post_consent(&client, &emu, Some(&cookie), &txn, &csrf)
+            .await
+            .status(),
         StatusCode::BAD_REQUEST
     );
+}
+
+/// "Allow" POSTed to `/ap/consent` for transaction `txn` with CSRF token `csrf`, with the
+/// session `cookie` if any.
+async fn post_consent(
+    client: &reqwest::Client,
+    emu: &lwa_emulator::RunningEmulator,
+    cookie: Option<&str>,
+    txn: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    let mut request = client.post(emu.url("/ap/consent"));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request
+        .form(&[("txn", txn), ("csrf", csrf), ("decision", "allow")])
+        .send()
+        .await
+        .expect("an answer")
 }
 
 #[tokio::test]
