@@ -14,6 +14,7 @@
 //! | [`auth_delegate`] | states, observers, single-flight refresh |
 //! | [`cbl`] | code-based linking |
 //! | [`pairing`] | the pairing window and the persistent attempt counter |
+//! | [`boot_clock`] | time since boot with the boot's id: a lockout survives `kill -9` with its countdown |
 //! | [`core`] | the agent's core, shared by every listener: identity, setup code, pairing window, delegate, status report, CBL runner |
 //! | [`link`] | the companion link: session (handshake, PKCE per session, exchange), TCP listener |
 //! | [`local_api`] | the Unix socket for the AVS client and the CLI (takes the core) |
@@ -42,6 +43,7 @@ pub mod agent;
 pub mod atomic_file;
 pub mod auth_delegate;
 pub mod ble;
+pub mod boot_clock;
 pub mod cbl;
 pub mod cli;
 pub mod config;

@@ -26,8 +26,17 @@
 //! A lockout is kept as **remaining time**, never as a wall-clock deadline: while the agent
 //! runs it counts down on the monotonic clock, and the file holds the time left (rewritten at
 //! most every `checkpoint` and at each change). A board without an RTC that boots in 1970, or
-//! an NTP step, neither erases nor stretches it; a power cut loses at most one checkpoint
-//! interval of countdown (the lockout gets longer, never shorter).
+//! an NTP step, neither erases nor stretches it. The file is written (temp file, fsync,
+//! rename, fsync of the directory) the moment a lockout starts, before the peer hears of it.
+//!
+//! Each write also records the lockout's end on the [boot clock](crate::boot_clock) (boot id
+//! plus time since boot): an agent killed and restarted within the same boot resumes the
+//! lockout with the time it was down counted, to the second — `kill -9` neither restarts nor
+//! shortens it. After a reboot that point means nothing and the lockout resumes from the time
+//! left at the last write: a power cut loses at most one checkpoint interval of countdown (the
+//! lockout gets longer, never shorter). The wall clock is never used, deliberately: it can
+//! only be trusted to shorten a lockout if it cannot jump forward, which an NTP step after an
+//! RTC-less boot does.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,6 +48,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::atomic_file;
+use crate::boot_clock::{BootClock, BootInstant, NoBootClock, SystemBootClock};
 
 /// File name inside the state directory.
 pub const PAIRING_FILE: &str = "pairing.json";
@@ -81,7 +91,7 @@ impl Default for PairingConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 struct Persisted {
     /// Wrong (or tentative) setup codes since the window opened.
     failures: u32,
@@ -90,6 +100,10 @@ struct Persisted {
     /// Seconds of lockout left when this was written.
     #[serde(default)]
     locked_for_secs: Option<u64>,
+    /// The lockout's end on the boot clock when this was written (a restart in the same boot
+    /// counts the time the agent was down; ignored after a reboot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    locked_until_boot: Option<BootInstant>,
     /// Old format: a wall-clock deadline. Read as a fresh `lockout_base` lock, never written.
     #[serde(default, skip_serializing)]
     locked_until: Option<u64>,
@@ -166,6 +180,7 @@ struct PairingInner {
     cfg: PairingConfig,
     state: Mutex<State>,
     view: watch::Sender<PairingWindow>,
+    clock: Box<dyn BootClock>,
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -177,6 +192,14 @@ impl Pairing {
     /// crash becomes a lockout now. A corrupt file is moved aside and treated as a lockout
     /// (fail closed: an attacker must not reset the counter by corrupting the file).
     pub fn load(state_dir: &Path, cfg: PairingConfig) -> Result<Self, PairingLoadError> {
+        Self::load_with_clock(state_dir, cfg, default_clock())
+    }
+
+    fn load_with_clock(
+        state_dir: &Path,
+        cfg: PairingConfig,
+        clock: Box<dyn BootClock>,
+    ) -> Result<Self, PairingLoadError> {
         let path = state_dir.join(PAIRING_FILE);
         let err = |source: PairingLoadCause| PairingLoadError {
             path: path.clone(),
@@ -194,8 +217,19 @@ impl Pairing {
             Err(e) => return Err(err(PairingLoadCause::Read(e))),
         };
         let now = Instant::now();
+        let boot_now = clock.now();
         let locked_for = match (persisted.locked_for_secs, persisted.locked_until) {
-            (Some(secs), _) => Some(Duration::from_secs(secs).min(cfg.lockout_max)),
+            (Some(secs), _) => {
+                // Same boot: the boot clock kept counting while the agent was down.
+                let on_boot_clock = persisted
+                    .locked_until_boot
+                    .as_ref()
+                    .zip(boot_now.as_ref())
+                    .and_then(|(end, now)| end.left_at(now));
+                let left = Duration::from_secs(secs);
+                let left = on_boot_clock.map_or(left, |b| b.min(left));
+                Some(left.min(cfg.lockout_max))
+            }
             (None, Some(_)) => Some(cfg.lockout_base),
             (None, None) => None,
         };
@@ -207,7 +241,9 @@ impl Pairing {
             next_attempt: None,
             saved_at: now,
         };
-        let mut changed = persisted.locked_until.is_some();
+        // A running lockout is written again at once: its end on this boot's clock (after a
+        // reboot the file's point is another boot's) and the time left.
+        let mut changed = persisted.locked_until.is_some() || locked_for.is_some();
         if state.failures >= cfg.max_failures && state.locked_until.is_none() {
             lock(&mut state, &cfg, now);
             changed = true;
@@ -219,6 +255,7 @@ impl Pairing {
                 cfg,
                 state: Mutex::new(state),
                 view,
+                clock,
             }),
         };
         if changed {
@@ -232,13 +269,18 @@ impl Pairing {
 
     /// Writes `st` (the lockout as the time left at `now`).
     fn save(&self, st: &mut State, now: Instant) -> Result<(), StateWriteError> {
+        // An expired lockout is written as 0 s left (not as none): with the counter still at
+        // the limit, "none" would make the next start lock again.
+        let left = st
+            .locked_until
+            .map(|until| until.saturating_duration_since(now));
         let p = Persisted {
             failures: st.failures,
             lockouts: st.lockouts,
-            locked_for_secs: st
-                .locked_until
-                .filter(|until| *until > now)
-                .map(|until| ceil_secs(until - now)),
+            locked_for_secs: left.map(ceil_secs),
+            locked_until_boot: left
+                .zip(self.inner.clock.now())
+                .map(|(left, boot_now)| boot_now.after(left)),
             locked_until: None,
         };
         let bytes = serde_json::to_vec(&p)?;
@@ -522,6 +564,16 @@ impl Pairing {
     }
 }
 
+/// The system's boot clock. Unit tests run on tokio's paused clock, which the system's boot
+/// clock does not follow: they get none unless they inject one.
+fn default_clock() -> Box<dyn BootClock> {
+    if cfg!(test) {
+        Box::new(NoBootClock)
+    } else {
+        Box::new(SystemBootClock)
+    }
+}
+
 fn closed_body() -> ErrorBody {
     ErrorBody::new(
         ErrorKind::WindowClosed,
@@ -569,6 +621,7 @@ fn corrupt(path: &Path, cfg: &PairingConfig) -> Persisted {
         failures: cfg.max_failures,
         lockouts: 0,
         locked_for_secs: None,
+        locked_until_boot: None,
         locked_until: None,
     }
 }
@@ -794,5 +847,80 @@ mod tests {
         assert_eq!(p.window(), PairingWindow::Closed);
         assert!(p.open_after_unlink().unwrap());
         assert!(p.is_open());
+    }
+
+    /// A boot clock that follows tokio's (paused) clock: `id` names the boot.
+    #[derive(Debug)]
+    struct FakeBoot {
+        id: &'static str,
+        base: Instant,
+    }
+
+    impl BootClock for FakeBoot {
+        fn now(&self) -> Option<BootInstant> {
+            Some(BootInstant {
+                boot_id: self.id.into(),
+                since_boot_ms: 5_000 + self.base.elapsed().as_millis() as u64,
+            })
+        }
+    }
+
+    fn load_on(dir: &Path, id: &'static str, base: Instant) -> Pairing {
+        Pairing::load_with_clock(dir, cfg(), Box::new(FakeBoot { id, base })).unwrap()
+    }
+
+    /// The lockout is on disk the moment it starts (no read, no checkpoint needed), with its
+    /// end on the boot clock. A restart in the same boot counts the time the agent was dead
+    /// (`kill -9` neither restarts nor erases it); after a reboot it resumes from the time left
+    /// at the last write (the power-off time does not count).
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_counts_the_time_the_agent_was_dead_on_the_same_boot_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = Instant::now();
+        let p = load_on(dir.path(), "boot-1", base);
+        p.open().unwrap();
+        for _ in 0..2 {
+            wrong_guess(&p).await;
+        }
+        p.before_reply().unwrap();
+        p.on_wrong_code(); // the lockout starts here, at 2 s on the boot clock
+        let file = dir.path().join(PAIRING_FILE);
+        let on_disk: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(on_disk["locked_for_secs"], 60, "{on_disk}");
+        assert_eq!(
+            on_disk["locked_until_boot"],
+            serde_json::json!({"boot_id": "boot-1", "since_boot_ms": 5_000 + 2_000 + 60_000}),
+            "{on_disk}"
+        );
+        drop(p); // kill -9: nothing more is written
+        tokio::time::advance(Duration::from_secs(25)).await;
+        let p = load_on(dir.path(), "boot-1", base);
+        assert_eq!(
+            locked_for(&p),
+            Some(35),
+            "60 s less the 25 s the agent was dead"
+        );
+        drop(p);
+        // Another boot: the point on the old boot's clock means nothing; the time left at the
+        // last write holds (the restart above wrote 35 s), however long the power was off.
+        tokio::time::advance(Duration::from_secs(25)).await;
+        let p = load_on(dir.path(), "boot-2", base);
+        assert_eq!(
+            locked_for(&p),
+            Some(35),
+            "a power cut never shortens a lockout"
+        );
+        // Dead past the end on the same boot: unlocked, and the next start does not lock again
+        // (the counter is still at the limit; the file says 0 s left, not "no lockout").
+        drop(p);
+        tokio::time::advance(Duration::from_secs(70)).await;
+        let p = load_on(dir.path(), "boot-2", base);
+        assert_eq!(locked_for(&p), None);
+        drop(p);
+        let p = load_on(dir.path(), "boot-2", base);
+        assert_eq!(locked_for(&p), None, "an expired lockout stays expired");
+        p.open().unwrap();
+        assert_eq!(p.failures(), 0, "a fresh budget after the lockout");
     }
 }
