@@ -7,8 +7,6 @@
 //! `cargo bench -p device-agent --bench auth_token`
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use device_agent::auth_delegate::{AuthDelegate, AuthDelegateConfig};
 use device_agent::lwa_client::{LwaClient, TokenGrant};
@@ -31,19 +29,10 @@ fn bench(c: &mut Criterion) {
         let t = emu
             .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
             .unwrap();
-        d.install(
-            TokenGrant {
-                access_token: t.access_token,
-                refresh_token: t.refresh_token,
-                expires_in: Duration::from_secs(t.expires_in.0),
-                requested_at: tokio::time::Instant::now(),
-            },
-            DEFAULT_DEVICE_CLIENT_ID.into(),
-            None,
-            true,
-        )
-        .await
-        .unwrap();
+        let grant = TokenGrant::from_response(&t, tokio::time::Instant::now());
+        d.install(grant, DEFAULT_DEVICE_CLIENT_ID.into(), None, true)
+            .await
+            .unwrap();
         (emu, d)
     });
     let _guard = rt.enter();

@@ -39,6 +39,17 @@ pub struct TokenGrant {
 }
 
 impl TokenGrant {
+    /// The grant in LWA's token response to a request sent at `requested_at` (an empty
+    /// `refresh_token` counts as none).
+    pub fn from_response(resp: &TokenResponse, requested_at: Instant) -> Self {
+        Self {
+            access_token: resp.access_token.clone(),
+            refresh_token: resp.refresh_token.clone().filter(|t| !t.is_empty()),
+            expires_in: Duration::from_secs(resp.expires_in.0),
+            requested_at,
+        }
+    }
+
     /// When the access token stops working.
     pub fn expires_at(&self) -> Instant {
         self.requested_at + self.expires_in
@@ -288,12 +299,7 @@ impl LwaClient {
             .await?;
         resp.validate()
             .map_err(|why| LwaFailure::BadResponse(why.to_owned()))?;
-        Ok(TokenGrant {
-            access_token: resp.access_token.clone(),
-            refresh_token: resp.refresh_token.clone().filter(|t| !t.is_empty()),
-            expires_in: Duration::from_secs(resp.expires_in.0),
-            requested_at,
-        })
+        Ok(TokenGrant::from_response(&resp, requested_at))
     }
 
     /// CBL: ask for a code pair.

@@ -7,10 +7,11 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID};
+use lwa_emulator::registry::ALICE_EMAIL;
 use lwa_emulator::Emulator;
 
-const BIN: &str = env!("CARGO_BIN_EXE_avs-device-agent");
+mod common;
+use common::process::{lines, run_command, AgentProcess, BIN};
 
 fn verb(socket: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(BIN)
@@ -24,84 +25,31 @@ fn verb(socket: &str, args: &[&str]) -> (bool, String) {
     )
 }
 
-fn signal(pid: u32, sig: &str) {
-    assert!(Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_and_its_verbs() {
     let emu = Emulator::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .env("AVS_AGENT_PRODUCT_ID", DEFAULT_PRODUCT_ID)
-        .env("AVS_AGENT_CLIENT_ID", DEFAULT_DEVICE_CLIENT_ID)
-        .env("AVS_AGENT_DSN", "BIN-TEST-1")
-        .env("AVS_AGENT_LWA_BASE_URL", emu.base_url())
-        .env("AVS_AGENT_STATE_DIR", &state)
-        .env("AVS_AGENT_LINK_BIND", "127.0.0.1:0")
-        .env("AVS_AGENT_MDNS", "false")
-        .env("AVS_AGENT_LOG", "warn,device_agent::cli=info")
-        .env_remove("AVS_AGENT_SETUP_CODE")
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
+    let mut agent = AgentProcess::spawn(
+        run_command(&state, emu.base_url(), "BIN-TEST-1")
+            .env("AVS_AGENT_LOG", "warn,device_agent::cli=info")
+            // As shipped: BLE at its default, a code generated on first start.
+            .env_remove("AVS_AGENT_BLE")
+            .env_remove("AVS_AGENT_SETUP_CODE")
+            .stderr(Stdio::piped()),
+    );
     // The daemon's log lines, to wait on what it reports instead of sleeping.
-    let stderr = child.stderr.take().unwrap();
-    let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if log_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut printed = Vec::new();
-    let ready = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("READY line");
-        if line.starts_with("AVS_AGENT_READY ") {
-            break line;
-        }
-        printed.push(line);
-    };
-    let field = |k: &str| {
-        ready
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
-            .unwrap()
-            .to_owned()
-    };
-    let socket = field("socket");
-    assert!(field("link").starts_with("127.0.0.1:"));
-    assert_eq!(field("device_id").len(), 12);
+    let log_rx = lines(agent.child.stderr.take().unwrap());
+    let socket = agent.socket();
+    assert!(agent.field("link").starts_with("127.0.0.1:"));
+    assert_eq!(agent.field("device_id").len(), 12);
 
     // First start: stdout is a pipe here, as under systemd (the journal), so the generated code
     // is NOT printed in any form; stdout points at `show-code`, which (as root) prints it from
     // the 0600 file. (Issue 12.5; on the old code the banner with the code was printed -> red.)
     let stored = std::fs::read_to_string(state.join("setup-code")).unwrap();
     let code = stored.trim();
-    let printed = printed.join("\n");
+    let printed = agent.printed.join("\n");
     for form in [
         code.to_owned(),
         format!("{} {}", &code[..4], &code[4..]),
@@ -193,7 +141,7 @@ async fn the_daemon_and_its_verbs() {
     assert!(ok && out.contains("open"), "{out}");
     // SIGUSR1 is handled (its default action would kill the daemon): the window is open and the
     // daemon still answers.
-    signal(pid, "-USR1");
+    agent.signal("-USR1");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -210,10 +158,10 @@ async fn the_daemon_and_its_verbs() {
         "{out}"
     );
 
-    signal(pid, "-TERM");
+    agent.signal("-TERM");
     let end = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = agent.child.try_wait().unwrap() {
             break s;
         }
         assert!(Instant::now() < end, "no exit after SIGTERM");

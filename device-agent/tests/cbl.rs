@@ -13,7 +13,6 @@ use device_agent::cbl::{CblPolicy, CblPrompt};
 use device_agent::core::CblRunError;
 use device_agent::retry::RetryPolicy;
 use lwa_emulator::config::Settings;
-use lwa_emulator::fault::Endpoint;
 use lwa_emulator::registry::{ALICE_EMAIL, ALICE_USER_ID};
 use lwa_emulator::{Emulator, EmulatorBuilder, RunningEmulator};
 use shared_protocol::lwa::{AuthError, AuthState};
@@ -52,9 +51,7 @@ async fn run_cbl_with<F: std::future::Future<Output = ()>>(
 fn polls(emu: &RunningEmulator) -> Vec<Option<u16>> {
     emu.requests()
         .iter()
-        .filter(|r| {
-            r.endpoint == Some(Endpoint::Token) && r.param("grant_type") == Some("device_code")
-        })
+        .filter(|r| r.is_token_grant("device_code"))
         .map(|r| r.status)
         .collect()
 }

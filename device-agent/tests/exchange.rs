@@ -157,10 +157,7 @@ async fn exchange_success_links_and_closes_the_window() {
     let exchange = emu
         .requests()
         .into_iter()
-        .find(|r| {
-            r.endpoint == Some(Endpoint::Token)
-                && r.param("grant_type") == Some("authorization_code")
-        })
+        .find(|r| r.is_token_grant("authorization_code"))
         .unwrap();
     assert_eq!(
         exchange.param_names(),

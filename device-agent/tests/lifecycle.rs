@@ -9,15 +9,17 @@
 
 mod common;
 
+use common::link;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use device_agent::auth_delegate::{AuthDelegate, AuthDelegateConfig, AuthStatus};
-use device_agent::lwa_client::{LwaClient, TokenGrant};
+use device_agent::lwa_client::LwaClient;
 use device_agent::retry::RetryPolicy;
 use device_agent::store::{LoadOutcome, TokenStore};
 use lwa_emulator::fault::{Endpoint, Fault};
-use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID};
+use lwa_emulator::registry::ALICE_EMAIL;
 use lwa_emulator::{Emulator, EmulatorBuilder, RunningEmulator};
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::secret::AccessToken;
@@ -57,23 +59,6 @@ fn delegate(emu: &RunningEmulator, dir: &std::path::Path, cfg: AuthDelegateConfi
     AuthDelegate::start(lwa, store, cfg).unwrap().0
 }
 
-/// Links the delegate to Alice as if a login just finished.
-async fn link(emu: &RunningEmulator, d: &AuthDelegate) -> AccessToken {
-    let t = emu
-        .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
-        .unwrap();
-    let grant = TokenGrant {
-        access_token: t.access_token.clone(),
-        refresh_token: t.refresh_token.clone(),
-        expires_in: Duration::from_secs(t.expires_in.0),
-        requested_at: Instant::now(),
-    };
-    d.install(grant, DEFAULT_DEVICE_CLIENT_ID.into(), None, true)
-        .await
-        .unwrap();
-    t.access_token
-}
-
 /// The current access token, owned.
 fn current(d: &AuthDelegate) -> Option<AccessToken> {
     d.auth_token().map(|t| t.token().clone())
@@ -82,9 +67,7 @@ fn current(d: &AuthDelegate) -> Option<AccessToken> {
 fn refresh_requests(emu: &RunningEmulator) -> usize {
     emu.requests()
         .iter()
-        .filter(|r| {
-            r.endpoint == Some(Endpoint::Token) && r.param("grant_type") == Some("refresh_token")
-        })
+        .filter(|r| r.is_token_grant("refresh_token"))
         .count()
 }
 
@@ -490,9 +473,11 @@ fn token_of(answer: &serde_json::Value) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_socket_clients_reporting_auth_failure_cause_exactly_one_refresh() {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = common::start(common::config(dir.path(), emu.base_url())).await;
+    let common::Stack {
+        emu,
+        dir: _dir,
+        agent,
+    } = common::Stack::start(Emulator::builder(), |_| {}).await;
     let socket = agent.socket_path().to_path_buf();
     let old = link(&emu, agent.delegate()).await;
     let due_at = agent.delegate().auth_token().unwrap().expires_at() - Duration::from_secs(600);

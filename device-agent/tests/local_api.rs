@@ -6,18 +6,26 @@ mod common;
 
 use std::time::Duration;
 
+use common::{api_once, link, Stack};
 use device_agent::local_api::{self, ApiRequest, ApiResponse};
-use device_agent::lwa_client::TokenGrant;
-use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID};
 use lwa_emulator::Emulator;
 use shared_protocol::lwa::AuthState;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+/// An agent for the emulator's default product, as the local API's clients meet it.
+async fn stack() -> Stack {
+    Stack::start(Emulator::builder(), |_| {}).await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_token_and_bad_input() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = common::start(common::config(dir.path(), emu.base_url())).await;
+    let Stack {
+        emu,
+        agent,
+        dir: _dir,
+    } = stack().await;
     let socket = agent.socket_path().to_path_buf();
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(
@@ -25,64 +33,24 @@ async fn subscribe_token_and_bad_input() {
         0o660
     );
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let sub_socket = socket.clone();
-    let sub = tokio::spawn(async move {
-        local_api::call(&sub_socket, &ApiRequest::Subscribe, |r| {
-            if let ApiResponse::AuthState { state, .. } = r {
-                let _ = tx.send(*state);
-            }
-            true
-        })
-        .await
-    });
-    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (sub, mut rx) = subscribe(&socket);
+    let (first, _) = next(&mut rx).await;
     assert_eq!(
         first,
         AuthState::Uninitialized,
         "current state on subscribe"
     );
 
-    let t = emu
-        .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
-        .unwrap();
-    agent
-        .delegate()
-        .install(
-            TokenGrant {
-                access_token: t.access_token.clone(),
-                refresh_token: t.refresh_token,
-                expires_in: Duration::from_secs(t.expires_in.0),
-                requested_at: tokio::time::Instant::now(),
-            },
-            DEFAULT_DEVICE_CLIENT_ID.into(),
-            None,
-            true,
-        )
-        .await
-        .unwrap();
-    let next = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(next, AuthState::Refreshed);
+    let token = link(&emu, agent.delegate()).await;
+    let (next_state, _) = next(&mut rx).await;
+    assert_eq!(next_state, AuthState::Refreshed);
 
-    let mut got = None;
-    local_api::call(&socket, &ApiRequest::Token, |r| {
-        got = Some(r.clone());
-        false
-    })
-    .await
-    .unwrap();
-    match got.unwrap() {
+    match api_once(&socket, &ApiRequest::Token).await {
         ApiResponse::Token {
             access_token,
             expires_in_secs,
         } => {
-            assert_eq!(access_token, t.access_token);
+            assert_eq!(access_token, token);
             assert!(expires_in_secs > 3000);
         }
         other => panic!("{other:?}"),
@@ -100,14 +68,8 @@ async fn subscribe_token_and_bad_input() {
         .unwrap();
     let l = lines.next_line().await.unwrap().unwrap();
     assert!(l.contains("longer than"), "{l}");
-    let mut st = None;
-    local_api::call(&socket, &ApiRequest::Status, |r| {
-        st = Some(r.clone());
-        false
-    })
-    .await
-    .unwrap();
-    assert!(matches!(st, Some(ApiResponse::Status(s)) if s.paired));
+    let st = api_once(&socket, &ApiRequest::Status).await;
+    assert!(matches!(st, ApiResponse::Status(s) if s.paired));
 
     agent.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), sub).await;
@@ -119,61 +81,26 @@ async fn subscribe_token_and_bad_input() {
 /// and the same state, and `token` then answers the new token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_hear_of_every_new_token() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = common::start(common::config(dir.path(), emu.base_url())).await;
+    let Stack {
+        emu,
+        agent,
+        dir: _dir,
+    } = stack().await;
     let socket = agent.socket_path().to_path_buf();
-    let t = emu
-        .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
-        .unwrap();
-    agent
-        .delegate()
-        .install(
-            TokenGrant {
-                access_token: t.access_token.clone(),
-                refresh_token: t.refresh_token,
-                expires_in: Duration::from_secs(t.expires_in.0),
-                requested_at: tokio::time::Instant::now(),
-            },
-            DEFAULT_DEVICE_CLIENT_ID.into(),
-            None,
-            true,
-        )
-        .await
-        .unwrap();
+    let token = link(&emu, agent.delegate()).await;
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let sub_socket = socket.clone();
-    let sub = tokio::spawn(async move {
-        local_api::call(&sub_socket, &ApiRequest::Subscribe, |r| {
-            if let ApiResponse::AuthState {
-                state, token_gen, ..
-            } = r
-            {
-                let _ = tx.send((*state, *token_gen));
-            }
-            true
-        })
-        .await
-    });
+    let (sub, mut rx) = subscribe(&socket);
     let (state, gen1) = next(&mut rx).await;
     assert_eq!(state, AuthState::Refreshed, "current state on subscribe");
 
     let current = || async {
-        let mut got = None;
-        local_api::call(&socket, &ApiRequest::Token, |r| {
-            got = Some(r.clone());
-            false
-        })
-        .await
-        .unwrap();
-        match got {
-            Some(ApiResponse::Token { access_token, .. }) => access_token,
+        match api_once(&socket, &ApiRequest::Token).await {
+            ApiResponse::Token { access_token, .. } => access_token,
             other => panic!("{other:?}"),
         }
     };
     let old = current().await;
-    assert_eq!(old, t.access_token);
+    assert_eq!(old, token);
 
     // AVS refused the token: the agent refreshes and stays REFRESHED throughout.
     local_api::call(
@@ -205,7 +132,31 @@ async fn subscribers_hear_of_every_new_token() {
     let _ = tokio::time::timeout(Duration::from_secs(5), sub).await;
 }
 
-async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(AuthState, u64)>) -> (AuthState, u64) {
+/// The `auth_state` lines of a subscription: (state, token_gen).
+type AuthStates = UnboundedReceiver<(AuthState, u64)>;
+
+/// A subscription on `socket`: the task holding it, and its lines.
+fn subscribe(
+    socket: &std::path::Path,
+) -> (JoinHandle<Result<(), local_api::CallError>>, AuthStates) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let socket = socket.to_path_buf();
+    let sub = tokio::spawn(async move {
+        local_api::call(&socket, &ApiRequest::Subscribe, |r| {
+            if let ApiResponse::AuthState {
+                state, token_gen, ..
+            } = r
+            {
+                let _ = tx.send((*state, *token_gen));
+            }
+            true
+        })
+        .await
+    });
+    (sub, rx)
+}
+
+async fn next(rx: &mut AuthStates) -> (AuthState, u64) {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
         .expect("an auth_state line within 10 s")
@@ -232,9 +183,11 @@ async fn raw_call(socket: &std::path::Path, line: &str) -> Option<serde_json::Va
 /// per-uid budget a connection gets one `busy` line before the close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_that_hang_up_free_their_places() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = common::start(common::config(dir.path(), emu.base_url())).await;
+    let Stack {
+        emu: _emu,
+        dir: _dir,
+        agent,
+    } = stack().await;
     let socket = agent.socket_path().to_path_buf();
     for i in 0..40 {
         let first = raw_call(&socket, r#"{"op":"subscribe"}"#).await;

@@ -113,97 +113,46 @@ fn store_survives_kill_at_random_points() {
 // The real agent process, killed while it writes its token store and its pairing state.
 // ---------------------------------------------------------------------------------------------
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use device_agent::pairing::{Pairing, PairingConfig, PAIRING_FILE};
-use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID};
-use lwa_emulator::{Emulator, Endpoint, RunningEmulator};
+use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID};
+use lwa_emulator::{Emulator, RunningEmulator};
 use rand::{rngs::StdRng, SeedableRng as _};
 use shared_protocol::message::{ErrorKind, PairingWindow};
 use shared_protocol::session::HandshakeError;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
-const AGENT_BIN: &str = env!("CARGO_BIN_EXE_avs-device-agent");
-/// The agent's setup code in these rounds, and the wrong one the guesser types.
-const CODE: &str = "24681357";
-const WRONG_CODE: &str = "97531864";
+mod common;
+// The agent's setup code in these rounds is `common::CODE`; the guesser types `WRONG_CODE`.
+use common::process::{run_command, AgentProcess};
+use common::WRONG_CODE;
+
 /// The agent's default `max_failures`: the attempt that locks the window.
 const MAX_FAILURES: u64 = 20;
 /// The kill lands uniformly in this window after the writers start.
 const KILL_WINDOW_US: u64 = 400_000;
 
-/// One agent process in `state`, killed with SIGKILL when dropped.
-struct AgentProc {
-    child: std::process::Child,
-    socket: String,
-    link: SocketAddr,
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_agent(emu: &RunningEmulator, state: &Path) -> AgentProc {
-    let mut child = Command::new(AGENT_BIN)
-        .arg("run")
-        .env("AVS_AGENT_PRODUCT_ID", DEFAULT_PRODUCT_ID)
-        .env("AVS_AGENT_CLIENT_ID", DEFAULT_DEVICE_CLIENT_ID)
-        .env("AVS_AGENT_DSN", "KILL-TEST-1")
-        .env("AVS_AGENT_LWA_BASE_URL", emu.base_url())
-        .env("AVS_AGENT_STATE_DIR", state)
-        .env("AVS_AGENT_LINK_BIND", "127.0.0.1:0")
-        .env("AVS_AGENT_MDNS", "false")
-        .env("AVS_AGENT_BLE", "false")
-        .env("AVS_AGENT_SETUP_CODE", CODE)
-        // As many attempts as the agent can count (the 1 s throttle between attempts is
-        // tested elsewhere; here the point is many writes to kill).
-        .env("AVS_AGENT_ATTEMPT_INTERVAL_SECS", "0")
-        // Attempts back to back (the 1 s pacing would turn most of them into `busy`).
-        .env("AVS_AGENT_ATTEMPT_INTERVAL_SECS", "0")
-        .env(
-            "AVS_AGENT_LOG",
-            std::env::var("AVS_KILL_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(Stdio::piped())
-        .stderr(if std::env::var_os("AVS_KILL_AGENT_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with("AVS_AGENT_READY ") && tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let ready = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the agent prints its READY line");
-    let field = |k: &str| {
-        ready
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
-            .unwrap()
-            .to_owned()
-    };
-    AgentProc {
-        child,
-        socket: field("socket"),
-        link: field("link").parse().unwrap(),
-    }
+/// The agent on `state`, linked through `emu`.
+fn start_agent(emu: &RunningEmulator, state: &Path) -> AgentProcess {
+    AgentProcess::spawn(
+        run_command(state, emu.base_url(), "KILL-TEST-1")
+            // Attempts back to back: as many as the agent can count (the 1 s pacing would turn
+            // most of them into `busy`; it is tested elsewhere; here the point is many writes
+            // to kill).
+            .env("AVS_AGENT_ATTEMPT_INTERVAL_SECS", "0")
+            .env(
+                "AVS_AGENT_LOG",
+                std::env::var("AVS_KILL_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stderr(if std::env::var_os("AVS_KILL_AGENT_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            }),
+    )
 }
 
 /// One request line to the agent's local API, one answer line back (raw JSON: the test speaks
@@ -254,11 +203,7 @@ async fn next_token(socket: &str, old: Option<&str>) -> std::io::Result<String> 
 fn refresh_inputs(emu: &RunningEmulator) -> Vec<String> {
     emu.requests()
         .into_iter()
-        .filter(|r| {
-            r.endpoint == Some(Endpoint::Token)
-                && r.param("grant_type") == Some("refresh_token")
-                && r.status == Some(200)
-        })
+        .filter(|r| r.is_token_grant("refresh_token") && r.status == Some(200))
         .filter_map(|r| r.param("refresh_token").map(str::to_owned))
         .collect()
 }
@@ -358,7 +303,7 @@ async fn kill_agent_rounds(kills: u64, seed: u64) -> KillTotals {
         .unwrap();
         let agent = start_agent(&emu, &state);
         // The startup refresh from the store.
-        let first = next_token(&agent.socket, None).await.unwrap_or_else(|e| {
+        let first = next_token(&agent.socket(), None).await.unwrap_or_else(|e| {
             panic!("round {round}: the restarted agent never got a token from its store: {e}")
         });
         let inputs = refresh_inputs(&emu);
@@ -369,7 +314,7 @@ async fn kill_agent_rounds(kills: u64, seed: u64) -> KillTotals {
                 "round {round}: the restarted agent did not refresh with the token on disk"
             );
         }
-        let window = api(&agent.socket, serde_json::json!({"op": "pair"}))
+        let window = api(&agent.socket(), serde_json::json!({"op": "pair"}))
             .await
             .unwrap();
         assert_eq!(window["type"], "window", "round {round}: {window}");
@@ -379,7 +324,7 @@ async fn kill_agent_rounds(kills: u64, seed: u64) -> KillTotals {
         let locked = Arc::new(AtomicBool::new(false));
         let others = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let refresher = tokio::spawn({
-            let socket = agent.socket.clone();
+            let socket = agent.socket();
             let tokens = tokens.clone();
             async move {
                 let mut current = first;
@@ -401,7 +346,7 @@ async fn kill_agent_rounds(kills: u64, seed: u64) -> KillTotals {
             }
         });
         let guesser = tokio::spawn({
-            let link = agent.link;
+            let link = agent.link();
             let attempts = attempts.clone();
             let locked = locked.clone();
             let others = others.clone();

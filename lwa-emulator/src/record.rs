@@ -35,6 +35,12 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
+    /// A request to the token endpoint for `grant_type` (`authorization_code`,
+    /// `refresh_token`, `device_code`): what most tests count.
+    pub fn is_token_grant(&self, grant_type: &str) -> bool {
+        self.endpoint == Some(Endpoint::Token) && self.param("grant_type") == Some(grant_type)
+    }
+
     /// The (redacted) value of a body parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params

@@ -1,6 +1,9 @@
 //! Helpers shared by the device-agent integration tests.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod process;
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -160,6 +163,39 @@ pub async fn login(
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no code in redirect {redirect}"));
     shared_protocol::secret::AuthorizationCode::new(code)
+}
+
+/// Links `d` to Alice with tokens the emulator mints for the default device client, as if a
+/// login just finished; returns the access token it installed.
+pub async fn link(
+    emu: &lwa_emulator::RunningEmulator,
+    d: &device_agent::auth_delegate::AuthDelegate,
+) -> shared_protocol::secret::AccessToken {
+    use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID};
+    let t = emu
+        .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
+        .unwrap();
+    let grant =
+        device_agent::lwa_client::TokenGrant::from_response(&t, tokio::time::Instant::now());
+    d.install(grant, DEFAULT_DEVICE_CLIENT_ID.into(), None, true)
+        .await
+        .unwrap();
+    t.access_token
+}
+
+/// One request to the agent's local API on `socket`, and its one answer.
+pub async fn api_once(
+    socket: &Path,
+    req: &device_agent::local_api::ApiRequest,
+) -> device_agent::local_api::ApiResponse {
+    let mut got = None;
+    device_agent::local_api::call(socket, req, |r| {
+        got = Some(r.clone());
+        false
+    })
+    .await
+    .unwrap();
+    got.expect("an answer")
 }
 
 /// Logs to the test output when `AVS_TEST_LOG` is set (e.g. `device_agent=debug`).
