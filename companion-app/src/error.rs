@@ -98,7 +98,8 @@ pub enum ExitKind {
     Usage = 2,
     /// The speaker says the setup code is wrong.
     WrongSetupCode = 3,
-    /// The user declined the sign-in, did not finish it in time, or pressed Ctrl-C.
+    /// The user declined the sign-in, did not finish it in time, or pressed Ctrl-C; or the
+    /// speaker kept its linked account because nobody said yes to replacing it.
     Cancelled = 4,
     /// Amazon (LWA) refused: an error on the redirect, a state mismatch, or the speaker's code
     /// exchange failed.
@@ -149,6 +150,8 @@ impl PairError {
                 | LoginError::NoWayBack(_) => ExitKind::Failure,
             },
             PairError::Handover(HandoverError::Link(e)) => link_kind(e),
+            // The user (or nobody, in time) said "keep" to the account switch.
+            PairError::Handover(HandoverError::KeptCurrent { .. }) => ExitKind::Cancelled,
             PairError::Handover(HandoverError::Failed { failure, .. }) => match failure.class {
                 AuthFailureClass::InvalidGrant
                 | AuthFailureClass::InvalidClient

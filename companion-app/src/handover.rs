@@ -8,17 +8,26 @@
 //!
 //! Every failure class the speaker can report maps to a sentence that tells the user what to do
 //! ([`advice`]), with LWA's own words attached when it gave some.
+//!
+//! Two answers are about people rather than errors (protocol 1.2): the speaker may ask, in the
+//! middle of the exchange, whether to replace the account it is linked to with the one that just
+//! signed in (`ConfirmAccountSwitch`; see [`crate::account_switch`]), and a companion that lost a
+//! race with another one is told who won ("another companion linked this speaker a moment ago
+//! (to Alice Example)"). The time the user takes to answer the question does not count against
+//! the exchange's clocks.
 
 use std::time::Duration;
 
 use shared_protocol::frame::FrameTransport;
 use shared_protocol::ids::{ClientId, RedirectUri, SessionId, UserId};
 use shared_protocol::message::{
-    AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, ProgressStage,
-    ProvideAuthorization,
+    AccountProfile, AccountSwitchAnswer, AgentMessage, AuthFailure, AuthFailureClass, AuthResult,
+    CompanionMessage, ProgressStage, ProvideAuthorization,
 };
 use shared_protocol::secret::AuthorizationCode;
+use tokio::time::Instant;
 
+use crate::account_switch::{kept_text, AccountSwitchConfirm};
 use crate::link::{unexpected, LinkError, LinkSession};
 
 /// Bounds on the exchange.
@@ -46,6 +55,20 @@ pub struct Linked {
     pub session_id: SessionId,
     /// The Amazon account, if the speaker could read it.
     pub user_id: Option<UserId>,
+    /// Its name and e-mail address too (a 1.2 speaker with the `profile` scope granted).
+    pub account: Option<AccountProfile>,
+}
+
+impl Linked {
+    /// Who the speaker is linked to, for a sentence: "Alice Example (alice@example.com)", the
+    /// user id when no profile was readable, `None` when not even the id was.
+    pub fn account_text(&self) -> Option<String> {
+        match (&self.account, &self.user_id) {
+            (Some(a), _) => Some(a.to_string()),
+            (None, Some(u)) => Some(u.to_string()),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Why the handover did not link the speaker.
@@ -64,6 +87,17 @@ pub enum HandoverError {
         /// For the advice sentence.
         client_id: ClientId,
     },
+    /// The sign-in was a different account and the user said "keep" (or did not answer in
+    /// time, or could not be asked): the speaker stays linked to `current`.
+    #[error("{}", kept_text(.current, .new.as_ref(), *.timed_out))]
+    KeptCurrent {
+        /// The account the speaker is still linked to.
+        current: AccountProfile,
+        /// The account that signed in and was not linked.
+        new: Option<AccountProfile>,
+        /// The speaker stopped waiting for the answer.
+        timed_out: bool,
+    },
 }
 
 impl HandoverError {
@@ -71,12 +105,14 @@ impl HandoverError {
     pub fn failure(&self) -> Option<&AuthFailure> {
         match self {
             HandoverError::Failed { failure, .. } => Some(failure),
-            HandoverError::Link(_) => None,
+            HandoverError::Link(_) | HandoverError::KeptCurrent { .. } => None,
         }
     }
 }
 
 /// Sends the code and follows the speaker to its `AuthResult`. `on_progress` sees each stage.
+/// A `ConfirmAccountSwitch` question is answered "replace" (the behaviour before protocol
+/// 1.2); [`hand_over_confirming`] asks someone instead.
 pub async fn hand_over<T: FrameTransport>(
     session: &mut LinkSession<T>,
     session_id: SessionId,
@@ -84,7 +120,34 @@ pub async fn hand_over<T: FrameTransport>(
     client_id: &ClientId,
     redirect_uri: &RedirectUri,
     timeouts: HandoverTimeouts,
+    on_progress: impl FnMut(ProgressStage),
+) -> Result<Linked, HandoverError> {
+    hand_over_confirming(
+        session,
+        session_id,
+        code,
+        client_id,
+        redirect_uri,
+        timeouts,
+        on_progress,
+        None,
+    )
+    .await
+}
+
+/// [`hand_over`], putting the speaker's account-switch question to `confirm` (`None`: replace
+/// without asking). The user's thinking time does not count against `timeouts`; the speaker's
+/// own deadline (`answer_within_secs`) bounds it.
+#[allow(clippy::too_many_arguments)]
+pub async fn hand_over_confirming<T: FrameTransport>(
+    session: &mut LinkSession<T>,
+    session_id: SessionId,
+    code: AuthorizationCode,
+    client_id: &ClientId,
+    redirect_uri: &RedirectUri,
+    timeouts: HandoverTimeouts,
     mut on_progress: impl FnMut(ProgressStage),
+    mut confirm: Option<&mut (dyn AccountSwitchConfirm + '_)>,
 ) -> Result<Linked, HandoverError> {
     let during = "the authorization handover";
     session
@@ -102,60 +165,121 @@ pub async fn hand_over<T: FrameTransport>(
             LinkError::Closed { .. } => LinkError::StoppedAnswering,
             other => other,
         })?;
-    let follow = async {
-        loop {
-            let next = match session.recv(timeouts.idle, "the speaker's progress").await {
-                Err(LinkError::Closed { .. }) => Err(LinkError::StoppedAnswering),
-                other => other,
-            };
-            match next? {
-                AgentMessage::Progress(p) if p.session_id == session_id => on_progress(p.stage),
-                AgentMessage::Progress(_) => {}
-                AgentMessage::AuthResult(AuthResult::Linked {
-                    session_id: sid,
-                    user_id,
-                }) if sid == session_id => {
-                    return Ok(Linked {
-                        session_id: sid,
-                        user_id,
-                    })
-                }
-                AgentMessage::AuthResult(AuthResult::Failed {
-                    session_id: sid,
-                    failure,
-                }) if sid == session_id => {
-                    return Err(HandoverError::Failed {
-                        failure,
-                        redirect_uri: redirect_uri.clone(),
-                        client_id: client_id.clone(),
-                    })
-                }
-                AgentMessage::Error(body) => return Err(LinkError::Agent(body).into()),
-                // A result for another session, or an answer to nothing we asked.
-                other @ (AgentMessage::AuthResult(_)
-                | AgentMessage::DeviceInfo(_)
-                | AgentMessage::Status(_)
-                | AgentMessage::ResetDone
-                | AgentMessage::NetworkStatus(_)
-                | AgentMessage::WifiScan(_)
-                | AgentMessage::WifiProgress(_)
-                | AgentMessage::WifiResult(_)
-                | AgentMessage::Unknown) => return Err(unexpected(during, &other).into()),
-            }
-        }
-    };
-    match tokio::time::timeout(timeouts.total, follow).await {
-        Ok(r) => r,
-        Err(_) => Err(LinkError::Timeout {
+    let mut deadline = Instant::now() + timeouts.total;
+    let mut asked_about: Option<AccountProfile> = None;
+    let timed_out = || -> HandoverError {
+        LinkError::Timeout {
             waiting_for: "the result of the code exchange",
             after: timeouts.total,
         }
-        .into()),
+        .into()
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        let wait = timeouts.idle.min(left);
+        let next = match session.recv(wait, "the speaker's progress").await {
+            Err(LinkError::Timeout { .. }) if wait < timeouts.idle => return Err(timed_out()),
+            Err(LinkError::Closed { .. }) => Err(LinkError::StoppedAnswering),
+            other => other,
+        };
+        match next? {
+            AgentMessage::Progress(p) if p.session_id == session_id => on_progress(p.stage),
+            AgentMessage::Progress(_) => {}
+            AgentMessage::AuthResult(AuthResult::Linked {
+                session_id: sid,
+                user_id,
+                account,
+            }) if sid == session_id => {
+                return Ok(Linked {
+                    session_id: sid,
+                    user_id,
+                    account,
+                })
+            }
+            AgentMessage::AuthResult(AuthResult::KeptCurrent {
+                session_id: sid,
+                account,
+                timed_out,
+            }) if sid == session_id => {
+                return Err(HandoverError::KeptCurrent {
+                    current: account,
+                    new: asked_about,
+                    timed_out,
+                })
+            }
+            AgentMessage::ConfirmAccountSwitch(q) if q.session_id == session_id => {
+                let asked = Instant::now();
+                let limit = std::time::Duration::from_secs(q.answer_within_secs);
+                let replace = match confirm.as_mut() {
+                    None => true,
+                    Some(c) => tokio::time::timeout(limit, c.confirm(&q.current, &q.new))
+                        .await
+                        .unwrap_or(false),
+                };
+                asked_about = Some(q.new.clone());
+                session
+                    .send(
+                        &CompanionMessage::AccountSwitchAnswer(AccountSwitchAnswer {
+                            session_id,
+                            replace,
+                        }),
+                        "the answer to the account switch",
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        LinkError::Closed { .. } => LinkError::StoppedAnswering,
+                        other => other,
+                    })?;
+                // The user's time is not the speaker's.
+                deadline += asked.elapsed();
+            }
+            AgentMessage::AuthResult(AuthResult::Failed {
+                session_id: sid,
+                failure,
+            }) if sid == session_id => {
+                return Err(HandoverError::Failed {
+                    failure,
+                    redirect_uri: redirect_uri.clone(),
+                    client_id: client_id.clone(),
+                })
+            }
+            AgentMessage::Error(body) => return Err(LinkError::Agent(body).into()),
+            // A result for another session, or an answer to nothing we asked.
+            other @ (AgentMessage::AuthResult(_)
+            | AgentMessage::ConfirmAccountSwitch(_)
+            | AgentMessage::DeviceInfo(_)
+            | AgentMessage::Status(_)
+            | AgentMessage::ResetDone
+            | AgentMessage::NetworkStatus(_)
+            | AgentMessage::WifiScan(_)
+            | AgentMessage::WifiProgress(_)
+            | AgentMessage::WifiResult(_)
+            | AgentMessage::Unknown) => return Err(unexpected(during, &other).into()),
+        }
+    }
+}
+
+/// What the loser of a race between two companions is told: "another companion linked this
+/// speaker a moment ago (to Alice Example); your sign-in was not used".
+pub fn linked_by_other_text(account: Option<&AccountProfile>) -> String {
+    match account {
+        Some(a) => format!(
+            "another companion linked this speaker a moment ago (to {}); your sign-in was not used",
+            a.short()
+        ),
+        None => "another companion linked this speaker a moment ago; your sign-in was not used"
+            .to_owned(),
     }
 }
 
 /// What to tell the user about a failed exchange: what happened and what to do.
 pub fn advice(failure: &AuthFailure, redirect_uri: &RedirectUri, client_id: &ClientId) -> String {
+    if let Some(by) = &failure.linked_by_other {
+        return linked_by_other_text(by.account.as_ref());
+    }
     // The speaker refused the grant itself (LWA gave no refresh token): its sentence says what
     // happened and what to do; "Amazon does not accept client id …" would be wrong.
     if failure.class == AuthFailureClass::InvalidClient && failure.lwa_error.is_none() {
@@ -235,6 +359,7 @@ mod tests {
                 lwa_error: None,
                 description: None,
                 retry_with_same_code: false,
+                linked_by_other: None,
             };
             let s = advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into());
             assert!(s.len() > 40, "{class:?}: {s}");
@@ -262,6 +387,7 @@ mod tests {
             lwa_error: None,
             description: Some(reason.into()),
             retry_with_same_code: false,
+            linked_by_other: None,
         };
         assert_eq!(
             advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into()),
@@ -273,6 +399,7 @@ mod tests {
             lwa_error: None,
             description: None,
             retry_with_same_code: true,
+            linked_by_other: None,
         };
         let s = advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into());
         assert_eq!(
@@ -289,6 +416,7 @@ mod tests {
             lwa_error: Some("invalid_request".into()),
             description: Some("redirect_uri mismatch".into()),
             retry_with_same_code: false,
+            linked_by_other: None,
         };
         let s = advice(
             &f,

@@ -11,7 +11,8 @@
 //! - [`login`]: Login with Amazon in the user's real browser, the redirect captured on loopback
 //!   (RFC 8252) or pasted, `state` checked;
 //! - [`handover`]: give the speaker the authorization code and follow it to the result, with a
-//!   sentence for every failure;
+//!   sentence for every failure, asking the user ([`account_switch`]) before the speaker swaps
+//!   one account for another;
 //! - [`config`]: the user's client id, redirect URI, region and optional LWA base URL. Never a
 //!   token: the companion holds none.
 //!
@@ -19,6 +20,7 @@
 //!
 //! [`error::PairError`] says what went wrong and which exit code the CLI uses for it.
 
+pub mod account_switch;
 pub mod ble;
 pub mod commands;
 pub mod config;

@@ -192,12 +192,17 @@ impl LinkError {
     }
 }
 
-/// Our Hello.
+/// Our Hello: it announces that we answer the speaker's account-switch question
+/// ([`crate::account_switch`]).
 pub fn companion_hello() -> Hello {
-    Hello::new(
+    let mut hello = Hello::new(
         Role::Companion,
         format!("avs-companion {}", env!("CARGO_PKG_VERSION")),
-    )
+    );
+    hello
+        .capabilities
+        .push(shared_protocol::message::Capability::ConfirmAccountSwitch);
+    hello
 }
 
 /// A link with Hellos exchanged, before the setup code.

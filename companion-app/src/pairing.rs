@@ -22,16 +22,19 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use shared_protocol::ids::{ClientId, DeviceId, UserId};
-use shared_protocol::message::{AgentSummary, ProgressStage, WifiResult, WifiStage};
+use shared_protocol::message::{
+    AccountProfile, AgentSummary, ProgressStage, WifiResult, WifiStage,
+};
 use shared_protocol::setup_code::SetupCode;
 use tokio::sync::mpsc;
 use url::Url;
 
+use crate::account_switch::AccountSwitchConfirm;
 use crate::ble::BleCentral;
 use crate::config::RedirectTarget;
 use crate::connect::{find, Connectors, Found, Wanted};
 use crate::error::PairError;
-use crate::handover::{hand_over, HandoverError, HandoverTimeouts};
+use crate::handover::{hand_over_confirming, HandoverError, HandoverTimeouts};
 use crate::link::LinkTimeouts;
 use crate::login::{browser, Browser, LoginWait, PendingLogin};
 use crate::wifi::{self, WifiChooser};
@@ -177,6 +180,10 @@ pub struct PairOptions {
     pub wifi: Option<Box<dyn WifiChooser>>,
     /// Run the Wi-Fi step even when the speaker is online (move it to another network).
     pub force_wifi: bool,
+    /// Asked when the speaker is linked to a different account than the one that signed in
+    /// ([`crate::account_switch`]). `None`: replace without asking (the behaviour before
+    /// protocol 1.2); the CLI and the desktop app always set one.
+    pub confirm_switch: Option<Box<dyn AccountSwitchConfirm>>,
 }
 
 impl PairOptions {
@@ -203,6 +210,7 @@ impl PairOptions {
             connectors: None,
             wifi: None,
             force_wifi: false,
+            confirm_switch: None,
         }
     }
 }
@@ -218,6 +226,8 @@ pub struct PairReport {
     pub addr: String,
     /// The Amazon account, if the speaker read it.
     pub user_id: Option<UserId>,
+    /// Its name and e-mail address too, when the speaker could read them.
+    pub account: Option<AccountProfile>,
     /// Each step's time, in order, in milliseconds.
     pub timings: Vec<(Step, f64)>,
     /// Total time, in milliseconds.
@@ -398,7 +408,7 @@ pub async fn pair(
     let t0 = Instant::now();
     let mut attempt = 0;
     let linked = loop {
-        let result = hand_over(
+        let result = hand_over_confirming(
             &mut session,
             info.session_id,
             code.clone(),
@@ -406,6 +416,7 @@ pub async fn pair(
             &redirect_uri,
             opts.handover,
             |stage| observe(PairEvent::Progress { stage }),
+            opts.confirm_switch.as_deref_mut(),
         )
         .await;
         match result {
@@ -426,8 +437,8 @@ pub async fn pair(
             Err(e) => return Err(found.lost(e.into())),
         }
     };
-    let detail = match &linked.user_id {
-        Some(u) => format!("linked to {u}"),
+    let detail = match linked.account_text() {
+        Some(a) => format!("linked to {a}"),
         None => "linked".to_owned(),
     };
     done(Step::Exchange, t0, detail, observe);
@@ -437,6 +448,7 @@ pub async fn pair(
         name,
         addr,
         user_id: linked.user_id,
+        account: linked.account,
         timings,
         total_millis: ms(started.elapsed()),
     })

@@ -123,6 +123,7 @@ impl Agent {
             pairing: pairing.clone(),
             delegate: delegate.clone(),
             exchange_lock: Mutex::new(()),
+            links: Default::default(),
             link_addr,
             cbl: CblRunner::new(cfg.client_id.clone(), cfg.cbl.clone(), cfg.cbl_hook.clone()),
             network: Network::from_config(&cfg.network, delegate.lwa().clone()),

@@ -293,10 +293,17 @@ fn print_human(resp: &ApiResponse) {
             println!("device id:   {}", s.device_id);
             println!("name:        {}", s.friendly_name);
             println!("paired:      {}", s.paired);
-            println!(
-                "account:     {}",
-                s.user_id.as_ref().map(|u| u.as_str()).unwrap_or("-")
-            );
+            // "Alice Example (alice@example.com)", the id when the profile was not granted.
+            match (&s.account, &s.user_id) {
+                (Some(a), _) => {
+                    println!("account:     {a}");
+                    if a.name.is_some() || a.email.is_some() {
+                        println!("user id:     {}", a.user_id);
+                    }
+                }
+                (None, Some(u)) => println!("account:     {u}"),
+                (None, None) => println!("account:     -"),
+            }
             println!(
                 "auth:        {} ({})",
                 s.auth_state.in_words(),

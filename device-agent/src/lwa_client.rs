@@ -15,6 +15,7 @@ use shared_protocol::lwa::{
     AuthError, CodePairRequest, CodePairResponse, LwaEndpoints, LwaErrorBody, TokenRequest,
     TokenResponse,
 };
+use shared_protocol::message::AccountProfile;
 use shared_protocol::pkce::PkceCodeVerifier;
 use shared_protocol::secret::{AccessToken, AuthorizationCode, DeviceCode, RefreshToken};
 use tokio::time::Instant;
@@ -329,15 +330,21 @@ impl LwaClient {
         Ok(resp)
     }
 
-    /// `GET /user/profile` with the token in the Authorization header.
+    /// `GET /user/profile` with the token in the Authorization header: the account's id, and
+    /// its name and e-mail address when the sign-in granted the `profile` scope (cleaned and
+    /// bounded by [`AccountProfile::from_lwa`]; personal data: callers must not log them).
     pub async fn user_profile(
         &self,
         access_token: &AccessToken,
         timeout: Duration,
-    ) -> Result<UserId, LwaFailure> {
+    ) -> Result<AccountProfile, LwaFailure> {
         #[derive(serde::Deserialize)]
         struct Profile {
             user_id: UserId,
+            #[serde(default)]
+            name: Option<String>,
+            #[serde(default)]
+            email: Option<String>,
         }
         let profile: Profile = self
             .endpoint_response(
@@ -349,7 +356,11 @@ impl LwaClient {
                 timeout,
             )
             .await?;
-        Ok(profile.user_id)
+        Ok(AccountProfile::from_lwa(
+            profile.user_id,
+            profile.name.as_deref(),
+            profile.email.as_deref(),
+        ))
     }
 
     /// A form POST to `url` asking for JSON; `body` is `application/x-www-form-urlencoded`.

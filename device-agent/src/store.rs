@@ -1,5 +1,8 @@
-//! The token store: the refresh token, the client id it belongs to and the account id, in one
-//! file (`<state_dir>/tokens.json`).
+//! The token store: the refresh token, the client id it belongs to and the account (id, and the
+//! name and e-mail address when the `profile` scope was granted), in one file
+//! (`<state_dir>/tokens.json`). The account travels with the token it belongs to, so `status`
+//! after a restart names the same person the pairing did, and a file can never pair one
+//! account's token with another's name.
 //!
 //! Why a file and not a database: the store holds one record, and the only property that matters
 //! is that after a crash at any instant the file is either the old record or the new one. That
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use shared_protocol::ids::{ClientId, UserId};
+use shared_protocol::message::AccountProfile;
 use shared_protocol::secret::RefreshToken;
 use zeroize::Zeroizing;
 
@@ -34,7 +38,7 @@ pub struct StoredTokens {
     /// The LWA client the token was issued to (refresh must use the same one).
     pub client_id: ClientId,
     /// The account, once `/user/profile` answered.
-    pub user_id: Option<UserId>,
+    pub account: Option<AccountProfile>,
     /// False right after a CBL grant until the first refresh proved the client id (the SDK's
     /// `isRefreshTokenVerified`).
     pub verified: bool,
@@ -48,6 +52,11 @@ struct FileFormat {
     client_id: ClientId,
     #[serde(default)]
     user_id: Option<UserId>,
+    /// Personal data (the `profile` scope): written next to the id it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
     #[serde(default = "default_true")]
     verified: bool,
 }
@@ -127,7 +136,11 @@ impl TokenStore {
                 Ok(LoadOutcome::Loaded(StoredTokens {
                     refresh_token: f.refresh_token,
                     client_id: f.client_id,
-                    user_id: f.user_id,
+                    account: f.user_id.map(|user_id| AccountProfile {
+                        user_id,
+                        name: f.name,
+                        email: f.email,
+                    }),
                     verified: f.verified,
                 }))
             }
@@ -161,7 +174,9 @@ impl TokenStore {
             version: FORMAT_VERSION,
             refresh_token: tokens.refresh_token.clone(),
             client_id: tokens.client_id.clone(),
-            user_id: tokens.user_id.clone(),
+            user_id: tokens.account.as_ref().map(|a| a.user_id.clone()),
+            name: tokens.account.as_ref().and_then(|a| a.name.clone()),
+            email: tokens.account.as_ref().and_then(|a| a.email.clone()),
             verified: tokens.verified,
         };
         let bytes = Zeroizing::new(serde_json::to_vec_pretty(&record).map_err(|e| StoreError {
@@ -212,7 +227,11 @@ mod tests {
         StoredTokens {
             refresh_token: RefreshToken::new("Atzr|secret-refresh"),
             client_id: ClientId::new("amzn1.application-oa2-client.x"),
-            user_id: Some(UserId::new("amzn1.account.A")),
+            account: Some(AccountProfile {
+                user_id: UserId::new("amzn1.account.A"),
+                name: Some("Alice Example".into()),
+                email: Some("alice@example.com".into()),
+            }),
             verified: true,
         }
     }
@@ -237,6 +256,33 @@ mod tests {
         assert_eq!(mode & 0o777, 0o700);
         store.clear().unwrap();
         assert!(matches!(store.load().unwrap(), LoadOutcome::Empty));
+    }
+
+    #[test]
+    fn a_record_from_before_the_profile_loads_as_the_id_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        std::fs::write(
+            store.path(),
+            br#"{"version":1,"refresh_token":"Atzr|r","client_id":"c","user_id":"amzn1.account.A","verified":true}"#,
+        )
+        .unwrap();
+        match store.load().unwrap() {
+            LoadOutcome::Loaded(t) => assert_eq!(
+                t.account,
+                Some(AccountProfile::id_only("amzn1.account.A".into()))
+            ),
+            other => panic!("{other:?}"),
+        }
+        // And an id-only account is written without name/email keys.
+        store
+            .save(&StoredTokens {
+                account: Some(AccountProfile::id_only("amzn1.account.A".into())),
+                ..sample()
+            })
+            .unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(!text.contains("name") && !text.contains("email"), "{text}");
     }
 
     #[test]

@@ -129,17 +129,23 @@ async fn exchange_success_links_and_closes_the_window() {
         [
             ProgressStage::Received,
             ProgressStage::ExchangingCode,
-            ProgressStage::StoringTokens,
-            ProgressStage::FetchingProfile
+            ProgressStage::FetchingProfile,
+            ProgressStage::StoringTokens
         ]
     );
     match result {
         AuthResult::Linked {
             session_id,
             user_id,
+            account,
         } => {
             assert_eq!(session_id, info.session_id);
             assert_eq!(user_id.unwrap().as_str(), ALICE_USER_ID);
+            // The `profile` scope: name and e-mail besides the id (issue 15.4).
+            assert_eq!(
+                account.unwrap().to_string(),
+                "Alice Example (alice@example.com)"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -358,7 +364,14 @@ async fn re_pairing_replaces_the_account_only_after_success() {
     );
     assert_eq!(f.class, AuthFailureClass::ServerError);
     assert_eq!(
-        agent.delegate().account().unwrap().1.unwrap().as_str(),
+        agent
+            .delegate()
+            .account()
+            .unwrap()
+            .1
+            .unwrap()
+            .user_id
+            .as_str(),
         ALICE_USER_ID,
         "Alice stays linked while Bob's exchange has not succeeded"
     );
@@ -376,7 +389,14 @@ async fn re_pairing_replaces_the_account_only_after_success() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        agent.delegate().account().unwrap().1.unwrap().as_str(),
+        agent
+            .delegate()
+            .account()
+            .unwrap()
+            .1
+            .unwrap()
+            .user_id
+            .as_str(),
         BOB_USER_ID
     );
     drop(s);

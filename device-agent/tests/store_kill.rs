@@ -33,7 +33,7 @@ fn store_writer_child() {
                     "x".repeat((i % 900) as usize)
                 )),
                 client_id: ClientId::new("amzn1.application-oa2-client.kill"),
-                user_id: None,
+                account: None,
                 verified: true,
             })
             .unwrap();
@@ -276,7 +276,7 @@ async fn kill_agent_rounds(kills: u64, seed: u64) -> KillTotals {
         .save(&StoredTokens {
             refresh_token: granted.refresh_token.clone().unwrap(),
             client_id: ClientId::new(DEFAULT_DEVICE_CLIENT_ID),
-            user_id: None,
+            account: None,
             verified: true,
         })
         .unwrap();

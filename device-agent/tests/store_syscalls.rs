@@ -50,7 +50,7 @@ fn store_syscalls_child() {
             .save(&StoredTokens {
                 refresh_token: RefreshToken::new(format!("Atzr|syscalls-{i}")),
                 client_id: ClientId::new("amzn1.application-oa2-client.syscalls"),
-                user_id: None,
+                account: None,
                 verified: true,
             })
             .unwrap();

@@ -49,6 +49,10 @@ pub struct Settings {
     pub verification_uri: Option<String>,
     /// How long `GET /v20160207/directives` keeps its (empty) response open. Default 3600.
     pub directives_hold_secs: u64,
+    /// `GET /user/profile` answers `user_id` only, even for a grant with the `profile` scope
+    /// (as LWA does for a security profile that may not read the customer profile). Default
+    /// off. Tests use it for the companion's fall-back to the account id.
+    pub withhold_profile: bool,
 }
 
 impl Default for Settings {
@@ -65,6 +69,7 @@ impl Default for Settings {
             require_pkce: false,
             verification_uri: None,
             directives_hold_secs: 3600,
+            withhold_profile: false,
         }
     }
 }
@@ -167,6 +172,12 @@ impl EmulatorBuilder {
     /// Emit `slow_down` for too-fast CBL polling.
     pub fn slow_down(mut self, on: bool) -> Self {
         self.config.settings.slow_down = on;
+        self
+    }
+
+    /// `/user/profile` answers the user id only (no name, no e-mail address).
+    pub fn withhold_profile(mut self, on: bool) -> Self {
+        self.config.settings.withhold_profile = on;
         self
     }
 

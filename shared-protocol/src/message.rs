@@ -36,8 +36,11 @@ use crate::lwa::{AuthError, AuthState};
 use crate::pkce::{CodeChallengeMethod, PkceCodeChallenge};
 use crate::secret::AuthorizationCode;
 
+pub mod account;
 mod type_tag;
 pub mod wifi;
+
+pub use account::{AccountProfile, AccountSwitch, AccountSwitchAnswer, LinkedByOther};
 
 pub use wifi::{
     ConnectWifi, ConnectivityCheck, ConnectivityFailure, NetworkStatus, Ssid, WifiBand,
@@ -49,7 +52,10 @@ pub use wifi::{
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// The link protocol's minor version.
 /// 1.1 added the network messages ([`wifi`]) and `DeviceInfo.network`.
-pub const PROTOCOL_MINOR: u16 = 1;
+/// 1.2 added the account's profile ([`account`]: `AuthResult::Linked.account`, `Status.account`,
+/// `AuthFailure.linked_by_other`) and the account-switch question
+/// ([`Capability::ConfirmAccountSwitch`]).
+pub const PROTOCOL_MINOR: u16 = 2;
 
 /// A protocol version `major.minor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -105,6 +111,10 @@ pub enum Capability {
     /// the companion does not offer the Wi-Fi step (an older agent would answer
     /// `unsupported_message`).
     Wifi,
+    /// Companion (protocol 1.2): it answers [`AgentMessage::ConfirmAccountSwitch`] with
+    /// [`CompanionMessage::AccountSwitchAnswer`], so the agent asks before replacing the linked
+    /// account with a different one. Without it the agent replaces without asking (as 1.1 did).
+    ConfirmAccountSwitch,
     /// A feature this build does not know.
     #[serde(other)]
     Unknown,
@@ -300,6 +310,8 @@ pub enum CompanionMessage {
     ScanWifi,
     /// Join a network; answered by `WifiProgress` events and one `WifiResult`.
     ConnectWifi(ConnectWifi),
+    /// The user's answer to `ConfirmAccountSwitch` (protocol 1.2).
+    AccountSwitchAnswer(AccountSwitchAnswer),
     /// Something the companion could not use; the session stays up.
     Error(ErrorBody),
     /// A type this build does not know (a newer companion's request).
@@ -329,6 +341,10 @@ pub enum AgentMessage {
     WifiProgress(WifiProgress),
     /// The end of a `ConnectWifi`.
     WifiResult(WifiResult),
+    /// During a `ProvideAuthorization`, to a companion with
+    /// [`Capability::ConfirmAccountSwitch`] only: replace the linked account with the one that
+    /// just signed in? Answered by `AccountSwitchAnswer` (protocol 1.2).
+    ConfirmAccountSwitch(AccountSwitch),
     /// A request failed. The session stays up unless the kind says otherwise.
     Error(ErrorBody),
     /// A type this build does not know (a newer agent's message).
@@ -471,6 +487,10 @@ pub struct AuthFailure {
     pub description: Option<String>,
     /// True when the same authorization code may be handed over again (e.g. LWA unreachable).
     pub retry_with_same_code: bool,
+    /// Set when another companion linked the speaker while this one was signing in (protocol
+    /// 1.2; the class is then `window_closed`, which older companions know).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_by_other: Option<LinkedByOther>,
 }
 
 /// The end of a handover.
@@ -484,6 +504,22 @@ pub enum AuthResult {
         /// The account, if `/user/profile` answered.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user_id: Option<UserId>,
+        /// The account's name and e-mail address as well (protocol 1.2), if `/user/profile`
+        /// answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<AccountProfile>,
+    },
+    /// The user declined the switch (or did not answer in time): the speaker stays linked to
+    /// `account` and the new sign-in was discarded. Sent only after `ConfirmAccountSwitch`
+    /// (protocol 1.2).
+    KeptCurrent {
+        /// The pairing session (from `DeviceInfo`) this result ends.
+        session_id: SessionId,
+        /// The account the speaker is still linked to.
+        account: AccountProfile,
+        /// True when the agent stopped waiting for an answer.
+        #[serde(default)]
+        timed_out: bool,
     },
     /// Not linked.
     Failed {
@@ -507,6 +543,9 @@ pub struct Status {
     /// The linked account, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
+    /// The linked account's name and e-mail address as well (protocol 1.2), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountProfile>,
 }
 
 /// Error kinds on the link.

@@ -6,9 +6,10 @@ use serde_json::{json, Value};
 use shared_protocol::ids::{DeviceId, SessionId, UserId};
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::message::{
-    AgentMessage, AgentSummary, AuthFailure, AuthFailureClass, AuthResult, Capability,
-    CompanionMessage, DeviceInfo, ErrorBody, ErrorKind, Hello, PairingWindow, PlainMessage,
-    Progress, ProgressStage, ProvideAuthorization, Role, Status, WireMessage,
+    AccountProfile, AccountSwitch, AccountSwitchAnswer, AgentMessage, AgentSummary, AuthFailure,
+    AuthFailureClass, AuthResult, Capability, CompanionMessage, DeviceInfo, ErrorBody, ErrorKind,
+    Hello, PairingWindow, PlainMessage, Progress, ProgressStage, ProvideAuthorization, Role,
+    Status, WireMessage,
 };
 use shared_protocol::pkce::CodeChallengeMethod;
 use shared_protocol::secret::AuthorizationCode;
@@ -84,6 +85,13 @@ fn all_from_companion() -> Vec<(CompanionMessage, &'static str)> {
         (CompanionMessage::GetStatus, "get_status"),
         (CompanionMessage::Reset, "reset"),
         (
+            CompanionMessage::AccountSwitchAnswer(AccountSwitchAnswer {
+                session_id: session(),
+                replace: false,
+            }),
+            "account_switch_answer",
+        ),
+        (
             CompanionMessage::Error(ErrorBody::new(ErrorKind::Malformed, "bad device info")),
             "error",
         ),
@@ -97,7 +105,14 @@ fn all_from_agent() -> Vec<(AgentMessage, &'static str)> {
         lwa_error: Some("invalid_grant".into()),
         description: Some("The request has an invalid grant parameter : code".into()),
         retry_with_same_code: false,
+        linked_by_other: None,
     };
+    let alice = AccountProfile::from_lwa(
+        "amzn1.account.AEXAMPLE".into(),
+        Some("Alice Example"),
+        Some("alice@example.com"),
+    );
+    let bob = AccountProfile::id_only("amzn1.account.BEXAMPLE".into());
     vec![
         (
             AgentMessage::DeviceInfo(DeviceInfo {
@@ -121,8 +136,26 @@ fn all_from_agent() -> Vec<(AgentMessage, &'static str)> {
             AgentMessage::AuthResult(AuthResult::Linked {
                 session_id: session(),
                 user_id: Some(UserId::new("amzn1.account.AEXAMPLE")),
+                account: Some(alice.clone()),
             }),
             "auth_result",
+        ),
+        (
+            AgentMessage::AuthResult(AuthResult::KeptCurrent {
+                session_id: session(),
+                account: alice.clone(),
+                timed_out: false,
+            }),
+            "auth_result",
+        ),
+        (
+            AgentMessage::ConfirmAccountSwitch(AccountSwitch {
+                session_id: session(),
+                current: alice.clone(),
+                new: bob,
+                answer_within_secs: 120,
+            }),
+            "confirm_account_switch",
         ),
         (
             AgentMessage::AuthResult(AuthResult::Failed {
@@ -137,6 +170,7 @@ fn all_from_agent() -> Vec<(AgentMessage, &'static str)> {
                 auth_state: AuthState::Refreshed,
                 auth_error: AuthError::Success,
                 user_id: None,
+                account: None,
             }),
             "status",
         ),
@@ -356,4 +390,41 @@ fn every_json_example_in_the_protocol_doc_parses() {
         }
     }
     assert!(checked >= 15, "only {checked} examples found");
+}
+
+/// Protocol 1.2's additions are optional for a 1.1 peer: a 1.1 agent's `linked` result and
+/// status (no `account`) still parse, and a 1.2 result reads the same to code that ignores the
+/// new field. A race's loser is a `window_closed` failure, a class 1.1 companions know.
+#[test]
+fn the_account_fields_are_optional_both_ways() {
+    let old_linked = r#"{"type":"auth_result","outcome":"linked",
+        "session_id":"6f1c7c52-3d7e-4c55-9a53-2f0b8f5d9e10","user_id":"amzn1.account.A"}"#;
+    let AgentMessage::AuthResult(AuthResult::Linked {
+        account, user_id, ..
+    }) = serde_json::from_str(old_linked).unwrap()
+    else {
+        panic!("not linked");
+    };
+    assert_eq!(
+        (account, user_id.unwrap().as_str()),
+        (None, "amzn1.account.A")
+    );
+    let lost = r#"{"type":"auth_result","outcome":"failed",
+        "session_id":"6f1c7c52-3d7e-4c55-9a53-2f0b8f5d9e10","class":"window_closed",
+        "error":"AUTHORIZATION_FAILED","retry_with_same_code":false,
+        "description":"another companion linked this speaker a moment ago (to Alice Example)",
+        "linked_by_other":{"account":{"user_id":"amzn1.account.A","name":"Alice Example"}}}"#;
+    let AgentMessage::AuthResult(AuthResult::Failed { failure, .. }) =
+        serde_json::from_str(lost).unwrap()
+    else {
+        panic!("not failed");
+    };
+    assert_eq!(failure.class, AuthFailureClass::WindowClosed);
+    let by = failure.linked_by_other.unwrap().account.unwrap();
+    assert_eq!(by.short(), "Alice Example");
+    // The new capability's wire name.
+    assert_eq!(
+        serde_json::to_string(&Capability::ConfirmAccountSwitch).unwrap(),
+        r#""confirm_account_switch""#
+    );
 }

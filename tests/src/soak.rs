@@ -231,7 +231,7 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
         .save(&device_agent::store::StoredTokens {
             refresh_token,
             client_id: ClientId::new(DEFAULT_DEVICE_CLIENT_ID),
-            user_id: None,
+            account: None,
             verified: true,
         })
         .map_err(setup)?;

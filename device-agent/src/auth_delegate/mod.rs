@@ -32,8 +32,9 @@ mod snapshot;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use shared_protocol::ids::{ClientId, UserId};
+use shared_protocol::ids::ClientId;
 use shared_protocol::lwa::{AuthError, AuthState};
+use shared_protocol::message::AccountProfile;
 use shared_protocol::secret::AccessToken;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -111,7 +112,7 @@ pub struct Stopped;
 /// Changing the stored account failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
-    /// Writing or deleting the store file failed (`set_user_id`: nothing changed; `clear_data`:
+    /// Writing or deleting the store file failed (`set_profile`: nothing changed; `clear_data`:
     /// the account is forgotten in memory all the same).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -157,7 +158,7 @@ impl AuthDelegate {
             paired: loaded.is_some(),
             account: loaded
                 .as_ref()
-                .map(|t: &StoredTokens| (t.client_id.clone(), t.user_id.clone())),
+                .map(|t: &StoredTokens| (t.client_id.clone(), t.account.clone())),
             refreshes: 0,
         }));
         let observers = Arc::new(Observers::new(initial));
@@ -224,7 +225,7 @@ impl AuthDelegate {
     }
 
     /// The linked account and client, if any.
-    pub fn account(&self) -> Option<(ClientId, Option<UserId>)> {
+    pub fn account(&self) -> Option<(ClientId, Option<AccountProfile>)> {
         self.published.facts().account.clone()
     }
 
@@ -240,7 +241,7 @@ impl AuthDelegate {
         &self,
         grant: TokenGrant,
         client_id: ClientId,
-        user_id: Option<UserId>,
+        account: Option<AccountProfile>,
         verified: bool,
     ) -> Result<(), InstallError> {
         let expires_at = grant.expires_at();
@@ -248,7 +249,7 @@ impl AuthDelegate {
         let tokens = StoredTokens {
             refresh_token,
             client_id,
-            user_id,
+            account,
             verified,
         };
         let access = verified.then_some((grant.access_token, expires_at));
@@ -261,10 +262,10 @@ impl AuthDelegate {
         .map_err(InstallError::Store)
     }
 
-    /// Records the account id once `/user/profile` answered.
-    pub async fn set_user_id(&self, user_id: UserId) -> Result<(), AccountError> {
+    /// Records the account (id, name, e-mail) once `/user/profile` answered.
+    pub async fn set_profile(&self, profile: AccountProfile) -> Result<(), AccountError> {
         Ok(self
-            .ask(|reply| Command::SetUserId { user_id, reply })
+            .ask(|reply| Command::SetProfile { profile, reply })
             .await??)
     }
 

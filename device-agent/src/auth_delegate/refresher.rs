@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use shared_protocol::ids::UserId;
 use shared_protocol::lwa::{AuthError, AuthState};
+use shared_protocol::message::AccountProfile;
 use shared_protocol::secret::AccessToken;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinError, JoinHandle};
@@ -40,9 +40,9 @@ pub(crate) enum Command {
         access: Option<(AccessToken, Instant)>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Record the account's user id (on disk before the reply).
-    SetUserId {
-        user_id: UserId,
+    /// Record the account's profile (on disk before the reply).
+    SetProfile {
+        profile: AccountProfile,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Forget the account.
@@ -194,8 +194,8 @@ impl Refresher {
                 let _ = reply.send(result);
                 replaced
             }
-            Command::SetUserId { user_id, reply } => {
-                let _ = reply.send(self.set_user_id(user_id));
+            Command::SetProfile { profile, reply } => {
+                let _ = reply.send(self.set_profile(profile));
                 false
             }
             Command::Clear { reply } => {
@@ -237,7 +237,7 @@ impl Refresher {
         self.store.save(&tokens)?;
         let verified = access.is_some();
         self.facts.paired = true;
-        self.facts.account = Some((tokens.client_id.clone(), tokens.user_id.clone()));
+        self.facts.account = Some((tokens.client_id.clone(), tokens.account.clone()));
         self.publish_facts();
         self.account = Some(Account {
             tokens,
@@ -256,14 +256,14 @@ impl Refresher {
         Ok(())
     }
 
-    fn set_user_id(&mut self, user_id: UserId) -> Result<(), StoreError> {
+    fn set_profile(&mut self, profile: AccountProfile) -> Result<(), StoreError> {
         let Some(a) = self.account.as_mut() else {
             return Ok(());
         };
         let mut tokens = a.tokens.clone();
-        tokens.user_id = Some(user_id);
+        tokens.account = Some(profile);
         self.store.save(&tokens)?;
-        self.facts.account = Some((tokens.client_id.clone(), tokens.user_id.clone()));
+        self.facts.account = Some((tokens.client_id.clone(), tokens.account.clone()));
         a.tokens = tokens;
         self.publish_facts();
         Ok(())

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
-use shared_protocol::ids::{ClientId, UserId};
+use shared_protocol::ids::ClientId;
+use shared_protocol::message::AccountProfile;
 use shared_protocol::secret::AccessToken;
 use tokio::time::Instant;
 
@@ -54,7 +55,7 @@ pub(crate) struct Facts {
     /// An account (refresh token) is held.
     pub(crate) paired: bool,
     /// The account's client and user.
-    pub(crate) account: Option<(ClientId, Option<UserId>)>,
+    pub(crate) account: Option<(ClientId, Option<AccountProfile>)>,
     /// Refresh requests sent since start.
     pub(crate) refreshes: u64,
 }

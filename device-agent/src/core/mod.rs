@@ -6,12 +6,14 @@
 //!
 //! - identity (device id, product id, DSN, friendly name) and the setup code keying the PAKE;
 //! - the pairing window ([`Pairing`]) and the account holder ([`AuthDelegate`]);
-//! - the exchange lock, so two companions racing never interleave installs;
+//! - the exchange lock, so two companions racing never interleave installs, and the record of
+//!   links ([`links`]) that tells the loser of such a race who won;
 //! - what anyone may know ([`Core::summary`]) and the status reports ([`status`]);
 //! - code-based linking, one run at a time ([`cbl`]);
 //! - the network ([`Network`]): status, the connectivity check, joining Wi-Fi.
 
 pub mod cbl;
+pub mod links;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ use crate::network::Network;
 use crate::pairing::Pairing;
 
 pub use cbl::{CblRunError, CblRunner};
+pub use links::Links;
 pub use status::StatusReport;
 
 /// The agent's state, shared by every listener.
@@ -48,6 +51,8 @@ pub struct Core {
     pub delegate: AuthDelegate,
     /// One exchange at a time (two companions racing must not interleave installs).
     pub exchange_lock: Mutex<()>,
+    /// Companion links so far and the last one's account (tells a race's loser who won).
+    pub links: Links,
     /// Where the TCP link listens (reported by `status`).
     pub link_addr: SocketAddr,
     /// Code-based linking, one run at a time.
@@ -70,11 +75,13 @@ impl Core {
     /// The full status.
     pub fn status(&self) -> Status {
         let auth = self.delegate.status();
+        let account = self.delegate.account().and_then(|(_, a)| a);
         Status {
             summary: self.summary(),
             auth_state: auth.state,
             auth_error: auth.error,
-            user_id: self.delegate.account().and_then(|(_, u)| u),
+            user_id: account.as_ref().map(|a| a.user_id.clone()),
+            account,
         }
     }
 

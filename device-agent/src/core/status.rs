@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use shared_protocol::ids::{DeviceId, UserId};
 use shared_protocol::lwa::{AuthError, AuthState};
-use shared_protocol::message::PairingWindow;
+use shared_protocol::message::{AccountProfile, PairingWindow};
 
 use super::Core;
 
@@ -26,6 +26,10 @@ pub struct StatusReport {
     /// The linked Amazon account's user id, once the profile was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
+    /// The linked account's name and e-mail address as well (the `profile` scope), if known.
+    /// Personal data: shown to the speaker's own processes, never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountProfile>,
     /// Where the TCP link listens (`IP:PORT`).
     pub link: String,
     /// Refreshes sent since start.
@@ -44,6 +48,7 @@ impl Core {
             auth_state: s.auth_state,
             auth_error: s.auth_error,
             user_id: s.user_id,
+            account: s.account,
             link: self.link_addr.to_string(),
             refreshes: self.delegate.refresh_count(),
         }

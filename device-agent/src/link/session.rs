@@ -7,6 +7,17 @@
 //! session id; the exchange streams `Progress` and ends in an `AuthResult` whose failure class
 //! tells the companion exactly what went wrong and whether resending the same code can help.
 //!
+//! Who is linked (protocol 1.2): after the exchange the agent reads `/user/profile` (id, name,
+//! e-mail) with the new access token, before anything is stored. When the speaker is linked to a
+//! different account and the companion announced [`Capability::ConfirmAccountSwitch`], the new
+//! tokens stay in this task's memory (secret types, zeroized on drop) while the companion asks
+//! its user (`ConfirmAccountSwitch`, answered by `AccountSwitchAnswer` within
+//! [`SWITCH_ANSWER_TIMEOUT`]); only "replace" stores them. No answer, a closed link or "keep"
+//! drops them and the old account stays linked and refreshing (`AuthResult::KeptCurrent`). A
+//! companion without the capability gets the 1.1 behaviour: the new account replaces the old.
+//! A companion whose `DeviceInfo` predates another companion's link loses the race: it is told
+//! who won instead of replacing that link ([`crate::core::links`]).
+//!
 //! The network step (protocol 1.1): `DeviceInfo` carries the network status and the result of
 //! the connectivity check; `ScanWifi` and `ConnectWifi` (window open only) go to
 //! [`crate::network::Network`], and a join streams `WifiProgress` and ends in one `WifiResult`.
@@ -20,9 +31,9 @@ use shared_protocol::frame::FrameTransport;
 use shared_protocol::ids::SessionId;
 use shared_protocol::lwa::AuthError;
 use shared_protocol::message::{
-    AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, ConnectWifi,
-    DeviceInfo, ErrorBody, ErrorKind, Progress, ProgressStage, ProvideAuthorization, WifiProgress,
-    WifiScan,
+    AccountProfile, AccountSwitch, AgentMessage, AuthFailure, AuthFailureClass, AuthResult,
+    Capability, CompanionMessage, ConnectWifi, DeviceInfo, ErrorBody, ErrorKind, LinkedByOther,
+    Progress, ProgressStage, ProvideAuthorization, WifiProgress, WifiScan, WireMessage as _,
 };
 use shared_protocol::pkce::PkcePair;
 use shared_protocol::session::{
@@ -58,6 +69,10 @@ impl AttemptGuard for Guard<'_> {
     fn on_success(&mut self) {
         self.verified = true;
         self.pairing.on_code_verified();
+    }
+
+    fn wrong_code_answer(&mut self) -> ErrorBody {
+        self.pairing.wrong_code_answer()
     }
 }
 
@@ -106,6 +121,7 @@ pub async fn serve_connection<T: FrameTransport>(
             return;
         }
     };
+    let confirms_switch = hs.peer_hello().supports(Capability::ConfirmAccountSwitch);
     if let Some(body) = ctx.pairing.refusal() {
         tracing::info!(%peer, kind = ?body.kind, "link: pairing window not open; closing after hello");
         let mut t = hs.refuse(body).await;
@@ -168,6 +184,8 @@ pub async fn serve_connection<T: FrameTransport>(
         ctx,
         limits,
         pkce: None,
+        links_at_info: 0,
+        confirms_switch,
     };
     s.run().await;
     tracing::info!(%peer, "link session ended");
@@ -179,6 +197,11 @@ struct LinkSession<'a, T: FrameTransport> {
     limits: &'a LinkConfig,
     /// This connection's PKCE pair and the session id it is bound to.
     pkce: Option<(SessionId, PkcePair)>,
+    /// [`crate::core::Links::count`] when this connection's `DeviceInfo` went out: a higher
+    /// count at the handover means another companion linked the speaker meanwhile.
+    links_at_info: u64,
+    /// The companion answers `ConfirmAccountSwitch` (it said so in its Hello).
+    confirms_switch: bool,
 }
 
 impl<T: FrameTransport> LinkSession<'_, T> {
@@ -243,6 +266,10 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 CompanionMessage::GetNetworkStatus => self.network_status().await,
                 CompanionMessage::ScanWifi => self.scan_wifi().await,
                 CompanionMessage::ConnectWifi(req) => self.connect_wifi(req).await,
+                // Answers arrive inside `confirm_switch`; one here answers nothing (late).
+                CompanionMessage::AccountSwitchAnswer(_) => {
+                    self.error(ErrorKind::UnexpectedMessage, NO_QUESTION).await
+                }
                 // The speaker asks the companion nothing, so an error from it answers nothing.
                 CompanionMessage::Error(_) => {
                     self.error(ErrorKind::UnexpectedMessage, SENT_BY_US).await
@@ -277,6 +304,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         };
         // Replacing the old pair drops (zeroizes) its verifier.
         self.pkce = Some((session_id, pair));
+        self.links_at_info = self.ctx.links.count();
         self.send(&AgentMessage::DeviceInfo(info)).await
     }
 
@@ -363,6 +391,12 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         let session_id = pa.session_id;
         let outcome = self.exchange(pa).await;
         let linked = matches!(outcome, AuthResult::Linked { .. });
+        if let AuthResult::KeptCurrent { timed_out, .. } = &outcome {
+            tracing::info!(
+                timed_out,
+                "account switch not confirmed; the linked account is kept"
+            );
+        }
         if let AuthResult::Failed { failure, .. } = &outcome {
             tracing::warn!(
                 class = ?failure.class,
@@ -389,8 +423,12 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 lwa_error: None,
                 description: Some(description.to_owned()),
                 retry_with_same_code: false,
+                linked_by_other: None,
             },
         };
+        if let Some(lost) = self.lost_race(session_id) {
+            return lost;
+        }
         if !self.ctx.pairing.is_open() {
             return fail(
                 AuthFailureClass::WindowClosed,
@@ -417,6 +455,10 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             );
         }
         let _one_at_a_time = self.ctx.exchange_lock.lock().await;
+        // Another companion may have linked while this one waited for the lock.
+        if let Some(lost) = self.lost_race(session_id) {
+            return lost;
+        }
         let Some((_, pair)) = self.pkce.as_ref() else {
             return fail(
                 AuthFailureClass::UnknownSession,
@@ -443,7 +485,27 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 }
             }
         };
-        let access = grant.access_token.clone();
+        // The code is redeemed and the verifier has done its job: drop it now.
+        self.pkce = None;
+        // Who signed in, before anything is stored: a different account than the linked one
+        // is asked about first. Name and e-mail are personal data: never logged.
+        let _ = self
+            .progress(session_id, ProgressStage::FetchingProfile)
+            .await;
+        let account = match lwa
+            .user_profile(&grant.access_token, Duration::from_secs(10))
+            .await
+        {
+            Ok(profile) => Some(profile),
+            Err(e) => {
+                tracing::info!(error = %e, "profile not available; linking without an account id");
+                None
+            }
+        };
+        if let Some(kept) = self.confirm_switch(session_id, account.as_ref()).await {
+            // `grant` drops here: the new tokens are zeroized, never stored.
+            return kept;
+        }
         if !self
             .progress(session_id, ProgressStage::StoringTokens)
             .await
@@ -457,7 +519,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         if let Err(e) = self
             .ctx
             .delegate
-            .install(grant, pa.client_id.clone(), None, true)
+            .install(grant, pa.client_id.clone(), account.clone(), true)
             .await
         {
             tracing::error!(error = %e, "could not store the new account");
@@ -467,29 +529,108 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 "the speaker could not save the tokens (storage full or read-only?); the previous account, if any, is kept",
             );
         }
-        // The verifier has done its job: drop it now.
-        self.pkce = None;
-        let _ = self
-            .progress(session_id, ProgressStage::FetchingProfile)
-            .await;
-        let user_id = match lwa.user_profile(&access, Duration::from_secs(10)).await {
-            Ok(uid) => {
-                if let Err(e) = self.ctx.delegate.set_user_id(uid.clone()).await {
-                    tracing::warn!(error = %e, "could not store the account id");
-                }
-                Some(uid)
-            }
-            Err(e) => {
-                tracing::info!(error = %e, "profile not available; linked without an account id");
-                None
-            }
-        };
+        self.ctx.links.record(account.clone());
         AuthResult::Linked {
             session_id,
-            user_id,
+            user_id: account.as_ref().map(|a| a.user_id.clone()),
+            account,
+        }
+    }
+
+    /// `Some(failure)` when another companion linked the speaker after this connection's
+    /// `DeviceInfo`: this handover lost the race and must not replace that link.
+    fn lost_race(&self, session_id: SessionId) -> Option<AuthResult> {
+        if self.pkce.is_none() || self.ctx.links.count() == self.links_at_info {
+            return None;
+        }
+        let account = self.ctx.links.last_account();
+        Some(AuthResult::Failed {
+            session_id,
+            failure: AuthFailure {
+                class: AuthFailureClass::WindowClosed,
+                error: AuthError::AuthorizationFailed,
+                lwa_error: None,
+                description: Some(linked_by_other_text(account.as_ref())),
+                retry_with_same_code: false,
+                linked_by_other: Some(LinkedByOther { account }),
+            },
+        })
+    }
+
+    /// Asks the companion before `new` replaces a different linked account. `None`: go ahead
+    /// (no account linked, the same account, an account we cannot tell, a companion that
+    /// cannot be asked, or the user said "replace"); `Some(KeptCurrent)`: keep the old one.
+    async fn confirm_switch(
+        &mut self,
+        session_id: SessionId,
+        new: Option<&AccountProfile>,
+    ) -> Option<AuthResult> {
+        let current = self.ctx.delegate.account().and_then(|(_, a)| a)?;
+        let new = new?;
+        if current.same_account(new) {
+            return None;
+        }
+        if !self.confirms_switch {
+            tracing::info!("a different account signed in; this companion cannot be asked, so it replaces the linked one (protocol 1.1 behaviour)");
+            return None;
+        }
+        let kept = |timed_out| {
+            Some(AuthResult::KeptCurrent {
+                session_id,
+                account: current.clone(),
+                timed_out,
+            })
+        };
+        let question = AgentMessage::ConfirmAccountSwitch(AccountSwitch {
+            session_id,
+            current: current.clone(),
+            new: new.clone(),
+            answer_within_secs: SWITCH_ANSWER_TIMEOUT.as_secs(),
+        });
+        if !self.send(&question).await {
+            return kept(false);
+        }
+        let deadline = Instant::now() + SWITCH_ANSWER_TIMEOUT;
+        loop {
+            match timeout_at(deadline, self.session.recv()).await {
+                Err(_) => return kept(true),
+                Ok(Ok(CompanionMessage::AccountSwitchAnswer(a))) if a.session_id == session_id => {
+                    return if a.replace { None } else { kept(false) };
+                }
+                Ok(Ok(other)) => {
+                    tracing::info!(message = %other.type_name(), "expected the account switch answer");
+                    if !self
+                        .error(
+                            ErrorKind::UnexpectedMessage,
+                            "the speaker is waiting for the answer to its account switch question",
+                        )
+                        .await
+                    {
+                        return kept(false);
+                    }
+                }
+                // Gone, or garbled: nobody said "replace".
+                Ok(Err(_)) => return kept(false),
+            }
         }
     }
 }
+
+/// How long the agent holds a different account's tokens while the companion asks its user.
+pub const SWITCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What the loser of a race between two companions is told.
+pub fn linked_by_other_text(account: Option<&AccountProfile>) -> String {
+    match account {
+        Some(a) => format!(
+            "another companion linked this speaker a moment ago (to {})",
+            a.short()
+        ),
+        None => "another companion linked this speaker a moment ago".to_owned(),
+    }
+}
+
+const NO_QUESTION: &str = "the speaker asked nothing that this message answers";
 
 /// The answer to a message only the speaker sends (or a companion's unsolicited error).
 const SENT_BY_US: &str = "that message is sent by the speaker, not to it";
@@ -566,5 +707,6 @@ pub fn classify(failure: &LwaFailure) -> AuthFailure {
         lwa_error,
         description: Some(description),
         retry_with_same_code: retry,
+        linked_by_other: None,
     }
 }

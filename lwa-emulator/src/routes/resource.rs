@@ -92,10 +92,11 @@ pub(crate) async fn profile(
         return invalid_token(StatusCode::UNAUTHORIZED);
     };
     let grant = record.grant.clone();
+    let withhold = store.settings.withhold_profile;
     drop(store);
     let mut body = json!({ "user_id": grant.user_id });
     if let Some(user) = shared.registry.user(grant.user_id.as_str()) {
-        if grant.has_scope("profile") {
+        if grant.has_scope("profile") && !withhold {
             body["name"] = json!(user.name);
             body["email"] = json!(user.email);
         }

@@ -87,6 +87,28 @@ async fn profile_scope_adds_name_and_email() {
     assert_eq!(profile["name"], "Alice Example");
 }
 
+/// `withhold_profile`: the id only, even with the `profile` scope (the companion's fall-back).
+#[tokio::test]
+async fn withheld_profile_answers_the_user_id_only() {
+    let emu = Emulator::builder()
+        .withhold_profile(true)
+        .start()
+        .await
+        .unwrap();
+    let url = plain_authorize_url(&emu, DEVICE, "alexa:all profile", REDIRECT);
+    let redirect = login(&url).await;
+    let code = query(&redirect, "code").unwrap();
+    let (s, b) = code_exchange(&emu, &code, REDIRECT, DEVICE, &[]).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let profile: Value = json_of(
+        http()
+            .get(emu.url("/user/profile"))
+            .bearer_auth(b["access_token"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(profile, serde_json::json!({ "user_id": ALICE_USER_ID }));
+}
+
 #[tokio::test]
 async fn ping_is_204_for_a_live_token_and_403_system_exception_otherwise() {
     let emu = Emulator::builder()

@@ -8,6 +8,12 @@ use crate::pkce::PkceCodeChallenge;
 
 /// The AVS scope.
 pub const SCOPE_ALEXA_ALL: &str = "alexa:all";
+/// The customer-profile scope: `/user/profile` then answers `name` and `email` besides
+/// `user_id` (lwa-spec §6), so the companion can show who the speaker is linked to.
+pub const SCOPE_PROFILE: &str = "profile";
+/// What the companion asks for at `/ap/oa`: `alexa:all profile`, as the AVS SDK does when it
+/// wants the customer profile (lwa-spec §2.1, §5.4). Only `alexa:all` takes `scope_data`.
+pub const AUTHORIZE_SCOPE: &str = "alexa:all profile";
 
 /// `scope_data` for `alexa:all`: `{"alexa:all":{"productID":…,"productInstanceAttributes":
 /// {"deviceSerialNumber":…}}}`, serialized compactly with the SDK's key order.
@@ -95,7 +101,7 @@ impl AuthorizeRequest {
     pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
         vec![
             ("client_id", self.client_id.to_string()),
-            ("scope", SCOPE_ALEXA_ALL.to_owned()),
+            ("scope", AUTHORIZE_SCOPE.to_owned()),
             (
                 "scope_data",
                 ScopeData::new(self.product_id.clone(), self.dsn.clone()).to_json(),
@@ -125,7 +131,8 @@ mod tests {
     use super::*;
     use crate::pkce::{CodeChallengeMethod, PkceCodeChallenge};
 
-    /// lwa-spec §1.4 example, with `state` shortened as in the spec.
+    /// lwa-spec §1.4 example, with `state` shortened as in the spec and the `profile` scope
+    /// added (issue 15.4: the companion shows the account's name).
     #[test]
     fn matches_the_spec_example() {
         let req = AuthorizeRequest {
@@ -144,7 +151,7 @@ mod tests {
         // `url` encodes with form rules (space as '+', ':' as %3A, '{' as %7B ...), which is what
         // the spec example shows.
         let expected = "https://www.amazon.com/ap/oa?client_id=amzn1.application-oa2-client.abc\
-            &scope=alexa%3Aall\
+            &scope=alexa%3Aall+profile\
             &scope_data=%7B%22alexa%3Aall%22%3A%7B%22productID%22%3A%22my_device%22%2C%22productInstanceAttributes%22%3A%7B%22deviceSerialNumber%22%3A%22123456%22%7D%7D%7D\
             &response_type=code\
             &redirect_uri=https%3A%2F%2Fapp.example.com%2Fauthresponse\

@@ -14,7 +14,7 @@ pub mod endpoints;
 pub mod error;
 pub mod token;
 
-pub use authorize::{AuthorizeRequest, ScopeData, SCOPE_ALEXA_ALL};
+pub use authorize::{AuthorizeRequest, ScopeData, AUTHORIZE_SCOPE, SCOPE_ALEXA_ALL, SCOPE_PROFILE};
 pub use codepair::{CodePairRequest, CodePairResponse};
 pub use endpoints::{EndpointError, LwaEndpoints, Region};
 pub use error::{AuthError, AuthState, LwaErrorBody};

@@ -187,6 +187,13 @@ impl Display {
         }
     }
 
+    /// Removes the spinner (a prompt follows on the terminal).
+    pub fn clear_spinner(&self) {
+        if let Some(pb) = self.spinner().take() {
+            pb.finish_and_clear();
+        }
+    }
+
     pub fn abandon(&self) {
         if let Some(pb) = self.spinner().take() {
             pb.abandon_with_message("✗ failed");
@@ -210,10 +217,13 @@ impl Display {
             println!("{v}");
             return;
         }
-        let account = r
-            .user_id
-            .as_ref()
-            .map_or_else(String::new, |u| format!(" to Amazon account {u}"));
+        // "Alice Example (alice@example.com)"; the id when the profile was not readable.
+        let account = match (&r.account, &r.user_id) {
+            (Some(a), _) if a.is_id_only() => format!(" to Amazon account {}", a.user_id),
+            (Some(a), _) => format!(" to {a}"),
+            (None, Some(u)) => format!(" to Amazon account {u}"),
+            (None, None) => String::new(),
+        };
         println!("Linked {} ({}){account}.", r.name, r.device_id);
         println!("  {:<28} {:>10}", "step", "time");
         for (step, ms) in &r.timings {
@@ -297,8 +307,10 @@ impl Display {
                 if let Some(words) = st.auth_error.in_words() {
                     println!("last error  {words} ({})", st.auth_error);
                 }
-                if let Some(u) = &st.user_id {
-                    println!("account     {u}");
+                match (&st.account, &st.user_id) {
+                    (Some(a), _) => println!("account     {a}"),
+                    (None, Some(u)) => println!("account     {u}"),
+                    (None, None) => {}
                 }
             }
             (None, Some(why)) => {

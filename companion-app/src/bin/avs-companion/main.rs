@@ -2,6 +2,7 @@
 //! work is in the `companion_app` library. Usage and exit codes: `docs/companion-cli.md`.
 
 mod display;
+mod switch_prompt;
 mod wifi_prompt;
 
 use std::io::IsTerminal as _;
@@ -11,11 +12,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use companion_app::account_switch::FixedAnswer;
 use companion_app::commands;
 use companion_app::config::CompanionConfig;
 use companion_app::connect::{Connectors, Target};
 use companion_app::discovery::{Device, Discovery, MdnsOptions};
 use companion_app::error::{ExitKind, PairError};
+use companion_app::handover::HandoverError;
 use companion_app::link::LinkTimeouts;
 use companion_app::login::Browser;
 use companion_app::pairing::{pair, PairOptions};
@@ -289,6 +292,9 @@ struct PairArgs {
     /// Run the Wi-Fi step even if the speaker is online (move it to another network).
     #[arg(long)]
     wifi: bool,
+    /// If the speaker is linked to another Amazon account, replace it without asking.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -516,12 +522,24 @@ async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), R
     // Pasted addresses are read from stdin only once the sign-in starts, so the Wi-Fi prompt
     // before it has stdin to itself.
     let mut paste_feed = None;
+    let stdin_slot = switch_prompt::StdinLines::default();
     if interactive {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         opts.pasted = Some(rx);
         paste_feed = Some(tx);
     }
-    let show = Display::new(mode);
+    let show = std::sync::Arc::new(Display::new(mode));
+    // A different account than the linked one: --yes replaces, a terminal asks, else keep.
+    opts.confirm_switch = Some(if args.yes {
+        Box::new(FixedAnswer(true))
+    } else if interactive {
+        Box::new(switch_prompt::TerminalConfirm {
+            lines: stdin_slot.clone(),
+            show: show.clone(),
+        })
+    } else {
+        Box::new(FixedAnswer(false))
+    });
     let target = args.device.target();
     let result = cancellable(pair(target, opts, &mut |ev| {
         if matches!(
@@ -531,7 +549,7 @@ async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), R
             }
         ) {
             if let Some(tx) = paste_feed.take() {
-                forward_stdin(stdin_lines(), tx);
+                forward_stdin(stdin_slot.clone(), tx);
             }
         }
         show.pair_event(&ev)
@@ -542,6 +560,18 @@ async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), R
             show.pair_report(&report);
             Ok(())
         }
+        Err(e @ PairError::Handover(HandoverError::KeptCurrent { .. })) if !json => {
+            // The user's own decision (or nobody could be asked): said plainly, not as an error.
+            show.abandon();
+            let text = e.to_string();
+            let mut chars = text.chars();
+            let first = chars.next().map(|c| c.to_uppercase().to_string());
+            eprintln!("{}{}.", first.unwrap_or_default(), chars.as_str());
+            if !interactive && !args.yes {
+                eprintln!("({})", switch_prompt::NO_TERMINAL_HINT);
+            }
+            Err(Reported(e.exit_kind()))
+        }
         Err(e) => {
             show.abandon();
             Err(report(&e, json))
@@ -549,15 +579,23 @@ async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), R
     }
 }
 
-/// Forwards `from` into `to` (the pasted-address channel the pairing already holds).
-fn forward_stdin(
-    mut from: tokio::sync::mpsc::Receiver<String>,
-    to: tokio::sync::mpsc::Sender<String>,
-) {
+/// Forwards stdin's lines into `to` (the pasted-address channel the pairing holds) until the
+/// sign-in drops that channel, then leaves the reader in `from` for the next prompt.
+fn forward_stdin(from: switch_prompt::StdinLines, to: tokio::sync::mpsc::Sender<String>) {
     tokio::spawn(async move {
-        while let Some(line) = from.recv().await {
-            if to.send(line).await.is_err() {
-                break;
+        let mut slot = from.lock().await;
+        let lines = slot.get_or_insert_with(stdin_lines);
+        loop {
+            tokio::select! {
+                _ = to.closed() => break,
+                line = lines.recv() => match line {
+                    Some(line) => {
+                        if to.send(line).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
             }
         }
     });

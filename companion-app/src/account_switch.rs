@@ -1,0 +1,92 @@
+//! Asking the user before the speaker's account is replaced (issue 15.5, protocol 1.2).
+//!
+//! Re-pairing a speaker that is linked to Alice with Bob's sign-in used to replace Alice without
+//! a word. Now the companion announces [`Capability::ConfirmAccountSwitch`] in its Hello; when
+//! the speaker sees that the sign-in is a different account than the linked one, it holds the
+//! new tokens unstored and sends `ConfirmAccountSwitch { current, new }`. The companion puts the
+//! question to an [`AccountSwitchConfirm`] (the CLI's `[y/N]` prompt or `--yes`, the desktop
+//! app's Replace / Keep screen) and answers with `AccountSwitchAnswer`. "Keep", no answer within
+//! the speaker's deadline, or a closed link: the speaker stays linked to the current account and
+//! the pairing ends in [`crate::handover::HandoverError::KeptCurrent`].
+//!
+//! [`Capability::ConfirmAccountSwitch`]: shared_protocol::message::Capability::ConfirmAccountSwitch
+
+use shared_protocol::message::AccountProfile;
+
+use crate::wifi::BoxFuture;
+
+/// Puts the account-switch question to the user: `true` replaces the linked account with the
+/// one that just signed in, `false` keeps it.
+pub trait AccountSwitchConfirm: Send + std::fmt::Debug {
+    /// "This speaker is linked to `current`. Replace with `new`?"
+    fn confirm<'a>(
+        &'a mut self,
+        current: &'a AccountProfile,
+        new: &'a AccountProfile,
+    ) -> BoxFuture<'a, bool>;
+}
+
+/// One answer for every question (`--yes`, scripts, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedAnswer(pub bool);
+
+impl AccountSwitchConfirm for FixedAnswer {
+    fn confirm<'a>(
+        &'a mut self,
+        _current: &'a AccountProfile,
+        _new: &'a AccountProfile,
+    ) -> BoxFuture<'a, bool> {
+        let answer = self.0;
+        Box::pin(async move { answer })
+    }
+}
+
+/// The question as the CLI asks it: "This speaker is linked to Alice Example
+/// (alice@example.com). Replace with Bob Example (bob@example.com)? [y/N] ".
+pub fn question(current: &AccountProfile, new: &AccountProfile) -> String {
+    format!("This speaker is linked to {current}. Replace with {new}? [y/N] ")
+}
+
+/// What the user is told when the linked account stays: "Kept: the speaker stays linked to
+/// Alice Example (alice@example.com); Bob Example (bob@example.com) was not linked".
+pub fn kept_text(
+    current: &AccountProfile,
+    new: Option<&AccountProfile>,
+    timed_out: bool,
+) -> String {
+    let mut s = format!("kept: the speaker stays linked to {current}");
+    if let Some(n) = new {
+        s.push_str(&format!("; {n} was not linked"));
+    }
+    if timed_out {
+        s.push_str(" (no answer in time)");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(id: &str, name: &str, email: &str) -> AccountProfile {
+        AccountProfile::from_lwa(id.into(), Some(name), Some(email))
+    }
+
+    #[test]
+    fn the_question_and_the_kept_sentence_name_both_people() {
+        let a = p("amzn1.account.A", "Alice Example", "alice@example.com");
+        let b = p("amzn1.account.B", "Bob Example", "bob@example.com");
+        assert_eq!(
+            question(&a, &b),
+            "This speaker is linked to Alice Example (alice@example.com). Replace with Bob Example (bob@example.com)? [y/N] "
+        );
+        assert_eq!(
+            kept_text(&a, Some(&b), false),
+            "kept: the speaker stays linked to Alice Example (alice@example.com); Bob Example (bob@example.com) was not linked"
+        );
+        assert_eq!(
+            kept_text(&a, None, true),
+            "kept: the speaker stays linked to Alice Example (alice@example.com) (no answer in time)"
+        );
+    }
+}
