@@ -73,21 +73,6 @@ fn landed_code(landing: &std::path::Path) -> String {
     code
 }
 
-/// Runs `attempt` again while the speaker asks for a pause after a wrong code ("try again in
-/// 1 s", exit 7), up to 10 s: the pacing is the agent's, the retry is what a script would do.
-fn after_pause(mut attempt: impl FnMut() -> Output) -> Output {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let o = attempt();
-        let paced = o.status.code() == Some(7)
-            && String::from_utf8_lossy(&o.stderr).contains("try again in");
-        if !paced || std::time::Instant::now() > end {
-            return o;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
 fn text(o: &Output) -> String {
     format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
@@ -99,42 +84,53 @@ fn text(o: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_tell_scripts_what_happened() {
-    let setup = setup().await;
+    // The right code follows a wrong one at once: pacing off (one counted attempt per second
+    // per window, tested in device-agent/tests/link.rs), so no retrying a "try again in 1 s".
+    let bins = bins();
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
+        o.extra_toml.push("attempt_interval_secs = 0".into())
+    });
+    let setup = Setup {
+        bins,
+        emulator,
+        agent,
+        dir,
+    };
     let addr = format!("127.0.0.1:{}", setup.agent.port());
 
     let wrong = pair(&setup, WRONG_CODE, "", &addr);
     assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong setup code"));
 
-    let denied = after_pause(|| pair(&setup, CODE, "--deny", &addr));
+    let denied = pair(&setup, CODE, "--deny", &addr);
     assert_eq!(denied.status.code(), Some(4), "{}", text(&denied));
 
     let malformed = pair(&setup, "1234", "", &addr);
     assert_eq!(malformed.status.code(), Some(2), "{}", text(&malformed));
 
     let landing = setup.dir.path().join("landing.txt");
-    let ok = after_pause(|| {
-        companion(
-            &setup,
-            &[
-                "-vv",
-                "pair",
-                "--json",
-                "--connect",
-                &addr,
-                "--setup-code",
-                CODE,
-                "--client-id",
-                DEFAULT_DEVICE_CLIENT_ID,
-                "--lwa-base-url",
-                setup.emulator.base_url(),
-                "--browser",
-                &recording_browser(&setup, &landing),
-                "--login-timeout",
-                "20",
-            ],
-        )
-    });
+    let ok = companion(
+        &setup,
+        &[
+            "-vv",
+            "pair",
+            "--json",
+            "--connect",
+            &addr,
+            "--setup-code",
+            CODE,
+            "--client-id",
+            DEFAULT_DEVICE_CLIENT_ID,
+            "--lwa-base-url",
+            setup.emulator.base_url(),
+            "--browser",
+            &recording_browser(&setup, &landing),
+            "--login-timeout",
+            "20",
+        ],
+    );
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     let stdout = String::from_utf8_lossy(&ok.stdout);
     let result: serde_json::Value = stdout
