@@ -118,6 +118,75 @@ async fn status_speaks_in_words() {
     assert!(!out.contains("last error"), "{out}");
 }
 
+/// With its pairing window shut the speaker answers the Hello only: `status` prints that
+/// Hello's summary in words (name, id, paired, window) and says how to open the window, with or
+/// without the setup code; before pairing (a zero boot window: only the button opens it) and
+/// after. The whole text, word for word (only the software version on the first line varies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_with_the_window_shut_prints_the_hello_summary_in_words() {
+    let bins = bins();
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
+        o.extra_toml.push("boot_window_secs = 0".into())
+    });
+    let setup = Setup {
+        bins,
+        emulator,
+        agent,
+        dir,
+    };
+    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let id = setup.agent.device_id.clone();
+    let expect = |out: &Output, paired: &str, auth: &str| {
+        assert_eq!(out.status.code(), Some(0), "{}", text(out));
+        let stdout = stdout(out);
+        let (first, rest) = stdout.split_once('\n').unwrap_or((&stdout, ""));
+        assert!(
+            first.starts_with(&format!("speaker     {addr} (avs-device-agent")),
+            "{}",
+            text(out)
+        );
+        assert_eq!(
+            rest,
+            format!(
+                "name        Living room speaker\n\
+                 id          {id}\n\
+                 paired      {paired}\n\
+                 pairing     closed\n\
+                 auth state  {auth}\n"
+            ),
+            "{}",
+            text(out)
+        );
+    };
+    const GIVE_CODE: &str = "not shown: give --setup-code (while the pairing window is open)";
+    const SHUT: &str = "not shown: the setup code was given, but the speaker's pairing window \
+                        is closed; open the pairing window on the speaker: press its pairing \
+                        button or run `avs-device-agent pair` on it";
+
+    // Never paired, window shut.
+    let st = companion(&setup, &["status", "--connect", &addr]);
+    expect(&st, "no", GIVE_CODE);
+    let st = companion(
+        &setup,
+        &["status", "--connect", &addr, "--setup-code", CODE],
+    );
+    expect(&st, "no", SHUT);
+
+    // Paired, window shut again by the link.
+    setup.agent.cli(&setup.bins.agent, "pair").unwrap();
+    let ok = pair(&setup, &addr);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    let st = companion(&setup, &["status", "--connect", &addr]);
+    expect(&st, "yes", GIVE_CODE);
+    let st = companion(
+        &setup,
+        &["status", "--connect", &addr, "--setup-code", CODE],
+    );
+    expect(&st, "yes", SHUT);
+}
+
 /// 15.8: `--connect` takes a host name; an address where something else answers (here the
 /// emulator, a real HTTP server) is named for what it is, not as an oversized frame.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
