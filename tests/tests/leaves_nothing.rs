@@ -38,6 +38,17 @@ fn leaks() -> Vec<String> {
     found
 }
 
+/// The tests of this binary run on parallel threads, and one of them leaks a namespace on
+/// purpose: each takes this lock so the other never sees that leak as a real one.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding the lock poisoned it; the next test still runs.
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn root_veths() -> Vec<String> {
     let out = std::process::Command::new("ip")
         .args(["-o", "link", "show", "type", "veth"])
@@ -52,6 +63,7 @@ fn root_veths() -> Vec<String> {
 #[test]
 fn no_namespace_or_veth_of_ours_survives() {
     require_netns!();
+    let _serial = one_at_a_time();
     // Before building anything (building sweeps stale ones away, into the ledger).
     let leaked = leaks();
     assert!(
@@ -97,6 +109,7 @@ fn no_namespace_or_veth_of_ours_survives() {
 #[ignore = "run by scripts/test.sh after all suites"]
 fn after_all_suites_nothing_is_left() {
     require_netns!();
+    let _serial = one_at_a_time();
     let leaked = leaks();
     assert!(
         leaked.is_empty(),
@@ -126,6 +139,7 @@ fn dead_pid() -> u32 {
 #[test]
 fn the_check_sees_a_deliberately_leaked_namespace() {
     require_netns!();
+    let _serial = one_at_a_time();
     let pid = dead_pid();
     let name = format!("avsda-leakcheck-{pid}");
     assert!(Command::new("ip")
