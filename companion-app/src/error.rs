@@ -143,7 +143,11 @@ impl PairError {
                 LoginError::Authorization { .. }
                 | LoginError::StateMismatch
                 | LoginError::StateMissing
-                | LoginError::MissingCode => ExitKind::LwaError,
+                | LoginError::MissingCode
+                | LoginError::ClientIdRefused { .. }
+                | LoginError::RedirectUriRefused { .. }
+                | LoginError::RequestRefused { .. }
+                | LoginError::BadPastes { .. } => ExitKind::LwaError,
                 LoginError::Listen { .. }
                 | LoginError::Tls(_)
                 | LoginError::Browser(_)
@@ -172,7 +176,7 @@ impl PairError {
 
 fn link_kind(e: &LinkError) -> ExitKind {
     match e {
-        LinkError::WrongSetupCode => ExitKind::WrongSetupCode,
+        LinkError::WrongSetupCode { .. } => ExitKind::WrongSetupCode,
         LinkError::Refused(body) | LinkError::Agent(body) => match body.kind {
             ErrorKind::WindowClosed | ErrorKind::LockedOut | ErrorKind::Busy => {
                 ExitKind::NotPairable
@@ -201,7 +205,7 @@ mod tests {
     #[test]
     fn exit_codes_are_distinct_and_stable() {
         let cases: Vec<(PairError, u8)> = vec![
-            (LinkError::WrongSetupCode.into(), 3),
+            (LinkError::WrongSetupCode { tries: None }.into(), 3),
             (PairError::Cancelled, 4),
             (LoginError::Denied { description: None }.into(), 4),
             (LoginError::StateMismatch.into(), 5),

@@ -72,8 +72,11 @@ pub enum LinkError {
         after: Duration,
     },
     /// The setup code does not match the speaker's.
-    #[error("wrong setup code: it does not match the speaker's (check the label or the code shown at first boot; repeated wrong codes lock pairing for a while)")]
-    WrongSetupCode,
+    #[error("{}", wrong_code_text(.tries))]
+    WrongSetupCode {
+        /// What the speaker said the guess cost (protocol 1.2 speakers; `None` from older ones).
+        tries: Option<TriesLeft>,
+    },
     /// The speaker refused the handshake (pairing window closed, locked out, busy).
     #[error("the speaker refused: {}", .0.message)]
     Refused(ErrorBody),
@@ -108,6 +111,56 @@ pub enum LinkError {
         /// What it answered like ("an HTTP server").
         like: &'static str,
     },
+}
+
+/// What a wrong setup code cost, as the speaker counted it (its answer to our
+/// `Error{wrong_setup_code}`, protocol 1.2). Unauthenticated (there are no keys yet): shown to
+/// the user, never acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriesLeft {
+    /// Wrong codes the speaker still takes in this pairing window; 0: that one locked it.
+    pub left: u32,
+    /// How long pairing locks when they run out (with `left == 0`: the lock now running).
+    pub lockout: Duration,
+}
+
+impl TriesLeft {
+    /// From the speaker's `Error{wrong_setup_code}` (`None` without a count).
+    pub fn from_body(body: &ErrorBody) -> Option<Self> {
+        Some(Self {
+            left: body.attempts_left?,
+            lockout: Duration::from_secs(body.lockout_secs.unwrap_or(0)),
+        })
+    }
+}
+
+/// "1 minute", "2 minutes", "30 seconds", "1 hour", "1 day": a lockout in words.
+pub fn duration_words(d: Duration) -> String {
+    let secs = d.as_secs().max(1);
+    let (n, unit) = match secs {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s if s >= 120 => (s.div_ceil(60), "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+fn wrong_code_text(tries: &Option<TriesLeft>) -> String {
+    const CHECK: &str = "check the label or the code shown at first boot";
+    match tries {
+        None => format!("wrong setup code: it does not match the speaker's ({CHECK}; repeated wrong codes lock pairing for a while)"),
+        Some(TriesLeft { left: 0, lockout }) => format!(
+            "wrong setup code: it does not match the speaker's, and that was the last try: pairing is locked for {} (pressing the speaker's pairing button reopens it at once)",
+            duration_words(*lockout)
+        ),
+        Some(TriesLeft { left, lockout }) => format!(
+            "wrong setup code: {left} {} left before pairing locks for {} ({CHECK})",
+            if *left == 1 { "try" } else { "tries" },
+            duration_words(*lockout)
+        ),
+    }
 }
 
 /// What a peer that is not a speaker answered like, read from the first four bytes it sent
@@ -152,7 +205,7 @@ impl LinkError {
 
     fn from_handshake(err: HandshakeError, during: &'static str) -> Self {
         match err {
-            HandshakeError::WrongSetupCode => LinkError::WrongSetupCode,
+            HandshakeError::WrongSetupCode => LinkError::WrongSetupCode { tries: None },
             HandshakeError::Peer(body) | HandshakeError::Refused(body) => LinkError::Refused(body),
             HandshakeError::Incompatible(m) => LinkError::Incompatible(m),
             HandshakeError::Frame(f) => Self::from_frame(f, during),
@@ -241,16 +294,25 @@ impl<T: FrameTransport> LinkClient<T> {
         self.peer_hello().agent.as_ref()
     }
 
-    /// Runs the PAKE with the setup code; on success every further message is sealed.
+    /// Runs the PAKE with the setup code; on success every further message is sealed. A wrong
+    /// code comes back with the speaker's count of the tries left, when it gives one.
     pub async fn authenticate(self, code: &SetupCode) -> Result<LinkSession<T>, LinkError> {
-        let session =
-            tokio::time::timeout(self.timeouts.handshake, self.handshake.authenticate(code))
-                .await
-                .map_err(|_| LinkError::Timeout {
-                    waiting_for: "the setup-code handshake",
-                    after: self.timeouts.handshake,
-                })?
-                .map_err(|e| LinkError::from_handshake(e, "the setup-code handshake"))?;
+        let during = "the setup-code handshake";
+        let session = tokio::time::timeout(
+            self.timeouts.handshake,
+            self.handshake.authenticate_with_answer(code),
+        )
+        .await
+        .map_err(|_| LinkError::Timeout {
+            waiting_for: during,
+            after: self.timeouts.handshake,
+        })?
+        .map_err(|failure| match failure.error {
+            HandshakeError::WrongSetupCode => LinkError::WrongSetupCode {
+                tries: failure.agent_answer.as_ref().and_then(TriesLeft::from_body),
+            },
+            other => LinkError::from_handshake(other, during),
+        })?;
         Ok(LinkSession {
             session,
             timeouts: self.timeouts,
@@ -377,4 +439,45 @@ pub async fn open_tcp(
 ) -> Result<(LinkClient<TcpTransport>, SocketAddr), LinkError> {
     let (transport, addr) = connect_tcp(addrs, &timeouts).await?;
     Ok((LinkClient::start(transport, timeouts).await?, addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockouts_in_words() {
+        let w = |s| duration_words(Duration::from_secs(s));
+        assert_eq!(w(1), "1 second");
+        assert_eq!(w(45), "45 seconds");
+        assert_eq!(w(60), "1 minute");
+        assert_eq!(w(90), "90 seconds");
+        assert_eq!(w(150), "3 minutes");
+        assert_eq!(w(480), "8 minutes");
+        assert_eq!(w(3600), "1 hour");
+        assert_eq!(w(86_400), "1 day");
+    }
+
+    /// Issue 15.7: a wrong code says what it cost, as the speaker counted it.
+    #[test]
+    fn a_wrong_code_says_how_many_tries_are_left() {
+        let wrong = |tries| LinkError::WrongSetupCode { tries }.to_string();
+        let body = ErrorBody::new(ErrorKind::WrongSetupCode, "x").with_attempts(3, 60);
+        assert_eq!(
+            wrong(TriesLeft::from_body(&body)),
+            "wrong setup code: 3 tries left before pairing locks for 1 minute (check the label or the code shown at first boot)"
+        );
+        let last = ErrorBody::new(ErrorKind::WrongSetupCode, "x").with_attempts(1, 120);
+        assert!(wrong(TriesLeft::from_body(&last))
+            .starts_with("wrong setup code: 1 try left before pairing locks for 2 minutes"));
+        let locked = ErrorBody::new(ErrorKind::WrongSetupCode, "x").with_attempts(0, 60);
+        assert_eq!(
+            wrong(TriesLeft::from_body(&locked)),
+            "wrong setup code: it does not match the speaker's, and that was the last try: pairing is locked for 1 minute (pressing the speaker's pairing button reopens it at once)"
+        );
+        // An older speaker gives no count: the old sentence.
+        let old = ErrorBody::new(ErrorKind::WrongSetupCode, "x");
+        assert_eq!(TriesLeft::from_body(&old), None);
+        assert!(wrong(None).contains("repeated wrong codes lock pairing for a while"));
+    }
 }

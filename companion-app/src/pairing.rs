@@ -36,7 +36,7 @@ use crate::connect::{find, Connectors, Found, Wanted};
 use crate::error::PairError;
 use crate::handover::{hand_over_confirming, HandoverError, HandoverTimeouts};
 use crate::link::LinkTimeouts;
-use crate::login::{browser, Browser, LoginWait, PendingLogin};
+use crate::login::{browser, preflight, Browser, LoginNotice, LoginWait, PendingLogin};
 use crate::wifi::{self, WifiChooser};
 
 pub use crate::connect::{choose_device, Target};
@@ -121,6 +121,23 @@ pub enum PairEvent {
         /// The stage.
         stage: ProgressStage,
     },
+    /// The browser command failed (it could not be started, or it exited with a failure) while
+    /// a person can still open the sign-in URL by hand: shown with the URL again.
+    BrowserFailed {
+        /// "could not open a browser (false: exit 1)".
+        message: String,
+        /// The URL to open by hand (the start URL works again).
+        url: String,
+        /// True when the redirect is captured automatically.
+        automatic: bool,
+    },
+    /// A pasted address was not this sign-in's return address; paste again.
+    PasteRejected {
+        /// What was wrong, in words.
+        why: String,
+        /// Pastes left before the sign-in gives up.
+        tries_left: u32,
+    },
     /// The exchange is retried with the same code.
     Retrying {
         /// 1-based retry number.
@@ -180,6 +197,10 @@ pub struct PairOptions {
     pub wifi: Option<Box<dyn WifiChooser>>,
     /// Run the Wi-Fi step even when the speaker is online (move it to another network).
     pub force_wifi: bool,
+    /// The sign-in pre-flight's time limit ([`preflight`]: the authorize URL fetched before any
+    /// browser opens, so LWA's refusal of the client id or redirect URI is reported at once);
+    /// `None` skips it.
+    pub preflight: Option<Duration>,
     /// Asked when the speaker is linked to a different account than the one that signed in
     /// ([`crate::account_switch`]). `None`: replace without asking (the behaviour before
     /// protocol 1.2); the CLI and the desktop app always set one.
@@ -210,6 +231,7 @@ impl PairOptions {
             connectors: None,
             wifi: None,
             force_wifi: false,
+            preflight: Some(preflight::PREFLIGHT_TIMEOUT),
             confirm_switch: None,
         }
     }
@@ -233,6 +255,10 @@ pub struct PairReport {
     /// Total time, in milliseconds.
     pub total_millis: f64,
 }
+
+/// How long a browser command may take to fail before the sign-in URL is shown as opened (an
+/// opener without a browser fails in well under this; a person does not notice the wait).
+const BROWSER_GRACE: Duration = Duration::from_millis(500);
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -373,26 +399,70 @@ pub async fn pair(
         &info,
     )
     .await?;
-    let browser = match browser::open(login.url(), &opts.browser) {
+    if let Some(limit) = opts.preflight {
+        preflight::check(
+            login.authorize_url(),
+            &opts.client_id,
+            login.redirect_uri(),
+            limit,
+        )
+        .await?;
+    }
+    let mut browser = match browser::open(login.url(), &opts.browser) {
         Ok(b) => b,
         Err(e) if opts.browser_failure_is_fatal => {
             return Err(crate::login::LoginError::Browser(e.to_string()).into())
         }
-        Err(_) => None,
+        Err(browser::BrowserError::Launch(why)) => {
+            observe(PairEvent::BrowserFailed {
+                message: format!("could not open a browser ({why})"),
+                url: login.url().to_string(),
+                automatic: login.listens(),
+            });
+            None
+        }
     };
+    // A person is there: a browser command that fails at once (BROWSER=false, an opener with
+    // no browser to hand the URL to) is told as such, not as "the browser window that opened".
+    if let (false, Some(b)) = (opts.browser_failure_is_fatal, browser.as_mut()) {
+        if let Ok(Err(failure)) = tokio::time::timeout(BROWSER_GRACE, b.exit()).await {
+            observe(PairEvent::BrowserFailed {
+                message: format!("could not open a browser ({})", failure.short()),
+                url: login.url().to_string(),
+                automatic: login.listens(),
+            });
+            browser = None;
+        }
+    }
     observe(PairEvent::LoginUrl {
         url: login.url().to_string(),
         automatic: login.listens(),
         browser_opened: browser.is_some(),
     });
     let redirect_uri = login.redirect_uri().clone();
+    let start_url = login.url().to_string();
+    let automatic = login.listens();
     let code = login
-        .complete(LoginWait {
-            browser,
-            pasted: opts.pasted.take(),
-            timeout: opts.login_timeout,
-            browser_failure_is_fatal: opts.browser_failure_is_fatal,
-        })
+        .complete_observed(
+            LoginWait {
+                browser,
+                pasted: opts.pasted.take(),
+                timeout: opts.login_timeout,
+                browser_failure_is_fatal: opts.browser_failure_is_fatal,
+            },
+            &mut |notice| {
+                observe(match notice {
+                    LoginNotice::BrowserFailed { message } => PairEvent::BrowserFailed {
+                        message,
+                        url: start_url.clone(),
+                        automatic,
+                    },
+                    LoginNotice::PasteRejected { why, tries_left } => {
+                        PairEvent::PasteRejected { why, tries_left }
+                    }
+                })
+            },
+        )
         .await?;
     done(
         Step::Login,

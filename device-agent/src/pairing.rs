@@ -491,6 +491,8 @@ impl Pairing {
                         "another setup code was tried a moment ago; try again in {wait} s"
                     ),
                     retry_after_secs: Some(wait),
+                    attempts_left: None,
+                    lockout_secs: None,
                 });
             }
             st.failures += 1;
@@ -518,6 +520,36 @@ impl Pairing {
                 tracing::error!(error = %e, "cannot update the pairing attempt counter");
             }
         });
+    }
+
+    /// What a companion that got the code wrong is told (protocol 1.2): the wrong codes this
+    /// window still takes (the one just made is counted already) and how long pairing then
+    /// locks; when that one used the last try, `attempts_left` is 0 and `lockout_secs` is the
+    /// lock it starts (or the one already running).
+    pub fn wrong_code_answer(&self) -> ErrorBody {
+        let cfg = &self.inner.cfg;
+        let (left, lock_secs) = self.with_state(|st| {
+            let now = Instant::now();
+            match st.locked_until.filter(|until| *until > now) {
+                Some(until) => (0, ceil_secs(until - now)),
+                None => (
+                    cfg.max_failures.saturating_sub(st.failures),
+                    ceil_secs(lockout_len(st.lockouts, cfg)),
+                ),
+            }
+        });
+        let message = if left == 0 {
+            format!(
+                "the setup code does not match this speaker's, and that was the last try: \
+                 pairing is locked for {lock_secs} s (the speaker's pairing button reopens it)"
+            )
+        } else {
+            format!(
+                "the setup code does not match this speaker's: {left} more wrong codes lock \
+                 pairing for {lock_secs} s"
+            )
+        };
+        ErrorBody::new(ErrorKind::WrongSetupCode, message).with_attempts(left, lock_secs)
     }
 
     /// A handshake ended with a wrong code: the tentative failure stays; at the limit the
@@ -590,6 +622,8 @@ fn locked_body(retry_in_secs: u64) -> ErrorBody {
              speaker's pairing button (or wait) and type the code printed on it"
         ),
         retry_after_secs: Some(retry_in_secs),
+        attempts_left: None,
+        lockout_secs: None,
     }
 }
 
@@ -686,6 +720,41 @@ mod tests {
         let p = Pairing::load(dir.path(), cfg()).unwrap();
         assert!(locked_for(&p).is_some());
         assert!(p.open().is_err());
+    }
+
+    /// 15.7: what a companion that got the code wrong is told: the tries this window still
+    /// takes and the lock that follows; the try that locks says 0 and the lock it started; the
+    /// next window's lock is the doubled one.
+    #[tokio::test(start_paused = true)]
+    async fn a_wrong_code_is_answered_with_the_tries_left_and_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Pairing::load(dir.path(), cfg()).unwrap();
+        p.open().unwrap();
+        let mut told = Vec::new();
+        for _ in 0..3 {
+            p.before_reply().unwrap();
+            let body = p.wrong_code_answer();
+            assert_eq!(body.kind, ErrorKind::WrongSetupCode);
+            told.push((body.attempts_left, body.lockout_secs));
+            p.on_wrong_code();
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        assert_eq!(
+            told,
+            [
+                (Some(2), Some(60)),
+                (Some(1), Some(60)),
+                (Some(0), Some(60))
+            ]
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        p.open().unwrap();
+        p.before_reply().unwrap();
+        let body = p.wrong_code_answer();
+        assert_eq!(
+            (body.attempts_left, body.lockout_secs),
+            (Some(2), Some(120))
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -584,6 +584,14 @@ pub struct ErrorBody {
     /// For `LockedOut`: seconds until the window may be reopened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+    /// For `WrongSetupCode` from the agent (protocol 1.2): wrong codes the pairing window still
+    /// takes before it locks; `0`: that one locked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+    /// For `WrongSetupCode` from the agent (protocol 1.2): how long pairing locks, in seconds,
+    /// when `attempts_left` reaches 0 (with `attempts_left: 0`: the lock now running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout_secs: Option<u64>,
 }
 
 impl ErrorBody {
@@ -593,6 +601,16 @@ impl ErrorBody {
             kind,
             message: message.into(),
             retry_after_secs: None,
+            attempts_left: None,
+            lockout_secs: None,
         }
+    }
+
+    /// With the wrong-code budget: `attempts_left` more wrong codes before pairing locks for
+    /// `lockout_secs`.
+    pub fn with_attempts(mut self, attempts_left: u32, lockout_secs: u64) -> Self {
+        self.attempts_left = Some(attempts_left);
+        self.lockout_secs = Some(lockout_secs);
+        self
     }
 }

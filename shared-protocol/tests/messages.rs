@@ -64,6 +64,8 @@ fn all_plain() -> Vec<(PlainMessage, &'static str)> {
                 kind: ErrorKind::LockedOut,
                 message: "too many wrong setup codes".into(),
                 retry_after_secs: Some(120),
+                attempts_left: None,
+                lockout_secs: None,
             }),
             "error",
         ),
@@ -426,5 +428,36 @@ fn the_account_fields_are_optional_both_ways() {
     assert_eq!(
         serde_json::to_string(&Capability::ConfirmAccountSwitch).unwrap(),
         r#""confirm_account_switch""#
+    );
+}
+
+/// Issue 15.7 (protocol 1.2): the wrong-code count is optional both ways. A 1.1 agent's
+/// `wrong_setup_code` parses with no count; a body without one serializes exactly as 1.1 did;
+/// a 1.2 body carries both fields.
+#[test]
+fn the_wrong_code_count_is_optional_both_ways() {
+    let old = r#"{"type":"error","kind":"wrong_setup_code","message":"wrong"}"#;
+    match serde_json::from_str::<PlainMessage>(old).unwrap() {
+        PlainMessage::Error(body) => {
+            assert_eq!((body.attempts_left, body.lockout_secs), (None, None));
+            assert_eq!(
+                serde_json::to_string(&PlainMessage::Error(body)).unwrap(),
+                old,
+                "no new keys when there is no count"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let counted = PlainMessage::Error(
+        ErrorBody::new(ErrorKind::WrongSetupCode, "wrong").with_attempts(19, 60),
+    );
+    let json = serde_json::to_string(&counted).unwrap();
+    assert_eq!(
+        json,
+        r#"{"type":"error","kind":"wrong_setup_code","message":"wrong","attempts_left":19,"lockout_secs":60}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<PlainMessage>(&json).unwrap(),
+        counted
     );
 }

@@ -397,7 +397,7 @@ fn twenty_wrong_codes_close_the_window_even_across_a_restart() {
         .unwrap();
     for (i, o) in outcomes[..20].iter().enumerate() {
         assert!(
-            matches!(o, Err(LinkError::WrongSetupCode)),
+            matches!(o, Err(LinkError::WrongSetupCode { .. })),
             "attempt {}: {o:?}",
             i + 1
         );

@@ -5,6 +5,7 @@
 //! CLI never disagree about what kind of failure something is.
 
 use companion_app::handover::HandoverError;
+use companion_app::link::{LinkError, TriesLeft};
 use companion_app::login::LoginError;
 use companion_app::{ExitKind, PairError};
 use shared_protocol::lwa::AuthError;
@@ -43,6 +44,22 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
             LoginError::NoWayBack(_) => (
                 ErrorKind::Settings,
                 "The redirect URI can't be used here",
+                RetryMode::Settings,
+            ),
+            // The sign-in pre-flight: LWA refused a setting before any browser opened.
+            LoginError::ClientIdRefused { .. } => (
+                ErrorKind::Settings,
+                "Amazon doesn't know this client id",
+                RetryMode::Settings,
+            ),
+            LoginError::RedirectUriRefused { .. } => (
+                ErrorKind::Settings,
+                "Amazon doesn't accept the redirect URI",
+                RetryMode::Settings,
+            ),
+            LoginError::RequestRefused { .. } => (
+                ErrorKind::Settings,
+                "Amazon refused the sign-in request",
                 RetryMode::Settings,
             ),
             LoginError::Authorization { error, .. }
@@ -85,6 +102,14 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
                 ),
             }
         }
+        // That wrong code was the last try: pairing is locked, a new code can't help now.
+        PairError::Link(LinkError::WrongSetupCode {
+            tries: Some(TriesLeft { left: 0, .. }),
+        }) => (
+            ErrorKind::WrongSetupCode,
+            "Wrong setup code: pairing is locked",
+            RetryMode::ChooseSpeaker,
+        ),
         other => match other.exit_kind() {
             ExitKind::WrongSetupCode => (
                 ErrorKind::WrongSetupCode,
@@ -147,12 +172,11 @@ fn sentence(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use companion_app::link::LinkError;
     use shared_protocol::message::{ErrorBody, ErrorKind as WireKind};
 
     #[test]
     fn classes_match_the_cli_exit_codes() {
-        let wrong: PairError = LinkError::WrongSetupCode.into();
+        let wrong: PairError = LinkError::WrongSetupCode { tries: None }.into();
         let v = view(&wrong);
         assert_eq!(
             (v.kind, v.retry),
@@ -160,6 +184,37 @@ mod tests {
         );
         assert!(v.message.starts_with("Wrong setup code"), "{}", v.message);
         assert!(v.message.ends_with('.'));
+
+        // Issue 15.7: the speaker's count reaches the window; the last try offers no new code.
+        let counted = |left| -> PairError {
+            LinkError::WrongSetupCode {
+                tries: Some(TriesLeft {
+                    left,
+                    lockout: std::time::Duration::from_secs(60),
+                }),
+            }
+            .into()
+        };
+        let v = view(&counted(3));
+        assert_eq!(
+            v.message,
+            "Wrong setup code: 3 tries left before pairing locks for 1 minute (check the label or the code shown at first boot)."
+        );
+        assert_eq!(v.retry, RetryMode::NewCode);
+        let v = view(&counted(0));
+        assert_eq!(
+            (v.kind, v.title.as_str(), v.retry),
+            (
+                ErrorKind::WrongSetupCode,
+                "Wrong setup code: pairing is locked",
+                RetryMode::ChooseSpeaker
+            )
+        );
+        assert!(
+            v.message.contains("pairing is locked for 1 minute"),
+            "{}",
+            v.message
+        );
 
         let locked: PairError =
             LinkError::Refused(ErrorBody::new(WireKind::LockedOut, "locked for 60 s")).into();

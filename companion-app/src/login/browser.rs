@@ -55,7 +55,7 @@ pub enum LaunchError {
     #[error("empty browser command")]
     Empty,
     /// The program could not be started (not installed, not executable).
-    #[error("{program}: {kind}")]
+    #[error("{program}: {}", kind_words(*.kind))]
     Spawn {
         /// The program the template names.
         program: String,
@@ -64,43 +64,120 @@ pub enum LaunchError {
     },
 }
 
+#[cfg(unix)]
+fn signal_of(s: &std::process::ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(s)
+}
+
+#[cfg(not(unix))]
+fn signal_of(_: &std::process::ExitStatus) -> Option<i32> {
+    None
+}
+
+fn kind_words(kind: std::io::ErrorKind) -> String {
+    match kind {
+        std::io::ErrorKind::NotFound => "not found".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        other => other.to_string(),
+    }
+}
+
 /// A started browser command.
 #[derive(Debug)]
 pub struct BrowserProcess {
     child: Option<Child>,
     program: String,
+    /// Its stderr, read while waiting (kept here so a cancelled wait loses nothing).
+    stderr: Option<tokio::process::ChildStderr>,
+    stderr_text: Vec<u8>,
+}
+
+/// How a browser command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserFailure {
+    /// The program (first word of the command).
+    pub program: String,
+    /// "exit 1", "killed by signal 9", or the wait's error.
+    pub how: String,
+    /// Its last lines of stderr, joined with " / " (may be empty).
+    pub said: String,
+}
+
+impl BrowserFailure {
+    /// "false: exit 1" (with what it said on stderr, if anything).
+    pub fn short(&self) -> String {
+        format!("{}: {}{}", self.program, self.how, suffix(&self.said))
+    }
+}
+
+impl std::fmt::Display for BrowserFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the browser command `{}` failed ({}){}",
+            self.program,
+            self.how,
+            suffix(&self.said)
+        )
+    }
 }
 
 impl BrowserProcess {
     /// Resolves when the browser command exits with a failure; never resolves for a success
     /// or when there is no process to watch. Returns a short description.
     pub async fn failed(&mut self) -> String {
+        self.failure().await.to_string()
+    }
+
+    /// [`BrowserProcess::failed`], as a value. Cancel-safe: stderr read so far is kept.
+    pub async fn failure(&mut self) -> BrowserFailure {
+        match self.exit().await {
+            Err(failure) => failure,
+            Ok(()) => std::future::pending().await,
+        }
+    }
+
+    /// Resolves when the browser command exits: `Ok` for a success (an opener such as
+    /// `xdg-open` that handed the URL to a running browser), `Err` for a failure. Never
+    /// resolves when there is no process (any more) to watch. Cancel-safe.
+    pub async fn exit(&mut self) -> Result<(), BrowserFailure> {
         let Some(child) = self.child.as_mut() else {
             return std::future::pending().await;
         };
-        let mut stderr = child.stderr.take();
+        let stderr = &mut self.stderr;
+        let buf = &mut self.stderr_text;
         let read = async {
-            let mut buf = Vec::new();
             if let Some(err) = stderr.as_mut() {
-                let _ = err.take(64 * 1024).read_to_end(&mut buf).await;
+                let mut chunk = [0u8; 4096];
+                while buf.len() < 64 * 1024 {
+                    match err.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                    }
+                }
             }
-            buf
         };
-        let (status, buf) = tokio::join!(child.wait(), read);
-        let text = String::from_utf8_lossy(&buf);
+        let (status, ()) = tokio::join!(child.wait(), read);
+        self.child = None;
+        self.stderr = None;
+        let text = String::from_utf8_lossy(&self.stderr_text);
         let mut last: Vec<&str> = text.lines().rev().take(3).collect();
         last.reverse();
-        let tail = last.join(" / ");
-        self.child = None;
-        match status {
-            Ok(s) if s.success() => std::future::pending().await,
-            Ok(s) => format!(
-                "the browser command `{}` failed ({s}){}",
-                self.program,
-                suffix(&tail)
-            ),
-            Err(e) => format!("the browser command `{}` failed: {e}", self.program),
-        }
+        let said = last.join(" / ");
+        let how = match status {
+            Ok(s) if s.success() => return Ok(()),
+            Ok(s) => match (s.code(), signal_of(&s)) {
+                (Some(code), _) => format!("exit {code}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                _ => s.to_string(),
+            },
+            Err(e) => format!("cannot wait for it: {e}"),
+        };
+        Err(BrowserFailure {
+            program: self.program.clone(),
+            how,
+            said,
+        })
     }
 }
 
@@ -193,9 +270,13 @@ fn spawn(template: &str, url: &Url) -> Result<BrowserProcess, LaunchError> {
             program: program.clone(),
             kind: e.kind(),
         })?;
+    let mut child = child;
+    let stderr = child.stderr.take();
     Ok(BrowserProcess {
         child: Some(child),
         program: program.clone(),
+        stderr,
+        stderr_text: Vec::new(),
     })
 }
 

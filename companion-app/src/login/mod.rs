@@ -4,6 +4,9 @@
 //!    redirect URI is known, port included), and the `/ap/oa` URL built from the speaker's
 //!    [`DeviceInfo`] (product id, serial number, its PKCE challenge: the verifier stays on the
 //!    speaker).
+//!    Before any browser is opened, [`preflight`] fetches that URL itself and recognises LWA's
+//!    refusal of the client id or the redirect URI (an error page that would be a dead end in
+//!    the browser).
 //! 2. The browser is started on a one-time loopback start URL ([`launch`]) that answers with a
 //!    302 to the `/ap/oa` URL: the `state` is on no command line, where every local user could
 //!    read it. It is the user's real browser ([`browser`]), never an embedded web view.
@@ -12,7 +15,12 @@
 //!    can't listen on, or a browser on another machine), the browser command failing, or the
 //!    deadline. The listener serves only the companion's own user ([`peer`]); a redirect with a
 //!    wrong or missing `state` gets an error page and is ignored, so a forged request can
-//!    neither complete nor abort the login. LWA errors become sentences.
+//!    neither complete nor abort the login. LWA errors become sentences. A pasted address that
+//!    is not this login's return address is a typing mistake, not the end: the user is told
+//!    what was wrong ([`LoginNotice::PasteRejected`]) and may paste again, up to
+//!    [`MAX_PASTES`] times, within the same deadline. A browser command that fails while a
+//!    person can still open the URL by hand is reported ([`LoginNotice::BrowserFailed`]) and
+//!    the start URL works again for that person.
 //!
 //! The authorization code that comes out is a secret ([`AuthorizationCode`]): it is never
 //! printed or logged, only handed to the speaker.
@@ -22,6 +30,7 @@ pub mod callback;
 pub mod launch;
 pub mod listener;
 pub mod peer;
+pub mod preflight;
 
 use std::time::Duration;
 
@@ -35,7 +44,7 @@ use shared_protocol::secret::AuthorizationCode;
 use tokio::sync::mpsc;
 use url::Url;
 
-pub use browser::{Browser, BrowserError, BrowserProcess};
+pub use browser::{Browser, BrowserError, BrowserFailure, BrowserProcess};
 pub use callback::{explain_authorization_error, Callback};
 pub use listener::{RedirectListener, Verdict};
 
@@ -87,6 +96,68 @@ pub enum LoginError {
     /// Neither a listener nor a paste source: the response can't arrive.
     #[error("the redirect URI {0} is not a loopback address this app can listen on, and there is no terminal to paste the final URL into")]
     NoWayBack(String),
+    /// The pre-flight: LWA does not know the client id (no browser was opened).
+    #[error("Login with Amazon does not know the client id {client_id}: check the client id setting (`avs-companion config --client-id ID`); copy it from your security profile in the Amazon developer console (its 'Other devices and platforms' or Android/iOS settings). LWA said: {said}")]
+    ClientIdRefused {
+        /// The client id sent.
+        client_id: String,
+        /// LWA's words (its error page).
+        said: String,
+    },
+    /// The pre-flight: LWA refused the redirect URI (no browser was opened).
+    #[error("Login with Amazon does not accept the redirect URI {redirect_uri} for this client id: add it to the security profile's Allowed Return URLs in the Amazon developer console, or set one listed there (`avs-companion config --redirect-uri URI`). LWA said: {said}")]
+    RedirectUriRefused {
+        /// The redirect URI sent (with the listener's port).
+        redirect_uri: String,
+        /// LWA's words (its error page).
+        said: String,
+    },
+    /// The pre-flight: LWA refused the sign-in request with a page naming neither setting.
+    #[error("Login with Amazon refused the sign-in request (HTTP {status}): check the client id and the redirect URI settings (`avs-companion config`). LWA said: {said}")]
+    RequestRefused {
+        /// The HTTP status of LWA's page.
+        status: u16,
+        /// LWA's words (its error page).
+        said: String,
+    },
+    /// Too many pasted addresses were not this sign-in's return address.
+    #[error("{why}; gave up after {tries} pasted addresses: run pair again")]
+    BadPastes {
+        /// What was wrong with the last one.
+        why: String,
+        /// How many were tried.
+        tries: u32,
+    },
+}
+
+/// Pasted addresses that are not this login's return address before the login gives up.
+pub const MAX_PASTES: u32 = 3;
+
+/// What the login tells its caller while it waits (the CLI prints it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginNotice {
+    /// A pasted address was not this login's return address; another paste is awaited.
+    PasteRejected {
+        /// What was wrong, in words.
+        why: String,
+        /// Pastes left before the login gives up.
+        tries_left: u32,
+    },
+    /// The browser command failed; the start URL works again for a person to open by hand.
+    BrowserFailed {
+        /// "could not open a browser (false: exit 1)".
+        message: String,
+    },
+}
+
+/// Why a pasted address is not this login's return address, in words for the person pasting.
+fn paste_problem(err: &LoginError) -> Option<&'static str> {
+    Some(match err {
+        LoginError::StateMissing => "that is not the address the sign-in ended on (it has no `state` parameter); copy the whole address from the browser's address bar",
+        LoginError::StateMismatch => "that address belongs to another sign-in (its `state` is different); paste the address of the tab this run opened",
+        LoginError::MissingCode => "that address has no authorization code; paste the address the browser shows after you choose Allow",
+        _ => return None,
+    })
 }
 
 fn described(d: &Option<String>) -> String {
@@ -209,6 +280,16 @@ impl PendingLogin {
 
     /// Waits for the code (see the module docs for what ends the wait).
     pub async fn complete(self, wait: LoginWait) -> Result<AuthorizationCode, LoginError> {
+        self.complete_observed(wait, &mut |_| {}).await
+    }
+
+    /// [`PendingLogin::complete`], telling `notice` about rejected pastes and a failed browser
+    /// while it waits.
+    pub async fn complete_observed(
+        self,
+        wait: LoginWait,
+        notice: &mut (dyn FnMut(LoginNotice) + Send),
+    ) -> Result<AuthorizationCode, LoginError> {
         let LoginWait {
             mut browser,
             mut pasted,
@@ -223,7 +304,7 @@ impl PendingLogin {
             let serve = self.listener.serve(|query| judge(query, &state));
             let browser_failed = async {
                 match browser.as_mut() {
-                    Some(b) => b.failed().await,
+                    Some(b) => b.failure().await,
                     None => std::future::pending().await,
                 }
             };
@@ -231,6 +312,7 @@ impl PendingLogin {
             let deadline = tokio::time::sleep(timeout);
             tokio::pin!(deadline);
             let mut browser_done = false;
+            let mut bad_pastes = 0u32;
             loop {
                 tokio::select! {
                     // A response already judged wins over the browser exiting right after it.
@@ -238,7 +320,25 @@ impl PendingLogin {
                     r = &mut serve => break r,
                     line = next_line(&mut pasted) => match line {
                         Some(text) if text.trim().is_empty() => {}
-                        Some(text) => break Callback::from_pasted(&text).into_code(&self.state),
+                        Some(text) => match Callback::from_pasted(&text).into_code(&self.state) {
+                            Err(e) => match paste_problem(&e) {
+                                Some(why) => {
+                                    bad_pastes += 1;
+                                    if bad_pastes >= MAX_PASTES {
+                                        break Err(LoginError::BadPastes {
+                                            why: why.to_owned(),
+                                            tries: bad_pastes,
+                                        });
+                                    }
+                                    notice(LoginNotice::PasteRejected {
+                                        why: why.to_owned(),
+                                        tries_left: MAX_PASTES - bad_pastes,
+                                    });
+                                }
+                                None => break Err(e),
+                            },
+                            ok => break ok,
+                        },
                         None => {
                             pasted = None;
                             if !self.listens() {
@@ -248,9 +348,15 @@ impl PendingLogin {
                     },
                     why = &mut browser_failed, if !browser_done => {
                         if browser_failure_is_fatal {
-                            break Err(LoginError::Browser(why));
+                            break Err(LoginError::Browser(why.to_string()));
                         }
                         browser_done = true;
+                        // A person opens the start URL by hand now, even if the failed command
+                        // had fetched it.
+                        self.listener.arm(self.authorize_url.clone());
+                        notice(LoginNotice::BrowserFailed {
+                            message: format!("could not open a browser ({})", why.short()),
+                        });
                     }
                     _ = &mut deadline => break Err(LoginError::Timeout(timeout)),
                 }

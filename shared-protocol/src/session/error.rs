@@ -33,6 +33,17 @@ pub enum HandshakeError {
     Unexpected(String),
 }
 
+/// A failed [`ClientHandshake::authenticate_with_answer`](super::ClientHandshake::authenticate_with_answer):
+/// the error, and after a wrong code the agent's own `Error{wrong_setup_code}` if it sent one
+/// (protocol 1.2: `attempts_left` and `lockout_secs`; unauthenticated, for display only).
+#[derive(Debug)]
+pub struct ClientAuthFailure {
+    /// What failed.
+    pub error: HandshakeError,
+    /// The agent's answer to our `Error{wrong_setup_code}`.
+    pub agent_answer: Option<ErrorBody>,
+}
+
 /// Why a secure session ended (or a message could not be read).
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

@@ -6,11 +6,21 @@
 //!   check versions  ◀───────────────────────────  Hello (with AgentSummary)
 //!   PakeStart{pake: X} ────────────────────────▶  AttemptGuard::before_reply (persist a failure)
 //!                   ◀───────────────────────────  PakeReply{pake: Y, confirm: HMAC(Kca, TH)}
-//!   verify (else Error{wrong_setup_code})
-//!   PakeConfirm{confirm: HMAC(Kcc, TH)} ───────▶  verify (else Error{wrong_setup_code})
+//!   verify (else Error{wrong_setup_code}) ────▶  counted: AttemptGuard::wrong_code_answer
+//!                   ◀───────────────────────────  Error{wrong_setup_code, attempts_left, lockout_secs}
+//!   PakeConfirm{confirm: HMAC(Kcc, TH)} ───────▶  verify (else Error{wrong_setup_code, …})
 //!                                                 AttemptGuard::on_success
 //!   ═════════════════ sealed frames both ways ═════════════════
 //! ```
+//!
+//! The companion is the one that finds a wrong code (it checks the agent's tag first), but only
+//! the agent knows what the guess cost. So the agent answers the companion's
+//! `Error{wrong_setup_code}` with its own, carrying the attempts left before pairing locks
+//! (protocol 1.2), and the companion waits a moment for it ([`WRONG_CODE_ANSWER_WAIT`]); an
+//! older agent just closes, and the companion reports the wrong code without a count. The
+//! count is unauthenticated (there are no keys): it is shown to the user, never acted on.
+
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -18,7 +28,7 @@ use spake2::{Ed25519Group, Identity, Password, Spake2};
 use zeroize::Zeroizing;
 
 use super::cipher::{AgentSession, CompanionSession, SecureSession};
-use super::error::{describe_json_error, HandshakeError};
+use super::error::{describe_json_error, ClientAuthFailure, HandshakeError};
 use super::keys::{
     confirm_tag, verify_confirm, SessionKeys, Transcript, AGENT_IDENTITY, COMPANION_IDENTITY,
 };
@@ -37,6 +47,10 @@ const CONFIRM_LEN: usize = 32;
 const WRONG_CODE_MESSAGE: &str =
     "the setup code does not match this speaker's: check the code on the speaker's label";
 
+/// How long a companion that found the code wrong waits for the agent's count of the attempts
+/// left (a 1.2 agent answers at once; an older one closes, which ends the wait sooner).
+pub const WRONG_CODE_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
 /// The agent's attempt limiter, consulted by [`ServerHandshake::authenticate`].
 pub trait AttemptGuard {
     /// Called after PakeStart arrives and BEFORE the agent answers: check the window/lockout and
@@ -44,6 +58,12 @@ pub trait AttemptGuard {
     fn before_reply(&mut self) -> Result<(), ErrorBody>;
     /// Called when the companion's confirmation verified: undo the tentative failure.
     fn on_success(&mut self);
+    /// Called when the code proved wrong (the companion said so, or its tag did not verify):
+    /// the `Error{wrong_setup_code}` to send, ideally with the attempts left
+    /// ([`ErrorBody::with_attempts`]). The default says nothing about attempts.
+    fn wrong_code_answer(&mut self) -> ErrorBody {
+        ErrorBody::new(ErrorKind::WrongSetupCode, WRONG_CODE_MESSAGE)
+    }
 }
 
 /// An [`AttemptGuard`] that allows everything: tests and benchmarks only.
@@ -186,13 +206,31 @@ async fn decode_field<T: FrameTransport>(
 
 /// Tells the peer its confirmation did not verify and builds the error.
 async fn wrong_code<T: FrameTransport>(transport: &mut T) -> HandshakeError {
-    send_error(
+    wrong_code_with(
         transport,
-        ErrorKind::WrongSetupCode,
-        WRONG_CODE_MESSAGE.to_owned(),
+        ErrorBody::new(ErrorKind::WrongSetupCode, WRONG_CODE_MESSAGE),
     )
-    .await;
+    .await
+}
+
+/// Sends `body` (an `Error{wrong_setup_code}`) and builds the error.
+async fn wrong_code_with<T: FrameTransport>(transport: &mut T, body: ErrorBody) -> HandshakeError {
+    let _ = send_plain(transport, &PlainMessage::Error(body)).await;
     HandshakeError::WrongSetupCode
+}
+
+/// The agent's answer to our `Error{wrong_setup_code}` (its count of the attempts left), if it
+/// sends one within [`WRONG_CODE_ANSWER_WAIT`]. Anything else (a close, another message, a
+/// frame that does not parse) is no answer.
+async fn agent_wrong_code_answer<T: FrameTransport>(transport: &mut T) -> Option<ErrorBody> {
+    let frame = tokio::time::timeout(WRONG_CODE_ANSWER_WAIT, transport.recv_frame())
+        .await
+        .ok()?
+        .ok()??;
+    match serde_json::from_slice::<PlainMessage>(&frame).ok()? {
+        PlainMessage::Error(body) if body.kind == ErrorKind::WrongSetupCode => Some(body),
+        _ => None,
+    }
 }
 
 /// Checks the peer's first message: a Hello, from the other role, with a version we can speak.
@@ -350,7 +388,23 @@ impl<T: FrameTransport> ClientHandshake<T> {
         self,
         code: &SetupCode,
     ) -> Result<CompanionSession<T>, HandshakeError> {
+        self.authenticate_with_answer(code)
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    /// [`ClientHandshake::authenticate`], and on a wrong code also the agent's answer: how many
+    /// attempts are left before pairing locks (protocol 1.2 agents; waits at most
+    /// [`WRONG_CODE_ANSWER_WAIT`] for it).
+    pub async fn authenticate_with_answer(
+        self,
+        code: &SetupCode,
+    ) -> Result<CompanionSession<T>, ClientAuthFailure> {
         let mut hs = self.0;
+        let fail = |error: HandshakeError| ClientAuthFailure {
+            error,
+            agent_answer: None,
+        };
         let (spake, msg_a) = Spake2::<Ed25519Group>::start_a(
             &spake_password(code),
             &Identity::new(COMPANION_IDENTITY),
@@ -360,19 +414,33 @@ impl<T: FrameTransport> ClientHandshake<T> {
             &mut hs.transport,
             &PlainMessage::PakeStart { pake: b64(&msg_a) },
         )
-        .await?;
+        .await
+        .map_err(fail)?;
 
-        let (msg, _) = recv_plain(&mut hs.transport).await?;
+        let (msg, _) = recv_plain(&mut hs.transport).await.map_err(fail)?;
         let (pake, confirm) = match msg {
             PlainMessage::PakeReply { pake, confirm } => (pake, confirm),
-            other => return Err(unexpected(&mut hs.transport, "pake_reply", &other).await),
+            other => {
+                return Err(fail(
+                    unexpected(&mut hs.transport, "pake_reply", &other).await,
+                ))
+            }
         };
-        let msg_b = decode_field(&mut hs.transport, "pake", &pake, PAKE_MSG_LEN).await?;
-        let agent_tag = decode_field(&mut hs.transport, "confirm", &confirm, CONFIRM_LEN).await?;
-        let (th, keys) = hs.derive_keys(spake, &msg_a, &msg_b).await?;
+        let msg_b = decode_field(&mut hs.transport, "pake", &pake, PAKE_MSG_LEN)
+            .await
+            .map_err(fail)?;
+        let agent_tag = decode_field(&mut hs.transport, "confirm", &confirm, CONFIRM_LEN)
+            .await
+            .map_err(fail)?;
+        let (th, keys) = hs.derive_keys(spake, &msg_a, &msg_b).await.map_err(fail)?;
 
         if !verify_confirm(&keys.agent_confirm, &th, &agent_tag) {
-            return Err(wrong_code(&mut hs.transport).await);
+            let error = wrong_code(&mut hs.transport).await;
+            let agent_answer = agent_wrong_code_answer(&mut hs.transport).await;
+            return Err(ClientAuthFailure {
+                error,
+                agent_answer,
+            });
         }
         let our_tag = confirm_tag(&keys.companion_confirm, &th);
         send_plain(
@@ -381,7 +449,8 @@ impl<T: FrameTransport> ClientHandshake<T> {
                 confirm: b64(&our_tag),
             },
         )
-        .await?;
+        .await
+        .map_err(fail)?;
         Ok(hs.into_session(&keys.companion_to_agent, &keys.agent_to_companion))
     }
 }
@@ -450,7 +519,15 @@ impl<T: FrameTransport> ServerHandshake<T> {
         )
         .await?;
 
-        let (msg, _) = recv_plain(&mut hs.transport).await?;
+        let msg = match recv_plain(&mut hs.transport).await {
+            Ok((msg, _)) => msg,
+            // The companion found the code wrong: tell it what the guess cost.
+            Err(HandshakeError::WrongSetupCode) => {
+                let body = guard.wrong_code_answer();
+                return Err(wrong_code_with(&mut hs.transport, body).await);
+            }
+            Err(e) => return Err(e),
+        };
         let confirm = match msg {
             PlainMessage::PakeConfirm { confirm } => confirm,
             other => return Err(unexpected(&mut hs.transport, "pake_confirm", &other).await),
@@ -458,7 +535,8 @@ impl<T: FrameTransport> ServerHandshake<T> {
         let companion_tag =
             decode_field(&mut hs.transport, "confirm", &confirm, CONFIRM_LEN).await?;
         if !verify_confirm(&keys.companion_confirm, &th, &companion_tag) {
-            return Err(wrong_code(&mut hs.transport).await);
+            let body = guard.wrong_code_answer();
+            return Err(wrong_code_with(&mut hs.transport, body).await);
         }
         guard.on_success();
         Ok(hs.into_session(&keys.agent_to_companion, &keys.companion_to_agent))

@@ -19,8 +19,9 @@
 //!   the agent's session ([`AgentSession`]) can only send agent → companion messages and only
 //!   receives companion → agent ones, and the other way round for [`CompanionSession`].
 //!
-//! Nothing here times out by itself; callers wrap each await that waits on the peer in
-//! `tokio::time::timeout`.
+//! Nothing here times out by itself (one exception: a companion that found the code wrong waits
+//! at most [`WRONG_CODE_ANSWER_WAIT`] for the agent's count of the attempts left); callers wrap
+//! each await that waits on the peer in `tokio::time::timeout`.
 
 mod cipher;
 mod error;
@@ -29,8 +30,10 @@ mod keys;
 mod side;
 
 pub use cipher::{AgentSession, CompanionSession, SecureSession};
-pub use error::{HandshakeError, SessionError};
-pub use handshake::{AttemptGuard, ClientHandshake, NoAttemptLimit, ServerHandshake};
+pub use error::{ClientAuthFailure, HandshakeError, SessionError};
+pub use handshake::{
+    AttemptGuard, ClientHandshake, NoAttemptLimit, ServerHandshake, WRONG_CODE_ANSWER_WAIT,
+};
 pub use keys::{
     AGENT_IDENTITY, COMPANION_IDENTITY, INFO_AGENT_CONFIRM, INFO_AGENT_TO_COMPANION,
     INFO_COMPANION_CONFIRM, INFO_COMPANION_TO_AGENT, TRANSCRIPT_LABEL,

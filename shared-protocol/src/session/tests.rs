@@ -76,6 +76,13 @@ impl AttemptGuard for Guard {
     fn on_success(&mut self) {
         self.log.lock().unwrap().push("guard:on_success".into());
     }
+    fn wrong_code_answer(&mut self) -> ErrorBody {
+        self.log
+            .lock()
+            .unwrap()
+            .push("guard:wrong_code_answer".into());
+        ErrorBody::new(ErrorKind::WrongSetupCode, "wrong").with_attempts(3, 60)
+    }
 }
 
 fn code(digits: &str) -> SetupCode {
@@ -257,9 +264,100 @@ async fn wrong_code_fails_on_both_ends_and_is_counted() {
     assert!(matches!(out.agent, Err(HandshakeError::WrongSetupCode)));
     assert_eq!(
         out.agent_log,
-        ["send:hello", "guard:before_reply", "send:pake_reply"],
-        "the failure stays on record: no on_success"
+        [
+            "send:hello",
+            "guard:before_reply",
+            "send:pake_reply",
+            "guard:wrong_code_answer",
+            "send:error"
+        ],
+        "the failure stays on record (no on_success), and the companion hears what it cost"
     );
+}
+
+/// Issue 15.7: the companion finds a wrong code first, but only the agent knows how many tries
+/// are left; its answer to the companion's `Error{wrong_setup_code}` carries the count.
+#[tokio::test]
+async fn a_wrong_code_brings_back_the_attempts_left() {
+    let (a, b) = tokio::io::duplex(4096);
+    let agent_wire = Wire::new(b, Log::default());
+    let agent = tokio::spawn(async move {
+        let hs = ServerHandshake::accept(agent_wire, agent_hello()).await?;
+        let mut guard = Guard {
+            log: Log::default(),
+            refuse: None,
+        };
+        hs.authenticate(&code("40710839"), &mut guard).await
+    });
+    let hs = ClientHandshake::start(StreamTransport::new(a), companion_hello())
+        .await
+        .unwrap();
+    let failure = hs
+        .authenticate_with_answer(&code("40710838"))
+        .await
+        .expect_err("wrong code");
+    assert!(matches!(failure.error, HandshakeError::WrongSetupCode));
+    let answer = failure.agent_answer.expect("the agent's count");
+    assert_eq!(answer.kind, ErrorKind::WrongSetupCode);
+    assert_eq!(
+        (answer.attempts_left, answer.lockout_secs),
+        (Some(3), Some(60))
+    );
+    assert!(matches!(
+        agent.await.unwrap(),
+        Err(HandshakeError::WrongSetupCode)
+    ));
+}
+
+/// An agent from before the count (protocol 1.1) closes after the companion's error: the
+/// companion reports the wrong code without a count, at once (no waiting out the answer wait).
+#[tokio::test]
+async fn an_old_agent_that_just_closes_gives_a_wrong_code_without_a_count() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use spake2::{Ed25519Group, Identity, Password, Spake2};
+
+    let (a, b) = tokio::io::duplex(4096);
+    let old_agent = tokio::spawn(async move {
+        let mut raw = StreamTransport::new(b);
+        let _hello = raw.recv_frame().await.unwrap().unwrap();
+        raw.send_frame(serde_json::to_vec(&PlainMessage::Hello(agent_hello())).unwrap())
+            .await
+            .unwrap();
+        let _start = raw.recv_frame().await.unwrap().unwrap();
+        let (_spake, msg_b) = Spake2::<Ed25519Group>::start_b(
+            &Password::new(b"40710839"),
+            &Identity::new(COMPANION_IDENTITY),
+            &Identity::new(AGENT_IDENTITY),
+        );
+        let reply = PlainMessage::PakeReply {
+            pake: URL_SAFE_NO_PAD.encode(&msg_b),
+            confirm: URL_SAFE_NO_PAD.encode([7u8; 32]),
+        };
+        raw.send_frame(serde_json::to_vec(&reply).unwrap())
+            .await
+            .unwrap();
+        let error = raw.recv_frame().await.unwrap().unwrap();
+        drop(raw); // a 1.1 agent closes here
+        error
+    });
+    let hs = ClientHandshake::start(StreamTransport::new(a), companion_hello())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let failure = hs
+        .authenticate_with_answer(&code("40710839"))
+        .await
+        .expect_err("a bad agent tag is a wrong code");
+    assert!(matches!(failure.error, HandshakeError::WrongSetupCode));
+    assert!(failure.agent_answer.is_none());
+    assert!(
+        started.elapsed() < WRONG_CODE_ANSWER_WAIT,
+        "the close ends the wait: {:?}",
+        started.elapsed()
+    );
+    let sent: PlainMessage = serde_json::from_slice(&old_agent.await.unwrap()).unwrap();
+    assert!(matches!(sent, PlainMessage::Error(b) if b.kind == ErrorKind::WrongSetupCode));
 }
 
 #[tokio::test]

@@ -27,6 +27,24 @@ pub enum Mode {
 pub struct Display {
     mode: Mode,
     spinner: Mutex<Option<ProgressBar>>,
+    /// The sign-in URL was shown (a later browser failure shows it again).
+    url_shown: std::sync::atomic::AtomicBool,
+}
+
+/// The sign-in URL for a person to open, and how the sign-in comes back.
+fn open_by_hand(url: &str, automatic: bool) -> String {
+    let mut text = String::from("  Open this address in a browser and sign in with Amazon:\n");
+    text.push_str(&format!("    {url}\n"));
+    text.push_str(&come_back_hint(automatic));
+    text
+}
+
+fn come_back_hint(automatic: bool) -> String {
+    if automatic {
+        "  This window continues by itself when the browser comes back. If the browser ends on a page that does not load, paste its address here and press Enter.".into()
+    } else {
+        "  When the browser lands on the return page, paste that page's full address here and press Enter.".into()
+    }
 }
 
 fn stage_text(stage: ProgressStage) -> &'static str {
@@ -94,6 +112,7 @@ impl Display {
         Self {
             mode,
             spinner: Mutex::new(None),
+            url_shown: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -147,20 +166,31 @@ impl Display {
                 automatic,
                 browser_opened,
             } => {
-                let mut text = String::new();
-                if *browser_opened {
-                    text.push_str("  Sign in with Amazon in the browser window that opened. If none did, open:\n");
+                let text = if *browser_opened {
+                    format!("  Sign in with Amazon in the browser window that opened. If none did, open:\n    {url}\n{}", come_back_hint(*automatic))
                 } else {
-                    text.push_str("  Open this address in a browser and sign in with Amazon:\n");
-                }
-                text.push_str(&format!("    {url}\n"));
-                if *automatic {
-                    text.push_str("  This window continues by itself when the browser comes back. If the browser ends on a page that does not load, paste its address here and press Enter.");
-                } else {
-                    text.push_str("  When the browser lands on the return page, paste that page's full address here and press Enter.");
-                }
+                    open_by_hand(url, *automatic)
+                };
+                self.url_shown
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.note(&text);
             }
+            PairEvent::BrowserFailed {
+                message,
+                url,
+                automatic,
+            } => {
+                // Before the URL was shown, the URL block follows anyway; after it, show it again.
+                if self.url_shown.load(std::sync::atomic::Ordering::Relaxed) {
+                    self.note(&format!("  {message}\n{}", open_by_hand(url, *automatic)));
+                } else {
+                    self.note(&format!("  {message}"));
+                }
+            }
+            PairEvent::PasteRejected { why, tries_left } => self.note(&format!(
+                "  {why}. Paste it again and press Enter ({tries_left} {} left).",
+                if *tries_left == 1 { "try" } else { "tries" }
+            )),
             PairEvent::Progress { stage } => match self.spinner().as_ref() {
                 Some(pb) => pb.set_message(format!("{}…", stage_text(*stage))),
                 None => eprintln!("  {}", stage_text(*stage)),
