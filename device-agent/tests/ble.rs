@@ -16,8 +16,6 @@ use shared_protocol::message::{AgentMessage, CompanionMessage, Hello, Role};
 use shared_protocol::session::{ClientHandshake, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
 
-const NO_LWA: &str = "http://127.0.0.1:9";
-
 async fn ble_handshake(
     agent: &device_agent::agent::Agent,
     peripheral: &ModelPeripheral,
@@ -53,12 +51,9 @@ async fn ble_handshake(
 #[tokio::test]
 async fn ble_sessions_go_through_the_same_gate_as_tcp() {
     init_logs();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), NO_LWA);
     // This test is about the gate BLE shares with TCP, not the pacing between attempts (proved
     // in link.rs): the right code follows the wrong one at once.
-    cfg.pairing.attempt_interval = Duration::ZERO;
-    let agent = start(cfg).await;
+    let (_dir, agent) = offline(|cfg| cfg.pairing.attempt_interval = Duration::ZERO).await;
     assert_eq!(agent.ble_status(), &BleStatus::Off, "for_local has BLE off");
     let ctx = agent.link_context();
     let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));

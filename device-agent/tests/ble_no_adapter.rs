@@ -22,7 +22,7 @@ async fn without_an_adapter_ble_is_disabled_in_one_line_and_tcp_still_pairs() {
         "DBUS_SYSTEM_BUS_ADDRESS",
         format!("unix:path={}", missing.display()),
     );
-    let mut cfg = config(dir.path(), "http://127.0.0.1:9");
+    let mut cfg = config(dir.path(), NO_LWA);
     cfg.ble.enabled = true;
     let t0 = Instant::now();
     let agent = tokio::time::timeout(Duration::from_secs(15), start(cfg))

@@ -5,11 +5,14 @@
 
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use device_agent::pairing::{Pairing, PairingConfig};
 
 mod common;
-use common::process::{run_command, AgentProcess, NO_LWA};
+use common::process::{run_command, AgentProcess};
 use common::raw;
+use common::NO_LWA;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_answered_then_killed_before_the_confirmation_stays_counted() {
@@ -26,7 +29,7 @@ async fn an_attempt_answered_then_killed_before_the_confirmation_stays_counted()
     let mut msg = vec![b'A'];
     msg.extend_from_slice(&[0x58]);
     msg.extend_from_slice(&[0x66; 31]);
-    let pake = b64url(&msg);
+    let pake = URL_SAFE_NO_PAD.encode(&msg);
     let start = serde_json::json!({"type":"pake_start","pake":pake});
     raw::send(&mut s, &start).await;
     let reply = tokio::time::timeout(Duration::from_secs(5), raw::read_frame(&mut s))
@@ -39,19 +42,4 @@ async fn an_attempt_answered_then_killed_before_the_confirmation_stays_counted()
 
     let pairing = Pairing::load(&state, PairingConfig::default()).unwrap();
     assert_eq!(pairing.failures(), 1, "the answered attempt is on disk");
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
 }

@@ -104,6 +104,18 @@ async fn hand_over(s: &mut Session, info: &DeviceInfo, code: &AuthorizationCode)
         .1
 }
 
+/// [`hand_over`] with `fault` on LWA's next token request: the failure the companion gets.
+async fn hand_over_with_fault(
+    s: &mut Session,
+    emu: &RunningEmulator,
+    fault: Fault,
+    info: &DeviceInfo,
+    code: &AuthorizationCode,
+) -> AuthFailure {
+    emu.inject_fault(Endpoint::Token, fault, 1);
+    failure(hand_over(s, info, code).await)
+}
+
 fn failure(r: AuthResult) -> AuthFailure {
     match r {
         AuthResult::Failed { failure, .. } => failure,
@@ -191,43 +203,35 @@ async fn every_exchange_failure_class_reaches_the_companion() {
 
     // LWA 500: server error, the same code may be resent, and then it works... later.
     let (info, code) = info_and_alice_code(&mut s, emu).await;
-    emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
-    let f = failure(hand_over(&mut s, &info, &code).await);
+    let f = hand_over_with_fault(&mut s, emu, Fault::status(500), &info, &code).await;
     assert_eq!(f.class, AuthFailureClass::ServerError);
     assert_eq!(f.error, AuthError::ServerError);
     assert!(f.retry_with_same_code);
 
     // Connection dropped: unreachable, resend allowed.
-    emu.inject_fault(Endpoint::Token, Fault::Drop, 1);
-    let f = failure(hand_over(&mut s, &info, &code).await);
+    let f = hand_over_with_fault(&mut s, emu, Fault::Drop, &info, &code).await;
     assert_eq!(f.class, AuthFailureClass::Unreachable);
     assert!(f.retry_with_same_code);
 
     // Too slow: unreachable (timeout), resend allowed.
-    emu.inject_fault(Endpoint::Token, Fault::Delay { millis: 1500 }, 1);
-    let f = failure(hand_over(&mut s, &info, &code).await);
+    let f = hand_over_with_fault(&mut s, emu, Fault::Delay { millis: 1500 }, &info, &code).await;
     assert_eq!(f.class, AuthFailureClass::Unreachable);
     assert!(f.retry_with_same_code);
     // (the delayed request may still redeem the code at the emulator: use a fresh login below)
 
     // Garbage 200: bad response.
     let (info, code) = info_and_alice_code(&mut s, emu).await;
-    emu.inject_fault(Endpoint::Token, Fault::MalformedJson, 1);
-    let f = failure(hand_over(&mut s, &info, &code).await);
+    let f = hand_over_with_fault(&mut s, emu, Fault::MalformedJson, &info, &code).await;
     assert_eq!(f.class, AuthFailureClass::BadResponse);
     assert!(!f.retry_with_same_code);
 
     // invalid_request from LWA.
-    emu.inject_fault(
-        Endpoint::Token,
-        Fault::Status {
-            status: 400,
-            retry_after: None,
-            body: Some(r#"{"error_description":"The request is missing a required parameter : code","error":"invalid_request"}"#.into()),
-        },
-        1,
-    );
-    let f = failure(hand_over(&mut s, &info, &code).await);
+    let invalid_request = Fault::Status {
+        status: 400,
+        retry_after: None,
+        body: Some(r#"{"error_description":"The request is missing a required parameter : code","error":"invalid_request"}"#.into()),
+    };
+    let f = hand_over_with_fault(&mut s, emu, invalid_request, &info, &code).await;
     assert_eq!(f.class, AuthFailureClass::InvalidRequest);
     assert_eq!(f.lwa_error.as_deref(), Some("invalid_request"));
 
@@ -306,8 +310,7 @@ async fn resending_the_same_code_after_a_server_error_links() {
     let (emu, agent) = (&stack.emu, &stack.agent);
     let mut s = stack.session().await;
     let (info, code) = info_and_alice_code(&mut s, emu).await;
-    emu.inject_fault(Endpoint::Token, Fault::unavailable(1), 1);
-    let f = failure(hand_over(&mut s, &info, &code).await);
+    let f = hand_over_with_fault(&mut s, emu, Fault::unavailable(1), &info, &code).await;
     assert!(f.retry_with_same_code);
     let r = hand_over(&mut s, &info, &code).await;
     assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
@@ -353,15 +356,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
         &info,
     )
     .await;
-    emu.inject_fault(Endpoint::Token, Fault::status(500), 1);
-    let f = failure(
-        provide(
-            &mut s,
-            handover(&info, &bob, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
-        )
-        .await
-        .1,
-    );
+    let f = hand_over_with_fault(&mut s, &emu, Fault::status(500), &info, &bob).await;
     assert_eq!(f.class, AuthFailureClass::ServerError);
     assert_eq!(
         agent

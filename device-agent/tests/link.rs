@@ -7,17 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use shared_protocol::frame::{FrameTransport as _, StreamTransport};
+use shared_protocol::frame::FrameTransport as _;
 use shared_protocol::ids::SessionId;
 use shared_protocol::message::{
-    AgentMessage, AuthFailureClass, AuthResult, CompanionMessage, ErrorBody, ErrorKind, Hello,
-    PairingWindow, PlainMessage, ProvideAuthorization, Role,
+    AgentMessage, AuthFailureClass, AuthResult, CompanionMessage, ErrorBody, ErrorKind,
+    PairingWindow, PlainMessage, ProvideAuthorization,
 };
 use shared_protocol::secret::AuthorizationCode;
 use shared_protocol::session::HandshakeError;
-
-/// Nothing listens here: LWA is "unreachable" for these tests.
-const NO_LWA: &str = "http://127.0.0.1:9";
 
 fn provide(session_id: SessionId) -> CompanionMessage {
     CompanionMessage::ProvideAuthorization(ProvideAuthorization {
@@ -30,11 +27,8 @@ fn provide(session_id: SessionId) -> CompanionMessage {
 
 #[tokio::test]
 async fn a_client_without_the_code_cannot_get_authorization_accepted() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), NO_LWA);
     // Back-to-back attempts (the pacing has its own test below).
-    cfg.pairing.attempt_interval = Duration::ZERO;
-    let agent = start(cfg).await;
+    let (_dir, agent) = offline(|cfg| cfg.pairing.attempt_interval = Duration::ZERO).await;
     assert!(agent.pairing().is_open(), "unpaired agent opens its window");
 
     // Wrong code: the handshake fails on both ends, no session.
@@ -45,15 +39,7 @@ async fn a_client_without_the_code_cannot_get_authorization_accepted() {
     assert_eq!(agent.pairing().failures(), 1, "the wrong code is counted");
 
     // Skipping the PAKE: a plain ProvideAuthorization right after Hello is refused.
-    let stream = tokio::net::TcpStream::connect(agent.link_addr())
-        .await
-        .unwrap();
-    let mut t = StreamTransport::new(stream);
-    let hello = PlainMessage::Hello(Hello::new(Role::Companion, "raw"));
-    t.send_frame(serde_json::to_vec(&hello).unwrap())
-        .await
-        .unwrap();
-    let _agent_hello = t.recv_frame().await.unwrap().unwrap();
+    let mut t = plain_hello(agent.link_addr(), "raw").await;
     let sneaky = serde_json::json!({
         "type": "provide_authorization",
         "session_id": SessionId::random(),
@@ -162,8 +148,7 @@ async fn twenty_wrong_codes_close_the_window_and_survive_a_restart() {
 /// counts at most one per `attempt_interval` (1 s) and answers the others `busy`, uncounted.
 #[tokio::test]
 async fn wrong_codes_are_paced_one_per_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start(config(dir.path(), NO_LWA)).await;
+    let (_dir, agent) = offline(|_| {}).await;
     let started = tokio::time::Instant::now();
     let (mut wrong, mut busy) = (0, 0);
     for i in 0..20 {
@@ -192,8 +177,7 @@ async fn wrong_codes_are_paced_one_per_second() {
 
 #[tokio::test]
 async fn a_closed_window_refuses_authorization_but_answers_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start(config(dir.path(), NO_LWA)).await;
+    let (_dir, agent) = offline(|_| {}).await;
     let mut s = connect(agent.link_addr(), CODE).await.expect("session");
     let session_id = match request(&mut s, CompanionMessage::GetDeviceInfo).await {
         AgentMessage::DeviceInfo(info) => {
@@ -248,30 +232,14 @@ async fn a_closed_window_refuses_authorization_but_answers_status() {
 
 #[tokio::test]
 async fn limits_busy_and_handshake_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), NO_LWA);
-    cfg.link.max_sessions = 1;
-    cfg.link.handshake_timeout = Duration::from_millis(500);
-    let agent = start(cfg).await;
+    let (_dir, agent) = offline(|cfg| {
+        cfg.link.max_sessions = 1;
+        cfg.link.handshake_timeout = Duration::from_millis(500);
+    })
+    .await;
     // A client that says Hello, gets the agent's Hello back (so its session holds the only
     // slot), then stays silent until the handshake deadline.
-    let silent = tokio::net::TcpStream::connect(agent.link_addr())
-        .await
-        .unwrap();
-    let mut t = StreamTransport::new(silent);
-    let hello = PlainMessage::Hello(Hello::new(Role::Companion, "silent"));
-    t.send_frame(serde_json::to_vec(&hello).unwrap())
-        .await
-        .unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
-        .await
-        .expect("the agent's hello")
-        .unwrap()
-        .expect("a frame");
-    assert!(matches!(
-        serde_json::from_slice::<PlainMessage>(&reply).unwrap(),
-        PlainMessage::Hello(_)
-    ));
+    let mut t = plain_hello(agent.link_addr(), "silent").await;
     match connect(agent.link_addr(), CODE).await {
         Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy),
         other => panic!("{other:?}"),
@@ -290,8 +258,7 @@ async fn limits_busy_and_handshake_timeout() {
 /// agent asked, so it is answered with `unexpected_message`, and the session goes on.
 #[tokio::test]
 async fn a_companion_error_is_answered_and_the_session_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start(config(dir.path(), NO_LWA)).await;
+    let (_dir, agent) = offline(|_| {}).await;
     let mut s = connect(agent.link_addr(), CODE).await.expect("session");
     let report = CompanionMessage::Error(ErrorBody::new(ErrorKind::Malformed, "bad device info"));
     match request(&mut s, report).await {
@@ -312,17 +279,8 @@ async fn a_companion_error_is_answered_and_the_session_goes_on() {
 /// handshake goes on to PakeReply -> red.)
 #[tokio::test]
 async fn a_small_order_pake_element_ends_the_handshake_as_one_failed_attempt() {
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start(config(dir.path(), NO_LWA)).await;
-    let stream = tokio::net::TcpStream::connect(agent.link_addr())
-        .await
-        .unwrap();
-    let mut t = StreamTransport::new(stream);
-    let hello = PlainMessage::Hello(Hello::new(Role::Companion, "raw"));
-    t.send_frame(serde_json::to_vec(&hello).unwrap())
-        .await
-        .unwrap();
-    let _agent_hello = t.recv_frame().await.unwrap().unwrap();
+    let (_dir, agent) = offline(|_| {}).await;
+    let mut t = plain_hello(agent.link_addr(), "raw").await;
     // base64url of b"A" + 0x01 + 31 zero bytes.
     let pake = "QQEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let start = serde_json::json!({"type": "pake_start", "pake": pake});

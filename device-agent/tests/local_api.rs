@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{api_once, link, Stack};
+use common::{api_once, link, report_auth_failure, Stack};
 use device_agent::local_api::{self, ApiRequest, ApiResponse};
 use lwa_emulator::Emulator;
 use shared_protocol::lwa::AuthState;
@@ -103,13 +103,7 @@ async fn subscribers_hear_of_every_new_token() {
     assert_eq!(old, token);
 
     // AVS refused the token: the agent refreshes and stays REFRESHED throughout.
-    local_api::call(
-        &socket,
-        &ApiRequest::AuthFailure { token: old.clone() },
-        |_| false,
-    )
-    .await
-    .unwrap();
+    report_auth_failure(&socket, &old).await;
     let (state, gen2) = next(&mut rx).await;
     assert_eq!(state, AuthState::Refreshed, "the state did not change");
     assert!(gen2 > gen1, "a new token_gen: {gen1} -> {gen2}");
@@ -117,13 +111,7 @@ async fn subscribers_hear_of_every_new_token() {
     assert_ne!(new, old, "token answers the new token after the event");
 
     // A second swap is a second event.
-    local_api::call(
-        &socket,
-        &ApiRequest::AuthFailure { token: new.clone() },
-        |_| false,
-    )
-    .await
-    .unwrap();
+    report_auth_failure(&socket, &new).await;
     let (state, gen3) = next(&mut rx).await;
     assert_eq!((state, gen3 > gen2), (AuthState::Refreshed, true));
     assert_ne!(current().await, new);

@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt as _;
 
 mod common;
-use common::process::{run_command, AgentProcess, NO_LWA};
+use common::process::{run_command, AgentProcess};
 use common::raw;
+use common::NO_LWA;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peers_error_text_is_escaped_and_cut_in_the_log() {

@@ -6,7 +6,8 @@
 use std::process::Stdio;
 
 mod common;
-use common::process::{run_command, AgentProcess, NO_LWA};
+use common::process::{run_command, AgentProcess};
+use common::NO_LWA;
 
 #[test]
 fn the_log_on_a_pipe_has_no_escape_codes() {

@@ -139,7 +139,7 @@ fn mdns_child() {
         .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = common::config(dir.path(), "http://127.0.0.1:9");
+        let mut cfg = common::config(dir.path(), common::NO_LWA);
         cfg.mdns.enabled = true;
         let agent = common::start(cfg).await;
         let fullname = format!("{}.{MDNS_SERVICE_TYPE}", instance_name(agent.device_id()));

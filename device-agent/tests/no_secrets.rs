@@ -26,7 +26,7 @@ use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_
 use lwa_emulator::Emulator;
 use shared_protocol::message::{AgentMessage, AuthResult, CompanionMessage, ProvideAuthorization};
 use shared_protocol::message::{ConnectWifi, Ssid, WifiResult};
-use shared_protocol::secret::{AccessToken, WifiPassphrase};
+use shared_protocol::secret::WifiPassphrase;
 use shared_protocol::session::HandshakeError;
 use shared_protocol::setup_code::SetupCode;
 
@@ -51,14 +51,6 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
-}
-
-/// Tells the agent, over its local API, that AVS refused `token`.
-async fn report_auth_failure(socket: &std::path::Path, token: &AccessToken) {
-    let request = ApiRequest::AuthFailure {
-        token: token.clone(),
-    };
-    local_api::call(socket, &request, |_| false).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +165,7 @@ async fn no_secret_in_captured_logs() {
     let first = agent.delegate().auth_token().unwrap().token().clone();
     secrets.push(first.expose_secret().to_owned());
     let socket = agent.socket_path().to_path_buf();
-    report_auth_failure(&socket, &first).await;
+    common::report_auth_failure(&socket, &first).await;
     let d = agent.delegate().clone();
     eventually("rotated", Duration::from_secs(5), || {
         d.auth_token().is_some_and(|t| *t.token() != first)
@@ -191,7 +183,7 @@ async fn no_secret_in_captured_logs() {
     secrets.push(via_socket.expect("token over the socket"));
     secrets.push(stored(&store));
     // An error path: a stale token reported again (already replaced; ignored).
-    report_auth_failure(&socket, &first).await;
+    common::report_auth_failure(&socket, &first).await;
     local_api::call(&socket, &ApiRequest::Check, |_| false)
         .await
         .unwrap();

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 mod common;
-use common::process::{run_command, AgentProcess, NO_LWA};
+use common::process::{run_command, AgentProcess};
+use common::NO_LWA;
 
 /// `avs-device-agent run` on `state`, logs off (stderr holds only the final error). Its LWA is
 /// never contacted: the agent is not linked and no test here links it.

@@ -84,6 +84,19 @@ async fn join(
     (r, stages)
 }
 
+/// `req` sent over the sealed session: the stages the agent reported, then its result.
+async fn join_over_link(s: &mut Session, req: ConnectWifi) -> (Vec<WifiStage>, WifiResult) {
+    s.send(&CompanionMessage::ConnectWifi(req)).await.unwrap();
+    let mut stages = Vec::new();
+    loop {
+        match recv(s).await {
+            AgentMessage::WifiProgress(p) => stages.push(p.stage),
+            AgentMessage::WifiResult(r) => return (stages, r),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn each_exit_code_is_its_failure_class() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,15 +228,7 @@ async fn network_step_over_the_link() {
 
     // A wrong passphrase: progress, then exactly why.
     let wrong = join_req("Home", Some("wrong horse"));
-    s.send(&CompanionMessage::ConnectWifi(wrong)).await.unwrap();
-    let mut stages = Vec::new();
-    let result = loop {
-        match recv(&mut s).await {
-            AgentMessage::WifiProgress(p) => stages.push(p.stage),
-            AgentMessage::WifiResult(r) => break r,
-            other => panic!("{other:?}"),
-        }
-    };
+    let (stages, result) = join_over_link(&mut s, wrong).await;
     assert!(stages.contains(&WifiStage::Authenticating), "{stages:?}");
     match result {
         WifiResult::Failed {
@@ -235,17 +240,7 @@ async fn network_step_over_the_link() {
         other => panic!("{other:?}"),
     }
     // The retry succeeds and checks the internet.
-    s.send(&CompanionMessage::ConnectWifi(join_req("Home", Some(PASS))))
-        .await
-        .unwrap();
-    let mut stages = Vec::new();
-    let result = loop {
-        match recv(&mut s).await {
-            AgentMessage::WifiProgress(p) => stages.push(p.stage),
-            AgentMessage::WifiResult(r) => break r,
-            other => panic!("{other:?}"),
-        }
-    };
+    let (stages, result) = join_over_link(&mut s, join_req("Home", Some(PASS))).await;
     assert_eq!(stages.last(), Some(&WifiStage::CheckingInternet));
     assert_eq!(
         result,

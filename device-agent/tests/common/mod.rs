@@ -19,6 +19,8 @@ use tokio::net::TcpStream;
 
 pub const CODE: &str = "24681357";
 pub const WRONG_CODE: &str = "97531864";
+/// An LWA base URL nothing listens on, for agents that are never linked: LWA "unreachable".
+pub const NO_LWA: &str = "http://127.0.0.1:9";
 
 pub type Session = CompanionSession<StreamTransport<TcpStream>>;
 
@@ -69,6 +71,15 @@ pub async fn start(cfg: AgentConfig) -> Agent {
     Agent::start(cfg).await.expect("agent starts")
 }
 
+/// An agent with no LWA ([`NO_LWA`]) and its state in a fresh temporary directory, after `tune`
+/// adjusted its [`config`]: for tests of the link alone. Keep the directory while the agent runs.
+pub async fn offline(tune: impl FnOnce(&mut AgentConfig)) -> (tempfile::TempDir, Agent) {
+    let dir = tempfile::tempdir().expect("state dir");
+    let mut cfg = config(dir.path(), NO_LWA);
+    tune(&mut cfg);
+    (dir, start(cfg).await)
+}
+
 pub async fn hello(
     addr: SocketAddr,
 ) -> Result<ClientHandshake<StreamTransport<TcpStream>>, HandshakeError> {
@@ -80,6 +91,30 @@ pub async fn hello(
     )
     .await
     .expect("hello in time")
+}
+
+/// A link to `addr` past the plain Hellos and no further (no PAKE): ours sent as `software`,
+/// the agent's read (deadline 3 s) and checked to be a Hello. For tests that then send what the
+/// typed client never would.
+pub async fn plain_hello(addr: SocketAddr, software: &str) -> StreamTransport<TcpStream> {
+    use shared_protocol::frame::FrameTransport as _;
+    use shared_protocol::message::PlainMessage;
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let mut t = StreamTransport::new(stream);
+    let hello = PlainMessage::Hello(Hello::new(Role::Companion, software));
+    t.send_frame(serde_json::to_vec(&hello).unwrap())
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
+        .await
+        .expect("the agent's hello")
+        .unwrap()
+        .expect("a frame");
+    assert!(matches!(
+        serde_json::from_slice::<PlainMessage>(&reply).unwrap(),
+        PlainMessage::Hello(_)
+    ));
+    t
 }
 
 pub async fn connect(addr: SocketAddr, code: &str) -> Result<Session, HandshakeError> {
@@ -196,6 +231,16 @@ pub async fn api_once(
     .await
     .unwrap();
     got.expect("an answer")
+}
+
+/// Tells the agent, over its local API on `socket`, that AVS refused `token`.
+pub async fn report_auth_failure(socket: &Path, token: &shared_protocol::secret::AccessToken) {
+    let request = device_agent::local_api::ApiRequest::AuthFailure {
+        token: token.clone(),
+    };
+    device_agent::local_api::call(socket, &request, |_| false)
+        .await
+        .unwrap();
 }
 
 /// Logs to the test output when `AVS_TEST_LOG` is set (e.g. `device_agent=debug`).

@@ -16,9 +16,6 @@ use super::CODE;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_avs-device-agent");
 
-/// An LWA base URL nothing listens on, for agents that are never linked.
-pub const NO_LWA: &str = "http://127.0.0.1:9";
-
 /// `avs-device-agent run` for the emulator's default product and device client id, LWA at
 /// `lwa`, state in `state`: the link on an ephemeral loopback port, no mDNS, no BLE, setup code
 /// [`CODE`], log `warn`, not under systemd. Callers override any of these with `.env(…)`.
