@@ -6,6 +6,7 @@ const COMMANDS: &[&str] = &[
     "get_settings",
     "save_settings",
     "start_discovery",
+    "search_again",
     "add_speaker",
     "check_setup_code",
     "start_pairing",

@@ -4,7 +4,9 @@
 //! come back locked, with the time it was dead counted: neither a fresh lockout (the state file
 //! was not written when the lockout started) nor none (the lockout was lost). Both the local API
 //! (`avs-device-agent status`) and the Hello (`avs-companion status`, in words) are read.
-//! Loopback only; about 5 s (3 s of it the agent being dead).
+//! Then a power cut is simulated (the file's boot-clock end moved to another boot): the lockout
+//! resumes from the time left at the last write. Loopback only; about 7 s (3 s of it the agent
+//! being dead).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -145,4 +147,36 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
         matches!(&r, Err(LinkError::Refused(b)) if b.kind == shared_protocol::message::ErrorKind::LockedOut),
         "{r:?}"
     );
+
+    // A power cut: the machine boots again and its boot clock restarts under a new boot id.
+    // Simulated while the agent is dead by moving the file's boot-clock end to early in another
+    // boot (the restart above wrote this boot's). The lockout must resume from the time left at
+    // that write, not end (a point early in a boot is long past on this one).
+    let mut agent = agent;
+    agent.process.signal(Signal::SIGKILL).unwrap();
+    agent.process.wait_timeout(Duration::from_secs(5)).unwrap();
+    drop(agent);
+    let file = dir.path().join("state").join("pairing.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let written = state["locked_for_secs"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{state}"));
+    assert!(state["locked_until_boot"]["boot_id"].is_string(), "{state}");
+    state["locked_until_boot"] = serde_json::json!({
+        "boot_id": "00000000-0000-4000-8000-000000000000",
+        "since_boot_ms": 1000,
+    });
+    std::fs::write(&file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let agent = start_agent(&bins, dir.path(), emulator.base_url(), unpaced);
+    match window(&bins, &agent) {
+        PairingWindow::LockedOut { retry_in_secs } => assert!(
+            retry_in_secs <= written && retry_in_secs + 1 >= written,
+            "after a reboot: retry in {retry_in_secs} s, the file said {written} s"
+        ),
+        other => panic!(
+            "a power cut ended the lockout: {other:?} (the file said {written} s)\n{}",
+            agent.process.tail(20)
+        ),
+    }
 }

@@ -40,6 +40,13 @@ pub async fn start_discovery(state: State<'_, AppState>) -> Answer<SpeakersView>
     Ok(state.speakers.start(state.options.mdns))
 }
 
+/// Searches again: restarts discovery on every transport and re-checks the speakers added by
+/// address (the list's "Search again"); answers the list, updates follow as `speakers` events.
+#[tauri::command]
+pub async fn search_again(state: State<'_, AppState>) -> Answer<SpeakersView> {
+    Ok(state.speakers.search_again(state.options.mdns).await)
+}
+
 /// Adds the speaker at `address` (`IP:PORT`) after checking it answers.
 #[tauri::command]
 pub async fn add_speaker(state: State<'_, AppState>, address: String) -> Answer<SpeakerView> {

@@ -66,6 +66,9 @@ pub struct SpeakerView {
     /// about 2 minutes of the speaker going silent): "active now". False for a speaker only
     /// known from its address: then `last_seen_ms` is when it last answered.
     pub live: bool,
+    /// The speaker said its last check of the internet failed (`net=1` in its mDNS or Bluetooth
+    /// record): pairing it starts with the Wi-Fi screen. False when it said nothing.
+    pub needs_network: bool,
 }
 
 /// Whether automatic discovery runs.
@@ -181,7 +184,7 @@ pub enum CodeStatus {
 pub enum CodeFormat {
     /// 8 digits.
     Digits,
-    /// 8 digits and a check digit (`1234-5678-9`).
+    /// 8 digits and a check digit (`1234-5670-9`).
     Manual,
     /// A pasted QR payload (`AVSPAIR:1:<device id>:<code>`).
     Qr,

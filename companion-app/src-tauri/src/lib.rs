@@ -47,6 +47,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, options: AppOptions) -> t
             commands::save_settings,
             commands::start_discovery,
             commands::add_speaker,
+            commands::search_again,
             commands::check_setup_code,
             commands::start_pairing,
             commands::retry_pairing,

@@ -96,6 +96,7 @@ impl Entry {
             },
             last_seen_ms: self.last_seen_ms,
             live: self.discovered.is_some(),
+            needs_network: device.needs_network,
         })
     }
 }
@@ -172,15 +173,78 @@ impl Speakers {
                 inner.message =
                     Some("Automatic discovery is turned off on this computer.".to_owned());
             }
-            let discovery = Discovery::new();
-            let (_, rx) = discovery.subscribe();
-            let sink = discovery.sink();
-            inner.discovery = Some(discovery);
-            let me = Arc::downgrade(self);
-            inner.forward = Some(tokio::spawn(forward(me.clone(), rx)));
-            tokio::spawn(attach_sources(me, sink, mdns));
+            self.begin_search(&mut inner, mdns);
         }
         Self::view_of(&inner)
+    }
+
+    /// A fresh [`Discovery`] fed by every transport's source (attached in the background).
+    fn begin_search(self: &Arc<Self>, inner: &mut Inner, mdns: bool) {
+        let discovery = Discovery::new();
+        let (_, rx) = discovery.subscribe();
+        let sink = discovery.sink();
+        inner.discovery = Some(discovery);
+        let me = Arc::downgrade(self);
+        inner.forward = Some(tokio::spawn(forward(me.clone(), rx)));
+        tokio::spawn(attach_sources(me, sink, mdns));
+    }
+
+    /// "Search again" on the list: stops every transport's search and starts it afresh (a new
+    /// mDNS daemon sends new queries, Bluetooth scans again), forgets what only the old search
+    /// had seen, and asks each speaker added by address again. So a speaker switched off
+    /// without a goodbye leaves the list now instead of when its record expires (up to about
+    /// 2 minutes), a speaker whose pairing window was just opened shows it, and a search that
+    /// had failed (no network yet) is tried again. Answers the list after the re-checks;
+    /// discovery's finds follow as events.
+    pub async fn search_again(self: &Arc<Self>, mdns: bool) -> SpeakersView {
+        let manual: Vec<Device> = {
+            let mut inner = self.lock();
+            if inner.mode.is_none() {
+                drop(inner);
+                return self.start(mdns);
+            }
+            if let Some(t) = inner.forward.take() {
+                t.abort();
+            }
+            if let Some(mut d) = inner.discovery.take() {
+                d.shutdown();
+            }
+            inner.entries.retain(|_, e| {
+                e.discovered = None;
+                e.manual.is_some()
+            });
+            if mdns {
+                inner.mode = Some(DiscoveryMode::Searching);
+                inner.message = None;
+            }
+            self.begin_search(&mut inner, mdns);
+            inner
+                .entries
+                .values()
+                .filter_map(|e| e.manual.clone())
+                .collect()
+        };
+        self.publish();
+        for old in manual {
+            let Ok((client, reached)) = self.connectors.open(&old.endpoints, PROBE_TIMEOUTS).await
+            else {
+                continue; // not answering now: the row keeps when it last answered
+            };
+            if client.agent().is_none() {
+                continue;
+            }
+            let device = device_from_hello(client.peer_hello(), &old.endpoints, &reached);
+            drop(client);
+            {
+                let mut inner = self.lock();
+                if let Some(e) = inner.entries.get_mut(device.id.as_str()) {
+                    e.manual = Some(device);
+                    e.last_seen_ms = now_ms();
+                }
+            }
+            self.publish();
+        }
+        self.view()
     }
 
     fn view_of(inner: &Inner) -> SpeakersView {

@@ -708,3 +708,24 @@ fn closing_the_window_cancels_the_pairing() {
     app.run(|handle, event| avs_companion_app::on_run_event(handle, &event));
     checker.join().unwrap();
 }
+
+#[test]
+fn search_again_asks_a_speaker_added_by_address_again() {
+    // The list's "Search again" (search_again) re-checks speakers added by address: one whose
+    // pairing window closed since it was added shows that now, not the state it had then.
+    let world = World::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = app(world.config(dir.path()), Arc::new(NoOpener));
+    assert_eq!(a.ok("start_discovery", json!({}))["discovery"], "off");
+    let s = a.add_speaker(world.link);
+    assert_eq!(s["window"], "open");
+    world.agent().pairing().close();
+    let v = a.ok("search_again", json!({}));
+    assert_eq!(v["discovery"], "off", "discovery stays off: {v}");
+    let rows = v["speakers"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["id"], s["id"]);
+    assert_eq!(rows[0]["window"], "closed", "{v}");
+    assert_eq!(rows[0]["transports"], json!(["address"]));
+    assert_eq!(rows[0]["needsNetwork"], false);
+}

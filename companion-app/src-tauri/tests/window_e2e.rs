@@ -508,8 +508,12 @@ fn drive(d: &Driver, lwa: &str, link: &str, agent_bin: &Path, socket: &str) {
     );
     d.click("#settings-note button");
     d.screen("settings");
+    // No client id yet: the Advanced part (client id, LWA settings) is open already.
+    d.wait_for(
+        "advanced open",
+        "document.querySelector('#settings-advanced-toggle').getAttribute('aria-expanded') === 'true'",
+    );
     d.type_into("#clientId", DEFAULT_DEVICE_CLIENT_ID);
-    d.click("details.advanced summary");
     d.type_into("#lwaBaseUrl", lwa);
     d.click("#save");
     d.wait_for(
@@ -596,6 +600,7 @@ fn drive(d: &Driver, lwa: &str, link: &str, agent_bin: &Path, socket: &str) {
     d.shot("progress");
     d.screen("result");
     assert_eq!(d.text("h1"), "Living room speaker is linked");
+    assert!(d.text("#first-words").contains("Alexa, what time is it?"));
     assert!(d.text("#account").contains(ALICE_USER_ID));
     d.shot("result-linked");
 

@@ -25,6 +25,7 @@ import { progressScreen } from "./screens/progress";
 import { resultScreen } from "./screens/result";
 import { settingsScreen } from "./screens/settings";
 
+import { keepFocusedFieldsInSight } from "./keyboard";
 export type ScreenId = "speakers" | "setupCode" | "wifi" | "signIn" | "progress" | "result" | "settings";
 
 export interface Screen {
@@ -100,8 +101,11 @@ export class App {
       ),
       h("main", { class: "main", id: "main" }, this.steps, this.card),
       this.live,
+      // Room to scroll a field above an on-screen keyboard (keyboard.ts); empty until needed.
+      h("div", { id: "keyboard-room", "aria-hidden": "true" }),
     );
     document.addEventListener("keydown", (e) => {
+    keepFocusedFieldsInSight(this.root);
       if (e.key === "Escape" && this.screen?.onEscape && !e.defaultPrevented) {
         e.preventDefault();
         this.screen.onEscape();
@@ -134,6 +138,7 @@ export class App {
     replaceChildren(this.card, screen.el);
     this.renderSteps(id);
     const target = screen.focus?.() ?? screen.el.querySelector<HTMLElement>("h1");
+    document.getElementById("keyboard-room")?.style.removeProperty("height");
     target?.focus({ preventScroll: false });
     window.scrollTo({ top: 0 });
   }

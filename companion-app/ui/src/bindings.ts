@@ -39,7 +39,12 @@ lastSeenMs: number,
  * about 2 minutes of the speaker going silent): "active now". False for a speaker only
  * known from its address: then `last_seen_ms` is when it last answered.
  */
-live: boolean, };
+live: boolean, 
+/**
+ * The speaker said its last check of the internet failed (`net=1` in its mDNS or Bluetooth
+ * record): pairing it starts with the Wi-Fi screen. False when it said nothing.
+ */
+needsNetwork: boolean, };
 
 export type DiscoveryMode = "searching" | "off" | "failed";
 

@@ -47,6 +47,7 @@ export const commands = {
   getSettings: () => call<SettingsView>("get_settings"),
   saveSettings: (settings: SettingsInput) => call<SettingsView>("save_settings", { settings }),
   startDiscovery: () => call<SpeakersView>("start_discovery"),
+  searchAgain: () => call<SpeakersView>("search_again"),
   addSpeaker: (address: string) => call<SpeakerView>("add_speaker", { address }),
   checkSetupCode: (code: string) => call<SetupCodeCheck>("check_setup_code", { code }),
   startPairing: (speakerId: string, setupCode: string) =>

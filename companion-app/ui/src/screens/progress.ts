@@ -6,6 +6,7 @@ import { h, svg, replaceChildren } from "../dom";
 import { icons } from "../icons";
 import { duration } from "../format";
 import { STAGES } from "../model";
+import { disclosure } from "../disclosure";
 
 export function progressScreen(app: App): Screen {
   const list = h("ol", { class: "stages", id: "stages" });
@@ -13,6 +14,9 @@ export function progressScreen(app: App): Screen {
   const cancelBtn = h("button", { class: "btn btn-ghost", type: "button", id: "cancel" }, "Cancel");
   cancelBtn.addEventListener("click", () => void app.cancel());
   const title = h("h1", { tabindex: "-1" });
+  // How long each finished stage took: for developers, under Advanced.
+  const timings = h("dl", { class: "timings", id: "timings" });
+  const advanced = disclosure("progress-advanced", "Advanced", [timings]);
 
   function render(): void {
     const p = app.state.pairing;
@@ -40,10 +44,16 @@ export function progressScreen(app: App): Screen {
             h("span", { class: "stage-label" }, row.status === "done" ? s.doneLabel : s.label),
             row.detail && row.status === "active" ? h("span", { class: "stage-detail" }, row.detail) : null,
           ),
-          h("span", { class: "stage-time" }, row.status === "done" && row.millis !== null ? duration(row.millis) : ""),
           h("span", { class: "sr-only" }, row.status === "done" ? " (done)" : row.status === "active" ? " (in progress)" : ""),
         );
       }),
+    );
+    const done = STAGES.filter((s) => p.stages[s.id].status === "done" && p.stages[s.id].millis !== null);
+    replaceChildren(
+      timings,
+      done.length === 0
+        ? h("p", { class: "muted small" }, "Timings appear as the steps finish.")
+        : done.flatMap((s) => [h("dt", null, s.doneLabel), h("dd", { class: "mono" }, duration(p.stages[s.id].millis!))]),
     );
     notice.hidden = !p.retrying;
     notice.textContent = p.retrying ?? "";
@@ -56,6 +66,7 @@ export function progressScreen(app: App): Screen {
     h("p", { class: "lead" }, "Keep this window open. It takes a few seconds."),
     list,
     notice,
+    advanced.el,
     h("div", { class: "actions" }, cancelBtn, h("span")),
   );
   render();

@@ -6,6 +6,7 @@ import { h, svg } from "../dom";
 import { icons } from "../icons";
 import { duration } from "../format";
 import type { RetryMode } from "../ipc";
+import { disclosure } from "../disclosure";
 
 const PRIMARY: Record<RetryMode, string> = {
   sameCode: "Try again",
@@ -27,6 +28,11 @@ export function resultScreen(app: App): Screen {
       h("div", { class: "result-icon ok" }, svg(icons.checkCircle, "icon icon-xl")),
       h("h1", { tabindex: "-1" }, `${l.speakerName || "Your speaker"} is linked`),
       h("p", { class: "lead" }, "It is signed in to Amazon and keeps itself signed in from now on. You can close this app."),
+      h(
+        "div",
+        { class: "callout callout-info first-words", id: "first-words" },
+        h("p", null, h("strong", null, "Try it: "), "say ", h("span", { class: "say" }, "“Alexa, what time is it?”")),
+      ),
       l.userId
         ? h(
             "div",
@@ -35,7 +41,8 @@ export function resultScreen(app: App): Screen {
             h("div", null, h("span", { class: "muted" }, "Amazon account"), h("span", { class: "mono account-id" }, l.userId)),
           )
         : null,
-      h("p", { class: "muted small" }, `Set up in ${duration(l.totalMillis)}.`),
+      // For developers: how long it took.
+      disclosure("result-advanced", "Advanced", [h("p", { class: "muted small", id: "setup-time" }, `Set up in ${duration(l.totalMillis)}.`)]).el,
       h("div", { class: "actions" }, h("span"), done),
     );
     return { id: "result", el, focus: () => done };

@@ -5,6 +5,7 @@ import type { App, Screen } from "../app";
 import { h, svg } from "../dom";
 import { icons } from "../icons";
 import type { Region, SettingsField, SettingsInput } from "../ipc";
+import { disclosure } from "../disclosure";
 
 export function settingsScreen(app: App): Screen {
   const s = app.state.settings;
@@ -71,6 +72,24 @@ export function settingsScreen(app: App): Screen {
   const backBtn = h("button", { class: "btn btn-ghost", type: "button", id: "back" }, "Back");
   backBtn.addEventListener("click", () => app.closeSettings());
 
+  // The developer's Login with Amazon settings: closed unless the client id is still missing
+  // (then the app can't pair, and this is what to fill in).
+  const advanced = disclosure(
+    "settings-advanced",
+    "Advanced",
+    [
+      h(
+        "p",
+        { class: "help" },
+        "From the Login with Amazon security profile of the app's developer. Saved on this computer and shared with the avs-companion command.",
+      ),
+      clientId.wrap,
+      redirect.wrap,
+      base.wrap,
+      s ? h("p", { class: "muted small config-path" }, "Saved in ", h("span", { class: "mono" }, s.configPath)) : null,
+    ],
+    { open: !!s && !s.ready },
+  );
   const fields = { clientId, redirectUri: redirect, lwaBaseUrl: base };
   function clearErrors(): void {
     formError.textContent = "";
@@ -89,16 +108,9 @@ export function settingsScreen(app: App): Screen {
       h("button", { class: "btn btn-icon", type: "button", "aria-label": "Back", onclick: () => app.closeSettings() }, svg(icons.back)),
       h("h1", { tabindex: "-1" }, "Settings"),
     ),
-    h(
-      "p",
-      { class: "lead" },
-      "These come from your Login with Amazon security profile. They are saved on this computer and shared with the avs-companion command.",
-    ),
-    clientId.wrap,
+    h("p", { class: "lead" }, "Choose where your Amazon account lives."),
     h("div", { class: "field" }, h("label", { for: "region", class: "label" }, "Region"), region, h("p", { class: "help" }, "Where your Amazon account lives.")),
-    redirect.wrap,
-    h("details", { class: "advanced", open: s?.lwaBaseUrl ? true : null }, h("summary", null, "Advanced"), base.wrap),
-    s ? h("p", { class: "muted small config-path" }, "Saved in ", h("span", { class: "mono" }, s.configPath)) : null,
+    advanced.el,
     formError,
     h("div", { class: "actions" }, backBtn, h("div", { class: "actions-end" }, saved, saveBtn)),
   );
@@ -125,7 +137,7 @@ export function settingsScreen(app: App): Screen {
         const f = fields[which];
         f.input.setAttribute("aria-invalid", "true");
         f.wrap.querySelector(".field-error")!.textContent = message;
-        if (which === "lwaBaseUrl") (form.querySelector("details") as HTMLDetailsElement).open = true;
+        advanced.setOpen(true);
         f.input.focus();
       } else {
         formError.textContent = message;

@@ -7,6 +7,7 @@ import { h, svg, replaceChildren } from "../dom";
 import { icons } from "../icons";
 import { freshness, speakerStatus, transportText } from "../format";
 import type { SpeakerView } from "../ipc";
+import { disclosure } from "../disclosure";
 
 export function speakersScreen(app: App): Screen {
   const status = h("p", { class: "discovery-status", id: "discovery-status" });
@@ -139,7 +140,7 @@ export function speakersScreen(app: App): Screen {
     const sel = app.selected();
     continueBtn.disabled = !(sel && speakerStatus(sel).pairable);
 
-    const key = JSON.stringify([speakers.map((s) => [s.id, s.name, s.window, s.paired, s.transports, s.address]), app.state.selectedId, discovery]);
+    const key = JSON.stringify([speakers.map((s) => [s.id, s.name, s.window, s.paired, s.transports, s.address, s.needsNetwork]), app.state.selectedId, discovery, searchingAgain]);
     const now = Date.now();
     if (key === lastKey) {
       // Only the freshness text changes.
@@ -160,12 +161,17 @@ export function speakersScreen(app: App): Screen {
       const locked = Math.max(height, parseFloat(list.style.minHeight) || 0);
       list.style.minHeight = `${locked}px`;
     }
+    const againHadFocus = document.activeElement?.id === "search-again";
     if (speakers.length === 0) {
+      const advancedOpen = list.querySelector("#empty-advanced-toggle")?.getAttribute("aria-expanded") === "true";
       list.classList.add("is-empty");
-      replaceChildren(list, emptyState(discovery === "searching"));
+      replaceChildren(list, emptyState(discovery === "searching", advancedOpen));
+      if (againHadFocus) list.querySelector<HTMLElement>("#search-again")?.focus();
     } else {
       list.classList.remove("is-empty");
       replaceChildren(list, speakers.map((s) => row(s, now)));
+      // Searched again and found: focus goes to the list (the button is gone), not the page.
+      if (againHadFocus) list.querySelector<HTMLInputElement>("input:checked, input:not(:disabled)")?.focus();
     }
     if (focusedId) list.querySelector<HTMLInputElement>(`input[value="${CSS.escape(focusedId)}"]`)?.focus();
   }
@@ -213,6 +219,14 @@ export function speakersScreen(app: App): Screen {
           s.address ? h("span", { class: "mono" }, s.address) : null,
           h("span", { "data-seen": s.id }, seenText(s, now)),
           st.hint ? h("span", { class: "speaker-hint" }, st.hint) : null,
+          s.needsNetwork
+            ? h(
+                "span",
+                { class: "speaker-hint speaker-offline", id: `speaker-${s.id}-offline` },
+                svg(icons.wifi, "icon icon-xs"),
+                "Not online yet: you'll choose its Wi-Fi network during setup.",
+              )
+            : null,
         ),
       ),
       h("span", { class: `chip chip-${st.tone}` }, st.label),
@@ -220,21 +234,72 @@ export function speakersScreen(app: App): Screen {
     );
   }
 
-  function emptyState(searching: boolean): HTMLElement {
+  // "Search again": restarts discovery on every transport and re-checks speakers added by
+  // address (search_again), so a speaker whose pairing mode was just turned on shows up now.
+  let searchingAgain = false;
+  async function searchAgain(): Promise<void> {
+    if (searchingAgain) return;
+    searchingAgain = true;
+    app.announce("Searching again…");
+    render();
+    try {
+      app.setSpeakers(await app.commands.searchAgain());
+      const n = app.state.speakers.speakers.length;
+      app.announce(n === 0 ? "Searched again: no speakers yet." : `Searched again: ${n} speaker${n === 1 ? "" : "s"} found.`);
+    } catch (err) {
+      app.announce((err as { message: string }).message);
+    } finally {
+      searchingAgain = false;
+      render();
+    }
+  }
+
+  function emptyState(searching: boolean, advancedOpen: boolean): HTMLElement {
+    // What a person can do: steps on the speaker itself, then search again. The agent's own
+    // commands (for whoever runs the speaker software) are under Advanced.
+    const advanced = disclosure(
+      "empty-advanced",
+      "Advanced",
+      [
+        h(
+          "p",
+          null,
+          "Running the speaker software yourself? On the speaker, ",
+          h("code", null, "avs-device-agent pair"),
+          " turns pairing mode on for 15 minutes and ",
+          h("code", null, "avs-device-agent status"),
+          " shows whether it is on.",
+        ),
+      ],
+      { open: advancedOpen },
+    );
+    const again = h(
+      "button",
+      { class: "btn btn-secondary", type: "button", id: "search-again", "aria-disabled": searchingAgain ? "true" : null },
+      svg(icons.refresh, "icon icon-sm"),
+      searchingAgain ? "Searching…" : "Search again",
+    );
+    again.addEventListener("click", () => void searchAgain());
     return h(
       "div",
       { class: "empty", id: "empty-state" },
       h("div", { class: "empty-art", "aria-hidden": "true" }, svg(icons.speaker, "icon icon-lg"), h("span", { class: "ring r1" }), h("span", { class: "ring r2" })),
       h("h2", null, searching ? "Looking for speakers…" : "No speakers yet"),
       h(
-        "p",
-        null,
-        "Put your speaker into pairing mode: a new speaker is in it for 15 minutes after it first starts; ",
-        "otherwise press its pairing button or run ",
-        h("code", null, "avs-device-agent pair"),
-        " on it.",
+        "ol",
+        { class: "empty-steps", id: "empty-steps" },
+        h("li", null, "Plug in the speaker and keep it near this ", searching ? "computer, on the same Wi-Fi." : "computer."),
+        h(
+          "li",
+          null,
+          h("strong", null, "Press the pairing button"),
+          " on the speaker: pairing mode stays on for 15 minutes. (A new speaker starts in pairing mode.)",
+        ),
+        h("li", null, "Then choose ", h("strong", null, "Search again"), "."),
       ),
-      h("p", { class: "muted" }, searching ? "Keep this computer on the same Wi-Fi network as the speaker." : "Or add it by its address, below."),
+      h("div", { class: "empty-actions" }, again, advanced.toggle),
+      advanced.panel,
+      searching ? null : h("p", { class: "muted" }, "Or add it by its address, below."),
     );
   }
 

@@ -423,7 +423,6 @@ describe("Settings", () => {
     expect(await page.locator("#clientId").getAttribute("aria-invalid")).toBe("true");
 
     await page.locator("#clientId").fill("amzn1.application-oa2-client.mine");
-    await page.locator("details.advanced summary").click();
     await page.locator("#lwaBaseUrl").fill("localhost 8080");
     await page.locator("#save").click();
     await expect.poll(() => page.locator("#lwaBaseUrl-error").innerText()).toContain("not a URL");
@@ -535,6 +534,10 @@ describe("Wi-Fi", () => {
     expect(await page.locator("#wifi-progress").innerText()).toContain("Checking the password");
     expect(await page.locator("#wifi-connect").isDisabled()).toBe(true);
 
+    // The developer's settings are under Advanced, closed while the client id is set.
+    expect(await page.locator("#settings-advanced-toggle").getAttribute("aria-expanded")).toBe("false");
+    expect(await page.locator("#clientId").isVisible()).toBe(false);
+    await page.locator("#settings-advanced-toggle").click();
     // The speaker says why: same screen, the reason in words, the password field focused.
     await emitPairing(page, ask("Wrong password for Home-5G", 0));
     await expect.poll(() => page.locator("#wifi-error").isVisible()).toBe(true);

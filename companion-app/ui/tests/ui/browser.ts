@@ -103,6 +103,7 @@ export const livingRoom: SpeakerView = {
   window: "open",
   lastSeenMs: Date.now(),
   live: true,
+  needsNetwork: false,
 };
 
 export const kitchen: SpeakerView = {
@@ -114,6 +115,7 @@ export const kitchen: SpeakerView = {
   window: "closed",
   lastSeenMs: Date.now() - 95_000,
   live: false,
+  needsNetwork: false,
 };
 
 export function listOf(...speakers: SpeakerView[]): SpeakersView {

@@ -20,6 +20,8 @@ export interface Scenario {
   speakers?: SpeakersView;
   /** Commands that fail with this error (by command name). */
   fail?: Record<string, CommandError>;
+  /** What search_again finds (default: the list as it is). */
+  searchAgain?: SpeakersView;
 }
 
 declare global {
@@ -78,6 +80,7 @@ export class MockBackend {
   settings: SettingsView;
   speakers: SpeakersView;
   fail: Record<string, CommandError>;
+  searchAgain: SpeakersView | null;
   nextPairingId = 1;
 
   constructor(s: Scenario) {
@@ -98,6 +101,7 @@ export class MockBackend {
     };
     this.speakers = s.speakers ?? { discovery: "searching", message: null, speakers: [] };
     this.fail = s.fail ?? {};
+    this.searchAgain = s.searchAgain ?? null;
   }
 
   commands(): string[] {
@@ -122,6 +126,9 @@ export class MockBackend {
       }
       case "start_discovery":
         return this.speakers;
+      case "search_again":
+        if (this.searchAgain) this.speakers = this.searchAgain;
+        return this.speakers;
       case "add_speaker": {
         const address = String(args.address);
         if (!/^\d+\.\d+\.\d+\.\d+:\d+$/.test(address)) throw { message: "That is not an IP address and port, like 192.168.1.20:4100.", field: null };
@@ -134,6 +141,7 @@ export class MockBackend {
           window: "open" as const,
           lastSeenMs: Date.now(),
           live: false,
+          needsNetwork: false,
         };
         this.speakers = { ...this.speakers, speakers: [...this.speakers.speakers, speaker] };
         void this.emitSpeakers(this.speakers);

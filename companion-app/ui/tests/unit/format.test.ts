@@ -27,7 +27,7 @@ describe("format", () => {
   });
 
   test("speaker status", () => {
-    const s: SpeakerView = { id: "a", name: "A", transports: ["wifi"], address: null, paired: false, window: "open", lastSeenMs: 0, live: false };
+    const s: SpeakerView = { id: "a", name: "A", transports: ["wifi"], address: null, paired: false, window: "open", lastSeenMs: 0, live: false, needsNetwork: false };
     expect(freshness({ ...s, live: true }, 999_999).text).toBe("active now");
     expect(freshness(s, 185_000)).toEqual({ text: "checked 3 min ago", fresh: false });
     expect(speakerStatus(s).pairable).toBe(true);

@@ -1,0 +1,164 @@
+// Every screen at phone size (390×844 CSS px, an iPhone 12–15 sized viewport): Tauri's iOS and
+// Android builds use this same web UI. On each screen: nothing scrolls sideways
+// (scrollWidth ≤ clientWidth), every visible tap target is at least 44×44 px, and each text field,
+// when focused, ends up in the top 60% of the window (an on-screen keyboard covers the bottom
+// ~40%). The pictures land in test-results/phone-*.png (the docs use some of them).
+
+import { mkdirSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Page } from "playwright-core";
+import { emitPairing, emitSpeakers, kitchen, listOf, livingRoom, openApp, pageErrors, settle, stage, startHarness, type Harness } from "./browser";
+import type { Scenario } from "./harness";
+import { expectPhoneFriendly, linked, screenOf, toProgress, toSetupCode, toSignIn, typeCode, wifiScan, wrongCode } from "./flow";
+
+let h: Harness;
+const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
+const PHONE = { width: 390, height: 844 };
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  h = await startHarness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  await settle(page);
+  await page.evaluate(() => window.scrollTo({ top: 0, behavior: "instant" as ScrollBehavior }));
+  await settle(page);
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+}
+
+async function phone(scenario: Scenario = { speakers: listOf(livingRoom) }) {
+  return openApp(h, { ...PHONE, scenario });
+}
+
+const offline = { ...livingRoom, id: "c0ffee01", name: "Bedroom speaker", needsNetwork: true, transports: ["ble" as const], address: null };
+
+describe("phone size (390×844)", () => {
+  test("speakers list: rows, the offline speaker's note, add by address", async () => {
+    const { page, context } = await phone({ speakers: listOf(offline, kitchen, livingRoom) });
+    await page.locator(`[data-id="${offline.id}"]`).waitFor();
+    await expectPhoneFriendly(page, { fields: 0 });
+    await shot(page, "phone-speakers-list");
+    await page.locator("#toggle-address").click();
+    await expectPhoneFriendly(page, { fields: 1 });
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
+
+  test("speakers list, empty: the steps, Search again, Advanced open", async () => {
+    const { page, context } = await phone({ speakers: listOf() });
+    await page.locator("#empty-state").waitFor();
+    await expectPhoneFriendly(page, { fields: 0 });
+    await page.locator("#empty-advanced-toggle").click();
+    await expectPhoneFriendly(page, { fields: 0 });
+    await page.locator("#empty-advanced-toggle").click();
+    await shot(page, "phone-speakers-empty");
+    await context.close();
+  });
+
+  test("setup code: typing, a check-digit typo, a refused start", async () => {
+    const { page, context } = await phone({
+      speakers: listOf(livingRoom),
+      fail: { start_pairing: { message: "That speaker is no longer in the list: choose it again.", field: null } },
+    });
+    await toSetupCode(page);
+    await expectPhoneFriendly(page, { fields: 1 });
+    await typeCode(page, "246813579");
+    await expect.poll(() => page.locator("#code-status").innerText()).toContain("mistyped");
+    await expectPhoneFriendly(page, { fields: 1 });
+    await shot(page, "phone-setup-code-error");
+    await typeCode(page, "24681357");
+    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
+    await page.locator("#continue").click();
+    await page.locator("#start-error").waitFor();
+    await expectPhoneFriendly(page, { fields: 1 });
+    await context.close();
+  });
+
+  test("sign-in: the Amazon button, waiting, the pasted address", async () => {
+    const { page, context } = await phone();
+    await toSetupCode(page);
+    await toProgress(page);
+    await toSignIn(page, 1, false);
+    await page.locator("#paste-form").waitFor();
+    await expectPhoneFriendly(page, { fields: 1 });
+    await shot(page, "phone-sign-in");
+    await emitPairing(page, { type: "browserOpened", pairingId: 1 });
+    await page.locator("#waiting").waitFor();
+    await expectPhoneFriendly(page, { fields: 1 });
+    await context.close();
+  });
+
+  test("progress: stages, the retry notice, Advanced timings open", async () => {
+    const { page, context } = await phone();
+    await toSetupCode(page);
+    await toProgress(page);
+    await emitPairing(
+      page,
+      stage(1, "connect", "active"),
+      stage(1, "connect", "done"),
+      stage(1, "secure", "active"),
+      stage(1, "secure", "done"),
+      stage(1, "signIn", "active"),
+      stage(1, "signIn", "done"),
+      stage(1, "handOver", "active"),
+      stage(1, "handOver", "done"),
+      stage(1, "exchange", "active", "Exchanging the code with Amazon"),
+      { type: "retrying", pairingId: 1, attempt: 1, reason: "Amazon was busy (503); trying again in 2 s." },
+    );
+    await expect.poll(() => screenOf(page)).toBe("progress");
+    await page.locator("#retrying").waitFor();
+    await expectPhoneFriendly(page, { fields: 0 });
+    await shot(page, "phone-progress");
+    await page.locator("#progress-advanced-toggle").click();
+    await expectPhoneFriendly(page, { fields: 0 });
+    await context.close();
+  });
+
+  test("Wi-Fi: list, password with Show, Other network…", async () => {
+    const { page, context } = await phone();
+    await toSetupCode(page);
+    await toProgress(page);
+    await emitPairing(page, { type: "wifiChoose", pairingId: 1, networks: wifiScan, lastError: "Wrong password for Home-5G", lastNetwork: 0 });
+    await expect.poll(() => screenOf(page)).toBe("wifi");
+    await expectPhoneFriendly(page, { fields: 1 });
+    await page.locator('.wifi-row[data-value="other"]').click();
+    await expectPhoneFriendly(page, { fields: 2 });
+    await context.close();
+  });
+
+  test("result: linked, then a failure", async () => {
+    const { page, context } = await phone();
+    await toSetupCode(page);
+    await toProgress(page);
+    await emitPairing(page, linked(1));
+    await expect.poll(() => screenOf(page)).toBe("result");
+    await expectPhoneFriendly(page, { fields: 0 });
+    await shot(page, "phone-result-linked");
+    await page.locator("#done").click();
+
+    await emitSpeakers(page, listOf(livingRoom));
+    await toSetupCode(page);
+    await toProgress(page);
+    await emitPairing(page, { type: "failed", pairingId: 2, error: wrongCode });
+    await expect.poll(() => screenOf(page)).toBe("result");
+    await expectPhoneFriendly(page, { fields: 0 });
+    await shot(page, "phone-result-failed");
+    await context.close();
+  });
+
+  test("settings: region, then Advanced with the developer's fields", async () => {
+    const { page, context } = await phone();
+    await page.locator("#open-settings").click();
+    await expect.poll(() => screenOf(page)).toBe("settings");
+    await expectPhoneFriendly(page, { fields: 0 });
+    await page.locator("#settings-advanced-toggle").click();
+    await expectPhoneFriendly(page, { fields: 3 });
+    await shot(page, "phone-settings");
+    await context.close();
+  });
+});
