@@ -31,6 +31,8 @@ ensure_test_deps() {
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   # device-agent/tests/store_syscalls.rs reads the order of a store write's system calls.
   command -v strace >/dev/null 2>&1 || missing+=(strace)
+  # tests/tests/first_run_input.rs runs the CLI on a pseudo-terminal with util-linux `script`.
+  command -v script >/dev/null 2>&1 || missing+=(bsdutils)
   # The BlueZ stand-in (tests/bluez/standin.py, tests/tests/ble_bluez.rs): private buses, and
   # Debian's python3 with its D-Bus and GLib bindings (run as /usr/bin/python3).
   command -v dbus-daemon >/dev/null 2>&1 || missing+=(dbus-daemon)

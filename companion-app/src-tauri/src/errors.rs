@@ -157,7 +157,7 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
 
 /// The core's messages are lower-case clauses made for a terminal line; the window shows them as
 /// a sentence.
-fn sentence(text: &str) -> String {
+pub(crate) fn sentence(text: &str) -> String {
     let mut chars = text.trim().chars();
     let mut out = match chars.next() {
         Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),

@@ -361,6 +361,14 @@ pub enum PairingEvent {
         /// Which attempt.
         pairing_id: u64,
     },
+    /// A pasted address was not this sign-in's return address: the sign-in screen says why and
+    /// takes another (a few times, within the sign-in's time).
+    PasteRejected {
+        /// Which attempt.
+        pairing_id: u64,
+        /// What was wrong and how many pastes are left, as a sentence.
+        message: String,
+    },
     /// The speaker is offline: the window shows the Wi-Fi screen and answers with `choose_wifi`
     /// (or `cancel_pairing`). Sent again after a failed join, with the reason.
     WifiChoose {
@@ -430,6 +438,7 @@ impl PairingEvent {
             PairingEvent::Stage { pairing_id, .. }
             | PairingEvent::SignIn { pairing_id, .. }
             | PairingEvent::BrowserOpened { pairing_id }
+            | PairingEvent::PasteRejected { pairing_id, .. }
             | PairingEvent::Retrying { pairing_id, .. }
             | PairingEvent::WifiChoose { pairing_id, .. }
             | PairingEvent::WifiProgress { pairing_id, .. }

@@ -460,6 +460,17 @@ impl Translator {
                 detail: crate::wifi::stage_text(stage).to_owned(),
             }],
             PairEvent::WifiNeeded { .. } | PairEvent::WifiFailed { .. } => vec![],
+            PairEvent::PasteRejected { why, tries_left } => vec![PairingEvent::PasteRejected {
+                pairing_id: self.id,
+                message: format!(
+                    "{}. Paste it again ({tries_left} {} left).",
+                    errors::sentence(&why).trim_end_matches('.'),
+                    if tries_left == 1 { "try" } else { "tries" }
+                ),
+            }],
+            // The window opens the browser itself (open_sign_in) and reports its failure there;
+            // the core starts none for it.
+            PairEvent::BrowserFailed { .. } => vec![],
         }
     }
 }
@@ -560,5 +571,22 @@ mod tests {
             ]
         );
         assert!(out.iter().all(|e| e.pairing_id() == 7));
+    }
+
+    /// Issue 15.9: a rejected paste reaches the sign-in screen as a sentence with the tries left.
+    #[test]
+    fn a_rejected_paste_becomes_a_sentence_for_the_sign_in_screen() {
+        let mut t = Translator::new(3);
+        let out = t.translate(PairEvent::PasteRejected {
+            why: "that address has no authorization code; paste the address the browser shows after you choose Allow".into(),
+            tries_left: 1,
+        });
+        assert_eq!(
+            out,
+            [PairingEvent::PasteRejected {
+                pairing_id: 3,
+                message: "That address has no authorization code; paste the address the browser shows after you choose Allow. Paste it again (1 try left).".into(),
+            }]
+        );
     }
 }

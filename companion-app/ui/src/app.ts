@@ -16,7 +16,7 @@ import {
   type SpeakersView,
   type SpeakerView,
 } from "./ipc";
-import { applyEvent, newPairing, waitingForSignIn, waitingForWifi, type PairingModel } from "./model";
+import { STAGES, applyEvent, newPairing, waitingForSignIn, waitingForWifi, type PairingModel } from "./model";
 import { speakersScreen } from "./screens/speakers";
 import { setupCodeScreen } from "./screens/setupCode";
 import { signInScreen } from "./screens/signIn";
@@ -172,6 +172,10 @@ export class App {
     const labels = withWifi ? [...FLOW_LABELS.slice(0, 2), "Wi-Fi", ...FLOW_LABELS.slice(2)] : FLOW_LABELS;
     let at = id === "wifi" ? 2 : FLOW[id];
     if (withWifi && id !== "wifi" && at !== undefined && at >= 2) at += 1;
+    // A failed pairing's result marks the step it failed at: the steps before it are done, the
+    // ones after it are not (a wrong setup code is no "Setup code ✓").
+    const failedAt = id === "result" ? this.failedStep(withWifi) : null;
+    if (failedAt !== null) at = failedAt;
     this.steps.hidden = at === undefined;
     if (at === undefined) return;
     replaceChildren(
@@ -180,14 +184,33 @@ export class App {
         h(
           "li",
           {
-            class: i < at ? "done" : i === at ? "current" : "",
+            class: i < at ? "done" : i === at ? (failedAt !== null ? "current failed" : "current") : "",
             "aria-current": i === at ? "step" : null,
           },
-          h("span", { class: "step-dot", "aria-hidden": "true" }, i < at ? svg(icons.check, "icon icon-xs") : String(i + 1)),
+          h(
+            "span",
+            { class: "step-dot", "aria-hidden": "true" },
+            i < at ? svg(icons.check, "icon icon-xs") : i === failedAt ? svg(icons.cross, "icon icon-xs") : String(i + 1),
+          ),
           h("span", { class: "step-label" }, label),
+          i === failedAt ? h("span", { class: "sr-only" }, " (failed)") : null,
         ),
       ),
     );
+  }
+
+  /** The step (index into the steps bar) a failed pairing stopped at; null when it did not fail. */
+  private failedStep(withWifi: boolean): number | null {
+    const p = this.state.pairing;
+    if (p?.outcome?.type !== "failed") return null;
+    const stage = STAGES.find((s) => p.stages[s.id].status === "failed")?.id;
+    let step: number | null = null;
+    if (stage === "connect") step = 0;
+    else if (stage === "secure" || p.outcome.error.kind === "wrongSetupCode") step = 1;
+    else if (stage === "signIn") step = 2;
+    else if (stage) step = 3;
+    if (step !== null && withWifi && step >= 2) step += 1;
+    return step;
   }
 
   /** Re-renders the shown screen's live parts. */

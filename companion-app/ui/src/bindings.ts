@@ -264,7 +264,15 @@ automatic: boolean, } | { "type": "browserOpened",
 /**
  * Which attempt.
  */
-pairingId: number, } | { "type": "wifiChoose", 
+pairingId: number, } | { "type": "pasteRejected", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * What was wrong and how many pastes are left, as a sentence.
+ */
+message: string, } | { "type": "wifiChoose", 
 /**
  * Which attempt.
  */

@@ -46,7 +46,8 @@ export interface PairingModel {
   id: number;
   speakerName: string;
   stages: Record<Stage | "linked", StageRow>;
-  signIn: { url: string; automatic: boolean; opened: boolean } | null;
+  /** `pasteError`: why the last pasted address was not taken (the user may paste again). */
+  signIn: { url: string; automatic: boolean; opened: boolean; pasteError?: string | null } | null;
   retrying: string | null;
   wifi: WifiModel | null;
   outcome: { type: "linked"; linked: Linked } | { type: "failed"; error: PairingErrorView } | { type: "cancelled" } | null;
@@ -85,6 +86,9 @@ export function applyEvent(model: PairingModel | null, ev: PairingEvent): Pairin
     }
     case "signIn":
       m.signIn = { url: ev.url, automatic: ev.automatic, opened: false };
+      break;
+    case "pasteRejected":
+      if (m.signIn) m.signIn.pasteError = ev.message;
       break;
     case "browserOpened":
       if (m.signIn) m.signIn.opened = true;

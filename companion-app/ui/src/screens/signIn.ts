@@ -75,6 +75,13 @@ export function signInScreen(app: App): Screen {
     openBtn.hidden = opened;
     waiting.hidden = !opened;
     pasteForm.hidden = !s || s.automatic;
+    // A pasted address that was not the return address: why, and the field is ready again.
+    if (s?.pasteError && error.dataset.paste !== s.pasteError) {
+      error.dataset.paste = s.pasteError;
+      error.textContent = s.pasteError;
+      pasteInput.select();
+      pasteInput.focus();
+    }
     if (opened && !waiting.hasChildNodes()) {
       const copyBtn = h("button", { class: "btn btn-link", type: "button", id: "copy-link" }, svg(icons.copy, "icon icon-sm"), "Copy link");
       copyBtn.addEventListener("click", () => void copyLink(copyBtn));

@@ -344,6 +344,27 @@ describe("Sign in, progress and result", () => {
     await context.close();
   });
 
+  // Issue 15.9: a pasted address that is not the return address is not the end of the pairing:
+  // the screen says why and the field is ready for another paste.
+  test("a rejected paste says why and keeps the field ready", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await page.locator("#continue").click();
+    await typeCode(page, "24681357");
+    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
+    await page.locator("#continue").click();
+    await emitPairing(page, stage(1, "signIn", "active"), { type: "signIn", pairingId: 1, url: "https://lwa/ap/oa", automatic: false });
+    await expect.poll(() => screen(page)).toBe("signIn");
+    await page.locator("#paste-url").fill("not the address");
+    await page.keyboard.press("Enter");
+    const why = "That is not the address the sign-in ended on (it has no `state` parameter); copy the whole address from the browser's address bar. Paste it again (2 tries left).";
+    await emitPairing(page, { type: "pasteRejected", pairingId: 1, message: why });
+    await expect.poll(() => page.locator("#sign-in-error").innerText()).toBe(why);
+    expect(await screen(page)).toBe("signIn");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("paste-url");
+    await shot(page, "17-sign-in-paste-rejected");
+    await context.close();
+  });
+
   test("a browser that can't be opened is explained on the sign-in screen", async () => {
     const { page, context } = await openApp(h, {
       scenario: {
@@ -406,6 +427,42 @@ describe("Sign in, progress and result", () => {
       await context.close();
     });
   }
+
+  // Issue 15.7: a wrong code found while checking the code is not "Setup code ✓", and the result
+  // says how many tries are left (the speaker's count, in the core's sentence).
+  test("a wrong setup code marks the setup-code step failed and says the tries left", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await page.locator("#continue").click();
+    await typeCode(page, "24681357");
+    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
+    await page.locator("#continue").click();
+    await expect.poll(() => screen(page)).toBe("progress");
+    const message = "Wrong setup code: 3 tries left before pairing locks for 1 minute (check the label or the code shown at first boot).";
+    await emitPairing(
+      page,
+      stage(1, "connect", "active"),
+      stage(1, "connect", "done"),
+      stage(1, "secure", "active"),
+      { type: "failed", pairingId: 1, error: { kind: "wrongSetupCode", title: "Wrong setup code", message, retry: "newCode" } },
+    );
+    await expect.poll(() => screen(page)).toBe("result");
+    expect(await page.locator("#error-message").innerText()).toBe(message);
+    const steps = await page.$$eval(".steps li", (els) =>
+      els.map((e) => ({
+        label: e.querySelector(".step-label")?.textContent,
+        cls: e.className,
+        checked: !!e.querySelector(".step-dot svg") && e.className.includes("done"),
+      })),
+    );
+    expect(steps.map((s) => `${s.label}:${s.cls}`)).toEqual(["Speaker:done", "Setup code:current failed", "Sign in:", "Link:"]);
+    expect(steps.filter((s) => s.checked).map((s) => s.label)).toEqual(["Speaker"]);
+    expect(await page.locator(".steps li.failed").innerText()).toContain("(failed)");
+    await shot(page, "16-result-wrong-code-tries-left");
+    await page.locator("#retry").click();
+    await expect.poll(() => screen(page)).toBe("setupCode");
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
 });
 
 describe("Settings", () => {
