@@ -10,11 +10,14 @@
 //! - [`soak`]: the refresh soak (the agent process through thousands of refresh cycles with
 //!   faults), for `tests/tests/soak.rs` and `avs-soak`.
 //! - [`gatt_model`]: an agent's GATT service on the in-process GATT model.
+//! - [`companion`]: the companion library as the BLE and Wi-Fi suites drive it (discovery over a
+//!   model central, `pair()` with the scripted user, a scripted Wi-Fi chooser).
 //! - [`world`]: namespaces + in-process emulator + agents + companion library, for e2e tests
 //!   and the bench.
 
 pub mod bins;
 pub mod cleanup;
+pub mod companion;
 pub mod demo;
 pub mod gatt_model;
 pub mod netns;

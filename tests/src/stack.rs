@@ -368,6 +368,14 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
+/// Writes `script` to `path` as an executable (mode 0755): a Wi-Fi hook for the agent's hook
+/// backend (contract in docs/agent.md).
+pub fn write_hook(path: &Path, script: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, script)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::AgentProcess;
 use avs_pair_tests::world::{World, ALICE, CODE, WRONG_CODE};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use companion_app::link::{open_tcp, LinkError, LinkTimeouts};
 use companion_app::pairing::Target;
 use lwa_emulator::Endpoint;
@@ -49,19 +51,7 @@ fn json_frame(m: &PlainMessage) -> Vec<u8> {
 }
 
 fn b64(bytes: &[u8]) -> String {
-    // base64url without padding, by hand (no extra dependency for a test helper).
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn random_bytes(n: usize, seed: u64) -> Vec<u8> {

@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use avs_pair_tests::companion::pair_as_alice;
 use avs_pair_tests::gatt_model::ModelSpeaker;
 use companion_app::ble::model::ModelCentral;
 use companion_app::commands;
@@ -26,11 +27,8 @@ use companion_app::discovery::{Device, MdnsOptions, TransportKind};
 use companion_app::error::{ExitKind, PairError};
 use companion_app::link::LinkTimeouts;
 use companion_app::login::Browser;
-use companion_app::pairing::{pair, PairEvent, PairOptions};
-use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID,
-};
-use lwa_emulator::{Consent, ScriptedUser};
+use companion_app::pairing::PairOptions;
+use lwa_emulator::registry::{ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID};
 use shared_protocol::gatt::model::ModelConnection;
 use shared_protocol::lwa::AuthState;
 use shared_protocol::message::PairingWindow;
@@ -98,19 +96,8 @@ async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
     opts.browser = Browser::Manual;
     opts.login_timeout = Duration::from_secs(30);
     opts.connectors = Some(via.clone());
-    let mut observe = |e: PairEvent| {
-        if let PairEvent::LoginUrl { url, .. } = e {
-            tokio::spawn(async move {
-                let mut user = ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD).unwrap();
-                if let Err(e) = user.browse(&url, Consent::Allow).await {
-                    eprintln!("scripted user: {e}");
-                }
-            });
-        }
-    };
-    let report = bounded("pair", pair(discover(None), opts, &mut observe))
-        .await
-        .unwrap_or_else(|e| panic!("pairing over BLE: {e}"));
+    let (result, _) = pair_as_alice(discover(None), opts, None, NO_HANG).await;
+    let report = result.unwrap_or_else(|e| panic!("pairing over BLE: {e}"));
     assert_eq!(report.addr, format!("ble {KEY}"));
     assert!(agent.delegate().is_paired());
 

@@ -14,26 +14,20 @@
 //! sets the model's connection interval for that table (default 15 ms).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use avs_pair_tests::companion::{ble_options, discover_over_ble, pair_as_alice};
 use avs_pair_tests::gatt_model::ModelSpeaker;
 use companion_app::ble::model::ModelCentral;
-use companion_app::ble::{self, BleCentral};
-use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
 use companion_app::discovery::{Device, Discovery, Endpoint, Sighting, SourceEvent, TransportKind};
 use companion_app::error::PairError;
 use companion_app::link::LinkError;
-use companion_app::login::Browser;
-use companion_app::pairing::{pair, PairEvent, PairOptions, PairReport, Step, Target};
-use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID,
-};
-use lwa_emulator::{Consent, ScriptedUser};
+use companion_app::pairing::{PairEvent, PairReport, Step, Target};
+use lwa_emulator::registry::ALICE_USER_ID;
 use shared_protocol::discovery::PairingState;
 use shared_protocol::gatt::model::{ModelConnection, ModelFaults};
 use shared_protocol::gatt::{GattLink as _, GattLinkError};
-use shared_protocol::setup_code::SetupCode;
 
 const CODE: &str = "31415926";
 /// No pairing attempt may take longer than this, whatever fails.
@@ -42,64 +36,22 @@ const KEY: &str = "model:speaker-1";
 
 /// Finds the speaker through the companion's discovery with `central` as its BLE source.
 async fn discover(central: &ModelCentral) -> (Discovery, Device) {
-    let mut d = Discovery::new();
-    ble::attach(&mut d, Some(Arc::new(central.clone())))
-        .await
-        .expect("model central attaches");
-    let dev = d
-        .wait_for(Duration::from_secs(10), |x| ble::peripheral_of(x).is_some())
-        .await
-        .expect("the speaker is discovered over BLE");
-    (d, dev)
+    discover_over_ble(Arc::new(central.clone())).await
 }
 
-fn options(stack: &ModelSpeaker, central: &ModelCentral) -> PairOptions {
-    let redirect = RedirectTarget::parse(&DEFAULT_REDIRECT_URI.into()).unwrap();
-    let mut o = PairOptions::new(
-        DEFAULT_DEVICE_CLIENT_ID.into(),
-        redirect,
-        stack.emulator.endpoints().authorize,
-        SetupCode::parse(CODE).unwrap(),
-    );
-    // No browser process: the scripted user opens the URL when the flow shows it.
-    o.browser = Browser::Manual;
-    o.login_timeout = Duration::from_secs(30);
-    o.exchange_retries = 0;
-    o.ble = Some(Arc::new(central.clone()) as Arc<dyn BleCentral>);
-    o
-}
-
+/// Pairs `device` over `central` (no browser process: the scripted user opens the URL when the
+/// flow shows it).
 async fn run_pair(
     stack: &ModelSpeaker,
     central: &ModelCentral,
     device: Device,
 ) -> (Result<PairReport, PairError>, Vec<PairEvent>) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let mut observe = move |e: PairEvent| {
-        if let PairEvent::LoginUrl { url, .. } = &e {
-            let url = url.clone();
-            tokio::spawn(async move {
-                let mut user = ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD).unwrap();
-                if let Err(e) = user.browse(&url, Consent::Allow).await {
-                    eprintln!("scripted user: {e}");
-                }
-            });
-        }
-        sink.lock().unwrap().push(e);
-    };
-    let result = tokio::time::timeout(
-        NO_HANG,
-        pair(
-            Target::Device(device),
-            options(stack, central),
-            &mut observe,
-        ),
-    )
-    .await
-    .expect("the pairing ends in time, whatever happens");
-    let events = events.lock().unwrap().clone();
-    (result, events)
+    let o = ble_options(
+        stack.emulator.endpoints().authorize,
+        CODE,
+        Arc::new(central.clone()),
+    );
+    pair_as_alice(Target::Device(device), o, None, NO_HANG).await
 }
 
 fn step_ms(report: &PairReport, step: Step) -> f64 {

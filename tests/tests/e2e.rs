@@ -37,7 +37,7 @@ fn token_grants(w: &World, grant: &str) -> usize {
     w.emu()
         .requests()
         .iter()
-        .filter(|r| r.endpoint == Some(Endpoint::Token) && r.param("grant_type") == Some(grant))
+        .filter(|r| r.is_token_grant(grant))
         .count()
 }
 

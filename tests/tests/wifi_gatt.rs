@@ -17,26 +17,18 @@
 //! `wifi_netns.rs` is the same flow over a real veth that the hook brings up (needs root).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use avs_pair_tests::companion::{ble_options, discover_over_ble, pair_as_alice, ScriptedWifi};
 use avs_pair_tests::gatt_model::ModelSpeaker;
-use companion_app::ble::BleCentral;
-use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
+use avs_pair_tests::stack::write_hook;
 use companion_app::error::PairError;
-use companion_app::login::Browser;
-use companion_app::pairing::{pair, PairEvent, PairOptions, PairReport, Step, Target};
-use companion_app::wifi::{BoxFuture, WifiChoice, WifiChooser};
+use companion_app::pairing::{PairEvent, PairOptions, PairReport, Step, Target};
 use device_agent::config::NetworkBackendKind;
-use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID};
-use lwa_emulator::{Consent, ScriptedUser};
 use shared_protocol::gatt::model::ModelConnection;
 use shared_protocol::lwa::LwaEndpoints;
-use shared_protocol::message::{WifiNetwork, WifiResult};
-use shared_protocol::secret::WifiPassphrase;
-use shared_protocol::setup_code::SetupCode;
 use tokio::net::{TcpListener, TcpStream};
 
 const CODE: &str = "31415926";
@@ -87,45 +79,8 @@ esac
 "#,
         dir = dir.display()
     );
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_hook(&path, &script).unwrap();
     path
-}
-
-/// Answers from a list, recording what it was shown.
-#[derive(Debug)]
-struct Scripted {
-    answers: Vec<&'static str>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl WifiChooser for Scripted {
-    fn choose<'a>(
-        &'a mut self,
-        networks: &'a [WifiNetwork],
-        last: Option<&'a WifiResult>,
-    ) -> BoxFuture<'a, Option<WifiChoice>> {
-        Box::pin(async move {
-            let mut seen = self.seen.lock().unwrap();
-            seen.push(format!(
-                "{} networks; last: {}",
-                networks.len(),
-                match last {
-                    Some(WifiResult::Failed { message, .. }) => message.clone(),
-                    _ => "-".into(),
-                }
-            ));
-            if self.answers.is_empty() {
-                return None;
-            }
-            let pass = self.answers.remove(0);
-            Some(WifiChoice {
-                ssid: networks.first()?.ssid.clone(),
-                passphrase: Some(WifiPassphrase::new(pass)),
-                hidden: false,
-            })
-        })
-    }
 }
 
 /// Starts a speaker whose LWA is behind a closed gate.
@@ -146,59 +101,21 @@ async fn start(dir: &Path) -> ModelSpeaker {
 }
 
 fn options(stack: &ModelSpeaker, mtu: u16) -> PairOptions {
-    let redirect = RedirectTarget::parse(&DEFAULT_REDIRECT_URI.into()).unwrap();
-    let mut o = PairOptions::new(
-        DEFAULT_DEVICE_CLIENT_ID.into(),
-        redirect,
-        stack.emulator.endpoints().authorize,
-        SetupCode::parse(CODE).unwrap(),
-    );
-    o.browser = Browser::Manual;
-    o.login_timeout = Duration::from_secs(30);
-    o.exchange_retries = 0;
     let central = stack.central(ModelConnection::mtu(mtu), KEY);
-    o.ble = Some(Arc::new(central) as Arc<dyn BleCentral>);
-    o
+    ble_options(
+        stack.emulator.endpoints().authorize,
+        CODE,
+        Arc::new(central),
+    )
 }
 
 async fn run(
     stack: &ModelSpeaker,
     o: PairOptions,
 ) -> (Result<PairReport, PairError>, Vec<PairEvent>) {
-    let central = o.ble.clone().unwrap();
-    let mut d = companion_app::discovery::Discovery::new();
-    companion_app::ble::attach(&mut d, Some(central))
-        .await
-        .unwrap();
-    let device = d
-        .wait_for(Duration::from_secs(10), |x| {
-            companion_app::ble::peripheral_of(x).is_some()
-        })
-        .await
-        .expect("the speaker is discovered over BLE");
+    let (_discovery, device) = discover_over_ble(o.ble.clone().unwrap()).await;
     assert_eq!(&device.id, stack.agent.device_id());
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    let mut observe = move |e: PairEvent| {
-        if let PairEvent::LoginUrl { url, .. } = &e {
-            let url = url.clone();
-            tokio::spawn(async move {
-                let mut user = ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD).unwrap();
-                if let Err(e) = user.browse(&url, Consent::Allow).await {
-                    eprintln!("scripted user: {e}");
-                }
-            });
-        }
-        sink.lock().unwrap().push(e);
-    };
-    let r = tokio::time::timeout(
-        Duration::from_secs(90),
-        pair(Target::Device(device), o, &mut observe),
-    )
-    .await
-    .expect("the pairing ends in time");
-    let ev = events.lock().unwrap().clone();
-    (r, ev)
+    pair_as_alice(Target::Device(device), o, None, Duration::from_secs(90)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,10 +152,10 @@ async fn offline_speaker_joins_wifi_then_pairs_at_mtu_23_and_185() {
         let stack = start(dir.path()).await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut o = options(&stack, mtu);
-        o.wifi = Some(Box::new(Scripted {
-            answers: vec!["wrong password", PASS],
-            seen: seen.clone(),
-        }));
+        o.wifi = Some(Box::new(ScriptedWifi::new(
+            vec!["wrong password", PASS],
+            seen.clone(),
+        )));
         let (r, events) = run(&stack, o).await;
         let report = r.unwrap_or_else(|e| panic!("MTU {mtu}: {e}"));
         assert!(report.user_id.is_some(), "linked to Alice");
@@ -289,16 +206,8 @@ async fn offline_speaker_joins_wifi_then_pairs_at_mtu_23_and_185() {
 
 /// Discovers the speaker over the model at MTU 23 and returns what the companion sees.
 async fn discovered(stack: &ModelSpeaker) -> companion_app::discovery::Device {
-    let central = Arc::new(stack.central(ModelConnection::mtu(23), KEY)) as Arc<dyn BleCentral>;
-    let mut d = companion_app::discovery::Discovery::new();
-    companion_app::ble::attach(&mut d, Some(central))
-        .await
-        .unwrap();
-    d.wait_for(Duration::from_secs(10), |x| {
-        companion_app::ble::peripheral_of(x).is_some()
-    })
-    .await
-    .expect("the speaker is discovered over BLE")
+    let central = stack.central(ModelConnection::mtu(23), KEY);
+    discover_over_ble(Arc::new(central)).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,32 +16,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use avs_pair_tests::companion::{ble_options, discover_over_ble, pair_as_alice, ScriptedWifi};
 use avs_pair_tests::gatt_model::serve_agent;
 use avs_pair_tests::netns::{TestNet, LINK_NAME};
 use avs_pair_tests::require_netns;
+use avs_pair_tests::stack::write_hook;
 use companion_app::ble::model::ModelCentral;
 use companion_app::ble::BleCentral;
-use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
-use companion_app::login::Browser;
-use companion_app::pairing::{pair, PairEvent, PairOptions, Step, Target};
-use companion_app::wifi::{BoxFuture, WifiChoice, WifiChooser};
+use companion_app::pairing::{PairEvent, Step, Target};
 use device_agent::agent::Agent;
 use device_agent::config::{AgentConfig, NetworkBackendKind};
-use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
-};
-use lwa_emulator::{Consent, Emulator};
+use lwa_emulator::registry::DEFAULT_PRODUCT_ID;
+use lwa_emulator::Emulator;
 use shared_protocol::gatt::advert::ble_local_name;
 use shared_protocol::gatt::model::{ModelConnection, ModelPeripheral};
 use shared_protocol::ids::DeviceId;
-use shared_protocol::message::{WifiNetwork, WifiResult};
-use shared_protocol::secret::WifiPassphrase;
-use shared_protocol::setup_code::SetupCode;
 
 const CODE: &str = "27182818";
 const PASS: &str = "home sweet home 5G";
@@ -72,8 +65,7 @@ status) echo '{{"interface":"wlan0"}}' ;;
 esac
 "#
     );
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_hook(&path, &script).unwrap();
     path
 }
 
@@ -94,41 +86,13 @@ fn link_up(netns: &str) -> bool {
     flags.split(',').any(|f| f == "UP")
 }
 
-/// Answers from a list, recording what it was shown and whether the speaker's link was up.
-#[derive(Debug)]
-struct Scripted {
-    answers: Vec<&'static str>,
-    netns: String,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl WifiChooser for Scripted {
-    fn choose<'a>(
-        &'a mut self,
-        networks: &'a [WifiNetwork],
-        last: Option<&'a WifiResult>,
-    ) -> BoxFuture<'a, Option<WifiChoice>> {
-        Box::pin(async move {
-            self.seen.lock().unwrap().push(format!(
-                "{} networks; last: {}; link {}",
-                networks.len(),
-                match last {
-                    Some(WifiResult::Failed { message, .. }) => message.clone(),
-                    _ => "-".into(),
-                },
-                if link_up(&self.netns) { "up" } else { "down" }
-            ));
-            if self.answers.is_empty() {
-                return None;
-            }
-            let pass = self.answers.remove(0);
-            Some(WifiChoice {
-                ssid: networks.first()?.ssid.clone(),
-                passphrase: Some(WifiPassphrase::new(pass)),
-                hidden: false,
-            })
-        })
-    }
+/// A runtime for one namespace's thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The agent in `speaker`: started with LWA at `lwa_base`, its model peripheral and device id
@@ -141,12 +105,7 @@ fn run_speaker(
     ready: mpsc::Sender<(ModelPeripheral, DeviceId)>,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
+    runtime().block_on(async move {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = AgentConfig::for_local(dir.path(), &lwa_base, CODE).unwrap();
         cfg.product_id = DEFAULT_PRODUCT_ID.into();
@@ -202,12 +161,7 @@ fn offline_speaker_joins_by_bringing_its_link_up_then_pairs() {
         let speaker_ns = speaker_ns.clone();
         netref
             .run_in("laptop", move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
+                runtime().block_on(async move {
                     let emulator = Emulator::builder()
                         .bind(SocketAddr::from((laptop_ip, 0)))
                         .https(vec![laptop_ip.to_string()])
@@ -227,61 +181,25 @@ fn offline_speaker_joins_by_bringing_its_link_up_then_pairs() {
                     let central = ModelCentral::new(ModelConnection::mtu(185));
                     central.add_speaker(KEY, &ble_local_name(&device_id), peripheral);
                     let central: Arc<dyn BleCentral> = Arc::new(central);
-                    let mut d = companion_app::discovery::Discovery::new();
-                    companion_app::ble::attach(&mut d, Some(central.clone()))
-                        .await
-                        .unwrap();
-                    let device = d
-                        .wait_for(Duration::from_secs(10), |x| {
-                            companion_app::ble::peripheral_of(x).is_some()
-                        })
-                        .await
-                        .expect("the speaker is discovered over BLE");
+                    let (_discovery, device) = discover_over_ble(central.clone()).await;
                     assert_eq!(device.id, device_id);
 
-                    let redirect = RedirectTarget::parse(&DEFAULT_REDIRECT_URI.into()).unwrap();
-                    let mut o = PairOptions::new(
-                        DEFAULT_DEVICE_CLIENT_ID.into(),
-                        redirect,
-                        emulator.endpoints().authorize,
-                        SetupCode::parse(CODE).unwrap(),
-                    );
-                    o.browser = Browser::Manual;
-                    o.login_timeout = Duration::from_secs(30);
-                    o.exchange_retries = 0;
-                    o.ble = Some(central);
-                    o.wifi = Some(Box::new(Scripted {
-                        answers: vec!["wrong password", PASS],
-                        netns: speaker_ns.clone(),
-                        seen: seen.clone(),
-                    }));
-                    let events = Arc::new(Mutex::new(Vec::new()));
-                    let sink = events.clone();
-                    let mut observe = move |e: PairEvent| {
-                        if let PairEvent::LoginUrl { url, .. } = &e {
-                            let url = url.clone();
-                            let ca_pem = ca_pem.clone();
-                            tokio::spawn(async move {
-                                let mut user = lwa_emulator::ScriptedUser::with_root_ca(
-                                    ALICE_EMAIL,
-                                    ALICE_PASSWORD,
-                                    ca_pem.as_bytes(),
-                                )
-                                .unwrap();
-                                if let Err(e) = user.browse(&url, Consent::Allow).await {
-                                    eprintln!("scripted user: {e}");
-                                }
-                            });
-                        }
-                        sink.lock().unwrap().push(e);
-                    };
-                    let r = tokio::time::timeout(
+                    let mut o = ble_options(emulator.endpoints().authorize, CODE, central);
+                    let link_of = speaker_ns.clone();
+                    o.wifi = Some(Box::new(
+                        ScriptedWifi::new(vec!["wrong password", PASS], seen.clone()).note(
+                            move || {
+                                format!("link {}", if link_up(&link_of) { "up" } else { "down" })
+                            },
+                        ),
+                    ));
+                    let (r, events) = pair_as_alice(
+                        Target::Device(device),
+                        o,
+                        Some(ca_pem),
                         Duration::from_secs(90),
-                        pair(Target::Device(device), o, &mut observe),
                     )
-                    .await
-                    .expect("the pairing ends in time");
-                    let events = events.lock().unwrap().clone();
+                    .await;
                     let _ = stop_tx.send(());
                     let report = r.unwrap_or_else(|e| panic!("pairing: {e}; events {events:?}"));
                     assert!(report.user_id.is_some(), "linked to Alice");

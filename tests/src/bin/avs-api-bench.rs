@@ -24,7 +24,7 @@ use device_agent::agent::Agent;
 use device_agent::config::AgentConfig;
 use device_agent::lwa_client::TokenGrant;
 use lwa_emulator::registry::{ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID};
-use lwa_emulator::{Emulator, Endpoint, RunningEmulator};
+use lwa_emulator::{Emulator, RunningEmulator};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 /// The setup code the bench's agent is provisioned with (never used: nothing pairs).
@@ -143,9 +143,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 fn refresh_requests(emu: &RunningEmulator) -> usize {
     emu.requests()
         .iter()
-        .filter(|r| {
-            r.endpoint == Some(Endpoint::Token) && r.param("grant_type") == Some("refresh_token")
-        })
+        .filter(|r| r.is_token_grant("refresh_token"))
         .count()
 }
 
@@ -157,12 +155,7 @@ async fn bench(clients: usize, stage: usize) -> Result<(), BenchError> {
     cfg.client_id = Some(DEFAULT_DEVICE_CLIENT_ID.into());
     let agent = Agent::start(cfg).await?;
     let t = emu.mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)?;
-    let grant = TokenGrant {
-        access_token: t.access_token.clone(),
-        refresh_token: t.refresh_token.clone(),
-        expires_in: Duration::from_secs(t.expires_in.0),
-        requested_at: tokio::time::Instant::now(),
-    };
+    let grant = TokenGrant::from_response(&t, tokio::time::Instant::now());
     agent
         .delegate()
         .install(grant, DEFAULT_DEVICE_CLIENT_ID.into(), None, true)

@@ -21,7 +21,6 @@ use avs_pair_tests::stack::StackError;
 use avs_pair_tests::world::{World, WorldError, ALICE, CODE};
 use companion_app::error::PairError;
 use companion_app::pairing::Step;
-use lwa_emulator::Endpoint;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -218,10 +217,7 @@ fn run() -> Result<(), BenchError> {
             let n = emu
                 .requests()
                 .iter()
-                .filter(|r| {
-                    r.endpoint == Some(Endpoint::Token)
-                        && r.param("grant_type") == Some("refresh_token")
-                })
+                .filter(|r| r.is_token_grant("refresh_token"))
                 .count();
             Ok::<_, BenchError>((lat, n))
         })??
