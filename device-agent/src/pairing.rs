@@ -241,9 +241,7 @@ impl Pairing {
             next_attempt: None,
             saved_at: now,
         };
-        // A running lockout is written again at once: its end on this boot's clock (after a
-        // reboot the file's point is another boot's) and the time left.
-        let mut changed = persisted.locked_until.is_some() || locked_for.is_some();
+        let mut changed = persisted.locked_until.is_some();
         if state.failures >= cfg.max_failures && state.locked_until.is_none() {
             lock(&mut state, &cfg, now);
             changed = true;
@@ -262,6 +260,13 @@ impl Pairing {
             pairing
                 .with_state(|st| pairing.save(st, now))
                 .map_err(|e| err(PairingLoadCause::Write(e)))?;
+        } else if locked_for.is_some() {
+            // A running lockout is written again at once: its end on this boot's clock (after a
+            // reboot the file's point is another boot's) and the time left. Not fatal: the file
+            // already holds the lockout; only its countdown across the next crash is coarser.
+            if let Err(e) = pairing.with_state(|st| pairing.save(st, now)) {
+                tracing::warn!(error = %e, "cannot record the resumed pairing lockout");
+            }
         }
         pairing.refresh_view();
         Ok(pairing)
