@@ -24,8 +24,8 @@ import { wifiScreen } from "./screens/wifi";
 import { progressScreen } from "./screens/progress";
 import { resultScreen } from "./screens/result";
 import { settingsScreen } from "./screens/settings";
-
 import { keepFocusedFieldsInSight } from "./keyboard";
+
 export type ScreenId = "speakers" | "setupCode" | "wifi" | "signIn" | "progress" | "result" | "settings";
 
 export interface Screen {
@@ -100,12 +100,12 @@ export class App {
         settingsBtn,
       ),
       h("main", { class: "main", id: "main" }, this.steps, this.card),
-      this.live,
       // Room to scroll a field above an on-screen keyboard (keyboard.ts); empty until needed.
       h("div", { id: "keyboard-room", "aria-hidden": "true" }),
+      this.live,
     );
-    document.addEventListener("keydown", (e) => {
     keepFocusedFieldsInSight(this.root);
+    document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && this.screen?.onEscape && !e.defaultPrevented) {
         e.preventDefault();
         this.screen.onEscape();
@@ -137,8 +137,8 @@ export class App {
     document.body.dataset.screen = id;
     replaceChildren(this.card, screen.el);
     this.renderSteps(id);
-    const target = screen.focus?.() ?? screen.el.querySelector<HTMLElement>("h1");
     document.getElementById("keyboard-room")?.style.removeProperty("height");
+    const target = screen.focus?.() ?? screen.el.querySelector<HTMLElement>("h1");
     target?.focus({ preventScroll: false });
     window.scrollTo({ top: 0 });
   }

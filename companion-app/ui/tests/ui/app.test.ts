@@ -474,6 +474,10 @@ describe("Settings", () => {
     expect(await page.locator("#region").inputValue()).toBe("na");
     await shot(page, "16-settings");
 
+    // The developer's settings are under Advanced, closed while the client id is set.
+    expect(await page.locator("#settings-advanced-toggle").getAttribute("aria-expanded")).toBe("false");
+    expect(await page.locator("#clientId").isVisible()).toBe(false);
+    await page.locator("#settings-advanced-toggle").click();
     await page.locator("#clientId").fill("has a space");
     await page.locator("#save").click();
     await expect.poll(() => page.locator("#clientId-error").innerText()).toContain("no spaces");
@@ -591,10 +595,6 @@ describe("Wi-Fi", () => {
     expect(await page.locator("#wifi-progress").innerText()).toContain("Checking the password");
     expect(await page.locator("#wifi-connect").isDisabled()).toBe(true);
 
-    // The developer's settings are under Advanced, closed while the client id is set.
-    expect(await page.locator("#settings-advanced-toggle").getAttribute("aria-expanded")).toBe("false");
-    expect(await page.locator("#clientId").isVisible()).toBe(false);
-    await page.locator("#settings-advanced-toggle").click();
     // The speaker says why: same screen, the reason in words, the password field focused.
     await emitPairing(page, ask("Wrong password for Home-5G", 0));
     await expect.poll(() => page.locator("#wifi-error").isVisible()).toBe(true);
