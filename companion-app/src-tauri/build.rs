@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "paste_redirect",
     "cancel_pairing",
     "choose_wifi",
+    "answer_account_switch",
 ];
 
 /// Shown instead of the app when the web UI was not built, so a workspace-wide `cargo clippy` or

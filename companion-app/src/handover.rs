@@ -89,12 +89,13 @@ pub enum HandoverError {
     },
     /// The sign-in was a different account and the user said "keep" (or did not answer in
     /// time, or could not be asked): the speaker stays linked to `current`.
-    #[error("{}", kept_text(.current, .new.as_ref(), *.timed_out))]
+    #[error("{}", kept_text(.current, .new.as_deref(), *.timed_out))]
     KeptCurrent {
-        /// The account the speaker is still linked to.
-        current: AccountProfile,
+        /// The account the speaker is still linked to (boxed, like `new`: error types stay
+        /// small).
+        current: Box<AccountProfile>,
         /// The account that signed in and was not linked.
-        new: Option<AccountProfile>,
+        new: Option<Box<AccountProfile>>,
         /// The speaker stopped waiting for the answer.
         timed_out: bool,
     },
@@ -205,8 +206,8 @@ pub async fn hand_over_confirming<T: FrameTransport>(
                 timed_out,
             }) if sid == session_id => {
                 return Err(HandoverError::KeptCurrent {
-                    current: account,
-                    new: asked_about,
+                    current: Box::new(account),
+                    new: asked_about.map(Box::new),
                     timed_out,
                 })
             }

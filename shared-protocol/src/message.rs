@@ -490,7 +490,8 @@ pub struct AuthFailure {
     /// Set when another companion linked the speaker while this one was signing in (protocol
     /// 1.2; the class is then `window_closed`, which older companions know).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linked_by_other: Option<LinkedByOther>,
+    /// Boxed: rarely there, and `AuthFailure` travels inside error types.
+    pub linked_by_other: Option<Box<LinkedByOther>>,
 }
 
 /// The end of a handover.

@@ -102,6 +102,13 @@ pub async fn choose_wifi(state: State<'_, AppState>, choice: WifiChoiceInput) ->
     state.pairing.choose_wifi(choice)
 }
 
+/// The user's answer on the "Replace the account?" screen (answers a `confirmAccountSwitch`
+/// event): `true` links the account that just signed in, `false` keeps the linked one.
+#[tauri::command]
+pub async fn answer_account_switch(state: State<'_, AppState>, replace: bool) -> Answer<()> {
+    state.pairing.answer_account_switch(replace)
+}
+
 /// Stops the running pairing. Answers whether one was running.
 #[tauri::command]
 pub async fn cancel_pairing(state: State<'_, AppState>) -> Answer<bool> {

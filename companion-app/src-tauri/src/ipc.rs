@@ -325,6 +325,22 @@ pub struct WifiChoiceInput {
     pub password: Option<shared_protocol::secret::WifiPassphrase>,
 }
 
+/// An Amazon account as the window shows it (the speaker read it from `/user/profile`).
+/// `label` is the line for a person: "Alice Example (alice@example.com)", or the id when the
+/// account's name could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    /// `amzn1.account.…`.
+    pub user_id: String,
+    /// The customer's name, if readable.
+    pub name: Option<String>,
+    /// The customer's e-mail address, if readable.
+    pub email: Option<String>,
+    /// "Alice Example (alice@example.com)"; the id without a name and e-mail.
+    pub label: String,
+}
+
 /// One thing that happened in a pairing (event [`event::PAIRING`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(
@@ -414,8 +430,31 @@ pub enum PairingEvent {
         speaker_name: String,
         /// The Amazon account, if the speaker read it.
         user_id: Option<String>,
+        /// Its name and e-mail address too, if the speaker could read them (optional in the
+        /// bindings: events written before it existed still type-check).
+        #[ts(optional = nullable)]
+        account: Option<AccountView>,
         /// Whole pairing, in milliseconds.
         total_millis: f64,
+    },
+    /// The speaker is linked to another account than the one that just signed in: the window
+    /// shows both and answers with `answer_account_switch` (Replace or Keep).
+    ConfirmAccountSwitch {
+        /// Which attempt.
+        pairing_id: u64,
+        /// The account the speaker is linked to now.
+        current: AccountView,
+        /// The account that just signed in.
+        new: AccountView,
+    },
+    /// The speaker kept its account: the user chose Keep (or did not answer in time).
+    KeptAccount {
+        /// Which attempt.
+        pairing_id: u64,
+        /// The account the speaker is still linked to.
+        account: AccountView,
+        /// The account that signed in and was not linked.
+        not_linked: Option<AccountView>,
     },
     /// It failed.
     Failed {
@@ -444,6 +483,8 @@ impl PairingEvent {
             | PairingEvent::WifiProgress { pairing_id, .. }
             | PairingEvent::WifiJoined { pairing_id, .. }
             | PairingEvent::Linked { pairing_id, .. }
+            | PairingEvent::ConfirmAccountSwitch { pairing_id, .. }
+            | PairingEvent::KeptAccount { pairing_id, .. }
             | PairingEvent::Failed { pairing_id, .. }
             | PairingEvent::Cancelled { pairing_id } => *pairing_id,
         }
@@ -454,6 +495,7 @@ impl PairingEvent {
         matches!(
             self,
             PairingEvent::Linked { .. }
+                | PairingEvent::KeptAccount { .. }
                 | PairingEvent::Failed { .. }
                 | PairingEvent::Cancelled { .. }
         )
@@ -514,6 +556,7 @@ pub fn typescript() -> String {
         PairingErrorView::decl(&cfg),
         WifiNetworkView::decl(&cfg),
         WifiChoiceInput::decl(&cfg),
+        AccountView::decl(&cfg),
         PairingEvent::decl(&cfg),
         CommandError::decl(&cfg),
     ];

@@ -16,6 +16,7 @@
 //! Closing the window cancels a running pairing: the link closes and the redirect listener
 //! stops, so the speaker's pairing session ends cleanly.
 
+pub mod account_switch;
 pub mod browser;
 pub mod commands;
 pub mod errors;
@@ -46,8 +47,8 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, options: AppOptions) -> t
             commands::get_settings,
             commands::save_settings,
             commands::start_discovery,
-            commands::add_speaker,
             commands::search_again,
+            commands::add_speaker,
             commands::check_setup_code,
             commands::start_pairing,
             commands::retry_pairing,
@@ -55,6 +56,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>, options: AppOptions) -> t
             commands::paste_redirect,
             commands::cancel_pairing,
             commands::choose_wifi,
+            commands::answer_account_switch,
         ])
         .setup(move |app| {
             manage_state(app.handle(), options);

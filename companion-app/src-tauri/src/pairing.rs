@@ -8,6 +8,8 @@
 //! - translates the core's step events into the window's [`PairingEvent`]s;
 //! - sets the Wi-Fi chooser ([`crate::wifi::WindowChooser`]): an offline speaker's scan goes to
 //!   the window's Wi-Fi screen, and `choose_wifi` ([`PairingController::choose_wifi`]) answers;
+//! - sets the account-switch confirmer ([`crate::account_switch::WindowConfirm`]): a speaker
+//!   linked to another account asks the window, `answer_account_switch` answers;
 //! - cancels: the Cancel button, a new pairing, or the window closing abort the task, which drops
 //!   the link (the speaker sees the connection close) and the redirect listener;
 //! - keeps what a retry may reuse: the speaker and the setup code, unless the speaker said the
@@ -18,6 +20,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use companion_app::discovery::Device;
+use companion_app::handover::HandoverError;
 use companion_app::login::{Browser, BrowserProcess, LoginError};
 use companion_app::{pair, ExitKind, PairError, PairEvent, PairOptions, Step, Target};
 use shared_protocol::message::ProgressStage;
@@ -25,6 +28,7 @@ use shared_protocol::setup_code::SetupCode;
 use tokio::sync::{mpsc, oneshot};
 use url::Url;
 
+use crate::account_switch::{SwitchSlot, WindowConfirm};
 use crate::browser::SignInOpener;
 use crate::ipc::{CommandError, PairingEvent, PairingStarted, Stage, StageState, WifiChoiceInput};
 use crate::wifi::{WifiSlot, WindowChooser};
@@ -53,6 +57,8 @@ struct Running {
     browser_done: Option<oneshot::Sender<()>>,
     /// The Wi-Fi question waiting for the window's answer.
     wifi: WifiSlot,
+    /// The account-switch question waiting for the window's answer.
+    switch: SwitchSlot,
 }
 
 struct Retained {
@@ -131,6 +137,12 @@ impl PairingController {
             self.sink.clone(),
             wifi.clone(),
         )));
+        let switch = SwitchSlot::default();
+        options.confirm_switch = Some(Box::new(WindowConfirm::new(
+            id,
+            self.sink.clone(),
+            switch.clone(),
+        )));
         inner.retained = Some(Retained {
             device: device.clone(),
             code: Some(code),
@@ -161,6 +173,7 @@ impl PairingController {
             paste: paste_tx,
             browser_done: None,
             wifi,
+            switch,
         });
         started
     }
@@ -218,7 +231,15 @@ impl PairingController {
                     speaker_id: report.device_id.as_str().to_owned(),
                     speaker_name: report.name,
                     user_id: report.user_id.map(|u| u.as_str().to_owned()),
+                    account: report.account.as_ref().map(crate::account_switch::view),
                     total_millis: report.total_millis,
+                }
+            }
+            Err(PairError::Handover(HandoverError::KeptCurrent { current, new, .. })) => {
+                PairingEvent::KeptAccount {
+                    pairing_id: id,
+                    account: crate::account_switch::view(&current),
+                    not_linked: new.as_deref().map(crate::account_switch::view),
                 }
             }
             Err(e) => {
@@ -319,6 +340,18 @@ impl PairingController {
         r.paste
             .try_send(text)
             .map_err(|_| CommandError::new("The sign-in is no longer waiting for an address."))
+    }
+
+    /// Answers the running pairing's account-switch question (`true`: replace).
+    pub fn answer_account_switch(&self, replace: bool) -> Result<(), CommandError> {
+        let slot = {
+            let inner = self.lock();
+            let r = inner.running.as_ref().ok_or_else(|| {
+                CommandError::new("No pairing is asking about the speaker's account.")
+            })?;
+            r.switch.clone()
+        };
+        slot.answer(replace)
     }
 
     /// Hands the running pairing's Wi-Fi step the network the user chose.

@@ -16,7 +16,8 @@ import {
   type SpeakersView,
   type SpeakerView,
 } from "./ipc";
-import { STAGES, applyEvent, newPairing, waitingForSignIn, waitingForWifi, type PairingModel } from "./model";
+import { STAGES, applyEvent, newPairing, waitingForSignIn, waitingForSwitch, waitingForWifi, type PairingModel } from "./model";
+import { accountSwitchScreen } from "./screens/accountSwitch";
 import { speakersScreen } from "./screens/speakers";
 import { setupCodeScreen } from "./screens/setupCode";
 import { signInScreen } from "./screens/signIn";
@@ -26,7 +27,7 @@ import { resultScreen } from "./screens/result";
 import { settingsScreen } from "./screens/settings";
 import { keepFocusedFieldsInSight } from "./keyboard";
 
-export type ScreenId = "speakers" | "setupCode" | "wifi" | "signIn" | "progress" | "result" | "settings";
+export type ScreenId = "speakers" | "setupCode" | "wifi" | "signIn" | "progress" | "accountSwitch" | "result" | "settings";
 
 export interface Screen {
   id: ScreenId;
@@ -51,7 +52,7 @@ export interface AppState {
   startError: CommandError | null;
 }
 
-const FLOW: Partial<Record<ScreenId, number>> = { speakers: 0, setupCode: 1, signIn: 2, progress: 3, result: 3 };
+const FLOW: Partial<Record<ScreenId, number>> = { speakers: 0, setupCode: 1, signIn: 2, progress: 3, accountSwitch: 3, result: 3 };
 const FLOW_LABELS = ["Speaker", "Setup code", "Sign in", "Link"];
 
 export class App {
@@ -155,6 +156,8 @@ export class App {
         return signInScreen(this);
       case "progress":
         return progressScreen(this);
+      case "accountSwitch":
+        return accountSwitchScreen(this);
       case "result":
         return resultScreen(this);
       case "settings":
@@ -325,6 +328,7 @@ export class App {
     if (!p) return;
     let want: ScreenId = "progress";
     if (p.outcome && p.outcome.type !== "cancelled") want = "result";
+    else if (waitingForSwitch(p)) want = "accountSwitch";
     else if (waitingForWifi(p)) want = "wifi";
     else if (waitingForSignIn(p)) want = "signIn";
     if (this.current === want) this.refresh();
@@ -334,6 +338,15 @@ export class App {
   private leaveCurrentPairing(): void {
     if (this.state.pairing) this.leftUpTo = Math.max(this.leftUpTo, this.state.pairing.id);
     this.state.pairing = null;
+  }
+
+  /** Answers the speaker's "Replace the account?" question, then follows the pairing on. */
+  async answerAccountSwitch(replace: boolean): Promise<void> {
+    await this.commands.answerAccountSwitch(replace);
+    const q = this.state.pairing?.switchQuestion;
+    if (q) q.answered = true;
+    this.announce(replace ? "Replacing the account." : "Keeping the linked account.");
+    this.route();
   }
 
   doneWithResult(): void {

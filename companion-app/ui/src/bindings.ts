@@ -227,6 +227,24 @@ hiddenSsid: string | null,
  */
 password: string | null, };
 
+export type AccountView = { 
+/**
+ * `amzn1.account.…`.
+ */
+userId: string, 
+/**
+ * The customer's name, if readable.
+ */
+name: string | null, 
+/**
+ * The customer's e-mail address, if readable.
+ */
+email: string | null, 
+/**
+ * "Alice Example (alice@example.com)"; the id without a name and e-mail.
+ */
+label: string, };
+
 export type PairingEvent = { "type": "stage", 
 /**
  * Which attempt.
@@ -334,9 +352,38 @@ speakerName: string,
  */
 userId: string | null, 
 /**
+ * Its name and e-mail address too, if the speaker could read them (optional in the
+ * bindings: events written before it existed still type-check).
+ */
+account?: AccountView | null, 
+/**
  * Whole pairing, in milliseconds.
  */
-totalMillis: number, } | { "type": "failed", 
+totalMillis: number, } | { "type": "confirmAccountSwitch", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * The account the speaker is linked to now.
+ */
+current: AccountView, 
+/**
+ * The account that just signed in.
+ */
+new: AccountView, } | { "type": "keptAccount", 
+/**
+ * Which attempt.
+ */
+pairingId: number, 
+/**
+ * The account the speaker is still linked to.
+ */
+account: AccountView, 
+/**
+ * The account that signed in and was not linked.
+ */
+notLinked: AccountView | null, } | { "type": "failed", 
 /**
  * Which attempt.
  */

@@ -57,6 +57,7 @@ export const commands = {
   pasteRedirect: (url: string) => call<null>("paste_redirect", { url }),
   cancelPairing: () => call<boolean>("cancel_pairing"),
   chooseWifi: (choice: WifiChoiceInput) => call<null>("choose_wifi", { choice }),
+  answerAccountSwitch: (replace: boolean) => call<null>("answer_account_switch", { replace }),
 };
 
 export type Commands = typeof commands;

@@ -1,7 +1,7 @@
 // The pairing's progress as the window shows it, built from the Rust side's events.
 // Pure: no DOM, no IPC (unit-tested in tests/unit/model.test.ts).
 
-import type { PairingErrorView, PairingEvent, Stage, WifiNetworkView } from "./ipc";
+import type { AccountView, PairingErrorView, PairingEvent, Stage, WifiNetworkView } from "./ipc";
 
 export const STAGES: { id: Stage | "linked"; label: string; doneLabel: string }[] = [
   { id: "connect", label: "Connecting to the speaker", doneLabel: "Connected to the speaker" },
@@ -24,7 +24,17 @@ export interface Linked {
   speakerId: string;
   speakerName: string;
   userId: string | null;
+  /** The account's name and e-mail too, when the speaker could read them. */
+  account: AccountView | null;
   totalMillis: number;
+}
+
+/** The speaker is linked to another account than the one that signed in: Replace or Keep? */
+export interface SwitchQuestion {
+  current: AccountView;
+  next: AccountView;
+  /** The user answered; the speaker is finishing. */
+  answered: boolean;
 }
 
 /** The Wi-Fi step: the speaker's scan and where the join is. */
@@ -50,13 +60,19 @@ export interface PairingModel {
   signIn: { url: string; automatic: boolean; opened: boolean; pasteError?: string | null } | null;
   retrying: string | null;
   wifi: WifiModel | null;
-  outcome: { type: "linked"; linked: Linked } | { type: "failed"; error: PairingErrorView } | { type: "cancelled" } | null;
+  switchQuestion: SwitchQuestion | null;
+  outcome:
+    | { type: "linked"; linked: Linked }
+    | { type: "kept"; account: AccountView; notLinked: AccountView | null }
+    | { type: "failed"; error: PairingErrorView }
+    | { type: "cancelled" }
+    | null;
 }
 
 export function newPairing(id: number, speakerName: string): PairingModel {
   const stages = {} as Record<Stage | "linked", StageRow>;
   for (const s of STAGES) stages[s.id] = { status: "pending", detail: null, millis: null };
-  return { id, speakerName, stages, signIn: null, retrying: null, wifi: null, outcome: null };
+  return { id, speakerName, stages, signIn: null, retrying: null, wifi: null, switchQuestion: null, outcome: null };
 }
 
 /**
@@ -120,8 +136,20 @@ export function applyEvent(model: PairingModel | null, ev: PairingEvent): Pairin
       m.speakerName = ev.speakerName || m.speakerName;
       m.outcome = {
         type: "linked",
-        linked: { speakerId: ev.speakerId, speakerName: ev.speakerName, userId: ev.userId, totalMillis: ev.totalMillis },
+        linked: {
+          speakerId: ev.speakerId,
+          speakerName: ev.speakerName,
+          userId: ev.userId,
+          account: ev.account ?? null,
+          totalMillis: ev.totalMillis,
+        },
       };
+      break;
+    case "confirmAccountSwitch":
+      m.switchQuestion = { current: ev.current, next: ev.new, answered: false };
+      break;
+    case "keptAccount":
+      m.outcome = { type: "kept", account: ev.account, notLinked: ev.notLinked };
       break;
     case "failed": {
       const active = STAGES.find((s) => m.stages[s.id].status === "active");
@@ -141,6 +169,11 @@ export function waitingForWifi(m: PairingModel | null): boolean {
   return !!m && !m.outcome && m.wifi !== null && m.wifi.joined === null;
 }
 
+/** True while the speaker waits for the user's Replace / Keep. */
+export function waitingForSwitch(m: PairingModel | null): boolean {
+  return !!m && !m.outcome && m.switchQuestion !== null && !m.switchQuestion.answered;
+}
+
 /** True while the user has to act in the browser. */
 export function waitingForSignIn(m: PairingModel | null): boolean {
   return !!m && !m.outcome && m.signIn !== null && m.stages.signIn.status === "active";
@@ -152,5 +185,6 @@ function clone(m: PairingModel): PairingModel {
     stages: Object.fromEntries(Object.entries(m.stages).map(([k, v]) => [k, { ...v }])) as PairingModel["stages"],
     signIn: m.signIn ? { ...m.signIn } : null,
     wifi: m.wifi ? { ...m.wifi } : null,
+    switchQuestion: m.switchQuestion ? { ...m.switchQuestion } : null,
   };
 }

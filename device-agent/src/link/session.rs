@@ -552,7 +552,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 lwa_error: None,
                 description: Some(linked_by_other_text(account.as_ref())),
                 retry_with_same_code: false,
-                linked_by_other: Some(LinkedByOther { account }),
+                linked_by_other: Some(Box::new(LinkedByOther { account })),
             },
         })
     }

@@ -7,6 +7,7 @@ import { icons } from "../icons";
 import { duration } from "../format";
 import type { RetryMode } from "../ipc";
 import { disclosure } from "../disclosure";
+import { accountCard, keptResult } from "./accountSwitch";
 
 const PRIMARY: Record<RetryMode, string> = {
   sameCode: "Try again",
@@ -18,6 +19,7 @@ const PRIMARY: Record<RetryMode, string> = {
 export function resultScreen(app: App): Screen {
   const p = app.state.pairing;
   const outcome = p?.outcome;
+  if (outcome?.type === "kept") return keptResult(app, outcome.account, outcome.notLinked);
   if (outcome?.type === "linked") {
     const l = outcome.linked;
     const done = h("button", { class: "btn btn-primary", type: "button", id: "done" }, "Done");
@@ -33,7 +35,9 @@ export function resultScreen(app: App): Screen {
         { class: "callout callout-info first-words", id: "first-words" },
         h("p", null, h("strong", null, "Try it: "), "say ", h("span", { class: "say" }, "“Alexa, what time is it?”")),
       ),
-      l.userId
+      l.account
+        ? accountCard("account", "Amazon account", l.account)
+        : l.userId
         ? h(
             "div",
             { class: "account", id: "account" },

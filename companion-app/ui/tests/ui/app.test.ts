@@ -465,6 +465,67 @@ describe("Sign in, progress and result", () => {
   });
 });
 
+describe("Replace the account?", () => {
+  const alice = { userId: "amzn1.account.AEXAMPLEALICE000000000000000", name: "Alice Example", email: "alice@example.com", label: "Alice Example (alice@example.com)" };
+  const bob = { userId: "amzn1.account.AEXAMPLEBOB00000000000000000", name: "Bob Example", email: "bob@example.com", label: "Bob Example (bob@example.com)" };
+  const answers = async (page: Page) => (await calls(page)).filter((c) => c.cmd === "answer_account_switch").map((c) => c.args);
+
+  /** Pairing 1 of the living-room speaker, signed in as Bob; the speaker asks. */
+  async function toQuestion(page: Page): Promise<void> {
+    await page.locator("#continue").click();
+    await toSignIn(page);
+    await emitPairing(page, stage(1, "signIn", "done"), stage(1, "handOver", "active"), stage(1, "handOver", "done"), stage(1, "exchange", "active"));
+    await emitPairing(page, { type: "confirmAccountSwitch", pairingId: 1, current: alice, new: bob });
+    await expect.poll(() => screen(page)).toBe("accountSwitch");
+  }
+
+  test("both accounts are shown, Keep has focus, Replace goes on to the linked result with Bob", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await toQuestion(page);
+    expect(await page.locator("h1").innerText()).toBe("Replace the Amazon account?");
+    expect(await page.locator("#switch-question").innerText()).toBe(
+      "Living room speaker is linked to Alice Example (alice@example.com). Replace it with Bob Example (bob@example.com)?",
+    );
+    expect(await page.locator("#current-account").innerText()).toContain("Alice Example (alice@example.com)");
+    expect(await page.locator("#new-account").innerText()).toContain("Bob Example (bob@example.com)");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("keep-account");
+    await shot(page, "12-replace-account");
+    await page.locator("#replace-account").click();
+    await expect.poll(() => answers(page)).toEqual([{ replace: true }]);
+    await expect.poll(() => screen(page)).toBe("progress");
+    await emitPairing(page, {
+      type: "linked",
+      pairingId: 1,
+      speakerId: livingRoom.id,
+      speakerName: livingRoom.name,
+      userId: bob.userId,
+      account: bob,
+      totalMillis: 5234,
+    });
+    await expect.poll(() => screen(page)).toBe("result");
+    expect(await page.locator("#account").innerText()).toContain("Bob Example (bob@example.com)");
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
+
+  test("Keep (here by Escape) leaves Alice linked and says Bob was not", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await toQuestion(page);
+    await page.keyboard.press("Escape");
+    await expect.poll(() => answers(page)).toEqual([{ replace: false }]);
+    await emitPairing(page, { type: "keptAccount", pairingId: 1, account: alice, notLinked: bob });
+    await expect.poll(() => screen(page)).toBe("result");
+    expect(await page.locator("h1").innerText()).toBe("Living room speaker is still linked to Alice Example");
+    expect(await page.locator("#kept-message").innerText()).toBe(
+      "Nothing changed: it stays linked to Alice Example (alice@example.com). Bob Example (bob@example.com) was not linked.",
+    );
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("done");
+    await shot(page, "13-kept-account");
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
+});
+
 describe("Settings", () => {
   test("shows the stored values, names the wrong field, saves", async () => {
     const { page, context } = await openApp(h);

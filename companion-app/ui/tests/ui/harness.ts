@@ -160,6 +160,7 @@ export class MockBackend {
       case "cancel_pairing":
         return true;
       case "choose_wifi":
+      case "answer_account_switch":
         return null;
       default:
         throw { message: `unknown command ${cmd}`, field: null };

@@ -1,0 +1,133 @@
+//! The account-switch question in the window (issue 15.5): a [`AccountSwitchConfirm`] that shows
+//! both accounts on the window's "Replace the account?" screen and waits for its answer.
+//!
+//! When the speaker is linked to Alice and Bob just signed in, the core asks a confirmer before
+//! the speaker replaces Alice ([`companion_app::account_switch`]). Here the question becomes a
+//! [`PairingEvent::ConfirmAccountSwitch`] and the answer comes back through the
+//! `answer_account_switch` command into a one-shot channel the confirmer awaits. Cancel needs
+//! nothing special: `cancel_pairing` aborts the pairing task, which drops the waiting confirmer;
+//! the speaker then keeps Alice (a closed link is a "keep").
+
+use std::sync::{Arc, Mutex};
+
+use companion_app::account_switch::AccountSwitchConfirm;
+use companion_app::wifi::BoxFuture;
+use shared_protocol::message::AccountProfile;
+use tokio::sync::oneshot;
+
+use crate::ipc::{AccountView, CommandError, PairingEvent};
+use crate::pairing::PairingSink;
+
+/// Where a pending question waits for `answer_account_switch` (one per pairing attempt).
+#[derive(Debug, Clone, Default)]
+pub struct SwitchSlot(Arc<Mutex<Option<oneshot::Sender<bool>>>>);
+
+impl SwitchSlot {
+    fn put(&self, answer: oneshot::Sender<bool>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+    }
+
+    /// Answers the pending question: `true` replaces the linked account.
+    pub fn answer(&self, replace: bool) -> Result<(), CommandError> {
+        let waiting = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let waiting = waiting.ok_or_else(|| {
+            CommandError::new("The speaker is not asking about its account any more.")
+        })?;
+        waiting
+            .send(replace)
+            .map_err(|_| CommandError::new("The speaker is not asking about its account any more."))
+    }
+}
+
+/// What the window shows of an account: its parts and the line for a person.
+pub fn view(a: &AccountProfile) -> AccountView {
+    AccountView {
+        user_id: a.user_id.to_string(),
+        name: a.name.clone(),
+        email: a.email.clone(),
+        label: a.to_string(),
+    }
+}
+
+/// Asks the window.
+pub struct WindowConfirm {
+    pairing_id: u64,
+    sink: PairingSink,
+    slot: SwitchSlot,
+}
+
+impl std::fmt::Debug for WindowConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowConfirm")
+            .field("pairing_id", &self.pairing_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WindowConfirm {
+    /// A confirmer for attempt `pairing_id`, telling `sink`, answered through `slot`.
+    pub fn new(pairing_id: u64, sink: PairingSink, slot: SwitchSlot) -> Self {
+        Self {
+            pairing_id,
+            sink,
+            slot,
+        }
+    }
+}
+
+impl AccountSwitchConfirm for WindowConfirm {
+    fn confirm<'a>(
+        &'a mut self,
+        current: &'a AccountProfile,
+        new: &'a AccountProfile,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            self.slot.put(tx);
+            (self.sink)(PairingEvent::ConfirmAccountSwitch {
+                pairing_id: self.pairing_id,
+                current: view(current),
+                new: view(new),
+            });
+            // The speaker's own deadline bounds the wait (the core times it out: keep).
+            rx.await.unwrap_or(false)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_window_answer_reaches_the_waiting_question_once() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let sink: PairingSink = Arc::new(move |e| seen.lock().unwrap().push(e));
+        let slot = SwitchSlot::default();
+        let mut confirm = WindowConfirm::new(7, sink, slot.clone());
+        let alice =
+            AccountProfile::from_lwa("a".into(), Some("Alice Example"), Some("alice@example.com"));
+        let bob = AccountProfile::id_only("b".into());
+        assert!(slot.answer(true).is_err(), "nothing asked yet");
+        let asking = tokio::spawn(async move { confirm.confirm(&alice, &bob).await });
+        // The event is out once the slot holds the question.
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while events.lock().unwrap().is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        match &events.lock().unwrap()[0] {
+            PairingEvent::ConfirmAccountSwitch { current, new, .. } => {
+                assert_eq!(current.label, "Alice Example (alice@example.com)");
+                assert_eq!(new.label, "b");
+            }
+            other => panic!("{other:?}"),
+        }
+        slot.answer(false).unwrap();
+        assert!(!asking.await.unwrap());
+        assert!(slot.answer(true).is_err(), "answered already");
+    }
+}
