@@ -258,6 +258,19 @@ impl Scene {
         }
     }
 
+    /// `avs-companion discover --json` on the laptop's link for `secs` seconds.
+    fn discover(&self, bluez: &Bluez, label: &str, secs: &str) -> Run {
+        let args = [
+            "discover",
+            "--json",
+            "--timeout",
+            secs,
+            "--interface",
+            LINK_NAME,
+        ];
+        self.companion(bluez, label, &args)
+    }
+
     fn pair(&self, bluez: &Bluez, label: &str) -> Run {
         self.pair_with(bluez, label, CODE)
     }
@@ -321,6 +334,14 @@ impl Run {
 
     fn stderr_with(&self, what: &str) -> Vec<&String> {
         self.stderr.iter().filter(|l| l.contains(what)).collect()
+    }
+
+    /// A run that ended well and said "no Bluetooth adapter found" exactly once: that line.
+    fn no_adapter_line(&self) -> String {
+        assert_eq!(self.code, Some(0), "{}", self.tail);
+        let lines = self.stderr_with("no Bluetooth adapter found");
+        assert_eq!(lines.len(), 1, "{}", self.tail);
+        lines[0].clone()
     }
 }
 
@@ -447,27 +468,13 @@ fn adapter_missing_gives_one_line_on_each_side() {
         ),
         "{line}"
     );
-    let run = scene.companion(
-        &bluez,
-        "avs-companion-discover",
-        &[
-            "discover",
-            "--json",
-            "--timeout",
-            "2",
-            "--interface",
-            LINK_NAME,
-        ],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.tail);
-    let lines = run.stderr_with("no Bluetooth adapter found");
-    assert_eq!(lines.len(), 1, "{}", run.tail);
+    let run = scene.discover(&bluez, "avs-companion-discover", "2");
+    let line = run.no_adapter_line();
     assert!(
-        lines[0].contains(
+        line.contains(
             "no Bluetooth adapter found; BLE pairing disabled (the system reports no adapter)"
         ),
-        "{}",
-        lines[0]
+        "{line}"
     );
     bluez.assert_clean();
 }
@@ -485,26 +492,9 @@ fn adapter_switched_off_gives_one_clear_line_on_each_side() {
         "{line}"
     );
     assert!(bluez.lines("APP_REGISTERED").is_empty());
-    let run = scene.companion(
-        &bluez,
-        "avs-companion-discover",
-        &[
-            "discover",
-            "--json",
-            "--timeout",
-            "2",
-            "--interface",
-            LINK_NAME,
-        ],
-    );
-    assert_eq!(run.code, Some(0), "{}", run.tail);
-    let lines = run.stderr_with("no Bluetooth adapter found");
-    assert_eq!(lines.len(), 1, "{}", run.tail);
-    assert!(
-        lines[0].contains("Bluetooth is switched off (hci0"),
-        "{}",
-        lines[0]
-    );
+    let run = scene.discover(&bluez, "avs-companion-discover", "2");
+    let line = run.no_adapter_line();
+    assert!(line.contains("Bluetooth is switched off (hci0"), "{line}");
     assert!(bluez.lines("DISCOVERY_STARTED").is_empty());
     bluez.assert_clean();
 }
@@ -679,18 +669,7 @@ fn advertisement_exists_only_while_the_pairing_window_is_open() {
     let scene = Scene::start(&bluez, Some(10));
     // Unpaired at start: the window is open, the speaker advertises and a laptop finds it.
     bluez.wait("ADV_REGISTERED", START);
-    let run = scene.companion(
-        &bluez,
-        "avs-companion-discover-open",
-        &[
-            "discover",
-            "--json",
-            "--timeout",
-            "4",
-            "--interface",
-            LINK_NAME,
-        ],
-    );
+    let run = scene.discover(&bluez, "avs-companion-discover-open", "4");
     let seen = run
         .stdout
         .iter()
@@ -702,18 +681,7 @@ fn advertisement_exists_only_while_the_pairing_window_is_open() {
     scene.agent_said("BLE advertising stopped", START);
     // The laptop forgets it once it is no longer heard (BlueZ's temporary-device timeout).
     bluez.wait("DEVICE_REMOVED", Duration::from_secs(20));
-    let run = scene.companion(
-        &bluez,
-        "avs-companion-discover-closed",
-        &[
-            "discover",
-            "--json",
-            "--timeout",
-            "3",
-            "--interface",
-            LINK_NAME,
-        ],
-    );
+    let run = scene.discover(&bluez, "avs-companion-discover-closed", "3");
     assert!(
         !run.stdout.iter().any(|l| l.contains("\"appeared\"")),
         "a closed speaker is not advertised\n{}",
