@@ -574,9 +574,11 @@ fn drive(d: &Driver, lwa: &str, link: &str, agent_bin: &Path, socket: &str) {
     d.shot("setup-code");
 
     // The "user" takes a moment at Amazon, and the speaker's exchange is slow enough to be seen.
+    // Two /ap/oa requests: the companion's pre-flight of the sign-in URL (issue 15.1), then the
+    // browser's; both wait, so the user is still "at Amazon" when the waiting state is shown.
     control(
         lwa,
-        json!({ "endpoint": "authorize", "fault": { "kind": "delay", "millis": 2500 }, "count": 1 }),
+        json!({ "endpoint": "authorize", "fault": { "kind": "delay", "millis": 2500 }, "count": 2 }),
     );
     control(
         lwa,
