@@ -53,8 +53,9 @@ pub const PROTOCOL_MAJOR: u16 = 1;
 /// The link protocol's minor version.
 /// 1.1 added the network messages ([`wifi`]) and `DeviceInfo.network`.
 /// 1.2 added the account's profile ([`account`]: `AuthResult::Linked.account`, `Status.account`,
-/// `AuthFailure.linked_by_other`) and the account-switch question
-/// ([`Capability::ConfirmAccountSwitch`]).
+/// `AuthFailure.linked_by_other`), the account-switch question
+/// ([`Capability::ConfirmAccountSwitch`]) and the wrong-code count (`ErrorBody.attempts_left`,
+/// `ErrorBody.lockout_secs`: the agent answers a companion's `Error{wrong_setup_code}` with it).
 pub const PROTOCOL_MINOR: u16 = 2;
 
 /// A protocol version `major.minor`.
