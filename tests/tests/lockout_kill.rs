@@ -108,7 +108,8 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
         other => panic!("not locked after kill -9: {other:?}\n{}", agent.process.tail(20)),
     }
 
-    // The Hello says the same, and the companion puts it in words.
+    // The Hello says the same, and the companion puts it in words (given the code, it says why
+    // it cannot show more and what reopens the window, without trying the handshake).
     let out = Command::new(&bins.companion)
         .arg("--config")
         .arg(dir.path().join("companion.toml"))
@@ -116,6 +117,8 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
             "status",
             "--connect",
             &format!("127.0.0.1:{}", agent.port()),
+            "--setup-code",
+            CODE,
         ])
         .env_remove("AVS_SETUP_CODE")
         .output()
@@ -140,6 +143,21 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
     assert!(
         (least..=most).contains(&secs),
         "the Hello: retry in {secs} s, expected {least}..={most}"
+    );
+    let (_, rest) = stdout.split_once('\n').unwrap();
+    assert_eq!(
+        rest,
+        format!(
+            "name        Living room speaker\n\
+             id          {}\n\
+             paired      no\n\
+             pairing     locked after wrong setup codes (retry in {secs}s)\n\
+             auth state  not shown: the setup code was given, but the speaker's pairing window \
+             closed after wrong setup codes (it can be reopened from the network in {secs} s); \
+             to reopen it now, press the speaker's pairing button\n",
+            agent.device_id
+        ),
+        "the whole status, word for word"
     );
     // And the right code is refused: the lockout is real, not only reported.
     let r = try_code(loopback_addr(&agent)[0], CODE).await;
