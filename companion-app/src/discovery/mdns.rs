@@ -9,18 +9,26 @@
 //! - instances are renamed on a clash: devices are keyed by the TXT `id`, not the label;
 //! - goodbye removes an instance about 1 s later; a crash only after 120 s, so
 //!   [`DiscoverySource::verify`] (a 2 s re-query) is what notices a dead speaker quickly;
-//! - one long-lived browse: re-browsing inside the responder's 1 s rate-limit window is ignored.
+//! - one long-lived browse: re-browsing inside the responder's 1 s rate-limit window is ignored;
+//! - a browse's first answer takes 20–100 ms (random delays on both sides), or ~1.05 s when
+//!   the speaker multicast its records in the last second: beside the browse, a one-shot query
+//!   ([`super::oneshot`], answered by unicast at once) finds speakers already advertising in one
+//!   round trip. It only adds what the browse has not reported yet.
 //!
 //! Creating the daemon joins the multicast group on every up interface *of the current network
 //! namespace* before an interface filter can apply (§2). A real laptop is fine with that; tests
 //! on shared machines run this inside a network namespace they own.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use mdns_sd::{IfKind, ScopedIp, ServiceDaemon, ServiceEvent};
+use mdns_sd::{IfKind, ScopedIp, ServiceDaemon, ServiceEvent, TxtProperties};
 use shared_protocol::discovery::{TxtRecord, MDNS_SERVICE_TYPE};
 
+use super::oneshot::{self, Resolved};
 use super::{
     DiscoveryError, DiscoverySource, Endpoint, Sighting, SourceEvent, SourceSink, TransportKind,
 };
@@ -37,6 +45,9 @@ pub struct MdnsOptions {
     pub ipv6: bool,
     /// How long a verify waits for an answer before dropping the device.
     pub verify_timeout: Duration,
+    /// Also send the one-shot query at start ([`super::oneshot`]; default on). Off: the browse
+    /// alone (how discovery worked before; the bench compares the two).
+    pub oneshot: bool,
 }
 
 impl Default for MdnsOptions {
@@ -45,6 +56,7 @@ impl Default for MdnsOptions {
             interfaces: None,
             ipv6: true,
             verify_timeout: Duration::from_secs(2),
+            oneshot: true,
         }
     }
 }
@@ -53,6 +65,14 @@ impl Default for MdnsOptions {
 pub struct MdnsSource {
     daemon: ServiceDaemon,
     options: MdnsOptions,
+    /// Ends the one-shot query early.
+    stop: Arc<AtomicBool>,
+    /// The instances the browse has reported (the others were seen by the one-shot query only).
+    browsed: Resolved,
+    /// Where reports go (a verify of a one-shot-only instance reports its loss itself).
+    sink: SourceSink,
+    /// The one-shot query's interfaces.
+    interfaces: Vec<std::net::Ipv4Addr>,
 }
 
 impl std::fmt::Debug for MdnsSource {
@@ -91,6 +111,17 @@ impl MdnsSource {
             daemon.disable_interface(IfKind::IPv6).map_err(mdns_err)?;
         }
         let rx = daemon.browse(MDNS_SERVICE_TYPE).map_err(mdns_err)?;
+        let browsed = Resolved::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let interfaces = if options.oneshot {
+            oneshot::query_interfaces(options.interfaces.as_deref())
+        } else {
+            Vec::new()
+        };
+        if options.oneshot {
+            start_oneshot(&interfaces, &sink, &browsed, &stop)?;
+        }
+        let (browse_sink, browse_seen) = (sink.clone(), browsed.clone());
         std::thread::Builder::new()
             .name("mdns-browse".into())
             .spawn(move || {
@@ -99,25 +130,11 @@ impl MdnsSource {
                     let report = match event {
                         ServiceEvent::ServiceResolved(r) => {
                             let props = r.txt_properties.clone().into_property_map_str();
-                            match TxtRecord::from_properties(&props) {
-                                Ok(txt) => Some(SourceEvent::Seen(Sighting {
-                                    source_key: r.fullname.clone(),
-                                    device_id: txt.device_id,
-                                    friendly_name: txt.friendly_name,
-                                    paired: txt.paired,
-                                    pairing: txt.pairing,
-                                    protocol_major: txt.protocol_major,
-                                    needs_network: txt.needs_network,
-                                    endpoint: Endpoint::Tcp {
-                                        addrs: usable_addrs(r.addresses.iter(), r.port),
-                                        instance: r.fullname.clone(),
-                                    },
-                                })),
-                                Err(e) => {
-                                    tracing::debug!(instance = %r.fullname, "ignoring a service with a bad TXT record: {e}");
-                                    None
-                                }
-                            }
+                            sighting(
+                                &r.fullname,
+                                &props,
+                                usable_addrs(r.addresses.iter(), r.port),
+                            )
                         }
                         ServiceEvent::ServiceRemoved(_, fullname) => Some(SourceEvent::Lost {
                             transport: TransportKind::Tcp,
@@ -126,14 +143,27 @@ impl MdnsSource {
                         _ => None,
                     };
                     if let Some(report) = report {
-                        if sink.send(report).is_err() {
+                        let key = match &report {
+                            SourceEvent::Seen(s) => s.source_key.clone(),
+                            SourceEvent::Lost { key, .. } => key.clone(),
+                        };
+                        let mut gone = false;
+                        browse_seen.browsed(&key, || gone = browse_sink.send(report).is_err());
+                        if gone {
                             break;
                         }
                     }
                 }
             })
             .map_err(|e| DiscoveryError::Mdns(format!("cannot start the browse thread: {e}")))?;
-        Ok(Self { daemon, options })
+        Ok(Self {
+            daemon,
+            options,
+            stop,
+            browsed,
+            sink,
+            interfaces,
+        })
     }
 }
 
@@ -143,12 +173,47 @@ impl DiscoverySource for MdnsSource {
     }
 
     fn verify(&self, key: &str) -> Result<(), DiscoveryError> {
-        self.daemon
-            .verify(key.to_owned(), self.options.verify_timeout)
-            .map_err(mdns_err)
+        if self.browsed.contains(key) || !self.options.oneshot {
+            return self
+                .daemon
+                .verify(key.to_owned(), self.options.verify_timeout)
+                .map_err(mdns_err);
+        }
+        // Seen by the one-shot query only: mdns-sd has no record of it to verify (and would
+        // never report it gone). Ask again the same way; no answer in time = gone.
+        let (key, timeout) = (key.to_owned(), self.options.verify_timeout);
+        let (interfaces, sink, browsed) = (
+            self.interfaces.clone(),
+            self.sink.clone(),
+            self.browsed.clone(),
+        );
+        std::thread::Builder::new()
+            .name("mdns-verify".into())
+            .spawn(move || {
+                let found = AtomicBool::new(false);
+                let result = oneshot::run(&interfaces, timeout, &found, |answer| {
+                    if answer.instance.eq_ignore_ascii_case(&key) {
+                        found.store(true, Ordering::Relaxed);
+                    }
+                });
+                if let Err(e) = result {
+                    tracing::debug!("one-shot verify stopped: {e}");
+                }
+                if !found.load(Ordering::Relaxed) {
+                    browsed.unless_browsed(&key, || {
+                        let _ = sink.send(SourceEvent::Lost {
+                            transport: TransportKind::Tcp,
+                            key: key.clone(),
+                        });
+                    });
+                }
+            })
+            .map_err(|e| DiscoveryError::Mdns(format!("cannot start the verify: {e}")))?;
+        Ok(())
     }
 
     fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
         if let Ok(done) = self.daemon.shutdown() {
             let _ = done.recv_timeout(Duration::from_secs(1));
         }
@@ -160,6 +225,65 @@ impl Drop for MdnsSource {
         // Idempotent: a second shutdown just fails quietly.
         self.shutdown();
     }
+}
+
+/// A sighting from a resolved instance's TXT properties and addresses (`None`: a bad TXT record,
+/// logged and ignored). The browse and the one-shot query report through it alike.
+fn sighting(
+    fullname: &str,
+    props: &HashMap<String, String>,
+    addrs: Vec<SocketAddr>,
+) -> Option<SourceEvent> {
+    match TxtRecord::from_properties(props) {
+        Ok(txt) => Some(SourceEvent::Seen(Sighting {
+            source_key: fullname.to_owned(),
+            device_id: txt.device_id,
+            friendly_name: txt.friendly_name,
+            paired: txt.paired,
+            pairing: txt.pairing,
+            protocol_major: txt.protocol_major,
+            needs_network: txt.needs_network,
+            endpoint: Endpoint::Tcp {
+                addrs,
+                instance: fullname.to_owned(),
+            },
+        })),
+        Err(e) => {
+            tracing::debug!(instance = %fullname, "ignoring a service with a bad TXT record: {e}");
+            None
+        }
+    }
+}
+
+/// Starts the one-shot query ([`oneshot`]) on its own thread: its answers are reported unless
+/// the browse got there first.
+fn start_oneshot(
+    interfaces: &[std::net::Ipv4Addr],
+    sink: &SourceSink,
+    browsed: &Resolved,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), DiscoveryError> {
+    let interfaces = interfaces.to_vec();
+    let (sink, browsed, stop) = (sink.clone(), browsed.clone(), stop.clone());
+    std::thread::Builder::new()
+        .name("mdns-oneshot".into())
+        .spawn(move || {
+            let result = oneshot::run(&interfaces, oneshot::LISTEN, &stop, |answer| {
+                let props = TxtProperties::from(&answer.txt[..]).into_property_map_str();
+                if let Some(report) =
+                    sighting(&answer.instance, &props, oneshot::socket_addrs(&answer))
+                {
+                    browsed.unless_browsed(&answer.instance, || {
+                        let _ = sink.send(report);
+                    });
+                }
+            });
+            if let Err(e) = result {
+                tracing::debug!("one-shot mDNS query stopped: {e}");
+            }
+        })
+        .map_err(|e| DiscoveryError::Mdns(format!("cannot start the one-shot query: {e}")))?;
+    Ok(())
 }
 
 /// Sorts and filters a resolution's addresses: IPv4, then routable IPv6, then link-local IPv6

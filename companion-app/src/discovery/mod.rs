@@ -10,6 +10,7 @@
 //! saw it to re-check now.
 
 pub mod mdns;
+pub mod oneshot;
 pub mod registry;
 
 use std::net::SocketAddr;

@@ -1,0 +1,157 @@
+//! The companion's one-shot mDNS query (`companion_app::discovery::oneshot`) against a real
+//! speaker (the agent's mdns-sd responder) between two network namespaces.
+//!
+//! The point of the query is that it is answered at once, by unicast, even in the second after
+//! the responder multicast its records, when mdns-sd drops every multicast answer (RFC 6762 §6
+//! rate limit; a browse then waits ~1 s for its retry). The test makes that second happen (a
+//! browse resolves the speaker: the responder just multicast its records, or announced them)
+//! and then runs the one-shot query for less than a second: it must return the speaker's
+//! instance, port, TXT record and IPv4 address. A speaker seen only by the one-shot query must
+//! also leave the list when it dies (verify by a one-shot re-query; mdns-sd never knew it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use avs_pair_tests::netns::{TestNet, LINK_NAME};
+use avs_pair_tests::require_netns;
+use avs_pair_tests::stack::{self, AgentOptions};
+use companion_app::discovery::{oneshot, Discovery, MdnsOptions};
+use mdns_sd::TxtProperties;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use shared_protocol::discovery::{PairingState, TxtRecord, MDNS_SERVICE_TYPE};
+use shared_protocol::ids::DeviceId;
+
+/// Shorter than the responder's 1 s rate-limit window: an answer inside it cannot have come
+/// from a multicast query.
+const INSIDE_THE_RATE_LIMIT: Duration = Duration::from_millis(800);
+
+fn link_only() -> MdnsOptions {
+    MdnsOptions {
+        interfaces: Some(vec![LINK_NAME.into()]),
+        ..MdnsOptions::default()
+    }
+}
+
+#[test]
+fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
+    require_netns!();
+    let bins = common::bins();
+    let net = TestNet::speaker_and_laptop().unwrap();
+    let speaker_ip = net.host("speaker").unwrap().addr;
+    let laptop_ip = net.host("laptop").unwrap().addr;
+    let dir = tempfile::tempdir().unwrap();
+    let o = AgentOptions::new(dir.path().join("state"), &format!("https://{laptop_ip}:9"))
+        .advertised_on_link();
+    let agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
+    let id = DeviceId::new(agent.device_id.clone());
+    let port = agent.port();
+
+    let answers = net
+        .run_in("laptop", move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                // The browse alone: when it resolves, the responder has just multicast the
+                // records (an answer or an announcement).
+                let browse = Discovery::mdns(MdnsOptions {
+                    oneshot: false,
+                    ..link_only()
+                })
+                .unwrap();
+                browse
+                    .wait_for(Duration::from_secs(10), |d| d.id == id)
+                    .await
+                    .expect("the browse finds the speaker");
+                let interfaces = oneshot::query_interfaces(Some(&[LINK_NAME.to_owned()]));
+                assert!(!interfaces.is_empty(), "the link has an IPv4 address");
+                let mut answers = Vec::new();
+                oneshot::run(
+                    &interfaces,
+                    INSIDE_THE_RATE_LIMIT,
+                    &AtomicBool::new(false),
+                    |a| answers.push(a),
+                )
+                .unwrap();
+                drop(browse);
+                answers
+            })
+        })
+        .unwrap();
+
+    let instance = format!("avs-{}.{MDNS_SERVICE_TYPE}", agent.device_id);
+    let mine: Vec<_> = answers.iter().filter(|a| a.instance == instance).collect();
+    assert!(
+        !mine.is_empty(),
+        "no one-shot answer within {INSIDE_THE_RATE_LIMIT:?} of the browse: {answers:?}"
+    );
+    for a in mine {
+        assert_eq!(a.port, port);
+        assert_eq!(a.addrs, vec![speaker_ip]);
+        let props = TxtProperties::from(&a.txt[..]).into_property_map_str();
+        let txt = TxtRecord::from_properties(&props).unwrap();
+        assert_eq!(txt.device_id.as_str(), agent.device_id);
+        assert_eq!(txt.pairing, PairingState::Open);
+    }
+    drop(agent);
+}
+
+#[test]
+fn a_speaker_seen_only_by_the_one_shot_query_leaves_the_list_when_it_dies() {
+    require_netns!();
+    let bins = common::bins();
+    let net = TestNet::speaker_and_laptop().unwrap();
+    let speaker_ip = net.host("speaker").unwrap().addr;
+    let laptop_ip = net.host("laptop").unwrap().addr;
+    let dir = tempfile::tempdir().unwrap();
+    let o = AgentOptions::new(dir.path().join("state"), &format!("https://{laptop_ip}:9"))
+        .advertised_on_link();
+    let agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
+    let id = DeviceId::new(agent.device_id.clone());
+    let agent_pid = agent.process.pid();
+
+    let (first, gone) = net
+        .run_in("laptop", move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                // Make the responder's rate-limit second happen, then start a fresh discovery
+                // in it: the one-shot query finds the speaker, the browse cannot yet.
+                let warm = Discovery::mdns(MdnsOptions {
+                    oneshot: false,
+                    ..link_only()
+                })
+                .unwrap();
+                warm.wait_for(Duration::from_secs(10), |d| d.id == id)
+                    .await
+                    .expect("the browse finds the speaker");
+                drop(warm);
+                let d = Discovery::mdns(link_only()).unwrap();
+                let dev = d
+                    .wait_for(Duration::from_secs(10), |d| d.id == id)
+                    .await
+                    .expect("discovery finds the speaker");
+                // Pull the plug: no goodbye. verify() must notice, whoever saw it.
+                kill(Pid::from_raw(agent_pid as i32), Signal::SIGKILL).unwrap();
+                d.verify(&id).unwrap();
+                let gone = d.wait_gone(&id, Duration::from_secs(6)).await;
+                (dev, gone)
+            })
+        })
+        .unwrap();
+    assert_eq!(
+        first.tcp_addrs()[0].ip(),
+        IpAddr::V4(speaker_ip),
+        "{first:?}"
+    );
+    assert!(gone, "a dead speaker leaves the list after verify()");
+    drop(agent);
+}
