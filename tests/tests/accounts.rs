@@ -413,6 +413,10 @@ async fn on_a_terminal_the_cli_asks_and_no_keeps_the_linked_account() {
     while let Ok(chunk) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         seen.extend(chunk);
     }
+    // Bounded: a CLI still waiting (its answer lost) is stopped, and the asserts below say so.
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+    }
     let status = child.wait().unwrap();
     drop(stdin);
     let all = String::from_utf8_lossy(&seen);
