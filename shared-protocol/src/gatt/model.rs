@@ -310,7 +310,7 @@ impl ModelControl {
 /// What both ends of a model connection share: `Debug` without the queues, dropping an end
 /// disconnects the connection (as a real stack does when the app lets go), and the MTU.
 macro_rules! link_end {
-    ($end:ident) => {
+    ($end:ident, $from:ident) => {
         impl std::fmt::Debug for $end {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($end))
@@ -330,6 +330,31 @@ macro_rules! link_end {
             pub fn mtu(&self) -> u16 {
                 self.shared.mtu
             }
+
+            /// The end of sending the `n`th value: the connection drops here if the faults say
+            /// so (`disconnect_after`), else the answer's half of the round trip.
+            async fn finish_send(
+                &mut self,
+                n: u64,
+                disconnect_after: Option<u64>,
+                half: Duration,
+            ) -> Result<(), GattLinkError> {
+                if disconnect_after == Some(n) {
+                    self.shared.disconnect();
+                    return Err(GattLinkError::Disconnected);
+                }
+                air(&mut self.down, half).await
+            }
+
+            /// The next value from the other end; once the connection is down, a value that
+            /// had already arrived, then `None`.
+            async fn next_value(&mut self) -> Option<Vec<u8>> {
+                tokio::select! {
+                    biased;
+                    v = self.$from.recv() => v,
+                    _ = wait_down(&mut self.down) => self.$from.try_recv().ok(),
+                }
+            }
         }
     };
 }
@@ -342,7 +367,7 @@ pub struct ModelCentralLink {
     down: watch::Receiver<bool>,
 }
 
-link_end!(ModelCentralLink);
+link_end!(ModelCentralLink, from_peripheral);
 
 impl ModelCentralLink {
     /// Reads the information characteristic (a long read takes one more round trip per
@@ -384,19 +409,12 @@ impl GattLink for ModelCentralLink {
             _ = wait_down(&mut self.down) => return Err(GattLinkError::Disconnected),
         }
         let n = self.shared.writes.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.shared.conn.faults.disconnect_after_writes == Some(n) {
-            self.shared.disconnect();
-            return Err(GattLinkError::Disconnected);
-        }
-        air(&mut self.down, half).await
+        let disconnect_after = self.shared.conn.faults.disconnect_after_writes;
+        self.finish_send(n, disconnect_after, half).await
     }
 
     async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
-        tokio::select! {
-            biased;
-            v = self.from_peripheral.recv() => Ok(v),
-            _ = wait_down(&mut self.down) => Ok(self.from_peripheral.try_recv().ok()),
-        }
+        Ok(self.next_value().await)
     }
 
     async fn disconnect(&mut self) {
@@ -412,7 +430,7 @@ pub struct ModelPeripheralLink {
     down: watch::Receiver<bool>,
 }
 
-link_end!(ModelPeripheralLink);
+link_end!(ModelPeripheralLink, from_central);
 
 impl GattLink for ModelPeripheralLink {
     fn att_payload(&self) -> usize {
@@ -439,19 +457,12 @@ impl GattLink for ModelPeripheralLink {
                 .send(value)
                 .map_err(|_| GattLinkError::Disconnected)?;
         }
-        if faults.disconnect_after_indications == Some(n) {
-            self.shared.disconnect();
-            return Err(GattLinkError::Disconnected);
-        }
-        air(&mut self.down, half).await
+        self.finish_send(n, faults.disconnect_after_indications, half)
+            .await
     }
 
     async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
-        tokio::select! {
-            biased;
-            v = self.from_central.recv() => Ok(v),
-            _ = wait_down(&mut self.down) => Ok(self.from_central.try_recv().ok()),
-        }
+        Ok(self.next_value().await)
     }
 
     async fn disconnect(&mut self) {
