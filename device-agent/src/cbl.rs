@@ -94,7 +94,12 @@ pub async fn run_cbl(
     on_prompt: impl FnOnce(&CblPrompt),
 ) -> Result<(), CblError> {
     delegate.begin_authorizing().await;
-    let result = run_inner(delegate, client_id, product_id, dsn, policy, on_prompt).await;
+    let request = CodePairRequest {
+        client_id: client_id.clone(),
+        product_id: product_id.clone(),
+        dsn: dsn.clone(),
+    };
+    let result = run_inner(delegate, &request, policy, on_prompt).await;
     if let Err(e) = &result {
         tracing::warn!(error = %e, "code-based linking failed");
         delegate.authorization_failed(e.auth_error()).await;
@@ -102,26 +107,17 @@ pub async fn run_cbl(
     result
 }
 
+/// [`run_cbl`] for `request`'s client, product and device.
 async fn run_inner(
     delegate: &AuthDelegate,
-    client_id: &ClientId,
-    product_id: &ProductId,
-    dsn: &DeviceSerialNumber,
+    request: &CodePairRequest,
     policy: &CblPolicy,
     on_prompt: impl FnOnce(&CblPrompt),
 ) -> Result<(), CblError> {
     let lwa = delegate.lwa();
-    let request = CodePairRequest {
-        client_id: client_id.clone(),
-        product_id: product_id.clone(),
-        dsn: dsn.clone(),
-    };
     let mut attempt = 0;
     let pair: CodePairResponse = loop {
-        match lwa
-            .request_code_pair(&request, policy.request_timeout)
-            .await
-        {
+        match lwa.request_code_pair(request, policy.request_timeout).await {
             Ok(pair) => break pair,
             Err(f) if f.is_retryable() && attempt + 1 < policy.max_code_pair_attempts => {
                 let delay = policy.retry.delay(attempt);
@@ -158,7 +154,7 @@ async fn run_inner(
         {
             Ok(grant) => {
                 delegate
-                    .install(grant, client_id.clone(), None, false)
+                    .install(grant, request.client_id.clone(), None, false)
                     .await
                     .map_err(CblError::Install)?;
                 tracing::info!("CBL approved; verifying the client id with a first refresh");
