@@ -6,6 +6,7 @@
 //! every command `ui/src/ipc.ts` invokes exists in Rust, and every Rust command has its wrapper.
 //!
 //! Plain text checks over the sources (no build of the app needed beyond this test).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
