@@ -404,6 +404,42 @@ async fn good_settings_and_an_unreachable_preflight_both_sign_in() {
     );
 }
 
+/// Any other refusal LWA sends back to the redirect URI (here: a speaker whose product id is not
+/// one of the security profile's) is reported at once too, as if the browser had brought it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_lwa_redirects_with_is_reported_before_any_browser_opens() {
+    let bins = bins();
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
+        o.product_id = "not_this_clients_product".into()
+    });
+    let setup = Setup {
+        bins,
+        emulator,
+        agent,
+        dir,
+    };
+    let mark = setup.dir.path().join("browser-ran");
+    let browser = marking_browser(&mark);
+    let out = companion(
+        &setup,
+        &pair_args(
+            &setup,
+            CODE,
+            &["--browser", &browser, "--login-timeout", "20"],
+        ),
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert_eq!(
+        last_line(&out),
+        "error: Amazon returned `invalid_scope`: Amazon refused the alexa:all scope: the speaker's product id is not an AVS product of this security profile (check the product id configured on the speaker) (Amazon said: The productID is not registered with this client's security profile)",
+        "{}",
+        text(&out)
+    );
+    assert!(!mark.exists(), "the browser command ran");
+}
+
 // ----- 15.9: fragile input -----
 
 /// One bad paste is not the end: the companion says what was wrong and waits for another, and
