@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use lwa_emulator::registry::{ALICE_EMAIL, ALICE_USER_ID};
-use lwa_emulator::Emulator;
+use lwa_emulator::{Emulator, RunningEmulator};
 use reqwest::StatusCode;
 use serde_json::Value;
+use url::Url;
 
 use crate::common::*;
 
@@ -65,24 +66,30 @@ async fn tokeninfo_and_profile_accept_the_token_three_ways() {
     );
 }
 
-#[tokio::test]
-async fn profile_scope_adds_name_and_email() {
-    let emu = start().await;
-    let url = plain_authorize_url(&emu, DEVICE, "alexa:all profile", REDIRECT);
-    let redirect = login(&url).await;
-    assert_eq!(
-        query(&redirect, "scope").as_deref(),
-        Some("alexa:all profile")
-    );
+/// Alice signs in for `scope` (no PKCE), the code is exchanged, and `/user/profile` is read with
+/// the access token: the sign-in's redirect and the profile.
+async fn profile_after_sign_in(emu: &RunningEmulator, scope: &str) -> (Url, Value) {
+    let redirect = login(&plain_authorize_url(emu, DEVICE, scope, REDIRECT)).await;
     let code = query(&redirect, "code").unwrap();
-    let (s, b) = code_exchange(&emu, &code, REDIRECT, DEVICE, &[]).await;
+    let (s, b) = code_exchange(emu, &code, REDIRECT, DEVICE, &[]).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let profile: Value = json_of(
+    let profile = json_of(
         http()
             .get(emu.url("/user/profile"))
             .bearer_auth(b["access_token"].as_str().unwrap()),
     )
     .await;
+    (redirect, profile)
+}
+
+#[tokio::test]
+async fn profile_scope_adds_name_and_email() {
+    let emu = start().await;
+    let (redirect, profile) = profile_after_sign_in(&emu, "alexa:all profile").await;
+    assert_eq!(
+        query(&redirect, "scope").as_deref(),
+        Some("alexa:all profile")
+    );
     assert_eq!(profile["email"], ALICE_EMAIL);
     assert_eq!(profile["name"], "Alice Example");
 }
@@ -95,17 +102,7 @@ async fn withheld_profile_answers_the_user_id_only() {
         .start()
         .await
         .unwrap();
-    let url = plain_authorize_url(&emu, DEVICE, "alexa:all profile", REDIRECT);
-    let redirect = login(&url).await;
-    let code = query(&redirect, "code").unwrap();
-    let (s, b) = code_exchange(&emu, &code, REDIRECT, DEVICE, &[]).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let profile: Value = json_of(
-        http()
-            .get(emu.url("/user/profile"))
-            .bearer_auth(b["access_token"].as_str().unwrap()),
-    )
-    .await;
+    let (_, profile) = profile_after_sign_in(&emu, "alexa:all profile").await;
     assert_eq!(profile, serde_json::json!({ "user_id": ALICE_USER_ID }));
 }
 
