@@ -20,7 +20,8 @@ use companion_app::login::{browser, Browser, BrowserProcess};
 use device_agent::agent::Agent;
 use device_agent::config::AgentConfig;
 use lwa_emulator::registry::{
-    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
+    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, BOB_USER_ID,
+    DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
 };
 use lwa_emulator::{Consent, Emulator, RunningEmulator, ScriptedUser};
 use serde_json::{json, Value};
@@ -284,6 +285,39 @@ impl App {
         self.ok("open_sign_in", json!({}));
         self.until(PairingEvent::is_final)
     }
+
+    /// Everything the window was told so far holds no secret: no setup code (either test code,
+    /// as digits, spaced or dashed: the manual code and QR text contain one of these), no token
+    /// or verifier field name or token prefix, and none of `extra` (the run's own secrets).
+    fn assert_told_no_secret(&self, extra: &[(&str, &str)]) {
+        let told = self.told.lock().unwrap().join("\n");
+        assert!(
+            told.contains("answer to "),
+            "the record holds the run: {told}"
+        );
+        let mut secrets: Vec<(String, String)> = Vec::new();
+        for code in [CODE, WRONG_CODE] {
+            let (a, b) = code.split_at(4);
+            secrets.push(("a setup code".into(), code.into()));
+            secrets.push(("a setup code (spaced)".into(), format!("{a} {b}")));
+            secrets.push(("a setup code (dashed)".into(), format!("{a}-{b}")));
+        }
+        for (what, s) in [
+            ("a PKCE verifier", "code_verifier"),
+            ("an access token", "access_token"),
+            ("a refresh token", "refresh_token"),
+            ("an access token", "Atza|"),
+            ("a refresh token", "Atzr|"),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            secrets.push(((*what).into(), (*s).into()));
+        }
+        for (what, secret) in secrets {
+            assert!(!told.contains(&secret), "{what} reached the window: {told}");
+        }
+    }
 }
 
 fn sign_in_url(events: &[PairingEvent]) -> Url {
@@ -522,24 +556,11 @@ fn pairs_a_real_agent_against_the_emulator() {
         .expose_secret()
         .to_owned();
     let told = a.told.lock().unwrap().join("\n");
-    assert!(
-        told.contains("event pairing: ") && told.contains("answer to start_pairing: "),
-        "the record holds the run: {told}"
-    );
-    for (what, secret) in [
+    assert!(told.contains("event pairing: "), "{told}");
+    a.assert_told_no_secret(&[
         ("the authorization code", auth_code.as_str()),
         ("the access token", access_token.as_str()),
-        ("a PKCE verifier", "code_verifier"),
-        ("an access token", "access_token"),
-        ("a refresh token", "refresh_token"),
-        ("an access token", "Atza|"),
-        ("a refresh token", "Atzr|"),
-        ("the setup code", CODE),
-        ("the setup code (as typed)", "2468 1357"),
-        ("the setup code (dashed)", "2468-1357"),
-    ] {
-        assert!(!told.contains(secret), "{what} reached the window: {told}");
-    }
+    ]);
 }
 
 #[test]
@@ -574,6 +595,10 @@ fn a_wrong_code_asks_for_a_new_one_and_retry_refuses_to_reuse_it() {
         bad["message"].as_str().unwrap().contains("too easy"),
         "{bad}"
     );
+    a.assert_told_no_secret(&[
+        ("the malformed code", "11111111"),
+        ("the malformed code (as typed)", "1111 1111"),
+    ]);
 }
 
 #[test]
@@ -599,6 +624,7 @@ fn declined_consent_is_a_cancelled_sign_in_and_retry_reuses_the_code() {
     assert!(again["pairingId"].as_u64().unwrap() > 1);
     a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
     a.ok("cancel_pairing", json!({}));
+    a.assert_told_no_secret(&[]);
 }
 
 #[test]
@@ -623,6 +649,7 @@ fn a_failing_browser_command_ends_the_attempt_with_its_reason() {
         }
         other => panic!("{other:?}"),
     }
+    a.assert_told_no_secret(&[]);
 }
 
 #[test]
@@ -728,4 +755,130 @@ fn search_again_asks_a_speaker_added_by_address_again() {
     assert_eq!(rows[0]["window"], "closed", "{v}");
     assert_eq!(rows[0]["transports"], json!(["address"]));
     assert_eq!(rows[0]["needsNetwork"], false);
+}
+
+/// Signs in as whoever the test names now (Alice first, then Bob).
+struct PersonOpener {
+    who: std::sync::Mutex<(&'static str, &'static str)>,
+}
+
+impl SignInOpener for PersonOpener {
+    fn open(&self, url: &Url) -> Result<Option<BrowserProcess>, OpenError> {
+        let url = url.to_string();
+        let (email, password) = *self.who.lock().unwrap();
+        tauri::async_runtime::spawn(async move {
+            let mut user = ScriptedUser::new(email, password).expect("user");
+            let _ = user.browse(&url, Consent::Allow).await;
+        });
+        Ok(None)
+    }
+}
+
+/// Issue 15.4/15.5 through the real commands, a real agent and the emulator: the linked event
+/// names Alice; re-pairing with Bob asks (confirmAccountSwitch with both accounts), Keep ends in
+/// keptAccount with Alice still linked on the agent, Replace links Bob.
+#[test]
+fn re_pairing_with_another_account_asks_the_window_first() {
+    let world = World::start();
+    let dir = tempfile::tempdir().unwrap();
+    let opener = Arc::new(PersonOpener {
+        who: std::sync::Mutex::new((ALICE_EMAIL, ALICE_PASSWORD)),
+    });
+    let a = app(world.config(dir.path()), opener.clone());
+    let reopen = || {
+        let pairing = world.agent().pairing().clone();
+        let deadline = std::time::Instant::now() + WAIT;
+        while pairing.window() != shared_protocol::message::PairingWindow::Closed {
+            assert!(std::time::Instant::now() < deadline, "window never closed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pairing.open().unwrap();
+    };
+    let linked_account = |events: &[PairingEvent]| match events.last() {
+        Some(PairingEvent::Linked {
+            user_id, account, ..
+        }) => (user_id.clone(), account.as_ref().map(|a| a.label.clone())),
+        other => panic!("not linked: {other:?}"),
+    };
+
+    // Alice: linked, and the event names her.
+    let events = a.pair_through_sign_in(world.link);
+    assert_eq!(
+        linked_account(&events),
+        (
+            Some(ALICE_USER_ID.to_owned()),
+            Some("Alice Example (alice@example.com)".to_owned())
+        )
+    );
+
+    // Bob, answered Keep: Alice stays.
+    reopen();
+    *opener.who.lock().unwrap() = (BOB_EMAIL, BOB_PASSWORD);
+    a.ok(
+        "start_pairing",
+        json!({ "speakerId": events_speaker(&a), "setupCode": CODE }),
+    );
+    a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
+    a.ok("open_sign_in", json!({}));
+    let asked = a.until(|e| matches!(e, PairingEvent::ConfirmAccountSwitch { .. }));
+    match asked.last() {
+        Some(PairingEvent::ConfirmAccountSwitch { current, new, .. }) => {
+            assert_eq!(current.label, "Alice Example (alice@example.com)");
+            assert_eq!(new.label, "Bob Example (bob@example.com)");
+        }
+        other => panic!("{other:?}"),
+    }
+    a.ok("answer_account_switch", json!({ "replace": false }));
+    let end = a.until(PairingEvent::is_final);
+    match end.last() {
+        Some(PairingEvent::KeptAccount {
+            account,
+            not_linked,
+            ..
+        }) => {
+            assert_eq!(account.label, "Alice Example (alice@example.com)");
+            assert_eq!(
+                not_linked.as_ref().map(|n| n.label.as_str()),
+                Some("Bob Example (bob@example.com)")
+            );
+        }
+        other => panic!("not kept: {other:?}"),
+    }
+    let held = world.agent().delegate().account().unwrap().1.unwrap();
+    assert_eq!(held.user_id.as_str(), ALICE_USER_ID);
+    assert!(
+        a.invoke("answer_account_switch", json!({ "replace": true }))
+            .is_err(),
+        "nothing is asked any more"
+    );
+
+    // Bob again, answered Replace: Bob is linked.
+    let pairing = world.agent().pairing().clone();
+    if pairing.window() == shared_protocol::message::PairingWindow::Closed {
+        pairing.open().unwrap();
+    }
+    a.ok(
+        "start_pairing",
+        json!({ "speakerId": events_speaker(&a), "setupCode": CODE }),
+    );
+    a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
+    a.ok("open_sign_in", json!({}));
+    a.until(|e| matches!(e, PairingEvent::ConfirmAccountSwitch { .. }));
+    a.ok("answer_account_switch", json!({ "replace": true }));
+    let end = a.until(PairingEvent::is_final);
+    assert_eq!(
+        linked_account(&end),
+        (
+            Some(BOB_USER_ID.to_owned()),
+            Some("Bob Example (bob@example.com)".to_owned())
+        )
+    );
+    let held = world.agent().delegate().account().unwrap().1.unwrap();
+    assert_eq!(held.user_id.as_str(), BOB_USER_ID);
+}
+
+/// The id the app gave the speaker added by address (the list's only entry).
+fn events_speaker(a: &App) -> String {
+    let list = a.ok("start_discovery", json!({}));
+    list["speakers"][0]["id"].as_str().unwrap().to_owned()
 }
