@@ -285,6 +285,39 @@ impl App {
         self.ok("open_sign_in", json!({}));
         self.until(PairingEvent::is_final)
     }
+
+    /// Everything the window was told so far holds no secret: no setup code (either test code,
+    /// as digits, spaced or dashed: the manual code and QR text contain one of these), no token
+    /// or verifier field name or token prefix, and none of `extra` (the run's own secrets).
+    fn assert_told_no_secret(&self, extra: &[(&str, &str)]) {
+        let told = self.told.lock().unwrap().join("\n");
+        assert!(
+            told.contains("answer to "),
+            "the record holds the run: {told}"
+        );
+        let mut secrets: Vec<(String, String)> = Vec::new();
+        for code in [CODE, WRONG_CODE] {
+            let (a, b) = code.split_at(4);
+            secrets.push(("a setup code".into(), code.into()));
+            secrets.push(("a setup code (spaced)".into(), format!("{a} {b}")));
+            secrets.push(("a setup code (dashed)".into(), format!("{a}-{b}")));
+        }
+        for (what, s) in [
+            ("a PKCE verifier", "code_verifier"),
+            ("an access token", "access_token"),
+            ("a refresh token", "refresh_token"),
+            ("an access token", "Atza|"),
+            ("a refresh token", "Atzr|"),
+        ]
+        .iter()
+        .chain(extra)
+        {
+            secrets.push(((*what).into(), (*s).into()));
+        }
+        for (what, secret) in secrets {
+            assert!(!told.contains(&secret), "{what} reached the window: {told}");
+        }
+    }
 }
 
 fn sign_in_url(events: &[PairingEvent]) -> Url {
@@ -523,24 +556,11 @@ fn pairs_a_real_agent_against_the_emulator() {
         .expose_secret()
         .to_owned();
     let told = a.told.lock().unwrap().join("\n");
-    assert!(
-        told.contains("event pairing: ") && told.contains("answer to start_pairing: "),
-        "the record holds the run: {told}"
-    );
-    for (what, secret) in [
+    assert!(told.contains("event pairing: "), "{told}");
+    a.assert_told_no_secret(&[
         ("the authorization code", auth_code.as_str()),
         ("the access token", access_token.as_str()),
-        ("a PKCE verifier", "code_verifier"),
-        ("an access token", "access_token"),
-        ("a refresh token", "refresh_token"),
-        ("an access token", "Atza|"),
-        ("a refresh token", "Atzr|"),
-        ("the setup code", CODE),
-        ("the setup code (as typed)", "2468 1357"),
-        ("the setup code (dashed)", "2468-1357"),
-    ] {
-        assert!(!told.contains(secret), "{what} reached the window: {told}");
-    }
+    ]);
 }
 
 #[test]
@@ -575,6 +595,10 @@ fn a_wrong_code_asks_for_a_new_one_and_retry_refuses_to_reuse_it() {
         bad["message"].as_str().unwrap().contains("too easy"),
         "{bad}"
     );
+    a.assert_told_no_secret(&[
+        ("the malformed code", "11111111"),
+        ("the malformed code (as typed)", "1111 1111"),
+    ]);
 }
 
 #[test]
@@ -600,6 +624,7 @@ fn declined_consent_is_a_cancelled_sign_in_and_retry_reuses_the_code() {
     assert!(again["pairingId"].as_u64().unwrap() > 1);
     a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
     a.ok("cancel_pairing", json!({}));
+    a.assert_told_no_secret(&[]);
 }
 
 #[test]
@@ -624,6 +649,7 @@ fn a_failing_browser_command_ends_the_attempt_with_its_reason() {
         }
         other => panic!("{other:?}"),
     }
+    a.assert_told_no_secret(&[]);
 }
 
 #[test]
