@@ -232,7 +232,8 @@ fn sign_in_at(setup: &Setup, url: &str) {
 // ----- 15.7: attempts left -----
 
 /// A wrong code says how many tries remain before pairing locks, and for how long, as the
-/// speaker counted them; the try that locks pairing says so; the next run is refused.
+/// speaker counted them (also in `--json`'s last line); the try that locks pairing says so; the
+/// next run is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_setup_code_says_how_many_tries_are_left() {
     let setup = unpaced().await;
@@ -252,9 +253,31 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
         text(&second)
     );
 
-    // 17 more through the library (fast), leaving the last try to the CLI.
+    // Scripts get the same count in the final JSON line.
+    let mut args = pair_args(&setup, WRONG_CODE, &["--json"]);
+    args.retain(|a| a != "--plain");
+    let json = companion(&setup, &args);
+    assert_eq!(json.status.code(), Some(3), "{}", text(&json));
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .last()
+            .unwrap_or(""),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", text(&json)));
+    assert_eq!(
+        last,
+        serde_json::json!({
+            "event": "error",
+            "exit_code": 3,
+            "kind": "WrongSetupCode",
+            "message": "wrong setup code: 17 tries left before pairing locks for 1 minute (check the label or the code shown at first boot)",
+        })
+    );
+
+    // 16 more through the library (fast), leaving the last try to the CLI.
     let wrong = SetupCode::parse(WRONG_CODE).unwrap();
-    for n in (1..=17).rev() {
+    for n in (1..=16).rev() {
         let (client, _) =
             companion_app::link::open_tcp(&loopback_addr(&setup.agent), LinkTimeouts::default())
                 .await
