@@ -17,9 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use lwa_emulator::registry::{
-    ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, BOB_USER_ID, DEFAULT_DEVICE_CLIENT_ID,
-};
+use lwa_emulator::registry::{ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, BOB_USER_ID};
 use lwa_emulator::Emulator;
 
 const ALICE: &str = "Alice Example (alice@example.com)";
@@ -32,63 +30,19 @@ fn bob_browser(setup: &Setup) -> String {
     )
 }
 
-fn addr(setup: &Setup) -> String {
-    format!("127.0.0.1:{}", setup.agent.port())
-}
-
-/// `avs-companion pair` against the test agent with `browser`, plus `extra` flags.
-fn pair_args(setup: &Setup, browser: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--config",
-        &setup
-            .dir
-            .path()
-            .join("companion.toml")
-            .display()
-            .to_string(),
-        "pair",
-        "--plain",
-        "--connect",
-        &addr(setup),
-        "--setup-code",
-        CODE,
-        "--client-id",
-        DEFAULT_DEVICE_CLIENT_ID,
-        "--lwa-base-url",
-        setup.emulator.base_url(),
-        "--browser",
-        browser,
-        "--login-timeout",
-        "20",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+/// `avs-companion pair --plain` against the test agent with `browser`, plus `extra` flags.
+fn account_pair_args(setup: &Setup, browser: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = pair_args(setup, "--plain", &loopback(setup), CODE, browser);
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
 
-fn companion_cmd(setup: &Setup) -> Command {
-    let mut c = Command::new(&setup.bins.companion);
-    c.env_remove("BROWSER").env_remove("AVS_SETUP_CODE");
-    c
-}
-
 fn pair(setup: &Setup, browser: &str, extra: &[&str]) -> Output {
     companion_cmd(setup)
-        .args(pair_args(setup, browser, extra))
+        .args(account_pair_args(setup, browser, extra))
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn stdout_lines(o: &Output) -> Vec<String> {
@@ -200,7 +154,13 @@ async fn the_pair_result_and_both_statuses_name_the_account_also_after_a_restart
     // The companion's status, once the owner opened the window on the speaker.
     setup.agent.cli(&setup.bins.agent, "pair").unwrap();
     let out = companion_cmd(&setup)
-        .args(["status", "--connect", &addr(&setup), "--setup-code", CODE])
+        .args([
+            "status",
+            "--connect",
+            &loopback(&setup),
+            "--setup-code",
+            CODE,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -273,7 +233,7 @@ async fn the_companion_that_loses_a_race_is_told_who_linked_the_speaker() {
     );
     let browser = format!("sh -c {} browser", shell_words::quote(&script));
     let bob = companion_cmd(&setup)
-        .args(pair_args(&setup, &browser, &[]))
+        .args(account_pair_args(&setup, &browser, &[]))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -340,7 +300,7 @@ async fn a_different_account_replaces_the_linked_one_only_with_a_yes() {
 
     // With --yes Bob replaces her (and --json names him for scripts).
     setup.agent.cli(&setup.bins.agent, "pair").unwrap();
-    let mut args = pair_args(&setup, &bob_browser(&setup), &["--yes"]);
+    let mut args = account_pair_args(&setup, &bob_browser(&setup), &["--yes"]);
     args.retain(|a| a != "--plain");
     args.push("--json".into());
     let out = companion_cmd(&setup)
@@ -373,7 +333,7 @@ async fn on_a_terminal_the_cli_asks_and_no_keeps_the_linked_account() {
     setup.agent.cli(&setup.bins.agent, "pair").unwrap();
 
     let mut words = vec![setup.bins.companion.display().to_string()];
-    words.extend(pair_args(&setup, &bob_browser(&setup), &[]));
+    words.extend(account_pair_args(&setup, &bob_browser(&setup), &[]));
     let mut child = Command::new("script")
         .args(["-qefc", &shell_words::join(&words), "/dev/null"])
         .env_remove("BROWSER")

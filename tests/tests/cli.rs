@@ -4,42 +4,17 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID};
 
-fn companion(setup: &Setup, args: &[&str]) -> Output {
-    Command::new(&setup.bins.companion)
-        .arg("--config")
-        .arg(setup.dir.path().join("companion.toml"))
-        .args(args)
-        .env_remove("BROWSER")
-        .env_remove("AVS_SETUP_CODE")
+fn pair(setup: &Setup, code: &str, browse_extra: &str, connect: &str) -> Output {
+    let browser = scripted_browser(&setup.bins, browse_extra);
+    companion_cmd(setup)
+        .args(pair_args(setup, "--json", connect, code, &browser))
         .output()
         .expect("run avs-companion")
-}
-
-fn pair(setup: &Setup, code: &str, browse_extra: &str, connect: &str) -> Output {
-    companion(
-        setup,
-        &[
-            "pair",
-            "--json",
-            "--connect",
-            connect,
-            "--setup-code",
-            code,
-            "--client-id",
-            DEFAULT_DEVICE_CLIENT_ID,
-            "--lwa-base-url",
-            setup.emulator.base_url(),
-            "--browser",
-            &scripted_browser(&setup.bins, browse_extra),
-            "--login-timeout",
-            "20",
-        ],
-    )
 }
 
 /// The scripted browser, wrapped so that the redirect it landed on (with the authorization code
@@ -73,15 +48,6 @@ fn landed_code(landing: &std::path::Path) -> String {
     code
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_tell_scripts_what_happened() {
     // The right code follows a wrong one at once: pacing off (one counted attempt per second
@@ -98,7 +64,7 @@ async fn exit_codes_tell_scripts_what_happened() {
         agent,
         dir,
     };
-    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let addr = loopback(&setup);
 
     let wrong = pair(&setup, WRONG_CODE, "", &addr);
     assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
@@ -215,7 +181,7 @@ async fn config_remembers_settings_but_never_secrets() {
     assert!(file.contains(DEFAULT_DEVICE_CLIENT_ID));
     // Pairing now needs only the code and the browser.
     let landing = setup.dir.path().join("landing.txt");
-    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let addr = loopback(&setup);
     let ok = companion(
         &setup,
         &[

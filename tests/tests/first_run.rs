@@ -10,50 +10,16 @@ use std::process::{Command, Output};
 use common::*;
 use lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID;
 
-fn companion(setup: &Setup, args: &[&str]) -> Output {
-    Command::new(&setup.bins.companion)
-        .arg("--config")
-        .arg(setup.dir.path().join("companion.toml"))
-        .args(args)
-        .env_remove("BROWSER")
-        .env_remove("AVS_SETUP_CODE")
-        .output()
-        .expect("run avs-companion")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn pair(setup: &Setup, addr: &str) -> Output {
-    companion(
-        setup,
-        &[
-            "pair",
-            "--plain",
-            "--connect",
-            addr,
-            "--setup-code",
-            CODE,
-            "--client-id",
-            DEFAULT_DEVICE_CLIENT_ID,
-            "--lwa-base-url",
-            setup.emulator.base_url(),
-            "--browser",
-            &scripted_browser(&setup.bins, ""),
-            "--login-timeout",
-            "20",
-        ],
-    )
+    let browser = scripted_browser(&setup.bins, "");
+    companion_cmd(setup)
+        .args(pair_args(setup, "--plain", addr, CODE, &browser))
+        .output()
+        .expect("run avs-companion")
 }
 
 /// 15.8: `status` says the auth state in words with the SDK name in parentheses, shows no
@@ -61,7 +27,7 @@ fn pair(setup: &Setup, addr: &str) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_speaks_in_words() {
     let setup = setup().await;
-    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let addr = loopback(&setup);
 
     let st = companion(
         &setup,
@@ -136,7 +102,7 @@ async fn status_with_the_window_shut_prints_the_hello_summary_in_words() {
         agent,
         dir,
     };
-    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let addr = loopback(&setup);
     let id = setup.agent.device_id.clone();
     let expect = |out: &Output, paired: &str, auth: &str| {
         assert_eq!(out.status.code(), Some(0), "{}", text(out));
@@ -223,7 +189,7 @@ async fn connect_takes_host_names_and_knows_an_http_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_speaker_that_stops_mid_sign_in_is_named_so() {
     let setup = setup().await;
-    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let addr = loopback(&setup);
     let pid = setup.agent.process.pid();
     let script = format!(
         "kill -KILL {pid}; exec {} \"$1\"",
@@ -354,7 +320,7 @@ fn every_command_named_in_a_message_exists() {
 async fn a_setup_code_piped_on_stdin_is_read() {
     use std::io::Write as _;
     let setup = setup().await;
-    let addr = format!("127.0.0.1:{}", setup.agent.port());
+    let addr = loopback(&setup);
     let mut child = Command::new(&setup.bins.companion)
         .arg("--config")
         .arg(setup.dir.path().join("companion.toml"))

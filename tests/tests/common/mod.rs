@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use avs_pair_tests::bins::Bins;
@@ -101,4 +102,70 @@ pub fn agent_status(setup: &Setup) -> serde_json::Value {
 
 pub fn loopback_addr(agent: &AgentProcess) -> Vec<std::net::SocketAddr> {
     vec![std::net::SocketAddr::from(([127, 0, 0, 1], agent.port()))]
+}
+
+/// `avs-companion` as the tests run it: none of the user's `BROWSER` or `AVS_SETUP_CODE`.
+pub fn companion_cmd(setup: &Setup) -> Command {
+    let mut c = Command::new(&setup.bins.companion);
+    c.env_remove("BROWSER").env_remove("AVS_SETUP_CODE");
+    c
+}
+
+/// `avs-companion --config <the test's companion.toml> args…`, run to its end.
+pub fn companion(setup: &Setup, args: &[&str]) -> Output {
+    companion_cmd(setup)
+        .arg("--config")
+        .arg(setup.dir.path().join("companion.toml"))
+        .args(args)
+        .output()
+        .expect("run avs-companion")
+}
+
+/// The arguments of `avs-companion pair` (`output`: `--plain` or `--json`) against the agent at
+/// `connect` with setup code `code`: the test's config file, the default device client, the
+/// emulator, `browser` as the browser and 20 s for the sign-in.
+pub fn pair_args(
+    setup: &Setup,
+    output: &str,
+    connect: &str,
+    code: &str,
+    browser: &str,
+) -> Vec<String> {
+    let config = setup.dir.path().join("companion.toml");
+    [
+        "--config",
+        &config.display().to_string(),
+        "pair",
+        output,
+        "--connect",
+        connect,
+        "--setup-code",
+        code,
+        "--client-id",
+        DEFAULT_DEVICE_CLIENT_ID,
+        "--lwa-base-url",
+        setup.emulator.base_url(),
+        "--browser",
+        browser,
+        "--login-timeout",
+        "20",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The test agent's link address on loopback, for `--connect`.
+pub fn loopback(setup: &Setup) -> String {
+    format!("127.0.0.1:{}", setup.agent.port())
+}
+
+/// A finished command's status, stdout and stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
