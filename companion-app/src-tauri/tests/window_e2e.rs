@@ -603,7 +603,13 @@ fn drive(d: &Driver, lwa: &str, link: &str, agent_bin: &Path, socket: &str) {
     d.screen("result");
     assert_eq!(d.text("h1"), "Living room speaker is linked");
     assert!(d.text("#first-words").contains("Alexa, what time is it?"));
-    assert!(d.text("#account").contains(ALICE_USER_ID));
+    // The account by name (the speaker read the profile; issue 15.4), not `amzn1.account.…`.
+    assert!(
+        d.text("#account")
+            .contains("Alice Example (alice@example.com)"),
+        "{}",
+        d.text("#account")
+    );
     d.shot("result-linked");
 
     // The speaker really holds an account now.
