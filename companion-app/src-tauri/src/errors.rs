@@ -15,10 +15,14 @@ use crate::ipc::{ErrorKind, PairingErrorView, RetryMode};
 /// The result screen's view of `err`.
 pub fn view(err: &PairError) -> PairingErrorView {
     let (kind, title, retry) = classify(err);
+    let exact = err.to_string();
+    let message = sentence(&crate::plain_words::for_people(&exact));
+    let exact = sentence(&exact);
     PairingErrorView {
         kind,
         title: title.to_owned(),
-        message: sentence(&err.to_string()),
+        detail: (exact != message).then_some(exact),
+        message,
         retry,
     }
 }
@@ -84,6 +88,12 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
                     ErrorKind::AmazonRefused,
                     "Amazon refused the speaker's sign-in",
                     RetryMode::Settings,
+                ),
+                // Two companions at once and this one lost: say who won, not "pairing ended".
+                C::WindowClosed if failure.linked_by_other.is_some() => (
+                    ErrorKind::NotPairable,
+                    "Another device linked this speaker",
+                    RetryMode::ChooseSpeaker,
                 ),
                 C::WindowClosed => (
                     ErrorKind::NotPairable,
@@ -173,6 +183,23 @@ pub(crate) fn sentence(text: &str) -> String {
 mod tests {
     use super::*;
     use shared_protocol::message::{ErrorBody, ErrorKind as WireKind};
+
+    #[test]
+    fn the_window_gets_people_words_and_the_exact_sentence_under_advanced() {
+        // Issue 15.10: no CLI command in the result screen's sentence; the core's own is the
+        // detail. A sentence with nothing to take out has no detail.
+        let v = view(&LinkError::StoppedAnswering.into());
+        assert_eq!(
+            v.message,
+            "The speaker stopped answering (restarted?); your sign-in was not used — try again."
+        );
+        assert_eq!(
+            v.detail.as_deref(),
+            Some("The speaker stopped answering (restarted?); your sign-in was not used — run pair again.")
+        );
+        let v = view(&LinkError::WrongSetupCode { tries: None }.into());
+        assert_eq!(v.detail, None, "{}", v.message);
+    }
 
     #[test]
     fn classes_match_the_cli_exit_codes() {

@@ -286,8 +286,12 @@ pub struct PairingErrorView {
     pub kind: ErrorKind,
     /// A short heading.
     pub title: String,
-    /// The exact reason and what to do (the core's sentence).
+    /// The exact reason and what to do: the core's sentence in people's words (no CLI
+    /// commands, no quotes of LWA; [`crate::plain_words`]).
     pub message: String,
+    /// The core's exact sentence, when `message` left something out: shown under Advanced.
+    #[ts(optional = nullable)]
+    pub detail: Option<String>,
     /// The suggested next step.
     pub retry: RetryMode,
 }

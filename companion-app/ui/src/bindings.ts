@@ -178,9 +178,14 @@ kind: ErrorKind,
  */
 title: string, 
 /**
- * The exact reason and what to do (the core's sentence).
+ * The exact reason and what to do: the core's sentence in people's words (no CLI
+ * commands, no quotes of LWA; [`crate::plain_words`]).
  */
 message: string, 
+/**
+ * The core's exact sentence, when `message` left something out: shown under Advanced.
+ */
+detail?: string | null, 
 /**
  * The suggested next step.
  */

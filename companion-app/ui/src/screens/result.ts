@@ -82,6 +82,13 @@ export function resultScreen(app: App): Screen {
     h("div", { class: "result-icon bad" }, svg(icons.alert, "icon icon-xl")),
     h("h1", { tabindex: "-1" }, error?.title ?? "Pairing stopped"),
     h("p", { class: "lead error-message", id: "error-message" }, error?.message ?? ""),
+    // The core's exact sentence (CLI commands, what LWA said), for developers and support.
+    error?.detail
+      ? disclosure("result-error-advanced", "Advanced", [
+          h("p", { class: "muted small" }, "The exact message:"),
+          h("p", { class: "mono small", id: "error-detail" }, error.detail),
+        ]).el
+      : null,
     h("div", { class: "actions" }, other, primary),
   );
   return { id: "result", el, focus: () => el.querySelector("h1") };

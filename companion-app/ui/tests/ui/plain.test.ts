@@ -2,7 +2,8 @@
 // commands, millisecond timings, the client id and LWA settings) only behind "Advanced"
 // disclosures that are closed by default and work from the keyboard; an empty list that says
 // what to do on the speaker and searches again for real (search_again); an offline speaker
-// marked in the list; and, once linked, a first thing to say.
+// marked in the list; once linked, a first thing to say; and failures without CLI commands, the
+// core's exact sentence under Advanced.
 
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
@@ -167,6 +168,45 @@ describe("plain-words details", () => {
     await expect.poll(() => screenOf(page)).toBe("result");
     expect(await page.locator("#first-words").isVisible()).toBe(true);
     expect(await page.locator("#first-words").innerText()).toBe("Try it: say “Alexa, what time is it?”");
+    await context.close();
+  });
+});
+
+describe("failures in people's words", () => {
+  test("the result shows the sentence without commands; the exact one is under Advanced", async () => {
+    // As errors.rs sends it: message from plain_words::for_people, detail = the core's sentence.
+    const error = {
+      kind: "notPairable",
+      title: "The speaker isn't accepting pairing",
+      message: "The speaker's pairing window closed before the code arrived; reopen pairing on the speaker and try again.",
+      detail:
+        "The speaker's pairing window closed before the code arrived; reopen pairing on the speaker (its pairing button, or `avs-device-agent pair` on it) and run pair again.",
+      retry: "chooseSpeaker",
+    } as const;
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await toSetupCode(page);
+    await toProgress(page);
+    await emitPairing(page, { type: "failed", pairingId: 1, error });
+    await expect.poll(() => screenOf(page)).toBe("result");
+    expect(await page.locator("#error-message").innerText()).toBe(error.message);
+    expect(developerWordsIn(await visibleText(page))).toEqual([]);
+    await expectClosedDisclosure(page, "result-error-advanced");
+    await page.locator("#result-error-advanced-toggle").click();
+    expect(await page.locator("#error-detail").innerText()).toBe(error.detail);
+    await context.close();
+  });
+
+  test("a failure with nothing left out has no Advanced", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await toSetupCode(page);
+    await toProgress(page);
+    await emitPairing(page, {
+      type: "failed",
+      pairingId: 1,
+      error: { kind: "wrongSetupCode", title: "Wrong setup code", message: "Wrong setup code: 19 tries left.", detail: null, retry: "newCode" },
+    });
+    await expect.poll(() => screenOf(page)).toBe("result");
+    expect(await page.locator("#result-error-advanced-toggle").count()).toBe(0);
     await context.close();
   });
 });
