@@ -191,6 +191,13 @@ pub struct AgentOptions {
 }
 
 impl AgentOptions {
+    /// Setup-code attempts back to back (`attempt_interval_secs = 0`): for tests where a right
+    /// code follows a wrong one at once (the 1 s pacing has its own test in
+    /// device-agent/tests/link.rs).
+    pub fn unpaced(&mut self) {
+        self.extra_toml.push("attempt_interval_secs = 0".into());
+    }
+
     /// Defaults for a speaker in `state_dir` using LWA at `base_url`.
     pub fn new(state_dir: PathBuf, base_url: &str) -> Self {
         Self {

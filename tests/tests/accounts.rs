@@ -82,7 +82,7 @@ fn restart_agent(setup: &mut Setup) {
         &setup.bins,
         setup.dir.path(),
         setup.emulator.base_url(),
-        |o| o.extra_toml.push("attempt_interval_secs = 0".into()),
+        AgentOptions::unpaced,
     );
     wait_for_status(setup, |s| s["auth_state"] == "REFRESHED");
 }
@@ -97,20 +97,6 @@ fn wait_for_status(setup: &Setup, pred: impl Fn(&serde_json::Value) -> bool) -> 
         }
         assert!(Instant::now() < deadline, "status never matched: {s}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-async fn setup_with(emulator: lwa_emulator::RunningEmulator) -> Setup {
-    let bins = bins();
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
-        o.extra_toml.push("attempt_interval_secs = 0".into())
-    });
-    Setup {
-        bins,
-        emulator,
-        agent,
-        dir,
     }
 }
 
@@ -137,7 +123,7 @@ fn pair_alice(setup: &Setup) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pair_result_and_both_statuses_name_the_account_also_after_a_restart() {
-    let mut setup = setup_with(emulator().await).await;
+    let mut setup = setup_with(emulator().await, AgentOptions::unpaced);
     pair_alice(&setup);
 
     restart_agent(&mut setup);
@@ -178,7 +164,7 @@ async fn without_a_readable_profile_the_account_id_is_shown() {
         .start()
         .await
         .unwrap();
-    let setup = setup_with(emu).await;
+    let setup = setup_with(emu, AgentOptions::unpaced);
     let out = pair(&setup, &scripted_browser(&setup.bins, ""), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let want = linked_line(&setup, &format!("Amazon account {ALICE_USER_ID}"));
@@ -220,7 +206,7 @@ fn read_fifo(path: &std::path::Path, limit: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_companion_that_loses_a_race_is_told_who_linked_the_speaker() {
-    let setup = setup_with(emulator().await).await;
+    let setup = setup_with(emulator().await, AgentOptions::unpaced);
     let ready = fifo(setup.dir.path(), "bob-ready");
     let go = fifo(setup.dir.path(), "bob-go");
     // Bob's browser says "ready" (his companion holds its device info and the sign-in page is
@@ -264,7 +250,7 @@ async fn the_companion_that_loses_a_race_is_told_who_linked_the_speaker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_different_account_replaces_the_linked_one_only_with_a_yes() {
-    let mut setup = setup_with(emulator().await).await;
+    let mut setup = setup_with(emulator().await, AgentOptions::unpaced);
     pair_alice(&setup);
 
     // Bob signs in on a companion with no terminal and no --yes: Alice stays.
@@ -328,7 +314,7 @@ async fn on_a_terminal_the_cli_asks_and_no_keeps_the_linked_account() {
         eprintln!("skipped: no `script` (util-linux) for a pseudo-terminal");
         return;
     }
-    let setup = setup_with(emulator().await).await;
+    let setup = setup_with(emulator().await, AgentOptions::unpaced);
     pair_alice(&setup);
     setup.agent.cli(&setup.bins.agent, "pair").unwrap();
 

@@ -52,18 +52,7 @@ fn landed_code(landing: &std::path::Path) -> String {
 async fn exit_codes_tell_scripts_what_happened() {
     // The right code follows a wrong one at once: pacing off (one counted attempt per second
     // per window, tested in device-agent/tests/link.rs), so no retrying a "try again in 1 s".
-    let bins = bins();
-    let emulator = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
-        o.extra_toml.push("attempt_interval_secs = 0".into())
-    });
-    let setup = Setup {
-        bins,
-        emulator,
-        agent,
-        dir,
-    };
+    let setup = setup_with(emulator().await, AgentOptions::unpaced);
     let addr = loopback(&setup);
 
     let wrong = pair(&setup, WRONG_CODE, "", &addr);

@@ -24,26 +24,6 @@ use shared_protocol::setup_code::SetupCode;
 /// A well-formed client id that the emulator's registry does not know.
 const UNKNOWN_CLIENT_ID: &str = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
 
-/// An agent whose attempts are not paced (so wrong codes can follow each other at once).
-async fn unpaced() -> Setup {
-    let bins = bins();
-    let emulator = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
-        o.extra_toml.push("attempt_interval_secs = 0".into())
-    });
-    Setup {
-        bins,
-        emulator,
-        agent,
-        dir,
-    }
-}
-
-fn addr(setup: &Setup) -> String {
-    format!("127.0.0.1:{}", setup.agent.port())
-}
-
 /// `pair` against the emulator with the default client, plain output, `extra` flags after.
 fn pair_args(setup: &Setup, code: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = [
@@ -57,7 +37,7 @@ fn pair_args(setup: &Setup, code: &str, extra: &[&str]) -> Vec<String> {
         "pair",
         "--plain",
         "--connect",
-        &addr(setup),
+        &loopback(setup),
         "--setup-code",
         code,
         "--lwa-base-url",
@@ -74,23 +54,12 @@ fn pair_args(setup: &Setup, code: &str, extra: &[&str]) -> Vec<String> {
 }
 
 /// Runs the companion without a terminal (stdin is /dev/null).
-fn companion(setup: &Setup, args: &[String]) -> Output {
-    Command::new(&setup.bins.companion)
+fn run_companion(setup: &Setup, args: &[String]) -> Output {
+    companion_cmd(setup)
         .args(args)
-        .env_remove("BROWSER")
-        .env_remove("AVS_SETUP_CODE")
         .stdin(Stdio::null())
         .output()
         .expect("run avs-companion")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn last_line(o: &Output) -> String {
@@ -236,8 +205,9 @@ fn sign_in_at(setup: &Setup, url: &str) {
 /// next run is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_setup_code_says_how_many_tries_are_left() {
-    let setup = unpaced().await;
-    let first = companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
+    // Wrong codes follow each other at once.
+    let setup = setup_with(emulator().await, AgentOptions::unpaced);
+    let first = run_companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
     assert_eq!(first.status.code(), Some(3), "{}", text(&first));
     assert_eq!(
         last_line(&first),
@@ -245,7 +215,7 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
         "{}",
         text(&first)
     );
-    let second = companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
+    let second = run_companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
     assert_eq!(second.status.code(), Some(3), "{}", text(&second));
     assert!(
         last_line(&second).starts_with("error: wrong setup code: 18 tries left"),
@@ -256,7 +226,7 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
     // Scripts get the same count in the final JSON line.
     let mut args = pair_args(&setup, WRONG_CODE, &["--json"]);
     args.retain(|a| a != "--plain");
-    let json = companion(&setup, &args);
+    let json = run_companion(&setup, &args);
     assert_eq!(json.status.code(), Some(3), "{}", text(&json));
     let last: serde_json::Value = serde_json::from_str(
         String::from_utf8_lossy(&json.stdout)
@@ -287,7 +257,7 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
             other => panic!("expected a counted wrong code, got {:?}", other.err()),
         }
     }
-    let last = companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
+    let last = run_companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
     assert_eq!(last.status.code(), Some(3), "{}", text(&last));
     assert_eq!(
         last_line(&last),
@@ -296,7 +266,7 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
         text(&last)
     );
     // Locked now: even the right code is refused before any handshake (exit 7).
-    let locked = companion(&setup, &pair_args(&setup, CODE, &[]));
+    let locked = run_companion(&setup, &pair_args(&setup, CODE, &[]));
     assert_eq!(locked.status.code(), Some(7), "{}", text(&locked));
 }
 
@@ -309,7 +279,7 @@ async fn an_unknown_client_id_is_refused_before_any_browser_opens() {
     let mark = setup.dir.path().join("browser-ran");
     let browser = marking_browser(&mark);
     let started = Instant::now();
-    let out = companion(
+    let out = run_companion(
         &setup,
         &pair_args(
             &setup,
@@ -354,7 +324,7 @@ async fn a_redirect_uri_lwa_does_not_allow_is_refused_before_any_browser_opens()
     let setup = setup().await;
     let mark = setup.dir.path().join("browser-ran");
     let browser = marking_browser(&mark);
-    let out = companion(
+    let out = run_companion(
         &setup,
         &pair_args(
             &setup,
@@ -392,7 +362,7 @@ async fn good_settings_and_an_unreachable_preflight_both_sign_in() {
         .emulator
         .inject_fault(Endpoint::Authorize, Fault::Drop, 1);
     let browser = scripted_browser(&setup.bins, "");
-    let out = companion(
+    let out = run_companion(
         &setup,
         &pair_args(
             &setup,
@@ -445,7 +415,7 @@ async fn an_error_lwa_redirects_with_is_reported_before_any_browser_opens() {
     };
     let mark = setup.dir.path().join("browser-ran");
     let browser = marking_browser(&mark);
-    let out = companion(
+    let out = run_companion(
         &setup,
         &pair_args(
             &setup,

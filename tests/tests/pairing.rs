@@ -105,18 +105,7 @@ async fn full_pairing_links_the_speaker_and_reports_every_step() {
 async fn a_wrong_setup_code_is_refused_before_any_login() {
     // The right code follows the wrong one at once: pacing off (one counted attempt per second
     // per window; tested in device-agent/tests/link.rs), so no waiting out a `busy` answer.
-    let bins = bins();
-    let emulator = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
-        o.extra_toml.push("attempt_interval_secs = 0".into())
-    });
-    let setup = Setup {
-        bins,
-        emulator,
-        agent,
-        dir,
-    };
+    let setup = setup_with(emulator().await, AgentOptions::unpaced);
     let (result, events) = run_pair(&setup, WRONG_CODE, scripted_browser(&setup.bins, "")).await;
     let err = result.expect_err("wrong code");
     assert!(

@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use avs_pair_tests::bins::Bins;
-use avs_pair_tests::stack::{self, AgentOptions, AgentProcess, Place};
+pub use avs_pair_tests::stack::AgentOptions;
+use avs_pair_tests::stack::{self, AgentProcess, Place};
 use companion_app::config::RedirectTarget;
 use companion_app::login::Browser;
 use companion_app::pairing::PairOptions;
@@ -36,10 +37,15 @@ pub async fn emulator() -> RunningEmulator {
 
 /// The emulator plus one agent on loopback (mDNS off), provisioned with [`CODE`].
 pub async fn setup() -> Setup {
+    setup_with(emulator().await, |_| {})
+}
+
+/// `emulator` plus one agent on loopback (mDNS off), provisioned with [`CODE`], after `tweak`
+/// (e.g. [`AgentOptions::unpaced`]).
+pub fn setup_with(emulator: RunningEmulator, tweak: impl FnOnce(&mut AgentOptions)) -> Setup {
     let bins = bins();
-    let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |_| {});
+    let agent = start_agent(&bins, dir.path(), emulator.base_url(), tweak);
     Setup {
         bins,
         emulator,
