@@ -166,4 +166,29 @@ describe("phone size (390×844)", () => {
     await shot(page, "phone-settings");
     await context.close();
   });
+
+  test("a keyboard opening over an already focused field: the field moves into what is left", async () => {
+    // A mobile webview shrinks the visual viewport when its keyboard opens, after the focus
+    // event. Here: the field is focused, the page scrolled so it sits low (700 px), then the
+    // window shrinks to 390x506 as if a keyboard took the bottom 40%.
+    const { page, context } = await phone();
+    await page.locator("#open-settings").click();
+    await page.locator("#settings-advanced-toggle").click();
+    await page.locator("#lwaBaseUrl").focus();
+    await page.evaluate(() => {
+      const r = document.getElementById("lwaBaseUrl")!.getBoundingClientRect();
+      window.scrollBy({ top: r.top - 700, behavior: "instant" as ScrollBehavior });
+    });
+    await settle(page);
+    expect(Math.round(await page.evaluate(() => document.getElementById("lwaBaseUrl")!.getBoundingClientRect().top))).toBe(700);
+    await page.setViewportSize({ width: 390, height: 506 });
+    await expect
+      .poll(() => page.evaluate(() => {
+        const r = document.getElementById("lwaBaseUrl")!.getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= window.innerHeight * 0.6;
+      }))
+      .toBe(true);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("lwaBaseUrl");
+    await context.close();
+  });
 });
