@@ -191,4 +191,23 @@ describe("phone size (390×844)", () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("lwaBaseUrl");
     await context.close();
   });
+
+  test("Replace the account? (15.5's screen), then the kept result", async () => {
+    const alice = { userId: "amzn1.account.AEXAMPLEALICE000000000000000", name: "Alice Example", email: "alice@example.com", label: "Alice Example (alice@example.com)" };
+    const bob = { userId: "amzn1.account.AEXAMPLEBOB00000000000000000", name: "Bob Example", email: "bob@example.com", label: "Bob Example (bob@example.com)" };
+    const { page, context } = await phone();
+    await toSetupCode(page);
+    await toProgress(page);
+    await toSignIn(page);
+    await emitPairing(page, stage(1, "signIn", "done"), stage(1, "handOver", "active"), stage(1, "handOver", "done"), stage(1, "exchange", "active"));
+    await emitPairing(page, { type: "confirmAccountSwitch", pairingId: 1, current: alice, new: bob });
+    await expect.poll(() => screenOf(page)).toBe("accountSwitch");
+    await expectPhoneFriendly(page, { fields: 0 });
+    await page.locator("#keep-account").click();
+    await emitPairing(page, { type: "keptAccount", pairingId: 1, account: alice, notLinked: bob });
+    await expect.poll(() => screenOf(page)).toBe("result");
+    await expectPhoneFriendly(page, { fields: 0 });
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
 });
