@@ -1,0 +1,8 @@
+//! cargo-fuzz entry point: the input and the invariants are in `checks/mdns_answer.rs` (the CI replays
+//! the committed seeds through the same check on stable: `tests/tests/fuzz_seeds.rs`).
+#![no_main]
+
+#[path = "../checks/mdns_answer.rs"]
+mod check;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::run(data));
