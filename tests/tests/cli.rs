@@ -66,26 +66,12 @@ async fn exit_codes_tell_scripts_what_happened() {
     assert_eq!(malformed.status.code(), Some(2), "{}", text(&malformed));
 
     let landing = setup.dir.path().join("landing.txt");
-    let ok = companion(
-        &setup,
-        &[
-            "-vv",
-            "pair",
-            "--json",
-            "--connect",
-            &addr,
-            "--setup-code",
-            CODE,
-            "--client-id",
-            DEFAULT_DEVICE_CLIENT_ID,
-            "--lwa-base-url",
-            setup.emulator.base_url(),
-            "--browser",
-            &recording_browser(&setup, &landing),
-            "--login-timeout",
-            "20",
-        ],
-    );
+    let browser = recording_browser(&setup, &landing);
+    let ok = companion_cmd(&setup)
+        .arg("-vv")
+        .args(pair_args(&setup, "--json", &addr, CODE, &browser))
+        .output()
+        .expect("run avs-companion");
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
     let stdout = String::from_utf8_lossy(&ok.stdout);
     let result: serde_json::Value = stdout

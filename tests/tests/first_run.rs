@@ -15,11 +15,24 @@ fn stdout(o: &Output) -> String {
 }
 
 fn pair(setup: &Setup, addr: &str) -> Output {
-    let browser = scripted_browser(&setup.bins, "");
+    pair_with(setup, addr, &scripted_browser(&setup.bins, ""))
+}
+
+/// `avs-companion pair --plain` on `addr` with the right code and `browser`.
+fn pair_with(setup: &Setup, addr: &str, browser: &str) -> Output {
     companion_cmd(setup)
-        .args(pair_args(setup, "--plain", addr, CODE, &browser))
+        .args(pair_args(setup, "--plain", addr, CODE, browser))
         .output()
         .expect("run avs-companion")
+}
+
+/// `avs-companion status --connect addr`, with `--setup-code` when `code` is given.
+fn status(setup: &Setup, addr: &str, code: Option<&str>) -> Output {
+    let mut args = vec!["status", "--connect", addr];
+    if let Some(code) = code {
+        args.extend(["--setup-code", code]);
+    }
+    companion(setup, &args)
 }
 
 /// 15.8: `status` says the auth state in words with the SDK name in parentheses, shows no
@@ -29,10 +42,7 @@ async fn status_speaks_in_words() {
     let setup = setup().await;
     let addr = loopback(&setup);
 
-    let st = companion(
-        &setup,
-        &["status", "--connect", &addr, "--setup-code", CODE],
-    );
+    let st = status(&setup, &addr, Some(CODE));
     assert_eq!(st.status.code(), Some(0), "{}", text(&st));
     let out = stdout(&st);
     assert!(
@@ -48,7 +58,7 @@ async fn status_speaks_in_words() {
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
 
     // Window closed after linking: without the code, and with it.
-    let st = companion(&setup, &["status", "--connect", &addr]);
+    let st = status(&setup, &addr, None);
     assert_eq!(st.status.code(), Some(0), "{}", text(&st));
     assert!(
         stdout(&st).contains(
@@ -57,10 +67,7 @@ async fn status_speaks_in_words() {
         "{}",
         text(&st)
     );
-    let st = companion(
-        &setup,
-        &["status", "--connect", &addr, "--setup-code", CODE],
-    );
+    let st = status(&setup, &addr, Some(CODE));
     assert_eq!(st.status.code(), Some(0), "{}", text(&st));
     let out = stdout(&st);
     assert!(
@@ -71,10 +78,7 @@ async fn status_speaks_in_words() {
 
     // Open again: linked, in words.
     setup.agent.cli(&setup.bins.agent, "pair").unwrap();
-    let st = companion(
-        &setup,
-        &["status", "--connect", &addr, "--setup-code", CODE],
-    );
+    let st = status(&setup, &addr, Some(CODE));
     assert_eq!(st.status.code(), Some(0), "{}", text(&st));
     let out = stdout(&st);
     assert!(
@@ -90,18 +94,9 @@ async fn status_speaks_in_words() {
 /// after. The whole text, word for word (only the software version on the first line varies).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_with_the_window_shut_prints_the_hello_summary_in_words() {
-    let bins = bins();
-    let emulator = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
+    let setup = setup_with(emulator().await, |o| {
         o.extra_toml.push("boot_window_secs = 0".into())
     });
-    let setup = Setup {
-        bins,
-        emulator,
-        agent,
-        dir,
-    };
     let addr = loopback(&setup);
     let id = setup.agent.device_id.clone();
     let expect = |out: &Output, paired: &str, auth: &str| {
@@ -132,24 +127,18 @@ async fn status_with_the_window_shut_prints_the_hello_summary_in_words() {
                         button or run `avs-device-agent pair` on it";
 
     // Never paired, window shut.
-    let st = companion(&setup, &["status", "--connect", &addr]);
+    let st = status(&setup, &addr, None);
     expect(&st, "no", GIVE_CODE);
-    let st = companion(
-        &setup,
-        &["status", "--connect", &addr, "--setup-code", CODE],
-    );
+    let st = status(&setup, &addr, Some(CODE));
     expect(&st, "no", SHUT);
 
     // Paired, window shut again by the link.
     setup.agent.cli(&setup.bins.agent, "pair").unwrap();
     let ok = pair(&setup, &addr);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
-    let st = companion(&setup, &["status", "--connect", &addr]);
+    let st = status(&setup, &addr, None);
     expect(&st, "yes", GIVE_CODE);
-    let st = companion(
-        &setup,
-        &["status", "--connect", &addr, "--setup-code", CODE],
-    );
+    let st = status(&setup, &addr, Some(CODE));
     expect(&st, "yes", SHUT);
 }
 
@@ -174,7 +163,7 @@ async fn connect_takes_host_names_and_knows_an_http_server() {
     let http = url::Url::parse(setup.emulator.base_url()).unwrap();
     assert_eq!(http.scheme(), "http", "the emulator serves plain HTTP here");
     let addr = format!("127.0.0.1:{}", http.port().unwrap());
-    let st = companion(&setup, &["status", "--connect", &addr]);
+    let st = status(&setup, &addr, None);
     assert_eq!(st.status.code(), Some(6), "{}", text(&st));
     let err = String::from_utf8_lossy(&st.stderr);
     assert!(
@@ -196,25 +185,7 @@ async fn a_speaker_that_stops_mid_sign_in_is_named_so() {
         scripted_browser(&setup.bins, "")
     );
     let browser = format!("sh -c {} browser", shell_words::quote(&script));
-    let o = companion(
-        &setup,
-        &[
-            "pair",
-            "--plain",
-            "--connect",
-            &addr,
-            "--setup-code",
-            CODE,
-            "--client-id",
-            DEFAULT_DEVICE_CLIENT_ID,
-            "--lwa-base-url",
-            setup.emulator.base_url(),
-            "--browser",
-            &browser,
-            "--login-timeout",
-            "20",
-        ],
-    );
+    let o = pair_with(&setup, &addr, &browser);
     assert_eq!(o.status.code(), Some(6), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
