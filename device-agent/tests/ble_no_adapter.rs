@@ -43,8 +43,10 @@ async fn without_an_adapter_ble_is_disabled_in_one_line_and_tcp_still_pairs() {
     } else {
         assert_eq!(status, BleStatus::NotBuilt);
     }
-    // Wi-Fi pairing is untouched.
-    let mut s = eventually_async_connect(agent.link_addr()).await;
+    // Wi-Fi pairing is untouched: the first handshake succeeds (nothing else holds a slot).
+    let mut s = connect(agent.link_addr(), CODE)
+        .await
+        .expect("a handshake over TCP");
     assert!(matches!(
         request(&mut s, CompanionMessage::GetStatus).await,
         AgentMessage::Status(_)
