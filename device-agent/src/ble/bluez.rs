@@ -47,6 +47,10 @@ const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// arrive before the session is installed.
 const SUBSCRIBE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a new subscription waits for the session before it to end (its companion has
+/// usually just unsubscribed) before it is turned away.
+const HANDOVER_GRACE: Duration = Duration::from_secs(2);
+
 /// A found, powered adapter.
 pub(super) struct Peripheral {
     session: Session,
@@ -156,11 +160,20 @@ impl Peripheral {
                 },
                 _ = shutdown.changed() => break,
             };
-            if current.as_ref().is_some_and(|s| !s.is_finished()) {
-                tracing::info!(
-                    "another companion subscribed over BLE while one is pairing; it is ignored"
-                );
-                continue;
+            if let Some(session) = current.as_mut().filter(|s| !s.is_finished()) {
+                // Often the companion before has just left (a retry right after a failure) and
+                // its session is still winding down: let it end rather than turn the newcomer
+                // away, whose writes would otherwise land in the old session.
+                let ended = tokio::select! {
+                    r = tokio::time::timeout(HANDOVER_GRACE, session) => r.is_ok(),
+                    _ = shutdown.changed() => break,
+                };
+                if !ended {
+                    tracing::info!(
+                        "another companion subscribed over BLE while one is pairing; it is ignored"
+                    );
+                    continue;
+                }
             }
             if !notifier.confirming() {
                 tracing::warn!("the BLE tx session is not confirmed (notify instead of indicate)");
@@ -378,6 +391,11 @@ impl GattLink for BluezLink {
 
     async fn disconnect(&mut self) {
         let address = *lock(&self.device);
+        // A companion that unsubscribed has left already; disconnecting its address now could
+        // cut the next connection from the same central (the same phone retrying).
+        if self.notifier.is_stopped() {
+            return;
+        }
         if let Some(address) = address {
             disconnect_device(&self.adapter, address).await;
         }
@@ -387,6 +405,9 @@ impl GattLink for BluezLink {
 impl Drop for BluezLink {
     fn drop(&mut self) {
         let address = *lock(&self.device);
+        if self.notifier.is_stopped() {
+            return;
+        }
         if let (Some(address), Ok(rt)) = (address, tokio::runtime::Handle::try_current()) {
             let adapter = self.adapter.clone();
             rt.spawn(async move { disconnect_device(&adapter, address).await });
