@@ -71,8 +71,29 @@ fn agent_status_text(setup: &Setup) -> Vec<String> {
     stdout_lines(&out)
 }
 
+/// Name and e-mail address are personal data: the agent's logs (stdout and stderr) hold neither.
+fn assert_no_personal_data_logged(setup: &Setup) {
+    let (out, err) = setup.agent.process.log_paths();
+    for path in [out, err] {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        for personal in [
+            "Alice Example",
+            "alice@example.com",
+            "Bob Example",
+            "bob@example.com",
+        ] {
+            assert!(
+                !log.contains(personal),
+                "{personal:?} in the agent's log {}:\n{log}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// Stops the agent and starts it again on the same state dir; waits until it refreshed.
 fn restart_agent(setup: &mut Setup) {
+    assert_no_personal_data_logged(setup);
     setup
         .agent
         .process
@@ -305,6 +326,7 @@ async fn a_different_account_replaces_the_linked_one_only_with_a_yes() {
     assert_eq!(result["account"]["email"], "bob@example.com", "{result}");
     let s = wait_for_status(&setup, |s| s["user_id"] == BOB_USER_ID);
     assert_eq!(s["auth_state"], "REFRESHED");
+    assert_no_personal_data_logged(&setup);
 }
 
 /// On a terminal (a pseudo-terminal from `script`) the CLI asks, and "n" keeps Alice.
