@@ -613,7 +613,9 @@ fn central_disconnecting_mid_write_ends_both_sides_cleanly() {
 fn wrong_setup_code_over_bluez_is_refused_and_counted() {
     require_netns!();
     let bluez = Bluez::start(&["--mtu", "23"]);
-    let scene = Scene::start(&bluez, None);
+    // The right code follows the wrong one without waiting out the agent's 1 s pacing (tested
+    // in device-agent/tests/link.rs): the test must not depend on how long BLE discovery takes.
+    let scene = Scene::start_with(&bluez, None, &["attempt_interval_secs = 0".into()]);
     bluez.wait("ADV_REGISTERED", START);
     let wrong = scene.pair_with(&bluez, "avs-companion-wrong", WRONG_CODE);
     assert_eq!(
