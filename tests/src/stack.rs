@@ -375,10 +375,33 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// Writes `script` to `path` as an executable (mode 0755): a Wi-Fi hook for the agent's hook
-/// backend (contract in docs/agent.md).
-pub fn write_hook(path: &Path, script: &str) -> std::io::Result<()> {
+/// Writes a Wi-Fi hook for the agent's hook backend (contract in docs/agent.md) to `path`,
+/// executable: `scan` shows one network, Home-5G; `connect` reads the passphrase from stdin,
+/// refuses any but `passphrase` (exit 10, wrong password), then runs the shell lines `join`
+/// and reports the address 192.0.2.20; `rollback` runs `rollback`.
+pub fn write_home_wifi_hook(
+    path: &Path,
+    passphrase: &str,
+    join: &str,
+    rollback: &str,
+) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
+    let script = format!(
+        r#"#!/bin/sh
+case "$1" in
+scan) echo '{{"ssid":"Home-5G","signal":70,"security":"wpa2_psk","frequency":5180}}' ;;
+connect)
+  read -r pass
+  echo "stage authenticating"
+  [ "$pass" = "{passphrase}" ] || exit 10
+  echo "stage getting_address"
+{join}
+  echo "address 192.0.2.20" ;;
+rollback) {rollback} ;;
+status) echo '{{"interface":"wlan0"}}' ;;
+esac
+"#
+    );
     std::fs::write(path, script)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use avs_pair_tests::companion::{ble_options, discover_over_ble, pair_as_alice, ScriptedWifi};
 use avs_pair_tests::gatt_model::ModelSpeaker;
-use avs_pair_tests::stack::write_hook;
+use avs_pair_tests::stack::write_home_wifi_hook;
 use companion_app::error::PairError;
 use companion_app::pairing::{PairEvent, PairOptions, PairReport, Step, Target};
 use device_agent::config::NetworkBackendKind;
@@ -62,24 +62,10 @@ fn gate(dir: &Path, upstream: String) -> String {
 /// The hook: scan shows Home-5G; connect joins it (creates `online`) with [`PASS`] only.
 fn hook(dir: &Path) -> PathBuf {
     let path = dir.join("wifi-hook");
-    let script = format!(
-        r#"#!/bin/sh
-case "$1" in
-scan) echo '{{"ssid":"Home-5G","signal":70,"security":"wpa2_psk","frequency":5180}}' ;;
-connect)
-  read -r pass
-  echo "stage authenticating"
-  [ "$pass" = "{PASS}" ] || exit 10
-  echo "stage getting_address"
-  touch "{dir}/online"
-  echo "address 192.0.2.20" ;;
-rollback) rm -f "{dir}/online" ;;
-status) echo '{{"interface":"wlan0"}}' ;;
-esac
-"#,
-        dir = dir.display()
-    );
-    write_hook(&path, &script).unwrap();
+    let online = dir.join("online");
+    let join = format!("  touch \"{}\"", online.display());
+    let rollback = format!("rm -f \"{}\"", online.display());
+    write_home_wifi_hook(&path, PASS, &join, &rollback).unwrap();
     path
 }
 

@@ -24,7 +24,7 @@ use avs_pair_tests::companion::{ble_options, discover_over_ble, pair_as_alice, S
 use avs_pair_tests::gatt_model::serve_agent;
 use avs_pair_tests::netns::{TestNet, LINK_NAME};
 use avs_pair_tests::require_netns;
-use avs_pair_tests::stack::write_hook;
+use avs_pair_tests::stack::write_home_wifi_hook;
 use companion_app::ble::model::ModelCentral;
 use companion_app::ble::BleCentral;
 use companion_app::pairing::{PairEvent, Step, Target};
@@ -44,28 +44,16 @@ const KEY: &str = "model:speaker-netns";
 /// (bounded) for its carrier, as a supplicant waits for association; rollback takes it down.
 fn hook(dir: &Path, netns: &str) -> PathBuf {
     let path = dir.join("wifi-hook");
-    let script = format!(
-        r#"#!/bin/sh
-case "$1" in
-scan) echo '{{"ssid":"Home-5G","signal":70,"security":"wpa2_psk","frequency":5180}}' ;;
-connect)
-  read -r pass
-  echo "stage authenticating"
-  [ "$pass" = "{PASS}" ] || exit 10
-  echo "stage getting_address"
-  ip -n {netns} link set {LINK_NAME} up || exit 1
+    let join = format!(
+        r#"  ip -n {netns} link set {LINK_NAME} up || exit 1
   i=0
   until ip -n {netns} link show {LINK_NAME} | grep -q LOWER_UP; do
     i=$((i+1)); [ $i -gt 100 ] && exit 12
     sleep 0.05
-  done
-  echo "address 192.0.2.20" ;;
-rollback) ip -n {netns} link set {LINK_NAME} down ;;
-status) echo '{{"interface":"wlan0"}}' ;;
-esac
-"#
+  done"#
     );
-    write_hook(&path, &script).unwrap();
+    let rollback = format!("ip -n {netns} link set {LINK_NAME} down");
+    write_home_wifi_hook(&path, PASS, &join, &rollback).unwrap();
     path
 }
 
