@@ -427,11 +427,13 @@ fn the_window_pairs_a_real_speaker() {
         )
         .unwrap();
     }
+    // The right code follows the wrong one as fast as the window is driven: pacing off (1 s,
+    // tested in device-agent/tests/link.rs), so the test does not depend on the driver's speed.
     let agent_config = state.join("agent.toml");
     std::fs::write(
         &agent_config,
         format!(
-            "product_id = {DEFAULT_PRODUCT_ID:?}\ndsn = \"E2E-0001\"\nfriendly_name = \"Living room speaker\"\nlwa_base_url = {lwa:?}\nstate_dir = {:?}\nmdns = false\nlink_bind = \"127.0.0.1:0\"\n",
+            "product_id = {DEFAULT_PRODUCT_ID:?}\ndsn = \"E2E-0001\"\nfriendly_name = \"Living room speaker\"\nlwa_base_url = {lwa:?}\nstate_dir = {:?}\nmdns = false\nlink_bind = \"127.0.0.1:0\"\nattempt_interval_secs = 0\n",
             state.display().to_string()
         ),
     )
