@@ -126,6 +126,17 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
             "Wrong setup code: pairing is locked",
             RetryMode::ChooseSpeaker,
         ),
+        // The agent's pacing: a code within a second of the last one is answered "busy, try
+        // again in 1 s". Nothing is wrong with the speaker or the code: the same code again works.
+        PairError::Link(LinkError::Refused(body))
+            if body.kind == shared_protocol::message::ErrorKind::Busy =>
+        {
+            (
+                ErrorKind::NotPairable,
+                "The speaker is busy for a moment",
+                RetryMode::SameCode,
+            )
+        }
         other => match other.exit_kind() {
             ExitKind::WrongSetupCode => (
                 ErrorKind::WrongSetupCode,
@@ -189,6 +200,27 @@ pub(crate) fn sentence(text: &str) -> String {
 mod tests {
     use super::*;
     use shared_protocol::message::{ErrorBody, ErrorKind as WireKind};
+
+    #[test]
+    fn a_busy_speaker_offers_the_same_code_again() {
+        // Issue 15.10 (found by the window e2e): the right code typed within a second of a wrong
+        // one was "isn't accepting pairing" with "Back to speakers"; it is a moment's wait.
+        let busy: PairError = LinkError::Refused(ErrorBody::new(
+            WireKind::Busy,
+            "another setup code was tried a moment ago; try again in 1 s",
+        ))
+        .into();
+        let v = view(&busy);
+        assert_eq!(
+            (v.kind, v.retry, v.title.as_str()),
+            (
+                ErrorKind::NotPairable,
+                RetryMode::SameCode,
+                "The speaker is busy for a moment"
+            )
+        );
+        assert!(v.message.contains("try again in 1 s"), "{}", v.message);
+    }
 
     #[test]
     fn the_window_gets_people_words_and_the_exact_sentence_under_advanced() {
