@@ -7,7 +7,9 @@
 //! browse resolves the speaker: the responder just multicast its records, or announced them)
 //! and then runs the one-shot query for less than a second: it must return the speaker's
 //! instance, port, TXT record and IPv4 address. A speaker seen only by the one-shot query must
-//! also leave the list when it dies (verify by a one-shot re-query; mdns-sd never knew it).
+//! also leave the list when it dies (verify by a one-shot re-query; mdns-sd never knew it). And
+//! the agent announces a window change at once instead of probing its name again, so a one-shot
+//! query right after `pair` already sees the window open (~12 s: the shortest window is 10 s).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -153,5 +155,76 @@ fn a_speaker_seen_only_by_the_one_shot_query_leaves_the_list_when_it_dies() {
         "{first:?}"
     );
     assert!(gone, "a dead speaker leaves the list after verify()");
+    drop(agent);
+}
+
+#[test]
+fn a_window_change_is_answered_at_once_without_probing_the_name_again() {
+    require_netns!();
+    let bins = common::bins();
+    let net = TestNet::speaker_and_laptop().unwrap();
+    let laptop_ip = net.host("laptop").unwrap().addr;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = AgentOptions::new(dir.path().join("state"), &format!("https://{laptop_ip}:9"))
+        .advertised_on_link();
+    // Open at start, shut after the shortest window the agent allows (10 s): long past the
+    // name's probe (the agent's PROBE_DONE, 2 s), so the close and the reopen below are updates
+    // of a name that is already the speaker's.
+    o.pairing_window_secs = Some(10);
+    let agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
+    let id = DeviceId::new(agent.device_id.clone());
+    let instance = format!("avs-{}.{MDNS_SERVICE_TYPE}", agent.device_id);
+
+    // A companion already browsing sees the window shut.
+    net.run_in("laptop", move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let browse = Discovery::mdns(MdnsOptions {
+                oneshot: false,
+                ..link_only()
+            })
+            .unwrap();
+            browse
+                .wait_for(Duration::from_secs(15), |d| {
+                    d.id == id && d.pairing == PairingState::Closed
+                })
+                .await
+                .expect("the browse sees the window shut");
+        })
+    })
+    .unwrap();
+
+    // The window reopens; a one-shot query right after must be answered with the new record.
+    // mdns-sd would probe the changed TXT record for >= 0.75 s and answer nothing meanwhile.
+    agent.cli(&bins.agent, "pair").unwrap();
+    let answers = net
+        .run_in("laptop", move || {
+            let interfaces = oneshot::query_interfaces(Some(&[LINK_NAME.to_owned()]));
+            let mut answers = Vec::new();
+            oneshot::run(
+                &interfaces,
+                Duration::from_millis(700),
+                &AtomicBool::new(false),
+                |a| answers.push(a),
+            )
+            .unwrap();
+            answers
+        })
+        .unwrap();
+    let states: Vec<PairingState> = answers
+        .iter()
+        .filter(|a| a.instance == instance)
+        .map(|a| {
+            let props = TxtProperties::from(&a.txt[..]).into_property_map_str();
+            TxtRecord::from_properties(&props).unwrap().pairing
+        })
+        .collect();
+    assert!(
+        states.contains(&PairingState::Open),
+        "no answer with the reopened window within 700 ms of `pair`: {states:?}"
+    );
     drop(agent);
 }
