@@ -3,6 +3,7 @@
 //! `pair()` with the emulator's scripted user (Alice) answering the sign-in link, and a Wi-Fi
 //! chooser that answers from a list. Test fixtures: they panic when something does not work.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use companion_app::ble::{self, BleCentral};
 use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
 use companion_app::discovery::{Device, Discovery};
 use companion_app::error::PairError;
+use companion_app::link::{open_tcp, LinkError, LinkSession, LinkTimeouts, TcpTransport};
 use companion_app::login::Browser;
 use companion_app::pairing::{pair, PairEvent, PairOptions, PairReport, Target};
 use companion_app::wifi::{BoxFuture, WifiChoice, WifiChooser};
@@ -18,6 +20,22 @@ use lwa_emulator::{Consent, ScriptedUser};
 use shared_protocol::message::{WifiNetwork, WifiResult};
 use shared_protocol::secret::WifiPassphrase;
 use shared_protocol::setup_code::SetupCode;
+
+/// A sealed link session with the speaker at `addrs` (TCP, default timeouts), opened with setup
+/// code `code`.
+pub async fn open_session(
+    addrs: &[SocketAddr],
+    code: &str,
+) -> Result<LinkSession<TcpTransport>, LinkError> {
+    let code = SetupCode::parse(code).unwrap_or_else(|e| panic!("setup code: {e}"));
+    let (client, _) = open_tcp(addrs, LinkTimeouts::default()).await?;
+    client.authenticate(&code).await
+}
+
+/// One setup-code attempt with `code` at `addr`; the session, if any, is closed at once.
+pub async fn try_code(addr: SocketAddr, code: &str) -> Result<(), LinkError> {
+    open_session(&[addr], code).await.map(drop)
+}
 
 /// Finds a speaker through the companion's discovery with `central` as its BLE source (10 s).
 /// Keep the [`Discovery`] while the device is used.

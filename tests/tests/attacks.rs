@@ -16,17 +16,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use avs_pair_tests::companion::{open_session, try_code};
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::AgentProcess;
 use avs_pair_tests::world::{World, ALICE, CODE, WRONG_CODE};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use companion_app::link::{open_tcp, LinkError, LinkTimeouts};
+use companion_app::link::LinkError;
 use companion_app::pairing::Target;
 use lwa_emulator::Endpoint;
 use shared_protocol::lwa::AuthState;
 use shared_protocol::message::{ErrorKind, Hello, PairingWindow, PlainMessage, Role};
-use shared_protocol::setup_code::SetupCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -307,13 +307,7 @@ fn a_replayed_session_is_refused_and_reveals_nothing() {
                 tokio::select! { () = up => {}, _ = down => {} }
             });
             // The real owner: handshake with the right code, asks for device info, leaves.
-            let (client, _) = open_tcp(&[tap_addr], LinkTimeouts::default())
-                .await
-                .unwrap();
-            let mut session = client
-                .authenticate(&SetupCode::parse(CODE).unwrap())
-                .await
-                .unwrap();
+            let mut session = open_session(&[tap_addr], CODE).await.unwrap();
             let info = session.device_info().await.unwrap();
             drop(info);
             drop(session);
@@ -355,14 +349,6 @@ fn a_replayed_session_is_refused_and_reveals_nothing() {
         "LWA contacted by the replay: {replayed:?}"
     );
     assert!(!w.status(&a).unwrap().paired);
-}
-
-async fn try_code(addr: SocketAddr, code: &str) -> Result<(), LinkError> {
-    let (client, _) = open_tcp(&[addr], LinkTimeouts::default()).await?;
-    client
-        .authenticate(&SetupCode::parse(code).unwrap())
-        .await
-        .map(drop)
 }
 
 #[test]

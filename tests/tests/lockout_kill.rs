@@ -11,29 +11,20 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use avs_pair_tests::companion::try_code;
 use avs_pair_tests::stack::AgentOptions;
 use common::*;
-use companion_app::link::{open_tcp, LinkError, LinkTimeouts};
+use companion_app::link::LinkError;
 use nix::sys::signal::Signal;
 use shared_protocol::message::PairingWindow;
-use shared_protocol::setup_code::SetupCode;
 
 /// The agent's first lockout (`lockout_base`, 60 s by default).
 const LOCKOUT: f64 = 60.0;
 /// How long the agent stays dead: the time under test (the lockout must count it).
 const DEAD: Duration = Duration::from_secs(3);
-
-async fn try_code(addr: SocketAddr, code: &str) -> Result<(), LinkError> {
-    let (client, _) = open_tcp(&[addr], LinkTimeouts::default()).await?;
-    client
-        .authenticate(&SetupCode::parse(code).unwrap())
-        .await
-        .map(drop)
-}
 
 fn unpaced(o: &mut AgentOptions) {
     // Guesses back to back: the 1 s pacing has its own test in device-agent/tests/link.rs.

@@ -8,15 +8,15 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use avs_pair_tests::companion::open_session;
 use common::*;
 use companion_app::error::{ExitKind, PairError};
 use companion_app::handover::{hand_over, HandoverError, HandoverTimeouts};
-use companion_app::link::{open_tcp, LinkError, LinkTimeouts};
+use companion_app::link::LinkError;
 use companion_app::login::{browser, LoginError, LoginWait, PendingLogin};
 use companion_app::pairing::{pair, PairEvent, Step, Target};
 use lwa_emulator::registry::{ALICE_USER_ID, DEFAULT_DEVICE_CLIENT_ID};
 use shared_protocol::message::{AuthFailureClass, ErrorKind, ProgressStage};
-use shared_protocol::setup_code::SetupCode;
 
 /// No pairing may take longer than this, whatever fails.
 const NO_HANG: Duration = Duration::from_secs(45);
@@ -173,11 +173,7 @@ async fn declining_consent_is_a_user_cancel_with_a_readable_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_code_fails_the_exchange_with_advice() {
     let setup = setup().await;
-    let (client, _) = open_tcp(&loopback_addr(&setup.agent), LinkTimeouts::default())
-        .await
-        .unwrap();
-    let mut session = client
-        .authenticate(&SetupCode::parse(CODE).unwrap())
+    let mut session = open_session(&loopback_addr(&setup.agent), CODE)
         .await
         .unwrap();
     let info = session.device_info().await.unwrap();
