@@ -336,6 +336,14 @@ impl Run {
         self.stderr.iter().filter(|l| l.contains(what)).collect()
     }
 
+    /// The `error:` lines on stderr.
+    fn error_lines(&self) -> Vec<&String> {
+        self.stderr
+            .iter()
+            .filter(|l| l.starts_with("error:"))
+            .collect()
+    }
+
     /// A run that ended well and said "no Bluetooth adapter found" exactly once: that line.
     fn no_adapter_line(&self) -> String {
         assert_eq!(self.code, Some(0), "{}", self.tail);
@@ -549,11 +557,7 @@ fn central_disconnecting_mid_frame_ends_both_sides_cleanly() {
         &["--disconnect-after-indications", "3"],
         "the Bluetooth LE connection was lost while sending chunk",
     );
-    let errors: Vec<&String> = broken
-        .stderr
-        .iter()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
+    let errors = broken.error_lines();
     assert_eq!(
         errors,
         ["error: the speaker closed the connection during the hello"],
@@ -590,11 +594,7 @@ fn central_disconnecting_mid_write_ends_both_sides_cleanly() {
         air.iter().any(|l| l == "CONNECTED_FALSE"),
         "the stand-in reported Connected=false late: {air:?}"
     );
-    let errors: Vec<&String> = broken
-        .stderr
-        .iter()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
+    let errors = broken.error_lines();
     assert_eq!(
         errors,
         ["error: the speaker closed the connection during the hello"],
@@ -788,11 +788,7 @@ fn wifi_through_bluez_with_the_hook_backend() {
     // A wrong passphrase: the hook says so (exit 10), the companion says it in words.
     let failed = wifi("avs-companion-wifi-wrong", &wrong);
     assert_ne!(failed.code, Some(0), "{}", failed.tail);
-    let errors: Vec<&String> = failed
-        .stderr
-        .iter()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
+    let errors = failed.error_lines();
     assert_eq!(
         errors,
         ["error: Wrong password for Home-5G"],
