@@ -211,3 +211,38 @@ async fn a_different_account_waits_for_the_answer_and_keep_or_a_closed_link_keep
     assert_eq!(holds(&stack), BOB_USER_ID);
     stack.agent.shutdown().await;
 }
+
+/// No answer within `switch_answer_timeout_secs`: the agent stops waiting, keeps Alice and says
+/// so (`kept_current` with `timed_out`); the companion then shows "(no answer in time)".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answer_in_time_keeps_the_linked_account() {
+    let stack = Stack::start(Emulator::builder(), |cfg| {
+        cfg.link.switch_answer_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut s = asking_session(&stack).await;
+    assert!(matches!(
+        hand_over(&stack, &mut s, ALICE_EMAIL, ALICE_PASSWORD).await,
+        AgentMessage::AuthResult(AuthResult::Linked { .. })
+    ));
+    drop(s);
+    reopen(&stack).await;
+    let mut s = asking_session(&stack).await;
+    let q = match hand_over(&stack, &mut s, BOB_EMAIL, BOB_PASSWORD).await {
+        AgentMessage::ConfirmAccountSwitch(q) => q,
+        other => panic!("no question: {other:?}"),
+    };
+    assert_eq!(q.answer_within_secs, 1);
+    // The user never answers: the next message is the agent giving up.
+    match recv(&mut s).await {
+        AgentMessage::AuthResult(AuthResult::KeptCurrent {
+            account, timed_out, ..
+        }) => {
+            assert_eq!(account.user_id.as_str(), ALICE_USER_ID);
+            assert!(timed_out);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(holds(&stack), ALICE_USER_ID);
+    stack.agent.shutdown().await;
+}

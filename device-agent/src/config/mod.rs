@@ -186,6 +186,10 @@ config_keys! {
         /// Seconds a link session may stay silent (default 600: the user is logging in).
         #[arg(long, env = "AVS_AGENT_IDLE_TIMEOUT_SECS")]
         pub idle_timeout_secs: Option<u64>,
+        /// Seconds the companion has to answer "replace the linked account?" before the agent
+        /// keeps it (default 120).
+        #[arg(long, env = "AVS_AGENT_SWITCH_ANSWER_TIMEOUT_SECS")]
+        pub switch_answer_timeout_secs: Option<u64>,
         /// Command whose every output line means "pairing button pressed" (run with sh -c).
         #[arg(long, env = "AVS_AGENT_BUTTON_HOOK")]
         pub button_hook: Option<String>,
@@ -298,6 +302,9 @@ pub struct LinkConfig {
     pub idle_timeout: Duration,
     /// Deadline for the code exchange request to LWA (`request_timeout_secs`).
     pub exchange_timeout: Duration,
+    /// How long a different account's tokens wait in memory for the companion's answer to
+    /// "replace the linked account?" (`switch_answer_timeout_secs`); then the old one is kept.
+    pub switch_answer_timeout: Duration,
 }
 
 impl LinkConfig {
@@ -357,6 +364,13 @@ impl LinkConfig {
             )?,
             idle_timeout: secs("idle_timeout_secs", v.idle_timeout_secs, 600, 5, 3600)?,
             exchange_timeout: lwa.request_timeout,
+            switch_answer_timeout: secs(
+                "switch_answer_timeout_secs",
+                v.switch_answer_timeout_secs,
+                120,
+                1,
+                600,
+            )?,
         })
     }
 }

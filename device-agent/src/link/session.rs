@@ -12,7 +12,7 @@
 //! different account and the companion announced [`Capability::ConfirmAccountSwitch`], the new
 //! tokens stay in this task's memory (secret types, zeroized on drop) while the companion asks
 //! its user (`ConfirmAccountSwitch`, answered by `AccountSwitchAnswer` within
-//! [`SWITCH_ANSWER_TIMEOUT`]); only "replace" stores them. No answer, a closed link or "keep"
+//! `switch_answer_timeout_secs`, default 120 s); only "replace" stores them. No answer, a closed link or "keep"
 //! drops them and the old account stays linked and refreshing (`AuthResult::KeptCurrent`). A
 //! companion without the capability gets the 1.1 behaviour: the new account replaces the old.
 //! A companion whose `DeviceInfo` predates another companion's link loses the race: it is told
@@ -585,12 +585,12 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             session_id,
             current: current.clone(),
             new: new.clone(),
-            answer_within_secs: SWITCH_ANSWER_TIMEOUT.as_secs(),
+            answer_within_secs: self.limits.switch_answer_timeout.as_secs(),
         });
         if !self.send(&question).await {
             return kept(false);
         }
-        let deadline = Instant::now() + SWITCH_ANSWER_TIMEOUT;
+        let deadline = Instant::now() + self.limits.switch_answer_timeout;
         loop {
             match timeout_at(deadline, self.session.recv()).await {
                 Err(_) => return kept(true),
@@ -615,9 +615,6 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         }
     }
 }
-
-/// How long the agent holds a different account's tokens while the companion asks its user.
-pub const SWITCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What the loser of a race between two companions is told.
 pub fn linked_by_other_text(account: Option<&AccountProfile>) -> String {
