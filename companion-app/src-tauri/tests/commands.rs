@@ -882,3 +882,51 @@ fn events_speaker(a: &App) -> String {
     let list = a.ok("start_discovery", json!({}));
     list["speakers"][0]["id"].as_str().unwrap().to_owned()
 }
+
+#[test]
+fn a_busy_speaker_offers_try_again_and_the_kept_code_then_links() {
+    // Issue 15.10: the right code right after a wrong one meets the agent's pacing (at most one
+    // code a second: "busy, try again in 1 s"). The window offers Try again with the same code
+    // (not "Back to speakers"), and retry_pairing with the kept code links once the second is
+    // over. Early retries are answered busy again; the loop ends at the link or the deadline.
+    let world = World::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = app(
+        world.config(dir.path()),
+        Arc::new(ScriptedOpener {
+            consent: Consent::Allow,
+        }),
+    );
+    let id = a.list_and_start(world.link, WRONG_CODE);
+    a.until(PairingEvent::is_final);
+    a.ok(
+        "start_pairing",
+        json!({ "speakerId": id, "setupCode": CODE }),
+    );
+    match a.until(PairingEvent::is_final).last().unwrap() {
+        PairingEvent::Failed { error, .. } => {
+            assert_eq!(error.title, "The speaker is busy for a moment", "{error:?}");
+            assert_eq!(serde_json::to_value(error.retry).unwrap(), "sameCode");
+        }
+        other => panic!("expected busy within the agent's 1 s pacing: {other:?}"),
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        a.ok("retry_pairing", json!({}));
+        let events = a.until(|e| e.is_final() || matches!(e, PairingEvent::SignIn { .. }));
+        match events.last().unwrap() {
+            PairingEvent::SignIn { .. } => break,
+            PairingEvent::Failed { error, .. }
+                if error.title == "The speaker is busy for a moment"
+                    && std::time::Instant::now() < deadline => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    a.ok("open_sign_in", json!({}));
+    match a.until(PairingEvent::is_final).last().unwrap() {
+        PairingEvent::Linked { user_id, .. } => {
+            assert_eq!(user_id.as_deref(), Some(ALICE_USER_ID));
+        }
+        other => panic!("{other:?}"),
+    }
+}
