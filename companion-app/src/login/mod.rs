@@ -639,6 +639,144 @@ mod tests {
         assert_eq!(code.expose_secret(), "ALICES-CODE");
     }
 
+    /// Issue 15.9: a browser command that fails while a person can still open the URL is told
+    /// (not fatal), and the start URL, even if the failed command had used it, works again once.
+    #[tokio::test]
+    async fn a_failed_browser_is_told_and_the_start_url_works_again() {
+        let login = prepared().await;
+        let authorize = login.authorize_url().clone();
+        let start_url = login.url().clone();
+        let state = query_param(&authorize, "state");
+        let redirect = login.redirect_uri().to_string();
+        // The "browser" uses the start URL, then fails (when the test opens its gate, a FIFO).
+        let dir = tempfile::tempdir().unwrap();
+        let gate = dir.path().join("gate");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&gate)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let browser = browser::open(
+            &start_url,
+            &Browser::Command(format!(
+                "sh -c 'read x < \"$0\"; echo no display >&2; exit 2' {}",
+                gate.display()
+            )),
+        )
+        .unwrap();
+        let (tx, mut notices) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            login
+                .complete_observed(
+                    LoginWait {
+                        browser,
+                        pasted: None,
+                        timeout: Duration::from_secs(20),
+                        browser_failure_is_fatal: false,
+                    },
+                    &mut |n| {
+                        let _ = tx.send(n);
+                    },
+                )
+                .await
+        });
+        assert_eq!(start(&start_url).await, authorize);
+        tokio::task::spawn_blocking(move || std::fs::write(&gate, "fail\n"))
+            .await
+            .unwrap()
+            .unwrap();
+        let notice = tokio::time::timeout(Duration::from_secs(10), notices.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            notice,
+            LoginNotice::BrowserFailed {
+                message: "could not open a browser (sh: exit 2: no display)".into()
+            }
+        );
+        assert_eq!(
+            start(&start_url).await,
+            authorize,
+            "armed again for a person"
+        );
+        assert_eq!(get(start_url.as_str()).await.0, 410, "and once only");
+        assert_eq!(
+            get(&format!("{redirect}?code=C&state={state}")).await.0,
+            200
+        );
+        assert_eq!(task.await.unwrap().unwrap().expose_secret(), "C");
+    }
+
+    /// Issue 15.9: pasted addresses that are not the return address are answered, counted and
+    /// bounded; one with this login's state and an error is LWA's answer and ends at once.
+    #[tokio::test]
+    async fn bad_pastes_are_answered_three_times_then_end_the_login() {
+        let login = prepared().await;
+        let state = query_param(login.authorize_url(), "state");
+        let (lines, rx) = mpsc::channel(8);
+        let (tx, mut notices) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            login
+                .complete_observed(
+                    LoginWait {
+                        browser: None,
+                        pasted: Some(rx),
+                        timeout: Duration::from_secs(20),
+                        browser_failure_is_fatal: false,
+                    },
+                    &mut |n| {
+                        let _ = tx.send(n);
+                    },
+                )
+                .await
+        });
+        lines.send("garbage".into()).await.unwrap();
+        lines
+            .send(format!("http://127.0.0.1/authresponse?state={state}"))
+            .await
+            .unwrap();
+        let mut tries = Vec::new();
+        for _ in 0..2 {
+            match notices.recv().await.unwrap() {
+                LoginNotice::PasteRejected { why, tries_left } => tries.push((why, tries_left)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(tries[0].1, 2);
+        assert!(tries[0].0.contains("no `state` parameter"), "{tries:?}");
+        assert_eq!(tries[1].1, 1);
+        assert!(tries[1].0.contains("no authorization code"), "{tries:?}");
+        lines.send("?code=X&state=other".into()).await.unwrap();
+        match task.await.unwrap() {
+            Err(LoginError::BadPastes { why, tries: 3 }) => {
+                assert!(why.contains("another sign-in"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // LWA's own answer, pasted: the end, no re-prompt.
+        let login = prepared().await;
+        let state = query_param(login.authorize_url(), "state");
+        let (lines, rx) = mpsc::channel(8);
+        let task = tokio::spawn(login.complete(LoginWait {
+            browser: None,
+            pasted: Some(rx),
+            timeout: Duration::from_secs(20),
+            browser_failure_is_fatal: false,
+        }));
+        lines
+            .send(format!(
+                "http://127.0.0.1/x?error=access_denied&state={state}"
+            ))
+            .await
+            .unwrap();
+        assert!(matches!(
+            task.await.unwrap(),
+            Err(LoginError::Denied { .. })
+        ));
+    }
+
     #[tokio::test]
     async fn https_localhost_redirects_are_served_with_tls() {
         let login = prepared_for("https://localhost/authresponse").await;
