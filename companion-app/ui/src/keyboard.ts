@@ -2,8 +2,9 @@
 // iOS/Android targets use this same web UI) cover the bottom ~40% of the screen with the
 // keyboard; a field near the bottom would be typed into blind. On focus, a text field is
 // scrolled to the upper part of the page: its top at about a fifth of the window's height, with
-// the page given room below it to get there. On a desktop window the field is usually in sight
-// already and nothing moves.
+// the page given room below it to get there. Only where an on-screen keyboard is likely (a
+// touch screen, or a phone-wide window, which is what the phone builds and their tests are): a
+// desktop window has no such keyboard and nothing moves there.
 
 const TEXT_TYPES = new Set(["text", "url", "email", "password", "search", "tel", "number"]);
 
@@ -15,8 +16,12 @@ function isTextField(el: EventTarget | null): el is HTMLInputElement | HTMLTextA
 /** The part of the window a keyboard leaves free: the top 60%. */
 export const KEYBOARD_FREE_SHARE = 0.6;
 
+/** Where an on-screen keyboard is likely (same breakpoint as the 44 px tap targets). */
+const ON_SCREEN_KEYBOARD = "(pointer: coarse), (max-width: 34rem)";
+
 /** Scrolls `el` into the keyboard-free part of the window if it is not there already. */
 export function keepInSight(el: Element): void {
+  if (!window.matchMedia(ON_SCREEN_KEYBOARD).matches) return;
   const vh = window.visualViewport?.height ?? window.innerHeight;
   const r = el.getBoundingClientRect();
   if (r.top >= 0 && r.bottom <= vh * KEYBOARD_FREE_SHARE) return;

@@ -210,4 +210,18 @@ describe("phone size (390×844)", () => {
     expect(pageErrors(page)).toEqual([]);
     await context.close();
   });
+
+  test("a desktop window (920×760, no on-screen keyboard): focusing a low field moves nothing", async () => {
+    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    await page.locator("#open-settings").click();
+    await page.locator("#settings-advanced-toggle").click();
+    await page.evaluate(() => window.scrollTo({ top: 0, behavior: "instant" as ScrollBehavior }));
+    const before = await page.evaluate(() => document.getElementById("redirectUri")!.getBoundingClientRect().top);
+    expect(before).toBeGreaterThan(760 * 0.6); // low in the window, still in view
+    await page.locator("#redirectUri").focus();
+    await settle(page);
+    expect(await page.evaluate(() => window.scrollY)).toBe(0);
+    expect(await page.evaluate(() => document.getElementById("keyboard-room")!.style.height)).toBe("");
+    await context.close();
+  });
 });
