@@ -27,7 +27,7 @@ use avs_pair_tests::world::{World, WorldError, ALICE, CODE};
 use companion_app::discovery::MdnsOptions;
 use companion_app::error::PairError;
 use companion_app::pairing::{pair, PairEvent, PairReport, Step, Target};
-use shared_protocol::message::ProgressStage;
+use shared_protocol::message::{PairingWindow, ProgressStage};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -230,6 +230,11 @@ fn run() -> Result<(), BenchError> {
     let mut rows: Vec<Vec<f64>> = vec![Vec::new(); ROWS.len()];
     for i in 0..pairings {
         if i > 0 {
+            // The previous pairing has closed the window (the agent may say so a moment after
+            // the companion has its result): reopen only then, or the reopen can be undone.
+            w.wait_status(&a, Duration::from_secs(5), |s| {
+                s.paired && !matches!(s.window, PairingWindow::Open { .. })
+            })?;
             a.cli(&w.bins.agent, "pair")?;
         }
         if warm {
