@@ -526,6 +526,39 @@ async fn a_failing_browser_is_reported_and_the_url_offered() {
     assert!(!shown.contains("window that opened"), "{shown}");
     drop(term);
 
+    // Scripts on a terminal get it as a JSON event, before the sign-in URL.
+    let mut args = pair_args(
+        &setup,
+        CODE,
+        &[
+            "--json",
+            "--login-timeout",
+            "60",
+            "--browser",
+            "/nonexistent/browser",
+        ],
+    );
+    args.retain(|a| a != "--plain");
+    let mut term = OnTerminal::start(&setup, &args, None);
+    let shown = term.wait_for("\"event\":\"login_url\"", Duration::from_secs(30));
+    let failed = shown
+        .lines()
+        .find(|l| l.contains("\"event\":\"browser_failed\""))
+        .unwrap_or_else(|| panic!("no browser_failed event in:\n{shown}"));
+    let failed: serde_json::Value = serde_json::from_str(failed).unwrap();
+    assert_eq!(
+        failed["message"],
+        "could not open a browser (/nonexistent/browser: not found)"
+    );
+    assert_eq!(failed["automatic"], true);
+    assert!(
+        failed["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:") && u.contains("/start/")),
+        "{failed}"
+    );
+    drop(term);
+
     // BROWSER=false: it starts and exits 1; the person opens the URL and the pairing links.
     let args = pair_args(&setup, CODE, &["--login-timeout", "60"]);
     let mut term = OnTerminal::start(&setup, &args, Some("false"));
