@@ -495,9 +495,10 @@ impl Translator {
             PairEvent::WifiNeeded { .. } | PairEvent::WifiFailed { .. } => vec![],
             PairEvent::PasteRejected { why, tries_left } => vec![PairingEvent::PasteRejected {
                 pairing_id: self.id,
+                // The core's words are for a terminal; the window shows no `code` marks.
                 message: format!(
                     "{}. Paste it again ({tries_left} {} left).",
-                    errors::sentence(&why).trim_end_matches('.'),
+                    errors::sentence(&why.replace('`', "")).trim_end_matches('.'),
                     if tries_left == 1 { "try" } else { "tries" }
                 ),
             }],
@@ -619,6 +620,17 @@ mod tests {
             [PairingEvent::PasteRejected {
                 pairing_id: 3,
                 message: "That address has no authorization code; paste the address the browser shows after you choose Allow. Paste it again (1 try left).".into(),
+            }]
+        );
+        let out = t.translate(PairEvent::PasteRejected {
+            why: "that address belongs to another sign-in (its `state` is different)".into(),
+            tries_left: 2,
+        });
+        assert_eq!(
+            out,
+            [PairingEvent::PasteRejected {
+                pairing_id: 3,
+                message: "That address belongs to another sign-in (its state is different). Paste it again (2 tries left).".into(),
             }]
         );
     }
