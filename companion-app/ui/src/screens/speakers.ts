@@ -88,6 +88,16 @@ export function speakersScreen(app: App): Screen {
     }
   });
 
+  // With speakers listed, "Search again" sits left of Continue (the empty list has its own
+  // button): for the speaker that isn't there yet. Invisible, not removed, while the list is
+  // empty, so Continue keeps its place.
+  const againLink = h(
+    "button",
+    { class: "btn btn-ghost", type: "button", id: "search-again-list" },
+    svg(icons.refresh, "icon icon-sm"),
+    "Search again",
+  );
+  againLink.addEventListener("click", () => void searchAgain());
   const form = h(
     "form",
     { class: "screen", id: "speakers-form", novalidate: true },
@@ -97,7 +107,7 @@ export function speakersScreen(app: App): Screen {
     status,
     list,
     h("div", { class: "below-list" }, addrToggle, addrForm),
-    h("div", { class: "actions" }, h("span"), continueBtn),
+    h("div", { class: "actions" }, againLink, continueBtn),
   );
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -123,6 +133,8 @@ export function speakersScreen(app: App): Screen {
       );
     }
 
+    againLink.style.visibility = speakers.length === 0 ? "hidden" : "";
+    againLink.setAttribute("aria-disabled", String(searchingAgain));
     const searching = discovery === "searching";
     replaceChildren(
       status,

@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
-import { calls, emitPairing, listOf, livingRoom, openApp, pageErrors, stage, startHarness, type Harness } from "./browser";
+import { calls, emitPairing, emitSpeakers, listOf, livingRoom, openApp, pageErrors, stage, startHarness, type Harness } from "./browser";
 import { linked, screenOf, toProgress, toSetupCode, toSignIn } from "./flow";
 
 let h: Harness;
@@ -142,6 +142,26 @@ describe("the empty list says what to do", () => {
     await expect.poll(() => page.locator("#announcer").innerText()).toBe("Searched again: no speakers yet.");
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("search-again");
     expect(await page.locator("#search-again").innerText()).toBe("Search again");
+    await context.close();
+  });
+});
+
+describe("Search again with speakers listed", () => {
+  test("left of Continue once a speaker is listed; it asks for a new search and shows the new find", async () => {
+    const kitchenOpen = { ...livingRoom, id: "e5f6a7b9", name: "Kitchen speaker" };
+    const { page, context } = await openApp(h, {
+      scenario: { speakers: listOf(), searchAgain: listOf(kitchenOpen, livingRoom) },
+    });
+    await page.locator("#empty-state").waitFor();
+    // Empty: the list's own button; the one in the actions row is not there for anyone.
+    expect(await page.locator("#search-again-list").isVisible()).toBe(false);
+    await emitSpeakers(page, listOf(livingRoom));
+    await page.locator(`[data-id="${livingRoom.id}"]`).waitFor();
+    expect(await page.locator("#search-again-list").isVisible()).toBe(true);
+    await page.locator("#search-again-list").click();
+    await expect.poll(async () => (await calls(page)).filter((c) => c.cmd === "search_again").length).toBe(1);
+    await page.locator(`[data-id="${kitchenOpen.id}"]`).waitFor();
+    await expect.poll(() => page.locator("#announcer").innerText()).toBe("Searched again: 2 speakers found.");
     await context.close();
   });
 });
