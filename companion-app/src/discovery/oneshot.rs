@@ -454,6 +454,33 @@ mod tests {
         );
     }
 
+    /// A real answer: python-zeroconf 0.154 (another responder than the agent's mdns-sd) to
+    /// [`query_packet`] with id 0x5a5a, captured across a veth (also `fuzz/seeds/mdns_answer/`).
+    /// Names compressed, an NSEC record among the additionals, TXT in its own order.
+    const ZEROCONF_ANSWER: [&str; 6] = [
+        "5a5a84000001000100000004095f6176732d70616972045f746370056c6f63616c00000c0001c00c",
+        "000c000100001194000a076176732d7a6331c00cc03200210001000000780010000000001bd30761",
+        "76732d7a6331c01bc04e002f0001000000780005c04e000140c03200100001000011940069057665",
+        "723d311269643d6b69746368656e2d737065616b65720c6e616d653d4b69746368656e0870616972",
+        "65643d3009706169723d6f70656e2f7365633d7370616b65322d656432353531392d686b64662d73",
+        "68613235362d6368616368613230706f6c7931333035c04e000100010000007800040a580001",
+    ];
+
+    #[test]
+    fn python_zeroconfs_answer_to_the_one_shot_query_is_read() {
+        let hex: String = ZEROCONF_ANSWER.concat();
+        let packet: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let got = parse_answers(&packet, 0x5a5a).unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].instance, "avs-zc1._avs-pair._tcp.local.");
+        assert_eq!(got[0].port, 7123);
+        assert_eq!(got[0].addrs, vec![Ipv4Addr::new(10, 88, 0, 1)]);
+        assert!(got[0].txt.starts_with(b"\x05ver=1\x12id=kitchen-speaker"));
+    }
+
     #[test]
     fn a_one_shot_answer_never_replaces_what_the_browse_reported() {
         let r = Resolved::default();
