@@ -543,6 +543,14 @@ fn drive(d: &Driver, lwa: &str, link: &str, agent_bin: &Path, socket: &str) {
     assert!(d.text(".speaker-row").contains("Living room speaker"));
     assert!(d.text(".speaker-row").contains("Ready to set up"));
     d.shot("speakers-list");
+    // "Search again" in the real window: the capability grants search_again (a denied command
+    // would be announced as an error instead) and the speaker added by address is asked again.
+    d.click("#search-again-list");
+    d.wait_for(
+        "searched again",
+        "document.querySelector('#announcer')?.textContent === 'Searched again: 1 speaker found.'",
+    );
+    assert!(d.text(".speaker-row").contains("Ready to set up"));
     d.click("#continue");
     d.screen("setupCode");
 
