@@ -243,7 +243,18 @@ impl PairingController {
                 }
             }
             Err(e) => {
-                tracing::info!(pairing = id, "pairing failed: {e}");
+                match &e {
+                    // A lost race's sentence names another person's account: not for the log.
+                    PairError::Handover(HandoverError::Failed { failure, .. })
+                        if failure.linked_by_other.is_some() =>
+                    {
+                        tracing::info!(
+                            pairing = id,
+                            "pairing failed: another companion linked the speaker first"
+                        )
+                    }
+                    _ => tracing::info!(pairing = id, "pairing failed: {e}"),
+                }
                 PairingEvent::Failed {
                     pairing_id: id,
                     error: errors::view(&e),
