@@ -95,12 +95,6 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
                     "Another device linked this speaker",
                     RetryMode::ChooseSpeaker,
                 ),
-                // Two companions at once and this one lost: say who won, not "pairing ended".
-                C::WindowClosed if failure.linked_by_other.is_some() => (
-                    ErrorKind::NotPairable,
-                    "Another device linked this speaker",
-                    RetryMode::ChooseSpeaker,
-                ),
                 C::WindowClosed => (
                     ErrorKind::NotPairable,
                     "The speaker stopped accepting pairing",
