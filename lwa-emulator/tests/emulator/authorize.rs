@@ -205,7 +205,11 @@ async fn full_login_by_the_scripted_user_redirects_with_code_scope_and_state() {
     let code = query(&redirect, "code").unwrap();
     assert_eq!(code.len(), 20);
     assert!(code.chars().all(|c| c.is_ascii_alphabetic()));
-    assert_eq!(query(&redirect, "scope").as_deref(), Some("alexa:all"));
+    // The scope granted is the one asked for: the companion's `alexa:all profile`.
+    assert_eq!(
+        query(&redirect, "scope").as_deref(),
+        Some(shared_protocol::lwa::AUTHORIZE_SCOPE)
+    );
     assert_eq!(query(&redirect, "state").as_deref(), Some("st-1"));
     assert!(redirect.as_str().contains("scope=alexa%3Aall"));
 
