@@ -2,8 +2,7 @@
 // by @tauri-apps/api/mocks: every screen, the error states, the keyboard flow, 200% zoom and the
 // list that must not jump when a speaker appears. Screenshots land in test-results/ for review.
 
-import { mkdirSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
 import type { PairingEvent, WifiNetworkView } from "../../src/ipc";
 import {
@@ -17,50 +16,20 @@ import {
   pageErrors,
   settle,
   stage,
-  startHarness,
+  harnessPerFile,
+  shot,
   type Harness,
 } from "./browser";
+import { screenOf, toProgress, toSignIn as toSignInFromProgress, typeCode } from "./flow";
 
-let h: Harness;
-const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
+const h = harnessPerFile();
 
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  h = await startHarness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-async function shot(page: Page, name: string): Promise<void> {
-  await settle(page);
-  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
-}
-
-const screen = (page: Page) => page.locator("#screen").getAttribute("data-screen");
-
-async function typeCode(page: Page, code: string): Promise<void> {
-  await page.locator("#setup-code").fill("");
-  await page.locator("#setup-code").pressSequentially(code, { delay: 5 });
-}
+const screen = screenOf;
 
 /** Drives a pairing from the setup code screen to the sign-in screen. */
 async function toSignIn(page: Page, id = 1): Promise<void> {
-  await typeCode(page, "24681357");
-  await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
-  await page.locator("#continue").click();
-  await expect.poll(() => screen(page)).toBe("progress");
-  await emitPairing(
-    page,
-    stage(id, "connect", "active"),
-    stage(id, "connect", "done"),
-    stage(id, "secure", "active"),
-    stage(id, "secure", "done"),
-    stage(id, "signIn", "active"),
-    { type: "signIn", pairingId: id, url: "http://127.0.0.1:8080/ap/oa?client_id=x&state=s", automatic: true },
-  );
-  await expect.poll(() => screen(page)).toBe("signIn");
+  await toProgress(page);
+  await toSignInFromProgress(page, id);
 }
 
 /** The app with the living-room speaker listed, at the Sign-in screen of pairing 1. */
@@ -73,7 +42,7 @@ async function openAtSignIn(harness: Harness) {
 
 describe("Speakers nearby", () => {
   test("empty state explains pairing mode, then a speaker appears without moving anything", async () => {
-    const { page, context } = await openApp(h);
+    const { page, context } = await openApp(h());
     expect(await screen(page)).toBe("speakers");
     await expect.poll(() => page.locator("#empty-state").isVisible()).toBe(true);
     const empty = await page.locator("#empty-state").innerText();
@@ -119,7 +88,7 @@ describe("Speakers nearby", () => {
   });
 
   test("adding a speaker by address: a bad address is explained, a good one is selected", async () => {
-    const { page, context } = await openApp(h, {
+    const { page, context } = await openApp(h(), {
       scenario: { speakers: { discovery: "off", message: "Automatic discovery is turned off on this computer.", speakers: [] } },
     });
     expect(await page.locator("#discovery-status").innerText()).toContain("turned off");
@@ -142,7 +111,7 @@ describe("Speakers nearby", () => {
   });
 
   test("without a client id the list says what to do first", async () => {
-    const { page, context } = await openApp(h, { scenario: { settings: { clientId: "", ready: false } } });
+    const { page, context } = await openApp(h(), { scenario: { settings: { clientId: "", ready: false } } });
     await expect.poll(() => page.locator("#settings-note").isVisible()).toBe(true);
     await page.locator("#settings-note button").click();
     expect(await screen(page)).toBe("settings");
@@ -153,7 +122,7 @@ describe("Speakers nearby", () => {
 
 describe("Setup code", () => {
   test("validates as you type: count, check digit, trivial codes, QR payloads", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await page.locator("#continue").click();
     expect(await screen(page)).toBe("setupCode");
     expect(await page.locator("#code-speaker").innerText()).toBe("Living room speaker");
@@ -199,7 +168,7 @@ describe("Setup code", () => {
   });
 
   test("a start refused for missing settings offers the settings", async () => {
-    const { page, context } = await openApp(h, {
+    const { page, context } = await openApp(h(), {
       scenario: {
         speakers: listOf(livingRoom),
         fail: { start_pairing: { message: "Add your Login with Amazon client id in Settings first.", field: "clientId" } },
@@ -220,7 +189,7 @@ describe("Setup code", () => {
 
 describe("Sign in, progress and result", () => {
   test("the whole flow by keyboard alone", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(kitchen, livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(kitchen, livingRoom) } });
     // Speakers: Tab into the radio group (the pairable row), Enter continues.
     // Focus starts on the heading; the next stop is the selected row.
     expect(await page.evaluate(() => document.activeElement?.tagName)).toBe("H1");
@@ -293,7 +262,7 @@ describe("Sign in, progress and result", () => {
   });
 
   test("cancel while waiting for the browser stops the pairing", async () => {
-    const { page, context } = await openAtSignIn(h);
+    const { page, context } = await openAtSignIn(h());
     await page.locator("#cancel").click();
     await expect.poll(async () => (await calls(page)).some((c) => c.cmd === "cancel_pairing")).toBe(true);
     expect(await screen(page)).toBe("setupCode");
@@ -314,7 +283,7 @@ describe("Sign in, progress and result", () => {
   });
 
   test("settings opened mid-pairing return to where the pairing is now", async () => {
-    const { page, context } = await openAtSignIn(h);
+    const { page, context } = await openAtSignIn(h());
     await page.locator("#open-settings").click();
     expect(await screen(page)).toBe("settings");
     await emitPairing(page, {
@@ -330,7 +299,7 @@ describe("Sign in, progress and result", () => {
   });
 
   test("a redirect that can't come back asks for the landing address", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await page.locator("#continue").click();
     await typeCode(page, "24681357");
     await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
@@ -347,7 +316,7 @@ describe("Sign in, progress and result", () => {
   // Issue 15.9: a pasted address that is not the return address is not the end of the pairing:
   // the screen says why and the field is ready for another paste.
   test("a rejected paste says why and keeps the field ready", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await page.locator("#continue").click();
     await typeCode(page, "24681357");
     await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
@@ -366,7 +335,7 @@ describe("Sign in, progress and result", () => {
   });
 
   test("a browser that can't be opened is explained on the sign-in screen", async () => {
-    const { page, context } = await openApp(h, {
+    const { page, context } = await openApp(h(), {
       scenario: {
         speakers: listOf(livingRoom),
         fail: { open_sign_in: { message: "Couldn't open your browser (xdg-open: not found). Copy the link and open it yourself.", field: null } },
@@ -412,7 +381,7 @@ describe("Sign in, progress and result", () => {
 
   for (const f of failures) {
     test(`failure: ${f.name}`, async () => {
-      const { page, context } = await openAtSignIn(h);
+      const { page, context } = await openAtSignIn(h());
       await emitPairing(page, { type: "failed", pairingId: 1, error: f.error });
       await expect.poll(() => screen(page)).toBe("result");
       expect(await page.locator("h1").innerText()).toBe(f.error.title);
@@ -431,7 +400,7 @@ describe("Sign in, progress and result", () => {
   // Issue 15.7: a wrong code found while checking the code is not "Setup code ✓", and the result
   // says how many tries are left (the speaker's count, in the core's sentence).
   test("a wrong setup code marks the setup-code step failed and says the tries left", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await page.locator("#continue").click();
     await typeCode(page, "24681357");
     await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
@@ -480,7 +449,7 @@ describe("Replace the account?", () => {
   }
 
   test("both accounts are shown, Keep has focus, Replace goes on to the linked result with Bob", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await toQuestion(page);
     expect(await page.locator("h1").innerText()).toBe("Replace the Amazon account?");
     expect(await page.locator("#switch-question").innerText()).toBe(
@@ -509,7 +478,7 @@ describe("Replace the account?", () => {
   });
 
   test("Keep (here by Escape) leaves Alice linked and says Bob was not", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await toQuestion(page);
     await page.keyboard.press("Escape");
     await expect.poll(() => answers(page)).toEqual([{ replace: false }]);
@@ -528,7 +497,7 @@ describe("Replace the account?", () => {
 
 describe("Settings", () => {
   test("shows the stored values, names the wrong field, saves", async () => {
-    const { page, context } = await openApp(h);
+    const { page, context } = await openApp(h());
     await page.locator("#open-settings").click();
     expect(await screen(page)).toBe("settings");
     expect(await page.locator("#clientId").inputValue()).toBe("amzn1.application-oa2-client.avspairdemo");
@@ -567,7 +536,7 @@ describe("Settings", () => {
 describe("Readable at 200% zoom", () => {
   for (const name of ["speakers", "setupCode", "signIn", "result"] as const) {
     test(`${name}: no sideways scrolling, primary action reachable`, async () => {
-      const { page, context } = await openApp(h, { zoom: 2, scenario: { speakers: listOf(livingRoom, kitchen) } });
+      const { page, context } = await openApp(h(), { zoom: 2, scenario: { speakers: listOf(livingRoom, kitchen) } });
       if (name !== "speakers") {
         await page.locator("#continue").click();
         if (name !== "setupCode") await toSignIn(page);
@@ -625,7 +594,7 @@ describe("Wi-Fi", () => {
   const focusedId = (page: Page) => page.evaluate(() => document.activeElement?.id ?? "");
 
   test("list -> wrong password stays on the screen, focused, with the reason -> right password goes on to the sign-in", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await toWifi(page);
     // The list: every scanned network and "Other network…"; signal, lock and known marked.
     const rows = page.locator("#wifi-list .wifi-row");
@@ -685,7 +654,7 @@ describe("Wi-Fi", () => {
   });
 
   test("Other network… asks for the name; an empty secured password is caught before the speaker", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await toWifi(page);
     await page.locator('.wifi-row[data-ssid="Home-5G"]').click();
     await page.locator("#wifi-connect").click();
@@ -708,7 +677,7 @@ describe("Wi-Fi", () => {
   });
 
   test("phone size (390×844): no sideways scrolling, Connect reachable", async () => {
-    const { page, context } = await openApp(h, { width: 390, height: 844, scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { width: 390, height: 844, scenario: { speakers: listOf(livingRoom) } });
     await toWifi(page);
     await page.locator('.wifi-row[data-ssid="Home-5G"]').click();
     await settle(page);

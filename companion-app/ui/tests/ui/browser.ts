@@ -1,7 +1,8 @@
 // Shared setup of the UI tests: Vite serving the UI on 127.0.0.1 and Debian's chromium driven by
 // playwright-core. Never a downloaded browser: CHROMIUM_PATH or /usr/bin/chromium.
 
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { afterAll, beforeAll } from "vitest";
 import { fileURLToPath } from "node:url";
 import { createServer, type ViteDevServer } from "vite";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -141,4 +142,32 @@ export function stage(pairingId: number, stage: PairingEvent & { type: "stage" }
 /** Waits for two animation frames, so a screenshot shows the latest layout. */
 export async function settle(page: Page): Promise<void> {
   await page.evaluate(() => new Promise<void>((r) => requestAnimationFrame(() => requestAnimationFrame(() => r()))));
+}
+
+/** Where the tests' pictures land (the docs copy some of them by hand). */
+export const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
+
+/**
+ * One harness for the calling test file: started before its tests, closed after them. Call it
+ * at the top level of the file; the function it returns gives the harness inside a test.
+ */
+export function harnessPerFile(): () => Harness {
+  let h: Harness | undefined;
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  return () => {
+    if (!h) throw new Error("the harness did not start (see the beforeAll error above)");
+    return h;
+  };
+}
+
+/** A full-page picture of `page` once it has settled, as test-results/<name>.png. */
+export async function shot(page: Page, name: string): Promise<void> {
+  await settle(page);
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
 }

@@ -11,31 +11,14 @@
 // Pictures: test-results/docs-*.png, copied to docs/img/companion/ by hand.
 
 import { readFileSync } from "node:fs";
-import { mkdirSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { Page } from "playwright-core";
+import { describe, expect, test } from "vitest";
 import type { SpeakersView } from "../../src/ipc";
-import { openApp, settle, startHarness, type Harness } from "./browser";
+import { harnessPerFile, openApp, shot } from "./browser";
 
-let h: Harness;
-const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
+const h = harnessPerFile();
 
 function fixture(name: string): SpeakersView {
   return JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")) as SpeakersView;
-}
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  h = await startHarness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
-
-async function shot(page: Page, name: string): Promise<void> {
-  await settle(page);
-  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
 }
 
 describe("speakers list from a real mDNS discovery run", () => {
@@ -59,7 +42,7 @@ describe("speakers list from a real mDNS discovery run", () => {
     { name: "phone-", width: 390, height: 844 },
   ]) {
     test(`${size.name || "desktop "}pictures: searching, then the speaker found`, async () => {
-      const { page, context } = await openApp(h, { width: size.width, height: size.height, scenario: { speakers: empty } });
+      const { page, context } = await openApp(h(), { width: size.width, height: size.height, scenario: { speakers: empty } });
       await page.locator("#empty-state").waitFor();
       expect(await page.locator("#discovery-status").innerText()).toContain("Searching this network");
       await shot(page, `docs-${size.name}speakers-empty`);

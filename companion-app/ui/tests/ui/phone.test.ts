@@ -4,25 +4,14 @@
 // when focused, ends up in the top 60% of the window (an on-screen keyboard covers the bottom
 // ~40%). The pictures land in test-results/phone-*.png (the docs use some of them).
 
-import { mkdirSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
-import { emitPairing, emitSpeakers, kitchen, listOf, livingRoom, openApp, pageErrors, settle, stage, startHarness, type Harness } from "./browser";
+import { emitPairing, emitSpeakers, kitchen, listOf, livingRoom, openApp, harnessPerFile, pageErrors, settle, SHOTS, stage } from "./browser";
 import type { Scenario } from "./harness";
 import { expectPhoneFriendly, linked, screenOf, toProgress, toSetupCode, toSignIn, typeCode, wifiScan, wrongCode } from "./flow";
 
-let h: Harness;
-const SHOTS = new URL("../../test-results/", import.meta.url).pathname;
+const h = harnessPerFile();
 const PHONE = { width: 390, height: 844 };
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  h = await startHarness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
 
 async function shot(page: Page, name: string): Promise<void> {
   await settle(page);
@@ -37,7 +26,7 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 async function phone(scenario: Scenario = { speakers: listOf(livingRoom) }) {
-  return openApp(h, { ...PHONE, scenario });
+  return openApp(h(), { ...PHONE, scenario });
 }
 
 const offline = { ...livingRoom, id: "c0ffee01", name: "Bedroom speaker", needsNetwork: true, transports: ["ble" as const], address: null };
@@ -212,7 +201,7 @@ describe("phone size (390×844)", () => {
   });
 
   test("a desktop window (920×760, no on-screen keyboard): focusing a low field moves nothing", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await page.locator("#open-settings").click();
     await page.locator("#settings-advanced-toggle").click();
     await page.evaluate(() => window.scrollTo({ top: 0, behavior: "instant" as ScrollBehavior }));

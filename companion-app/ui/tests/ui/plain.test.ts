@@ -5,20 +5,12 @@
 // marked in the list; once linked, a first thing to say; and failures without CLI commands, the
 // core's exact sentence under Advanced.
 
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
-import { calls, emitPairing, emitSpeakers, listOf, livingRoom, openApp, pageErrors, stage, startHarness, type Harness } from "./browser";
+import { calls, emitPairing, emitSpeakers, listOf, livingRoom, openApp, harnessPerFile, pageErrors, stage } from "./browser";
 import { linked, screenOf, toProgress, toSetupCode, toSignIn } from "./flow";
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
+const h = harnessPerFile();
 
 /** Developer words a person should not meet outside an open Advanced panel. */
 const DEVELOPER_WORDS = [/avs-device-agent/, /avs-companion/, /\d+ ms\b/, /\d+\.\d s\b/, /amzn1\.application/, /client id/i, /LWA/];
@@ -49,7 +41,7 @@ async function tabTo(page: Page, id: string, max = 20): Promise<void> {
 
 describe("developer material is under Advanced", () => {
   test("empty list: the agent commands are behind a closed, keyboard-operable Advanced", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf() } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf() } });
     await page.locator("#empty-state").waitFor();
     expect(developerWordsIn(await visibleText(page))).toEqual([]);
     await expectClosedDisclosure(page, "empty-advanced");
@@ -65,7 +57,7 @@ describe("developer material is under Advanced", () => {
   });
 
   test("progress and linked: no timings or ids in view until Advanced is opened", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await toSetupCode(page);
     expect(developerWordsIn(await visibleText(page))).toEqual([]);
     await toProgress(page);
@@ -91,7 +83,7 @@ describe("developer material is under Advanced", () => {
   });
 
   test("settings: the region in view, the client id and LWA settings under a closed Advanced", async () => {
-    const { page, context } = await openApp(h);
+    const { page, context } = await openApp(h());
     await page.locator("#open-settings").click();
     expect(await screenOf(page)).toBe("settings");
     expect(await page.locator("#region").isVisible()).toBe(true);
@@ -103,7 +95,7 @@ describe("developer material is under Advanced", () => {
   });
 
   test("settings without a client id: Advanced starts open at the missing field", async () => {
-    const { page, context } = await openApp(h, { scenario: { settings: { clientId: "", ready: false } } });
+    const { page, context } = await openApp(h(), { scenario: { settings: { clientId: "", ready: false } } });
     await page.locator("#settings-note button").click();
     expect(await page.locator("#settings-advanced-toggle").getAttribute("aria-expanded")).toBe("true");
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("clientId");
@@ -113,7 +105,7 @@ describe("developer material is under Advanced", () => {
 
 describe("the empty list says what to do", () => {
   test("steps on the speaker, then Search again really asks for a new search and shows what it found", async () => {
-    const { page, context } = await openApp(h, {
+    const { page, context } = await openApp(h(), {
       scenario: { speakers: listOf(), searchAgain: listOf(livingRoom) },
     });
     await page.locator("#empty-state").waitFor();
@@ -136,7 +128,7 @@ describe("the empty list says what to do", () => {
   });
 
   test("Search again that finds nothing says so and keeps the focus on the button", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf() } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf() } });
     await page.locator("#search-again").click();
     await expect.poll(async () => (await calls(page)).filter((c) => c.cmd === "search_again").length).toBe(1);
     await expect.poll(() => page.locator("#announcer").innerText()).toBe("Searched again: no speakers yet.");
@@ -149,7 +141,7 @@ describe("the empty list says what to do", () => {
 describe("Search again with speakers listed", () => {
   test("left of Continue once a speaker is listed; it asks for a new search and shows the new find", async () => {
     const kitchenOpen = { ...livingRoom, id: "e5f6a7b9", name: "Kitchen speaker" };
-    const { page, context } = await openApp(h, {
+    const { page, context } = await openApp(h(), {
       scenario: { speakers: listOf(), searchAgain: listOf(kitchenOpen, livingRoom) },
     });
     await page.locator("#empty-state").waitFor();
@@ -169,7 +161,7 @@ describe("Search again with speakers listed", () => {
 describe("plain-words details", () => {
   test("a speaker that says it is offline is marked in the list", async () => {
     const offline = { ...livingRoom, id: "c0ffee01", name: "Bedroom speaker", needsNetwork: true };
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(offline, livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(offline, livingRoom) } });
     await page.locator(`[data-id="${offline.id}"]`).waitFor();
     expect(await page.locator(`#speaker-${offline.id}-offline`).innerText()).toBe(
       "Not online yet: you'll choose its Wi-Fi network during setup.",
@@ -181,7 +173,7 @@ describe("plain-words details", () => {
   });
 
   test("linked: a first thing to say", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await toSetupCode(page);
     await toProgress(page);
     await emitPairing(page, linked(1));
@@ -203,7 +195,7 @@ describe("failures in people's words", () => {
         "The speaker's pairing window closed before the code arrived; reopen pairing on the speaker (its pairing button, or `avs-device-agent pair` on it) and run pair again.",
       retry: "chooseSpeaker",
     } as const;
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await toSetupCode(page);
     await toProgress(page);
     await emitPairing(page, { type: "failed", pairingId: 1, error });
@@ -217,7 +209,7 @@ describe("failures in people's words", () => {
   });
 
   test("a failure with nothing left out has no Advanced", async () => {
-    const { page, context } = await openApp(h, { scenario: { speakers: listOf(livingRoom) } });
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
     await toSetupCode(page);
     await toProgress(page);
     await emitPairing(page, {
