@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::agent::Agent;
 use crate::config::{AgentConfig, ConfigValues, DEFAULT_STATE_DIR};
@@ -169,13 +171,24 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // `Targets` reads the same `level,target=level` directives as `EnvFilter` without its regex
+    // engine (~180 KiB of the stripped binary; issue 16's size goal). Span and field filters
+    // are not needed on a speaker.
+    let filter = args
+        .log
+        .parse::<tracing_subscriber::filter::Targets>()
+        .unwrap_or_else(|_| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+        });
     // Colour only on a terminal: under systemd stderr is the journal, where escape codes are noise.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(filter)
         .init();
     let file = match &args.config {
         Some(path) => match ConfigValues::from_file(path) {
