@@ -86,7 +86,13 @@ async fn fetch(
     };
     let mut response = match client.get(authorize_url.clone()).send().await {
         Ok(r) => r,
-        Err(e) => return Ok(Preflight::Unknown(format!("request failed: {e}"))),
+        // Without the URL: it carries the login's `state`, which must reach no log line.
+        Err(e) => {
+            return Ok(Preflight::Unknown(format!(
+                "request failed: {}",
+                e.without_url()
+            )))
+        }
     };
     let status = response.status();
     if status.is_redirection() {
@@ -273,7 +279,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let url: Url = format!("http://127.0.0.1:{port}/ap/oa?client_id=x")
+        let url: Url = format!("http://127.0.0.1:{port}/ap/oa?client_id=x&state=st4te-s3cret")
             .parse()
             .unwrap();
         let verdict = check(
@@ -284,6 +290,10 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(matches!(verdict, Preflight::Unknown(_)), "{verdict:?}");
+        let Preflight::Unknown(why) = verdict else {
+            panic!("{verdict:?}");
+        };
+        // The reason is logged: the URL's `state` must not be in it.
+        assert!(!why.contains("st4te-s3cret"), "{why}");
     }
 }
