@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use companion_app::ble::{self, BleCentral};
 use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
-use companion_app::discovery::{Device, Discovery};
+use companion_app::discovery::{Device, Discovery, MdnsOptions};
 use companion_app::error::PairError;
 use companion_app::link::{open_tcp, LinkError, LinkSession, LinkTimeouts, TcpTransport};
 use companion_app::login::Browser;
@@ -49,6 +49,15 @@ pub async fn discover_over_ble(central: Arc<dyn BleCentral>) -> (Discovery, Devi
         .await
         .unwrap_or_else(|| panic!("the speaker is discovered over BLE"));
     (d, device)
+}
+
+/// mDNS discovery on the namespace link only ([`crate::netns::LINK_NAME`]), everything else as
+/// the companion's defaults (the one-shot query on).
+pub fn link_only_mdns() -> MdnsOptions {
+    MdnsOptions {
+        interfaces: Some(vec![crate::netns::LINK_NAME.into()]),
+        ..MdnsOptions::default()
+    }
 }
 
 /// Options for pairing as the emulator's default device client through `authorize` with setup

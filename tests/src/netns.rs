@@ -461,6 +461,24 @@ impl TestNet {
         })
     }
 
+    /// Runs the future `make` returns to completion on a current-thread tokio runtime inside
+    /// `host`'s network namespace ([`TestNet::run_in`]): the future is built and polled on the
+    /// entered thread, so every socket and mDNS daemon it opens lives in the namespace.
+    pub fn block_on_in<M, F>(&self, host: &str, make: M) -> Result<F::Output, NetError>
+    where
+        M: FnOnce() -> F + Send,
+        F: std::future::Future,
+        F::Output: Send,
+    {
+        self.run_in(host, move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(make()))
+        })?
+        .map_err(NetError::from)
+    }
+
     fn teardown(&mut self) {
         let pids: Vec<u32> =
             std::mem::take(&mut *self.pids.lock().unwrap_or_else(|e| e.into_inner()));

@@ -8,11 +8,12 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use avs_pair_tests::companion::link_only_mdns;
 use avs_pair_tests::netns::{TestNet, LINK_NAME};
 use avs_pair_tests::process::Stream;
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::{self, AgentOptions};
-use companion_app::discovery::{Discovery, MdnsOptions};
+use companion_app::discovery::Discovery;
 use companion_app::link::{open_tcp, LinkTimeouts};
 use companion_app::pairing::choose_device;
 use nix::sys::signal::{kill, Signal};
@@ -61,46 +62,36 @@ fn speakers_are_found_listed_and_dropped_when_they_die() {
     let id = DeviceId::new(agent.device_id.clone());
     let agent_pid = agent.process.pid();
     let outcome = net
-        .run_in("laptop", move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        .block_on_in("laptop", move || async move {
+            let d = Discovery::mdns(link_only_mdns()).unwrap();
+            // What `pair` uses: by id, waiting briefly for IPv4 when a link-local IPv6
+            // address resolved first (it often does, mdns-notes §5a).
+            let dev = choose_device(&d, Some(id.as_str()), Duration::from_secs(10))
+                .await
+                .expect("the speaker is discovered");
+            assert_eq!(dev.id, id);
+            assert_eq!(dev.pairing, PairingState::Open);
+            assert!(!dev.paired);
+            let first = dev.tcp_addrs()[0];
+            assert_eq!(first.ip(), IpAddr::V4(speaker_ip), "IPv4 first: {dev:?}");
+            // The advertised address is the link's.
+            let (client, _) = open_tcp(&dev.tcp_addrs(), LinkTimeouts::default())
+                .await
                 .unwrap();
-            rt.block_on(async move {
-                let d = Discovery::mdns(MdnsOptions {
-                    interfaces: Some(vec![LINK_NAME.into()]),
-                    ..MdnsOptions::default()
-                })
-                .unwrap();
-                // What `pair` uses: by id, waiting briefly for IPv4 when a link-local IPv6
-                // address resolved first (it often does, mdns-notes §5a).
-                let dev = choose_device(&d, Some(id.as_str()), Duration::from_secs(10))
-                    .await
-                    .expect("the speaker is discovered");
-                assert_eq!(dev.id, id);
-                assert_eq!(dev.pairing, PairingState::Open);
-                assert!(!dev.paired);
-                let first = dev.tcp_addrs()[0];
-                assert_eq!(first.ip(), IpAddr::V4(speaker_ip), "IPv4 first: {dev:?}");
-                // The advertised address is the link's.
-                let (client, _) = open_tcp(&dev.tcp_addrs(), LinkTimeouts::default())
-                    .await
-                    .unwrap();
-                assert_eq!(client.agent().unwrap().device_id, id);
-                drop(client);
-                assert_eq!(
-                    d.devices().len(),
-                    1,
-                    "one device, however often it resolved"
-                );
+            assert_eq!(client.agent().unwrap().device_id, id);
+            drop(client);
+            assert_eq!(
+                d.devices().len(),
+                1,
+                "one device, however often it resolved"
+            );
 
-                // Pull the plug: no goodbye. verify() notices within its 2 s timeout.
-                kill(Pid::from_raw(agent_pid as i32), Signal::SIGKILL).unwrap();
-                let t0 = Instant::now();
-                d.verify(&id).unwrap();
-                let gone = d.wait_gone(&id, Duration::from_secs(6)).await;
-                (gone, t0.elapsed())
-            })
+            // Pull the plug: no goodbye. verify() notices within its 2 s timeout.
+            kill(Pid::from_raw(agent_pid as i32), Signal::SIGKILL).unwrap();
+            let t0 = Instant::now();
+            d.verify(&id).unwrap();
+            let gone = d.wait_gone(&id, Duration::from_secs(6)).await;
+            (gone, t0.elapsed())
         })
         .unwrap();
     let (gone, took) = outcome;

@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use avs_pair_tests::companion::link_only_mdns as link_only;
 use avs_pair_tests::netns::{TestNet, LINK_NAME};
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::{self, AgentOptions};
@@ -31,13 +32,6 @@ use shared_protocol::ids::DeviceId;
 /// Shorter than the responder's 1 s rate-limit window: an answer inside it cannot have come
 /// from a multicast query.
 const INSIDE_THE_RATE_LIMIT: Duration = Duration::from_millis(800);
-
-fn link_only() -> MdnsOptions {
-    MdnsOptions {
-        interfaces: Some(vec![LINK_NAME.into()]),
-        ..MdnsOptions::default()
-    }
-}
 
 #[test]
 fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
@@ -54,36 +48,30 @@ fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
     let port = agent.port();
 
     let answers = net
-        .run_in("laptop", move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                // The browse alone: when it resolves, the responder has just multicast the
-                // records (an answer or an announcement).
-                let browse = Discovery::mdns(MdnsOptions {
-                    oneshot: false,
-                    ..link_only()
-                })
-                .unwrap();
-                browse
-                    .wait_for(Duration::from_secs(10), |d| d.id == id)
-                    .await
-                    .expect("the browse finds the speaker");
-                let interfaces = oneshot::query_interfaces(Some(&[LINK_NAME.to_owned()]));
-                assert!(!interfaces.is_empty(), "the link has an IPv4 address");
-                let mut answers = Vec::new();
-                oneshot::run(
-                    &interfaces,
-                    INSIDE_THE_RATE_LIMIT,
-                    &AtomicBool::new(false),
-                    |a| answers.push(a),
-                )
-                .unwrap();
-                drop(browse);
-                answers
+        .block_on_in("laptop", move || async move {
+            // The browse alone: when it resolves, the responder has just multicast the
+            // records (an answer or an announcement).
+            let browse = Discovery::mdns(MdnsOptions {
+                oneshot: false,
+                ..link_only()
             })
+            .unwrap();
+            browse
+                .wait_for(Duration::from_secs(10), |d| d.id == id)
+                .await
+                .expect("the browse finds the speaker");
+            let interfaces = oneshot::query_interfaces(Some(&[LINK_NAME.to_owned()]));
+            assert!(!interfaces.is_empty(), "the link has an IPv4 address");
+            let mut answers = Vec::new();
+            oneshot::run(
+                &interfaces,
+                INSIDE_THE_RATE_LIMIT,
+                &AtomicBool::new(false),
+                |a| answers.push(a),
+            )
+            .unwrap();
+            drop(browse);
+            answers
         })
         .unwrap();
 
@@ -119,34 +107,28 @@ fn a_speaker_seen_only_by_the_one_shot_query_leaves_the_list_when_it_dies() {
     let agent_pid = agent.process.pid();
 
     let (first, gone) = net
-        .run_in("laptop", move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                // Make the responder's rate-limit second happen, then start a fresh discovery
-                // in it: the one-shot query finds the speaker, the browse cannot yet.
-                let warm = Discovery::mdns(MdnsOptions {
-                    oneshot: false,
-                    ..link_only()
-                })
-                .unwrap();
-                warm.wait_for(Duration::from_secs(10), |d| d.id == id)
-                    .await
-                    .expect("the browse finds the speaker");
-                drop(warm);
-                let d = Discovery::mdns(link_only()).unwrap();
-                let dev = d
-                    .wait_for(Duration::from_secs(10), |d| d.id == id)
-                    .await
-                    .expect("discovery finds the speaker");
-                // Pull the plug: no goodbye. verify() must notice, whoever saw it.
-                kill(Pid::from_raw(agent_pid as i32), Signal::SIGKILL).unwrap();
-                d.verify(&id).unwrap();
-                let gone = d.wait_gone(&id, Duration::from_secs(6)).await;
-                (dev, gone)
+        .block_on_in("laptop", move || async move {
+            // Make the responder's rate-limit second happen, then start a fresh discovery
+            // in it: the one-shot query finds the speaker, the browse cannot yet.
+            let warm = Discovery::mdns(MdnsOptions {
+                oneshot: false,
+                ..link_only()
             })
+            .unwrap();
+            warm.wait_for(Duration::from_secs(10), |d| d.id == id)
+                .await
+                .expect("the browse finds the speaker");
+            drop(warm);
+            let d = Discovery::mdns(link_only()).unwrap();
+            let dev = d
+                .wait_for(Duration::from_secs(10), |d| d.id == id)
+                .await
+                .expect("discovery finds the speaker");
+            // Pull the plug: no goodbye. verify() must notice, whoever saw it.
+            kill(Pid::from_raw(agent_pid as i32), Signal::SIGKILL).unwrap();
+            d.verify(&id).unwrap();
+            let gone = d.wait_gone(&id, Duration::from_secs(6)).await;
+            (dev, gone)
         })
         .unwrap();
     assert_eq!(
@@ -176,24 +158,18 @@ fn a_window_change_is_answered_at_once_without_probing_the_name_again() {
     let instance = format!("avs-{}.{MDNS_SERVICE_TYPE}", agent.device_id);
 
     // A companion already browsing sees the window shut.
-    net.run_in("laptop", move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let browse = Discovery::mdns(MdnsOptions {
-                oneshot: false,
-                ..link_only()
-            })
-            .unwrap();
-            browse
-                .wait_for(Duration::from_secs(15), |d| {
-                    d.id == id && d.pairing == PairingState::Closed
-                })
-                .await
-                .expect("the browse sees the window shut");
+    net.block_on_in("laptop", move || async move {
+        let browse = Discovery::mdns(MdnsOptions {
+            oneshot: false,
+            ..link_only()
         })
+        .unwrap();
+        browse
+            .wait_for(Duration::from_secs(15), |d| {
+                d.id == id && d.pairing == PairingState::Closed
+            })
+            .await
+            .expect("the browse sees the window shut");
     })
     .unwrap();
 
