@@ -16,7 +16,6 @@ use lwa_emulator::registry::{
     DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
 };
 use lwa_emulator::{Emulator, RunningEmulator};
-use shared_protocol::ids::SessionId;
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::message::{
     AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, DeviceInfo,
@@ -114,6 +113,12 @@ async fn hand_over_with_fault(
 ) -> AuthFailure {
     emu.inject_fault(Endpoint::Token, fault, 1);
     failure(hand_over(s, info, code).await)
+}
+
+/// The user of the account the agent has stored (panics when none is linked).
+fn linked_user(agent: &Agent) -> String {
+    let (_, account) = agent.delegate().account().unwrap();
+    account.unwrap().user_id.as_str().to_owned()
 }
 
 fn failure(r: AuthResult) -> AuthFailure {
@@ -359,14 +364,7 @@ async fn re_pairing_replaces_the_account_only_after_success() {
     let f = hand_over_with_fault(&mut s, &emu, Fault::status(500), &info, &bob).await;
     assert_eq!(f.class, AuthFailureClass::ServerError);
     assert_eq!(
-        agent
-            .delegate()
-            .account()
-            .unwrap()
-            .1
-            .unwrap()
-            .user_id
-            .as_str(),
+        linked_user(&agent),
         ALICE_USER_ID,
         "Alice stays linked while Bob's exchange has not succeeded"
     );
@@ -383,20 +381,9 @@ async fn re_pairing_replaces_the_account_only_after_success() {
         AuthResult::Linked { user_id, .. } => assert_eq!(user_id.unwrap().as_str(), BOB_USER_ID),
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        agent
-            .delegate()
-            .account()
-            .unwrap()
-            .1
-            .unwrap()
-            .user_id
-            .as_str(),
-        BOB_USER_ID
-    );
+    assert_eq!(linked_user(&agent), BOB_USER_ID);
     drop(s);
     agent.shutdown().await;
-    let _ = SessionId::random();
 }
 
 /// A Web-profile client id redeemed without its secret: LWA (and the emulator) give an access
