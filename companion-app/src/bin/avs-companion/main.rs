@@ -607,14 +607,18 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
     let _ = std::thread::Builder::new()
         .name("stdin".into())
         .spawn(move || {
+            use std::io::{BufRead as _, Read as _};
+            const MAX_LINE: usize = 8192;
             let stdin = std::io::stdin();
             let mut line = String::new();
             loop {
                 line.clear();
-                match stdin.read_line(&mut line) {
+                // One byte past the limit at most: a longer line ends the reader without
+                // first being read into memory whole.
+                match stdin.lock().take(MAX_LINE as u64 + 1).read_line(&mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        if line.len() > 8192 || tx.blocking_send(line.clone()).is_err() {
+                        if line.len() > MAX_LINE || tx.blocking_send(line.clone()).is_err() {
                             break;
                         }
                     }
