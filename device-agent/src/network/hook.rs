@@ -29,7 +29,7 @@ use serde::Deserialize;
 use shared_protocol::message::{
     ConnectWifi, Ssid, WifiBand, WifiFailure, WifiNetwork, WifiSecurity, WifiStage,
 };
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::time::timeout;
 
@@ -192,13 +192,14 @@ impl HookBackend {
             drop(stdin);
             let mut address = None;
             let mut last = Some(WifiStage::Associating);
-            let mut reader = BufReader::new(stdout).lines();
+            let mut reader = BufReader::new(stdout);
             let mut n = 0;
-            while let Ok(Some(line)) = reader.next_line().await {
+            while let Some(line) = next_line(&mut reader).await {
                 n += 1;
                 if n > MAX_LINES {
                     break;
                 }
+                let Some(line) = line else { continue };
                 let line = line.trim();
                 if let Some(stage) = line.strip_prefix("stage ") {
                     let stage = match stage.trim() {
@@ -235,16 +236,62 @@ impl HookBackend {
 
 async fn read_lines(stdout: tokio::process::ChildStdout) -> Vec<String> {
     let mut out = Vec::new();
-    let mut reader = BufReader::new(stdout).lines();
-    while let Ok(Some(line)) = reader.next_line().await {
+    let mut reader = BufReader::new(stdout);
+    while let Some(line) = next_line(&mut reader).await {
         if out.len() >= MAX_LINES {
             break;
         }
-        if line.len() <= MAX_LINE {
-            out.push(line);
-        }
+        out.extend(line);
     }
     out
+}
+
+/// The hook's next output line without its line end: `Some(None)` for a line that is longer
+/// than [`MAX_LINE`] or not UTF-8 (skipped, and never held whole in memory), `None` at the end
+/// of the output or on a read error.
+async fn next_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<Option<String>> {
+    let mut buf = Vec::new();
+    let n = (&mut *reader)
+        .take(MAX_LINE as u64 + 2)
+        .read_until(b'\n', &mut buf)
+        .await
+        .ok()?;
+    if n == 0 {
+        return None;
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    } else if buf.len() > MAX_LINE {
+        skip_rest_of_line(reader).await?;
+        return Some(None);
+    }
+    if buf.len() > MAX_LINE {
+        return Some(None);
+    }
+    Some(String::from_utf8(buf).ok())
+}
+
+/// Drops input up to and including the next `\n` (or to the end), without buffering it.
+async fn skip_rest_of_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<()> {
+    loop {
+        let chunk = reader.fill_buf().await.ok()?;
+        if chunk.is_empty() {
+            return Some(());
+        }
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Some(());
+            }
+            None => {
+                let len = chunk.len();
+                reader.consume(len);
+            }
+        }
+    }
 }
 
 impl NetworkBackend for HookBackend {
@@ -317,5 +364,47 @@ impl NetworkBackend for HookBackend {
                 Ok(Err(e)) => Err(BackendError::Hook(e.to_string())),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn all_lines(input: &[u8]) -> Vec<Option<String>> {
+        let mut reader = BufReader::with_capacity(64, input);
+        let mut out = Vec::new();
+        while let Some(line) = next_line(&mut reader).await {
+            out.push(line);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn long_or_garbled_lines_are_skipped_and_the_rest_read() {
+        let mut input = b"first\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE * 3));
+        input.extend(b"\nmid\n\xff\xfe\n");
+        input.extend(std::iter::repeat_n(b'y', MAX_LINE));
+        input.extend(b"\nlast");
+        let lines = all_lines(&input).await;
+        assert_eq!(
+            lines,
+            vec![
+                Some("first".to_owned()),
+                None,
+                Some("mid".to_owned()),
+                None,
+                Some("y".repeat(MAX_LINE)),
+                Some("last".to_owned()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_line_one_byte_too_long_is_skipped() {
+        let mut input = vec![b'z'; MAX_LINE + 1];
+        input.extend(b"\nok\n");
+        assert_eq!(all_lines(&input).await, vec![None, Some("ok".to_owned())]);
     }
 }
