@@ -62,6 +62,15 @@ fn run_companion(setup: &Setup, args: &[String]) -> Output {
         .expect("run avs-companion")
 }
 
+/// Runs `pair` with [`WRONG_CODE`] (plain output): it must exit 3 (wrong setup code) with a
+/// last line of stderr that `line_ok` accepts.
+#[track_caller]
+fn wrong_code_run(setup: &Setup, line_ok: impl Fn(&str) -> bool) {
+    let out = run_companion(setup, &pair_args(setup, WRONG_CODE, &[]));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(line_ok(&last_line(&out)), "{}", text(&out));
+}
+
 fn last_line(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr)
         .lines()
@@ -207,21 +216,12 @@ fn sign_in_at(setup: &Setup, url: &str) {
 async fn a_wrong_setup_code_says_how_many_tries_are_left() {
     // Wrong codes follow each other at once.
     let setup = setup_with(emulator().await, AgentOptions::unpaced);
-    let first = run_companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
-    assert_eq!(first.status.code(), Some(3), "{}", text(&first));
-    assert_eq!(
-        last_line(&first),
-        "error: wrong setup code: 19 tries left before pairing locks for 1 minute (check the label or the code shown at first boot)",
-        "{}",
-        text(&first)
-    );
-    let second = run_companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
-    assert_eq!(second.status.code(), Some(3), "{}", text(&second));
-    assert!(
-        last_line(&second).starts_with("error: wrong setup code: 18 tries left"),
-        "{}",
-        text(&second)
-    );
+    wrong_code_run(&setup, |l| {
+        l == "error: wrong setup code: 19 tries left before pairing locks for 1 minute (check the label or the code shown at first boot)"
+    });
+    wrong_code_run(&setup, |l| {
+        l.starts_with("error: wrong setup code: 18 tries left")
+    });
 
     // Scripts get the same count in the final JSON line.
     let mut args = pair_args(&setup, WRONG_CODE, &["--json"]);
@@ -257,14 +257,9 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
             other => panic!("expected a counted wrong code, got {:?}", other.err()),
         }
     }
-    let last = run_companion(&setup, &pair_args(&setup, WRONG_CODE, &[]));
-    assert_eq!(last.status.code(), Some(3), "{}", text(&last));
-    assert_eq!(
-        last_line(&last),
-        "error: wrong setup code: it does not match the speaker's, and that was the last try: pairing is locked for 1 minute (pressing the speaker's pairing button reopens it at once)",
-        "{}",
-        text(&last)
-    );
+    wrong_code_run(&setup, |l| {
+        l == "error: wrong setup code: it does not match the speaker's, and that was the last try: pairing is locked for 1 minute (pressing the speaker's pairing button reopens it at once)"
+    });
     // Locked now: even the right code is refused before any handshake (exit 7).
     let locked = run_companion(&setup, &pair_args(&setup, CODE, &[]));
     assert_eq!(locked.status.code(), Some(7), "{}", text(&locked));
