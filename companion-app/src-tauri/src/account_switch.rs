@@ -29,13 +29,9 @@ impl SwitchSlot {
 
     /// Answers the pending question: `true` replaces the linked account.
     pub fn answer(&self, replace: bool) -> Result<(), CommandError> {
+        let gone = || CommandError::new("The speaker is not asking about its account any more.");
         let waiting = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let waiting = waiting.ok_or_else(|| {
-            CommandError::new("The speaker is not asking about its account any more.")
-        })?;
-        waiting
-            .send(replace)
-            .map_err(|_| CommandError::new("The speaker is not asking about its account any more."))
+        waiting.ok_or_else(gone)?.send(replace).map_err(|_| gone())
     }
 }
 

@@ -40,16 +40,12 @@ impl WifiSlot {
 
     /// Answers the pending question with the user's choice.
     pub fn answer(&self, input: WifiChoiceInput) -> Result<(), CommandError> {
+        let not_waiting = || CommandError::new("The speaker is not waiting for a Wi-Fi network.");
         let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let waiting = guard
-            .as_ref()
-            .ok_or_else(|| CommandError::new("The speaker is not waiting for a Wi-Fi network."))?;
-        let choice = to_choice(&waiting.networks, input)?;
-        let Some(w) = guard.take() else {
-            return Err(CommandError::new(
-                "The speaker is not waiting for a Wi-Fi network.",
-            ));
-        };
+        // Checked before it is taken: a choice the window must correct keeps the question open.
+        let networks = &guard.as_ref().ok_or_else(not_waiting)?.networks;
+        let choice = to_choice(networks, input)?;
+        let w = guard.take().ok_or_else(not_waiting)?;
         w.answer
             .send(choice)
             .map_err(|_| CommandError::new("The pairing is no longer waiting for a Wi-Fi network."))
