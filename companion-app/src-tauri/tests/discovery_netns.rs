@@ -23,15 +23,30 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use avs_companion_app::ipc::{DiscoveryMode, Transport, WindowState};
+use avs_companion_app::ipc::{DiscoveryMode, SpeakersView, Transport, WindowState};
 use avs_companion_app::speakers::Speakers;
 use avs_pair_tests::bins::Bins;
 use avs_pair_tests::netns::TestNet;
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::{self, AgentOptions};
 
+/// The app's speakers list on a one-worker runtime, every view it publishes sent to `tx`. Call
+/// it inside the laptop's namespace ([`TestNet::run_in`]): the runtime's threads and the mDNS
+/// daemon the list starts live there. Keep the runtime until the list is shut down.
+fn laptop_speakers(tx: mpsc::Sender<SpeakersView>) -> (tokio::runtime::Runtime, Arc<Speakers>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let speakers = Speakers::new(Arc::new(move |v| {
+        let _ = tx.send(v);
+    }));
+    (rt, speakers)
+}
+
 /// Writes `view` to `<AVS_APP_DISCOVERY_FIXTURES>/<name>` when that variable is set.
-fn write_fixture(name: &str, view: &avs_companion_app::ipc::SpeakersView) {
+fn write_fixture(name: &str, view: &SpeakersView) {
     if let Some(dir) = std::env::var_os("AVS_APP_DISCOVERY_FIXTURES") {
         let path = std::path::Path::new(&dir).join(name);
         std::fs::write(&path, serde_json::to_string_pretty(view).unwrap() + "\n").unwrap();
@@ -58,14 +73,7 @@ fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
     std::thread::scope(|scope| {
         let laptop = scope.spawn(|| {
             net.run_in("laptop", move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                let speakers = Speakers::new(Arc::new(move |v| {
-                    let _ = tx.send(v);
-                }));
+                let (rt, speakers) = laptop_speakers(tx);
                 let first = rt.block_on(async { speakers.start(true) });
                 assert_eq!(first.discovery, DiscoveryMode::Searching, "{first:?}");
                 if first.speakers.is_empty() {
@@ -145,14 +153,7 @@ fn search_again_forgets_a_silent_speaker_and_finds_the_ones_still_there() {
         let stop_tx = stop_tx;
         let laptop = scope.spawn(|| {
             net.run_in("laptop", move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                let speakers = Speakers::new(Arc::new(move |v| {
-                    let _ = tx.send(v);
-                }));
+                let (rt, speakers) = laptop_speakers(tx);
                 rt.block_on(async { speakers.start(true) });
                 if again_rx.recv_timeout(Duration::from_secs(60)).is_ok() {
                     let view = rt.block_on(speakers.search_again(true));
@@ -163,7 +164,7 @@ fn search_again_forgets_a_silent_speaker_and_finds_the_ones_still_there() {
             })
             .unwrap();
         });
-        let both = |v: &avs_companion_app::ipc::SpeakersView| {
+        let both = |v: &SpeakersView| {
             [&kitchen_id, &attic_id]
                 .iter()
                 .all(|id| v.speakers.iter().any(|s| &&s.id == id))
