@@ -119,7 +119,12 @@ impl CompanionConfig {
                 // Line numbers as editors count them, from 1.
                 Some(span) => format!(
                     "line {}: {}",
-                    text[..span.start.min(text.len())].matches('\n').count() + 1,
+                    // Bytes, not a `str` slice: no char boundary to trust the parser with.
+                    text.bytes()
+                        .take(span.start)
+                        .filter(|&b| b == b'\n')
+                        .count()
+                        + 1,
                     e.message()
                 ),
                 None => e.message().to_owned(),
