@@ -13,6 +13,9 @@ use shared_protocol::message::{Ssid, WifiNetwork, WifiResult};
 use shared_protocol::secret::WifiPassphrase;
 use zeroize::Zeroizing;
 
+/// The largest `--wifi-password-file` read.
+const MAX_PASSWORD_FILE: u64 = 1024;
+
 /// `--wifi-ssid` with `--wifi-password-file` (absent: an open network).
 pub fn fixed(ssid: &str, password_file: Option<&Path>) -> Result<FixedChoice, PairError> {
     let ssid = Ssid::new(ssid.as_bytes().to_vec())
@@ -20,9 +23,19 @@ pub fn fixed(ssid: &str, password_file: Option<&Path>) -> Result<FixedChoice, Pa
     let passphrase = match password_file {
         None => None,
         Some(p) => {
-            let text = Zeroizing::new(std::fs::read_to_string(p).map_err(|e| {
-                PairError::Usage(format!("--wifi-password-file {}: {e}", p.display()))
-            })?);
+            use std::io::Read as _;
+            let bad = |why: String| {
+                PairError::Usage(format!("--wifi-password-file {}: {why}", p.display()))
+            };
+            // Bounded like the setup code file: a passphrase is at most 128 bytes, and a
+            // mistaken path (a log, /dev/zero) must not be read whole.
+            let mut text = Zeroizing::new(String::new());
+            std::fs::File::open(p)
+                .and_then(|f| f.take(MAX_PASSWORD_FILE + 1).read_to_string(&mut text))
+                .map_err(|e| bad(e.to_string()))?;
+            if text.len() as u64 > MAX_PASSWORD_FILE {
+                return Err(bad("the file is larger than 1 KiB".into()));
+            }
             let line = text.trim_end_matches(['\r', '\n']);
             Some(WifiPassphrase::new(line))
         }
@@ -164,5 +177,25 @@ impl WifiChooser for Prompt {
                 .ok()
                 .flatten()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_file_is_read_to_its_first_line_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok");
+        std::fs::write(&ok, "hunter2hunter2\n").unwrap();
+        let FixedChoice(Some(c)) = fixed("Home", Some(&ok)).unwrap() else {
+            panic!("no choice");
+        };
+        assert_eq!(c.passphrase.unwrap().expose_secret(), "hunter2hunter2");
+        let big = dir.path().join("big");
+        std::fs::write(&big, "x".repeat(2048)).unwrap();
+        let e = fixed("Home", Some(&big)).unwrap_err();
+        assert!(e.to_string().contains("larger than 1 KiB"), "{e}");
     }
 }
