@@ -26,10 +26,18 @@ pub struct AccountProfile {
     /// `amzn1.account.…`: stable, for scripts.
     pub user_id: UserId,
     /// The customer's name (scope `profile`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cleaned"
+    )]
     pub name: Option<String>,
     /// The customer's e-mail address (scope `profile`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "cleaned"
+    )]
     pub email: Option<String>,
 }
 
@@ -70,6 +78,13 @@ impl AccountProfile {
     pub fn same_account(&self, other: &AccountProfile) -> bool {
         self.user_id == other.user_id
     }
+}
+
+/// Whatever parses a profile (the companion reading the speaker's message, the agent reading its
+/// own tokens.json) gets the same cleaning as [`AccountProfile::from_lwa`]: a speaker's or a
+/// file's text reaches a terminal too.
+fn cleaned<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.as_deref().and_then(clean))
 }
 
 fn clean(s: &str) -> Option<String> {
@@ -179,6 +194,20 @@ mod tests {
             p.email.map(|e| e.chars().count()),
             Some(MAX_PROFILE_FIELD_CHARS)
         );
+    }
+
+    #[test]
+    fn a_received_profile_is_cleaned_like_lwa_text() {
+        let long = "y".repeat(1000);
+        let json = format!(r#"{{"user_id":"u","name":"\u001b[31mEve\u0007","email":"{long}"}}"#);
+        let p: AccountProfile = serde_json::from_str(&json).unwrap();
+        assert_eq!(p.name.as_deref(), Some("[31mEve"));
+        assert_eq!(
+            p.email.map(|e| e.chars().count()),
+            Some(MAX_PROFILE_FIELD_CHARS)
+        );
+        let blank: AccountProfile = serde_json::from_str(r#"{"user_id":"u","name":" "}"#).unwrap();
+        assert!(blank.is_id_only());
     }
 
     #[test]
