@@ -71,6 +71,8 @@ fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
     let (tx, rx) = mpsc::channel();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     std::thread::scope(|scope| {
+        // Owned here, so a failing assertion drops it and the laptop side stops at once.
+        let stop_tx = stop_tx;
         let laptop = scope.spawn(|| {
             net.run_in("laptop", move || {
                 let (rt, speakers) = laptop_speakers(tx);
