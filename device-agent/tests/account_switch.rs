@@ -17,8 +17,8 @@ use lwa_emulator::Emulator;
 use shared_protocol::frame::StreamTransport;
 use shared_protocol::lwa::AuthState;
 use shared_protocol::message::{
-    AccountSwitchAnswer, AgentMessage, AuthResult, Capability, CompanionMessage, DeviceInfo,
-    ErrorKind, Hello, PairingWindow, ProvideAuthorization, Role,
+    AccountSwitch, AccountSwitchAnswer, AgentMessage, AuthResult, Capability, CompanionMessage,
+    DeviceInfo, ErrorKind, Hello, PairingWindow, ProvideAuthorization, Role,
 };
 use shared_protocol::session::ClientHandshake;
 use shared_protocol::setup_code::SetupCode;
@@ -85,6 +85,26 @@ async fn hand_over(stack: &Stack, s: &mut Session, email: &str, password: &str) 
     }
 }
 
+/// Bob signs in on a speaker Alice holds: the agent must ask before replacing her.
+async fn bob_asks(stack: &Stack, s: &mut Session) -> AccountSwitch {
+    match hand_over(stack, s, BOB_EMAIL, BOB_PASSWORD).await {
+        AgentMessage::ConfirmAccountSwitch(q) => q,
+        other => panic!("no question: {other:?}"),
+    }
+}
+
+/// Answers the agent's question `q`: replace the linked account, or keep it.
+async fn answer(s: &mut Session, q: &AccountSwitch, replace: bool) {
+    s.send(&CompanionMessage::AccountSwitchAnswer(
+        AccountSwitchAnswer {
+            session_id: q.session_id,
+            replace,
+        },
+    ))
+    .await
+    .unwrap();
+}
+
 fn holds(stack: &Stack) -> String {
     let (_, account) = stack.agent.delegate().account().unwrap();
     account.unwrap().user_id.as_str().to_owned()
@@ -123,10 +143,7 @@ async fn a_different_account_waits_for_the_answer_and_keep_or_a_closed_link_keep
     // Bob signs in; the agent asks, with both accounts. Until answered nothing changes.
     reopen(&stack).await;
     let mut s = asking_session(&stack).await;
-    let q = match hand_over(&stack, &mut s, BOB_EMAIL, BOB_PASSWORD).await {
-        AgentMessage::ConfirmAccountSwitch(q) => q,
-        other => panic!("no question: {other:?}"),
-    };
+    let q = bob_asks(&stack, &mut s).await;
     assert_eq!(q.current.to_string(), "Alice Example (alice@example.com)");
     assert_eq!(q.new.to_string(), "Bob Example (bob@example.com)");
     assert_eq!(q.answer_within_secs, 120);
@@ -159,18 +176,8 @@ async fn a_different_account_waits_for_the_answer_and_keep_or_a_closed_link_keep
         stack.agent.pairing().open().unwrap();
     }
     let mut s = asking_session(&stack).await;
-    let q = match hand_over(&stack, &mut s, BOB_EMAIL, BOB_PASSWORD).await {
-        AgentMessage::ConfirmAccountSwitch(q) => q,
-        other => panic!("no question: {other:?}"),
-    };
-    s.send(&CompanionMessage::AccountSwitchAnswer(
-        AccountSwitchAnswer {
-            session_id: q.session_id,
-            replace: false,
-        },
-    ))
-    .await
-    .unwrap();
+    let q = bob_asks(&stack, &mut s).await;
+    answer(&mut s, &q, false).await;
     match recv(&mut s).await {
         AgentMessage::AuthResult(AuthResult::KeptCurrent {
             account, timed_out, ..
@@ -186,18 +193,8 @@ async fn a_different_account_waits_for_the_answer_and_keep_or_a_closed_link_keep
     // And "replace" stores Bob.
     let mut s2 = asking_session(&stack).await;
     drop(s);
-    let q = match hand_over(&stack, &mut s2, BOB_EMAIL, BOB_PASSWORD).await {
-        AgentMessage::ConfirmAccountSwitch(q) => q,
-        other => panic!("no question: {other:?}"),
-    };
-    s2.send(&CompanionMessage::AccountSwitchAnswer(
-        AccountSwitchAnswer {
-            session_id: q.session_id,
-            replace: true,
-        },
-    ))
-    .await
-    .unwrap();
+    let q = bob_asks(&stack, &mut s2).await;
+    answer(&mut s2, &q, true).await;
     loop {
         match recv(&mut s2).await {
             AgentMessage::Progress(_) => {}
@@ -228,10 +225,7 @@ async fn no_answer_in_time_keeps_the_linked_account() {
     drop(s);
     reopen(&stack).await;
     let mut s = asking_session(&stack).await;
-    let q = match hand_over(&stack, &mut s, BOB_EMAIL, BOB_PASSWORD).await {
-        AgentMessage::ConfirmAccountSwitch(q) => q,
-        other => panic!("no question: {other:?}"),
-    };
+    let q = bob_asks(&stack, &mut s).await;
     assert_eq!(q.answer_within_secs, 1);
     // The user never answers: the next message is the agent giving up.
     match recv(&mut s).await {
