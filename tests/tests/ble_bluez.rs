@@ -344,6 +344,19 @@ impl Run {
             .collect()
     }
 
+    /// A run whose only `error:` line says the link was lost during the hello: that line.
+    #[track_caller]
+    fn lost_during_the_hello(&self) -> &String {
+        let errors = self.error_lines();
+        assert_eq!(
+            errors,
+            ["error: the speaker closed the connection during the hello"],
+            "the companion says the link was lost, in one line\n{}",
+            self.tail
+        );
+        errors[0]
+    }
+
     /// A run that ended well and said "no Bluetooth adapter found" exactly once: that line.
     fn no_adapter_line(&self) -> String {
         assert_eq!(self.code, Some(0), "{}", self.tail);
@@ -557,17 +570,11 @@ fn central_disconnecting_mid_frame_ends_both_sides_cleanly() {
         &["--disconnect-after-indications", "3"],
         "the Bluetooth LE connection was lost while sending chunk",
     );
-    let errors = broken.error_lines();
-    assert_eq!(
-        errors,
-        ["error: the speaker closed the connection during the hello"],
-        "the companion says the link was lost, in one line\n{}",
-        broken.tail
-    );
+    let error = broken.lost_during_the_hello();
     assert!(broken.secs < 60.0, "{}", broken.secs);
     let gone = disconnect_after(&air, "INDICATION n=3 ");
     assert_eq!(gone, "DISCONNECTED by=central", "{air:?}");
-    eprintln!("companion: {}\nagent: {said}", errors[0]);
+    eprintln!("companion: {error}\nagent: {said}");
 }
 
 #[test]
@@ -594,19 +601,13 @@ fn central_disconnecting_mid_write_ends_both_sides_cleanly() {
         air.iter().any(|l| l == "CONNECTED_FALSE"),
         "the stand-in reported Connected=false late: {air:?}"
     );
-    let errors = broken.error_lines();
-    assert_eq!(
-        errors,
-        ["error: the speaker closed the connection during the hello"],
-        "the companion says the link was lost, in one line\n{}",
-        broken.tail
-    );
+    let error = broken.lost_during_the_hello();
     assert!(
         !broken.stderr.iter().any(|l| l.contains("doesn't exist")),
         "no raw D-Bus error\n{}",
         broken.tail
     );
-    eprintln!("companion: {}\nagent: {said}", errors[0]);
+    eprintln!("companion: {error}\nagent: {said}");
 }
 
 #[test]
