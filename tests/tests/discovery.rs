@@ -9,10 +9,9 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use avs_pair_tests::companion::link_only_mdns;
-use avs_pair_tests::netns::{TestNet, LINK_NAME};
+use avs_pair_tests::netns::LINK_NAME;
 use avs_pair_tests::process::Stream;
 use avs_pair_tests::require_netns;
-use avs_pair_tests::stack::{self, AgentOptions};
 use companion_app::discovery::Discovery;
 use companion_app::link::{open_tcp, LinkTimeouts};
 use companion_app::pairing::choose_device;
@@ -24,16 +23,11 @@ use shared_protocol::ids::DeviceId;
 #[test]
 fn speakers_are_found_listed_and_dropped_when_they_die() {
     require_netns!();
-    let bins = common::bins();
-    let net = TestNet::speaker_and_laptop().unwrap();
+    let (bins, net, _dir, agent) = common::advertising_speaker(|o| {
+        o.friendly_name = "Kitchen speaker".into();
+        o.dsn = "DISCOVERY-1".into();
+    });
     let speaker_ip = net.host("speaker").unwrap().addr;
-    let laptop_ip = net.host("laptop").unwrap().addr;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = AgentOptions::new(dir.path().join("state"), &format!("https://{laptop_ip}:9"))
-        .advertised_on_link();
-    o.friendly_name = "Kitchen speaker".into();
-    o.dsn = "DISCOVERY-1".into();
-    let agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
 
     // The CLI, inside the laptop namespace, lists it.
     let mut cmd = net.command("laptop", &bins.companion).unwrap();

@@ -18,11 +18,9 @@ use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use avs_pair_tests::bins::Bins;
 use avs_pair_tests::companion::link_only_mdns as link_only;
-use avs_pair_tests::netns::{TestNet, LINK_NAME};
+use avs_pair_tests::netns::LINK_NAME;
 use avs_pair_tests::require_netns;
-use avs_pair_tests::stack::{self, AgentOptions, AgentProcess};
 use companion_app::discovery::{oneshot, Discovery, MdnsOptions};
 use mdns_sd::TxtProperties;
 use nix::sys::signal::{kill, Signal};
@@ -34,28 +32,10 @@ use shared_protocol::ids::DeviceId;
 /// from a multicast query.
 const INSIDE_THE_RATE_LIMIT: Duration = Duration::from_millis(800);
 
-/// The speaker and laptop namespaces with the agent advertising on the speaker's link (`tune`
-/// adjusts its options; sign-in goes nowhere, to the laptop's port 9). Keep the state dir as
-/// long as the agent, and bind the four in this order: the agent then drops first, the
-/// namespaces last.
-fn advertising_speaker(
-    tune: impl FnOnce(&mut AgentOptions),
-) -> (Bins, TestNet, tempfile::TempDir, AgentProcess) {
-    let bins = common::bins();
-    let net = TestNet::speaker_and_laptop().unwrap();
-    let laptop_ip = net.host("laptop").unwrap().addr;
-    let dir = tempfile::tempdir().unwrap();
-    let mut o = AgentOptions::new(dir.path().join("state"), &format!("https://{laptop_ip}:9"))
-        .advertised_on_link();
-    tune(&mut o);
-    let agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
-    (bins, net, dir, agent)
-}
-
 #[test]
 fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
     require_netns!();
-    let (_, net, _dir, agent) = advertising_speaker(|_| {});
+    let (_, net, _dir, agent) = common::advertising_speaker(|_| {});
     let speaker_ip = net.host("speaker").unwrap().addr;
     let id = DeviceId::new(agent.device_id.clone());
     let port = agent.port();
@@ -108,7 +88,7 @@ fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
 #[test]
 fn a_speaker_seen_only_by_the_one_shot_query_leaves_the_list_when_it_dies() {
     require_netns!();
-    let (_, net, _dir, agent) = advertising_speaker(|_| {});
+    let (_, net, _dir, agent) = common::advertising_speaker(|_| {});
     let speaker_ip = net.host("speaker").unwrap().addr;
     let id = DeviceId::new(agent.device_id.clone());
     let agent_pid = agent.process.pid();
@@ -153,7 +133,8 @@ fn a_window_change_is_answered_at_once_without_probing_the_name_again() {
     // Open at start, shut after the shortest window the agent allows (10 s): long past the
     // name's probe (the agent's PROBE_DONE, 2 s), so the close and the reopen below are updates
     // of a name that is already the speaker's.
-    let (bins, net, _dir, agent) = advertising_speaker(|o| o.pairing_window_secs = Some(10));
+    let (bins, net, _dir, agent) =
+        common::advertising_speaker(|o| o.pairing_window_secs = Some(10));
     let id = DeviceId::new(agent.device_id.clone());
     let instance = format!("avs-{}.{MDNS_SERVICE_TYPE}", agent.device_id);
 

@@ -24,6 +24,29 @@ pub fn bins() -> Bins {
     Bins::locate().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The speaker and laptop namespaces with the agent advertising on the speaker's link (`tune`
+/// adjusts its options; sign-in goes nowhere, to the laptop's port 9). Keep the state dir as
+/// long as the agent, and bind the four in this order: the agent then drops first, the
+/// namespaces last.
+pub fn advertising_speaker(
+    tune: impl FnOnce(&mut AgentOptions),
+) -> (
+    Bins,
+    avs_pair_tests::netns::TestNet,
+    tempfile::TempDir,
+    AgentProcess,
+) {
+    let bins = bins();
+    let net = avs_pair_tests::netns::TestNet::speaker_and_laptop().unwrap();
+    let laptop_ip = net.host("laptop").unwrap().addr;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = AgentOptions::new(dir.path().join("state"), &format!("https://{laptop_ip}:9"))
+        .advertised_on_link();
+    tune(&mut o);
+    let agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
+    (bins, net, dir, agent)
+}
+
 pub struct Setup {
     pub bins: Bins,
     pub emulator: RunningEmulator,
