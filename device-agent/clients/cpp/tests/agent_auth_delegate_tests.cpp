@@ -170,6 +170,12 @@ struct Subscribed {
     std::shared_ptr<alexaClientSDK::registrationManager::CustomerDataManager> manager;
     std::shared_ptr<avsPair::AgentAuthDelegate> d;
     std::shared_ptr<Recorder> rec;
+
+    /// Waits (5 s at most) until the delegate serves a token; that token.
+    std::string awaitToken() const {
+        CHECK(eventually([&] { return !d->getAuthToken().empty(); }, 5s));
+        return d->getAuthToken();
+    }
 };
 
 Subscribed refreshedDelegate() {
@@ -241,9 +247,7 @@ void statesFollowPairing() {
 void authFailureRefreshesOnce() {
     auto s = refreshedDelegate();
     auto d = s.d;
-    auto rec = s.rec;
-    CHECK(eventually([&] { return !d->getAuthToken().empty(); }, 5s));
-    const std::string old = d->getAuthToken();
+    const std::string old = s.awaitToken();
     const uint64_t before = refreshes();
     std::vector<std::thread> reporters;
     for (int i = 0; i < 8; ++i) {
@@ -312,9 +316,7 @@ void agentRestart() {
 void frozenAgentNeverBlocksCallers() {
     auto s = refreshedDelegate();
     auto d = s.d;
-    auto rec = s.rec;
-    CHECK(eventually([&] { return !d->getAuthToken().empty(); }, 5s));
-    const std::string token = d->getAuthToken();
+    const std::string token = s.awaitToken();
     ctl("freeze");
     d->onAuthFailure(token);  // the delegate's thread now waits on the frozen agent
     long long worstNs = 0;
@@ -343,11 +345,10 @@ void cachedTokenExpiresWithoutAgent() {
     ctl("restart");
     auto s = refreshedDelegate();
     auto d = s.d;
-    auto rec = s.rec;
-    CHECK(eventually([&] { return !d->getAuthToken().empty(); }, 5s));
+    s.awaitToken();
     ctl("stop");
     CHECK(eventually([&] { return !d->isConnected(); }, 5s));
-    CHECK(rec->waitForState(State::EXPIRED, 10s));
+    CHECK(s.rec->waitForState(State::EXPIRED, 10s));
     CHECK(d->getAuthToken().empty());
 }
 

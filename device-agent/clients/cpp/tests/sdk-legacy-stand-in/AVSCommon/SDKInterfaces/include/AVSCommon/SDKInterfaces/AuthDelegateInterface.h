@@ -1,27 +1,4 @@
-// Stand-in written by avs-pair from the AVS Device SDK's documentation: the first releases'
-// shape (no onAuthFailure). See ../../../../../../sdk-stand-in/README.md.
-#ifndef ALEXA_CLIENT_SDK_AVSCOMMON_SDKINTERFACES_INCLUDE_AVSCOMMON_SDKINTERFACES_AUTHDELEGATEINTERFACE_H_
-#define ALEXA_CLIENT_SDK_AVSCOMMON_SDKINTERFACES_INCLUDE_AVSCOMMON_SDKINTERFACES_AUTHDELEGATEINTERFACE_H_
-
-#include <memory>
-#include <string>
-
-#include <AVSCommon/SDKInterfaces/AuthObserverInterface.h>
-
-namespace alexaClientSDK {
-namespace avsCommon {
-namespace sdkInterfaces {
-
-class AuthDelegateInterface {
-public:
-    virtual ~AuthDelegateInterface() = default;
-    virtual void addAuthObserver(std::shared_ptr<avsCommon::sdkInterfaces::AuthObserverInterface> observer) = 0;
-    virtual void removeAuthObserver(std::shared_ptr<avsCommon::sdkInterfaces::AuthObserverInterface> observer) = 0;
-    virtual std::string getAuthToken() = 0;
-};
-
-}  // namespace sdkInterfaces
-}  // namespace avsCommon
-}  // namespace alexaClientSDK
-
-#endif
+// The first AVS Device SDK releases' AuthDelegateInterface.h (no onAuthFailure): the stand-in in
+// tests/sdk-stand-in with that shape selected. See ../../../../../../sdk-stand-in/README.md.
+#define AVS_PAIR_STAND_IN_FIRST_SDK_RELEASES 1
+#include "../../../../../../sdk-stand-in/AVSCommon/SDKInterfaces/include/AVSCommon/SDKInterfaces/AuthDelegateInterface.h"
