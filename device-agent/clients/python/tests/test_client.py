@@ -3,6 +3,7 @@ AVS_PAIR_SOCKET, AVS_PAIR_AGENT_BIN, AVS_PAIR_EMULATOR, AVS_PAIR_CTL); a few cas
 
     device-agent/clients/testing/harness.sh run -- python3 -m unittest discover -s device-agent/clients/python/tests
 """
+import contextlib
 import os
 import socket
 import subprocess
@@ -110,6 +111,38 @@ class AgainstTheAgent(unittest.TestCase):
         self.assertTrue(eventually(lambda: self.client.status()["auth_state"] == "REFRESHED"))
 
 
+@contextlib.contextmanager
+def stand_in_agent(*handlers):
+    """A stand-in agent on a Unix socket in a temp dir: a thread accepts one connection per
+    handler, reads its request and passes the connection to that handler. Yields the socket's path;
+    afterwards waits (5 s at most) for the thread and closes the socket."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "s.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(len(handlers))
+
+        def serve():
+            for handle in handlers:
+                conn, _ = srv.accept()
+                with conn:
+                    conn.recv(4096)
+                    handle(conn)
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            yield path
+        finally:
+            t.join(5)
+            srv.close()
+
+
+def answer(data):
+    """A stand_in_agent handler that sends `data` and hangs up."""
+    return lambda conn: conn.sendall(data)
+
+
 class WithoutTheAgent(unittest.TestCase):
     def test_no_agent_is_unavailable(self):
         t0 = time.monotonic()
@@ -119,60 +152,31 @@ class WithoutTheAgent(unittest.TestCase):
 
     def test_extra_fields_and_error_kind(self):
         """A newer agent's answers (unknown fields, an error kind) are tolerated."""
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "s.sock")
-            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            srv.bind(path)
-            srv.listen(4)
-            answers = [
-                b'{"type":"token","access_token":"Atza|x","expires_in_secs":5,"new_field":{"a":1}}\n',
-                b'{"type":"error","message":"no valid access token","kind":"not_paired","hint":"pair"}\n',
-                b'{"type":"progress","x":1}\n{"type":"auth_state","state":"REFRESHED","error":"SUCCESS","since":3}\n',
-            ]
-
-            def serve():
-                for a in answers:
-                    conn, _ = srv.accept()
-                    with conn:
-                        conn.recv(4096)
-                        conn.sendall(a)
-
-            t = threading.Thread(target=serve, daemon=True)
-            t.start()
+        with stand_in_agent(
+            answer(b'{"type":"token","access_token":"Atza|x","expires_in_secs":5,"new_field":{"a":1}}\n'),
+            answer(b'{"type":"error","message":"no valid access token","kind":"not_paired","hint":"pair"}\n'),
+            answer(b'{"type":"progress","x":1}\n{"type":"auth_state","state":"REFRESHED","error":"SUCCESS","since":3}\n'),
+        ) as path:
             c = avs_agent.Client(path)
             self.assertEqual(c.token(), "Atza|x")
             with self.assertRaises(avs_agent.AgentError) as e:
                 c.token()
             self.assertEqual(e.exception.kind, "not_paired")
             self.assertEqual(next(c.subscribe(timeout=5)), avs_agent.AuthState("REFRESHED", "SUCCESS"))
-            t.join(5)
-            srv.close()
 
     def test_oversize_answer_is_refused(self):
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "s.sock")
-            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            srv.bind(path)
-            srv.listen(1)
+        def too_long(conn):
+            try:
+                conn.sendall(b"x" * (avs_agent.MAX_LINE + 10))
+                conn.recv(1)  # stays open until the client gives up
+            except OSError:
+                pass
 
-            def serve():
-                conn, _ = srv.accept()
-                with conn:
-                    conn.recv(4096)
-                    try:
-                        conn.sendall(b"x" * (avs_agent.MAX_LINE + 10))
-                        conn.recv(1)  # stays open until the client gives up
-                    except OSError:
-                        pass
-
-            t = threading.Thread(target=serve, daemon=True)
-            t.start()
+        with stand_in_agent(too_long) as path:
             with self.assertRaises(avs_agent.AgentError) as e:
                 avs_agent.Client(path, timeout=2).token()
             self.assertNotIsInstance(e.exception, avs_agent.AgentUnavailable)
             self.assertIn("longer than", e.exception.message)
-            t.join(5)
-            srv.close()
 
 
 if __name__ == "__main__":
