@@ -115,6 +115,19 @@ impl Default for EmulatorConfig {
     }
 }
 
+/// Builder methods that set one field of the config (`name: type => path.in.config;`).
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty => $($field:ident).+;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.config.$($field).+ = value;
+                self
+            }
+        )*
+    };
+}
+
 /// Fluent construction of an [`EmulatorConfig`]; finish with [`EmulatorBuilder::start`].
 #[derive(Debug, Clone, Default)]
 pub struct EmulatorBuilder {
@@ -122,10 +135,23 @@ pub struct EmulatorBuilder {
 }
 
 impl EmulatorBuilder {
-    /// Listen address.
-    pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.config.bind = addr;
-        self
+    setters! {
+        /// Listen address.
+        bind: SocketAddr => bind;
+        /// Replace the registry.
+        registry: Registry => registry;
+        /// Replace all settings.
+        settings: Settings => settings;
+        /// Emit `slow_down` for too-fast CBL polling.
+        slow_down: bool => settings.slow_down;
+        /// `/user/profile` answers the user id only (no name, no e-mail address).
+        withhold_profile: bool => settings.withhold_profile;
+        /// Require PKCE at `/ap/oa`.
+        require_pkce: bool => settings.require_pkce;
+        /// Allow plain HTTP on a non-loopback bind address.
+        allow_non_loopback_http: bool => allow_non_loopback_http;
+        /// Log each request (redacted) through `tracing`.
+        log_requests: bool => log_requests;
     }
 
     /// Serve HTTPS with a generated CA; `sans` are added to the loopback defaults.
@@ -144,18 +170,6 @@ impl EmulatorBuilder {
         self
     }
 
-    /// Replace the registry.
-    pub fn registry(mut self, registry: Registry) -> Self {
-        self.config.registry = registry;
-        self
-    }
-
-    /// Replace all settings.
-    pub fn settings(mut self, settings: Settings) -> Self {
-        self.config.settings = settings;
-        self
-    }
-
     /// Access-token lifetime in seconds (clamped to ≥ 1).
     pub fn access_token_lifetime(mut self, secs: u64) -> Self {
         self.config.settings.access_token_lifetime_secs = secs.max(1);
@@ -166,36 +180,6 @@ impl EmulatorBuilder {
     pub fn rotate_refresh_tokens(mut self, grace_secs: u64) -> Self {
         self.config.settings.refresh_token_mode = RefreshTokenMode::Rotate;
         self.config.settings.refresh_token_grace_secs = grace_secs;
-        self
-    }
-
-    /// Emit `slow_down` for too-fast CBL polling.
-    pub fn slow_down(mut self, on: bool) -> Self {
-        self.config.settings.slow_down = on;
-        self
-    }
-
-    /// `/user/profile` answers the user id only (no name, no e-mail address).
-    pub fn withhold_profile(mut self, on: bool) -> Self {
-        self.config.settings.withhold_profile = on;
-        self
-    }
-
-    /// Require PKCE at `/ap/oa`.
-    pub fn require_pkce(mut self, on: bool) -> Self {
-        self.config.settings.require_pkce = on;
-        self
-    }
-
-    /// Allow plain HTTP on a non-loopback bind address.
-    pub fn allow_non_loopback_http(mut self, on: bool) -> Self {
-        self.config.allow_non_loopback_http = on;
-        self
-    }
-
-    /// Log each request (redacted) through `tracing`.
-    pub fn log_requests(mut self, on: bool) -> Self {
-        self.config.log_requests = on;
         self
     }
 

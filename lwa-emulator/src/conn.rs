@@ -65,20 +65,37 @@ fn killed() -> io::Error {
     )
 }
 
+/// What both kinds of stream are to the `AsyncRead`/`AsyncWrite` impls below.
+trait Io: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+
+impl EmuStream {
+    /// The stream underneath.
+    fn io(&mut self) -> Pin<&mut dyn Io> {
+        match &mut self.inner {
+            Inner::Plain(s) => Pin::new(s),
+            Inner::Tls(s) => Pin::new(s.as_mut()),
+        }
+    }
+
+    /// [`Self::io`] for reading, writing and flushing: the fault's error once the connection
+    /// was killed.
+    fn live(&mut self) -> io::Result<Pin<&mut dyn Io>> {
+        if self.kill.load(Ordering::SeqCst) {
+            return Err(killed());
+        }
+        Ok(self.io())
+    }
+}
+
 impl AsyncRead for EmuStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed()));
-        }
-        match &mut this.inner {
-            Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        self.get_mut().live()?.poll_read(cx, buf)
     }
 }
 
@@ -88,33 +105,15 @@ impl AsyncWrite for EmuStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed()));
-        }
-        match &mut this.inner {
-            Inner::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        self.get_mut().live()?.poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.kill.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(killed()));
-        }
-        match &mut this.inner {
-            Inner::Plain(s) => Pin::new(s).poll_flush(cx),
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        self.get_mut().live()?.poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        match &mut this.inner {
-            Inner::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        self.get_mut().io().poll_shutdown(cx)
     }
 }
 
@@ -129,6 +128,23 @@ pub(crate) enum EmuListener {
         local: SocketAddr,
         ready: mpsc::Receiver<(EmuStream, ConnMeta)>,
     },
+}
+
+/// The next TCP connection (`TCP_NODELAY` set); a failed accept (e.g. out of file descriptors)
+/// is logged and retried after a short pause rather than ending the server.
+async fn next_tcp(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, remote)) => {
+                let _ = tcp.set_nodelay(true);
+                return (tcp, remote);
+            }
+            Err(e) => {
+                tracing::debug!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 fn wrap(inner: Inner, remote: SocketAddr) -> (EmuStream, ConnMeta) {
@@ -157,19 +173,10 @@ impl EmuListener {
         let (tx, ready) = mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let accepted = tokio::select! {
+                let (tcp, remote) = tokio::select! {
                     _ = shutdown.changed() => break,
-                    accepted = listener.accept() => accepted,
+                    accepted = next_tcp(&listener) => accepted,
                 };
-                let (tcp, remote) = match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::debug!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
@@ -193,18 +200,10 @@ impl axum::serve::Listener for EmuListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self {
-            Self::Plain(listener) => loop {
-                match TcpListener::accept(listener).await {
-                    Ok((tcp, remote)) => {
-                        let _ = tcp.set_nodelay(true);
-                        return wrap(Inner::Plain(tcp), remote);
-                    }
-                    Err(e) => {
-                        tracing::debug!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            },
+            Self::Plain(listener) => {
+                let (tcp, remote) = next_tcp(listener).await;
+                wrap(Inner::Plain(tcp), remote)
+            }
             Self::Tls { ready, .. } => match ready.recv().await {
                 Some(pair) => pair,
                 // The accept loop ended (shutdown): accept nothing more.

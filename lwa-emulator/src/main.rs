@@ -18,6 +18,9 @@ use lwa_emulator::{
 /// Why a command failed; printed after `lwa-emulator: ` and exit code 2.
 #[derive(Debug, thiserror::Error)]
 enum CliError {
+    /// The async runtime could not be built.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// The `--config` file.
     #[error(transparent)]
     Config(#[from] RegistryError),
@@ -132,29 +135,25 @@ struct BrowseArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("lwa-emulator: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = match cli.command {
-        Some(Command::Browse(args)) => runtime.block_on(browse(args)),
-        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
-        None => runtime.block_on(serve(cli.serve)),
-    };
-    match result {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("lwa-emulator: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    match cli.command {
+        Some(Command::Browse(args)) => runtime.block_on(browse(args)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        None => runtime.block_on(serve(cli.serve)),
     }
 }
 

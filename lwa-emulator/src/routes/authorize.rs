@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +21,7 @@ use url::Url;
 
 use super::cookies::{form_session, session_cookie, set_session_cookie, FormRefused, FormSession};
 use super::html::{self, ConsentView, SigninTarget};
+use super::page_form::PageForm;
 use crate::params::Params;
 use crate::server::Shared;
 use crate::store::AuthTxn;
@@ -282,13 +282,11 @@ fn safe_next(next: &str) -> Option<&str> {
     (next == "/code" || next.starts_with("/code?")).then_some(next)
 }
 
-pub(crate) async fn signin(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let params = Params::from_form(&body);
-    let get = |name: &str| params.get(name).ok().flatten().unwrap_or("");
-    let email = get("email");
-    let password = get("password");
-    let txn_id = get("txn");
-    let next = safe_next(get("next"));
+pub(crate) async fn signin(State(shared): State<Arc<Shared>>, form: PageForm) -> Response {
+    let email = form.field("email");
+    let password = form.field("password");
+    let txn_id = form.field("txn");
+    let next = safe_next(form.field("next"));
 
     let mut store = shared.lock();
     let client_name = if txn_id.is_empty() {
@@ -396,14 +394,13 @@ pub(crate) async fn consent_page(
 pub(crate) async fn consent_submit(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    form: PageForm,
 ) -> Response {
-    let params = Params::from_form(&body);
-    let get = |name: &str| params.get(name).ok().flatten().unwrap_or("");
     let forbidden = |msg: &str| html::error_page(StatusCode::FORBIDDEN, "Request refused", msg);
 
     let mut store = shared.lock();
-    let FormSession { key, user_id, .. } = match form_session(&store, &headers, get("csrf")) {
+    let FormSession { key, user_id, .. } = match form_session(&store, &headers, form.field("csrf"))
+    {
         Ok(session) => session,
         Err(FormRefused::NotSignedIn) => return forbidden(
             "You are not signed in (missing or expired session). Start again from the application.",
@@ -412,7 +409,7 @@ pub(crate) async fn consent_submit(
             return forbidden("The form could not be verified (bad CSRF token).")
         }
     };
-    let txn_id = get("txn");
+    let txn_id = form.field("txn");
     match store.txn(txn_id) {
         Some(txn) if txn.session == Some(key) => {}
         Some(_) => return forbidden("This sign-in request belongs to another session."),
@@ -424,7 +421,7 @@ pub(crate) async fn consent_submit(
             )
         }
     }
-    let decision = get("decision");
+    let decision = form.field("decision");
     if decision != "allow" && decision != "deny" {
         return html::error_page(
             StatusCode::BAD_REQUEST,

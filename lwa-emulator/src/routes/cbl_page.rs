@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -11,7 +10,7 @@ use serde::Deserialize;
 
 use super::cookies::{form_session, session_cookie, FormRefused, FormSession};
 use super::html::{self, SigninTarget};
-use crate::params::Params;
+use super::page_form::PageForm;
 use crate::server::Shared;
 use crate::store::PairStatus;
 
@@ -66,12 +65,11 @@ pub(crate) async fn show(
 pub(crate) async fn submit(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Bytes,
+    form: PageForm,
 ) -> Response {
-    let params = Params::from_form(&body);
-    let get = |name: &str| params.get(name).ok().flatten().unwrap_or("");
     let mut store = shared.lock();
-    let FormSession { user_id, csrf, .. } = match form_session(&store, &headers, get("csrf")) {
+    let FormSession { user_id, csrf, .. } = match form_session(&store, &headers, form.field("csrf"))
+    {
         Ok(session) => session,
         Err(why) => {
             let message = match why {
@@ -81,8 +79,8 @@ pub(crate) async fn submit(
             return html::error_page(StatusCode::FORBIDDEN, "Request refused", message);
         }
     };
-    let code = clean_code(get("user_code"));
-    let approve = match get("decision") {
+    let code = clean_code(form.field("user_code"));
+    let approve = match form.field("decision") {
         "allow" => true,
         "deny" => false,
         _ => {

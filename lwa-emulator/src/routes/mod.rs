@@ -9,6 +9,7 @@ mod codepair;
 mod cookies;
 mod html;
 mod observe;
+mod page_form;
 mod resource;
 mod token;
 

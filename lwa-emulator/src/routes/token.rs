@@ -44,12 +44,16 @@ pub(super) fn handle(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> super
     if let Some(dup) = params.first_duplicate() {
         return Err(OAuthError::duplicate(dup));
     }
-    let basic = basic_auth(headers)?;
-    match params.require("grant_type")? {
-        "authorization_code" => authorization_code(shared, &params, basic),
-        "refresh_token" => refresh(shared, &params, basic),
-        "device_code" => device_code(shared, &params),
-        "client_credentials" => client_credentials(shared, &params, basic),
+    let req = TokenRequest {
+        shared,
+        basic: basic_auth(headers)?,
+        params,
+    };
+    match req.params.require("grant_type")? {
+        "authorization_code" => authorization_code(&req),
+        "refresh_token" => refresh(&req),
+        "device_code" => device_code(&req),
+        "client_credentials" => client_credentials(&req),
         _ => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -96,45 +100,54 @@ struct Caller<'a> {
     with_secret: bool,
 }
 
-/// Identifies the client and checks its secret. `secret_required_for_web`: a web client that
-/// sends no secret gets `invalid_request` "…missing a required parameter : client_secret".
-fn authenticate_client<'a>(
+/// One token request, as every grant reads it.
+struct TokenRequest<'a> {
     shared: &'a Shared,
-    params: &Params,
+    params: Params,
+    /// HTTP Basic credentials (`client_id`, `client_secret`), if sent.
     basic: Option<(String, String)>,
-    secret_required_for_web: bool,
-) -> Result<Caller<'a>, OAuthError> {
-    let body_id = params.get("client_id")?;
-    let body_secret = params.get("client_secret")?;
-    let (client_id, secret) = match (&basic, body_id) {
-        (Some((id, _)), Some(body)) if id != body => return Err(OAuthError::invalid_client()),
-        // `client_id:` with an empty secret (what some libraries send for public clients)
-        // authenticates nothing.
-        (Some((id, secret)), _) => (id.as_str(), Some(secret.as_str()).filter(|s| !s.is_empty())),
-        (None, Some(id)) => (id, body_secret),
-        (None, None) => return Err(OAuthError::missing("client_id")),
-    };
-    let client = shared
-        .registry
-        .client(client_id)
-        .ok_or_else(OAuthError::invalid_client)?;
-    match (secret, &client.client_secret) {
-        (Some(given), Some(expected)) => {
-            if !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
-                return Err(OAuthError::invalid_client());
+}
+
+impl<'a> TokenRequest<'a> {
+    /// Identifies the client and checks its secret. `secret_required_for_web`: a web client
+    /// that sends no secret gets `invalid_request` "…missing a required parameter :
+    /// client_secret".
+    fn authenticate(&self, secret_required_for_web: bool) -> Result<Caller<'a>, OAuthError> {
+        let (shared, params) = (self.shared, &self.params);
+        let body_id = params.get("client_id")?;
+        let body_secret = params.get("client_secret")?;
+        let (client_id, secret) = match (&self.basic, body_id) {
+            (Some((id, _)), Some(body)) if id != body => return Err(OAuthError::invalid_client()),
+            // `client_id:` with an empty secret (what some libraries send for public clients)
+            // authenticates nothing.
+            (Some((id, secret)), _) => {
+                (id.as_str(), Some(secret.as_str()).filter(|s| !s.is_empty()))
             }
+            (None, Some(id)) => (id, body_secret),
+            (None, None) => return Err(OAuthError::missing("client_id")),
+        };
+        let client = shared
+            .registry
+            .client(client_id)
+            .ok_or_else(OAuthError::invalid_client)?;
+        match (secret, &client.client_secret) {
+            (Some(given), Some(expected)) => {
+                if !bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes())) {
+                    return Err(OAuthError::invalid_client());
+                }
+            }
+            // A device client has no secret to check.
+            (Some(_), None) => return Err(OAuthError::invalid_client()),
+            (None, _) if client.kind == ClientKind::Web && secret_required_for_web => {
+                return Err(OAuthError::missing("client_secret"))
+            }
+            (None, _) => {}
         }
-        // A device client has no secret to check.
-        (Some(_), None) => return Err(OAuthError::invalid_client()),
-        (None, _) if client.kind == ClientKind::Web && secret_required_for_web => {
-            return Err(OAuthError::missing("client_secret"))
-        }
-        (None, _) => {}
+        Ok(Caller {
+            client,
+            with_secret: secret.is_some(),
+        })
     }
-    Ok(Caller {
-        client,
-        with_secret: secret.is_some(),
-    })
 }
 
 /// The token response; without a refresh token the key is absent, as LWA sends it.
@@ -152,21 +165,17 @@ fn token_response(minted: Minted) -> Response {
     json_response(StatusCode::OK, json.to_string())
 }
 
-fn authorization_code(
-    shared: &Shared,
-    params: &Params,
-    basic: Option<(String, String)>,
-) -> Result<Response, OAuthError> {
-    let code = params.require("code")?;
-    let redirect_uri = params.require("redirect_uri")?;
-    let verifier = params.get("code_verifier")?;
+fn authorization_code(req: &TokenRequest) -> Result<Response, OAuthError> {
+    let code = req.params.require("code")?;
+    let redirect_uri = req.params.require("redirect_uri")?;
+    let verifier = req.params.get("code_verifier")?;
     let Caller {
         client,
         with_secret,
-    } = authenticate_client(shared, params, basic, verifier.is_none())?;
+    } = req.authenticate(verifier.is_none())?;
     let invalid = || OAuthError::invalid_grant("code");
 
-    let mut store = shared.lock();
+    let mut store = req.shared.lock();
     let now = store.now();
     let record = store.code_mut(code).ok_or_else(invalid)?;
     if record.used {
@@ -196,22 +205,18 @@ fn authorization_code(
     Ok(token_response(minted))
 }
 
-fn refresh(
-    shared: &Shared,
-    params: &Params,
-    basic: Option<(String, String)>,
-) -> Result<Response, OAuthError> {
-    let presented = params.require("refresh_token")?;
-    let client = authenticate_client(shared, params, basic, true)?.client;
+fn refresh(req: &TokenRequest) -> Result<Response, OAuthError> {
+    let presented = req.params.require("refresh_token")?;
+    let client = req.authenticate(true)?.client;
     let invalid = || OAuthError::invalid_grant("refresh_token");
 
-    let mut store = shared.lock();
+    let mut store = req.shared.lock();
     let grant = store.refresh(presented).map_err(|_| invalid())?;
     if grant.client_id != client.client_id {
         return Err(invalid());
     }
-    let access = store.mint_access(&grant);
-    let refresh = match store.settings.refresh_token_mode {
+    let mut minted = store.mint(&grant, false);
+    minted.refresh = Some(match store.settings.refresh_token_mode {
         RefreshTokenMode::Same => RefreshToken::new(presented),
         RefreshTokenMode::Rotate => {
             let grace = Duration::from_secs(store.settings.refresh_token_grace_secs);
@@ -219,22 +224,17 @@ fn refresh(
             store.retire_refresh(presented, grace);
             fresh
         }
-    };
-    let expires_in = store.settings.access_token_lifetime_secs.max(1);
+    });
     drop(store);
-    Ok(token_response(Minted {
-        access,
-        refresh: Some(refresh),
-        expires_in,
-    }))
+    Ok(token_response(minted))
 }
 
-fn device_code(shared: &Shared, params: &Params) -> Result<Response, OAuthError> {
-    let device_code = params.require("device_code")?;
-    let user_code = params.require("user_code")?;
+fn device_code(req: &TokenRequest) -> Result<Response, OAuthError> {
+    let device_code = req.params.require("device_code")?;
+    let user_code = req.params.require("user_code")?;
     let invalid = || OAuthError::cbl("invalid_code_pair");
 
-    let mut store = shared.lock();
+    let mut store = req.shared.lock();
     let now = store.now();
     let settings = store.settings.clone();
     let pair = store.pair_mut(device_code).ok_or_else(invalid)?;
@@ -267,32 +267,28 @@ fn device_code(shared: &Shared, params: &Params) -> Result<Response, OAuthError>
     }
 }
 
-fn client_credentials(
-    shared: &Shared,
-    params: &Params,
-    basic: Option<(String, String)>,
-) -> Result<Response, OAuthError> {
-    let client = authenticate_client(shared, params, basic, true)?.client;
+fn client_credentials(req: &TokenRequest) -> Result<Response, OAuthError> {
+    let client = req.authenticate(true)?.client;
     if client.kind != ClientKind::Web {
         return Err(OAuthError::unauthorized_client("client_credentials"));
     }
-    let scopes: Vec<String> = params
+    let scopes: Vec<String> = req
+        .params
         .get("scope")?
         .map(|s| s.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
-    let mut store = shared.lock();
+    let mut store = req.shared.lock();
     let grant = store.new_grant(
         format!("amzn1.application.{}", client.client_id).into(),
         client.client_id.clone(),
         scopes.clone(),
     );
-    let access = store.mint_access(&grant);
-    let expires_in = store.settings.access_token_lifetime_secs.max(1);
+    let minted = store.mint(&grant, false);
     drop(store);
     let mut body = json!({
-        "access_token": access.expose_secret(),
+        "access_token": minted.access.expose_secret(),
         "token_type": "bearer",
-        "expires_in": expires_in,
+        "expires_in": minted.expires_in,
     });
     if !scopes.is_empty() {
         body["scope"] = json!(scopes.join(" "));
