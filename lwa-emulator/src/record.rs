@@ -34,6 +34,17 @@ pub struct RecordedRequest {
     pub fault: Option<String>,
 }
 
+/// The body of a public client's PKCE code exchange, field by field in the order the LWA
+/// documentation and the AVS Device SDK send it: what a recorded exchange's
+/// [`RecordedRequest::param_names`] reads.
+pub const PKCE_EXCHANGE_PARAMS: [&str; 5] = [
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "client_id",
+    "code_verifier",
+];
+
 impl RecordedRequest {
     /// A request to the token endpoint for `grant_type` (`authorization_code`,
     /// `refresh_token`, `device_code`): what most tests count.

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     authorize_url, code_in, exchange_form, http, json_of, refresh_form, run_emulator,
-    spawn_emulator,
+    spawn_emulator, stdout_of_success,
 };
 
 #[tokio::test]
@@ -198,12 +198,7 @@ async fn browse_subcommand_plays_the_browser_and_lands_on_the_redirect_uri() {
         .await
         .unwrap()
         .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stdout = stdout_of_success("lwa-emulator browse", &output);
         let request_line = listener.await.unwrap();
         let prefix = format!("LANDED status=200 url={redirect_uri}?");
         assert!(stdout.starts_with(&prefix), "{stdout}");

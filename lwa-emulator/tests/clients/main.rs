@@ -165,3 +165,16 @@ pub async fn run_emulator(args: &[&str]) -> std::process::Output {
         .await
         .unwrap()
 }
+
+/// The stdout of `program`'s finished run, asserting it succeeded (its stdout and stderr are
+/// the failure message).
+#[track_caller]
+pub fn stdout_of_success(program: &str, output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{program} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

@@ -11,6 +11,8 @@ use lwa_emulator::registry::{
 use lwa_emulator::Emulator;
 use serde_json::Value;
 
+use crate::stdout_of_success;
+
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/python/oauth_pkce_client.py"
@@ -57,12 +59,7 @@ async fn requests_oauthlib_completes_pkce_and_refresh() {
     .await
     .expect("python client finishes within 60 s")
     .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "python client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = stdout_of_success("python client", &output);
     let result: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(result["ok"], true);
     assert_eq!(result["user_id"], ALICE_USER_ID);

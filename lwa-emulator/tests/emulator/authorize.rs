@@ -97,84 +97,75 @@ async fn other_errors_redirect_with_error_description_and_state() {
         }
         v
     };
-    type Case = (Vec<(String, String)>, &'static str, &'static str);
-    let cases: Vec<Case> = vec![
-        (
-            with("response_type", None),
-            "invalid_request",
-            "The request is missing a required parameter : response_type",
-        ),
+    let plus = |mut pairs: Vec<(String, String)>, name: &str, value: &str| {
+        pairs.push((name.to_owned(), value.to_owned()));
+        pairs
+    };
+    // LWA's `invalid_request` descriptions name the parameter.
+    let missing = |name: &str| {
+        let description = format!("The request is missing a required parameter : {name}");
+        ("invalid_request", description)
+    };
+    let invalid = |name: &str| {
+        let description = format!("The request has an invalid parameter : {name}");
+        ("invalid_request", description)
+    };
+    let says = |error: &'static str, description: &str| (error, description.to_owned());
+    let cases = [
+        (with("response_type", None), missing("response_type")),
         (
             with("response_type", Some("token")),
-            "unsupported_response_type",
-            "The authorization server does not support this response_type",
+            says(
+                "unsupported_response_type",
+                "The authorization server does not support this response_type",
+            ),
         ),
-        (
-            with("scope", None),
-            "invalid_request",
-            "The request is missing a required parameter : scope",
-        ),
+        (with("scope", None), missing("scope")),
         (
             with("scope", Some("alexa:all bogus:scope")),
-            "invalid_scope",
-            "An unknown scope was requested",
+            says("invalid_scope", "An unknown scope was requested"),
         ),
+        (with("scope_data", None), missing("scope_data")),
+        (with("scope_data", Some("{not json")), invalid("scope_data")),
         (
-            with("scope_data", None),
-            "invalid_request",
-            "The request is missing a required parameter : scope_data",
-        ),
-        (
-            with("scope_data", Some("{not json")),
-            "invalid_request",
-            "The request has an invalid parameter : scope_data",
-        ),
-        (
-            {
-                let mut v = with("scope_data", None);
-                v.push(("scope_data".into(), other.clone()));
-                v
-            },
-            "invalid_scope",
-            "The productID is not registered with this client's security profile",
+            plus(with("scope_data", None), "scope_data", &other),
+            says(
+                "invalid_scope",
+                "The productID is not registered with this client's security profile",
+            ),
         ),
         (
             with("code_challenge_method", Some("S256")),
-            "invalid_request",
-            "The request is missing a required parameter : code_challenge",
+            missing("code_challenge"),
         ),
         (
-            {
-                let mut v = with(
+            plus(
+                with(
                     "code_challenge",
                     Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
-                );
-                v.push(("code_challenge_method".into(), "S512".into()));
-                v
-            },
-            "invalid_request",
-            "The request has an invalid parameter : code_challenge_method",
+                ),
+                "code_challenge_method",
+                "S512",
+            ),
+            invalid("code_challenge_method"),
         ),
         (
-            {
-                let mut v = with("code_challenge", Some("too-short"));
-                v.push(("code_challenge_method".into(), "S256".into()));
-                v
-            },
-            "invalid_request",
-            "The request has an invalid parameter : code_challenge",
+            plus(
+                with("code_challenge", Some("too-short")),
+                "code_challenge_method",
+                "S256",
+            ),
+            invalid("code_challenge"),
         ),
         (
-            {
-                let mut v = with("state", Some("xyz"));
-                v.push(("scope".into(), "profile".into()));
-                v
-            },
-            "invalid_request",
-            "The request has a duplicate parameter : scope",
+            plus(with("state", Some("xyz")), "scope", "profile"),
+            says(
+                "invalid_request",
+                "The request has a duplicate parameter : scope",
+            ),
         ),
     ];
-    for (pairs, error, description) in cases {
+    for (pairs, (error, description)) in cases {
         let pairs: Vec<(&str, &str)> = pairs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -186,7 +177,7 @@ async fn other_errors_redirect_with_error_description_and_state() {
         assert_eq!(query(&to, "error").as_deref(), Some(error));
         assert_eq!(
             query(&to, "error_description").as_deref(),
-            Some(description)
+            Some(description.as_str())
         );
         assert_eq!(query(&to, "state").as_deref(), Some("xyz"));
         assert_eq!(query(&to, "code"), None);
@@ -375,11 +366,7 @@ async fn loopback_redirects_are_port_agnostic_and_web_clients_work_too() {
 
 #[tokio::test]
 async fn require_pkce_setting_refuses_requests_without_a_challenge() {
-    let emu = lwa_emulator::Emulator::builder()
-        .require_pkce(true)
-        .start()
-        .await
-        .unwrap();
+    let emu = start_with(lwa_emulator::Emulator::builder().require_pkce(true)).await;
     let response = get(&plain_authorize_url(&emu, DEVICE, "alexa:all", REDIRECT)).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(

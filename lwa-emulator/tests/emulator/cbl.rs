@@ -76,49 +76,32 @@ async fn codepair_shape_on_both_path_spellings() {
 #[tokio::test]
 async fn codepair_errors() {
     let emu = start().await;
-    let (s, b) = create_pair(
-        &emu,
-        "amzn1.application-oa2-client.nope",
-        DEFAULT_PRODUCT_ID,
-    )
-    .await;
-    assert_error(
-        s,
-        &b,
-        "InvalidValue",
-        "The request has an invalid parameter : client_id",
-    );
-    let (s, b) = create_pair(&emu, DEVICE, "unknown_product").await;
-    assert_error(
-        s,
-        &b,
-        "InvalidValue",
-        "The request has an invalid parameter : scope_data",
-    );
-    let (s, b) = codepair(
-        &emu,
-        "/auth/O2/create/codepair",
-        format!("response_type=device_code&client_id={DEVICE}&scope=alexa%3Aall"),
-    )
-    .await;
-    assert_error(
-        s,
-        &b,
-        "invalid_request",
-        "The request is missing a required parameter : scope_data",
-    );
-    let (s, b) = codepair(
-        &emu,
-        "/auth/O2/create/codepair",
-        format!("client_id={DEVICE}&scope=alexa%3Aall"),
-    )
-    .await;
-    assert_error(
-        s,
-        &b,
-        "invalid_request",
-        "The request is missing a required parameter : response_type",
-    );
+    for (client, product, invalid) in [
+        (
+            "amzn1.application-oa2-client.nope",
+            DEFAULT_PRODUCT_ID,
+            "client_id",
+        ),
+        (DEVICE, "unknown_product", "scope_data"),
+    ] {
+        let (s, b) = create_pair(&emu, client, product).await;
+        let description = format!("The request has an invalid parameter : {invalid}");
+        assert_error(s, &b, "InvalidValue", &description);
+    }
+    for (body, missing) in [
+        (
+            format!("response_type=device_code&client_id={DEVICE}&scope=alexa%3Aall"),
+            "scope_data",
+        ),
+        (
+            format!("client_id={DEVICE}&scope=alexa%3Aall"),
+            "response_type",
+        ),
+    ] {
+        let (s, b) = codepair(&emu, "/auth/O2/create/codepair", body).await;
+        let description = format!("The request is missing a required parameter : {missing}");
+        assert_error(s, &b, "invalid_request", &description);
+    }
     // One `scope` parameter per scope is accepted (the LWA Android SDK's style).
     let (s, b) = codepair(
         &emu,
@@ -211,16 +194,13 @@ async fn denied_expired_unknown_and_mismatched_pairs() {
 
 #[tokio::test]
 async fn slow_down_and_configurable_denial_code() {
-    let emu = Emulator::builder()
-        .settings(Settings {
-            slow_down: true,
-            codepair_interval_secs: 5,
-            denied_code_pair_error: "access_denied".into(),
-            ..Settings::default()
-        })
-        .start()
-        .await
-        .unwrap();
+    let emu = start_with(Emulator::builder().settings(Settings {
+        slow_down: true,
+        codepair_interval_secs: 5,
+        denied_code_pair_error: "access_denied".into(),
+        ..Settings::default()
+    }))
+    .await;
     let pair = new_pair(&emu).await;
     assert_eq!(pair.interval, Some(5));
     let (_, b) = poll(&emu, &pair).await;

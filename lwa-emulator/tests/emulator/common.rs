@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use lwa_emulator::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
+    DEFAULT_WEB_CLIENT_ID,
 };
-use lwa_emulator::{Consent, Emulator, RunningEmulator, ScriptedUser};
+use lwa_emulator::{Consent, Emulator, EmulatorBuilder, RunningEmulator, ScriptedUser};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared_protocol::lwa::AuthorizeRequest;
@@ -16,8 +17,14 @@ use url::Url;
 pub const DEVICE: &str = DEFAULT_DEVICE_CLIENT_ID;
 pub const REDIRECT: &str = "http://127.0.0.1:45678/authresponse";
 
+/// An emulator with the default registry and settings.
 pub async fn start() -> RunningEmulator {
-    Emulator::builder().start().await.expect("emulator starts")
+    start_with(Emulator::builder()).await
+}
+
+/// The emulator `builder` describes.
+pub async fn start_with(builder: EmulatorBuilder) -> RunningEmulator {
+    builder.start().await.expect("emulator starts")
 }
 
 pub fn http() -> reqwest::Client {
@@ -104,6 +111,19 @@ pub async fn answer_of(request: reqwest::RequestBuilder) -> (StatusCode, Value) 
 /// POSTs a form to the token endpoint; returns status and JSON body.
 pub async fn token(emu: &RunningEmulator, pairs: &[(&str, &str)]) -> (StatusCode, Value) {
     answer_of(http().post(emu.url("/auth/o2/token")).form(pairs)).await
+}
+
+/// A token request from the emulator's web client: `grant`, then its client id and, when
+/// given, `secret` as `client_secret`.
+pub async fn as_web_client(
+    emu: &RunningEmulator,
+    grant: &[(&str, &str)],
+    secret: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut pairs = grant.to_vec();
+    pairs.push(("client_id", DEFAULT_WEB_CLIENT_ID));
+    pairs.extend(secret.map(|s| ("client_secret", s)));
+    token(emu, &pairs).await
 }
 
 /// Asserts an LWA error body: status 400 by default, `error`, and the description.

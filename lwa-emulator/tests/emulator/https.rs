@@ -11,12 +11,12 @@ use crate::common::*;
 async fn https_with_generated_ca_and_full_flow() {
     let dir = tempfile::tempdir().unwrap();
     let ca_path = dir.path().join("ca.pem");
-    let emu = Emulator::builder()
-        .https(vec!["lwa.test".into()])
-        .ca_out(ca_path.clone())
-        .start()
-        .await
-        .unwrap();
+    let emu = start_with(
+        Emulator::builder()
+            .https(vec!["lwa.test".into()])
+            .ca_out(ca_path.clone()),
+    )
+    .await;
     assert!(emu.base_url().starts_with("https://127.0.0.1:"));
     assert_eq!(emu.ca_cert_path(), Some(ca_path.as_path()));
     let pem = std::fs::read(&ca_path).unwrap();
@@ -82,21 +82,21 @@ async fn plain_http_refuses_non_loopback_binds_unless_allowed() {
         .unwrap_err();
     assert!(err.to_string().contains("refusing plain HTTP"), "{err}");
     // Allowed explicitly (still only reachable here through loopback in this test).
-    let emu = Emulator::builder()
-        .bind("0.0.0.0:0".parse().unwrap())
-        .allow_non_loopback_http(true)
-        .start()
-        .await
-        .unwrap();
+    let emu = start_with(
+        Emulator::builder()
+            .bind("0.0.0.0:0".parse().unwrap())
+            .allow_non_loopback_http(true),
+    )
+    .await;
     assert!(emu.base_url().starts_with("http://127.0.0.1:"));
     emu.shutdown().await;
     // HTTPS may bind anywhere; a temp CA file is written when no path is given.
-    let emu = Emulator::builder()
-        .bind("0.0.0.0:0".parse().unwrap())
-        .https(vec![])
-        .start()
-        .await
-        .unwrap();
+    let emu = start_with(
+        Emulator::builder()
+            .bind("0.0.0.0:0".parse().unwrap())
+            .https(vec![]),
+    )
+    .await;
     let path = emu.ca_cert_path().unwrap().to_owned();
     assert!(path.exists());
     emu.shutdown().await;

@@ -97,22 +97,14 @@ async fn profile_scope_adds_name_and_email() {
 /// `withhold_profile`: the id only, even with the `profile` scope (the companion's fall-back).
 #[tokio::test]
 async fn withheld_profile_answers_the_user_id_only() {
-    let emu = Emulator::builder()
-        .withhold_profile(true)
-        .start()
-        .await
-        .unwrap();
+    let emu = start_with(Emulator::builder().withhold_profile(true)).await;
     let (_, profile) = profile_after_sign_in(&emu, "alexa:all profile").await;
     assert_eq!(profile, serde_json::json!({ "user_id": ALICE_USER_ID }));
 }
 
 #[tokio::test]
 async fn ping_is_204_for_a_live_token_and_403_system_exception_otherwise() {
-    let emu = Emulator::builder()
-        .access_token_lifetime(1)
-        .start()
-        .await
-        .unwrap();
+    let emu = start_with(Emulator::builder().access_token_lifetime(1)).await;
     let access = emu.mint_tokens(ALICE_EMAIL, DEVICE).unwrap().access_token;
     let ping = |token: Option<String>| {
         let mut request = http().get(emu.url("/ping"));

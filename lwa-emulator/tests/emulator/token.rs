@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
+use lwa_emulator::record::PKCE_EXCHANGE_PARAMS;
 use lwa_emulator::registry::{
     ALICE_EMAIL, DEFAULT_PRODUCT_ID, DEFAULT_WEB_CLIENT_ID, DEFAULT_WEB_CLIENT_SECRET,
 };
@@ -55,16 +56,7 @@ async fn pkce_code_exchange_then_refresh() {
         .into_iter()
         .filter(|r| r.path == "/auth/o2/token")
         .collect::<Vec<_>>();
-    assert_eq!(
-        sent[0].param_names(),
-        vec![
-            "grant_type",
-            "code",
-            "redirect_uri",
-            "client_id",
-            "code_verifier"
-        ]
-    );
+    assert_eq!(sent[0].param_names(), PKCE_EXCHANGE_PARAMS);
     assert_eq!(
         sent[0].param("code"),
         Some(redact::fingerprint(&code).as_str())
@@ -370,28 +362,14 @@ async fn web_clients_need_their_secret_in_the_body_or_basic_auth() {
         AuthError::InvalidRequest
     );
 
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.expose_secret()),
-            ("client_id", DEFAULT_WEB_CLIENT_ID),
-            ("client_secret", "wrong"),
-        ],
-    )
-    .await;
+    let refresh_grant = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.expose_secret()),
+    ];
+    let (s, b) = as_web_client(&emu, &refresh_grant, Some("wrong")).await;
     assert_error_code(s, &b, "invalid_client");
 
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", DEFAULT_WEB_CLIENT_ID),
-            ("refresh_token", refresh.expose_secret()),
-            ("client_secret", DEFAULT_WEB_CLIENT_SECRET),
-        ],
-    )
-    .await;
+    let (s, b) = as_web_client(&emu, &refresh_grant, Some(DEFAULT_WEB_CLIENT_SECRET)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
 
     let basic = base64::engine::general_purpose::STANDARD.encode(format!(
@@ -413,32 +391,19 @@ async fn web_clients_need_their_secret_in_the_body_or_basic_auth() {
 
     // A device client's refresh token cannot be used by the web client.
     let device = alice_refresh_token(&emu);
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", device.expose_secret()),
-            ("client_id", DEFAULT_WEB_CLIENT_ID),
-            ("client_secret", DEFAULT_WEB_CLIENT_SECRET),
-        ],
-    )
-    .await;
+    let device_grant = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", device.expose_secret()),
+    ];
+    let (s, b) = as_web_client(&emu, &device_grant, Some(DEFAULT_WEB_CLIENT_SECRET)).await;
     assert_error(s, &b, "invalid_grant", BAD_REFRESH);
 }
 
 #[tokio::test]
 async fn client_credentials_for_web_clients_only() {
     let emu = start().await;
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_WEB_CLIENT_ID),
-            ("client_secret", DEFAULT_WEB_CLIENT_SECRET),
-            ("scope", "profile"),
-        ],
-    )
-    .await;
+    let with_scope = [("grant_type", "client_credentials"), ("scope", "profile")];
+    let (s, b) = as_web_client(&emu, &with_scope, Some(DEFAULT_WEB_CLIENT_SECRET)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(b["access_token"].as_str().unwrap().starts_with("Atza|"));
     assert_eq!(b["token_type"], "bearer");
@@ -449,14 +414,7 @@ async fn client_credentials_for_web_clients_only() {
     )
     .await;
     assert_error_code(s, &b, "unauthorized_client");
-    let (s, b) = token(
-        &emu,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_WEB_CLIENT_ID),
-        ],
-    )
-    .await;
+    let (s, b) = as_web_client(&emu, &[("grant_type", "client_credentials")], None).await;
     assert_error(
         s,
         &b,
@@ -468,11 +426,7 @@ async fn client_credentials_for_web_clients_only() {
 #[tokio::test]
 async fn rotating_refresh_tokens_with_and_without_grace() {
     for grace in [0u64, 60] {
-        let emu = Emulator::builder()
-            .rotate_refresh_tokens(grace)
-            .start()
-            .await
-            .unwrap();
+        let emu = start_with(Emulator::builder().rotate_refresh_tokens(grace)).await;
         let old = alice_refresh_token(&emu);
         let refresh = |t: String| {
             let emu = &emu;
@@ -498,11 +452,7 @@ async fn rotating_refresh_tokens_with_and_without_grace() {
 
 #[tokio::test]
 async fn revoking_a_user_or_one_token_gives_invalid_grant_and_lifetimes_are_configurable() {
-    let emu = Emulator::builder()
-        .access_token_lifetime(1)
-        .start()
-        .await
-        .unwrap();
+    let emu = start_with(Emulator::builder().access_token_lifetime(1)).await;
     let tokens = emu.mint_tokens(ALICE_EMAIL, DEVICE).unwrap();
     assert_eq!(tokens.expires_in.0, 1);
     emu.set_access_token_lifetime(7);
@@ -535,15 +485,13 @@ async fn a_web_client_without_its_secret_gets_no_refresh_token() {
         let emu = &emu;
         async move {
             let verifier = pkce.verifier.expose_secret().to_owned();
-            let mut pairs = vec![
+            let grant = [
                 ("grant_type", "authorization_code"),
                 ("code", code.as_str()),
                 ("redirect_uri", REDIRECT),
-                ("client_id", DEFAULT_WEB_CLIENT_ID),
                 ("code_verifier", verifier.as_str()),
             ];
-            pairs.extend(secret.map(|s| ("client_secret", s)));
-            token(emu, &pairs).await
+            as_web_client(emu, &grant, secret).await
         }
     };
     let pkce = PkcePair::generate();
