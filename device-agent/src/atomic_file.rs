@@ -137,27 +137,41 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// What the unit tests of the modules that keep files share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::path::{Path, PathBuf};
+
+    /// `name` inside a fresh temporary directory (not created), and the guard that deletes
+    /// the directory.
+    pub fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        (dir, path)
+    }
+
+    /// The permission bits of `path`.
+    pub fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{mode, scratch};
     use super::*;
 
     #[test]
     fn writes_replace_whole_files_with_private_modes() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("state");
+        let (_tmp, dir) = scratch("state");
         ensure_private_dir(&dir).unwrap();
-        assert_eq!(
-            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(mode(&dir), 0o700);
         let file = dir.join("x.json");
         write_atomic(&file, b"one").unwrap();
         write_atomic(&file, b"two").unwrap();
         assert_eq!(fs::read(&file).unwrap(), b"two");
-        assert_eq!(
-            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(mode(&file), 0o600);
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp left");
         let moved = move_aside(&file).unwrap();
         assert!(moved.to_string_lossy().contains("x.json.corrupt-"));

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use shared_protocol::ids::{ClientId, DeviceSerialNumber, ProductId};
-use shared_protocol::lwa::{AuthError, CodePairRequest, CodePairResponse};
+use shared_protocol::lwa::{AuthError, CodePairRequest, CodePairResponse, TokenRequest};
 use tokio::time::Instant;
 
 use crate::auth_delegate::{AuthDelegate, InstallError};
@@ -149,7 +149,13 @@ async fn run_inner(
             .request_timeout
             .min(remaining.max(Duration::from_secs(1)));
         match lwa
-            .poll_device_code(&pair.device_code, &pair.user_code, timeout)
+            .grant(
+                &TokenRequest::DeviceCode {
+                    device_code: &pair.device_code,
+                    user_code: &pair.user_code,
+                },
+                timeout,
+            )
             .await
         {
             Ok(grant) => {

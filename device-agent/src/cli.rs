@@ -1,15 +1,17 @@
 //! The `avs-device-agent` command line: `run` starts the daemon; every other verb is a client
 //! of the running daemon's local socket.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use shared_protocol::lwa::{AuthError, AuthState};
+
 use crate::agent::Agent;
-use crate::config::{AgentConfig, ConfigValues, DEFAULT_STATE_DIR};
+use crate::config::{AgentConfig, ConfigValues, DEFAULT_STATE_DIR, SETUP_CODE_FILE, SOCKET_FILE};
 use crate::local_api::{self, ApiRequest, ApiResponse};
 
 /// The avs-pair device agent.
@@ -46,15 +48,36 @@ pub enum Command {
     ShowCode(ShowCodeArgs),
 }
 
+/// The daemon's state directory, where the verbs find the files they are not given (the
+/// daemon's own defaults, [`SOCKET_FILE`] and [`SETUP_CODE_FILE`]).
+#[derive(Debug, clap::Args)]
+pub struct StateDirArg {
+    /// State directory, to find the default socket or setup code file.
+    #[arg(long, env = "AVS_AGENT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateDirArg {
+    /// `explicit`, else the file `name` in the state directory.
+    fn file(&self, explicit: Option<&PathBuf>, name: &str) -> PathBuf {
+        explicit.cloned().unwrap_or_else(|| {
+            self.state_dir
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_STATE_DIR))
+                .join(name)
+        })
+    }
+}
+
 /// `show-code` finds the setup code file.
 #[derive(Debug, clap::Args)]
 pub struct ShowCodeArgs {
     /// The setup code file (default: <state_dir>/setup-code).
     #[arg(long, env = "AVS_AGENT_SETUP_CODE_FILE")]
     pub setup_code_file: Option<PathBuf>,
-    /// State directory, to find the default file.
-    #[arg(long, env = "AVS_AGENT_STATE_DIR")]
-    pub state_dir: Option<PathBuf>,
+    /// Where the default file is.
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 /// `show-code`: root only (the file is 0600 root's anyway; saying so beats "permission denied").
@@ -68,12 +91,9 @@ fn show_code(args: &ShowCodeArgs) -> ExitCode {
         eprintln!("avs-device-agent: show-code is for root (sudo avs-device-agent show-code)");
         return ExitCode::FAILURE;
     }
-    let file = args.setup_code_file.clone().unwrap_or_else(|| {
-        args.state_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
-            .join("setup-code")
-    });
+    let file = args
+        .state
+        .file(args.setup_code_file.as_ref(), SETUP_CODE_FILE);
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => zeroize::Zeroizing::new(t),
         Err(e) => {
@@ -122,9 +142,9 @@ pub struct ClientArgs {
     /// The daemon's socket (default: <state_dir>/agent.sock).
     #[arg(long, env = "AVS_AGENT_SOCKET_PATH")]
     pub socket: Option<PathBuf>,
-    /// State directory, to find the default socket.
-    #[arg(long, env = "AVS_AGENT_STATE_DIR")]
-    pub state_dir: Option<PathBuf>,
+    /// Where the default socket is.
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Print the raw JSON answers.
     #[arg(long)]
     pub json: bool,
@@ -132,12 +152,7 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     fn socket(&self) -> PathBuf {
-        self.socket.clone().unwrap_or_else(|| {
-            self.state_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
-                .join("agent.sock")
-        })
+        self.state.file(self.socket.as_ref(), SOCKET_FILE)
     }
 }
 
@@ -295,12 +310,9 @@ async fn client(args: ClientArgs, req: ApiRequest) -> ExitCode {
 fn print_human(resp: &ApiResponse) {
     match resp {
         ApiResponse::Token { access_token, .. } => println!("{}", access_token.expose_secret()),
-        ApiResponse::AuthState { state, error, .. } => match error.in_words() {
-            Some(words) => println!(
-                "{} ({state}); last error: {words} ({error})",
-                state.in_words()
-            ),
-            None => println!("{} ({state})", state.in_words()),
+        ApiResponse::AuthState { state, error, .. } => match error_text(error) {
+            Some(error) => println!("{}; last error: {error}", state_text(state)),
+            None => println!("{}", state_text(state)),
         },
         ApiResponse::Status(s) => {
             println!("device id:   {}", s.device_id);
@@ -317,13 +329,9 @@ fn print_human(resp: &ApiResponse) {
                 (None, Some(u)) => println!("account:     {u}"),
                 (None, None) => println!("account:     -"),
             }
-            println!(
-                "auth:        {} ({})",
-                s.auth_state.in_words(),
-                s.auth_state
-            );
-            if let Some(words) = s.auth_error.in_words() {
-                println!("last error:  {words} ({})", s.auth_error);
+            println!("auth:        {}", state_text(&s.auth_state));
+            if let Some(error) = error_text(&s.auth_error) {
+                println!("last error:  {error}");
             }
             println!("pairing:     {}", window_text(&s.window));
             println!("link:        {}", s.link);
@@ -340,6 +348,16 @@ fn print_human(resp: &ApiResponse) {
         ApiResponse::Ok { message } => println!("{message}"),
         ApiResponse::Error { message, .. } => eprintln!("error: {message}"),
     }
+}
+
+/// The SDK state in words, its name in parentheses for developers.
+fn state_text(state: &AuthState) -> String {
+    format!("{} ({state})", state.in_words())
+}
+
+/// The last error likewise; `None` for `SUCCESS`.
+fn error_text(error: &AuthError) -> Option<String> {
+    error.in_words().map(|words| format!("{words} ({error})"))
 }
 
 fn window_text(w: &shared_protocol::message::PairingWindow) -> String {

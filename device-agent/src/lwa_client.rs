@@ -10,14 +10,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use shared_protocol::ids::{ClientId, RedirectUri, UserId};
+use shared_protocol::ids::UserId;
 use shared_protocol::lwa::{
     AuthError, CodePairRequest, CodePairResponse, LwaEndpoints, LwaErrorBody, TokenRequest,
     TokenResponse,
 };
 use shared_protocol::message::AccountProfile;
-use shared_protocol::pkce::PkceCodeVerifier;
-use shared_protocol::secret::{AccessToken, AuthorizationCode, DeviceCode, RefreshToken};
+use shared_protocol::secret::{AccessToken, RefreshToken};
 use tokio::time::Instant;
 use url::Url;
 use zeroize::Zeroizing;
@@ -224,61 +223,18 @@ impl LwaClient {
         &self.http
     }
 
-    /// Companion-app flow: redeem an authorization code with the session's verifier.
-    pub async fn exchange_code(
-        &self,
-        code: &AuthorizationCode,
-        redirect_uri: &RedirectUri,
-        client_id: &ClientId,
-        verifier: &PkceCodeVerifier,
-        timeout: Duration,
-    ) -> Result<TokenGrant, LwaFailure> {
-        let req = TokenRequest::AuthorizationCode {
-            code,
-            redirect_uri,
-            client_id,
-            code_verifier: verifier,
-        };
-        self.new_account(&req, timeout).await
-    }
-
-    /// Refresh grant (no client secret: device clients have none).
-    pub async fn refresh(
-        &self,
-        refresh_token: &RefreshToken,
-        client_id: &ClientId,
-        timeout: Duration,
-    ) -> Result<TokenGrant, LwaFailure> {
-        let req = TokenRequest::RefreshToken {
-            refresh_token,
-            client_id,
-            client_secret: None,
-        };
-        self.token(&req, timeout).await
-    }
-
-    /// CBL: one device_code poll.
-    pub async fn poll_device_code(
-        &self,
-        device_code: &DeviceCode,
-        user_code: &str,
-        timeout: Duration,
-    ) -> Result<TokenGrant, LwaFailure> {
-        let req = TokenRequest::DeviceCode {
-            device_code,
-            user_code,
-        };
-        self.new_account(&req, timeout).await
-    }
-
-    /// A grant that starts an account: it must carry a refresh token.
-    async fn new_account(
+    /// Asks LWA's token endpoint for `req`'s grant. A grant that starts an account (an
+    /// authorization code from the companion, a CBL device code) must carry a refresh token,
+    /// else [`LwaFailure::NoRefreshToken`]; a refresh may omit it (keep the old one). Refreshes
+    /// send no client secret: device clients have none.
+    pub async fn grant(
         &self,
         req: &TokenRequest<'_>,
         timeout: Duration,
     ) -> Result<TokenGrant, LwaFailure> {
         let grant = self.token(req, timeout).await?;
-        if grant.refresh_token.is_none() {
+        let starts_account = !matches!(req, TokenRequest::RefreshToken { .. });
+        if starts_account && grant.refresh_token.is_none() {
             return Err(LwaFailure::NoRefreshToken);
         }
         Ok(grant)

@@ -943,6 +943,12 @@ mod tests {
         Pairing::load_with_clock(dir, cfg(), Box::new(FakeBoot { id, base })).unwrap()
     }
 
+    /// The agent is dead for `secs`, then starts on boot `id`.
+    async fn restart_after(secs: u64, dir: &Path, id: &'static str, base: Instant) -> Pairing {
+        tokio::time::advance(Duration::from_secs(secs)).await;
+        load_on(dir, id, base)
+    }
+
     /// The lockout is on disk the moment it starts (no read, no checkpoint needed), with its
     /// end on the boot clock. A restart in the same boot counts the time the agent was dead
     /// (`kill -9` neither restarts nor erases it); after a reboot it resumes from the time left
@@ -968,8 +974,7 @@ mod tests {
             "{on_disk}"
         );
         drop(p); // kill -9: nothing more is written
-        tokio::time::advance(Duration::from_secs(25)).await;
-        let p = load_on(dir.path(), "boot-1", base);
+        let p = restart_after(25, dir.path(), "boot-1", base).await;
         assert_eq!(
             locked_for(&p),
             Some(35),
@@ -978,8 +983,7 @@ mod tests {
         drop(p);
         // Another boot: the point on the old boot's clock means nothing; the time left at the
         // last write holds (the restart above wrote 35 s), however long the power was off.
-        tokio::time::advance(Duration::from_secs(25)).await;
-        let p = load_on(dir.path(), "boot-2", base);
+        let p = restart_after(25, dir.path(), "boot-2", base).await;
         assert_eq!(
             locked_for(&p),
             Some(35),
@@ -988,8 +992,7 @@ mod tests {
         // Dead past the end on the same boot: unlocked, and the next start does not lock again
         // (the counter is still at the limit; the file says 0 s left, not "no lockout").
         drop(p);
-        tokio::time::advance(Duration::from_secs(70)).await;
-        let p = load_on(dir.path(), "boot-2", base);
+        let p = restart_after(70, dir.path(), "boot-2", base).await;
         assert_eq!(locked_for(&p), None);
         drop(p);
         let p = load_on(dir.path(), "boot-2", base);

@@ -125,21 +125,17 @@ pub fn first_start_banner(code: &SetupCode, device_id: &DeviceId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::atomic_file::testing::{mode, scratch};
 
     #[test]
     fn generates_once_then_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("state/setup-code");
+        let (_tmp, file) = scratch("state/setup-code");
         let a = provision(None, &file).unwrap();
         assert!(a.generated);
         let b = provision(None, &file).unwrap();
         assert!(!b.generated);
         assert_eq!(a.code.expose_secret(), b.code.expose_secret());
-        use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(mode(&file), 0o600);
         std::fs::write(&file, "11111111").unwrap();
         let e = provision(None, &file).unwrap_err().to_string();
         assert!(e.contains("fix:") && !e.contains("11111111"), "{e}");

@@ -174,27 +174,21 @@ mod tests {
         }
     }
 
+    /// The delays of `attempts`, drawn from a new source of `policy`'s.
+    fn draws(policy: &RetryPolicy, attempts: std::ops::Range<usize>) -> Vec<Duration> {
+        let mut r = policy.rng();
+        attempts.map(|i| policy.delay_with(i, &mut r)).collect()
+    }
+
     #[test]
     fn a_seeded_policy_repeats_its_delays_and_an_unseeded_one_does_not() {
         let p = RetryPolicy::sdk().with_seed(42);
-        let a: Vec<Duration> = {
-            let mut r = p.rng();
-            (0..20).map(|i| p.delay_with(i, &mut r)).collect()
-        };
-        let b: Vec<Duration> = {
-            let mut r = p.rng();
-            (0..20).map(|i| p.delay_with(i, &mut r)).collect()
-        };
-        assert_eq!(a, b);
+        assert_eq!(draws(&p, 0..20), draws(&p, 0..20));
         let q = RetryPolicy::sdk();
-        let c: Vec<Duration> = {
-            let mut r = q.rng();
-            (1..20).map(|i| q.delay_with(i, &mut r)).collect()
-        };
-        let d: Vec<Duration> = {
-            let mut r = q.rng();
-            (1..20).map(|i| q.delay_with(i, &mut r)).collect()
-        };
-        assert_ne!(c, d, "two OS-seeded sources drew the same 19 delays");
+        assert_ne!(
+            draws(&q, 1..20),
+            draws(&q, 1..20),
+            "two OS-seeded sources drew the same 19 delays"
+        );
     }
 }

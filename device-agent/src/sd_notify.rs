@@ -24,8 +24,7 @@ pub fn notify(state: &str) -> std::io::Result<bool> {
 mod tests {
     #[test]
     fn sends_to_a_path_socket() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("notify");
+        let (_tmp, path) = crate::atomic_file::testing::scratch("notify");
         let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
         // Only this test touches NOTIFY_SOCKET.
         std::env::set_var("NOTIFY_SOCKET", &path);

@@ -221,7 +221,7 @@ impl ClassifyMsg for serde_json::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
+    use crate::atomic_file::testing::{mode, scratch};
 
     fn sample() -> StoredTokens {
         StoredTokens {
@@ -238,8 +238,7 @@ mod tests {
 
     #[test]
     fn round_trip_with_private_permissions() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state");
+        let (_tmp, state) = scratch("state");
         let store = TokenStore::open(&state).unwrap();
         assert!(matches!(store.load().unwrap(), LoadOutcome::Empty));
         store.save(&sample()).unwrap();
@@ -247,13 +246,8 @@ mod tests {
             LoadOutcome::Loaded(t) => assert_eq!(t, sample()),
             other => panic!("{other:?}"),
         }
-        let mode = std::fs::metadata(store.path())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let mode = std::fs::metadata(&state).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(mode(store.path()), 0o600);
+        assert_eq!(mode(&state), 0o700);
         store.clear().unwrap();
         assert!(matches!(store.load().unwrap(), LoadOutcome::Empty));
     }

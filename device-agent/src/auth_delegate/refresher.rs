@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
-use shared_protocol::lwa::{AuthError, AuthState};
+use shared_protocol::lwa::{AuthError, AuthState, TokenRequest};
 use shared_protocol::message::AccountProfile;
 use shared_protocol::secret::AccessToken;
 use tokio::sync::{mpsc, oneshot};
@@ -308,7 +308,12 @@ impl Refresher {
         self.publish_facts();
         tracing::debug!(attempt, ?timeout, "refreshing the access token");
         Some(tokio::spawn(async move {
-            let result = lwa.refresh(&refresh_token, &client_id, timeout).await;
+            let req = TokenRequest::RefreshToken {
+                refresh_token: &refresh_token,
+                client_id: &client_id,
+                client_secret: None,
+            };
+            let result = lwa.grant(&req, timeout).await;
             Reply {
                 account_gen,
                 verified,

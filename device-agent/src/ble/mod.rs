@@ -114,7 +114,13 @@ pub async fn start(
     limits: LinkConfig,
     shutdown: watch::Receiver<bool>,
 ) -> (BleStatus, Option<JoinHandle<()>>) {
+    #[cfg(all(feature = "ble", target_os = "linux"))]
     let (status, task) = start_stack(adapter, ctx, limits, shutdown).await;
+    #[cfg(not(all(feature = "ble", target_os = "linux")))]
+    let (status, task) = {
+        let _ = (adapter, ctx, limits, shutdown);
+        (BleStatus::NotBuilt, None)
+    };
     match &status {
         BleStatus::Running { adapter } => {
             tracing::info!(%adapter, "BLE pairing ready (GATT service registered)")
@@ -150,14 +156,4 @@ async fn start_stack(
         Ok(task) => (BleStatus::Running { adapter: name }, Some(task)),
         Err(why) => (BleStatus::Unavailable(why), None),
     }
-}
-
-#[cfg(not(all(feature = "ble", target_os = "linux")))]
-async fn start_stack(
-    _adapter: Option<&str>,
-    _ctx: Arc<Core>,
-    _limits: LinkConfig,
-    _shutdown: watch::Receiver<bool>,
-) -> (BleStatus, Option<JoinHandle<()>>) {
-    (BleStatus::NotBuilt, None)
 }

@@ -31,6 +31,10 @@ use crate::pairing::PairingConfig;
 
 /// Where the daemon keeps its files unless told otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/avs-device-agent";
+/// The local API socket's name in the state directory, unless `socket_path` says otherwise.
+pub const SOCKET_FILE: &str = "agent.sock";
+/// The setup code file's name in the state directory, unless `setup_code_file` says otherwise.
+pub const SETUP_CODE_FILE: &str = "setup-code";
 
 /// A configuration problem, naming the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -579,7 +583,7 @@ impl Paths {
         let socket_path = v
             .socket_path
             .clone()
-            .unwrap_or_else(|| state_dir.join("agent.sock"));
+            .unwrap_or_else(|| state_dir.join(SOCKET_FILE));
         if socket_path.as_os_str().len() > 100 {
             return Err(invalid(
                 "socket_path",
@@ -590,7 +594,7 @@ impl Paths {
         let setup_code_file = v
             .setup_code_file
             .clone()
-            .unwrap_or_else(|| state_dir.join("setup-code"));
+            .unwrap_or_else(|| state_dir.join(SETUP_CODE_FILE));
         Ok(Self {
             state_dir,
             socket_path,

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use shared_protocol::frame::FrameTransport;
 use shared_protocol::ids::SessionId;
-use shared_protocol::lwa::AuthError;
+use shared_protocol::lwa::{AuthError, TokenRequest};
 use shared_protocol::message::{
     AccountProfile, AccountSwitch, AgentMessage, AuthFailure, AuthFailureClass, AuthResult,
     Capability, CompanionMessage, ConnectWifi, DeviceInfo, ErrorBody, ErrorKind, LinkedByOther,
@@ -443,16 +443,19 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 "this session id was not issued on this connection: ask for device info again and log in again",
             );
         }
+        let link_broke = || {
+            fail(
+                AuthFailureClass::Internal,
+                AuthError::InternalError,
+                "the link broke",
+            )
+        };
         if !self.progress(session_id, ProgressStage::Received).await
             || !self
                 .progress(session_id, ProgressStage::ExchangingCode)
                 .await
         {
-            return fail(
-                AuthFailureClass::Internal,
-                AuthError::InternalError,
-                "the link broke",
-            );
+            return link_broke();
         }
         let _one_at_a_time = self.ctx.exchange_lock.lock().await;
         // Another companion may have linked while this one waited for the lock.
@@ -468,11 +471,13 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         };
         let lwa = self.ctx.delegate.lwa().clone();
         let result = lwa
-            .exchange_code(
-                &pa.authorization_code,
-                &pa.redirect_uri,
-                &pa.client_id,
-                &pair.verifier,
+            .grant(
+                &TokenRequest::AuthorizationCode {
+                    code: &pa.authorization_code,
+                    redirect_uri: &pa.redirect_uri,
+                    client_id: &pa.client_id,
+                    code_verifier: &pair.verifier,
+                },
                 self.limits.exchange_timeout,
             )
             .await;
@@ -510,11 +515,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             .progress(session_id, ProgressStage::StoringTokens)
             .await
         {
-            return fail(
-                AuthFailureClass::Internal,
-                AuthError::InternalError,
-                "the link broke",
-            );
+            return link_broke();
         }
         if let Err(e) = self
             .ctx

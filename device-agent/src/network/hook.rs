@@ -126,18 +126,24 @@ impl HookBackend {
         Self { program, timeouts }
     }
 
-    /// Runs a query verb; its stdout lines, or why not.
-    async fn query(&self, verb: &str) -> Result<Vec<String>, BackendError> {
-        let mut child = Command::new(&self.program)
+    /// The hook run with `verb` (no shell): stdin empty unless the verb sets it, stdout read by
+    /// the agent, stderr into the agent's log, killed when dropped (at a timeout).
+    fn command(&self, verb: &str) -> Command {
+        let mut command = Command::new(&self.program);
+        command
             .arg(verb)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                BackendError::Hook(format!("cannot run {}: {e}", self.program.display()))
-            })?;
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs a query verb; its stdout lines, or why not.
+    async fn query(&self, verb: &str) -> Result<Vec<String>, BackendError> {
+        let mut child = self.command(verb).spawn().map_err(|e| {
+            BackendError::Hook(format!("cannot run {}: {e}", self.program.display()))
+        })?;
         let stdout = child
             .stdout
             .take()
@@ -162,15 +168,12 @@ impl HookBackend {
         req: &ConnectWifi,
         progress: &ProgressTx,
     ) -> Result<Joined, WifiFailure> {
-        let mut child = Command::new(&self.program)
-            .arg("connect")
+        let mut child = self
+            .command("connect")
             .env("AVS_WIFI_SSID", req.ssid.display())
             .env("AVS_WIFI_SSID_HEX", req.ssid.to_hex())
             .env("AVS_WIFI_HIDDEN", if req.hidden { "1" } else { "0" })
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| {
                 tracing::error!(error = %e, hook = %self.program.display(), "cannot run the wifi hook");
@@ -297,10 +300,6 @@ async fn skip_rest_of_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<()
 impl NetworkBackend for HookBackend {
     fn name(&self) -> &'static str {
         "hook"
-    }
-
-    fn can_provision(&self) -> bool {
-        true
     }
 
     fn current(&self) -> BoxFuture<'_, CurrentLink> {

@@ -103,8 +103,10 @@ pub enum Undo {
 pub trait NetworkBackend: Send + Sync + fmt::Debug {
     /// `networkmanager`, `hook` or `none`.
     fn name(&self) -> &'static str;
-    /// True when it can scan and join.
-    fn can_provision(&self) -> bool;
+    /// True when it can scan and join: every backend but `none`.
+    fn can_provision(&self) -> bool {
+        true
+    }
     /// The current link (best effort: unknown fields are `None`).
     fn current(&self) -> BoxFuture<'_, CurrentLink>;
     /// Scans; strongest first.

@@ -633,10 +633,6 @@ impl NetworkBackend for NmBackend {
         "networkmanager"
     }
 
-    fn can_provision(&self) -> bool {
-        true
-    }
-
     fn current(&self) -> BoxFuture<'_, CurrentLink> {
         Box::pin(self.blocking(
             |bus, iface, _| bus.current(iface),
