@@ -22,9 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use shared_protocol::ids::{ClientId, DeviceId, UserId};
-use shared_protocol::message::{
-    AccountProfile, AgentSummary, ProgressStage, WifiResult, WifiStage,
-};
+use shared_protocol::message::{AccountProfile, AgentSummary, ProgressStage, WifiStage};
 use shared_protocol::setup_code::SetupCode;
 use tokio::sync::mpsc;
 use url::Url;
@@ -37,7 +35,7 @@ use crate::error::PairError;
 use crate::handover::{hand_over_confirming, HandoverError, HandoverTimeouts};
 use crate::link::LinkTimeouts;
 use crate::login::{browser, preflight, Browser, LoginNotice, LoginWait, PendingLogin};
-use crate::wifi::{self, WifiChooser};
+use crate::wifi::{self, JoinEvent, WifiChooser};
 
 pub use crate::connect::{choose_device, Target};
 
@@ -531,37 +529,14 @@ async fn run_wifi_step<T: shared_protocol::frame::FrameTransport>(
     chooser: &mut dyn WifiChooser,
     observe: &mut (dyn FnMut(PairEvent) + Send),
 ) -> Result<String, PairError> {
-    let mut last: Option<WifiResult> = None;
-    let mut networks = wifi::scan(session).await?;
-    loop {
-        let Some(choice) = chooser.choose(&networks, last.as_ref()).await else {
-            let reason = match &last {
-                Some(WifiResult::Failed { message, .. }) => message.clone(),
-                _ => "no network chosen".to_owned(),
-            };
-            return Err(PairError::SpeakerOffline { reason });
-        };
-        let result = wifi::connect(session, choice, &mut |stage| {
-            observe(PairEvent::WifiProgress { stage })
+    let joined = wifi::choose_and_join(session, chooser, &mut |event| {
+        observe(match event {
+            JoinEvent::Stage(stage) => PairEvent::WifiProgress { stage },
+            JoinEvent::Failed(message) => PairEvent::WifiFailed {
+                message: message.to_owned(),
+            },
         })
-        .await?;
-        match &result {
-            WifiResult::Connected { ssid, address } => {
-                return Ok(match address {
-                    Some(a) => format!("on {ssid} at {a}"),
-                    None => format!("on {ssid}"),
-                })
-            }
-            WifiResult::Failed { message, .. } => {
-                observe(PairEvent::WifiFailed {
-                    message: message.clone(),
-                });
-            }
-        }
-        last = Some(result);
-        // Rescan only when the list was empty (a hidden network may have been tried).
-        if networks.is_empty() {
-            networks = wifi::scan(session).await?;
-        }
-    }
+    })
+    .await?;
+    Ok(joined.to_string())
 }

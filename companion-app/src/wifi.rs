@@ -23,6 +23,7 @@ use shared_protocol::message::{
 };
 use shared_protocol::secret::WifiPassphrase;
 
+use crate::error::PairError;
 use crate::link::{unexpected, LinkError, LinkSession};
 
 /// The longest a join may take on the speaker (NetworkManager's own limits are below it).
@@ -44,15 +45,40 @@ pub struct WifiChoice {
     pub hidden: bool,
 }
 
+/// What a [`WifiChooser`] is asked: the scan and how the previous attempt ended.
+#[derive(Debug, Clone, Copy)]
+pub struct WifiQuestion<'a> {
+    /// The networks the speaker sees, strongest first.
+    pub networks: &'a [WifiNetwork],
+    /// The previous attempt's result; `None` for the first question.
+    pub last: Option<&'a WifiResult>,
+}
+
+impl WifiQuestion<'_> {
+    /// The previous attempt's failure in words ("Wrong password for Home-5G"), to show.
+    pub fn last_error(&self) -> Option<&str> {
+        match self.last {
+            Some(WifiResult::Failed { message, .. }) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Where the network that failed last stands in `networks`, to preselect it.
+    pub fn last_network(&self) -> Option<usize> {
+        match self.last {
+            Some(WifiResult::Failed { ssid, .. }) => {
+                self.networks.iter().position(|n| &n.ssid == ssid)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Picks a network: the CLI's prompt, the app's screen, or fixed answers.
 pub trait WifiChooser: Send + std::fmt::Debug {
-    /// Picks from `networks` (strongest first); `last` is the previous attempt's failure, to
-    /// show ("Wrong password for Home-5G") with the same network preselected. `None` gives up.
-    fn choose<'a>(
-        &'a mut self,
-        networks: &'a [WifiNetwork],
-        last: Option<&'a WifiResult>,
-    ) -> BoxFuture<'a, Option<WifiChoice>>;
+    /// Picks from the question's networks, showing the previous failure (if any) with the same
+    /// network preselected. `None` gives up.
+    fn choose<'a>(&'a mut self, question: WifiQuestion<'a>) -> BoxFuture<'a, Option<WifiChoice>>;
 }
 
 /// A chooser with one fixed answer (`--wifi-ssid` and `--wifi-password-file`): gives up after a
@@ -61,17 +87,13 @@ pub trait WifiChooser: Send + std::fmt::Debug {
 pub struct FixedChoice(pub Option<WifiChoice>);
 
 impl WifiChooser for FixedChoice {
-    fn choose<'a>(
-        &'a mut self,
-        networks: &'a [WifiNetwork],
-        last: Option<&'a WifiResult>,
-    ) -> BoxFuture<'a, Option<WifiChoice>> {
+    fn choose<'a>(&'a mut self, question: WifiQuestion<'a>) -> BoxFuture<'a, Option<WifiChoice>> {
         Box::pin(async move {
-            if last.is_some() {
+            if question.last.is_some() {
                 return None;
             }
             let mut c = self.0.take()?;
-            if !networks.iter().any(|n| n.ssid == c.ssid) {
+            if !question.networks.iter().any(|n| n.ssid == c.ssid) {
                 c.hidden = true;
             }
             Some(c)
@@ -155,6 +177,87 @@ pub async fn connect<T: FrameTransport>(
             waiting_for: "the speaker to join the Wi-Fi network",
             after: JOIN_TIMEOUT,
         })?
+}
+
+/// What happens during [`choose_and_join`], for the user to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinEvent<'a> {
+    /// The speaker entered a stage of the join.
+    Stage(WifiStage),
+    /// A join failed (the reason in words); the chooser is asked again.
+    Failed(&'a str),
+}
+
+/// Where the speaker joined: the end of [`choose_and_join`]. Shown as "on Home-5G at 192.0.2.7".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The network.
+    pub ssid: Ssid,
+    /// The speaker's address on it, if it said.
+    pub address: Option<String>,
+}
+
+impl std::fmt::Display for Joined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "on {}", self.ssid)?;
+        match &self.address {
+            Some(a) => write!(f, " at {a}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Scans, lets `chooser` pick, joins, and after a failed join asks again with the reason, until
+/// the speaker is on a network or the chooser gives up
+/// ([`PairError::SpeakerOffline`] with the last failure). `pair`'s Wi-Fi step and the `wifi`
+/// command both run this loop. The list is scanned again only when it was empty (a hidden
+/// network may have been tried).
+pub async fn choose_and_join<T: FrameTransport>(
+    session: &mut LinkSession<T>,
+    chooser: &mut dyn WifiChooser,
+    on_event: &mut (dyn FnMut(JoinEvent<'_>) + Send),
+) -> Result<Joined, PairError> {
+    let mut networks = scan(session).await?;
+    let mut last: Option<WifiResult> = None;
+    loop {
+        let question = WifiQuestion {
+            networks: &networks,
+            last: last.as_ref(),
+        };
+        let Some(choice) = chooser.choose(question).await else {
+            let reason = question.last_error().unwrap_or("no network chosen");
+            return Err(PairError::SpeakerOffline {
+                reason: reason.to_owned(),
+            });
+        };
+        let result = connect(session, choice, &mut |stage| {
+            on_event(JoinEvent::Stage(stage))
+        })
+        .await?;
+        match &result {
+            WifiResult::Connected { ssid, address } => {
+                return Ok(Joined {
+                    ssid: ssid.clone(),
+                    address: address.clone(),
+                })
+            }
+            WifiResult::Failed { message, .. } => on_event(JoinEvent::Failed(message)),
+        }
+        last = Some(result);
+        if networks.is_empty() {
+            networks = scan(session).await?;
+        }
+    }
+}
+
+/// A join stage in words, as the CLI and the app show it ("checking the password").
+pub fn stage_words(stage: WifiStage) -> &'static str {
+    match stage {
+        WifiStage::Associating => "joining the network",
+        WifiStage::Authenticating => "checking the password",
+        WifiStage::GettingAddress => "getting an address",
+        WifiStage::CheckingInternet => "checking that the speaker reaches Amazon",
+    }
 }
 
 /// What to say about a speaker that cannot reach LWA.

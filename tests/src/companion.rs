@@ -14,10 +14,9 @@ use companion_app::error::PairError;
 use companion_app::link::{open_tcp, LinkError, LinkSession, LinkTimeouts, TcpTransport};
 use companion_app::login::Browser;
 use companion_app::pairing::{pair, PairEvent, PairOptions, PairReport, Target};
-use companion_app::wifi::{BoxFuture, WifiChoice, WifiChooser};
+use companion_app::wifi::{BoxFuture, WifiChoice, WifiChooser, WifiQuestion};
 use lwa_emulator::registry::{ALICE_EMAIL, ALICE_PASSWORD, DEFAULT_DEVICE_CLIENT_ID};
 use lwa_emulator::{Consent, ScriptedUser};
-use shared_protocol::message::{WifiNetwork, WifiResult};
 use shared_protocol::secret::WifiPassphrase;
 use shared_protocol::setup_code::SetupCode;
 
@@ -149,16 +148,10 @@ impl ScriptedWifi {
 }
 
 impl WifiChooser for ScriptedWifi {
-    fn choose<'a>(
-        &'a mut self,
-        networks: &'a [WifiNetwork],
-        last: Option<&'a WifiResult>,
-    ) -> BoxFuture<'a, Option<WifiChoice>> {
+    fn choose<'a>(&'a mut self, question: WifiQuestion<'a>) -> BoxFuture<'a, Option<WifiChoice>> {
         Box::pin(async move {
-            let last = match last {
-                Some(WifiResult::Failed { message, .. }) => message.clone(),
-                _ => "-".into(),
-            };
+            let networks = question.networks;
+            let last = question.last_error().unwrap_or("-");
             let mut record = format!("{} networks; last: {last}", networks.len());
             if let Some(note) = &self.note {
                 record = format!("{record}; {}", note());

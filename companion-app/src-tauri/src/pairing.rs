@@ -501,7 +501,7 @@ impl Translator {
             // reason comes with the next question, so WifiNeeded and WifiFailed add nothing.
             PairEvent::WifiProgress { stage } => vec![PairingEvent::WifiProgress {
                 pairing_id: self.id,
-                detail: crate::wifi::stage_text(stage).to_owned(),
+                detail: crate::wifi::stage_text(stage),
             }],
             PairEvent::WifiNeeded { .. } | PairEvent::WifiFailed { .. } => vec![],
             PairEvent::PasteRejected { why, tries_left } => vec![PairingEvent::PasteRejected {

@@ -14,9 +14,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use companion_app::wifi::{BoxFuture, WifiChoice, WifiChooser};
+use companion_app::wifi::{BoxFuture, WifiChoice, WifiChooser, WifiQuestion};
 use shared_protocol::message::wifi::MAX_PASSPHRASE_LEN;
-use shared_protocol::message::{Ssid, WifiNetwork, WifiResult};
+use shared_protocol::message::{Ssid, WifiNetwork};
 use tokio::sync::oneshot;
 
 use crate::ipc::{CommandError, PairingEvent, WifiChoiceInput, WifiNetworkView};
@@ -153,32 +153,18 @@ impl WindowChooser {
 }
 
 impl WifiChooser for WindowChooser {
-    fn choose<'a>(
-        &'a mut self,
-        networks: &'a [WifiNetwork],
-        last: Option<&'a WifiResult>,
-    ) -> BoxFuture<'a, Option<WifiChoice>> {
+    fn choose<'a>(&'a mut self, question: WifiQuestion<'a>) -> BoxFuture<'a, Option<WifiChoice>> {
         Box::pin(async move {
-            let (last_error, last_network) = match last {
-                Some(WifiResult::Failed { ssid, message, .. }) => (
-                    Some(message.clone()),
-                    networks
-                        .iter()
-                        .position(|n| &n.ssid == ssid)
-                        .and_then(|i| u32::try_from(i).ok()),
-                ),
-                _ => (None, None),
-            };
             let (tx, rx) = oneshot::channel();
             self.slot.put(Waiting {
-                networks: networks.to_vec(),
+                networks: question.networks.to_vec(),
                 answer: tx,
             });
             (self.sink)(PairingEvent::WifiChoose {
                 pairing_id: self.pairing_id,
-                networks: views(networks),
-                last_error,
-                last_network,
+                networks: views(question.networks),
+                last_error: question.last_error().map(str::to_owned),
+                last_network: question.last_network().and_then(|i| u32::try_from(i).ok()),
             });
             // The user may take their time; Cancel aborts this task.
             rx.await.ok()
@@ -186,15 +172,15 @@ impl WifiChooser for WindowChooser {
     }
 }
 
-/// The words for a join stage.
-pub fn stage_text(stage: shared_protocol::message::WifiStage) -> &'static str {
-    use shared_protocol::message::WifiStage as S;
-    match stage {
-        S::Associating => "Finding the network",
-        S::Authenticating => "Checking the password",
-        S::GettingAddress => "Getting an address",
-        S::CheckingInternet => "Checking that it reaches Amazon",
-    }
+/// The words for a join stage, as a line of its own: the CLI's words
+/// ([`companion_app::wifi::stage_words`]), capitalised ("Checking the password").
+pub fn stage_text(stage: shared_protocol::message::WifiStage) -> String {
+    let words = companion_app::wifi::stage_words(stage);
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

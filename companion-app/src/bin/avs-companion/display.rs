@@ -9,7 +9,7 @@ use companion_app::discovery::{Device, DeviceEvent};
 use companion_app::pairing::{PairEvent, PairReport, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use shared_protocol::message::{PairingWindow, ProgressStage, WifiStage};
+use shared_protocol::message::{PairingWindow, ProgressStage};
 
 /// How to show things.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,12 +202,7 @@ impl Display {
             }
             PairEvent::WifiNeeded { reason } => self.note(&format!("  {reason}")),
             PairEvent::WifiProgress { stage } => {
-                let text = match stage {
-                    WifiStage::Associating => "joining the network",
-                    WifiStage::Authenticating => "checking the password",
-                    WifiStage::GettingAddress => "getting an address",
-                    WifiStage::CheckingInternet => "checking the speaker reaches Amazon",
-                };
+                let text = companion_app::wifi::stage_words(*stage);
                 match self.spinner().as_ref() {
                     Some(pb) => pb.set_message(format!("{text}…")),
                     None => eprintln!("  {text}"),

@@ -686,17 +686,10 @@ async fn wifi_cmd(args: WifiArgs) -> Result<(), Reported> {
     } else {
         "but does not reach Amazon"
     };
-    if let shared_protocol::message::WifiResult::Connected { ssid, address } = &out.result {
-        eprintln!(
-            "{} ({}) is on {ssid}{} {online}.",
-            out.device.name,
-            out.device.id,
-            address
-                .as_deref()
-                .map(|a| format!(" at {a}"))
-                .unwrap_or_default()
-        );
-    }
+    eprintln!(
+        "{} ({}) is {} {online}.",
+        out.device.name, out.device.id, out.joined
+    );
     Ok(())
 }
 

@@ -8,8 +8,8 @@ use std::io::{BufRead as _, Write as _};
 use std::path::Path;
 
 use companion_app::error::PairError;
-use companion_app::wifi::{BoxFuture, FixedChoice, WifiChoice, WifiChooser};
-use shared_protocol::message::{Ssid, WifiNetwork, WifiResult};
+use companion_app::wifi::{BoxFuture, FixedChoice, WifiChoice, WifiChooser, WifiQuestion};
+use shared_protocol::message::{Ssid, WifiNetwork};
 use shared_protocol::secret::WifiPassphrase;
 use zeroize::Zeroizing;
 
@@ -161,16 +161,9 @@ fn ask(networks: Vec<WifiNetwork>, last: Option<String>) -> Option<WifiChoice> {
 }
 
 impl WifiChooser for Prompt {
-    fn choose<'a>(
-        &'a mut self,
-        networks: &'a [WifiNetwork],
-        last: Option<&'a WifiResult>,
-    ) -> BoxFuture<'a, Option<WifiChoice>> {
-        let networks = networks.to_vec();
-        let last = match last {
-            Some(WifiResult::Failed { message, .. }) => Some(message.clone()),
-            _ => None,
-        };
+    fn choose<'a>(&'a mut self, question: WifiQuestion<'a>) -> BoxFuture<'a, Option<WifiChoice>> {
+        let networks = question.networks.to_vec();
+        let last = question.last_error().map(str::to_owned);
         Box::pin(async move {
             tokio::task::spawn_blocking(move || ask(networks, last))
                 .await
