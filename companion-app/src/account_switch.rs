@@ -15,15 +15,30 @@ use shared_protocol::message::AccountProfile;
 
 use crate::wifi::BoxFuture;
 
+/// What an [`AccountSwitchConfirm`] is asked: "This speaker is linked to `current`. Replace
+/// with `new`?"
+#[derive(Debug, Clone, Copy)]
+pub struct SwitchQuestion<'a> {
+    /// The account the speaker is linked to.
+    pub current: &'a AccountProfile,
+    /// The account that just signed in.
+    pub new: &'a AccountProfile,
+}
+
+impl SwitchQuestion<'_> {
+    /// The question as the CLI asks it: "This speaker is linked to Alice Example
+    /// (alice@example.com). Replace with Bob Example (bob@example.com)? [y/N] ".
+    pub fn prompt(&self) -> String {
+        let Self { current, new } = self;
+        format!("This speaker is linked to {current}. Replace with {new}? [y/N] ")
+    }
+}
+
 /// Puts the account-switch question to the user: `true` replaces the linked account with the
 /// one that just signed in, `false` keeps it.
 pub trait AccountSwitchConfirm: Send + std::fmt::Debug {
-    /// "This speaker is linked to `current`. Replace with `new`?"
-    fn confirm<'a>(
-        &'a mut self,
-        current: &'a AccountProfile,
-        new: &'a AccountProfile,
-    ) -> BoxFuture<'a, bool>;
+    /// Asks `question`.
+    fn confirm<'a>(&'a mut self, question: SwitchQuestion<'a>) -> BoxFuture<'a, bool>;
 }
 
 /// One answer for every question (`--yes`, scripts, tests).
@@ -31,20 +46,10 @@ pub trait AccountSwitchConfirm: Send + std::fmt::Debug {
 pub struct FixedAnswer(pub bool);
 
 impl AccountSwitchConfirm for FixedAnswer {
-    fn confirm<'a>(
-        &'a mut self,
-        _current: &'a AccountProfile,
-        _new: &'a AccountProfile,
-    ) -> BoxFuture<'a, bool> {
+    fn confirm<'a>(&'a mut self, _question: SwitchQuestion<'a>) -> BoxFuture<'a, bool> {
         let answer = self.0;
         Box::pin(async move { answer })
     }
-}
-
-/// The question as the CLI asks it: "This speaker is linked to Alice Example
-/// (alice@example.com). Replace with Bob Example (bob@example.com)? [y/N] ".
-pub fn question(current: &AccountProfile, new: &AccountProfile) -> String {
-    format!("This speaker is linked to {current}. Replace with {new}? [y/N] ")
 }
 
 /// What the user is told when the linked account stays: "Kept: the speaker stays linked to
@@ -77,7 +82,11 @@ mod tests {
         let a = p("amzn1.account.A", "Alice Example", "alice@example.com");
         let b = p("amzn1.account.B", "Bob Example", "bob@example.com");
         assert_eq!(
-            question(&a, &b),
+            SwitchQuestion {
+                current: &a,
+                new: &b
+            }
+            .prompt(),
             "This speaker is linked to Alice Example (alice@example.com). Replace with Bob Example (bob@example.com)? [y/N] "
         );
         assert_eq!(

@@ -27,7 +27,7 @@ use shared_protocol::message::{
 use shared_protocol::secret::AuthorizationCode;
 use tokio::time::Instant;
 
-use crate::account_switch::{kept_text, AccountSwitchConfirm};
+use crate::account_switch::{kept_text, AccountSwitchConfirm, SwitchQuestion};
 use crate::link::{unexpected, LinkError, LinkSession};
 
 /// Bounds on the exchange.
@@ -216,9 +216,15 @@ pub async fn hand_over_confirming<T: FrameTransport>(
                 let limit = std::time::Duration::from_secs(q.answer_within_secs);
                 let replace = match confirm.as_mut() {
                     None => true,
-                    Some(c) => tokio::time::timeout(limit, c.confirm(&q.current, &q.new))
-                        .await
-                        .unwrap_or(false),
+                    Some(c) => tokio::time::timeout(
+                        limit,
+                        c.confirm(SwitchQuestion {
+                            current: &q.current,
+                            new: &q.new,
+                        }),
+                    )
+                    .await
+                    .unwrap_or(false),
                 };
                 asked_about = Some(q.new.clone());
                 session

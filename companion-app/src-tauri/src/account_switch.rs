@@ -10,13 +10,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use companion_app::account_switch::AccountSwitchConfirm;
+use companion_app::account_switch::{AccountSwitchConfirm, SwitchQuestion};
 use companion_app::wifi::BoxFuture;
 use shared_protocol::message::AccountProfile;
 use tokio::sync::oneshot;
 
 use crate::ipc::{AccountView, CommandError, PairingEvent};
-use crate::pairing::PairingSink;
+use crate::window_question::WindowAsker;
 
 /// Where a pending question waits for `answer_account_switch` (one per pairing attempt).
 #[derive(Debug, Clone, Default)]
@@ -45,45 +45,18 @@ pub fn view(a: &AccountProfile) -> AccountView {
     }
 }
 
-/// Asks the window.
-pub struct WindowConfirm {
-    pairing_id: u64,
-    sink: PairingSink,
-    slot: SwitchSlot,
-}
-
-impl std::fmt::Debug for WindowConfirm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WindowConfirm")
-            .field("pairing_id", &self.pairing_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl WindowConfirm {
-    /// A confirmer for attempt `pairing_id`, telling `sink`, answered through `slot`.
-    pub fn new(pairing_id: u64, sink: PairingSink, slot: SwitchSlot) -> Self {
-        Self {
-            pairing_id,
-            sink,
-            slot,
-        }
-    }
-}
+/// Asks the window whether to replace the account.
+pub type WindowConfirm = WindowAsker<SwitchSlot>;
 
 impl AccountSwitchConfirm for WindowConfirm {
-    fn confirm<'a>(
-        &'a mut self,
-        current: &'a AccountProfile,
-        new: &'a AccountProfile,
-    ) -> BoxFuture<'a, bool> {
+    fn confirm<'a>(&'a mut self, question: SwitchQuestion<'a>) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
             self.slot.put(tx);
             (self.sink)(PairingEvent::ConfirmAccountSwitch {
                 pairing_id: self.pairing_id,
-                current: view(current),
-                new: view(new),
+                current: view(question.current),
+                new: view(question.new),
             });
             // The speaker's own deadline bounds the wait (the core times it out: keep).
             rx.await.unwrap_or(false)
@@ -94,6 +67,7 @@ impl AccountSwitchConfirm for WindowConfirm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pairing::PairingSink;
 
     /// The loser of a race sees who won, in the result screen's title and sentence.
     #[test]
@@ -140,7 +114,13 @@ mod tests {
             AccountProfile::from_lwa("a".into(), Some("Alice Example"), Some("alice@example.com"));
         let bob = AccountProfile::id_only("b".into());
         assert!(slot.answer(true).is_err(), "nothing asked yet");
-        let asking = tokio::spawn(async move { confirm.confirm(&alice, &bob).await });
+        let asking = tokio::spawn(async move {
+            let question = SwitchQuestion {
+                current: &alice,
+                new: &bob,
+            };
+            confirm.confirm(question).await
+        });
         // The event is out once the slot holds the question.
         tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while events.lock().unwrap().is_empty() {

@@ -29,6 +29,7 @@ pub mod setup_code;
 pub mod speakers;
 pub mod state;
 pub mod wifi;
+pub mod window_question;
 
 use std::sync::Arc;
 

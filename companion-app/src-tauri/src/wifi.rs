@@ -20,7 +20,7 @@ use shared_protocol::message::{Ssid, WifiNetwork};
 use tokio::sync::oneshot;
 
 use crate::ipc::{CommandError, PairingEvent, WifiChoiceInput, WifiNetworkView};
-use crate::pairing::PairingSink;
+use crate::window_question::WindowAsker;
 
 /// The question the window has not answered yet.
 #[derive(Debug)]
@@ -126,31 +126,8 @@ pub fn views(networks: &[WifiNetwork]) -> Vec<WifiNetworkView> {
         .collect()
 }
 
-/// Asks the window.
-pub struct WindowChooser {
-    pairing_id: u64,
-    sink: PairingSink,
-    slot: WifiSlot,
-}
-
-impl std::fmt::Debug for WindowChooser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WindowChooser")
-            .field("pairing_id", &self.pairing_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl WindowChooser {
-    /// A chooser for attempt `pairing_id`, telling `sink`, answered through `slot`.
-    pub fn new(pairing_id: u64, sink: PairingSink, slot: WifiSlot) -> Self {
-        Self {
-            pairing_id,
-            sink,
-            slot,
-        }
-    }
-}
+/// Asks the window which network.
+pub type WindowChooser = WindowAsker<WifiSlot>;
 
 impl WifiChooser for WindowChooser {
     fn choose<'a>(&'a mut self, question: WifiQuestion<'a>) -> BoxFuture<'a, Option<WifiChoice>> {

@@ -10,9 +10,8 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
-use companion_app::account_switch::{question, AccountSwitchConfirm};
+use companion_app::account_switch::{AccountSwitchConfirm, SwitchQuestion};
 use companion_app::wifi::BoxFuture;
-use shared_protocol::message::AccountProfile;
 use tokio::sync::mpsc::Receiver;
 use tokio::sync::Mutex;
 
@@ -29,14 +28,10 @@ pub struct TerminalConfirm {
 }
 
 impl AccountSwitchConfirm for TerminalConfirm {
-    fn confirm<'a>(
-        &'a mut self,
-        current: &'a AccountProfile,
-        new: &'a AccountProfile,
-    ) -> BoxFuture<'a, bool> {
+    fn confirm<'a>(&'a mut self, question: SwitchQuestion<'a>) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             self.show.clear_spinner();
-            eprint!("{}", question(current, new));
+            eprint!("{}", question.prompt());
             let _ = std::io::stderr().flush();
             let mut slot = self.lines.lock().await;
             let lines = slot.get_or_insert_with(crate::stdin_lines);
