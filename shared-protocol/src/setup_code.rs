@@ -253,7 +253,8 @@ fn trivial_reason(digits: &str) -> Option<&'static str> {
     }
 }
 
-// Verhoeff tables: the dihedral group D5 multiplication, the position permutation, the inverse.
+// Verhoeff tables: the dihedral group D5 multiplication, the position permutation's powers,
+// the inverse.
 const VERHOEFF_D: [[u8; 10]; 10] = [
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
     [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
@@ -266,16 +267,30 @@ const VERHOEFF_D: [[u8; 10]; 10] = [
     [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
     [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
 ];
-const VERHOEFF_P: [[u8; 10]; 8] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
-    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
-    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
-    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-];
+/// Verhoeff's position permutation; the digit `i` places from the right goes through it `i` times.
+const VERHOEFF_PERMUTATION: [u8; 10] = [1, 5, 7, 6, 2, 8, 3, 0, 9, 4];
+/// `VERHOEFF_P[i]` is the permutation applied `i` times (its order is 8), computed here rather
+/// than written out so that no row can hold a typo.
+const VERHOEFF_P: [[u8; 10]; 8] = verhoeff_powers();
+
+const fn verhoeff_powers() -> [[u8; 10]; 8] {
+    let mut p = [[0u8; 10]; 8];
+    let mut d = 0;
+    while d < 10 {
+        p[0][d] = d as u8;
+        d += 1;
+    }
+    let mut i = 1;
+    while i < 8 {
+        let mut d = 0;
+        while d < 10 {
+            p[i][d] = VERHOEFF_PERMUTATION[p[i - 1][d] as usize];
+            d += 1;
+        }
+        i += 1;
+    }
+    p
+}
 const VERHOEFF_INV: [u8; 10] = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9];
 
 /// Runs the Verhoeff checksum over ASCII digits; `offset` is 1 when computing a check digit
@@ -312,6 +327,17 @@ mod tests {
         // Another published example: 12345 -> 1.
         assert_eq!(verhoeff_check_digit("12345"), '1');
         assert!(verhoeff_valid("123451"));
+        // Rosetta Code's third: 123456789012 -> 0.
+        assert_eq!(verhoeff_check_digit("123456789012"), '0');
+    }
+
+    #[test]
+    fn verhoeff_position_powers_are_the_published_table() {
+        // The published table's last row; one more application gives the identity (order 8).
+        assert_eq!(VERHOEFF_P[7], [7, 0, 4, 6, 9, 1, 3, 2, 5, 8]);
+        let next = VERHOEFF_P[7].map(|d| VERHOEFF_PERMUTATION[usize::from(d)]);
+        assert_eq!(next, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(VERHOEFF_P[0], next);
     }
 
     #[test]
@@ -427,27 +453,20 @@ mod tests {
 
     #[test]
     fn bad_inputs_say_what_is_wrong() {
-        assert_eq!(SetupCode::parse(""), Err(SetupCodeError::Empty));
-        assert_eq!(SetupCode::parse(" - "), Err(SetupCodeError::Empty));
-        assert_eq!(
-            SetupCode::parse("1234567"),
-            Err(SetupCodeError::WrongLength { found: 7 })
-        );
-        assert_eq!(
-            SetupCode::parse("1234567890"),
-            Err(SetupCodeError::WrongLength { found: 10 })
-        );
-        assert_eq!(
-            SetupCode::parse("4071x839"),
-            Err(SetupCodeError::NonDigit { position: 5 })
-        );
+        let long = "1".repeat(10_000);
+        for (input, why) in [
+            ("", SetupCodeError::Empty),
+            (" - ", SetupCodeError::Empty),
+            ("1234567", SetupCodeError::WrongLength { found: 7 }),
+            ("1234567890", SetupCodeError::WrongLength { found: 10 }),
+            ("4071x839", SetupCodeError::NonDigit { position: 5 }),
+            (&long, SetupCodeError::WrongLength { found: 10_000 }),
+        ] {
+            assert_eq!(SetupCode::parse(input), Err(why), "{input:.12}");
+        }
         assert_eq!(
             SetupCode::from_digits("4071 839"),
             Err(SetupCodeError::NonDigit { position: 5 })
-        );
-        assert_eq!(
-            SetupCode::parse(&"1".repeat(10_000)),
-            Err(SetupCodeError::WrongLength { found: 10_000 })
         );
     }
 
