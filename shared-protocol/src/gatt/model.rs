@@ -307,10 +307,21 @@ impl ModelControl {
     }
 }
 
-/// What both ends of a model connection share: `Debug` without the queues, dropping an end
-/// disconnects the connection (as a real stack does when the app lets go), and the MTU.
-macro_rules! link_end {
-    ($end:ident, $from:ident) => {
+/// The two ends of a model connection, declared together because they are alike but for their
+/// channels and how a value is sent: each is a struct (the shared state, a channel each way, the
+/// down flag) with `Debug` without the queues, dropping it disconnects the connection (as a real
+/// stack does when the app lets go), the MTU, and a [`GattLink`] impl whose `send_value` is the
+/// end's own `send`.
+macro_rules! link_ends {
+    ($($(#[$doc:meta])* $end:ident { $to:ident: $to_ty:ty, $from:ident: $from_ty:ty $(,)? })*) => {$(
+        $(#[$doc])*
+        pub struct $end {
+            shared: Arc<Shared>,
+            $to: $to_ty,
+            $from: $from_ty,
+            down: watch::Receiver<bool>,
+        }
+
         impl std::fmt::Debug for $end {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.debug_struct(stringify!($end))
@@ -356,18 +367,39 @@ macro_rules! link_end {
                 }
             }
         }
-    };
+
+        impl GattLink for $end {
+            fn att_payload(&self) -> usize {
+                att_payload_for_mtu(self.shared.mtu)
+            }
+
+            async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
+                self.send(value).await
+            }
+
+            async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
+                Ok(self.next_value().await)
+            }
+
+            async fn disconnect(&mut self) {
+                self.shared.disconnect();
+            }
+        }
+    )*};
 }
 
-/// The companion's end of a model connection: writes go to rx, indications come from tx.
-pub struct ModelCentralLink {
-    shared: Arc<Shared>,
-    to_peripheral: mpsc::Sender<Vec<u8>>,
-    from_peripheral: mpsc::UnboundedReceiver<Vec<u8>>,
-    down: watch::Receiver<bool>,
+link_ends! {
+    /// The companion's end of a model connection: writes go to rx, indications come from tx.
+    ModelCentralLink {
+        to_peripheral: mpsc::Sender<Vec<u8>>,
+        from_peripheral: mpsc::UnboundedReceiver<Vec<u8>>,
+    }
+    /// The agent's end of a model connection: writes arrive from rx, indications go to tx.
+    ModelPeripheralLink {
+        to_central: mpsc::UnboundedSender<Vec<u8>>,
+        from_central: mpsc::Receiver<Vec<u8>>,
+    }
 }
-
-link_end!(ModelCentralLink, from_peripheral);
 
 impl ModelCentralLink {
     /// Reads the information characteristic (a long read takes one more round trip per
@@ -391,15 +423,9 @@ impl ModelCentralLink {
         self.shared.info_reads.fetch_add(1, Ordering::Relaxed);
         Ok(value)
     }
-}
-
-impl GattLink for ModelCentralLink {
-    fn att_payload(&self) -> usize {
-        att_payload_for_mtu(self.shared.mtu)
-    }
 
     /// A write with response to rx.
-    async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
+    async fn send(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
         check_value(&self.shared, &self.down, value.len())?;
         let half = self.shared.half_trip();
         air(&mut self.down, half).await?;
@@ -412,33 +438,11 @@ impl GattLink for ModelCentralLink {
         let disconnect_after = self.shared.conn.faults.disconnect_after_writes;
         self.finish_send(n, disconnect_after, half).await
     }
-
-    async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
-        Ok(self.next_value().await)
-    }
-
-    async fn disconnect(&mut self) {
-        self.shared.disconnect();
-    }
 }
 
-/// The agent's end of a model connection: writes arrive from rx, indications go to tx.
-pub struct ModelPeripheralLink {
-    shared: Arc<Shared>,
-    to_central: mpsc::UnboundedSender<Vec<u8>>,
-    from_central: mpsc::Receiver<Vec<u8>>,
-    down: watch::Receiver<bool>,
-}
-
-link_end!(ModelPeripheralLink, from_central);
-
-impl GattLink for ModelPeripheralLink {
-    fn att_payload(&self) -> usize {
-        att_payload_for_mtu(self.shared.mtu)
-    }
-
+impl ModelPeripheralLink {
     /// An indication on tx, resolved by the central's confirmation.
-    async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
+    async fn send(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
         check_value(&self.shared, &self.down, value.len())?;
         let faults = self.shared.conn.faults;
         let n = self.shared.indications.fetch_add(1, Ordering::Relaxed) + 1;
@@ -459,13 +463,5 @@ impl GattLink for ModelPeripheralLink {
         }
         self.finish_send(n, faults.disconnect_after_indications, half)
             .await
-    }
-
-    async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
-        Ok(self.next_value().await)
-    }
-
-    async fn disconnect(&mut self) {
-        self.shared.disconnect();
     }
 }

@@ -50,13 +50,68 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} did not finish in time"))
 }
 
+/// [`connect`] with a transport on each end: (companion, agent, control, acceptor).
+async fn transports(
+    peripheral_mtu: u16,
+    conn: ModelConnection,
+) -> (
+    GattTransport<ModelCentralLink>,
+    GattTransport<ModelPeripheralLink>,
+    ModelControl,
+    ModelAcceptor,
+) {
+    let (central, agent, control, acceptor) = connect(peripheral_mtu, conn).await;
+    let (c, a) = (GattTransport::new(central), GattTransport::new(agent));
+    (c, a, control, acceptor)
+}
+
+/// `rx` receives `frames`, each whole and in order.
+async fn receive_all(rx: &mut impl FrameTransport, frames: &[Vec<u8>]) {
+    for f in frames {
+        assert_eq!(
+            within("recv", rx.recv_frame()).await.unwrap().as_ref(),
+            Some(f)
+        );
+    }
+}
+
+/// A 23-byte MTU connection (20-byte ATT payload: a 100-byte frame is 6 chunks) with the faults
+/// `set` chooses.
+fn faulty(set: impl FnOnce(&mut ModelFaults)) -> ModelConnection {
+    let mut faults = ModelFaults::default();
+    set(&mut faults);
+    ModelConnection::mtu(23).interval(FAST).faults(faults)
+}
+
+/// `tx` sends a 6-chunk frame while `rx` reads it on a link that drops mid-frame: `rx` sees the
+/// frame truncated. The send's result.
+async fn truncated_mid_frame(
+    tx: &mut impl FrameTransport,
+    rx: &mut impl FrameTransport,
+) -> Result<(), FrameError> {
+    let both = async { tokio::join!(tx.send_frame(frame(100, 1)), rx.recv_frame()) };
+    let (sent, received) = within("send and recv", both).await;
+    let err = received.unwrap_err();
+    assert!(matches!(err, FrameError::Truncated), "{err}");
+    sent
+}
+
+/// `tx` sends `frames` while `rx` receives them, each whole and in order.
+async fn cross(tx: &mut impl FrameTransport, rx: &mut impl FrameTransport, frames: &[Vec<u8>]) {
+    let send = async {
+        for f in frames {
+            tx.send_frame(f.clone()).await.unwrap();
+        }
+    };
+    tokio::join!(send, receive_all(rx, frames));
+}
+
 #[tokio::test]
 async fn frames_cross_both_ways_at_each_mtu_in_chunks_that_fit() {
     for (central_mtu, payload) in [(23u16, 20usize), (185, 182), (517, 512)] {
         let conn = ModelConnection::mtu(central_mtu).interval(FAST);
-        let (central, agent, control, _acc) = connect(517, conn).await;
+        let (mut c, mut a, control, _acc) = transports(517, conn).await;
         assert_eq!(control.mtu(), central_mtu);
-        let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
         assert_eq!(c.link().att_payload(), payload);
         let frames = [frame(0, 1), frame(1, 2), frame(700, 3), frame(payload, 4)];
         let chunker = Chunker::new(payload).unwrap();
@@ -64,38 +119,12 @@ async fn frames_cross_both_ways_at_each_mtu_in_chunks_that_fit() {
             .iter()
             .map(|f| chunker.chunk_count(f.len()) as u64)
             .sum();
-        let to_agent = frames.clone();
-        let sender = tokio::spawn(async move {
-            for f in to_agent {
-                c.send_frame(f).await.unwrap();
-            }
-            c
-        });
-        for f in &frames {
-            assert_eq!(
-                within("recv", a.recv_frame()).await.unwrap().as_ref(),
-                Some(f)
-            );
-        }
-        let mut c = sender.await.unwrap();
+        cross(&mut c, &mut a, &frames).await;
         assert_eq!(c.stats().chunks_sent, expected_chunks);
         assert_eq!(a.stats().chunks_received, expected_chunks);
         assert_eq!(control.stats().writes, expected_chunks);
         // And back, as indications.
-        let back = frames.clone();
-        let replier = tokio::spawn(async move {
-            for f in back {
-                a.send_frame(f).await.unwrap();
-            }
-            a
-        });
-        for f in &frames {
-            assert_eq!(
-                within("recv", c.recv_frame()).await.unwrap().as_ref(),
-                Some(f)
-            );
-        }
-        let a = replier.await.unwrap();
+        cross(&mut a, &mut c, &frames).await;
         assert_eq!(control.stats().indications, expected_chunks);
         assert_eq!(a.stats().frames_sent, frames.len() as u64);
     }
@@ -105,8 +134,7 @@ async fn frames_cross_both_ways_at_each_mtu_in_chunks_that_fit() {
 async fn the_largest_frame_crosses_at_the_smallest_and_largest_mtu() {
     for mtu in [23u16, 517] {
         let conn = ModelConnection::mtu(mtu).interval(Duration::ZERO);
-        let (central, agent, _control, _acc) = connect(517, conn).await;
-        let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
+        let (mut c, mut a, _control, _acc) = transports(517, conn).await;
         let big = frame(MAX_FRAME_LEN, 9);
         let expect = big.clone();
         let sender = tokio::spawn(async move { c.send_frame(big).await.unwrap() });
@@ -193,8 +221,7 @@ async fn the_transport_never_hands_a_link_a_value_longer_than_its_payload() {
 async fn a_slow_agent_delays_write_responses_and_loses_nothing() {
     let mut conn = ModelConnection::mtu(23).interval(Duration::ZERO);
     conn.peripheral_queue = 1;
-    let (central, agent, _control, _acc) = connect(517, conn).await;
-    let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
+    let (mut c, mut a, _control, _acc) = transports(517, conn).await;
     let frames: Vec<Vec<u8>> = (0..5).map(|i| frame(100 + i * 37, i as u8)).collect();
     let to_send = frames.clone();
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -229,8 +256,7 @@ async fn a_slow_agent_delays_write_responses_and_loses_nothing() {
 #[tokio::test]
 async fn a_slow_companion_still_gets_every_indication_in_order() {
     let conn = ModelConnection::mtu(23).interval(Duration::ZERO);
-    let (central, agent, _control, _acc) = connect(517, conn).await;
-    let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
+    let (mut c, mut a, _control, _acc) = transports(517, conn).await;
     let frames: Vec<Vec<u8>> = (0..5).map(|i| frame(90 + i * 13, i as u8)).collect();
     let to_send = frames.clone();
     let sender = tokio::spawn(async move {
@@ -240,23 +266,13 @@ async fn a_slow_companion_still_gets_every_indication_in_order() {
     });
     // The companion reads nothing until the agent has sent everything.
     within("sender", sender).await.unwrap();
-    for f in &frames {
-        assert_eq!(
-            within("recv", c.recv_frame()).await.unwrap().as_ref(),
-            Some(f)
-        );
-    }
+    receive_all(&mut c, &frames).await;
 }
 
 #[tokio::test]
 async fn a_lost_indication_inside_a_frame_ends_the_session_with_a_clear_error() {
-    let faults = ModelFaults {
-        lose_indication: Some(3),
-        ..ModelFaults::default()
-    };
-    let conn = ModelConnection::mtu(23).interval(FAST).faults(faults);
-    let (central, agent, control, _acc) = connect(517, conn).await;
-    let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
+    let conn = faulty(|f| f.lose_indication = Some(3));
+    let (mut c, mut a, control, _acc) = transports(517, conn).await;
     let sender = tokio::spawn(async move {
         let r = a.send_frame(frame(200, 7)).await;
         (a, r)
@@ -340,39 +356,22 @@ async fn a_lost_single_chunk_frame_is_caught_by_the_sealed_session() {
 
 #[tokio::test]
 async fn a_disconnect_mid_frame_is_truncated_on_the_agent_and_aborted_on_the_companion() {
-    let faults = ModelFaults {
-        disconnect_after_writes: Some(2),
-        ..ModelFaults::default()
-    };
-    let conn = ModelConnection::mtu(23).interval(FAST).faults(faults);
-    let (central, agent, _control, _acc) = connect(517, conn).await;
-    let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
-    let sender = tokio::spawn(async move { c.send_frame(frame(100, 1)).await });
-    let err = within("recv", a.recv_frame()).await.unwrap_err();
-    assert!(matches!(err, FrameError::Truncated), "{err}");
-    let send_err = within("send", sender).await.unwrap().unwrap_err();
+    let conn = faulty(|f| f.disconnect_after_writes = Some(2));
+    let (mut c, mut a, _control, _acc) = transports(517, conn).await;
+    let send_err = truncated_mid_frame(&mut c, &mut a).await.unwrap_err();
     assert_eq!(io_kind(&send_err), Some(io::ErrorKind::ConnectionAborted));
     assert!(send_err.to_string().contains("chunk 2 of 6"), "{send_err}");
 
     // The other direction: the companion sees Truncated.
-    let faults = ModelFaults {
-        disconnect_after_indications: Some(3),
-        ..ModelFaults::default()
-    };
-    let conn = ModelConnection::mtu(23).interval(FAST).faults(faults);
-    let (central, agent, _control, _acc) = connect(517, conn).await;
-    let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
-    let sender = tokio::spawn(async move { a.send_frame(frame(100, 1)).await });
-    let err = within("recv", c.recv_frame()).await.unwrap_err();
-    assert!(matches!(err, FrameError::Truncated), "{err}");
-    assert!(within("send", sender).await.unwrap().is_err());
+    let conn = faulty(|f| f.disconnect_after_indications = Some(3));
+    let (mut c, mut a, _control, _acc) = transports(517, conn).await;
+    assert!(truncated_mid_frame(&mut a, &mut c).await.is_err());
 }
 
 #[tokio::test]
 async fn a_disconnect_between_frames_is_a_clean_close() {
     let conn = ModelConnection::mtu(185).interval(FAST);
-    let (central, agent, control, _acc) = connect(517, conn).await;
-    let (mut c, mut a) = (GattTransport::new(central), GattTransport::new(agent));
+    let (mut c, mut a, control, _acc) = transports(517, conn).await;
     let sender = tokio::spawn(async move {
         c.send_frame(frame(10, 1)).await.unwrap();
         c
@@ -463,11 +462,7 @@ async fn a_stalled_partial_frame_times_out() {
 
 #[tokio::test]
 async fn a_central_that_stops_confirming_fails_the_send_after_the_ack_timeout() {
-    let faults = ModelFaults {
-        stop_confirming_after: Some(2),
-        ..ModelFaults::default()
-    };
-    let conn = ModelConnection::mtu(23).interval(FAST).faults(faults);
+    let conn = faulty(|f| f.stop_confirming_after = Some(2));
     let (_central, agent, control, _acc) = connect(517, conn).await;
     let opts = GattOptions {
         ack_timeout: Duration::from_millis(200),
