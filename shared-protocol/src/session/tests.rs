@@ -2,6 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use spake2::{Ed25519Group, Identity, Password, Spake2};
 use tokio::io::{AsyncWriteExt, DuplexStream};
 
 use super::*;
@@ -188,6 +191,44 @@ async fn refused(
     assert!(matches!(agent.recv().await, Err(SessionError::Tampered)));
 }
 
+/// `Spake2::start_a` or `start_b`.
+type PakeStart = fn(&Password, &Identity, &Identity) -> (Spake2<Ed25519Group>, Vec<u8>);
+
+/// The PAKE message, base64 as on the wire, of a hand-driven peer that knows the code
+/// 40710839: `start` is `Spake2::start_a` for the companion's side, `start_b` for the agent's.
+fn hand_pake(start: PakeStart) -> String {
+    let (_spake, msg) = start(
+        &Password::new(b"40710839"),
+        &Identity::new(COMPANION_IDENTITY),
+        &Identity::new(AGENT_IDENTITY),
+    );
+    URL_SAFE_NO_PAD.encode(msg)
+}
+
+/// `hello` as a build that speaks only protocol `major.minor` sends it.
+fn speaking_only(mut hello: Hello, major: u16, minor: u16) -> Hello {
+    hello.version = ProtocolVersion { major, minor };
+    hello.min_major = major;
+    hello
+}
+
+/// The session is still up: the agent is not dead and a request crosses to it.
+async fn still_up(companion: &mut CompanionSession<Wire>, agent: &mut AgentSession<Wire>) {
+    assert!(!agent.is_dead());
+    companion.send(&CompanionMessage::GetStatus).await.unwrap();
+    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
+}
+
+/// `json` sealed by the companion as if it were a message; what the agent makes of it.
+async fn agent_reads(
+    companion: &mut CompanionSession<Wire>,
+    agent: &mut AgentSession<Wire>,
+    json: &[u8],
+) -> Result<CompanionMessage, SessionError> {
+    companion.send_sealed_bytes(json).await.unwrap();
+    agent.recv().await
+}
+
 /// The companion's handshake ended in the agent's `incompatible_version` answer, which says
 /// `update_what`.
 fn told_to_update<T: std::fmt::Debug>(companion: Result<T, HandshakeError>, update_what: &str) {
@@ -313,10 +354,6 @@ async fn a_wrong_code_brings_back_the_attempts_left() {
 /// companion reports the wrong code without a count, at once (no waiting out the answer wait).
 #[tokio::test]
 async fn an_old_agent_that_just_closes_gives_a_wrong_code_without_a_count() {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    use spake2::{Ed25519Group, Identity, Password, Spake2};
-
     let (a, b) = tokio::io::duplex(4096);
     let old_agent = tokio::spawn(async move {
         let mut raw = StreamTransport::new(b);
@@ -325,13 +362,8 @@ async fn an_old_agent_that_just_closes_gives_a_wrong_code_without_a_count() {
             .await
             .unwrap();
         let _start = raw.recv_frame().await.unwrap().unwrap();
-        let (_spake, msg_b) = Spake2::<Ed25519Group>::start_b(
-            &Password::new(b"40710839"),
-            &Identity::new(COMPANION_IDENTITY),
-            &Identity::new(AGENT_IDENTITY),
-        );
         let reply = PlainMessage::PakeReply {
-            pake: URL_SAFE_NO_PAD.encode(&msg_b),
+            pake: hand_pake(Spake2::start_b),
             confirm: URL_SAFE_NO_PAD.encode([7u8; 32]),
         };
         raw.send_frame(serde_json::to_vec(&reply).unwrap())
@@ -390,10 +422,6 @@ async fn guard_refusal_reaches_the_companion_before_any_pake_reply() {
 /// detect it itself and say so.
 #[tokio::test]
 async fn agent_detects_a_bad_companion_confirmation() {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    use spake2::{Ed25519Group, Identity, Password, Spake2};
-
     let (a, b) = tokio::io::duplex(4096);
     let agent_log = Log::default();
     let agent_wire = Wire::new(b, agent_log.clone());
@@ -412,13 +440,8 @@ async fn agent_detects_a_bad_companion_confirmation() {
         .await
         .unwrap();
     let _hello = raw.recv_frame().await.unwrap().unwrap();
-    let (_spake, msg_a) = Spake2::<Ed25519Group>::start_a(
-        &Password::new(b"40710839"),
-        &Identity::new(COMPANION_IDENTITY),
-        &Identity::new(AGENT_IDENTITY),
-    );
     raw.send_frame(send(PlainMessage::PakeStart {
-        pake: URL_SAFE_NO_PAD.encode(&msg_a),
+        pake: hand_pake(Spake2::start_a),
     }))
     .await
     .unwrap();
@@ -532,40 +555,32 @@ async fn oversize_message_is_refused_locally_and_the_session_survives() {
         companion.send(&huge).await,
         Err(SessionError::Frame(FrameError::Oversize { .. }))
     ));
-    companion.send(&CompanionMessage::GetStatus).await.unwrap();
-    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
+    still_up(&mut companion, &mut agent).await;
 }
 
 #[tokio::test]
 async fn unknown_and_malformed_authentic_messages_keep_the_session() {
     let (mut companion, mut agent) = paired().await;
-    companion
-        .send_sealed_bytes(br#"{"type":"teleport","to":"mars"}"#)
-        .await
-        .unwrap();
-    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::Unknown);
-    companion
-        .send_sealed_bytes(br#"{"type":"provide_authorization","secret":"Atza|x"}"#)
-        .await
-        .unwrap();
-    match agent.recv().await {
+    let teleport = br#"{"type":"teleport","to":"mars"}"#;
+    assert_eq!(
+        agent_reads(&mut companion, &mut agent, teleport)
+            .await
+            .unwrap(),
+        CompanionMessage::Unknown
+    );
+    let no_code = br#"{"type":"provide_authorization","secret":"Atza|x"}"#;
+    match agent_reads(&mut companion, &mut agent, no_code).await {
         Err(SessionError::Malformed(why)) => assert!(!why.contains("Atza"), "{why}"),
         other => panic!("expected Malformed, got {other:?}"),
     }
-    assert!(!agent.is_dead());
-    companion.send(&CompanionMessage::GetStatus).await.unwrap();
-    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
+    still_up(&mut companion, &mut agent).await;
 }
 
 #[tokio::test]
 async fn messages_of_the_other_direction_are_named_and_keep_the_session() {
     let (mut companion, mut agent) = paired().await;
     // An answer sent to the agent: authentic, well-formed, but only the agent sends it.
-    companion
-        .send_sealed_bytes(br#"{"type":"reset_done"}"#)
-        .await
-        .unwrap();
-    match agent.recv().await {
+    match agent_reads(&mut companion, &mut agent, br#"{"type":"reset_done"}"#).await {
         Err(SessionError::WrongDirection(name)) => assert_eq!(name, "reset_done"),
         other => panic!("expected WrongDirection, got {other:?}"),
     }
@@ -580,17 +595,14 @@ async fn messages_of_the_other_direction_are_named_and_keep_the_session() {
         other => panic!("expected WrongDirection, got {other:?}"),
     }
     // Both sessions go on.
-    companion.send(&CompanionMessage::GetStatus).await.unwrap();
-    assert_eq!(agent.recv().await.unwrap(), CompanionMessage::GetStatus);
+    still_up(&mut companion, &mut agent).await;
     agent.send(&AgentMessage::ResetDone).await.unwrap();
     assert_eq!(companion.recv().await.unwrap(), AgentMessage::ResetDone);
 }
 
 #[tokio::test]
 async fn newer_companion_is_told_to_update_the_agent() {
-    let mut hello = companion_hello();
-    hello.version = ProtocolVersion { major: 2, minor: 0 };
-    hello.min_major = 2;
+    let hello = speaking_only(companion_hello(), 2, 0);
     let out = handshake("40710839", "40710839", hello, agent_hello(), None).await;
     match out.agent {
         Err(HandshakeError::Incompatible(VersionMismatch::PeerTooNew { .. })) => {}
@@ -601,9 +613,7 @@ async fn newer_companion_is_told_to_update_the_agent() {
 
 #[tokio::test]
 async fn older_companion_is_told_to_update_the_companion() {
-    let mut hello = companion_hello();
-    hello.version = ProtocolVersion { major: 0, minor: 9 };
-    hello.min_major = 0;
+    let hello = speaking_only(companion_hello(), 0, 9);
     let out = handshake("40710839", "40710839", hello, agent_hello(), None).await;
     told_to_update(out.companion, "update the companion app");
     assert!(matches!(
@@ -624,9 +634,7 @@ async fn companion_checks_the_agents_version_too() {
     });
     let mut raw = StreamTransport::new(b);
     let _ = raw.recv_frame().await.unwrap().unwrap();
-    let mut hello = agent_hello();
-    hello.version = ProtocolVersion { major: 3, minor: 0 };
-    hello.min_major = 3;
+    let hello = speaking_only(agent_hello(), 3, 0);
     raw.send_frame(serde_json::to_vec(&PlainMessage::Hello(hello)).unwrap())
         .await
         .unwrap();
@@ -787,7 +795,6 @@ fn hex(bytes: &[u8]) -> String {
 fn interop_test_vector() {
     use chacha20poly1305::aead::{Aead, KeyInit};
     use chacha20poly1305::ChaCha20Poly1305;
-    use spake2::{Ed25519Group, Identity, Password, Spake2};
 
     let companion_hello = br#"{"type":"hello","version":{"major":1,"minor":0},"min_major":1,"role":"companion","software":"vector","capabilities":[],"security_schemes":["spake2-ed25519-hkdf-sha256-chacha20poly1305"]}"#;
     let agent_hello = br#"{"type":"hello","version":{"major":1,"minor":0},"min_major":1,"role":"agent","software":"vector","capabilities":[],"security_schemes":["spake2-ed25519-hkdf-sha256-chacha20poly1305"]}"#;
