@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use common::*;
 use device_agent::agent::Agent;
-use device_agent::config::AgentConfig;
 use lwa_emulator::fault::{Endpoint, Fault};
+use lwa_emulator::record::PKCE_EXCHANGE_PARAMS;
 use lwa_emulator::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, BOB_USER_ID,
     DEFAULT_DEVICE_CLIENT_ID, DEFAULT_PRODUCT_ID,
 };
-use lwa_emulator::{Emulator, RunningEmulator};
+use lwa_emulator::{Emulator, EmulatorBuilder, RunningEmulator};
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::message::{
     AgentMessage, AuthFailure, AuthFailureClass, AuthResult, CompanionMessage, DeviceInfo,
@@ -25,9 +25,23 @@ use shared_protocol::secret::AuthorizationCode;
 
 const REDIRECT: &str = "http://127.0.0.1:9745/authresponse";
 
-/// An exchange that LWA leaves unanswered fails fast.
-fn short_exchange(cfg: &mut AgentConfig) {
-    cfg.link.exchange_timeout = Duration::from_millis(700);
+/// `emu` and an agent whose exchanges fail fast when LWA leaves them unanswered, and a
+/// session with the agent.
+async fn stack_and_session(emu: EmulatorBuilder) -> (Stack, Session) {
+    let stack = Stack::start(emu, |cfg| {
+        cfg.link.exchange_timeout = Duration::from_millis(700);
+    })
+    .await;
+    let s = stack.session().await;
+    (stack, s)
+}
+
+/// [`stack_and_session`] and Alice's code for the session's first challenge: the companion at
+/// the handover.
+async fn at_the_handover() -> (Stack, Session, DeviceInfo, AuthorizationCode) {
+    let (stack, mut s) = stack_and_session(Emulator::builder()).await;
+    let (info, code) = info_and_alice_code(&mut s, &stack.emu).await;
+    (stack, s, info, code)
 }
 
 async fn device_info(s: &mut Session) -> DeviceInfo {
@@ -37,26 +51,30 @@ async fn device_info(s: &mut Session) -> DeviceInfo {
     }
 }
 
+/// An account's e-mail address and password.
+type Account = (&'static str, &'static str);
+const ALICE: Account = (ALICE_EMAIL, ALICE_PASSWORD);
+const BOB: Account = (BOB_EMAIL, BOB_PASSWORD);
+
 /// A fresh session id and challenge from the speaker, and Alice's code for them.
 async fn info_and_alice_code(
     s: &mut Session,
     emu: &RunningEmulator,
 ) -> (DeviceInfo, AuthorizationCode) {
-    let info = device_info(s).await;
-    let code = alice_code(emu, &info).await;
-    (info, code)
+    info_and_code(s, emu, DEFAULT_DEVICE_CLIENT_ID, ALICE).await
 }
 
-async fn alice_code(emu: &RunningEmulator, info: &DeviceInfo) -> AuthorizationCode {
-    login(
-        emu.base_url(),
-        DEFAULT_DEVICE_CLIENT_ID,
-        REDIRECT,
-        ALICE_EMAIL,
-        ALICE_PASSWORD,
-        info,
-    )
-    .await
+/// A fresh session id and challenge from the speaker, and the code `account` gets for them
+/// signing in at `emu` for `client`.
+async fn info_and_code(
+    s: &mut Session,
+    emu: &RunningEmulator,
+    client: &str,
+    (email, password): Account,
+) -> (DeviceInfo, AuthorizationCode) {
+    let info = device_info(s).await;
+    let code = login(emu.base_url(), client, REDIRECT, email, password, &info).await;
+    (info, code)
 }
 
 fn handover(
@@ -75,15 +93,7 @@ fn handover(
 
 /// Sends a handover and collects Progress stages until the AuthResult.
 async fn provide(s: &mut Session, msg: CompanionMessage) -> (Vec<ProgressStage>, AuthResult) {
-    s.send(&msg).await.unwrap();
-    let mut stages = Vec::new();
-    loop {
-        match recv(s).await {
-            AgentMessage::Progress(p) => stages.push(p.stage),
-            AgentMessage::AuthResult(r) => return (stages, r),
-            other => panic!("{other:?}"),
-        }
-    }
+    staged!(s, msg, AgentMessage::Progress, AgentMessage::AuthResult)
 }
 
 /// Waits until delivering "linked" closed the window, then opens it again (as the owner would).
@@ -121,6 +131,11 @@ fn linked_user(agent: &Agent) -> String {
     account.unwrap().user_id.as_str().to_owned()
 }
 
+/// Sends a handover the agent must refuse: the failure the companion gets.
+async fn refused(s: &mut Session, msg: CompanionMessage) -> AuthFailure {
+    failure(provide(s, msg).await.1)
+}
+
 fn failure(r: AuthResult) -> AuthFailure {
     match r {
         AuthResult::Failed { failure, .. } => failure,
@@ -130,12 +145,10 @@ fn failure(r: AuthResult) -> AuthFailure {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_success_links_and_closes_the_window() {
-    let Stack { emu, dir, agent } =
-        Stack::start(Emulator::builder().require_pkce(true), short_exchange).await;
-    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
-    let info = device_info(&mut s).await;
+    let (stack, mut s) = stack_and_session(Emulator::builder().require_pkce(true)).await;
+    let Stack { emu, dir, agent } = &stack;
+    let (info, code) = info_and_alice_code(&mut s, emu).await;
     assert_eq!(info.product_id.as_str(), DEFAULT_PRODUCT_ID);
-    let code = alice_code(&emu, &info).await;
     let (stages, result) = provide(
         &mut s,
         handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, REDIRECT),
@@ -182,46 +195,33 @@ async fn exchange_success_links_and_closes_the_window() {
         .into_iter()
         .find(|r| r.is_token_grant("authorization_code"))
         .unwrap();
-    assert_eq!(
-        exchange.param_names(),
-        [
-            "grant_type",
-            "code",
-            "redirect_uri",
-            "client_id",
-            "code_verifier"
-        ]
-    );
+    assert_eq!(exchange.param_names(), PKCE_EXCHANGE_PARAMS);
     assert_eq!(
         exchange.content_type.as_deref(),
         Some("application/x-www-form-urlencoded")
     );
-    drop(s);
-    agent.shutdown().await;
+    stack.close(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_exchange_failure_class_reaches_the_companion() {
-    let stack = Stack::start(Emulator::builder(), short_exchange).await;
+    let (stack, mut s, info, code) = at_the_handover().await;
     let (emu, agent) = (&stack.emu, &stack.agent);
-    let mut s = stack.session().await;
 
-    // LWA 500: server error, the same code may be resent, and then it works... later.
-    let (info, code) = info_and_alice_code(&mut s, emu).await;
-    let f = hand_over_with_fault(&mut s, emu, Fault::status(500), &info, &code).await;
-    assert_eq!(f.class, AuthFailureClass::ServerError);
-    assert_eq!(f.error, AuthError::ServerError);
-    assert!(f.retry_with_same_code);
-
-    // Connection dropped: unreachable, resend allowed.
-    let f = hand_over_with_fault(&mut s, emu, Fault::Drop, &info, &code).await;
-    assert_eq!(f.class, AuthFailureClass::Unreachable);
-    assert!(f.retry_with_same_code);
-
-    // Too slow: unreachable (timeout), resend allowed.
-    let f = hand_over_with_fault(&mut s, emu, Fault::Delay { millis: 1500 }, &info, &code).await;
-    assert_eq!(f.class, AuthFailureClass::Unreachable);
-    assert!(f.retry_with_same_code);
+    // LWA 500: server error; connection dropped: unreachable; too slow: unreachable (timeout).
+    // Each time the same code may be resent (and then it works... later).
+    for (fault, class) in [
+        (Fault::status(500), AuthFailureClass::ServerError),
+        (Fault::Drop, AuthFailureClass::Unreachable),
+        (Fault::Delay { millis: 1500 }, AuthFailureClass::Unreachable),
+    ] {
+        let f = hand_over_with_fault(&mut s, emu, fault, &info, &code).await;
+        assert_eq!(f.class, class);
+        if class == AuthFailureClass::ServerError {
+            assert_eq!(f.error, AuthError::ServerError);
+        }
+        assert!(f.retry_with_same_code, "{class:?}");
+    }
     // (the delayed request may still redeem the code at the emulator: use a fresh login below)
 
     // Garbage 200: bad response.
@@ -241,19 +241,12 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     assert_eq!(f.lwa_error.as_deref(), Some("invalid_request"));
 
     // Wrong redirect URI: invalid_grant with LWA's description.
-    let f = failure(
-        provide(
-            &mut s,
-            handover(
-                &info,
-                &code,
-                DEFAULT_DEVICE_CLIENT_ID,
-                "http://127.0.0.1:9999/other",
-            ),
-        )
-        .await
-        .1,
-    );
+    let other_redirect = "http://127.0.0.1:9999/other";
+    let f = refused(
+        &mut s,
+        handover(&info, &code, DEFAULT_DEVICE_CLIENT_ID, other_redirect),
+    )
+    .await;
     assert_eq!(f.class, AuthFailureClass::InvalidGrant);
     assert_eq!(f.error, AuthError::AuthorizationExpired);
     assert_eq!(f.lwa_error.as_deref(), Some("invalid_grant"));
@@ -261,19 +254,8 @@ async fn every_exchange_failure_class_reaches_the_companion() {
 
     // Wrong client id.
     let (info, code) = info_and_alice_code(&mut s, emu).await;
-    let f = failure(
-        provide(
-            &mut s,
-            handover(
-                &info,
-                &code,
-                "amzn1.application-oa2-client.nobody",
-                REDIRECT,
-            ),
-        )
-        .await
-        .1,
-    );
+    let nobody = "amzn1.application-oa2-client.nobody";
+    let f = refused(&mut s, handover(&info, &code, nobody, REDIRECT)).await;
     assert!(
         matches!(
             f.class,
@@ -297,7 +279,7 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     if let CompanionMessage::ProvideAuthorization(p) = &mut stale {
         p.session_id = old;
     }
-    let f = failure(provide(&mut s, stale).await.1);
+    let f = refused(&mut s, stale).await;
     assert_eq!(f.class, AuthFailureClass::UnknownSession);
 
     // And after all that, the good handover still links.
@@ -305,22 +287,18 @@ async fn every_exchange_failure_class_reaches_the_companion() {
     assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
     // A code can't be used twice (the window is closed now, so use the agent's state instead).
     assert!(agent.delegate().is_paired());
-    drop(s);
-    stack.agent.shutdown().await;
+    stack.close(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resending_the_same_code_after_a_server_error_links() {
-    let stack = Stack::start(Emulator::builder(), short_exchange).await;
-    let (emu, agent) = (&stack.emu, &stack.agent);
-    let mut s = stack.session().await;
-    let (info, code) = info_and_alice_code(&mut s, emu).await;
-    let f = hand_over_with_fault(&mut s, emu, Fault::unavailable(1), &info, &code).await;
+    let (stack, mut s, info, code) = at_the_handover().await;
+    let f = hand_over_with_fault(&mut s, &stack.emu, Fault::unavailable(1), &info, &code).await;
     assert!(f.retry_with_same_code);
     let r = hand_over(&mut s, &info, &code).await;
     assert!(matches!(r, AuthResult::Linked { .. }), "{r:?}");
     // The same code a second time is refused by LWA (single use) — after reopening the window.
-    reopen(agent).await;
+    reopen(&stack.agent).await;
     let r = hand_over(&mut s, &info, &code).await;
     let r = failure(r);
     assert!(
@@ -330,41 +308,26 @@ async fn resending_the_same_code_after_a_server_error_links() {
         ),
         "{r:?}"
     );
-    drop(s);
-    stack.agent.shutdown().await;
+    stack.close(s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn re_pairing_replaces_the_account_only_after_success() {
-    let Stack {
-        emu,
-        dir: _dir,
-        agent,
-    } = Stack::start(Emulator::builder(), short_exchange).await;
-    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
-    let (info, code) = info_and_alice_code(&mut s, &emu).await;
+    let (stack, mut s, info, code) = at_the_handover().await;
+    let Stack { emu, agent, .. } = &stack;
     let r = hand_over(&mut s, &info, &code).await;
     assert!(matches!(r, AuthResult::Linked { .. }));
     drop(s);
     let alice_token = agent.delegate().auth_token().unwrap().token().clone();
 
     // The owner opens the window to hand the speaker to Bob; Bob's first try fails.
-    reopen(&agent).await;
+    reopen(agent).await;
     let mut s = connect(agent.link_addr(), CODE).await.unwrap();
-    let info = device_info(&mut s).await;
-    let bob = login(
-        emu.base_url(),
-        DEFAULT_DEVICE_CLIENT_ID,
-        REDIRECT,
-        BOB_EMAIL,
-        BOB_PASSWORD,
-        &info,
-    )
-    .await;
-    let f = hand_over_with_fault(&mut s, &emu, Fault::status(500), &info, &bob).await;
+    let (info, bob) = info_and_code(&mut s, emu, DEFAULT_DEVICE_CLIENT_ID, BOB).await;
+    let f = hand_over_with_fault(&mut s, emu, Fault::status(500), &info, &bob).await;
     assert_eq!(f.class, AuthFailureClass::ServerError);
     assert_eq!(
-        linked_user(&agent),
+        linked_user(agent),
         ALICE_USER_ID,
         "Alice stays linked while Bob's exchange has not succeeded"
     );
@@ -381,9 +344,8 @@ async fn re_pairing_replaces_the_account_only_after_success() {
         AuthResult::Linked { user_id, .. } => assert_eq!(user_id.unwrap().as_str(), BOB_USER_ID),
         other => panic!("{other:?}"),
     }
-    assert_eq!(linked_user(&agent), BOB_USER_ID);
-    drop(s);
-    agent.shutdown().await;
+    assert_eq!(linked_user(agent), BOB_USER_ID);
+    stack.close(s).await;
 }
 
 /// A Web-profile client id redeemed without its secret: LWA (and the emulator) give an access
@@ -392,28 +354,14 @@ async fn re_pairing_replaces_the_account_only_after_success() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grant_without_refresh_token_is_a_failed_link_with_the_reason() {
     use lwa_emulator::registry::DEFAULT_WEB_CLIENT_ID;
-    let Stack {
-        emu,
-        dir: _dir,
-        agent,
-    } = Stack::start(Emulator::builder(), short_exchange).await;
-    let mut s = connect(agent.link_addr(), CODE).await.unwrap();
-    let info = device_info(&mut s).await;
-    let code = login(
-        emu.base_url(),
-        DEFAULT_WEB_CLIENT_ID,
-        REDIRECT,
-        ALICE_EMAIL,
-        ALICE_PASSWORD,
-        &info,
-    )
-    .await;
-    let (_, result) = provide(
+    let (stack, mut s) = stack_and_session(Emulator::builder()).await;
+    let Stack { emu, agent, .. } = &stack;
+    let (info, code) = info_and_code(&mut s, emu, DEFAULT_WEB_CLIENT_ID, ALICE).await;
+    let f = refused(
         &mut s,
         handover(&info, &code, DEFAULT_WEB_CLIENT_ID, REDIRECT),
     )
     .await;
-    let f = failure(result);
     assert_eq!(f.class, AuthFailureClass::InvalidClient);
     assert!(!f.retry_with_same_code);
     assert_eq!(

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{api_once, link, report_auth_failure, Stack};
@@ -14,19 +15,18 @@ use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-/// An agent for the emulator's default product, as the local API's clients meet it.
-async fn stack() -> Stack {
-    Stack::start(Emulator::builder(), |_| {}).await
+/// An agent for the emulator's default product, as the local API's clients meet it, and the
+/// path of its socket.
+async fn stack() -> (Stack, PathBuf) {
+    let stack = Stack::start(Emulator::builder(), |_| {}).await;
+    let socket = stack.agent.socket_path().to_path_buf();
+    (stack, socket)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_token_and_bad_input() {
-    let Stack {
-        emu,
-        agent,
-        dir: _dir,
-    } = stack().await;
-    let socket = agent.socket_path().to_path_buf();
+    let (stack, socket) = stack().await;
+    let Stack { emu, agent, .. } = &stack;
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(
         std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
@@ -41,7 +41,7 @@ async fn subscribe_token_and_bad_input() {
         "current state on subscribe"
     );
 
-    let token = link(&emu, agent.delegate()).await;
+    let token = link(emu, agent.delegate()).await;
     let (next_state, _) = next(&mut rx).await;
     assert_eq!(next_state, AuthState::Refreshed);
 
@@ -71,7 +71,7 @@ async fn subscribe_token_and_bad_input() {
     let st = api_once(&socket, &ApiRequest::Status).await;
     assert!(matches!(st, ApiResponse::Status(s) if s.paired));
 
-    agent.shutdown().await;
+    stack.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), sub).await;
     assert!(!socket.exists());
 }
@@ -81,13 +81,8 @@ async fn subscribe_token_and_bad_input() {
 /// and the same state, and `token` then answers the new token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_hear_of_every_new_token() {
-    let Stack {
-        emu,
-        agent,
-        dir: _dir,
-    } = stack().await;
-    let socket = agent.socket_path().to_path_buf();
-    let token = link(&emu, agent.delegate()).await;
+    let (stack, socket) = stack().await;
+    let token = link(&stack.emu, stack.agent.delegate()).await;
 
     let (sub, mut rx) = subscribe(&socket);
     let (state, gen1) = next(&mut rx).await;
@@ -116,7 +111,7 @@ async fn subscribers_hear_of_every_new_token() {
     assert_eq!((state, gen3 > gen2), (AuthState::Refreshed, true));
     assert_ne!(current().await, new);
 
-    agent.shutdown().await;
+    stack.shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), sub).await;
 }
 
@@ -171,12 +166,7 @@ async fn raw_call(socket: &std::path::Path, line: &str) -> Option<serde_json::Va
 /// per-uid budget a connection gets one `busy` line before the close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_that_hang_up_free_their_places() {
-    let Stack {
-        emu: _emu,
-        dir: _dir,
-        agent,
-    } = stack().await;
-    let socket = agent.socket_path().to_path_buf();
+    let (stack, socket) = stack().await;
     for i in 0..40 {
         let first = raw_call(&socket, r#"{"op":"subscribe"}"#).await;
         assert_eq!(
@@ -223,7 +213,7 @@ async fn subscribers_that_hang_up_free_their_places() {
         tokio::task::yield_now().await;
     }
     assert_eq!(answered.unwrap()["type"], "status");
-    agent.shutdown().await;
+    stack.shutdown().await;
 }
 
 /// Issue 12.9: as another uid (a throwaway user in a throwaway `api_group`, through setpriv),
@@ -320,24 +310,15 @@ impl Throwaway {
             assert!(st.success(), "{args:?}");
         };
         ok(&["groupadd", &t.group]);
-        ok(&[
-            "useradd",
-            "-M",
-            "-N",
-            "-s",
-            "/usr/sbin/nologin",
-            "-G",
-            &t.group,
-            &t.member,
-        ]);
-        ok(&[
-            "useradd",
-            "-M",
-            "-N",
-            "-s",
-            "/usr/sbin/nologin",
-            &t.outsider,
-        ]);
+        // No home, no group of its own, no login shell; `extra` options before the name.
+        let useradd = |extra: &[&str], user: &str| {
+            let mut args = vec!["useradd", "-M", "-N", "-s", "/usr/sbin/nologin"];
+            args.extend_from_slice(extra);
+            args.push(user);
+            ok(&args);
+        };
+        useradd(&["-G", &t.group], &t.member);
+        useradd(&[], &t.outsider);
         t
     }
 }

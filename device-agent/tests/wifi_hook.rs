@@ -86,15 +86,8 @@ async fn join(
 
 /// `req` sent over the sealed session: the stages the agent reported, then its result.
 async fn join_over_link(s: &mut Session, req: ConnectWifi) -> (Vec<WifiStage>, WifiResult) {
-    s.send(&CompanionMessage::ConnectWifi(req)).await.unwrap();
-    let mut stages = Vec::new();
-    loop {
-        match recv(s).await {
-            AgentMessage::WifiProgress(p) => stages.push(p.stage),
-            AgentMessage::WifiResult(r) => return (stages, r),
-            other => panic!("{other:?}"),
-        }
-    }
+    let msg = CompanionMessage::ConnectWifi(req);
+    staged!(s, msg, AgentMessage::WifiProgress, AgentMessage::WifiResult)
 }
 
 #[tokio::test]

@@ -48,6 +48,17 @@ impl Stack {
         Self { emu, dir, agent }
     }
 
+    /// Shuts the agent down; the emulator and the state directory go with the stack.
+    pub async fn shutdown(self) {
+        self.agent.shutdown().await;
+    }
+
+    /// Ends `session`, then shuts the agent down.
+    pub async fn close(self, session: Session) {
+        drop(session);
+        self.shutdown().await;
+    }
+
     /// A sealed session with the right setup code.
     pub async fn session(&self) -> Session {
         connect(self.agent.link_addr(), CODE)
@@ -136,6 +147,28 @@ pub async fn recv(s: &mut Session) -> AgentMessage {
         .expect("answer in time")
         .expect("answer")
 }
+
+/// Sends `$msg` on the session `$s` and reads the answers: the stage of each `$progress`
+/// message, then the `$result` message that ends the request, as `(stages, result)`; any other
+/// answer panics. A macro because the two are variants of [`AgentMessage`] (e.g.
+/// `AgentMessage::Progress` and `AgentMessage::AuthResult`).
+#[allow(unused_macros)]
+macro_rules! staged {
+    ($s:expr, $msg:expr, $progress:path, $result:path) => {{
+        let s: &mut $crate::common::Session = $s;
+        s.send(&$msg).await.unwrap();
+        let mut stages = Vec::new();
+        loop {
+            match $crate::common::recv(s).await {
+                $progress(p) => stages.push(p.stage),
+                $result(r) => break (stages, r),
+                other => panic!("{other:?}"),
+            }
+        }
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use staged;
 
 /// Waits (with a deadline) until `f` is true, re-checking on a short tick.
 pub async fn eventually(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
