@@ -90,24 +90,21 @@ fn benches(c: &mut Criterion) {
     });
 
     let mut group = c.benchmark_group("handshake, one side's own work");
-    group.bench_function("companion side", |b| {
-        b.iter_custom(|iters| {
-            let (mut companion, mut agent) = (Duration::ZERO, Duration::ZERO);
-            for _ in 0..iters {
-                rt.block_on(handshake_timed(&code, &mut companion, &mut agent));
-            }
-            companion
+    for (side, companion_side) in [("companion side", true), ("agent side", false)] {
+        group.bench_function(side, |b| {
+            b.iter_custom(|iters| {
+                let (mut companion, mut agent) = (Duration::ZERO, Duration::ZERO);
+                for _ in 0..iters {
+                    rt.block_on(handshake_timed(&code, &mut companion, &mut agent));
+                }
+                if companion_side {
+                    companion
+                } else {
+                    agent
+                }
+            });
         });
-    });
-    group.bench_function("agent side", |b| {
-        b.iter_custom(|iters| {
-            let (mut companion, mut agent) = (Duration::ZERO, Duration::ZERO);
-            for _ in 0..iters {
-                rt.block_on(handshake_timed(&code, &mut companion, &mut agent));
-            }
-            agent
-        });
-    });
+    }
     group.finish();
 
     let (mut companion, mut agent) = rt.block_on(handshake(&code));
