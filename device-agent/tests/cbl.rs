@@ -14,13 +14,13 @@ use device_agent::core::CblRunError;
 use device_agent::retry::RetryPolicy;
 use lwa_emulator::config::Settings;
 use lwa_emulator::registry::{ALICE_EMAIL, ALICE_USER_ID};
-use lwa_emulator::{Emulator, EmulatorBuilder, RunningEmulator};
+use lwa_emulator::{Emulator, RunningEmulator};
 use shared_protocol::lwa::{AuthError, AuthState};
 use tokio::time::Instant;
 
-/// Emulator and agent, the agent polling every `poll_ms`.
-async fn stack(emu: EmulatorBuilder, poll_ms: u64) -> Stack {
-    Stack::start(emu, |cfg| {
+/// The emulator with `settings` and an agent polling it every `poll_ms`.
+async fn stack(settings: Settings, poll_ms: u64) -> Stack {
+    Stack::start(Emulator::builder().settings(settings), |cfg| {
         cfg.cbl = CblPolicy {
             poll_interval: Duration::from_millis(poll_ms),
             max_poll_interval: Duration::from_millis(poll_ms * 12),
@@ -58,13 +58,9 @@ fn polls(emu: &RunningEmulator) -> Vec<Option<u16>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cbl_happy_path_links_and_verifies_the_client_id() {
-    let Stack {
-        emu,
-        dir: _dir,
-        agent,
-    } = stack(Emulator::builder(), 50).await;
-    run_cbl_with(&agent, |prompt| {
-        let emu = &emu;
+    let stack = stack(Settings::default(), 50).await;
+    let Stack { emu, agent, .. } = &stack;
+    run_cbl_with(agent, |prompt| {
         async move {
             assert_eq!(prompt.user_code.len(), 6);
             assert_eq!(prompt.expires_in_secs, 600);
@@ -85,7 +81,7 @@ async fn cbl_happy_path_links_and_verifies_the_client_id() {
         || agent.delegate().status().state == AuthState::Refreshed,
     )
     .await;
-    let p = polls(&emu);
+    let p = polls(emu);
     assert!(p.len() >= 3, "polled while pending: {p:?}");
     assert!(p[..p.len() - 1].iter().all(|s| *s == Some(400)), "{p:?}");
     assert_eq!(*p.last().unwrap(), Some(200));
@@ -112,7 +108,7 @@ async fn cbl_happy_path_links_and_verifies_the_client_id() {
         .await
         .unwrap();
     assert_eq!(profile["user_id"], ALICE_USER_ID, "{profile}");
-    agent.shutdown().await;
+    stack.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,13 +118,9 @@ async fn cbl_doubles_its_interval_on_slow_down() {
         codepair_interval_secs: 1,
         ..Settings::default()
     };
-    let Stack {
-        emu,
-        dir: _dir,
-        agent,
-    } = stack(Emulator::builder().settings(settings), 100).await;
-    run_cbl_with(&agent, |prompt| {
-        let emu = &emu;
+    let stack = stack(settings, 100).await;
+    let Stack { emu, agent, .. } = &stack;
+    run_cbl_with(agent, |prompt| {
         async move {
             // Each poll answered slow_down doubles the interval: polls at 0, 0.1, 0.3, 0.7,
             // 1.5 s. The gaps are seen by watching the emulator's log (10 ms resolution); an
@@ -158,7 +150,7 @@ async fn cbl_doubles_its_interval_on_slow_down() {
     })
     .await
     .unwrap();
-    agent.shutdown().await;
+    stack.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,11 +159,8 @@ async fn cbl_stops_when_the_code_expires() {
         codepair_lifetime_secs: 1,
         ..Settings::default()
     };
-    let Stack {
-        emu,
-        dir: _dir,
-        agent,
-    } = stack(Emulator::builder().settings(settings), 100).await;
+    let stack = stack(settings, 100).await;
+    let Stack { emu, agent, .. } = &stack;
     let started = Instant::now();
     let err = agent.run_cbl(|_| {}).await.unwrap_err();
     let took = started.elapsed();
@@ -185,8 +174,8 @@ async fn cbl_stops_when_the_code_expires() {
         AuthState::UnrecoverableError
     );
     assert_eq!(agent.delegate().status().error, AuthError::InvalidCodePair);
-    let n = polls(&emu).len();
+    let n = polls(emu).len();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(polls(&emu).len(), n, "no polling after expiry");
-    agent.shutdown().await;
+    assert_eq!(polls(emu).len(), n, "no polling after expiry");
+    stack.shutdown().await;
 }
