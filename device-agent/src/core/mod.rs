@@ -6,8 +6,9 @@
 //!
 //! - identity (device id, product id, DSN, friendly name) and the setup code keying the PAKE;
 //! - the pairing window ([`Pairing`]) and the account holder ([`AuthDelegate`]);
-//! - the exchange lock, so two companions racing never interleave installs, and the record of
-//!   links ([`links`]) that tells the loser of such a race who won;
+//! - the exchange lock, so two companions racing never interleave installs (never held while a
+//!   companion is asked about an account switch), and the record of links ([`links`]) that
+//!   tells the loser of such a race who won;
 //! - what anyone may know ([`Core::summary`]) and the status reports ([`status`]);
 //! - code-based linking, one run at a time ([`cbl`]);
 //! - the network ([`Network`]): status, the connectivity check, joining Wi-Fi.
@@ -49,7 +50,8 @@ pub struct Core {
     pub pairing: Pairing,
     /// The account holder.
     pub delegate: AuthDelegate,
-    /// One exchange at a time (two companions racing must not interleave installs).
+    /// One exchange at a time (two companions racing must not interleave installs); released
+    /// while a companion is asked about an account switch ([`crate::link`]).
     pub exchange_lock: Mutex<()>,
     /// Companion links so far and the last one's account (tells a race's loser who won).
     pub links: Links,

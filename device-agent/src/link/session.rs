@@ -18,6 +18,13 @@
 //! A companion whose `DeviceInfo` predates another companion's link loses the race: it is told
 //! who won instead of replacing that link ([`crate::core::links`]).
 //!
+//! One exchange at a time: the core's exchange lock is held from the code redemption to the
+//! install, but not while a companion is asked about a switch, so a companion that stalls on
+//! the question (up to `switch_answer_timeout_secs`) cannot keep the owner from linking. Each
+//! time the lock is taken after waiting for it, the handover checks again that it may still
+//! link (no other companion linked since its `DeviceInfo`, the window is open); if not, the
+//! code is not redeemed, or the new tokens are dropped.
+//!
 //! The network step (protocol 1.1): `DeviceInfo` carries the network status and the result of
 //! the connectivity check; `ScanWifi` and `ConnectWifi` (window open only) go to
 //! [`crate::network::Network`], and a join streams `WifiProgress` and ends in one `WifiResult`.
@@ -184,7 +191,7 @@ pub async fn serve_connection<T: FrameTransport>(
         ctx,
         limits,
         pkce: None,
-        links_at_info: 0,
+        links_at_info: None,
         confirms_switch,
     };
     s.run().await;
@@ -197,9 +204,10 @@ struct LinkSession<'a, T: FrameTransport> {
     limits: &'a LinkConfig,
     /// This connection's PKCE pair and the session id it is bound to.
     pkce: Option<(SessionId, PkcePair)>,
-    /// [`crate::core::Links::count`] when this connection's `DeviceInfo` went out: a higher
-    /// count at the handover means another companion linked the speaker meanwhile.
-    links_at_info: u64,
+    /// [`crate::core::Links::count`] when this connection's `DeviceInfo` went out (`None`
+    /// before it did): a higher count at the handover means another companion linked the
+    /// speaker meanwhile.
+    links_at_info: Option<u64>,
     /// The companion answers `ConfirmAccountSwitch` (it said so in its Hello).
     confirms_switch: bool,
 }
@@ -304,7 +312,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         };
         // Replacing the old pair drops (zeroizes) its verifier.
         self.pkce = Some((session_id, pair));
-        self.links_at_info = self.ctx.links.count();
+        self.links_at_info = Some(self.ctx.links.count());
         self.send(&AgentMessage::DeviceInfo(info)).await
     }
 
@@ -426,15 +434,8 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 linked_by_other: None,
             },
         };
-        if let Some(lost) = self.lost_race(session_id) {
-            return lost;
-        }
-        if !self.ctx.pairing.is_open() {
-            return fail(
-                AuthFailureClass::WindowClosed,
-                AuthError::AuthorizationFailed,
-                WINDOW_CLOSED,
-            );
+        if let Some(refused) = self.refusal(session_id) {
+            return refused;
         }
         if !matches!(&self.pkce, Some((sid, _)) if *sid == session_id) {
             return fail(
@@ -457,10 +458,11 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         {
             return link_broke();
         }
-        let _one_at_a_time = self.ctx.exchange_lock.lock().await;
-        // Another companion may have linked while this one waited for the lock.
-        if let Some(lost) = self.lost_race(session_id) {
-            return lost;
+        let mut one_at_a_time = self.ctx.exchange_lock.lock().await;
+        // Another companion may have linked while this one waited for the lock, or the window
+        // closed: then the code is not redeemed.
+        if let Some(refused) = self.refusal(session_id) {
+            return refused;
         }
         let Some((_, pair)) = self.pkce.as_ref() else {
             return fail(
@@ -507,9 +509,19 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 None
             }
         };
-        if let Some(kept) = self.confirm_switch(session_id, account.as_ref()).await {
-            // `grant` drops here: the new tokens are zeroized, never stored.
-            return kept;
+        if let Some((current, new)) = self.switch_question(account.as_ref()) {
+            // The answer may take `switch_answer_timeout` (2 min): the lock is free meanwhile, so
+            // a companion that stalls on the question cannot keep another (the owner's) from
+            // linking. Whatever happened meanwhile is checked again under the lock.
+            drop(one_at_a_time);
+            if let Some(kept) = self.ask_switch(session_id, current, new).await {
+                // `grant` drops here: the new tokens are zeroized, never stored.
+                return kept;
+            }
+            one_at_a_time = self.ctx.exchange_lock.lock().await;
+            if let Some(refused) = self.refusal(session_id) {
+                return refused;
+            }
         }
         if !self
             .progress(session_id, ProgressStage::StoringTokens)
@@ -531,6 +543,9 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             );
         }
         self.ctx.links.record(account.clone());
+        drop(one_at_a_time);
+        // This connection's own link is no race it lost.
+        self.links_at_info = None;
         AuthResult::Linked {
             session_id,
             user_id: account.as_ref().map(|a| a.user_id.clone()),
@@ -538,34 +553,42 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         }
     }
 
-    /// `Some(failure)` when another companion linked the speaker after this connection's
-    /// `DeviceInfo`: this handover lost the race and must not replace that link.
-    fn lost_race(&self, session_id: SessionId) -> Option<AuthResult> {
-        if self.pkce.is_none() || self.ctx.links.count() == self.links_at_info {
-            return None;
-        }
-        let account = self.ctx.links.last_account();
+    /// `Some(failure)` when this handover may not link (any more): another companion linked
+    /// the speaker after this connection's `DeviceInfo` (this one lost the race and must not
+    /// replace that link; it is told who won), or the pairing window is not open. Both are
+    /// class `window_closed`, which 1.1 companions know.
+    fn refusal(&self, session_id: SessionId) -> Option<AuthResult> {
+        let linked_by_other = match self.links_at_info {
+            Some(at_info) if self.ctx.links.count() != at_info => Some(LinkedByOther {
+                account: self.ctx.links.last_account(),
+            }),
+            _ if self.ctx.pairing.is_open() => return None,
+            _ => None,
+        };
+        let description = match &linked_by_other {
+            Some(other) => linked_by_other_text(other.account.as_ref()),
+            None => WINDOW_CLOSED.to_owned(),
+        };
         Some(AuthResult::Failed {
             session_id,
             failure: AuthFailure {
                 class: AuthFailureClass::WindowClosed,
                 error: AuthError::AuthorizationFailed,
                 lwa_error: None,
-                description: Some(linked_by_other_text(account.as_ref())),
+                description: Some(description),
                 retry_with_same_code: false,
-                linked_by_other: Some(Box::new(LinkedByOther { account })),
+                linked_by_other: linked_by_other.map(Box::new),
             },
         })
     }
 
-    /// Asks the companion before `new` replaces a different linked account. `None`: go ahead
-    /// (no account linked, the same account, an account we cannot tell, a companion that
-    /// cannot be asked, or the user said "replace"); `Some(KeptCurrent)`: keep the old one.
-    async fn confirm_switch(
-        &mut self,
-        session_id: SessionId,
-        new: Option<&AccountProfile>,
-    ) -> Option<AuthResult> {
+    /// The linked account and `new`, when the companion must be asked before `new` replaces
+    /// it; `None`: go ahead (no account linked, the same account, an account we cannot tell,
+    /// or a companion that cannot be asked).
+    fn switch_question<'n>(
+        &self,
+        new: Option<&'n AccountProfile>,
+    ) -> Option<(AccountProfile, &'n AccountProfile)> {
         let current = self.ctx.delegate.account().and_then(|(_, a)| a)?;
         let new = new?;
         if current.same_account(new) {
@@ -575,6 +598,18 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             tracing::info!("a different account signed in; this companion cannot be asked, so it replaces the linked one (protocol 1.1 behaviour)");
             return None;
         }
+        Some((current, new))
+    }
+
+    /// Asks the companion whether `new` replaces `current`. `None`: the user said "replace";
+    /// `Some(KeptCurrent)`: keep the old one (the answer "keep", none in time, or the link
+    /// closed).
+    async fn ask_switch(
+        &mut self,
+        session_id: SessionId,
+        current: AccountProfile,
+        new: &AccountProfile,
+    ) -> Option<AuthResult> {
         let kept = |timed_out| {
             Some(AuthResult::KeptCurrent {
                 session_id,

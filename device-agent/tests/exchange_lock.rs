@@ -1,0 +1,242 @@
+//! The agent's exchange lock (one code exchange at a time) against a stalling or late
+//! companion, with the real emulator: a companion asked "replace the linked account?" does not
+//! hold the lock while its user thinks (up to `switch_answer_timeout_secs`), so the owner links
+//! meanwhile; and whoever takes the lock after waiting for it checks again that it may still
+//! link (nobody else linked, the window is open) before redeeming or storing anything.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use lwa_emulator::registry::{
+    ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, DEFAULT_DEVICE_CLIENT_ID,
+};
+use lwa_emulator::{Emulator, Endpoint, Fault};
+use shared_protocol::frame::StreamTransport;
+use shared_protocol::message::AuthFailureClass::{InvalidGrant, WindowClosed};
+use shared_protocol::message::{
+    AccountSwitch, AccountSwitchAnswer, AgentMessage, AuthFailure, AuthResult, Capability,
+    CompanionMessage, DeviceInfo, Hello, PairingWindow, Progress, ProgressStage,
+    ProvideAuthorization, Role,
+};
+use shared_protocol::secret::AuthorizationCode;
+use shared_protocol::session::ClientHandshake;
+use shared_protocol::setup_code::SetupCode;
+use tokio::net::TcpStream;
+
+const REDIRECT: &str = "http://127.0.0.1:9745/authresponse";
+
+/// Far longer than the owner may wait: were the lock held across the question, the owner's
+/// exchange would wait this long.
+const SWITCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long the owner's whole handover may take, sign-in at the emulator included.
+const OWNER_DEADLINE: Duration = Duration::from_secs(15);
+
+/// A sealed session; `asks` announces `confirm_account_switch` (protocol 1.2).
+async fn companion(stack: &Stack, asks: bool) -> Session {
+    let mut hello = Hello::new(Role::Companion, "exchange_lock tests");
+    if asks {
+        hello.capabilities.push(Capability::ConfirmAccountSwitch);
+    }
+    let stream = TcpStream::connect(stack.agent.link_addr()).await.unwrap();
+    let handshake = async {
+        let code = SetupCode::parse(CODE).unwrap();
+        ClientHandshake::start(StreamTransport::new(stream), hello)
+            .await?
+            .authenticate(&code)
+            .await
+    };
+    tokio::time::timeout(Duration::from_secs(10), handshake)
+        .await
+        .expect("handshake in time")
+        .unwrap()
+}
+
+/// Asks for device info and hands over the code `code` makes for it; does not wait for the
+/// result.
+async fn hand_over(s: &mut Session, code: impl AsyncFnOnce(&DeviceInfo) -> AuthorizationCode) {
+    let AgentMessage::DeviceInfo(info) = request(s, CompanionMessage::GetDeviceInfo).await else {
+        panic!("no device info");
+    };
+    let authorization_code = code(&info).await;
+    let pa = ProvideAuthorization {
+        session_id: info.session_id,
+        authorization_code,
+        client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
+        redirect_uri: REDIRECT.into(),
+    };
+    s.send(&CompanionMessage::ProvideAuthorization(pa))
+        .await
+        .unwrap();
+}
+
+/// Signs `email` in at the emulator and hands the code over.
+async fn sign_in(stack: &Stack, s: &mut Session, email: &str, password: &str) {
+    let base = stack.emu.base_url();
+    hand_over(s, async |info| {
+        login(
+            base,
+            DEFAULT_DEVICE_CLIENT_ID,
+            REDIRECT,
+            email,
+            password,
+            info,
+        )
+        .await
+    })
+    .await;
+}
+
+/// The agent's next message that is not progress.
+async fn outcome(s: &mut Session) -> AgentMessage {
+    loop {
+        match recv(s).await {
+            AgentMessage::Progress(_) => {}
+            other => return other,
+        }
+    }
+}
+
+/// The failure a handover ended in.
+async fn failure(s: &mut Session) -> AuthFailure {
+    match outcome(s).await {
+        AgentMessage::AuthResult(AuthResult::Failed { failure, .. }) => failure,
+        other => panic!("expected a failure: {other:?}"),
+    }
+}
+
+fn linked_user(stack: &Stack) -> String {
+    let (_, account) = stack.agent.delegate().account().unwrap();
+    account.unwrap().user_id.as_str().to_owned()
+}
+
+/// An agent linked to Alice (signed in through a companion, so her name is known), its
+/// window open again, and Bob's asking companion holding the switch question open.
+async fn bob_asked_on_alices_speaker() -> (Stack, Session, AccountSwitch) {
+    let stack = Stack::start(Emulator::builder(), |cfg| {
+        cfg.link.switch_answer_timeout = SWITCH_ANSWER_TIMEOUT;
+    })
+    .await;
+    let mut s = companion(&stack, true).await;
+    sign_in(&stack, &mut s, ALICE_EMAIL, ALICE_PASSWORD).await;
+    assert!(matches!(
+        outcome(&mut s).await,
+        AgentMessage::AuthResult(AuthResult::Linked { .. })
+    ));
+    drop(s);
+    let pairing = stack.agent.pairing().clone();
+    eventually("window closed after linked", Duration::from_secs(2), || {
+        pairing.window() == PairingWindow::Closed
+    })
+    .await;
+    pairing.open().unwrap();
+    let mut bob = companion(&stack, true).await;
+    sign_in(&stack, &mut bob, BOB_EMAIL, BOB_PASSWORD).await;
+    match outcome(&mut bob).await {
+        AgentMessage::ConfirmAccountSwitch(q) => (stack, bob, q),
+        other => panic!("no question: {other:?}"),
+    }
+}
+
+/// Answers "replace" to `q`.
+async fn replace(s: &mut Session, q: &AccountSwitch) {
+    let answer = AccountSwitchAnswer {
+        session_id: q.session_id,
+        replace: true,
+    };
+    s.send(&CompanionMessage::AccountSwitchAnswer(answer))
+        .await
+        .unwrap();
+}
+
+/// Bob's companion sits on the question (its user gone for coffee); Alice's own companion links
+/// meanwhile, at once. Bob's "replace" then comes too late: someone else linked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_companion_stalling_on_the_switch_question_does_not_keep_the_owner_from_linking() {
+    let (stack, mut bob, q) = bob_asked_on_alices_speaker().await;
+    let owner = async {
+        let mut s = companion(&stack, true).await;
+        sign_in(&stack, &mut s, ALICE_EMAIL, ALICE_PASSWORD).await;
+        outcome(&mut s).await
+    };
+    let linked = tokio::time::timeout(OWNER_DEADLINE, owner)
+        .await
+        .expect("the owner links while another companion's question is open");
+    assert!(
+        matches!(linked, AgentMessage::AuthResult(AuthResult::Linked { .. })),
+        "{linked:?}"
+    );
+    replace(&mut bob, &q).await;
+    let late = failure(&mut bob).await;
+    assert_eq!(late.class, WindowClosed, "{late:?}");
+    let winner = late.linked_by_other.expect("told who linked").account;
+    assert_eq!(winner.unwrap().user_id.as_str(), ALICE_USER_ID);
+    assert_eq!(linked_user(&stack), ALICE_USER_ID);
+    drop(bob);
+    stack.agent.shutdown().await;
+}
+
+/// The window closes (here: the owner closes it) while Bob's companion is asked: its "replace"
+/// no longer links anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_after_the_window_closed_is_refused() {
+    let (stack, mut bob, q) = bob_asked_on_alices_speaker().await;
+    stack.agent.pairing().close();
+    replace(&mut bob, &q).await;
+    let refused = failure(&mut bob).await;
+    assert_eq!(refused.class, WindowClosed, "{refused:?}");
+    assert!(refused.linked_by_other.is_none(), "{refused:?}");
+    assert_eq!(linked_user(&stack), ALICE_USER_ID);
+    drop(bob);
+    stack.agent.shutdown().await;
+}
+
+/// A companion waiting for the lock (another's exchange is at a slow LWA) while the window
+/// closes does not redeem its code once it gets the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whoever_waited_for_the_lock_checks_the_window_before_redeeming() {
+    let stack = Stack::start(Emulator::builder(), |_| {}).await;
+    // The first exchange holds the lock while LWA takes 3 s to refuse its made-up code.
+    stack
+        .emu
+        .inject_fault(Endpoint::Token, Fault::Delay { millis: 3_000 }, 1);
+    let mut first = companion(&stack, false).await;
+    hand_over(&mut first, async |_| AuthorizationCode::new("made-up")).await;
+    let at_lwa = || {
+        stack
+            .emu
+            .requests()
+            .iter()
+            .filter(|r| r.is_token_grant("authorization_code"))
+            .count()
+    };
+    eventually("the first exchange at LWA", Duration::from_secs(5), || {
+        at_lwa() == 1
+    })
+    .await;
+    // The owner's handover reaches the lock (its progress goes out just before), then the
+    // window closes.
+    let mut owner = companion(&stack, false).await;
+    sign_in(&stack, &mut owner, ALICE_EMAIL, ALICE_PASSWORD).await;
+    loop {
+        match recv(&mut owner).await {
+            AgentMessage::Progress(Progress {
+                stage: ProgressStage::ExchangingCode,
+                ..
+            }) => break,
+            AgentMessage::Progress(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    stack.agent.pairing().close();
+    assert_eq!(failure(&mut first).await.class, InvalidGrant);
+    let refused = failure(&mut owner).await;
+    assert_eq!(refused.class, WindowClosed, "{refused:?}");
+    assert_eq!(at_lwa(), 1, "the owner's code was not redeemed");
+    assert!(stack.agent.delegate().account().is_none());
+    drop((first, owner));
+    stack.agent.shutdown().await;
+}
