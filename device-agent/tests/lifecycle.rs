@@ -11,6 +11,7 @@ mod common;
 
 use common::link;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -376,6 +377,26 @@ async fn new_token(d: &AuthDelegate, old: &AccessToken, deadline: Instant) -> Ac
     }
 }
 
+/// Awaits a storm's callers, each answering (the token it reported, the token it got next), and
+/// asserts that each reported the old token (`is_old`), all got the same new token, and all
+/// before the refresh timer was due.
+async fn one_new_token_for_all<T: PartialEq>(
+    callers: Vec<tokio::task::JoinHandle<(T, T)>>,
+    is_old: impl Fn(&T) -> bool,
+    due_at: Instant,
+) {
+    let mut seen = Vec::new();
+    for t in callers {
+        seen.push(t.await.unwrap());
+    }
+    assert!(seen.iter().all(|(refused, _)| is_old(refused)));
+    assert!(
+        seen.windows(2).all(|w| w[0].1 == w[1].1),
+        "every caller got the same new token"
+    );
+    assert!(Instant::now() < due_at, "the timer was not due");
+}
+
 /// 1,000 callers whose token AVS just refused all report it, long before the refresh timer is
 /// due (head start 10 min of a 60 min token): their reports cause the refresh, and exactly one
 /// request reaches LWA. The refresh is slowed to 300 ms so reports land before, during and
@@ -403,16 +424,7 @@ async fn a_thousand_auth_failure_reports_cause_exactly_one_refresh() {
             (refused, fresh)
         }));
     }
-    let mut seen = Vec::new();
-    for t in tasks {
-        seen.push(t.await.unwrap());
-    }
-    assert!(seen.iter().all(|(refused, _)| *refused == old));
-    assert!(
-        seen.windows(2).all(|w| w[0].1 == w[1].1),
-        "everyone got the same new token"
-    );
-    assert!(Instant::now() < due_at, "the timer was not due");
+    one_new_token_for_all(tasks, |refused| *refused == old, due_at).await;
     d.shutdown().await;
     assert_eq!(refresh_requests(&emu), 1, "exactly one refresh went to LWA");
     assert_eq!(d.refresh_count(), 1);
@@ -460,6 +472,46 @@ async fn socket_call_admitted(
     }
 }
 
+/// One client of the socket storm below, and what all of them share: the socket, the staging
+/// (at most 24 hold a connection at a time), the barrier between fetching the token and
+/// reporting it, and the count of connections the client cap turned away.
+#[derive(Clone)]
+struct StormClient {
+    socket: std::path::PathBuf,
+    stage: Arc<tokio::sync::Semaphore>,
+    barrier: Arc<tokio::sync::Barrier>,
+    turned_away: Arc<AtomicUsize>,
+}
+
+impl StormClient {
+    /// Fetches the token, waits for everyone, reports it refused, then fetches until the token
+    /// is new (before `end`): (the token it reported, the new one).
+    async fn run(self, end: Instant) -> (String, String) {
+        let token = serde_json::json!({"op": "token"});
+        let refused = {
+            let _slot = self.stage.acquire().await.unwrap();
+            token_of(&self.call(&token).await).unwrap()
+        };
+        self.barrier.wait().await;
+        let _slot = self.stage.acquire().await.unwrap();
+        let report = serde_json::json!({"op": "auth_failure", "token": refused});
+        let ack = self.call(&report).await;
+        assert_eq!(ack["type"], "ok", "{ack}");
+        loop {
+            let answer = self.call(&token).await;
+            if let Some(t) = token_of(&answer).filter(|t| *t != refused) {
+                return (refused, t);
+            }
+            assert!(Instant::now() < end, "no new token over the socket");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn call(&self, request: &serde_json::Value) -> serde_json::Value {
+        socket_call_admitted(&self.socket, request, &self.turned_away).await
+    }
+}
+
 fn token_of(answer: &serde_json::Value) -> Option<String> {
     (answer["type"] == "token").then(|| answer["access_token"].as_str().unwrap().to_owned())
 }
@@ -472,69 +524,34 @@ fn token_of(answer: &serde_json::Value) -> Option<String> {
 /// Shown to fail with `on_auth_failure` made a no-op.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_socket_clients_reporting_auth_failure_cause_exactly_one_refresh() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let common::Stack {
-        emu,
-        dir: _dir,
-        agent,
-    } = common::Stack::start(Emulator::builder(), |_| {}).await;
-    let socket = agent.socket_path().to_path_buf();
-    let old = link(&emu, agent.delegate()).await;
+    let stack = common::Stack::start(Emulator::builder(), |_| {}).await;
+    let (emu, agent) = (&stack.emu, &stack.agent);
+    let old = link(emu, agent.delegate()).await;
     let due_at = agent.delegate().auth_token().unwrap().expires_at() - Duration::from_secs(600);
     emu.clear_requests();
     let start = Instant::now();
-    let stage = Arc::new(tokio::sync::Semaphore::new(24));
-    let barrier = Arc::new(tokio::sync::Barrier::new(1000));
-    let turned_away = Arc::new(AtomicUsize::new(0));
+    let client = StormClient {
+        socket: agent.socket_path().to_path_buf(),
+        stage: Arc::new(tokio::sync::Semaphore::new(24)),
+        barrier: Arc::new(tokio::sync::Barrier::new(1000)),
+        turned_away: Arc::new(AtomicUsize::new(0)),
+    };
     // One deadline for everyone, so a broken build fails in seconds, not 1,000 × 20 s / 24.
     let end = Instant::now() + Duration::from_secs(30);
-    let mut tasks = Vec::new();
-    for _ in 0..1000 {
-        let (socket, stage, barrier, turned_away) = (
-            socket.clone(),
-            stage.clone(),
-            barrier.clone(),
-            turned_away.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let token = serde_json::json!({"op": "token"});
-            let refused = {
-                let _slot = stage.acquire().await.unwrap();
-                token_of(&socket_call_admitted(&socket, &token, &turned_away).await).unwrap()
-            };
-            barrier.wait().await;
-            let _slot = stage.acquire().await.unwrap();
-            let report = serde_json::json!({"op": "auth_failure", "token": refused});
-            let ack = socket_call_admitted(&socket, &report, &turned_away).await;
-            assert_eq!(ack["type"], "ok", "{ack}");
-            loop {
-                let answer = socket_call_admitted(&socket, &token, &turned_away).await;
-                if let Some(t) = token_of(&answer).filter(|t| *t != refused) {
-                    return (refused, t);
-                }
-                assert!(Instant::now() < end, "no new token over the socket");
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }));
-    }
-    let mut seen = Vec::new();
-    for t in tasks {
-        seen.push(t.await.unwrap());
-    }
+    let tasks = (0..1000)
+        .map(|_| tokio::spawn(client.clone().run(end)))
+        .collect();
+    one_new_token_for_all(tasks, |refused| refused == old.expose_secret(), due_at).await;
     let took = start.elapsed();
-    assert!(seen
-        .iter()
-        .all(|(refused, _)| refused == old.expose_secret()));
-    assert!(
-        seen.windows(2).all(|w| w[0].1 == w[1].1),
-        "every client got the same new token"
+    stack.agent.shutdown().await;
+    assert_eq!(
+        refresh_requests(&stack.emu),
+        1,
+        "exactly one refresh went to LWA"
     );
-    assert!(Instant::now() < due_at, "the timer was not due");
-    agent.shutdown().await;
-    assert_eq!(refresh_requests(&emu), 1, "exactly one refresh went to LWA");
     eprintln!(
         "1,000 socket clients: {took:?}, {} connections turned away by the client cap",
-        turned_away.load(Ordering::Relaxed)
+        client.turned_away.load(Ordering::Relaxed)
     );
 }
 
