@@ -71,6 +71,36 @@ fn wrong_code_run(setup: &Setup, line_ok: impl Fn(&str) -> bool) {
     assert!(line_ok(&last_line(&out)), "{}", text(&out));
 }
 
+/// `pair` with the right code and `browser` as the browser command (`extra` flags after), run
+/// without a terminal.
+fn pair_with_browser(setup: &Setup, browser: &str, extra: &[&str]) -> Output {
+    let mut flags = vec!["--browser", browser];
+    flags.extend_from_slice(extra);
+    run_companion(setup, &pair_args(setup, CODE, &flags))
+}
+
+/// Runs `pair` (the right code, `--login-timeout login_timeout_secs`, `extra` flags) with a
+/// browser command that only records that it ran: Login with Amazon must refuse it at once
+/// (within a quarter of the sign-in timeout), before any browser opens (exit 5, the browser
+/// never ran). Returns the output, for the caller's check of the words.
+#[track_caller]
+fn refused_before_any_browser(setup: &Setup, login_timeout_secs: u64, extra: &[&str]) -> Output {
+    let mark = setup.dir.path().join("browser-ran");
+    let login_timeout = login_timeout_secs.to_string();
+    let mut flags = vec!["--login-timeout", &login_timeout];
+    flags.extend_from_slice(extra);
+    let started = Instant::now();
+    let out = pair_with_browser(setup, &marking_browser(&mark), &flags);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(!mark.exists(), "the browser command ran");
+    assert!(
+        started.elapsed() < Duration::from_secs(login_timeout_secs) / 4,
+        "at once, not after the sign-in timeout: {:?}",
+        started.elapsed()
+    );
+    out
+}
+
 fn last_line(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr)
         .lines()
@@ -88,6 +118,29 @@ fn marking_browser(mark: &std::path::Path) -> String {
             shell_words::quote(&mark.display().to_string())
         ))
     )
+}
+
+/// `pair` on a terminal (`args`, `BROWSER=browser_env`) whose browser command fails `why`: the
+/// companion says so, offers the address to open by hand (never "the browser window that
+/// opened") and waits for a paste. Returns the terminal and what it showed.
+#[track_caller]
+fn browser_failed_on_terminal(
+    setup: &Setup,
+    args: &[String],
+    browser_env: Option<&str>,
+    why: &str,
+) -> (OnTerminal, String) {
+    let mut term = OnTerminal::start(setup, args, browser_env);
+    let shown = term.wait_for(
+        "paste its address here and press Enter.",
+        Duration::from_secs(30),
+    );
+    assert!(
+        shown.contains(&format!("  could not open a browser ({why})\n  Open this address in a browser and sign in with Amazon:\n    http://127.0.0.1:")),
+        "{shown}"
+    );
+    assert!(!shown.contains("window that opened"), "{shown}");
+    (term, shown)
 }
 
 /// The companion on a pseudo-terminal (util-linux `script`): what it prints, and a way to type.
@@ -271,36 +324,12 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_client_id_is_refused_before_any_browser_opens() {
     let setup = setup().await;
-    let mark = setup.dir.path().join("browser-ran");
-    let browser = marking_browser(&mark);
-    let started = Instant::now();
-    let out = run_companion(
-        &setup,
-        &pair_args(
-            &setup,
-            CODE,
-            &[
-                "--client-id",
-                UNKNOWN_CLIENT_ID,
-                "--browser",
-                &browser,
-                "--login-timeout",
-                "120",
-            ],
-        ),
-    );
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let out = refused_before_any_browser(&setup, 120, &["--client-id", UNKNOWN_CLIENT_ID]);
     assert_eq!(
         last_line(&out),
         format!("error: Login with Amazon does not know the client id {UNKNOWN_CLIENT_ID}: check the client id setting (`avs-companion config --client-id ID`); copy it from your security profile in the Amazon developer console (its 'Other devices and platforms' or Android/iOS settings). LWA said: The client_id is not registered with Login with Amazon."),
         "{}",
         text(&out)
-    );
-    assert!(!mark.exists(), "the browser command ran");
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "at once, not after the sign-in timeout: {:?}",
-        started.elapsed()
     );
     let preflights = setup
         .emulator
@@ -317,24 +346,11 @@ async fn an_unknown_client_id_is_refused_before_any_browser_opens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_uri_lwa_does_not_allow_is_refused_before_any_browser_opens() {
     let setup = setup().await;
-    let mark = setup.dir.path().join("browser-ran");
-    let browser = marking_browser(&mark);
-    let out = run_companion(
+    let out = refused_before_any_browser(
         &setup,
-        &pair_args(
-            &setup,
-            CODE,
-            &[
-                "--redirect-uri",
-                "https://localhost/not-allowed",
-                "--browser",
-                &browser,
-                "--login-timeout",
-                "120",
-            ],
-        ),
+        120,
+        &["--redirect-uri", "https://localhost/not-allowed"],
     );
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     let line = last_line(&out);
     let prefix = "error: Login with Amazon does not accept the redirect URI https://localhost:";
     let suffix = "/not-allowed for this client id: add it to the security profile's Allowed Return URLs in the Amazon developer console, or set one listed there (`avs-companion config --redirect-uri URI`). LWA said: The redirect_uri is not one of the client's Allowed Return URLs.";
@@ -345,7 +361,6 @@ async fn a_redirect_uri_lwa_does_not_allow_is_refused_before_any_browser_opens()
     );
     let port = &line[prefix.len()..line.len() - suffix.len()];
     assert!(port.parse::<u16>().is_ok(), "{line}");
-    assert!(!mark.exists(), "the browser command ran");
 }
 
 /// Good settings: the pre-flight passes and the sign-in goes on (the emulator sees the
@@ -357,14 +372,7 @@ async fn good_settings_and_an_unreachable_preflight_both_sign_in() {
         .emulator
         .inject_fault(Endpoint::Authorize, Fault::Drop, 1);
     let browser = scripted_browser(&setup.bins, "");
-    let out = run_companion(
-        &setup,
-        &pair_args(
-            &setup,
-            CODE,
-            &["--browser", &browser, "--login-timeout", "30"],
-        ),
-    );
+    let out = pair_with_browser(&setup, &browser, &["--login-timeout", "30"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("Linked "),
@@ -396,36 +404,16 @@ async fn good_settings_and_an_unreachable_preflight_both_sign_in() {
 /// one of the security profile's) is reported at once too, as if the browser had brought it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_lwa_redirects_with_is_reported_before_any_browser_opens() {
-    let bins = bins();
-    let emulator = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), |o| {
+    let setup = setup_with(emulator().await, |o| {
         o.product_id = "not_this_clients_product".into()
     });
-    let setup = Setup {
-        bins,
-        emulator,
-        agent,
-        dir,
-    };
-    let mark = setup.dir.path().join("browser-ran");
-    let browser = marking_browser(&mark);
-    let out = run_companion(
-        &setup,
-        &pair_args(
-            &setup,
-            CODE,
-            &["--browser", &browser, "--login-timeout", "20"],
-        ),
-    );
-    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let out = refused_before_any_browser(&setup, 20, &[]);
     assert_eq!(
         last_line(&out),
         "error: Amazon returned `invalid_scope`: Amazon refused the alexa:all scope: the speaker's product id is not an AVS product of this security profile (check the product id configured on the speaker) (Amazon said: The productID is not registered with this client's security profile)",
         "{}",
         text(&out)
     );
-    assert!(!mark.exists(), "the browser command ran");
 }
 
 // ----- 15.9: fragile input -----
@@ -509,16 +497,8 @@ async fn a_failing_browser_is_reported_and_the_url_offered() {
         CODE,
         &["--login-timeout", "60", "--browser", "/nonexistent/browser"],
     );
-    let mut term = OnTerminal::start(&setup, &args, None);
-    let shown = term.wait_for(
-        "paste its address here and press Enter.",
-        Duration::from_secs(30),
-    );
-    assert!(
-        shown.contains("  could not open a browser (/nonexistent/browser: not found)\n  Open this address in a browser and sign in with Amazon:\n    http://127.0.0.1:"),
-        "{shown}"
-    );
-    assert!(!shown.contains("window that opened"), "{shown}");
+    let (term, _) =
+        browser_failed_on_terminal(&setup, &args, None, "/nonexistent/browser: not found");
     drop(term);
 
     // Scripts on a terminal get it as a JSON event, before the sign-in URL.
@@ -556,16 +536,7 @@ async fn a_failing_browser_is_reported_and_the_url_offered() {
 
     // BROWSER=false: it starts and exits 1; the person opens the URL and the pairing links.
     let args = pair_args(&setup, CODE, &["--login-timeout", "60"]);
-    let mut term = OnTerminal::start(&setup, &args, Some("false"));
-    let shown = term.wait_for(
-        "paste its address here and press Enter.",
-        Duration::from_secs(30),
-    );
-    assert!(
-        shown.contains("  could not open a browser (false: exit 1)\n  Open this address in a browser and sign in with Amazon:\n    http://127.0.0.1:"),
-        "{shown}"
-    );
-    assert!(!shown.contains("window that opened"), "{shown}");
+    let (term, shown) = browser_failed_on_terminal(&setup, &args, Some("false"), "false: exit 1");
     sign_in_at(&setup, &printed_url(&shown));
     let (code, shown) = term.finish(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{shown}");
