@@ -35,6 +35,14 @@ fn status(setup: &Setup, addr: &str, code: Option<&str>) -> Output {
     companion(setup, &args)
 }
 
+/// [`status`] that must succeed (exit 0): what it printed.
+#[track_caller]
+fn status_ok(setup: &Setup, addr: &str, code: Option<&str>) -> String {
+    let st = status(setup, addr, code);
+    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
+    stdout(&st)
+}
+
 /// 15.8: `status` says the auth state in words with the SDK name in parentheses, shows no
 /// "last error SUCCESS", and with the window closed does not ask for the code it was given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,9 +50,7 @@ async fn status_speaks_in_words() {
     let setup = setup().await;
     let addr = loopback(&setup);
 
-    let st = status(&setup, &addr, Some(CODE));
-    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
-    let out = stdout(&st);
+    let out = status_ok(&setup, &addr, Some(CODE));
     assert!(
         out.contains("auth state  not linked to an Amazon account (UNINITIALIZED)\n"),
         "{out}"
@@ -58,18 +64,14 @@ async fn status_speaks_in_words() {
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
 
     // Window closed after linking: without the code, and with it.
-    let st = status(&setup, &addr, None);
-    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
+    let out = status_ok(&setup, &addr, None);
     assert!(
-        stdout(&st).contains(
+        out.contains(
             "auth state  not shown: give --setup-code (while the pairing window is open)\n"
         ),
-        "{}",
-        text(&st)
+        "{out}"
     );
-    let st = status(&setup, &addr, Some(CODE));
-    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
-    let out = stdout(&st);
+    let out = status_ok(&setup, &addr, Some(CODE));
     assert!(
         out.contains("auth state  not shown: the setup code was given, but the speaker's pairing window is closed"),
         "{out}"
@@ -78,9 +80,7 @@ async fn status_speaks_in_words() {
 
     // Open again: linked, in words.
     setup.agent.cli(&setup.bins.agent, "pair").unwrap();
-    let st = status(&setup, &addr, Some(CODE));
-    assert_eq!(st.status.code(), Some(0), "{}", text(&st));
-    let out = stdout(&st);
+    let out = status_ok(&setup, &addr, Some(CODE));
     assert!(
         out.contains("auth state  linked and ready (REFRESHED)\n"),
         "{out}"
