@@ -213,7 +213,19 @@ impl World {
         &self,
         host: &str,
     ) -> Result<(AgentProcess, SocketAddr), WorldError> {
-        let agent = self.start_agent(host, &self.agent_options(host))?;
+        self.start_tuned_agent(host, |_| {})
+    }
+
+    /// Starts an agent on `host` with [`World::agent_options`] after `tune` (e.g.
+    /// [`AgentOptions::unpaced`]) and returns it with its link address.
+    pub fn start_tuned_agent(
+        &self,
+        host: &str,
+        tune: impl FnOnce(&mut AgentOptions),
+    ) -> Result<(AgentProcess, SocketAddr), WorldError> {
+        let mut opts = self.agent_options(host);
+        tune(&mut opts);
+        let agent = self.start_agent(host, &opts)?;
         let addr = self.link_addr(host, &agent)?;
         Ok((agent, addr))
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use avs_pair_tests::companion::{open_session, try_code};
 use avs_pair_tests::require_netns;
-use avs_pair_tests::stack::AgentProcess;
+use avs_pair_tests::stack::AgentOptions;
 use avs_pair_tests::world::{World, ALICE, CODE, WRONG_CODE};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -34,10 +34,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 fn world() -> World {
     World::new(&["speaker"], |b| b).unwrap_or_else(|e| panic!("test world: {e}"))
-}
-
-fn agent_addr(w: &World, a: &AgentProcess) -> SocketAddr {
-    SocketAddr::from((w.net.host("speaker").unwrap().addr, a.port()))
 }
 
 fn frame(body: &[u8]) -> Vec<u8> {
@@ -157,16 +153,32 @@ fn hello() -> PlainMessage {
     PlainMessage::Hello(Hello::new(Role::Companion, "rogue 0.0.1"))
 }
 
+/// `rest` after a well-formed Hello, so the agent reads on past its first check.
+fn after_hello(rest: impl IntoIterator<Item = Vec<u8>>) -> Vec<Vec<u8>> {
+    std::iter::once(json_frame(&hello())).chain(rest).collect()
+}
+
+/// A PAKE start carrying `pake`.
+fn pake_start(pake: &[u8]) -> Vec<u8> {
+    json_frame(&PlainMessage::PakeStart { pake: b64(pake) })
+}
+
+/// A PAKE confirmation carrying `confirm`.
+fn pake_confirm(confirm: &[u8]) -> Vec<u8> {
+    json_frame(&PlainMessage::PakeConfirm {
+        confirm: b64(confirm),
+    })
+}
+
 #[test]
 fn a_rogue_client_without_the_code_gets_nothing_accepted() {
     require_netns!();
     let w = world();
-    let mut opts = w.agent_options("speaker");
     // The owner pairs right after the rogue's guesses: without this, the 1 s pacing answers
     // the owner `busy` (pacing is tested in device-agent/tests/link.rs).
-    opts.extra_toml.push("attempt_interval_secs = 0".into());
-    let a = w.start_agent("speaker", &opts).unwrap();
-    let addr = agent_addr(&w, &a);
+    let (a, addr) = w
+        .start_tuned_agent("speaker", AgentOptions::unpaced)
+        .unwrap();
 
     let runs: Vec<(&str, Vec<Vec<u8>>)> = vec![
         ("garbage", vec![frame(&random_bytes(200, 1))]),
@@ -180,49 +192,28 @@ fn a_rogue_client_without_the_code_gets_nothing_accepted() {
         ),
         (
             "sealed request in the clear",
-            vec![
-                json_frame(&hello()),
-                frame(br#"{"type":"get_device_info"}"#),
-            ],
+            after_hello([frame(br#"{"type":"get_device_info"}"#)]),
         ),
         (
             "confirmation without a PAKE",
-            vec![
-                json_frame(&hello()),
-                json_frame(&PlainMessage::PakeConfirm {
-                    confirm: b64(&random_bytes(32, 3)),
-                }),
-            ],
+            after_hello([pake_confirm(&random_bytes(32, 3))]),
         ),
         (
             "random PAKE messages",
-            vec![
-                json_frame(&hello()),
-                json_frame(&PlainMessage::PakeStart {
-                    pake: b64(&not_from_the_code()),
-                }),
-                json_frame(&PlainMessage::PakeConfirm {
-                    confirm: b64(&random_bytes(32, 5)),
-                }),
+            after_hello([
+                pake_start(&not_from_the_code()),
+                pake_confirm(&random_bytes(32, 5)),
                 frame(&random_bytes(120, 6)),
                 frame(br#"{"type":"provide_authorization"}"#),
-            ],
+            ]),
         ),
         (
             "random-bytes PAKE message",
-            vec![
-                json_frame(&hello()),
-                json_frame(&PlainMessage::PakeStart {
-                    pake: b64(&random_bytes(33, 4)),
-                }),
-            ],
+            after_hello([pake_start(&random_bytes(33, 4))]),
         ),
         (
             "malformed PAKE message",
-            vec![
-                json_frame(&hello()),
-                json_frame(&PlainMessage::PakeStart { pake: "!!!".into() }),
-            ],
+            after_hello([json_frame(&PlainMessage::PakeStart { pake: "!!!".into() })]),
         ),
     ];
     let results = w
@@ -273,10 +264,7 @@ fn a_rogue_client_without_the_code_gets_nothing_accepted() {
 fn a_replayed_session_is_refused_and_reveals_nothing() {
     require_netns!();
     let w = world();
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
-    let addr = agent_addr(&w, &a);
+    let (a, addr) = w.start_default_agent("speaker").unwrap();
     let captured = w
         .on_laptop(move || async move {
             // A tap between the real companion and the agent records the companion's bytes.
@@ -357,9 +345,9 @@ fn twenty_wrong_codes_close_the_window_even_across_a_restart() {
     let w = world();
     let mut opts = w.agent_options("speaker");
     // Guesses back to back: the 1 s pacing has its own test in device-agent/tests/link.rs.
-    opts.extra_toml.push("attempt_interval_secs = 0".into());
+    opts.unpaced();
     let mut a = w.start_agent("speaker", &opts).unwrap();
-    let addr = agent_addr(&w, &a);
+    let addr = w.link_addr("speaker", &a).unwrap();
     let outcomes = w
         .on_laptop(move || async move {
             let mut v = Vec::new();
@@ -398,7 +386,7 @@ fn twenty_wrong_codes_close_the_window_even_across_a_restart() {
         presses.display()
     ));
     let mut a = w.start_agent("speaker", &opts).unwrap();
-    let addr = agent_addr(&w, &a);
+    let addr = w.link_addr("speaker", &a).unwrap();
     let s = w.status(&a).unwrap();
     assert!(
         matches!(s.window, PairingWindow::LockedOut { .. }),
@@ -503,10 +491,7 @@ fn idle_attackers_and_a_flood_during_the_pairing_do_not_cost_the_owner_a_try() {
     require_netns!();
     let w = World::new(&["speaker", "mallory1", "mallory2", "mallory3"], |b| b)
         .unwrap_or_else(|e| panic!("test world: {e}"));
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
-    let addr = agent_addr(&w, &a);
+    let (a, addr) = w.start_default_agent("speaker").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let idle_made = Arc::new(AtomicUsize::new(0));
     let flooded = Arc::new(AtomicUsize::new(0));

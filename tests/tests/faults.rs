@@ -120,23 +120,38 @@ fn paired_speaker(w: &World) -> AgentProcess {
     a
 }
 
+/// `faults` (each for its count of requests) on LWA's token endpoint, then the paired speaker's
+/// access token dies at LWA and the speaker uses it: every refresh request the speaker then
+/// makes, until one succeeds (at most 20 s).
+fn refreshes_through(
+    w: &World,
+    a: &AgentProcess,
+    faults: impl IntoIterator<Item = (Fault, u32)>,
+) -> Vec<(Instant, Option<u16>)> {
+    w.emu().clear_requests();
+    for (f, count) in faults {
+        w.emu().inject_fault(Endpoint::Token, f, count);
+    }
+    // The token dies at LWA; the speaker's next AVS call gets a 403 and refreshes at once.
+    w.emu().expire_access_tokens();
+    let _ = a.cli(&w.bins.agent, "check");
+    watch_refreshes(w, Instant::now() + Duration::from_secs(20), true)
+}
+
 #[test]
 fn an_error_storm_during_refresh_backs_off_on_schedule_and_heals() {
     require_netns!();
     let w = world();
     let a = paired_speaker(&w);
-    w.emu().clear_requests();
-    for f in [
-        Fault::status(500),
-        Fault::unavailable(1),
-        Fault::status(500),
-    ] {
-        w.emu().inject_fault(Endpoint::Token, f, 1);
-    }
-    // The token dies at LWA; the speaker's next AVS call gets a 403 and refreshes at once.
-    w.emu().expire_access_tokens();
-    let _ = a.cli(&w.bins.agent, "check");
-    let seen = watch_refreshes(&w, Instant::now() + Duration::from_secs(20), true);
+    let seen = refreshes_through(
+        &w,
+        &a,
+        [
+            (Fault::status(500), 1),
+            (Fault::unavailable(1), 1),
+            (Fault::status(500), 1),
+        ],
+    );
     let statuses: Vec<Option<u16>> = seen.iter().map(|(_, s)| *s).collect();
     assert_eq!(
         statuses,
@@ -169,11 +184,7 @@ fn a_429_storm_during_refresh_is_ridden_out() {
     require_netns!();
     let w = world();
     let a = paired_speaker(&w);
-    w.emu().clear_requests();
-    w.emu().inject_fault(Endpoint::Token, Fault::status(429), 2);
-    w.emu().expire_access_tokens();
-    let _ = a.cli(&w.bins.agent, "check");
-    let seen = watch_refreshes(&w, Instant::now() + Duration::from_secs(20), true);
+    let seen = refreshes_through(&w, &a, [(Fault::status(429), 2)]);
     let statuses: Vec<Option<u16>> = seen.iter().map(|(_, s)| *s).collect();
     assert_eq!(statuses.last(), Some(&Some(200)), "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == Some(429)).count(), 2);
@@ -187,10 +198,11 @@ fn a_429_storm_during_refresh_is_ridden_out() {
 fn a_network_cut_mid_session_times_out_cleanly_on_both_ends() {
     require_netns!();
     let w = world();
-    let mut o = w.agent_options("speaker");
-    o.extra_toml.push("idle_timeout_secs = 5".into());
-    let a = w.start_agent("speaker", &o).unwrap();
-    let addr = w.link_addr("speaker", &a).unwrap();
+    let (a, addr) = w
+        .start_tuned_agent("speaker", |o| {
+            o.extra_toml.push("idle_timeout_secs = 5".into())
+        })
+        .unwrap();
     for cut in ["speaker", "laptop"] {
         let timeouts = LinkTimeouts {
             request: Duration::from_secs(3),
