@@ -296,26 +296,16 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
 
         // The AVS client's view: /ping with the agent's token is refused (403), which makes
         // the agent refresh at once.
-        let check = api(&socket, serde_json::json!({"op": "check"}))
-            .await
-            .map_err(|source| SoakError::Api { cycle, source })?;
-        if check["ok"] != serde_json::Value::Bool(false) {
-            return Err(SoakError::Cycle {
-                cycle,
-                problem: format!("AVS accepted a token past its expiry: {check}"),
-            });
-        }
+        expect_check(
+            &socket,
+            cycle,
+            false,
+            "AVS accepted a token past its expiry",
+        )
+        .await?;
         let next = wait_new_token(&socket, Some(&current), cycle).await?;
         // The new token is accepted by AVS.
-        let check = api(&socket, serde_json::json!({"op": "check"}))
-            .await
-            .map_err(|source| SoakError::Api { cycle, source })?;
-        if check["ok"] != serde_json::Value::Bool(true) {
-            return Err(SoakError::Cycle {
-                cycle,
-                problem: format!("AVS refused the new token: {check}"),
-            });
-        }
+        expect_check(&socket, cycle, true, "AVS refused the new token").await?;
         current = next;
         // Every fault was met by exactly one retry, and nothing more was sent.
         let expected = 1 + faults as usize;
@@ -352,6 +342,21 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
     drop(agent);
     emu.shutdown().await;
     Ok(report)
+}
+
+/// Asks the agent's `check` verb (its token against AVS's /ping) and fails the cycle with
+/// `problem` unless AVS's verdict is `ok`.
+async fn expect_check(socket: &Path, cycle: u64, ok: bool, problem: &str) -> Result<(), SoakError> {
+    let check = api(socket, serde_json::json!({"op": "check"}))
+        .await
+        .map_err(|source| SoakError::Api { cycle, source })?;
+    if check["ok"] != serde_json::Value::Bool(ok) {
+        return Err(SoakError::Cycle {
+            cycle,
+            problem: format!("{problem}: {check}"),
+        });
+    }
+    Ok(())
 }
 
 /// Polls the agent's `token` verb (deadline [`CYCLE_DEADLINE`]) until it answers a token other
