@@ -520,8 +520,21 @@ fn adapter_switched_off_gives_one_clear_line_on_each_side() {
     bluez.assert_clean();
 }
 
-/// Runs a pairing that the stand-in breaks, then one that must succeed.
-fn broken_then_paired(fault: &[&str], agent_line: &str) -> (Run, String, Vec<String>) {
+/// A pairing the stand-in broke, as [`broken_then_paired`] saw it.
+struct Broken {
+    /// The broken attempt.
+    run: Run,
+    /// The agent's line about it.
+    said: String,
+    /// Everything the stand-in reported.
+    air: Vec<String>,
+    /// The first `DISCONNECTED` on the air after the cut.
+    gone: String,
+}
+
+/// Runs a pairing that the stand-in breaks with `fault`, which must fail within `secs` with the
+/// link going down after the air line starting with `cut`; then one that must succeed.
+fn broken_then_paired(fault: &[&str], agent_line: &str, secs: f64, cut: &str) -> Broken {
     let mut args = vec!["--mtu", "23"];
     args.extend_from_slice(fault);
     let bluez = Bluez::start(&args);
@@ -534,6 +547,7 @@ fn broken_then_paired(fault: &[&str], agent_line: &str) -> (Run, String, Vec<Str
         "the broken attempt fails\n{}",
         broken.tail
     );
+    assert!(broken.secs < secs, "{}", broken.secs);
     let said = scene.agent_said(agent_line, START);
     let air = bluez.lines("");
     // Nothing half-done is left: the speaker is not paired and pairs on the next attempt.
@@ -549,7 +563,13 @@ fn broken_then_paired(fault: &[&str], agent_line: &str) -> (Run, String, Vec<Str
         bluez.standin.tail(30)
     );
     bluez.assert_clean();
-    (broken, said, air)
+    let gone = disconnect_after(&air, cut);
+    Broken {
+        run: broken,
+        said,
+        air,
+        gone,
+    }
 }
 
 /// The first `DISCONNECTED` after the line starting with `after`.
@@ -566,15 +586,15 @@ fn central_disconnecting_mid_frame_ends_both_sides_cleanly() {
     require_netns!();
     // The laptop's link drops after the third tx chunk: the agent's Hello (several chunks at
     // MTU 23) is cut in the middle, and the companion says so in one clear line.
-    let (broken, said, air) = broken_then_paired(
+    let broken = broken_then_paired(
         &["--disconnect-after-indications", "3"],
         "the Bluetooth LE connection was lost while sending chunk",
+        60.0,
+        "INDICATION n=3 ",
     );
-    let error = broken.lost_during_the_hello();
-    assert!(broken.secs < 60.0, "{}", broken.secs);
-    let gone = disconnect_after(&air, "INDICATION n=3 ");
-    assert_eq!(gone, "DISCONNECTED by=central", "{air:?}");
-    eprintln!("companion: {error}\nagent: {said}");
+    let error = broken.run.lost_during_the_hello();
+    assert_eq!(broken.gone, "DISCONNECTED by=central", "{:?}", broken.air);
+    eprintln!("companion: {error}\nagent: {}", broken.said);
 }
 
 #[test]
@@ -585,7 +605,12 @@ fn central_disconnecting_mid_write_ends_both_sides_cleanly() {
     // once and Device1.Connected turns false a little later (--connected-lag-ms): the next
     // write fails with D-Bus's `Method "WriteValue" … doesn't exist` while BlueZ still says
     // "connected", and the companion must still report a lost connection, not that error.
-    let (broken, said, air) = broken_then_paired(
+    let Broken {
+        run: broken,
+        said,
+        air,
+        gone,
+    } = broken_then_paired(
         &[
             "--disconnect-after-writes",
             "2",
@@ -593,9 +618,9 @@ fn central_disconnecting_mid_write_ends_both_sides_cleanly() {
             "300",
         ],
         "in the middle of a frame",
+        60.0,
+        "WRITE n=2 ",
     );
-    assert!(broken.secs < 60.0, "{}", broken.secs);
-    let gone = disconnect_after(&air, "WRITE n=2 ");
     assert_eq!(gone, "DISCONNECTED by=fault", "{air:?}");
     assert!(
         air.iter().any(|l| l == "CONNECTED_FALSE"),
@@ -658,11 +683,14 @@ fn an_indication_never_confirmed_ends_the_session_in_time() {
     // hello deadline or the companion's, whichever fires first, ends it well before the ATT
     // timeout (30 s) would drop the bearer: "link hello failed … while sending chunk 2 of n"
     // or "link hello timed out".
-    let (broken, said, air) = broken_then_paired(&["--no-confirm-after", "2"], "link hello");
-    assert!(broken.secs < 30.0, "{}", broken.secs);
-    let gone = disconnect_after(&air, "CONFIRM_WITHHELD");
-    assert_ne!(gone, "DISCONNECTED by=timeout", "{air:?}");
-    eprintln!("agent: {said}\nstand-in: {gone}");
+    let broken = broken_then_paired(
+        &["--no-confirm-after", "2"],
+        "link hello",
+        30.0,
+        "CONFIRM_WITHHELD",
+    );
+    assert_ne!(broken.gone, "DISCONNECTED by=timeout", "{:?}", broken.air);
+    eprintln!("agent: {}\nstand-in: {}", broken.said, broken.gone);
 }
 
 #[test]
