@@ -538,6 +538,15 @@ pub fn list_namespaces() -> Vec<String> {
         .collect()
 }
 
+/// The harness's namespaces created by the process `pid` (`avsp-<pid>-…`).
+pub fn namespaces_of(pid: u32) -> Vec<String> {
+    let prefix = format!("{NAME_PREFIX}{pid}-");
+    list_namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
 /// The harness's namespaces that belong to a live process, or to none (leftovers).
 pub fn harness_namespaces() -> Vec<String> {
     list_namespaces()

@@ -72,11 +72,7 @@ fn work_dir(p: &ManagedProcess) -> PathBuf {
 }
 
 fn assert_nothing_left(pid: u32, work: &std::path::Path, links_before: &[String]) {
-    let prefix = format!("{}{pid}-", netns::NAME_PREFIX);
-    let left: Vec<String> = netns::list_namespaces()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect();
+    let left = netns::namespaces_of(pid);
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
     assert_eq!(
         root_link_names(),

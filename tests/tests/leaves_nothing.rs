@@ -15,7 +15,7 @@
 
 use std::process::Command;
 
-use avs_pair_tests::netns::{self, LEAK_LEDGER_ENV, NAME_PREFIX};
+use avs_pair_tests::netns::{self, LEAK_LEDGER_ENV};
 use avs_pair_tests::require_netns;
 use avs_pair_tests::world::World;
 
@@ -49,6 +49,13 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Fails on every namespace [`leaks`] finds, naming who left it (`by`).
+#[track_caller]
+fn assert_no_leaks(by: &str) {
+    let leaked = leaks();
+    assert!(leaked.is_empty(), "namespaces left by {by}: {leaked:?}");
+}
+
 fn root_veths() -> Vec<String> {
     let out = std::process::Command::new("ip")
         .args(["-o", "link", "show", "type", "veth"])
@@ -65,27 +72,17 @@ fn no_namespace_or_veth_of_ours_survives() {
     require_netns!();
     let _serial = one_at_a_time();
     // Before building anything (building sweeps stale ones away, into the ledger).
-    let leaked = leaks();
-    assert!(
-        leaked.is_empty(),
-        "namespaces left by finished tests: {leaked:?}"
-    );
+    assert_no_leaks("finished tests");
     let veths_before = root_veths();
 
     let w = World::new(&["speaker"], |b| b).unwrap();
-    let a = w
-        .start_agent("speaker", &w.agent_options("speaker"))
-        .unwrap();
+    let (a, _) = w.start_default_agent("speaker").unwrap();
     let ours = w.net.namespaces();
     let pid = a.process.pid();
-    let mine = format!("{NAME_PREFIX}{}-", std::process::id());
     assert!(netns::list_namespaces().iter().any(|n| ours.contains(n)));
     drop(a);
     drop(w);
-    let left: Vec<String> = netns::list_namespaces()
-        .into_iter()
-        .filter(|n| n.starts_with(&mine))
-        .collect();
+    let left = netns::namespaces_of(std::process::id());
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(
         !avs_pair_tests::cleanup::is_running(nix::unistd::Pid::from_raw(pid as i32)),
@@ -110,11 +107,7 @@ fn no_namespace_or_veth_of_ours_survives() {
 fn after_all_suites_nothing_is_left() {
     require_netns!();
     let _serial = one_at_a_time();
-    let leaked = leaks();
-    assert!(
-        leaked.is_empty(),
-        "namespaces left by the test suites: {leaked:?}"
-    );
+    assert_no_leaks("the test suites");
     let veths: Vec<String> = root_veths()
         .into_iter()
         .filter(|l| l.contains(netns::LINK_NAME))
