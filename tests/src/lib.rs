@@ -5,6 +5,7 @@
 //! - [`process`]: child processes with captured output and readiness lines.
 //! - [`cleanup`]: the process-wide record that makes Ctrl-C leave nothing behind.
 //! - [`bins`]: finding (or building) the real binaries.
+//! - [`bench_args`]: the bench binaries' positional numbers.
 //! - [`stack`]: starting the emulator and device agents, in a namespace or on loopback.
 //! - [`demo`]: the one-command demo (`avs-pair-demo`).
 //! - [`soak`]: the refresh soak (the agent process through thousands of refresh cycles with
@@ -15,6 +16,7 @@
 //! - [`world`]: namespaces + in-process emulator + agents + companion library, for e2e tests
 //!   and the bench.
 
+pub mod bench_args;
 pub mod bins;
 pub mod cleanup;
 pub mod companion;

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use avs_pair_tests::bench_args::positional;
 use device_agent::agent::Agent;
 use device_agent::config::AgentConfig;
 use device_agent::lwa_client::TokenGrant;
@@ -73,12 +74,8 @@ fn main() {
 
 fn run() -> Result<(), BenchError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let clients: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let stage: usize = args
-        .get(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(12)
-        .max(1);
+    let clients: usize = positional(&args, 0, 1000);
+    let stage: usize = positional(&args, 1, 12).max(1);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -20,6 +20,7 @@
 
 use std::time::{Duration, Instant};
 
+use avs_pair_tests::bench_args::positional;
 use avs_pair_tests::netns::LINK_NAME;
 use avs_pair_tests::netns::{TestNet, Unavailable};
 use avs_pair_tests::stack::StackError;
@@ -214,15 +215,11 @@ fn run() -> Result<(), BenchError> {
             _ => args.push(a.clone()),
         }
     }
-    let pairings: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(50);
+    let pairings: usize = positional(&args, 0, 50);
     // The agent's local API serves at most 32 clients at once and 16 per uid (more are turned
     // away); the bench's callers are one uid, so the storm stays within that: each caller holds
     // one connection. 1,000 staged callers: `avs-api-bench`.
-    let callers: usize = args
-        .get(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(16)
-        .min(16);
+    let callers: usize = positional(&args, 1, 16).min(16);
     TestNet::check_available()?;
     avs_pair_tests::cleanup::install_signal_handler();
     let w = World::new(&["speaker"], |b| b)?;

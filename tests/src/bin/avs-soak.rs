@@ -4,16 +4,14 @@
 
 use std::process::ExitCode;
 
+use avs_pair_tests::bench_args::positional;
 use avs_pair_tests::bins::Bins;
 use avs_pair_tests::soak::{self, SoakOptions};
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let cycles = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let seed = args
-        .next()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(rand::random);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cycles = positional(&args, 0, 10_000);
+    let seed = positional(&args, 1, rand::random());
     let bins = match Bins::locate() {
         Ok(b) => b,
         Err(e) => {
