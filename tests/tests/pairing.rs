@@ -43,6 +43,21 @@ async fn run_pair(
     (result, events)
 }
 
+/// The error of a pairing that must fail (`what`, for the message if it did not): `is` knows
+/// its variant, and it maps to exit `kind`.
+#[track_caller]
+fn failed_as<T: std::fmt::Debug>(
+    result: Result<T, PairError>,
+    what: &str,
+    kind: ExitKind,
+    is: impl FnOnce(&PairError) -> bool,
+) -> PairError {
+    let err = result.expect_err(what);
+    assert!(is(&err), "{err:?}");
+    assert_eq!(err.exit_kind(), kind, "{err}");
+    err
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_pairing_links_the_speaker_and_reports_every_step() {
     let setup = setup().await;
@@ -93,12 +108,12 @@ async fn full_pairing_links_the_speaker_and_reports_every_step() {
 
     // Success closes the window: a second pairing is refused with its own exit code.
     let (again, _) = run_pair(&setup, CODE, scripted_browser(&setup.bins, "")).await;
-    let err = again.expect_err("window closed after success");
-    assert!(
-        matches!(&err, PairError::Link(LinkError::Refused(b)) if b.kind == ErrorKind::WindowClosed),
-        "{err:?}"
+    failed_as(
+        again,
+        "window closed after success",
+        ExitKind::NotPairable,
+        |e| matches!(e, PairError::Link(LinkError::Refused(b)) if b.kind == ErrorKind::WindowClosed),
     );
-    assert_eq!(err.exit_kind(), ExitKind::NotPairable);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,12 +122,9 @@ async fn a_wrong_setup_code_is_refused_before_any_login() {
     // per window; tested in device-agent/tests/link.rs), so no waiting out a `busy` answer.
     let setup = setup_with(emulator().await, AgentOptions::unpaced);
     let (result, events) = run_pair(&setup, WRONG_CODE, scripted_browser(&setup.bins, "")).await;
-    let err = result.expect_err("wrong code");
-    assert!(
-        matches!(err, PairError::Link(LinkError::WrongSetupCode { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.exit_kind(), ExitKind::WrongSetupCode);
+    let err = failed_as(result, "wrong code", ExitKind::WrongSetupCode, |e| {
+        matches!(e, PairError::Link(LinkError::WrongSetupCode { .. }))
+    });
     assert!(err.to_string().contains("wrong setup code"));
     assert!(
         !err.to_string().contains(WRONG_CODE),
@@ -158,12 +170,9 @@ exec {browse} "$loc""#
 async fn declining_consent_is_a_user_cancel_with_a_readable_message() {
     let setup = setup().await;
     let (result, _) = run_pair(&setup, CODE, scripted_browser(&setup.bins, "--deny")).await;
-    let err = result.expect_err("denied");
-    assert!(
-        matches!(err, PairError::Login(LoginError::Denied { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.exit_kind(), ExitKind::Cancelled);
+    let err = failed_as(result, "denied", ExitKind::Cancelled, |e| {
+        matches!(e, PairError::Login(LoginError::Denied { .. }))
+    });
     let text = err.to_string();
     assert!(text.contains("declined"), "{text}");
     assert!(text.contains("Run pair again"), "{text}");
@@ -209,6 +218,7 @@ async fn an_expired_code_fails_the_exchange_with_advice() {
             &redirect_uri,
             HandoverTimeouts::default(),
             |_| {},
+            None,
         ),
     )
     .await
@@ -236,15 +246,12 @@ async fn an_agent_killed_mid_pairing_ends_with_a_clear_error() {
     let browser = format!("sh -c {} sh", shell_words::quote(&script));
     let started = std::time::Instant::now();
     let (result, _) = run_pair(&setup, CODE, browser).await;
-    let err = result.expect_err("the speaker is gone");
-    assert!(
+    let err = failed_as(result, "the speaker is gone", ExitKind::Unreachable, |e| {
         matches!(
-            &err,
+            e,
             PairError::Handover(HandoverError::Link(LinkError::StoppedAnswering))
-        ),
-        "{err:?}"
-    );
-    assert_eq!(err.exit_kind(), ExitKind::Unreachable, "{err}");
+        )
+    });
     assert!(
         err.to_string()
             .contains("the speaker stopped answering (restarted?); your sign-in was not used"),
@@ -269,12 +276,8 @@ async fn an_unreachable_speaker_is_reported_as_such() {
         .unwrap();
     let opts = options(&setup, CODE, scripted_browser(&setup.bins, ""));
     let addr = vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))];
-    let err = pair(Target::Address(addr), opts, &mut |_| {})
-        .await
-        .expect_err("nobody listens");
-    assert!(
-        matches!(err, PairError::Link(LinkError::Connect { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.exit_kind(), ExitKind::Unreachable);
+    let result = pair(Target::Address(addr), opts, &mut |_| {}).await;
+    failed_as(result, "nobody listens", ExitKind::Unreachable, |e| {
+        matches!(e, PairError::Link(LinkError::Connect { .. }))
+    });
 }
