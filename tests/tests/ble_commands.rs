@@ -20,7 +20,7 @@ use std::time::Duration;
 use avs_pair_tests::companion::pair_as_alice;
 use avs_pair_tests::gatt_model::ModelSpeaker;
 use companion_app::ble::model::ModelCentral;
-use companion_app::commands;
+use companion_app::commands::{self, StatusReport};
 use companion_app::config::{RedirectTarget, DEFAULT_REDIRECT_URI};
 use companion_app::connect::{Connectors, Target, TcpConnector};
 use companion_app::discovery::{Device, MdnsOptions, TransportKind};
@@ -62,6 +62,22 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what} ends in time"))
 }
 
+/// `avs-companion status [DEVICE] --setup-code CODE` through `via`, bounded; it must answer
+/// (`what` names the case if it does not).
+async fn status_of(
+    device: Option<&str>,
+    via: &Connectors,
+    code: &SetupCode,
+    what: &str,
+) -> StatusReport {
+    bounded(
+        "status",
+        commands::status(discover(device), via, Some(code), LinkTimeouts::default()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
     let speaker = ModelSpeaker::start(CODE).await;
@@ -72,12 +88,7 @@ async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
     let timeouts = LinkTimeouts::default();
 
     // Unpaired, window open: status finds "the" speaker over BLE and reads its auth state.
-    let st = bounded(
-        "status",
-        commands::status(discover(None), &via, Some(&code), timeouts),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("status over BLE: {e}"));
+    let st = status_of(None, &via, &code, "status over BLE").await;
     assert_eq!(st.reached.transport, TransportKind::Ble);
     assert_eq!(st.reached.address, format!("ble {KEY}"));
     assert_eq!(&st.device.id, agent.device_id());
@@ -105,12 +116,7 @@ async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
     // ready to pair); it answers its Hello only (protocol.md §16), so status reports the Hello's
     // summary and says how to open the window, without a handshake the speaker would refuse.
     agent.pairing().close();
-    let st = bounded(
-        "status",
-        commands::status(discover(None), &via, Some(&code), timeouts),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("status of a paired speaker over BLE: {e}"));
+    let st = status_of(None, &via, &code, "status of a paired speaker over BLE").await;
     assert_eq!(st.reached.transport, TransportKind::Ble);
     assert!(st.device.paired, "{:?}", st.device);
     let summary = st.hello.agent.as_ref().expect("the agent's summary");
@@ -146,12 +152,7 @@ async fn status_and_reset_reach_a_speaker_only_bluetooth_can_reach() {
     // Window reopened on the speaker: the account shows, by name.
     agent.pairing().open().expect("the window reopens");
     let name = st.device.name.clone();
-    let st = bounded(
-        "status",
-        commands::status(discover(Some(&name)), &via, Some(&code), timeouts),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("status by name over BLE: {e}"));
+    let st = status_of(Some(&name), &via, &code, "status by name over BLE").await;
     let auth = st.auth.expect("the auth state");
     assert_eq!(auth.auth_state, AuthState::Refreshed);
     assert_eq!(
