@@ -188,16 +188,27 @@ async fn a_speaker_seen_over_mdns_and_ble_is_one_device_and_ble_rescues_a_dead_a
     stack.stop().await;
 }
 
-/// Runs one attempt with `faults`, expects it to fail, then pairs cleanly.
-async fn fails_then_pairs(faults: ModelFaults, check: impl FnOnce(&PairError)) {
+/// Runs one attempt with the faults `inject` sets (on top of none), which must fail on the link
+/// during the Hello and tear the link down, then pairs cleanly. Returns the attempt's error.
+async fn fails_in_the_hello_then_pairs(inject: impl FnOnce(&mut ModelFaults)) -> LinkError {
+    let mut faults = ModelFaults::default();
+    inject(&mut faults);
     let stack = ModelSpeaker::start(CODE).await;
     let clean = stack.central(ModelConnection::mtu(23), KEY);
     let (_discovery, device) = discover(&clean).await;
     let faulty = stack.central(ModelConnection::mtu(23).faults(faults), KEY);
     let t0 = Instant::now();
     let (result, _) = run_pair(&stack, &faulty, device.clone()).await;
-    let err = result.expect_err("the faulty attempt fails");
-    check(&err);
+    let err = match result.expect_err("the faulty attempt fails") {
+        PairError::Link(e) => e,
+        other => panic!("{other:?}"),
+    };
+    match &err {
+        LinkError::Closed { during } | LinkError::Protocol { during, .. } => {
+            assert_eq!(*during, "the hello", "{err:?}")
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
     let control = &faulty.connections()[0];
     assert!(control.is_disconnected(), "the failed link is torn down");
@@ -207,51 +218,29 @@ async fn fails_then_pairs(faults: ModelFaults, check: impl FnOnce(&PairError)) {
     result.unwrap_or_else(|e| panic!("retry failed: {e}"));
     assert!(stack.agent.delegate().is_paired());
     stack.stop().await;
+    err
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_indication_ends_the_attempt_with_a_clear_error() {
     // The agent's Hello is about 16 indications at MTU 23: the third one vanishes after its
     // confirmation (the only way a confirmed value can go missing: a faulty stack).
-    let faults = ModelFaults {
-        lose_indication: Some(3),
-        ..ModelFaults::default()
-    };
-    fails_then_pairs(faults, |err| match err {
-        PairError::Link(LinkError::Protocol { during, detail }) => {
-            assert_eq!(*during, "the hello");
-            assert!(detail.contains("lost or repeated"), "{detail}");
-        }
-        other => panic!("{other:?}"),
-    })
-    .await;
+    let err = fails_in_the_hello_then_pairs(|f| f.lose_indication = Some(3)).await;
+    assert!(
+        matches!(&err, LinkError::Protocol { detail, .. } if detail.contains("lost or repeated")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnect_mid_frame_ends_the_attempt_cleanly_either_way() {
     // Companion → agent: the link drops after the 3rd chunk of the companion's Hello.
-    let faults = ModelFaults {
-        disconnect_after_writes: Some(3),
-        ..ModelFaults::default()
-    };
-    fails_then_pairs(faults, |err| match err {
-        PairError::Link(e @ LinkError::Closed { during }) => {
-            assert_eq!(*during, "the hello");
-            assert!(e.speaker_lost());
-        }
-        other => panic!("{other:?}"),
-    })
-    .await;
+    let err = fails_in_the_hello_then_pairs(|f| f.disconnect_after_writes = Some(3)).await;
+    assert!(matches!(err, LinkError::Closed { .. }), "{err:?}");
+    assert!(err.speaker_lost());
     // Agent → companion: the link drops inside the agent's Hello.
-    let faults = ModelFaults {
-        disconnect_after_indications: Some(5),
-        ..ModelFaults::default()
-    };
-    fails_then_pairs(faults, |err| match err {
-        PairError::Link(LinkError::Closed { during }) => assert_eq!(*during, "the hello"),
-        other => panic!("{other:?}"),
-    })
-    .await;
+    let err = fails_in_the_hello_then_pairs(|f| f.disconnect_after_indications = Some(5)).await;
+    assert!(matches!(err, LinkError::Closed { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
