@@ -14,13 +14,14 @@
 
 mod common;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use avs_pair_tests::companion::link_only_mdns as link_only;
-use avs_pair_tests::netns::LINK_NAME;
+use avs_pair_tests::netns::{TestNet, LINK_NAME};
 use avs_pair_tests::require_netns;
+use avs_pair_tests::stack::AgentProcess;
 use companion_app::discovery::{oneshot, Discovery, MdnsOptions};
 use mdns_sd::TxtProperties;
 use nix::sys::signal::{kill, Signal};
@@ -32,12 +33,18 @@ use shared_protocol::ids::DeviceId;
 /// from a multicast query.
 const INSIDE_THE_RATE_LIMIT: Duration = Duration::from_millis(800);
 
+/// What the laptop must find of the speaker `agent` (on `net`'s speaker host): its address on
+/// the link and its device id.
+fn to_be_found(net: &TestNet, agent: &AgentProcess) -> (Ipv4Addr, DeviceId) {
+    let ip = net.host("speaker").unwrap().addr;
+    (ip, DeviceId::new(agent.device_id.clone()))
+}
+
 #[test]
 fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
     require_netns!();
     let (_, net, _dir, agent) = common::advertising_speaker(|_| {});
-    let speaker_ip = net.host("speaker").unwrap().addr;
-    let id = DeviceId::new(agent.device_id.clone());
+    let (speaker_ip, id) = to_be_found(&net, &agent);
     let port = agent.port();
 
     let answers = net
@@ -89,8 +96,7 @@ fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
 fn a_speaker_seen_only_by_the_one_shot_query_leaves_the_list_when_it_dies() {
     require_netns!();
     let (_, net, _dir, agent) = common::advertising_speaker(|_| {});
-    let speaker_ip = net.host("speaker").unwrap().addr;
-    let id = DeviceId::new(agent.device_id.clone());
+    let (speaker_ip, id) = to_be_found(&net, &agent);
     let agent_pid = agent.process.pid();
 
     let (first, gone) = net
