@@ -221,6 +221,22 @@ impl MockNm {
             .or_else(|| dbus::arg::cast::<Vec<u8>>(&**v).cloned())
     }
 
+    /// Asserts that a failed join of `ssid` was undone: Home is active again and the new
+    /// profile is deleted.
+    #[track_caller]
+    fn assert_rolled_back_from(&self, ssid: &[u8]) {
+        let ssid_text = String::from_utf8_lossy(ssid);
+        assert_eq!(
+            self.active_ssid().as_deref(),
+            Some(&b"Home"[..]),
+            "Home is active again after {ssid_text}"
+        );
+        assert!(
+            !self.profiles().iter().any(|p| p == ssid),
+            "the profile of {ssid_text} is deleted"
+        );
+    }
+
     /// The SSIDs of all saved profiles.
     fn profiles(&self) -> Vec<Vec<u8>> {
         let (conns,): (Vec<Path<'static>>,) = self
@@ -342,15 +358,7 @@ async fn wrong_password_rolls_back_to_the_previous_network() {
         _ => unreachable!(),
     }
     assert!(stages.contains(&WifiStage::Authenticating), "{stages:?}");
-    assert_eq!(
-        nm.active_ssid().as_deref(),
-        Some(&b"Home"[..]),
-        "Home is active again"
-    );
-    assert!(
-        !nm.profiles().iter().any(|p| p == b"Lab"),
-        "the new profile is deleted"
-    );
+    nm.assert_rolled_back_from(b"Lab");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,8 +374,7 @@ async fn ssid_not_found() {
     hidden.hidden = true;
     let (r, _) = connect(&net, hidden).await;
     assert_eq!(reason(&r), Some(WifiFailure::NetworkNotFound), "{r:?}");
-    assert_eq!(nm.active_ssid().as_deref(), Some(&b"Home"[..]));
-    assert!(!nm.profiles().iter().any(|p| p == b"Nowhere"));
+    nm.assert_rolled_back_from(b"Nowhere");
     // Enterprise is refused as unsupported, without touching the current network.
     let (r, _) = connect(&net, req("Office", Some("password1"))).await;
     assert_eq!(reason(&r), Some(WifiFailure::UnsupportedSecurity));
@@ -391,15 +398,7 @@ async fn no_internet_rolls_back_and_reports_offline() {
     let (r, stages) = connect(&net, req("Cafe", None)).await;
     assert_eq!(reason(&r), Some(WifiFailure::NoInternet), "{r:?}");
     assert_eq!(stages.last(), Some(&WifiStage::CheckingInternet));
-    assert_eq!(
-        nm.active_ssid().as_deref(),
-        Some(&b"Home"[..]),
-        "rolled back"
-    );
-    assert!(
-        !nm.profiles().iter().any(|p| p == b"Cafe"),
-        "profile deleted"
-    );
+    nm.assert_rolled_back_from(b"Cafe");
     // The status the companion sees: offline, so it must not open the sign-in.
     let status = net.status().await;
     assert!(!status.online);
