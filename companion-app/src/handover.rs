@@ -112,35 +112,11 @@ impl HandoverError {
 }
 
 /// Sends the code and follows the speaker to its `AuthResult`. `on_progress` sees each stage.
-/// A `ConfirmAccountSwitch` question is answered "replace" (the behaviour before protocol
-/// 1.2); [`hand_over_confirming`] asks someone instead.
-pub async fn hand_over<T: FrameTransport>(
-    session: &mut LinkSession<T>,
-    session_id: SessionId,
-    code: AuthorizationCode,
-    client_id: &ClientId,
-    redirect_uri: &RedirectUri,
-    timeouts: HandoverTimeouts,
-    on_progress: impl FnMut(ProgressStage),
-) -> Result<Linked, HandoverError> {
-    hand_over_confirming(
-        session,
-        session_id,
-        code,
-        client_id,
-        redirect_uri,
-        timeouts,
-        on_progress,
-        None,
-    )
-    .await
-}
-
-/// [`hand_over`], putting the speaker's account-switch question to `confirm` (`None`: replace
-/// without asking). The user's thinking time does not count against `timeouts`; the speaker's
-/// own deadline (`answer_within_secs`) bounds it.
+/// A `ConfirmAccountSwitch` question goes to `confirm`; `None` answers "replace" without asking
+/// (the behaviour before protocol 1.2). The user's thinking time does not count against
+/// `timeouts`; the speaker's own deadline (`answer_within_secs`) bounds it.
 #[allow(clippy::too_many_arguments)]
-pub async fn hand_over_confirming<T: FrameTransport>(
+pub async fn hand_over<T: FrameTransport>(
     session: &mut LinkSession<T>,
     session_id: SessionId,
     code: AuthorizationCode,
@@ -356,19 +332,32 @@ mod tests {
         AuthFailureClass::Internal,
     ];
 
+    /// A failure of `class` with LWA's `error` and the speaker's `description`; nothing else.
+    fn failure(
+        class: AuthFailureClass,
+        error: AuthError,
+        description: Option<&str>,
+    ) -> AuthFailure {
+        AuthFailure {
+            class,
+            error,
+            lwa_error: None,
+            description: description.map(Into::into),
+            retry_with_same_code: false,
+            linked_by_other: None,
+        }
+    }
+
+    /// The advice for `f` with a loopback redirect URI.
+    fn advised(f: &AuthFailure) -> String {
+        advice(f, &"http://127.0.0.1:1/cb".into(), &"cid".into())
+    }
+
     #[test]
     fn every_class_says_what_to_do_and_the_sentences_differ() {
         let mut seen = std::collections::HashSet::new();
         for class in ALL {
-            let f = AuthFailure {
-                class,
-                error: AuthError::UnknownError,
-                lwa_error: None,
-                description: None,
-                retry_with_same_code: false,
-                linked_by_other: None,
-            };
-            let s = advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into());
+            let s = advised(&failure(class, AuthError::UnknownError, None));
             assert!(s.len() > 40, "{class:?}: {s}");
             assert!(
                 [
@@ -388,29 +377,18 @@ mod tests {
     #[test]
     fn a_speaker_refused_grant_is_told_in_the_speakers_words_and_nothing_is_promised() {
         let reason = "LWA gave no refresh token: this client id needs a secret; use the client id of your companion app's Android/iOS settings or 'Other devices and platforms'";
-        let f = AuthFailure {
-            class: AuthFailureClass::InvalidClient,
-            error: AuthError::InvalidValue,
-            lwa_error: None,
-            description: Some(reason.into()),
-            retry_with_same_code: false,
-            linked_by_other: None,
-        };
-        assert_eq!(
-            advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into()),
-            reason
+        let f = failure(
+            AuthFailureClass::InvalidClient,
+            AuthError::InvalidValue,
+            Some(reason),
         );
+        assert_eq!(advised(&f), reason);
         let f = AuthFailure {
-            class: AuthFailureClass::ServerError,
-            error: AuthError::ServerError,
-            lwa_error: None,
-            description: None,
             retry_with_same_code: true,
-            linked_by_other: None,
+            ..failure(AuthFailureClass::ServerError, AuthError::ServerError, None)
         };
-        let s = advice(&f, &"http://127.0.0.1:1/cb".into(), &"cid".into());
         assert_eq!(
-            s,
+            advised(&f),
             "Amazon's login service had an error; wait a minute and run pair again"
         );
     }
@@ -418,12 +396,12 @@ mod tests {
     #[test]
     fn redirect_uri_problems_name_the_allowed_return_urls() {
         let f = AuthFailure {
-            class: AuthFailureClass::InvalidRequest,
-            error: AuthError::InvalidRequest,
             lwa_error: Some("invalid_request".into()),
-            description: Some("redirect_uri mismatch".into()),
-            retry_with_same_code: false,
-            linked_by_other: None,
+            ..failure(
+                AuthFailureClass::InvalidRequest,
+                AuthError::InvalidRequest,
+                Some("redirect_uri mismatch"),
+            )
         };
         let s = advice(
             &f,

@@ -32,7 +32,7 @@ use crate::ble::BleCentral;
 use crate::config::RedirectTarget;
 use crate::connect::{find, Connectors, Found, Wanted};
 use crate::error::PairError;
-use crate::handover::{hand_over_confirming, HandoverError, HandoverTimeouts};
+use crate::handover::{hand_over, HandoverError, HandoverTimeouts};
 use crate::link::LinkTimeouts;
 use crate::login::{browser, preflight, Browser, LoginNotice, LoginWait, PendingLogin};
 use crate::wifi::{self, JoinEvent, WifiChooser};
@@ -476,7 +476,7 @@ pub async fn pair(
     let t0 = Instant::now();
     let mut attempt = 0;
     let linked = loop {
-        let result = hand_over_confirming(
+        let result = hand_over(
             &mut session,
             info.session_id,
             code.clone(),

@@ -37,18 +37,10 @@ pub enum InfoError {
 pub fn from_info(peripheral: &str, info: &[u8]) -> Result<Sighting, InfoError> {
     let text = std::str::from_utf8(info)?;
     let txt = TxtRecord::from_ble_info(text)?;
-    Ok(Sighting {
-        source_key: peripheral.to_owned(),
-        device_id: txt.device_id,
-        friendly_name: txt.friendly_name,
-        paired: txt.paired,
-        pairing: txt.pairing,
-        protocol_major: txt.protocol_major,
-        needs_network: txt.needs_network,
-        endpoint: Endpoint::Ble {
-            peripheral: peripheral.to_owned(),
-        },
-    })
+    let endpoint = Endpoint::Ble {
+        peripheral: peripheral.to_owned(),
+    };
+    Ok(Sighting::from_txt(peripheral, txt, endpoint))
 }
 
 /// A report from the advertisement alone: the id from the local name (refused when it may have

@@ -235,19 +235,15 @@ fn sighting(
     addrs: Vec<SocketAddr>,
 ) -> Option<SourceEvent> {
     match TxtRecord::from_properties(props) {
-        Ok(txt) => Some(SourceEvent::Seen(Sighting {
-            source_key: fullname.to_owned(),
-            device_id: txt.device_id,
-            friendly_name: txt.friendly_name,
-            paired: txt.paired,
-            pairing: txt.pairing,
-            protocol_major: txt.protocol_major,
-            needs_network: txt.needs_network,
-            endpoint: Endpoint::Tcp {
+        Ok(txt) => {
+            let endpoint = Endpoint::Tcp {
                 addrs,
                 instance: fullname.to_owned(),
-            },
-        })),
+            };
+            Some(SourceEvent::Seen(Sighting::from_txt(
+                fullname, txt, endpoint,
+            )))
+        }
         Err(e) => {
             tracing::debug!(instance = %fullname, "ignoring a service with a bad TXT record: {e}");
             None

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use shared_protocol::discovery::PairingState;
+use shared_protocol::discovery::{PairingState, TxtRecord};
 use shared_protocol::ids::DeviceId;
 use tokio::sync::{broadcast, mpsc};
 
@@ -101,6 +101,23 @@ pub struct Sighting {
     pub needs_network: bool,
     /// How to reach it.
     pub endpoint: Endpoint,
+}
+
+impl Sighting {
+    /// The sighting a speaker's record describes (the mDNS TXT record or the BLE information
+    /// characteristic: the same keys), seen under `source_key`, reachable at `endpoint`.
+    pub fn from_txt(source_key: &str, txt: TxtRecord, endpoint: Endpoint) -> Self {
+        Self {
+            source_key: source_key.to_owned(),
+            device_id: txt.device_id,
+            friendly_name: txt.friendly_name,
+            paired: txt.paired,
+            pairing: txt.pairing,
+            protocol_major: txt.protocol_major,
+            needs_network: txt.needs_network,
+            endpoint,
+        }
+    }
 }
 
 /// What a source reports.

@@ -146,6 +146,34 @@ fn listen_error((addr, e): (SocketAddr, io::Error)) -> LoginError {
     }
 }
 
+/// The address the first of `listeners` got (`for_what` names the request in the error).
+fn first_addr(
+    listeners: &[TcpListener],
+    for_what: &dyn std::fmt::Display,
+) -> Result<SocketAddr, LoginError> {
+    listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .ok_or_else(|| LoginError::Listen {
+            addr: for_what.to_string(),
+            reason: "no address bound".into(),
+        })
+}
+
+/// Plain-HTTP listeners on `ip`, any free port, for the start URL only; and their address.
+async fn bind_launcher(ip: IpAddr) -> Result<(Vec<Bound>, SocketAddr), LoginError> {
+    let listeners = bind_all(&[ip], 0, false).await.map_err(listen_error)?;
+    let addr = first_addr(&listeners, &ip)?;
+    let bound = listeners
+        .into_iter()
+        .map(|listener| Bound {
+            listener,
+            tls: None,
+        })
+        .collect();
+    Ok((bound, addr))
+}
+
 impl RedirectListener {
     /// Binds for `url` (a loopback http/https URL), as the module docs say.
     pub async fn bind(url: &Url, tls: bool) -> Result<Self, LoginError> {
@@ -172,13 +200,7 @@ impl RedirectListener {
                 }
             }
         };
-        let first = listeners
-            .first()
-            .and_then(|l| l.local_addr().ok())
-            .ok_or_else(|| LoginError::Listen {
-                addr: url.to_string(),
-                reason: "no address bound".into(),
-            })?;
+        let first = first_addr(&listeners, url)?;
         let mut actual = url.clone();
         if url.port().is_none() {
             actual
@@ -202,20 +224,8 @@ impl RedirectListener {
             .collect();
         let launcher = if tls {
             // The start URL over plain HTTP, on the same loopback address.
-            let l = bind_all(&[first.ip()], 0, false)
-                .await
-                .map_err(listen_error)?;
-            let addr =
-                l.first()
-                    .and_then(|l| l.local_addr().ok())
-                    .ok_or_else(|| LoginError::Listen {
-                        addr: first.ip().to_string(),
-                        reason: "no address bound".into(),
-                    })?;
-            bound.extend(l.into_iter().map(|listener| Bound {
-                listener,
-                tls: None,
-            }));
+            let (launcher, addr) = bind_launcher(first.ip()).await?;
+            bound.extend(launcher);
             addr
         } else {
             first
@@ -231,23 +241,7 @@ impl RedirectListener {
     /// A listener that serves only the start URL, on 127.0.0.1 (for redirect URIs the
     /// companion cannot listen on: the user pastes the address they land on).
     pub async fn launcher_only() -> Result<Self, LoginError> {
-        let l = bind_all(&[IpAddr::V4(Ipv4Addr::LOCALHOST)], 0, false)
-            .await
-            .map_err(listen_error)?;
-        let addr =
-            l.first()
-                .and_then(|l| l.local_addr().ok())
-                .ok_or_else(|| LoginError::Listen {
-                    addr: Ipv4Addr::LOCALHOST.to_string(),
-                    reason: "no address bound".into(),
-                })?;
-        let bound = l
-            .into_iter()
-            .map(|listener| Bound {
-                listener,
-                tls: None,
-            })
-            .collect();
+        let (bound, addr) = bind_launcher(IpAddr::V4(Ipv4Addr::LOCALHOST)).await?;
         Self::assemble(bound, addr, None, None)
     }
 

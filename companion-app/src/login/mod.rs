@@ -446,6 +446,46 @@ mod tests {
         }
     }
 
+    /// Waiting for a pasted address from `pasted` (no browser: a person opens the URL).
+    fn paste_only(pasted: mpsc::Receiver<String>, timeout: Duration) -> LoginWait {
+        LoginWait {
+            browser: None,
+            pasted: Some(pasted),
+            timeout,
+            browser_failure_is_fatal: false,
+        }
+    }
+
+    /// A prepared login whose redirect listener is waiting (no browser, no paste).
+    struct Listening {
+        /// The authorize URL's `state`.
+        state: String,
+        /// The redirect URI, as text.
+        redirect: String,
+        /// The authorize URL.
+        authorize: Url,
+        /// The start URL.
+        start_url: Url,
+        /// The listener's first address.
+        addr: SocketAddr,
+        /// The waiting login.
+        task: tokio::task::JoinHandle<Result<AuthorizationCode, LoginError>>,
+    }
+
+    /// [`prepared`], then waiting for up to `timeout` on its listener alone.
+    async fn listening(timeout: Duration) -> Listening {
+        let login = prepared().await;
+        let authorize = login.authorize_url().clone();
+        Listening {
+            state: query_param(&authorize, "state"),
+            redirect: login.redirect_uri().to_string(),
+            start_url: login.url().clone(),
+            addr: login.local_addrs()[0],
+            authorize,
+            task: tokio::spawn(login.complete(listener_only(timeout))),
+        }
+    }
+
     /// A browser-like client that does not follow redirects (the tests look at each hop).
     fn http() -> reqwest::Client {
         reqwest::Client::builder()
@@ -541,10 +581,8 @@ mod tests {
     /// fail with StateMismatch; now it is answered and ignored).
     #[tokio::test]
     async fn forged_redirects_are_ignored_and_the_real_one_completes() {
-        let login = prepared().await;
-        let state = query_param(login.authorize_url(), "state");
-        let redirect = login.redirect_uri().to_string();
-        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(20))));
+        let login = listening(Duration::from_secs(20)).await;
+        let (state, redirect) = (&login.state, &login.redirect);
         for forged in [
             "code=EVIL&state=not-ours".to_owned(),
             "code=EVIL".to_owned(),
@@ -557,22 +595,24 @@ mod tests {
         }
         let (status, _) = get(&format!("{redirect}?code=REAL&state={state}")).await;
         assert_eq!(status, 200);
-        let code = task.await.unwrap().expect("the real redirect completes");
+        let code = login
+            .task
+            .await
+            .unwrap()
+            .expect("the real redirect completes");
         assert_eq!(code.expose_secret(), "REAL");
     }
 
     /// An error redirect carrying our state is Amazon's answer: it ends the login.
     #[tokio::test]
     async fn an_error_with_our_state_ends_the_login() {
-        let login = prepared().await;
-        let state = query_param(login.authorize_url(), "state");
-        let redirect = login.redirect_uri().to_string();
-        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(20))));
+        let login = listening(Duration::from_secs(20)).await;
+        let (state, redirect) = (&login.state, &login.redirect);
         let (status, body) = get(&format!("{redirect}?error=access_denied&state={state}")).await;
         assert_eq!(status, 400);
         assert!(body.contains("declined"), "{body}");
         assert!(matches!(
-            task.await.unwrap(),
+            login.task.await.unwrap(),
             Err(LoginError::Denied { .. })
         ));
     }
@@ -615,27 +655,26 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn another_users_connections_are_refused_and_the_owner_still_signs_in() {
-        let login = prepared().await;
-        let state = query_param(login.authorize_url(), "state");
-        let authorize = login.authorize_url().clone();
-        let start_url = login.url().clone();
-        let redirect = login.redirect_uri().to_string();
-        let addr = login.local_addrs()[0];
-        let task = tokio::spawn(login.complete(listener_only(Duration::from_secs(30))));
+        let login = listening(Duration::from_secs(30)).await;
+        let (state, redirect, start_url) = (&login.state, &login.redirect, &login.start_url);
 
         // The other user tries the start URL (it is on the browser's command line)...
-        let r = get_as_nobody(addr, start_url.path()).await;
+        let r = get_as_nobody(login.addr, start_url.path()).await;
         assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
         assert!(r.contains("another user"), "{r}");
         // ...and delivers their own code with the owner's state.
-        let r = get_as_nobody(addr, &format!("/authresponse?code=BOBS-CODE&state={state}")).await;
+        let r = get_as_nobody(
+            login.addr,
+            &format!("/authresponse?code=BOBS-CODE&state={state}"),
+        )
+        .await;
         assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
 
         // Neither spent nor ended anything: the owner's browser still gets through.
-        assert_eq!(start(&start_url).await, authorize);
+        assert_eq!(start(start_url).await, login.authorize);
         let (status, _) = get(&format!("{redirect}?code=ALICES-CODE&state={state}")).await;
         assert_eq!(status, 200);
-        let code = task.await.unwrap().unwrap();
+        let code = login.task.await.unwrap().unwrap();
         assert_eq!(code.expose_secret(), "ALICES-CODE");
     }
 
@@ -718,17 +757,9 @@ mod tests {
         let (tx, mut notices) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             login
-                .complete_observed(
-                    LoginWait {
-                        browser: None,
-                        pasted: Some(rx),
-                        timeout: Duration::from_secs(20),
-                        browser_failure_is_fatal: false,
-                    },
-                    &mut |n| {
-                        let _ = tx.send(n);
-                    },
-                )
+                .complete_observed(paste_only(rx, Duration::from_secs(20)), &mut |n| {
+                    let _ = tx.send(n);
+                })
                 .await
         });
         lines.send("garbage".into()).await.unwrap();
@@ -759,12 +790,7 @@ mod tests {
         let login = prepared().await;
         let state = query_param(login.authorize_url(), "state");
         let (lines, rx) = mpsc::channel(8);
-        let task = tokio::spawn(login.complete(LoginWait {
-            browser: None,
-            pasted: Some(rx),
-            timeout: Duration::from_secs(20),
-            browser_failure_is_fatal: false,
-        }));
+        let task = tokio::spawn(login.complete(paste_only(rx, Duration::from_secs(20))));
         lines
             .send(format!(
                 "http://127.0.0.1/x?error=access_denied&state={state}"
@@ -809,12 +835,7 @@ mod tests {
         let start_url = login.url().clone();
         let state = query_param(&authorize, "state");
         let (tx, rx) = mpsc::channel(4);
-        let task = tokio::spawn(login.complete(LoginWait {
-            browser: None,
-            pasted: Some(rx),
-            timeout: Duration::from_secs(10),
-            browser_failure_is_fatal: false,
-        }));
+        let task = tokio::spawn(login.complete(paste_only(rx, Duration::from_secs(10))));
         assert_eq!(start(&start_url).await, authorize);
         tx.send(String::new()).await.unwrap();
         tx.send(format!("amzn://com.example.app?code=P&state={state}"))
