@@ -3,6 +3,7 @@
 //! The agent and the companion never link each other's code; this crate is the contract.
 //!
 //! - [`secret`], [`ids`]: typed secrets (redacted, zeroized) and identifiers.
+//! - [`json`]: JSON errors described without the JSON (which may hold a secret).
 //! - [`pkce`]: RFC 7636 verifier and S256 challenge; the verifier never leaves the device.
 //! - [`lwa`]: Login with Amazon wire types, the authorize-URL builder, the SDK error mapping.
 //! - [`message`]: link messages: a plain phase, then a sealed phase with one message set per
@@ -20,6 +21,7 @@ pub mod discovery;
 pub mod frame;
 pub mod gatt;
 pub mod ids;
+pub mod json;
 pub mod lwa;
 pub mod message;
 pub mod pkce;

@@ -12,9 +12,10 @@ use zeroize::Zeroizing;
 
 use std::marker::PhantomData;
 
-use super::error::{describe_json_error, SessionError};
+use super::error::SessionError;
 use super::side::{AgentSide, CompanionSide, Side};
 use crate::frame::{FrameError, FrameTransport, MAX_FRAME_LEN};
+use crate::json::describe_json_error;
 use crate::message::{Hello, WireMessage};
 use crate::secret::SecretKey;
 

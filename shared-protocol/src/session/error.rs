@@ -71,14 +71,3 @@ pub enum SessionError {
     #[error("the session already ended after an earlier error")]
     Dead,
 }
-
-/// A serde_json error described without any of the input's content (which may hold a secret).
-pub(crate) fn describe_json_error(err: &serde_json::Error) -> String {
-    let what = match err.classify() {
-        serde_json::error::Category::Io => "I/O error",
-        serde_json::error::Category::Syntax => "invalid JSON",
-        serde_json::error::Category::Data => "JSON does not match the message schema",
-        serde_json::error::Category::Eof => "JSON ends early",
-    };
-    format!("{what} at line {} column {}", err.line(), err.column())
-}

@@ -28,12 +28,13 @@ use spake2::{Ed25519Group, Identity, Password, Spake2};
 use zeroize::Zeroizing;
 
 use super::cipher::{AgentSession, CompanionSession, SecureSession};
-use super::error::{describe_json_error, ClientAuthFailure, HandshakeError};
+use super::error::{ClientAuthFailure, HandshakeError};
 use super::keys::{
     confirm_tag, verify_confirm, SessionKeys, Transcript, AGENT_IDENTITY, COMPANION_IDENTITY,
 };
 use super::side::Side;
 use crate::frame::FrameTransport;
+use crate::json::describe_json_error;
 use crate::message::{
     check_compatible, ErrorBody, ErrorKind, Hello, PlainMessage, Role, WireMessage,
 };
