@@ -146,18 +146,11 @@ async fn next(rx: &mut AuthStates) -> (AuthState, u64) {
         .expect("subscription open")
 }
 
-/// One request line, one answer line (None: closed without an answer).
+/// One request line, one answer line (None: closed without an answer, or anything failed).
 async fn raw_call(socket: &std::path::Path, line: &str) -> Option<serde_json::Value> {
-    let s = tokio::net::UnixStream::connect(socket).await.ok()?;
-    let (r, mut w) = s.into_split();
-    w.write_all(format!("{line}\n").as_bytes()).await.ok()?;
-    let mut answer = String::new();
-    let mut r = BufReader::new(r);
-    tokio::time::timeout(Duration::from_secs(5), r.read_line(&mut answer))
-        .await
-        .ok()?
-        .ok()?;
-    serde_json::from_str(&answer).ok()
+    let request = serde_json::from_str(line).unwrap();
+    let answer = common::api_line(socket, &request, Duration::from_secs(5)).await;
+    answer.ok().flatten()
 }
 
 /// Issue 12.3: forty clients subscribe and hang up; their places come back at once, so token

@@ -123,7 +123,6 @@ use lwa_emulator::{Emulator, RunningEmulator};
 use rand::{rngs::StdRng, SeedableRng as _};
 use shared_protocol::message::{ErrorKind, PairingWindow};
 use shared_protocol::session::HandshakeError;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 mod common;
 // The agent's setup code in these rounds is `common::CODE`; the guesser types `WRONG_CODE`.
@@ -155,23 +154,13 @@ fn start_agent(emu: &RunningEmulator, state: &Path) -> AgentProcess {
     )
 }
 
-/// One request line to the agent's local API, one answer line back (raw JSON: the test speaks
-/// the documented wire format, not the crate's types).
+/// One request line to the agent's local API, one answer line back (a close without one is
+/// `UnexpectedEof`).
 async fn api(socket: &str, req: serde_json::Value) -> std::io::Result<serde_json::Value> {
-    let stream = tokio::net::UnixStream::connect(socket).await?;
-    let (r, mut w) = stream.into_split();
-    let mut line = serde_json::to_vec(&req).unwrap();
-    line.push(b'\n');
-    w.write_all(&line).await?;
-    let mut answer = String::new();
-    let mut r = tokio::io::BufReader::new(r);
-    let n = tokio::time::timeout(Duration::from_secs(30), r.read_line(&mut answer))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "api answer"))??;
-    if n == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    serde_json::from_str(&answer).map_err(std::io::Error::other)
+    let within = Duration::from_secs(30);
+    common::api_line(Path::new(socket), &req, within)
+        .await?
+        .ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into())
 }
 
 async fn current_token(socket: &str) -> std::io::Result<Option<String>> {

@@ -266,6 +266,33 @@ pub async fn api_once(
     got.expect("an answer")
 }
 
+/// One request line to the agent's local API on `socket` and its one answer line, as raw JSON
+/// (the documented wire format, not the crate's types): `Ok(None)` when the agent closed the
+/// connection without answering, `TimedOut` when nothing came `within`.
+pub async fn api_line(
+    socket: &Path,
+    request: &serde_json::Value,
+    within: Duration,
+) -> std::io::Result<Option<serde_json::Value>> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let stream = tokio::net::UnixStream::connect(socket).await?;
+    let (r, mut w) = stream.into_split();
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    let mut answer = String::new();
+    let mut r = tokio::io::BufReader::new(r);
+    let n = tokio::time::timeout(within, r.read_line(&mut answer))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "local API answer"))??;
+    if n == 0 {
+        return Ok(None);
+    }
+    serde_json::from_str(&answer)
+        .map(Some)
+        .map_err(std::io::Error::other)
+}
+
 /// Tells the agent, over its local API on `socket`, that AVS refused `token`.
 pub async fn report_auth_failure(socket: &Path, token: &shared_protocol::secret::AccessToken) {
     let request = device_agent::local_api::ApiRequest::AuthFailure {
