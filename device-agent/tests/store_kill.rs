@@ -19,28 +19,27 @@ const ROUND_ENV: &str = "AVS_STORE_KILL_ROUND";
 #[test]
 #[ignore = "child process of store_survives_kill_at_random_points"]
 fn store_writer_child() {
-    let Ok(dir) = std::env::var(DIR_ENV) else {
-        return;
-    };
-    let round: u64 = std::env::var(ROUND_ENV).unwrap().parse().unwrap();
-    let store = TokenStore::open(std::path::Path::new(&dir)).unwrap();
-    for i in 0u64.. {
-        store
-            .save(&StoredTokens {
-                // Long, varying content so a torn write would show.
-                refresh_token: RefreshToken::new(format!(
-                    "Atzr|{round}-{i}-{}",
-                    "x".repeat((i % 900) as usize)
-                )),
-                client_id: ClientId::new("amzn1.application-oa2-client.kill"),
-                account: None,
-                verified: true,
-            })
-            .unwrap();
-        if i == 0 {
-            println!("WRITER_READY");
+    common::child::as_child(DIR_ENV, |dir| {
+        let round: u64 = std::env::var(ROUND_ENV).unwrap().parse().unwrap();
+        let store = TokenStore::open(dir).unwrap();
+        for i in 0u64.. {
+            store
+                .save(&StoredTokens {
+                    // Long, varying content so a torn write would show.
+                    refresh_token: RefreshToken::new(format!(
+                        "Atzr|{round}-{i}-{}",
+                        "x".repeat((i % 900) as usize)
+                    )),
+                    client_id: ClientId::new("amzn1.application-oa2-client.kill"),
+                    account: None,
+                    verified: true,
+                })
+                .unwrap();
+            if i == 0 {
+                println!("WRITER_READY");
+            }
         }
-    }
+    });
 }
 
 fn parse(token: &str) -> (u64, u64) {
@@ -61,14 +60,7 @@ fn store_survives_kill_at_random_points() {
     let mut kills = 0;
     for round in 0..40u64 {
         let mut child = Command::new(&exe)
-            .args([
-                "store_writer_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-                "-q",
-            ])
+            .args(common::child::args("store_writer_child"))
             .env(DIR_ENV, dir.path())
             .env(ROUND_ENV, round.to_string())
             .stdout(Stdio::piped())

@@ -17,6 +17,8 @@
 //! permitted, the test prints SKIPPED and passes.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -36,43 +38,41 @@ const MARK: &str = "MARK";
 #[test]
 #[ignore = "child process of store_writes_are_durable_in_syscall_order"]
 fn store_syscalls_child() {
-    let Ok(dir) = std::env::var(DIR_ENV) else {
-        return;
-    };
-    let dir = Path::new(&dir);
-    let mark = |what: &str| {
-        let _ = std::fs::File::open(dir.join(format!("{MARK}-{what}")));
-    };
-    let store = TokenStore::open(dir).unwrap();
-    for i in 0..2 {
-        mark("tokens-begin");
-        store
-            .save(&StoredTokens {
-                refresh_token: RefreshToken::new(format!("Atzr|syscalls-{i}")),
-                client_id: ClientId::new("amzn1.application-oa2-client.syscalls"),
-                account: None,
-                verified: true,
-            })
-            .unwrap();
-        mark("tokens-end");
-    }
-    // The pairing state: a tentative failure per attempt, and the lockout at the limit.
-    let cfg = PairingConfig {
-        max_failures: 2,
-        attempt_interval: Duration::ZERO,
-        ..PairingConfig::default()
-    };
-    let pairing = Pairing::load(dir, cfg).unwrap();
-    pairing.open().unwrap();
-    for _ in 0..2 {
-        mark("pairing-begin");
-        pairing.before_reply().unwrap();
-        mark("pairing-end");
-        mark("pairing-begin");
-        pairing.on_wrong_code();
-        mark("pairing-end");
-    }
-    println!("CHILD_DONE");
+    common::child::as_child(DIR_ENV, |dir| {
+        let mark = |what: &str| {
+            let _ = std::fs::File::open(dir.join(format!("{MARK}-{what}")));
+        };
+        let store = TokenStore::open(dir).unwrap();
+        for i in 0..2 {
+            mark("tokens-begin");
+            store
+                .save(&StoredTokens {
+                    refresh_token: RefreshToken::new(format!("Atzr|syscalls-{i}")),
+                    client_id: ClientId::new("amzn1.application-oa2-client.syscalls"),
+                    account: None,
+                    verified: true,
+                })
+                .unwrap();
+            mark("tokens-end");
+        }
+        // The pairing state: a tentative failure per attempt, and the lockout at the limit.
+        let cfg = PairingConfig {
+            max_failures: 2,
+            attempt_interval: Duration::ZERO,
+            ..PairingConfig::default()
+        };
+        let pairing = Pairing::load(dir, cfg).unwrap();
+        pairing.open().unwrap();
+        for _ in 0..2 {
+            mark("pairing-begin");
+            pairing.before_reply().unwrap();
+            mark("pairing-end");
+            mark("pairing-begin");
+            pairing.on_wrong_code();
+            mark("pairing-end");
+        }
+        println!("CHILD_DONE");
+    });
 }
 
 /// One traced system call: the syscall name, its argument text and its result.
@@ -278,14 +278,7 @@ fn store_writes_are_durable_in_syscall_order() {
         ])
         .arg(&trace)
         .arg(&exe)
-        .args([
-            "store_syscalls_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-            "-q",
-        ])
+        .args(common::child::args("store_syscalls_child"))
         .env(DIR_ENV, &dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -1,6 +1,7 @@
 //! Helpers shared by the device-agent integration tests.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod child;
 pub mod process;
 pub mod raw;
 
