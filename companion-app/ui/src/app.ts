@@ -55,6 +55,18 @@ export interface AppState {
 const FLOW: Partial<Record<ScreenId, number>> = { speakers: 0, setupCode: 1, signIn: 2, progress: 3, accountSwitch: 3, result: 3 };
 const FLOW_LABELS = ["Speaker", "Setup code", "Sign in", "Link"];
 
+/** How each screen is built when it is shown: a new screen is one id above and one entry here. */
+const SCREENS: Record<ScreenId, (app: App) => Screen> = {
+  speakers: speakersScreen,
+  setupCode: setupCodeScreen,
+  wifi: wifiScreen,
+  signIn: signInScreen,
+  progress: progressScreen,
+  accountSwitch: accountSwitchScreen,
+  result: resultScreen,
+  settings: settingsScreen,
+};
+
 export class App {
   readonly state: AppState = {
     settings: null,
@@ -132,7 +144,7 @@ export class App {
 
   show(id: ScreenId): void {
     this.screen?.dispose?.();
-    const screen = this.build(id);
+    const screen = SCREENS[id](this);
     this.screen = screen;
     this.card.dataset.screen = id;
     document.body.dataset.screen = id;
@@ -142,27 +154,6 @@ export class App {
     const target = screen.focus?.() ?? screen.el.querySelector<HTMLElement>("h1");
     target?.focus({ preventScroll: false });
     window.scrollTo({ top: 0 });
-  }
-
-  private build(id: ScreenId): Screen {
-    switch (id) {
-      case "speakers":
-        return speakersScreen(this);
-      case "setupCode":
-        return setupCodeScreen(this);
-      case "wifi":
-        return wifiScreen(this);
-      case "signIn":
-        return signInScreen(this);
-      case "progress":
-        return progressScreen(this);
-      case "accountSwitch":
-        return accountSwitchScreen(this);
-      case "result":
-        return resultScreen(this);
-      case "settings":
-        return settingsScreen(this);
-    }
   }
 
   get current(): ScreenId | null {

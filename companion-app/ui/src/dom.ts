@@ -1,6 +1,6 @@
 // A tiny element builder: enough for a handful of screens without a framework.
 
-type Child = Node | string | number | null | undefined | false;
+export type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
 
 /** Creates an element: h("button", { class: "btn", onclick: fn }, "Label"). */

@@ -5,6 +5,7 @@
 
 import type { App, Screen } from "../app";
 import { h, svg } from "../dom";
+import { heading } from "./parts";
 import { icons } from "../icons";
 import type { AccountView } from "../ipc";
 
@@ -43,7 +44,7 @@ export function accountSwitchScreen(app: App): Screen {
   const el = h(
     "div",
     { class: "screen account-switch", id: "account-switch" },
-    h("h1", { tabindex: "-1" }, "Replace the Amazon account?"),
+    heading("Replace the Amazon account?"),
     h(
       "p",
       { class: "lead", id: "switch-question" },
@@ -68,7 +69,7 @@ export function keptResult(app: App, account: AccountView, notLinked: AccountVie
     "div",
     { class: "screen result result-ok", id: "result", "data-kind": "kept" },
     h("div", { class: "result-icon ok" }, svg(icons.checkCircle, "icon icon-xl")),
-    h("h1", { tabindex: "-1" }, `${speaker} is still linked to ${account.name ?? account.email ?? account.userId}`),
+    heading(`${speaker} is still linked to ${account.name ?? account.email ?? account.userId}`),
     h(
       "p",
       { class: "lead", id: "kept-message" },

@@ -3,6 +3,7 @@
 
 import type { App, Screen } from "../app";
 import { h, svg, replaceChildren } from "../dom";
+import { heading, lead } from "./parts";
 import { icons } from "../icons";
 import { duration } from "../format";
 import { STAGES } from "../model";
@@ -13,7 +14,7 @@ export function progressScreen(app: App): Screen {
   const notice = h("p", { class: "callout callout-info", id: "retrying", hidden: true, role: "status" });
   const cancelBtn = h("button", { class: "btn btn-ghost", type: "button", id: "cancel" }, "Cancel");
   cancelBtn.addEventListener("click", () => void app.cancel());
-  const title = h("h1", { tabindex: "-1" });
+  const title = heading();
   // How long each finished stage took: for developers, under Advanced.
   const timings = h("dl", { class: "timings", id: "timings" });
   const advanced = disclosure("progress-advanced", "Advanced", [timings]);
@@ -63,7 +64,7 @@ export function progressScreen(app: App): Screen {
     "div",
     { class: "screen", id: "progress" },
     title,
-    h("p", { class: "lead" }, "Keep this window open. It takes a few seconds."),
+    lead("Keep this window open. It takes a few seconds."),
     list,
     notice,
     advanced.el,

@@ -3,6 +3,7 @@
 
 import type { App, Screen } from "../app";
 import { h, svg } from "../dom";
+import { heading, lead } from "./parts";
 import { icons } from "../icons";
 import { duration } from "../format";
 import type { RetryMode } from "../ipc";
@@ -28,8 +29,8 @@ export function resultScreen(app: App): Screen {
       "div",
       { class: "screen result result-ok", id: "result" },
       h("div", { class: "result-icon ok" }, svg(icons.checkCircle, "icon icon-xl")),
-      h("h1", { tabindex: "-1" }, `${l.speakerName || "Your speaker"} is linked`),
-      h("p", { class: "lead" }, "It is signed in to Amazon and keeps itself signed in from now on. You can close this app."),
+      heading(`${l.speakerName || "Your speaker"} is linked`),
+      lead("It is signed in to Amazon and keeps itself signed in from now on. You can close this app."),
       h(
         "div",
         { class: "callout callout-info first-words", id: "first-words" },
@@ -80,7 +81,7 @@ export function resultScreen(app: App): Screen {
     "div",
     { class: "screen result result-error", id: "result", "data-kind": error?.kind ?? "failure" },
     h("div", { class: "result-icon bad" }, svg(icons.alert, "icon icon-xl")),
-    h("h1", { tabindex: "-1" }, error?.title ?? "Pairing stopped"),
+    heading(error?.title ?? "Pairing stopped"),
     h("p", { class: "lead error-message", id: "error-message" }, error?.message ?? ""),
     // The core's exact sentence (CLI commands, what LWA said), for developers and support.
     error?.detail

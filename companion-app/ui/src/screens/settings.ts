@@ -3,6 +3,7 @@
 
 import type { App, Screen } from "../app";
 import { h, svg } from "../dom";
+import { heading, lead, screenForm } from "./parts";
 import { icons } from "../icons";
 import type { Region, SettingsField, SettingsInput } from "../ipc";
 import { disclosure } from "../disclosure";
@@ -99,16 +100,15 @@ export function settingsScreen(app: App): Screen {
     }
   }
 
-  const form = h(
-    "form",
-    { class: "screen", id: "settings-form", novalidate: true },
+  const form = screenForm(
+    "settings-form",
     h(
       "div",
       { class: "title-row" },
       h("button", { class: "btn btn-icon", type: "button", "aria-label": "Back", onclick: () => app.closeSettings() }, svg(icons.back)),
-      h("h1", { tabindex: "-1" }, "Settings"),
+      heading("Settings"),
     ),
-    h("p", { class: "lead" }, "Choose where your Amazon account lives."),
+    lead("Choose where your Amazon account lives."),
     h("div", { class: "field" }, h("label", { for: "region", class: "label" }, "Region"), region, h("p", { class: "help" }, "Where your Amazon account lives.")),
     advanced.el,
     formError,

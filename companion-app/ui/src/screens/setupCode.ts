@@ -4,6 +4,7 @@
 
 import type { App, Screen } from "../app";
 import { h, svg, replaceChildren } from "../dom";
+import { heading, lead, screenForm } from "./parts";
 import { icons } from "../icons";
 import { formatCodeInput } from "../format";
 import type { SetupCodeCheck } from "../ipc";
@@ -80,17 +81,10 @@ export function setupCodeScreen(app: App): Screen {
     continueBtn.textContent = busy ? "Connecting…" : "Continue";
   }
 
-  const form = h(
-    "form",
-    { class: "screen", id: "code-form", novalidate: true },
-    h("h1", { tabindex: "-1" }, "Enter the setup code"),
-    h(
-      "p",
-      { class: "lead" },
-      "For ",
-      h("strong", { id: "code-speaker" }, name),
-      ". It proves this is your speaker and keeps the setup private.",
-    ),
+  const form = screenForm(
+    "code-form",
+    heading("Enter the setup code"),
+    lead("For ", h("strong", { id: "code-speaker" }, name), ". It proves this is your speaker and keeps the setup private."),
     h("label", { for: "setup-code", class: "label" }, "Setup code"),
     input,
     statusLine,

@@ -4,6 +4,7 @@
 
 import type { App, Screen } from "../app";
 import { h, svg, replaceChildren } from "../dom";
+import { heading, lead } from "./parts";
 import { icons } from "../icons";
 
 export function signInScreen(app: App): Screen {
@@ -115,10 +116,8 @@ export function signInScreen(app: App): Screen {
   const el = h(
     "div",
     { class: "screen", id: "sign-in" },
-    h("h1", { tabindex: "-1" }, "Sign in with Amazon"),
-    h(
-      "p",
-      { class: "lead" },
+    heading("Sign in with Amazon"),
+    lead(
       "Your browser opens Amazon's sign-in page. Sign in there and allow ",
       h("strong", null, name),
       " to use Alexa.",

@@ -4,6 +4,7 @@
 
 import type { App, Screen } from "../app";
 import { h, svg, replaceChildren } from "../dom";
+import { lead, screenForm } from "./parts";
 import { icons } from "../icons";
 import { freshness, speakerStatus, transportText } from "../format";
 import type { SpeakerView } from "../ipc";
@@ -98,11 +99,10 @@ export function speakersScreen(app: App): Screen {
     "Search again",
   );
   againLink.addEventListener("click", () => void searchAgain());
-  const form = h(
-    "form",
-    { class: "screen", id: "speakers-form", novalidate: true },
+  const form = screenForm(
+    "speakers-form",
     h("h1", { id: "speakers-title", tabindex: "-1" }, "Set up a speaker"),
-    h("p", { class: "lead" }, "Choose the speaker to link to your Amazon account."),
+    lead("Choose the speaker to link to your Amazon account."),
     settingsNote,
     status,
     list,

@@ -9,6 +9,7 @@
 
 import type { App, Screen } from "../app";
 import { h, svg, replaceChildren } from "../dom";
+import { heading, lead, screenForm } from "./parts";
 import { icons } from "../icons";
 import type { WifiNetworkView } from "../ipc";
 
@@ -219,16 +220,10 @@ export function wifiScreen(app: App): Screen {
     }
   }
 
-  const form = h(
-    "form",
-    { class: "screen", id: "wifi", novalidate: true },
-    h("h1", { tabindex: "-1" }, "Choose a Wi-Fi network"),
-    h(
-      "p",
-      { class: "lead" },
-      h("strong", null, name),
-      " isn't online yet. Choose the network it should use: it needs one that reaches Amazon before you sign in.",
-    ),
+  const form = screenForm(
+    "wifi",
+    heading("Choose a Wi-Fi network"),
+    lead(h("strong", null, name), " isn't online yet. Choose the network it should use: it needs one that reaches Amazon before you sign in."),
     error,
     list,
     ssidField,
