@@ -20,23 +20,35 @@ import {
   shot,
   type Harness,
 } from "./browser";
-import { screenOf, toProgress, toSignIn as toSignInFromProgress, typeCode } from "./flow";
+import {
+  alice,
+  bob,
+  exchanging,
+  linked,
+  screenOf,
+  through,
+  toAccountSwitch,
+  toProgress,
+  toSetupCode,
+  toSignIn as toSignInFromProgress,
+  typeCode,
+} from "./flow";
 
 const h = harnessPerFile();
 
 const screen = screenOf;
 
-/** Drives a pairing from the setup code screen to the sign-in screen. */
-async function toSignIn(page: Page, id = 1): Promise<void> {
+/** Drives a pairing from the setup code screen to the sign-in screen (`automatic`: the browser opens by itself). */
+async function toSignIn(page: Page, id = 1, automatic = true): Promise<void> {
   await toProgress(page);
-  await toSignInFromProgress(page, id);
+  await toSignInFromProgress(page, id, automatic);
 }
 
 /** The app with the living-room speaker listed, at the Sign-in screen of pairing 1. */
-async function openAtSignIn(harness: Harness) {
+async function openAtSignIn(harness: Harness, automatic = true) {
   const opened = await openApp(harness, { scenario: { speakers: listOf(livingRoom) } });
   await opened.page.locator("#continue").click();
-  await toSignIn(opened.page);
+  await toSignIn(opened.page, 1, automatic);
   return opened;
 }
 
@@ -230,26 +242,13 @@ describe("Sign in, progress and result", () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe("reopen");
     await shot(page, "09-sign-in-waiting");
 
-    await emitPairing(
-      page,
-      stage(1, "signIn", "done"),
-      stage(1, "handOver", "active"),
-      stage(1, "handOver", "done"),
-      stage(1, "exchange", "active", "Exchanging the code with Amazon"),
-    );
+    await emitPairing(page, ...exchanging(1, "Exchanging the code with Amazon"));
     await expect.poll(() => screen(page)).toBe("progress");
     await expect.poll(() => page.locator('[data-stage="exchange"]').innerText()).toContain("Exchanging the code");
     expect(await page.locator('[data-stage="signIn"]').getAttribute("class")).toContain("done");
     await shot(page, "10-progress-exchanging");
 
-    await emitPairing(page, {
-      type: "linked",
-      pairingId: 1,
-      speakerId: livingRoom.id,
-      speakerName: livingRoom.name,
-      userId: "amzn1.account.AEXAMPLEALICE000000000000000",
-      totalMillis: 5234,
-    });
+    await emitPairing(page, linked(1));
     await expect.poll(() => screen(page)).toBe("result");
     expect(await page.locator("h1").innerText()).toBe("Living room speaker is linked");
     expect(await page.locator("#account").innerText()).toContain("amzn1.account.AEXAMPLEALICE");
@@ -269,14 +268,7 @@ describe("Sign in, progress and result", () => {
     // Late events of the cancelled attempt change nothing — events the app acts on for a live
     // attempt: a stage moving on (would show Progress) and a final linked (would show Result).
     await emitPairing(page, { type: "stage", pairingId: 1, stage: "exchange", state: "active", detail: null, millis: null });
-    await emitPairing(page, {
-      type: "linked",
-      pairingId: 1,
-      speakerId: livingRoom.id,
-      speakerName: livingRoom.name,
-      userId: "amzn1.account.AEXAMPLEALICE000000000000000",
-      totalMillis: 5234,
-    });
+    await emitPairing(page, linked(1));
     expect(await screen(page)).toBe("setupCode");
     expect(await page.locator("h1").innerText()).not.toContain("is linked");
     await context.close();
@@ -299,13 +291,7 @@ describe("Sign in, progress and result", () => {
   });
 
   test("a redirect that can't come back asks for the landing address", async () => {
-    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
-    await page.locator("#continue").click();
-    await typeCode(page, "24681357");
-    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
-    await page.locator("#continue").click();
-    await emitPairing(page, stage(1, "signIn", "active"), { type: "signIn", pairingId: 1, url: "https://lwa/ap/oa", automatic: false });
-    await expect.poll(() => screen(page)).toBe("signIn");
+    const { page, context } = await openAtSignIn(h(), false);
     await page.locator("#paste-form").waitFor();
     await page.locator("#paste-url").fill("amzn://cb?code=x&state=y");
     await page.keyboard.press("Enter");
@@ -316,13 +302,7 @@ describe("Sign in, progress and result", () => {
   // Issue 15.9: a pasted address that is not the return address is not the end of the pairing:
   // the screen says why and the field is ready for another paste.
   test("a rejected paste says why and keeps the field ready", async () => {
-    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
-    await page.locator("#continue").click();
-    await typeCode(page, "24681357");
-    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
-    await page.locator("#continue").click();
-    await emitPairing(page, stage(1, "signIn", "active"), { type: "signIn", pairingId: 1, url: "https://lwa/ap/oa", automatic: false });
-    await expect.poll(() => screen(page)).toBe("signIn");
+    const { page, context } = await openAtSignIn(h(), false);
     await page.locator("#paste-url").fill("not the address");
     await page.keyboard.press("Enter");
     const why = "That is not the address the sign-in ended on (it has no `state` parameter); copy the whole address from the browser's address bar. Paste it again (2 tries left).";
@@ -401,11 +381,8 @@ describe("Sign in, progress and result", () => {
   // says how many tries are left (the speaker's count, in the core's sentence).
   test("a wrong setup code marks the setup-code step failed and says the tries left", async () => {
     const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
-    await page.locator("#continue").click();
-    await typeCode(page, "24681357");
-    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
-    await page.locator("#continue").click();
-    await expect.poll(() => screen(page)).toBe("progress");
+    await toSetupCode(page);
+    await toProgress(page);
     const message = "Wrong setup code: 3 tries left before pairing locks for 1 minute (check the label or the code shown at first boot).";
     await emitPairing(
       page,
@@ -435,17 +412,13 @@ describe("Sign in, progress and result", () => {
 });
 
 describe("Replace the account?", () => {
-  const alice = { userId: "amzn1.account.AEXAMPLEALICE000000000000000", name: "Alice Example", email: "alice@example.com", label: "Alice Example (alice@example.com)" };
-  const bob = { userId: "amzn1.account.AEXAMPLEBOB00000000000000000", name: "Bob Example", email: "bob@example.com", label: "Bob Example (bob@example.com)" };
   const answers = async (page: Page) => (await calls(page)).filter((c) => c.cmd === "answer_account_switch").map((c) => c.args);
 
   /** Pairing 1 of the living-room speaker, signed in as Bob; the speaker asks. */
   async function toQuestion(page: Page): Promise<void> {
     await page.locator("#continue").click();
-    await toSignIn(page);
-    await emitPairing(page, stage(1, "signIn", "done"), stage(1, "handOver", "active"), stage(1, "handOver", "done"), stage(1, "exchange", "active"));
-    await emitPairing(page, { type: "confirmAccountSwitch", pairingId: 1, current: alice, new: bob });
-    await expect.poll(() => screen(page)).toBe("accountSwitch");
+    await toProgress(page);
+    await toAccountSwitch(page);
   }
 
   test("both accounts are shown, Keep has focus, Replace goes on to the linked result with Bob", async () => {
@@ -581,12 +554,9 @@ describe("Wi-Fi", () => {
 
   /** From the setup code to the Wi-Fi screen of pairing 1. */
   async function toWifi(page: Page): Promise<void> {
-    await page.locator("#continue").click();
-    await typeCode(page, "24681357");
-    await expect.poll(() => page.locator("#continue").isEnabled()).toBe(true);
-    await page.locator("#continue").click();
-    await expect.poll(() => screen(page)).toBe("progress");
-    await emitPairing(page, stage(1, "connect", "active"), stage(1, "connect", "done"), stage(1, "secure", "active"), stage(1, "secure", "done"), ask());
+    await toSetupCode(page);
+    await toProgress(page);
+    await emitPairing(page, ...through(1, "connect", "secure"), ask());
     await expect.poll(() => screen(page)).toBe("wifi");
   }
 

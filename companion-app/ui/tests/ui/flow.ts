@@ -1,9 +1,9 @@
-// Steps and checks the first-run and phone-size tests share (plain.test.ts, phone.test.ts):
+// Steps and checks the UI tests share (app.test.ts, plain.test.ts, phone.test.ts):
 // driving the mocked app to a screen, and measuring what a person on a phone meets there.
 
 import { expect } from "vitest";
 import type { Page } from "playwright-core";
-import type { PairingErrorView, PairingEvent, WifiNetworkView } from "../../src/ipc";
+import type { AccountView, PairingErrorView, PairingEvent, WifiNetworkView } from "../../src/ipc";
 import { emitPairing, livingRoom, settle, stage } from "./browser";
 
 export const screenOf = (page: Page) => page.locator("#screen").getAttribute("data-screen");
@@ -19,6 +19,13 @@ export async function toSetupCode(page: Page): Promise<void> {
   await expect.poll(() => screenOf(page)).toBe("setupCode");
 }
 
+/** From the speakers list to Settings with Advanced open: the developer's fields in view. */
+export async function toAdvancedSettings(page: Page): Promise<void> {
+  await page.locator("#open-settings").click();
+  await expect.poll(() => screenOf(page)).toBe("settings");
+  await page.locator("#settings-advanced-toggle").click();
+}
+
 /** From the setup code screen to Progress of pairing `id`. */
 export async function toProgress(page: Page): Promise<void> {
   await typeCode(page, "24681357");
@@ -29,18 +36,48 @@ export async function toProgress(page: Page): Promise<void> {
 
 export const SIGN_IN_URL = "http://127.0.0.1:8080/ap/oa?client_id=x&state=s";
 
+type StageName = Parameters<typeof stage>[1];
+
+/** `active` then `done` for each of `stages` of pairing `id`: the steps it went through. */
+export function through(id: number, ...stages: StageName[]): PairingEvent[] {
+  return stages.flatMap((s) => [stage(id, s, "active"), stage(id, s, "done")]);
+}
+
+/** After the sign-in of pairing `id`: signed in, the code handed over, the exchange running. */
+export function exchanging(id = 1, detail: string | null = null): PairingEvent[] {
+  return [stage(id, "signIn", "done"), ...through(id, "handOver"), stage(id, "exchange", "active", detail)];
+}
+
 /** From Progress to the sign-in screen. */
 export async function toSignIn(page: Page, id = 1, automatic = true): Promise<void> {
   await emitPairing(
     page,
-    stage(id, "connect", "active"),
-    stage(id, "connect", "done"),
-    stage(id, "secure", "active"),
-    stage(id, "secure", "done"),
+    ...through(id, "connect", "secure"),
     stage(id, "signIn", "active"),
     { type: "signIn", pairingId: id, url: SIGN_IN_URL, automatic },
   );
   await expect.poll(() => screenOf(page)).toBe("signIn");
+}
+
+export const alice: AccountView = {
+  userId: "amzn1.account.AEXAMPLEALICE000000000000000",
+  name: "Alice Example",
+  email: "alice@example.com",
+  label: "Alice Example (alice@example.com)",
+};
+export const bob: AccountView = {
+  userId: "amzn1.account.AEXAMPLEBOB00000000000000000",
+  name: "Bob Example",
+  email: "bob@example.com",
+  label: "Bob Example (bob@example.com)",
+};
+
+/** From Progress of pairing 1, signed in as Bob, to the speaker's question: replace Alice? */
+export async function toAccountSwitch(page: Page): Promise<void> {
+  await toSignIn(page);
+  await emitPairing(page, ...exchanging());
+  await emitPairing(page, { type: "confirmAccountSwitch", pairingId: 1, current: alice, new: bob });
+  await expect.poll(() => screenOf(page)).toBe("accountSwitch");
 }
 
 export function linked(id = 1): PairingEvent {

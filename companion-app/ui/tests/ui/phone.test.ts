@@ -8,7 +8,7 @@ import { describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
 import { emitPairing, emitSpeakers, kitchen, listOf, livingRoom, openApp, harnessPerFile, pageErrors, settle, SHOTS, stage } from "./browser";
 import type { Scenario } from "./harness";
-import { expectPhoneFriendly, linked, screenOf, toProgress, toSetupCode, toSignIn, typeCode, wifiScan, wrongCode } from "./flow";
+import { alice, bob, expectPhoneFriendly, linked, screenOf, through, toAccountSwitch, toAdvancedSettings, toProgress, toSetupCode, toSignIn, typeCode, wifiScan, wrongCode } from "./flow";
 
 const h = harnessPerFile();
 const PHONE = { width: 390, height: 844 };
@@ -27,6 +27,14 @@ async function shot(page: Page, name: string): Promise<void> {
 
 async function phone(scenario: Scenario = { speakers: listOf(livingRoom) }) {
   return openApp(h(), { ...PHONE, scenario });
+}
+
+/** The phone-size app at Progress of pairing 1: the living-room speaker, the right code typed. */
+async function phoneAtProgress() {
+  const opened = await phone();
+  await toSetupCode(opened.page);
+  await toProgress(opened.page);
+  return opened;
 }
 
 const offline = { ...livingRoom, id: "c0ffee01", name: "Bedroom speaker", needsNetwork: true, transports: ["ble" as const], address: null };
@@ -74,9 +82,7 @@ describe("phone size (390×844)", () => {
   });
 
   test("sign-in: the Amazon button, waiting, the pasted address", async () => {
-    const { page, context } = await phone();
-    await toSetupCode(page);
-    await toProgress(page);
+    const { page, context } = await phoneAtProgress();
     await toSignIn(page, 1, false);
     await page.locator("#paste-form").waitFor();
     await expectPhoneFriendly(page, { fields: 1 });
@@ -88,19 +94,10 @@ describe("phone size (390×844)", () => {
   });
 
   test("progress: stages, the retry notice, Advanced timings open", async () => {
-    const { page, context } = await phone();
-    await toSetupCode(page);
-    await toProgress(page);
+    const { page, context } = await phoneAtProgress();
     await emitPairing(
       page,
-      stage(1, "connect", "active"),
-      stage(1, "connect", "done"),
-      stage(1, "secure", "active"),
-      stage(1, "secure", "done"),
-      stage(1, "signIn", "active"),
-      stage(1, "signIn", "done"),
-      stage(1, "handOver", "active"),
-      stage(1, "handOver", "done"),
+      ...through(1, "connect", "secure", "signIn", "handOver"),
       stage(1, "exchange", "active", "Exchanging the code with Amazon"),
       { type: "retrying", pairingId: 1, attempt: 1, reason: "Amazon was busy (503); trying again in 2 s." },
     );
@@ -114,9 +111,7 @@ describe("phone size (390×844)", () => {
   });
 
   test("Wi-Fi: list, password with Show, Other network…", async () => {
-    const { page, context } = await phone();
-    await toSetupCode(page);
-    await toProgress(page);
+    const { page, context } = await phoneAtProgress();
     await emitPairing(page, { type: "wifiChoose", pairingId: 1, networks: wifiScan, lastError: "Wrong password for Home-5G", lastNetwork: 0 });
     await expect.poll(() => screenOf(page)).toBe("wifi");
     await expectPhoneFriendly(page, { fields: 1 });
@@ -126,9 +121,7 @@ describe("phone size (390×844)", () => {
   });
 
   test("result: linked, then a failure", async () => {
-    const { page, context } = await phone();
-    await toSetupCode(page);
-    await toProgress(page);
+    const { page, context } = await phoneAtProgress();
     await emitPairing(page, linked(1));
     await expect.poll(() => screenOf(page)).toBe("result");
     await expectPhoneFriendly(page, { fields: 0 });
@@ -161,8 +154,7 @@ describe("phone size (390×844)", () => {
     // event. Here: the field is focused, the page scrolled so it sits low (700 px), then the
     // window shrinks to 390x506 as if a keyboard took the bottom 40%.
     const { page, context } = await phone();
-    await page.locator("#open-settings").click();
-    await page.locator("#settings-advanced-toggle").click();
+    await toAdvancedSettings(page);
     await page.locator("#lwaBaseUrl").focus();
     await page.evaluate(() => {
       const r = document.getElementById("lwaBaseUrl")!.getBoundingClientRect();
@@ -182,15 +174,8 @@ describe("phone size (390×844)", () => {
   });
 
   test("Replace the account? (15.5's screen), then the kept result", async () => {
-    const alice = { userId: "amzn1.account.AEXAMPLEALICE000000000000000", name: "Alice Example", email: "alice@example.com", label: "Alice Example (alice@example.com)" };
-    const bob = { userId: "amzn1.account.AEXAMPLEBOB00000000000000000", name: "Bob Example", email: "bob@example.com", label: "Bob Example (bob@example.com)" };
-    const { page, context } = await phone();
-    await toSetupCode(page);
-    await toProgress(page);
-    await toSignIn(page);
-    await emitPairing(page, stage(1, "signIn", "done"), stage(1, "handOver", "active"), stage(1, "handOver", "done"), stage(1, "exchange", "active"));
-    await emitPairing(page, { type: "confirmAccountSwitch", pairingId: 1, current: alice, new: bob });
-    await expect.poll(() => screenOf(page)).toBe("accountSwitch");
+    const { page, context } = await phoneAtProgress();
+    await toAccountSwitch(page);
     await expectPhoneFriendly(page, { fields: 0 });
     await page.locator("#keep-account").click();
     await emitPairing(page, { type: "keptAccount", pairingId: 1, account: alice, notLinked: bob });
@@ -202,8 +187,7 @@ describe("phone size (390×844)", () => {
 
   test("a desktop window (920×760, no on-screen keyboard): focusing a low field moves nothing", async () => {
     const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
-    await page.locator("#open-settings").click();
-    await page.locator("#settings-advanced-toggle").click();
+    await toAdvancedSettings(page);
     await page.evaluate(() => window.scrollTo({ top: 0, behavior: "instant" as ScrollBehavior }));
     const before = await page.evaluate(() => document.getElementById("redirectUri")!.getBoundingClientRect().top);
     expect(before).toBeGreaterThan(760 * 0.6); // low in the window, still in view

@@ -7,8 +7,8 @@
 
 import { describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
-import { calls, emitPairing, emitSpeakers, listOf, livingRoom, openApp, harnessPerFile, pageErrors, stage } from "./browser";
-import { linked, screenOf, toProgress, toSetupCode, toSignIn } from "./flow";
+import { calls, emitPairing, emitSpeakers, listOf, livingRoom, openApp, harnessPerFile, pageErrors } from "./browser";
+import { exchanging, linked, screenOf, toProgress, toSetupCode, toSignIn } from "./flow";
 
 const h = harnessPerFile();
 
@@ -63,7 +63,7 @@ describe("developer material is under Advanced", () => {
     await toProgress(page);
     await toSignIn(page);
     expect(developerWordsIn(await visibleText(page))).toEqual([]);
-    await emitPairing(page, stage(1, "signIn", "done"), stage(1, "handOver", "active"), stage(1, "handOver", "done"), stage(1, "exchange", "active"));
+    await emitPairing(page, ...exchanging());
     await expect.poll(() => screenOf(page)).toBe("progress");
     await expect.poll(() => page.locator('[data-stage="handOver"]').getAttribute("class")).toContain("done");
     expect(developerWordsIn(await visibleText(page))).toEqual([]);
