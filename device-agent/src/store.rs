@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use shared_protocol::ids::{ClientId, UserId};
+use shared_protocol::json::describe_json_error;
 use shared_protocol::message::AccountProfile;
 use shared_protocol::secret::RefreshToken;
 use zeroize::Zeroizing;
@@ -149,7 +150,7 @@ impl TokenStore {
             }
             Ok(_) => self.corrupt("empty refresh token".to_owned()),
             // serde_json's message names a line/column and a field, never a value.
-            Err(e) => self.corrupt(format!("not a token record ({})", e.classify_msg())),
+            Err(e) => self.corrupt(format!("not a token record ({})", describe_json_error(&e))),
         }
     }
 
@@ -182,7 +183,7 @@ impl TokenStore {
         let bytes = Zeroizing::new(serde_json::to_vec_pretty(&record).map_err(|e| StoreError {
             path: self.path.clone(),
             op: "serialize",
-            source: io::Error::other(e.classify_msg()),
+            source: io::Error::other(describe_json_error(&e)),
         })?);
         atomic_file::write_atomic(&self.path, &bytes).map_err(|source| StoreError {
             path: self.path.clone(),
@@ -198,23 +199,6 @@ impl TokenStore {
             op: "delete",
             source,
         })
-    }
-}
-
-/// serde_json errors without the input: category plus position.
-trait ClassifyMsg {
-    fn classify_msg(&self) -> String;
-}
-
-impl ClassifyMsg for serde_json::Error {
-    fn classify_msg(&self) -> String {
-        let what = match self.classify() {
-            serde_json::error::Category::Io => "I/O error",
-            serde_json::error::Category::Syntax => "invalid JSON",
-            serde_json::error::Category::Data => "unexpected fields or types",
-            serde_json::error::Category::Eof => "truncated",
-        };
-        format!("{what} at line {} column {}", self.line(), self.column())
     }
 }
 
