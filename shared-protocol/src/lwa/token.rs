@@ -62,30 +62,30 @@ impl TokenRequest<'_> {
                 redirect_uri,
                 client_id,
                 code_verifier,
-            } => {
-                pairs.push(("code", code.expose_secret()));
-                pairs.push(("redirect_uri", redirect_uri.as_str()));
-                pairs.push(("client_id", client_id.as_str()));
-                pairs.push(("code_verifier", code_verifier.expose_secret()));
-            }
+            } => pairs.extend([
+                ("code", code.expose_secret()),
+                ("redirect_uri", redirect_uri.as_str()),
+                ("client_id", client_id.as_str()),
+                ("code_verifier", code_verifier.expose_secret()),
+            ]),
             Self::RefreshToken {
                 refresh_token,
                 client_id,
                 client_secret,
             } => {
-                pairs.push(("refresh_token", refresh_token.expose_secret()));
-                pairs.push(("client_id", client_id.as_str()));
-                if let Some(secret) = client_secret {
-                    pairs.push(("client_secret", secret.expose_secret()));
-                }
+                pairs.extend([
+                    ("refresh_token", refresh_token.expose_secret()),
+                    ("client_id", client_id.as_str()),
+                ]);
+                pairs.extend(client_secret.map(|s| ("client_secret", s.expose_secret())));
             }
             Self::DeviceCode {
                 device_code,
                 user_code,
-            } => {
-                pairs.push(("device_code", device_code.expose_secret()));
-                pairs.push(("user_code", user_code));
-            }
+            } => pairs.extend([
+                ("device_code", device_code.expose_secret()),
+                ("user_code", user_code),
+            ]),
         }
         pairs
     }
@@ -196,18 +196,29 @@ mod tests {
         );
     }
 
+    /// The refresh body for token `Atzr|abc` issued to client `cid`.
+    fn refresh_body(client_secret: Option<&ClientSecret>) -> String {
+        TokenRequest::RefreshToken {
+            refresh_token: &RefreshToken::new("Atzr|abc"),
+            client_id: &"cid".into(),
+            client_secret,
+        }
+        .to_form_body()
+    }
+
     #[test]
     fn refresh_body_escapes_the_pipe() {
-        let token = RefreshToken::new("Atzr|abc");
-        let body = TokenRequest::RefreshToken {
-            refresh_token: &token,
-            client_id: &"cid".into(),
-            client_secret: None,
-        }
-        .to_form_body();
         assert_eq!(
-            body,
+            refresh_body(None),
             "grant_type=refresh_token&refresh_token=Atzr%7Cabc&client_id=cid"
+        );
+    }
+
+    #[test]
+    fn a_web_clients_refresh_body_ends_with_its_secret() {
+        assert_eq!(
+            refresh_body(Some(&ClientSecret::new("s3&cret"))),
+            "grant_type=refresh_token&refresh_token=Atzr%7Cabc&client_id=cid&client_secret=s3%26cret"
         );
     }
 
