@@ -55,16 +55,18 @@ async fn companion(stack: &Stack, asks: bool) -> Session {
         .unwrap()
 }
 
-/// Asks for device info and hands over the code `code` makes for it; does not wait for the
-/// result.
-async fn hand_over(s: &mut Session, code: impl AsyncFnOnce(&DeviceInfo) -> AuthorizationCode) {
-    let AgentMessage::DeviceInfo(info) = request(s, CompanionMessage::GetDeviceInfo).await else {
-        panic!("no device info");
-    };
-    let authorization_code = code(&info).await;
+async fn device_info(s: &mut Session) -> DeviceInfo {
+    match request(s, CompanionMessage::GetDeviceInfo).await {
+        AgentMessage::DeviceInfo(info) => info,
+        other => panic!("no device info: {other:?}"),
+    }
+}
+
+/// Hands `code` over for `info`'s session; does not wait for the result.
+async fn provide(s: &mut Session, info: &DeviceInfo, code: AuthorizationCode) {
     let pa = ProvideAuthorization {
         session_id: info.session_id,
-        authorization_code,
+        authorization_code: code,
         client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
         redirect_uri: REDIRECT.into(),
     };
@@ -73,21 +75,30 @@ async fn hand_over(s: &mut Session, code: impl AsyncFnOnce(&DeviceInfo) -> Autho
         .unwrap();
 }
 
-/// Signs `email` in at the emulator and hands the code over.
-async fn sign_in(stack: &Stack, s: &mut Session, email: &str, password: &str) {
+/// Signs `email` in at the emulator for `info`'s challenge: the authorization code.
+async fn code_for(
+    stack: &Stack,
+    info: &DeviceInfo,
+    email: &str,
+    password: &str,
+) -> AuthorizationCode {
     let base = stack.emu.base_url();
-    hand_over(s, async |info| {
-        login(
-            base,
-            DEFAULT_DEVICE_CLIENT_ID,
-            REDIRECT,
-            email,
-            password,
-            info,
-        )
-        .await
-    })
-    .await;
+    login(
+        base,
+        DEFAULT_DEVICE_CLIENT_ID,
+        REDIRECT,
+        email,
+        password,
+        info,
+    )
+    .await
+}
+
+/// Asks for device info, signs `email` in and hands the code over.
+async fn sign_in(stack: &Stack, s: &mut Session, email: &str, password: &str) {
+    let info = device_info(s).await;
+    let code = code_for(stack, &info, email, password).await;
+    provide(s, &info, code).await;
 }
 
 /// The agent's next message that is not progress.
@@ -199,12 +210,17 @@ async fn a_replace_after_the_window_closed_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whoever_waited_for_the_lock_checks_the_window_before_redeeming() {
     let stack = Stack::start(Emulator::builder(), |_| {}).await;
-    // The first exchange holds the lock while LWA takes 3 s to refuse its made-up code.
+    // The owner signs in first, so that only messages stand between the steps below.
+    let mut owner = companion(&stack, false).await;
+    let owner_info = device_info(&mut owner).await;
+    let owner_code = code_for(&stack, &owner_info, ALICE_EMAIL, ALICE_PASSWORD).await;
+    // Another exchange holds the lock while LWA takes 3 s to refuse its made-up code.
     stack
         .emu
         .inject_fault(Endpoint::Token, Fault::Delay { millis: 3_000 }, 1);
     let mut first = companion(&stack, false).await;
-    hand_over(&mut first, async |_| AuthorizationCode::new("made-up")).await;
+    let info = device_info(&mut first).await;
+    provide(&mut first, &info, AuthorizationCode::new("made-up")).await;
     let at_lwa = || {
         stack
             .emu
@@ -219,8 +235,7 @@ async fn whoever_waited_for_the_lock_checks_the_window_before_redeeming() {
     .await;
     // The owner's handover reaches the lock (its progress goes out just before), then the
     // window closes.
-    let mut owner = companion(&stack, false).await;
-    sign_in(&stack, &mut owner, ALICE_EMAIL, ALICE_PASSWORD).await;
+    provide(&mut owner, &owner_info, owner_code).await;
     loop {
         match recv(&mut owner).await {
             AgentMessage::Progress(Progress {
