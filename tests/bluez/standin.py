@@ -331,24 +331,55 @@ class Adapter(Obj):
             raise BluezError("DoesNotExist", "Does Not Exist")
         self.air.remove_device(self.daemon, str(path))
 
+    # What GattManager1 and LEAdvertisingManager1 share: a table of what applications registered,
+    # by (sender, path). BlueZ refuses a second registration of the same object (AlreadyExists)
+    # and the unregistration of one it does not have (DoesNotExist), and ends a registration when
+    # its owner leaves the bus.
+
+    def _new_key(self, registered, sender, path, err):
+        """The key of a registration, or None once `err` has refused it as a second one."""
+        key = (sender, str(path))
+        if key in registered:
+            err(BluezError("AlreadyExists", "Already Exists"))
+            return None
+        return key
+
+    def _record(self, registered, key, build, drop, err):
+        """Makes what an application registers (`build`) and records it under `key`; `drop`
+        ends the registration when its owner leaves the bus. A BluezError from `build` refuses
+        the registration through `err` (None)."""
+        try:
+            obj = build()
+        except BluezError as e:
+            err(e)
+            return None
+        registered[key] = obj
+        self.daemon.bus.watch_name_owner(key[0], lambda owner: (
+            owner == "" and drop(key, "owner-left")))
+        return obj
+
+    def _unregister(self, registered, sender, path, drop):
+        """An application's own unregistration of what it registered at `path`."""
+        key = (sender, str(path))
+        if key not in registered:
+            raise BluezError("DoesNotExist", "Does Not Exist")
+        drop(key, "unregistered")
+
     # GattManager1 (doc/org.bluez.GattManager.rst).
 
     @dbus.service.method(GATT_MANAGER, in_signature="oa{sv}", sender_keyword="sender",
                          async_callbacks=("ok", "err"))
     def RegisterApplication(self, path, options, sender=None, ok=None, err=None):
-        key = (sender, str(path))
-        if key in self.apps:
-            err(BluezError("AlreadyExists", "Already Exists"))
+        key = self._new_key(self.apps, sender, path, err)
+        if key is None:
             return
         # "The application ... must implement org.freedesktop.DBus.ObjectManager"; BlueZ reads
         # the tree before it answers (src/gatt-database.c client_ready_cb).
         def got(objects):
-            try:
-                app = App(sender, str(path), objects)
-            except BluezError as e:
-                err(e)
+            app = self._record(self.apps, key, lambda: App(sender, str(path), objects),
+                               self._drop_app, err)
+            if app is None:
                 return
-            self.apps[key] = app
             # BlueZ allocates handles and writes them back (doc/org.bluez.GattCharacteristic.rst
             # "Handle [read-write, optional] (Server Only)"; src/gatt-database.c write_handle).
             for obj_path, iface, handle in app.handles():
@@ -356,8 +387,6 @@ class Adapter(Obj):
                     sender, obj_path, PROPS, "Set", "ssv", (iface, "Handle", dbus.UInt16(handle)),
                     None, lambda e, p=obj_path: emit("NOTE handle write to %s refused: %s" % (
                         p, e.get_dbus_name())))
-            self.daemon.bus.watch_name_owner(sender, lambda owner, k=key: (
-                owner == "" and self._drop_app(k, "owner left")))
             emit("APP_REGISTERED services=%d characteristics=%d flags=%s" % (
                 len(app.services), len(app.chars),
                 ";".join("%s:%s" % (c.uuid[:8], ",".join(c.flags)) for c in app.chars)))
@@ -371,14 +400,11 @@ class Adapter(Obj):
 
     @dbus.service.method(GATT_MANAGER, in_signature="o", sender_keyword="sender")
     def UnregisterApplication(self, path, sender=None):
-        key = (sender, str(path))
-        if key not in self.apps:
-            raise BluezError("DoesNotExist", "Does Not Exist")
-        self._drop_app(key, "unregistered")
+        self._unregister(self.apps, sender, path, self._drop_app)
 
     def _drop_app(self, key, reason):
         if self.apps.pop(key, None) is not None:
-            emit("APP_UNREGISTERED reason=%s" % reason.replace(" ", "-"))
+            emit("APP_UNREGISTERED reason=%s" % reason)
             self.air.changed()
 
     @property
@@ -390,24 +416,18 @@ class Adapter(Obj):
     @dbus.service.method(ADV_MANAGER, in_signature="oa{sv}", sender_keyword="sender",
                          async_callbacks=("ok", "err"))
     def RegisterAdvertisement(self, path, options, sender=None, ok=None, err=None):
-        key = (sender, str(path))
-        if key in self.advs:
-            err(BluezError("AlreadyExists", "Already Exists"))
+        key = self._new_key(self.advs, sender, path, err)
+        if key is None:
             return
         if len(self.advs) >= int(self.props[ADV_MANAGER]["SupportedInstances"]):
             err(BluezError("NotPermitted", "Maximum advertisements reached"))
             return
 
         def got(props):
-            try:
-                adv = Adv(props)
-            except BluezError as e:
-                err(e)
+            adv = self._record(self.advs, key, lambda: Adv(props), self._drop_adv, err)
+            if adv is None:
                 return
-            self.advs[key] = adv
             self.set_prop(ADV_MANAGER, "ActiveInstances", dbus.Byte(len(self.advs)))
-            self.daemon.bus.watch_name_owner(sender, lambda owner, k=key: (
-                owner == "" and self._drop_adv(k, "owner-left")))
             emit("ADV_REGISTERED name=%s uuids=%s type=%s" % (
                 adv.local_name or "-", ",".join(adv.uuids) or "-", adv.type))
             ok()
@@ -421,13 +441,10 @@ class Adapter(Obj):
 
     @dbus.service.method(ADV_MANAGER, in_signature="o", sender_keyword="sender")
     def UnregisterAdvertisement(self, path, sender=None):
-        key = (sender, str(path))
-        if key not in self.advs:
-            raise BluezError("DoesNotExist", "Does Not Exist")
         # No Release here: "Release ... gets called when the service daemon removes the
         # Advertisement" (doc/org.bluez.LEAdvertisement.rst), not on an application's own
         # UnregisterAdvertisement.
-        self._drop_adv(key, "unregistered")
+        self._unregister(self.advs, sender, path, self._drop_adv)
 
     def _drop_adv(self, key, reason):
         if self.advs.pop(key, None) is not None:
