@@ -3,7 +3,7 @@
 //! nothing is saved, and `--unset-redirect-uri` goes back to the default.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const GOOD_ID: &str = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
@@ -22,81 +22,75 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-#[test]
-fn a_client_id_of_the_wrong_shape_is_refused_when_set() {
+/// Runs `args` and checks it fails as a usage error (exit 2) whose message contains `says`.
+#[track_caller]
+fn refused(config: &Path, args: &[&str], says: &str) {
+    let o = companion(config, args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(says), "{args:?}: {err}");
+}
+
+/// A config file path in a fresh directory, after `config <set>` was refused with `says`
+/// and nothing was saved.
+#[track_caller]
+fn refused_setting(set: &[&str], says: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("companion.toml");
-    let o = companion(&path, &["config", "--client-id", "foo"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains(
-            "client id \"foo\" is not an LWA client id: they look like \
-             amzn1.application-oa2-client.<32 hex digits>; copy it from your security \
-             profile's settings for Android/iOS or 'Other devices and platforms'"
-        ),
-        "{}",
-        stderr(&o)
-    );
+    refused(&path, &[&["config"], set].concat(), says);
     assert!(!path.exists(), "nothing saved");
+    (dir, path)
+}
 
-    let o = companion(&path, &["config", "--client-id", GOOD_ID]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+/// Runs `args` and checks it succeeds.
+#[track_caller]
+fn succeeds(config: &Path, args: &[&str]) {
+    let o = companion(config, args);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+}
+
+#[test]
+fn a_client_id_of_the_wrong_shape_is_refused_when_set() {
+    let (_dir, path) = refused_setting(
+        &["--client-id", "foo"],
+        "client id \"foo\" is not an LWA client id: they look like \
+         amzn1.application-oa2-client.<32 hex digits>; copy it from your security \
+         profile's settings for Android/iOS or 'Other devices and platforms'",
+    );
+
+    succeeds(&path, &["config", "--client-id", GOOD_ID]);
     assert!(std::fs::read_to_string(&path).unwrap().contains(GOOD_ID));
 
     // pair with a bad --client-id stops before any speaker or browser.
-    let o = companion(
-        &path,
-        &[
-            "pair",
-            "--client-id",
-            "foo",
-            "--connect",
-            "127.0.0.1:9",
-            "--setup-code",
-            "1234-5678",
-            "--no-browser",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("is not an LWA client id"),
-        "{}",
-        stderr(&o)
-    );
+    let pair = [
+        "pair",
+        "--client-id",
+        "foo",
+        "--connect",
+        "127.0.0.1:9",
+        "--setup-code",
+        "1234-5678",
+        "--no-browser",
+    ];
+    refused(&path, &pair, "is not an LWA client id");
 }
 
 #[test]
 fn a_redirect_uri_lwa_cannot_use_is_refused_and_can_be_unset() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("companion.toml");
-    let o = companion(&path, &["config", "--redirect-uri", "ftp://x"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains(
-            "redirect URI \"ftp://x\": LWA returns only to http://127.0.0.1[:port]/path \
-             (or [::1], localhost), https://…, or an app's own scheme (amzn://… or \
-             com.example.app:/…)"
-        ),
-        "{}",
-        stderr(&o)
+    let (_dir, path) = refused_setting(
+        &["--redirect-uri", "ftp://x"],
+        "redirect URI \"ftp://x\": LWA returns only to http://127.0.0.1[:port]/path \
+         (or [::1], localhost), https://…, or an app's own scheme (amzn://… or \
+         com.example.app:/…)",
     );
-    assert!(!path.exists(), "nothing saved");
 
-    let o = companion(
-        &path,
-        &[
-            "config",
-            "--redirect-uri",
-            "http://127.0.0.1:9745/authresponse",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let uri = "http://127.0.0.1:9745/authresponse";
+    succeeds(&path, &["config", "--redirect-uri", uri]);
     assert!(std::fs::read_to_string(&path)
         .unwrap()
         .contains("http://127.0.0.1:9745/authresponse"));
 
-    let o = companion(&path, &["config", "--unset-redirect-uri"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    succeeds(&path, &["config", "--unset-redirect-uri"]);
     assert!(!std::fs::read_to_string(&path)
         .unwrap()
         .contains("redirect_uri"));
@@ -121,8 +115,6 @@ fn a_broken_config_file_is_named_with_its_line_by_pair_and_status() {
             "1234-5670-9",
         ][..],
     ] {
-        let o = companion(&path, args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains(&want), "{args:?}: {}", stderr(&o));
+        refused(&path, args, &want);
     }
 }

@@ -122,22 +122,26 @@ mod tests {
 
     #[test]
     fn the_rewrites_read_as_sentences() {
-        assert_eq!(
-            for_people(CORE[2]),
-            "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker and try again"
-        );
-        assert_eq!(
-            for_people(CORE[6]),
-            "Login with Amazon does not know the client id amzn1.application-oa2-client.x: check the client id setting; copy it from your security profile in the Amazon developer console (its 'Other devices and platforms' or Android/iOS settings)"
-        );
-        assert_eq!(
-            for_people(CORE[11]),
-            "open the pairing window on the speaker: press its pairing button"
-        );
-        assert_eq!(
-            for_people(CORE[3]),
-            "the sign-in response does not belong to this login: ignored it for safety. Close other Amazon sign-in tabs and try again"
-        );
+        for (core, plain) in [
+            (
+                CORE[2],
+                "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker and try again",
+            ),
+            (
+                CORE[6],
+                "Login with Amazon does not know the client id amzn1.application-oa2-client.x: check the client id setting; copy it from your security profile in the Amazon developer console (its 'Other devices and platforms' or Android/iOS settings)",
+            ),
+            (
+                CORE[11],
+                "open the pairing window on the speaker: press its pairing button",
+            ),
+            (
+                CORE[3],
+                "the sign-in response does not belong to this login: ignored it for safety. Close other Amazon sign-in tabs and try again",
+            ),
+        ] {
+            assert_eq!(for_people(core), plain, "from {core:?}");
+        }
         // Words without commands stay as they are.
         let plain = "Wrong setup code: 19 tries left before pairing locks for 1 minute";
         assert_eq!(for_people(plain), plain);

@@ -122,8 +122,18 @@ fn ui_commands() -> BTreeSet<String> {
         .collect()
 }
 
-fn missing(want: &BTreeSet<String>, have: &BTreeSet<String>) -> Vec<String> {
-    want.difference(have).cloned().collect()
+/// Fails with `what` and the names in `want` that `have` lacks, if any.
+#[track_caller]
+fn assert_all_in(want: &BTreeSet<String>, have: &BTreeSet<String>, what: &str) {
+    let missing: Vec<&String> = want.difference(have).collect();
+    assert!(missing.is_empty(), "{what}: {missing:?}");
+}
+
+/// [`assert_all_in`] both ways: `list` names exactly the `commands`.
+#[track_caller]
+fn assert_same(commands: &BTreeSet<String>, list: &BTreeSet<String>, lacks: &str, extra: &str) {
+    assert_all_in(commands, list, lacks);
+    assert_all_in(list, commands, extra);
 }
 
 #[test]
@@ -136,47 +146,33 @@ fn every_command_is_registered_permitted_and_granted() {
     let in_handler = handler_commands();
     let in_build = build_rs_commands();
     let granted = granted_commands();
-    assert_eq!(
-        missing(&commands, &in_handler),
-        Vec::<String>::new(),
-        "#[tauri::command]s missing from generate_handler! in src/lib.rs"
+    assert_all_in(
+        &commands,
+        &in_handler,
+        "#[tauri::command]s missing from generate_handler! in src/lib.rs",
     );
-    assert_eq!(
-        missing(&commands, &in_build),
-        Vec::<String>::new(),
-        "#[tauri::command]s missing from COMMANDS in build.rs (no allow-<name> permission is generated)"
+    // And nothing stale either: a listed name that is no command any more.
+    assert_same(
+        &commands,
+        &in_build,
+        "#[tauri::command]s missing from COMMANDS in build.rs (no allow-<name> permission is generated)",
+        "build.rs lists non-commands",
     );
-    assert_eq!(
-        missing(&commands, &granted),
-        Vec::<String>::new(),
-        "#[tauri::command]s no capability grants (add \"allow-<name>\" to capabilities/default.json)"
-    );
-    // And nothing stale: a listed name that is no command any more.
-    assert_eq!(
-        missing(&in_build, &commands),
-        Vec::<String>::new(),
-        "build.rs lists non-commands"
-    );
-    assert_eq!(
-        missing(&granted, &commands),
-        Vec::<String>::new(),
-        "capabilities grant non-commands"
+    assert_same(
+        &commands,
+        &granted,
+        "#[tauri::command]s no capability grants (add \"allow-<name>\" to capabilities/default.json)",
+        "capabilities grant non-commands",
     );
 }
 
 #[test]
 fn the_window_calls_exactly_the_rust_commands() {
-    let commands = tauri_commands();
-    let ui = ui_commands();
-    assert_eq!(
-        missing(&ui, &commands),
-        Vec::<String>::new(),
-        "ui/src/ipc.ts invokes commands Rust does not have"
-    );
-    assert_eq!(
-        missing(&commands, &ui),
-        Vec::<String>::new(),
-        "Rust commands without a wrapper in ui/src/ipc.ts"
+    assert_same(
+        &tauri_commands(),
+        &ui_commands(),
+        "Rust commands without a wrapper in ui/src/ipc.ts",
+        "ui/src/ipc.ts invokes commands Rust does not have",
     );
 }
 

@@ -92,7 +92,7 @@ impl SignInOpener for NoOpener {
 }
 
 struct World {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     emulator: Option<RunningEmulator>,
     agent: Option<Agent>,
     link: SocketAddr,
@@ -114,7 +114,7 @@ impl World {
         });
         let link = agent.link_addr();
         Self {
-            _dir: dir,
+            dir,
             emulator: Some(emulator),
             agent: Some(agent),
             link,
@@ -134,6 +134,12 @@ impl World {
 
     fn agent(&self) -> &Agent {
         self.agent.as_ref().unwrap()
+    }
+
+    /// The app, configured for this world (its companion.toml in the world's directory),
+    /// opening sign-in pages with `opener`.
+    fn app(&self, opener: Arc<dyn SignInOpener>) -> App {
+        app(self.config(self.dir.path()), opener)
     }
 }
 
@@ -407,8 +413,7 @@ fn setup_code_checks_never_echo_the_code() {
 #[test]
 fn discovery_off_and_speakers_added_by_address() {
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
-    let a = app(world.config(dir.path()), Arc::new(NoOpener));
+    let a = world.app(Arc::new(NoOpener));
     let v = a.ok("start_discovery", json!({}));
     assert_eq!(v["discovery"], "off");
     assert_eq!(v["speakers"], json!([]));
@@ -447,14 +452,10 @@ fn discovery_off_and_speakers_added_by_address() {
 #[test]
 fn pairs_a_real_agent_against_the_emulator() {
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
     let (landed_tx, landed) = mpsc::channel();
-    let a = app(
-        world.config(dir.path()),
-        Arc::new(RecordingOpener {
-            landed: std::sync::Mutex::new(landed_tx),
-        }),
-    );
+    let a = world.app(Arc::new(RecordingOpener {
+        landed: std::sync::Mutex::new(landed_tx),
+    }));
     a.ok("start_discovery", json!({}));
     let id = a.add_speaker(world.link)["id"].as_str().unwrap().to_owned();
 
@@ -566,8 +567,7 @@ fn pairs_a_real_agent_against_the_emulator() {
 #[test]
 fn a_wrong_code_asks_for_a_new_one_and_retry_refuses_to_reuse_it() {
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
-    let a = app(world.config(dir.path()), Arc::new(NoOpener));
+    let a = world.app(Arc::new(NoOpener));
     let id = a.list_and_start(world.link, WRONG_CODE);
     let events = a.until(PairingEvent::is_final);
     match events.last().unwrap() {
@@ -604,13 +604,9 @@ fn a_wrong_code_asks_for_a_new_one_and_retry_refuses_to_reuse_it() {
 #[test]
 fn declined_consent_is_a_cancelled_sign_in_and_retry_reuses_the_code() {
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
-    let a = app(
-        world.config(dir.path()),
-        Arc::new(ScriptedOpener {
-            consent: Consent::Deny,
-        }),
-    );
+    let a = world.app(Arc::new(ScriptedOpener {
+        consent: Consent::Deny,
+    }));
     let events = a.pair_through_sign_in(world.link);
     match events.last().unwrap() {
         PairingEvent::Failed { error, .. } => {
@@ -630,13 +626,9 @@ fn declined_consent_is_a_cancelled_sign_in_and_retry_reuses_the_code() {
 #[test]
 fn a_failing_browser_command_ends_the_attempt_with_its_reason() {
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
-    let a = app(
-        world.config(dir.path()),
-        Arc::new(CommandOpener(
-            "sh -c 'echo no display for the browser >&2; exit 3' browser",
-        )),
-    );
+    let a = world.app(Arc::new(CommandOpener(
+        "sh -c 'echo no display for the browser >&2; exit 3' browser",
+    )));
     let events = a.pair_through_sign_in(world.link);
     match events.last().unwrap() {
         PairingEvent::Failed { error, .. } => {
@@ -655,8 +647,7 @@ fn a_failing_browser_command_ends_the_attempt_with_its_reason() {
 #[test]
 fn cancel_stops_the_pairing_cleanly() {
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
-    let a = app(world.config(dir.path()), Arc::new(NoOpener));
+    let a = world.app(Arc::new(NoOpener));
     let id = a.list_and_start(world.link, CODE);
     // Cancel while waiting for the browser: one "cancelled", and the redirect listener is gone.
     let events = a.until(|e| matches!(e, PairingEvent::SignIn { .. }));
@@ -689,13 +680,12 @@ fn cancel_stops_the_pairing_cleanly() {
 #[test]
 fn closing_the_window_cancels_the_pairing() {
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
     let App {
         app,
         window,
         events,
         ..
-    } = app(world.config(dir.path()), Arc::new(NoOpener));
+    } = world.app(Arc::new(NoOpener));
     let checker = std::thread::spawn(move || {
         invoke(&window, "start_discovery", json!({})).unwrap();
         let id = invoke(
@@ -741,8 +731,7 @@ fn search_again_asks_a_speaker_added_by_address_again() {
     // The list's "Search again" (search_again) re-checks speakers added by address: one whose
     // pairing window closed since it was added shows that now, not the state it had then.
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
-    let a = app(world.config(dir.path()), Arc::new(NoOpener));
+    let a = world.app(Arc::new(NoOpener));
     assert_eq!(a.ok("start_discovery", json!({}))["discovery"], "off");
     let s = a.add_speaker(world.link);
     assert_eq!(s["window"], "open");
@@ -780,11 +769,10 @@ impl SignInOpener for PersonOpener {
 #[test]
 fn re_pairing_with_another_account_asks_the_window_first() {
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
     let opener = Arc::new(PersonOpener {
         who: std::sync::Mutex::new((ALICE_EMAIL, ALICE_PASSWORD)),
     });
-    let a = app(world.config(dir.path()), opener.clone());
+    let a = world.app(opener.clone());
     let reopen = || {
         let pairing = world.agent().pairing().clone();
         let deadline = std::time::Instant::now() + WAIT;
@@ -890,13 +878,9 @@ fn a_busy_speaker_offers_try_again_and_the_kept_code_then_links() {
     // (not "Back to speakers"), and retry_pairing with the kept code links once the second is
     // over. Early retries are answered busy again; the loop ends at the link or the deadline.
     let world = World::start();
-    let dir = tempfile::tempdir().unwrap();
-    let a = app(
-        world.config(dir.path()),
-        Arc::new(ScriptedOpener {
-            consent: Consent::Allow,
-        }),
-    );
+    let a = world.app(Arc::new(ScriptedOpener {
+        consent: Consent::Allow,
+    }));
     let id = a.list_and_start(world.link, WRONG_CODE);
     a.until(PairingEvent::is_final);
     a.ok(

@@ -54,6 +54,35 @@ fn write_fixture(name: &str, view: &SpeakersView) {
     }
 }
 
+/// Runs the app's speakers list in the laptop's namespace, on its own thread, while `body`
+/// watches the views it publishes. `laptop` starts the list (and may do more with it); the list
+/// then runs until `body` returns, or fails (a failing assertion stops the laptop side at once).
+fn with_laptop_list(
+    net: &TestNet,
+    laptop: impl FnOnce(&tokio::runtime::Runtime, &Arc<Speakers>) + Send,
+    body: impl FnOnce(&mpsc::Receiver<SpeakersView>),
+) {
+    let (tx, rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        // Owned here, so a failing assertion drops it and the laptop side stops at once.
+        let stop_tx = stop_tx;
+        let side = scope.spawn(|| {
+            net.run_in("laptop", move || {
+                let (rt, speakers) = laptop_speakers(tx);
+                laptop(&rt, &speakers);
+                // Keep discovery (and its runtime) alive until the test is done.
+                let _ = stop_rx.recv_timeout(Duration::from_secs(60));
+                speakers.shutdown();
+            })
+            .unwrap();
+        });
+        body(&rx);
+        let _ = stop_tx.send(());
+        side.join().unwrap();
+    });
+}
+
 #[test]
 fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
     require_netns!();
@@ -68,28 +97,16 @@ fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
     let mut agent = stack::start_agent_on(&net, "speaker", &bins.agent, &o).unwrap();
     let id = agent.device_id.clone();
 
-    let (tx, rx) = mpsc::channel();
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    std::thread::scope(|scope| {
-        // Owned here, so a failing assertion drops it and the laptop side stops at once.
-        let stop_tx = stop_tx;
-        let laptop = scope.spawn(|| {
-            net.run_in("laptop", move || {
-                let (rt, speakers) = laptop_speakers(tx);
-                let first = rt.block_on(async { speakers.start(true) });
-                assert_eq!(first.discovery, DiscoveryMode::Searching, "{first:?}");
-                if first.speakers.is_empty() {
-                    write_fixture("mdns-empty.json", &first);
-                }
-                // Keep discovery (and its runtime) alive until the test is done.
-                let _ = stop_rx.recv_timeout(Duration::from_secs(60));
-                speakers.shutdown();
-            })
-            .unwrap();
-        });
-
+    let laptop = |rt: &tokio::runtime::Runtime, speakers: &Arc<Speakers>| {
+        let first = rt.block_on(async { speakers.start(true) });
+        assert_eq!(first.discovery, DiscoveryMode::Searching, "{first:?}");
+        if first.speakers.is_empty() {
+            write_fixture("mdns-empty.json", &first);
+        }
+    };
+    with_laptop_list(&net, laptop, |rx| {
         let seen = common::wait_until(
-            &rx,
+            rx,
             "the speaker in the list",
             Duration::from_secs(15),
             |v| {
@@ -118,11 +135,9 @@ fn a_speaker_appears_over_mdns_and_leaves_with_its_goodbye() {
             .process
             .terminate(Duration::from_secs(5))
             .expect("agent stops");
-        common::wait_until(&rx, "the speaker to leave", Duration::from_secs(15), |v| {
+        common::wait_until(rx, "the speaker to leave", Duration::from_secs(15), |v| {
             !v.speakers.iter().any(|s| s.id == id)
         });
-        let _ = stop_tx.send(());
-        laptop.join().unwrap();
     });
 }
 
@@ -147,31 +162,21 @@ fn search_again_forgets_a_silent_speaker_and_finds_the_ones_still_there() {
     let mut attic = start("Attic speaker", "APP-AGAIN-2");
     let (kitchen_id, attic_id) = (kitchen.device_id.clone(), attic.device_id.clone());
 
-    let (tx, rx) = mpsc::channel();
     let (again_tx, again_rx) = mpsc::channel::<()>();
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    std::thread::scope(|scope| {
-        // Owned here, so a failing assertion drops it and the laptop side stops at once.
-        let stop_tx = stop_tx;
-        let laptop = scope.spawn(|| {
-            net.run_in("laptop", move || {
-                let (rt, speakers) = laptop_speakers(tx);
-                rt.block_on(async { speakers.start(true) });
-                if again_rx.recv_timeout(Duration::from_secs(60)).is_ok() {
-                    let view = rt.block_on(speakers.search_again(true));
-                    assert_eq!(view.discovery, DiscoveryMode::Searching, "{view:?}");
-                }
-                let _ = stop_rx.recv_timeout(Duration::from_secs(60));
-                speakers.shutdown();
-            })
-            .unwrap();
-        });
+    let laptop = move |rt: &tokio::runtime::Runtime, speakers: &Arc<Speakers>| {
+        rt.block_on(async { speakers.start(true) });
+        if again_rx.recv_timeout(Duration::from_secs(60)).is_ok() {
+            let view = rt.block_on(speakers.search_again(true));
+            assert_eq!(view.discovery, DiscoveryMode::Searching, "{view:?}");
+        }
+    };
+    with_laptop_list(&net, laptop, |rx| {
         let both = |v: &SpeakersView| {
             [&kitchen_id, &attic_id]
                 .iter()
                 .all(|id| v.speakers.iter().any(|s| &&s.id == id))
         };
-        common::wait_until(&rx, "both speakers listed", Duration::from_secs(15), both);
+        common::wait_until(rx, "both speakers listed", Duration::from_secs(15), both);
 
         // A power cut: no goodbye.
         attic
@@ -183,20 +188,18 @@ fn search_again_forgets_a_silent_speaker_and_finds_the_ones_still_there() {
         // The fresh search: the silent speaker leaves at once (the list is rebuilt; its mDNS
         // record would otherwise linger), the live one comes back from the new query.
         common::wait_until(
-            &rx,
+            rx,
             "the silent speaker to leave",
             Duration::from_secs(5),
             |v| !v.speakers.iter().any(|s| s.id == attic_id),
         );
         let back = common::wait_until(
-            &rx,
+            rx,
             "the live speaker found again",
             Duration::from_secs(10),
             |v| v.speakers.iter().any(|s| s.id == kitchen_id),
         );
         assert!(!back.speakers.iter().any(|s| s.id == attic_id), "{back:?}");
-        let _ = stop_tx.send(());
-        laptop.join().unwrap();
     });
     drop(kitchen);
 }
