@@ -29,6 +29,7 @@ pub mod config;
 mod conn;
 pub mod control;
 pub mod fault;
+mod html_entities;
 mod oauth_error;
 mod params;
 pub mod record;

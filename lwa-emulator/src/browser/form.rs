@@ -1,6 +1,8 @@
 //! Just enough HTML reading for the scripted user: find a `<form>` by id, its action and its
 //! fields, and an error message by element id. Made for the emulator's own pages.
 
+use crate::html_entities::unescape;
+
 /// A parsed form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Form {
@@ -10,14 +12,6 @@ pub(crate) struct Form {
     pub(crate) fields: Vec<(String, String)>,
     /// Submit buttons: (name, value).
     pub(crate) buttons: Vec<(String, String)>,
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
 }
 
 /// Attributes of the tag starting at `tag` (just after its name) up to `>`.

@@ -6,26 +6,11 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::html_entities::escape;
 use crate::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, BOB_EMAIL, BOB_PASSWORD, DEFAULT_DEVICE_CLIENT_ID,
     DEFAULT_PRODUCT_ID, DEFAULT_WEB_CLIENT_ID,
 };
-
-/// Escapes text for HTML content and double-quoted attributes.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:34em;margin:3em auto;padding:0 1em;color:#111}\
 h1{font-size:1.4em}label{display:block;margin:.8em 0 .2em}input[type=email],input[type=password],\
