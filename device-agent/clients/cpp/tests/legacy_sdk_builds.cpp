@@ -7,6 +7,12 @@
 
 using alexaClientSDK::avsCommon::sdkInterfaces::AuthObserverInterface;
 
+// The CMake probes found the first releases' shape in the legacy stand-in (set on the legacy
+// delegate library, so seen here too): a stand-in that had grown the current interface would
+// fail here rather than quietly stop testing the old one.
+static_assert(!AVS_PAIR_SDK_HAS_ON_AUTH_FAILURE, "the legacy stand-in declares onAuthFailure");
+static_assert(!AVS_PAIR_SDK_MODERN_ENUMS, "the legacy stand-in has the current enums");
+
 namespace {
 struct Seen : AuthObserverInterface {
     State state = State::REFRESHED;
