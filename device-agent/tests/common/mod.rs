@@ -1,4 +1,16 @@
-//! Helpers shared by the device-agent integration tests.
+//! Helpers shared by the device-agent integration tests: the one fixture most tests start
+//! from, and the pieces they build on.
+//!
+//! - [`Stack`]: the lwa-emulator, a state directory and an in-process agent for the emulator's
+//!   default product ([`Stack::start`] takes the emulator's builder and a config tweak);
+//!   [`Stack::session`] opens a sealed link session, [`Stack::close`] ends one and shuts the
+//!   agent down. Agents without LWA: [`offline`].
+//! - The link: [`connect`], [`request`], [`recv`], and [`staged!`] for requests answered with
+//!   progress messages and then a result (the code exchange, a Wi-Fi join).
+//! - The local API: [`api_once`] (typed), [`api_line`] (raw JSON lines, as outside clients
+//!   speak it), [`report_auth_failure`].
+//! - [`child`]: tests that re-execute their own binary; [`process`]: the agent binary as a
+//!   process; [`raw`]: the link's frames by hand.
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod child;
