@@ -60,14 +60,22 @@ pub struct Linked {
 }
 
 impl Linked {
-    /// Who the speaker is linked to, for a sentence: "Alice Example (alice@example.com)", the
-    /// user id when no profile was readable, `None` when not even the id was.
+    /// Who the speaker is linked to, for a sentence ([`account_words`]).
     pub fn account_text(&self) -> Option<String> {
-        match (&self.account, &self.user_id) {
-            (Some(a), _) => Some(a.to_string()),
-            (None, Some(u)) => Some(u.to_string()),
-            (None, None) => None,
-        }
+        account_words(self.account.as_ref(), self.user_id.as_ref())
+    }
+}
+
+/// Who a speaker is linked to, for a sentence: "Alice Example (alice@example.com)", "Amazon
+/// account amzn1.account.…" when only the id was readable, `None` when not even the id was.
+/// The pair step's detail, the CLI's result line and anything else that names the account
+/// take their words from here.
+pub fn account_words(account: Option<&AccountProfile>, user_id: Option<&UserId>) -> Option<String> {
+    match (account, user_id) {
+        (Some(a), _) if a.is_id_only() => Some(format!("Amazon account {}", a.user_id)),
+        (Some(a), _) => Some(a.to_string()),
+        (None, Some(u)) => Some(format!("Amazon account {u}")),
+        (None, None) => None,
     }
 }
 
@@ -351,6 +359,25 @@ mod tests {
     /// The advice for `f` with a loopback redirect URI.
     fn advised(f: &AuthFailure) -> String {
         advice(f, &"http://127.0.0.1:1/cb".into(), &"cid".into())
+    }
+
+    #[test]
+    fn the_account_is_named_by_its_profile_or_as_an_amazon_account_id() {
+        let alice =
+            AccountProfile::from_lwa("a".into(), Some("Alice Example"), Some("alice@example.com"));
+        let id = UserId::from("amzn1.account.A");
+        let id_only = AccountProfile::id_only(id.clone());
+        assert_eq!(
+            account_words(Some(&alice), Some(&id)).as_deref(),
+            Some("Alice Example (alice@example.com)")
+        );
+        for (account, user_id) in [(Some(&id_only), None), (None, Some(&id))] {
+            assert_eq!(
+                account_words(account, user_id).as_deref(),
+                Some("Amazon account amzn1.account.A")
+            );
+        }
+        assert_eq!(account_words(None, None), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use companion_app::commands::StatusReport;
 use companion_app::discovery::{Device, DeviceEvent};
+use companion_app::handover::account_words;
 use companion_app::pairing::{PairEvent, PairReport, Step};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -243,12 +244,9 @@ impl Display {
             return;
         }
         // "Alice Example (alice@example.com)"; the id when the profile was not readable.
-        let account = match (&r.account, &r.user_id) {
-            (Some(a), _) if a.is_id_only() => format!(" to Amazon account {}", a.user_id),
-            (Some(a), _) => format!(" to {a}"),
-            (None, Some(u)) => format!(" to Amazon account {u}"),
-            (None, None) => String::new(),
-        };
+        let account = account_words(r.account.as_ref(), r.user_id.as_ref())
+            .map(|a| format!(" to {a}"))
+            .unwrap_or_default();
         println!("Linked {} ({}){account}.", r.name, r.device_id);
         println!("  {:<28} {:>10}", "step", "time");
         for (step, ms) in &r.timings {
