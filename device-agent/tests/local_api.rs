@@ -223,16 +223,15 @@ async fn the_api_group_reads_tokens_but_cannot_reset_or_pair() {
     }
     let tag = format!("avsq{}", std::process::id());
     let users = Throwaway::new(&tag);
-    let emu = Emulator::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let sockdir = tempfile::tempdir().unwrap();
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(sockdir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cfg = common::config(dir.path(), emu.base_url());
-    cfg.socket_path = sockdir.path().join("agent.sock");
-    cfg.api_group = users.group.clone();
-    let agent = common::start(cfg).await;
-    let socket = agent.socket_path().to_path_buf();
+    let stack = Stack::start(Emulator::builder(), |cfg| {
+        cfg.socket_path = sockdir.path().join("agent.sock");
+        cfg.api_group = users.group.clone();
+    })
+    .await;
+    let socket = stack.agent.socket_path().to_path_buf();
     // Past the file mode, to test the agent's own check.
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let bin = env!("CARGO_BIN_EXE_avs-device-agent");
@@ -270,7 +269,7 @@ async fn the_api_group_reads_tokens_but_cannot_reset_or_pair() {
     let (code, out) = run_as(&users.outsider, "users", "status");
     assert_ne!(code, Some(0), "outsider status: {out}");
     assert!(out.contains(r#""kind":"forbidden""#), "outsider: {out}");
-    agent.shutdown().await;
+    stack.shutdown().await;
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
