@@ -80,6 +80,13 @@ pub struct ShowCodeArgs {
     pub state: StateDirArg,
 }
 
+impl ShowCodeArgs {
+    fn file(&self) -> PathBuf {
+        self.state
+            .file(self.setup_code_file.as_ref(), SETUP_CODE_FILE)
+    }
+}
+
 /// `show-code`: root only (the file is 0600 root's anyway; saying so beats "permission denied").
 fn show_code(args: &ShowCodeArgs) -> ExitCode {
     use std::os::unix::fs::MetadataExt as _;
@@ -91,9 +98,7 @@ fn show_code(args: &ShowCodeArgs) -> ExitCode {
         eprintln!("avs-device-agent: show-code is for root (sudo avs-device-agent show-code)");
         return ExitCode::FAILURE;
     }
-    let file = args
-        .state
-        .file(args.setup_code_file.as_ref(), SETUP_CODE_FILE);
+    let file = args.file();
     let text = match std::fs::read_to_string(&file) {
         Ok(t) => zeroize::Zeroizing::new(t),
         Err(e) => {
@@ -368,5 +373,45 @@ fn window_text(w: &shared_protocol::message::PairingWindow) -> String {
         PairingWindow::LockedOut { retry_in_secs } => {
             format!("locked after too many wrong codes (retry in {retry_in_secs} s)")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        let argv = std::iter::once("avs-device-agent").chain(args.iter().copied());
+        Cli::try_parse_from(argv).unwrap().command
+    }
+
+    /// The client verbs and `show-code` find the daemon's socket and setup code file where the
+    /// daemon puts them by default, or where they are told.
+    #[test]
+    fn the_verbs_find_their_files_in_the_state_dir_unless_told() {
+        let found = |args: &[&str]| match parse(args) {
+            Command::Status(a) | Command::Token(a) => a.socket(),
+            Command::ShowCode(a) => a.file(),
+            other => panic!("{other:?}"),
+        };
+        for (args, file) in [
+            (&["status", "--state-dir", "/s"][..], "/s/agent.sock"),
+            (
+                &["token", "--state-dir", "/s", "--socket", "/run/a.sock"],
+                "/run/a.sock",
+            ),
+            (&["show-code", "--state-dir", "/s"], "/s/setup-code"),
+            (
+                &["show-code", "--setup-code-file", "/etc/code"],
+                "/etc/code",
+            ),
+        ] {
+            assert_eq!(found(args), Path::new(file), "{args:?}");
+        }
+        // The daemon's own defaults are the same files.
+        let cfg =
+            AgentConfig::for_local(Path::new("/s"), "http://127.0.0.1:9", "24681357").unwrap();
+        assert_eq!(cfg.socket_path, Path::new("/s/agent.sock"));
+        assert_eq!(cfg.setup_code_file, Path::new("/s/setup-code"));
     }
 }
