@@ -22,7 +22,7 @@ use avs_pair_tests::companion::link_only_mdns as link_only;
 use avs_pair_tests::netns::{TestNet, LINK_NAME};
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::AgentProcess;
-use companion_app::discovery::{oneshot, Discovery, MdnsOptions};
+use companion_app::discovery::{oneshot, Device, Discovery, MdnsOptions};
 use mdns_sd::TxtProperties;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -40,6 +40,51 @@ fn to_be_found(net: &TestNet, agent: &AgentProcess) -> (Ipv4Addr, DeviceId) {
     (ip, DeviceId::new(agent.device_id.clone()))
 }
 
+/// A browse alone (no one-shot query) on the link, once it has seen a speaker `seen` accepts
+/// (within `within`; `what` names it if not): the responder has just multicast its records, an
+/// answer or an announcement.
+async fn browse_until(
+    within: Duration,
+    seen: impl FnMut(&Device) -> bool,
+    what: &str,
+) -> Discovery {
+    let browse = Discovery::mdns(MdnsOptions {
+        oneshot: false,
+        ..link_only()
+    })
+    .unwrap();
+    browse.wait_for(within, seen).await.expect(what);
+    browse
+}
+
+/// [`browse_until`] it finds the speaker `id` (within 10 s).
+async fn browse_finds(id: &DeviceId) -> Discovery {
+    browse_until(
+        Duration::from_secs(10),
+        |d| &d.id == id,
+        "the browse finds the speaker",
+    )
+    .await
+}
+
+/// Every answer to the one-shot query on the link within `wait` (run inside the laptop).
+fn one_shot_answers(wait: Duration) -> Vec<oneshot::Answer> {
+    let interfaces = oneshot::query_interfaces(Some(&[LINK_NAME.to_owned()]));
+    assert!(!interfaces.is_empty(), "the link has an IPv4 address");
+    let mut answers = Vec::new();
+    oneshot::run(&interfaces, wait, &AtomicBool::new(false), |a| {
+        answers.push(a)
+    })
+    .unwrap();
+    answers
+}
+
+/// The TXT record a one-shot answer carries.
+fn txt_of(a: &oneshot::Answer) -> TxtRecord {
+    let props = TxtProperties::from(&a.txt[..]).into_property_map_str();
+    TxtRecord::from_properties(&props).unwrap()
+}
+
 #[test]
 fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
     require_netns!();
@@ -49,27 +94,8 @@ fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
 
     let answers = net
         .block_on_in("laptop", move || async move {
-            // The browse alone: when it resolves, the responder has just multicast the
-            // records (an answer or an announcement).
-            let browse = Discovery::mdns(MdnsOptions {
-                oneshot: false,
-                ..link_only()
-            })
-            .unwrap();
-            browse
-                .wait_for(Duration::from_secs(10), |d| d.id == id)
-                .await
-                .expect("the browse finds the speaker");
-            let interfaces = oneshot::query_interfaces(Some(&[LINK_NAME.to_owned()]));
-            assert!(!interfaces.is_empty(), "the link has an IPv4 address");
-            let mut answers = Vec::new();
-            oneshot::run(
-                &interfaces,
-                INSIDE_THE_RATE_LIMIT,
-                &AtomicBool::new(false),
-                |a| answers.push(a),
-            )
-            .unwrap();
+            let browse = browse_finds(&id).await;
+            let answers = one_shot_answers(INSIDE_THE_RATE_LIMIT);
             drop(browse);
             answers
         })
@@ -84,8 +110,7 @@ fn the_one_shot_query_is_answered_in_the_second_after_a_multicast() {
     for a in mine {
         assert_eq!(a.port, port);
         assert_eq!(a.addrs, vec![speaker_ip]);
-        let props = TxtProperties::from(&a.txt[..]).into_property_map_str();
-        let txt = TxtRecord::from_properties(&props).unwrap();
+        let txt = txt_of(a);
         assert_eq!(txt.device_id.as_str(), agent.device_id);
         assert_eq!(txt.pairing, PairingState::Open);
     }
@@ -103,14 +128,7 @@ fn a_speaker_seen_only_by_the_one_shot_query_leaves_the_list_when_it_dies() {
         .block_on_in("laptop", move || async move {
             // Make the responder's rate-limit second happen, then start a fresh discovery
             // in it: the one-shot query finds the speaker, the browse cannot yet.
-            let warm = Discovery::mdns(MdnsOptions {
-                oneshot: false,
-                ..link_only()
-            })
-            .unwrap();
-            warm.wait_for(Duration::from_secs(10), |d| d.id == id)
-                .await
-                .expect("the browse finds the speaker");
+            let warm = browse_finds(&id).await;
             drop(warm);
             let d = Discovery::mdns(link_only()).unwrap();
             let dev = d
@@ -146,17 +164,13 @@ fn a_window_change_is_answered_at_once_without_probing_the_name_again() {
 
     // A companion already browsing sees the window shut.
     net.block_on_in("laptop", move || async move {
-        let browse = Discovery::mdns(MdnsOptions {
-            oneshot: false,
-            ..link_only()
-        })
-        .unwrap();
-        browse
-            .wait_for(Duration::from_secs(15), |d| {
-                d.id == id && d.pairing == PairingState::Closed
-            })
-            .await
-            .expect("the browse sees the window shut");
+        let browse = browse_until(
+            Duration::from_secs(15),
+            |d| d.id == id && d.pairing == PairingState::Closed,
+            "the browse sees the window shut",
+        )
+        .await;
+        drop(browse);
     })
     .unwrap();
 
@@ -164,26 +178,12 @@ fn a_window_change_is_answered_at_once_without_probing_the_name_again() {
     // mdns-sd would probe the changed TXT record for >= 0.75 s and answer nothing meanwhile.
     agent.cli(&bins.agent, "pair").unwrap();
     let answers = net
-        .run_in("laptop", move || {
-            let interfaces = oneshot::query_interfaces(Some(&[LINK_NAME.to_owned()]));
-            let mut answers = Vec::new();
-            oneshot::run(
-                &interfaces,
-                Duration::from_millis(700),
-                &AtomicBool::new(false),
-                |a| answers.push(a),
-            )
-            .unwrap();
-            answers
-        })
+        .run_in("laptop", || one_shot_answers(Duration::from_millis(700)))
         .unwrap();
     let states: Vec<PairingState> = answers
         .iter()
         .filter(|a| a.instance == instance)
-        .map(|a| {
-            let props = TxtProperties::from(&a.txt[..]).into_property_map_str();
-            TxtRecord::from_properties(&props).unwrap().pairing
-        })
+        .map(|a| txt_of(a).pairing)
         .collect();
     assert!(
         states.contains(&PairingState::Open),
