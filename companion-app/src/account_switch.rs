@@ -6,8 +6,9 @@
 //! new tokens unstored and sends `ConfirmAccountSwitch { current, new }`. The companion puts the
 //! question to an [`AccountSwitchConfirm`] (the CLI's `[y/N]` prompt or `--yes`, the desktop
 //! app's Replace / Keep screen) and answers with `AccountSwitchAnswer`. "Keep", no answer within
-//! the speaker's deadline, or a closed link: the speaker stays linked to the current account and
-//! the pairing ends in [`crate::handover::HandoverError::KeptCurrent`].
+//! the speaker's deadline (capped by the companion at
+//! [`crate::handover::MAX_SWITCH_ANSWER_WAIT`]), or a closed link: the speaker stays linked to
+//! the current account and the pairing ends in [`crate::handover::HandoverError::KeptCurrent`].
 //!
 //! [`Capability::ConfirmAccountSwitch`]: shared_protocol::message::Capability::ConfirmAccountSwitch
 

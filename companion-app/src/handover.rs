@@ -30,6 +30,11 @@ use tokio::time::Instant;
 use crate::account_switch::{kept_text, AccountSwitchConfirm, SwitchQuestion};
 use crate::link::{unexpected, LinkError, LinkSession};
 
+/// The longest the companion waits for the user's answer to the account-switch question,
+/// whatever `answer_within_secs` the speaker asks for (its default is 2 minutes): a speaker
+/// must not be able to hold the companion for hours. After it the answer is "keep".
+pub const MAX_SWITCH_ANSWER_WAIT: Duration = Duration::from_secs(10 * 60);
+
 /// Bounds on the exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HandoverTimeouts {
@@ -122,7 +127,8 @@ impl HandoverError {
 /// Sends the code and follows the speaker to its `AuthResult`. `on_progress` sees each stage.
 /// A `ConfirmAccountSwitch` question goes to `confirm`; `None` answers "replace" without asking
 /// (the behaviour before protocol 1.2). The user's thinking time does not count against
-/// `timeouts`; the speaker's own deadline (`answer_within_secs`) bounds it.
+/// `timeouts`; the speaker's own deadline (`answer_within_secs`) bounds it, capped at
+/// [`MAX_SWITCH_ANSWER_WAIT`].
 #[allow(clippy::too_many_arguments)]
 pub async fn hand_over<T: FrameTransport>(
     session: &mut LinkSession<T>,
@@ -197,7 +203,7 @@ pub async fn hand_over<T: FrameTransport>(
             }
             AgentMessage::ConfirmAccountSwitch(q) if q.session_id == session_id => {
                 let asked = Instant::now();
-                let limit = std::time::Duration::from_secs(q.answer_within_secs);
+                let limit = Duration::from_secs(q.answer_within_secs).min(MAX_SWITCH_ANSWER_WAIT);
                 let replace = match confirm.as_mut() {
                     None => true,
                     Some(c) => tokio::time::timeout(
@@ -359,6 +365,112 @@ mod tests {
     /// The advice for `f` with a loopback redirect URI.
     fn advised(f: &AuthFailure) -> String {
         advice(f, &"http://127.0.0.1:1/cb".into(), &"cid".into())
+    }
+
+    /// A user who never answers.
+    #[derive(Debug)]
+    struct NeverAnswers;
+
+    impl AccountSwitchConfirm for NeverAnswers {
+        fn confirm<'a>(
+            &'a mut self,
+            _question: SwitchQuestion<'a>,
+        ) -> crate::wifi::BoxFuture<'a, bool> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    /// A speaker that asks for a day to answer its account-switch question: the companion still
+    /// answers "keep" after [`MAX_SWITCH_ANSWER_WAIT`] (virtual time: the clock is paused and
+    /// jumps ahead while everything waits, so the test takes milliseconds).
+    #[tokio::test(start_paused = true)]
+    async fn a_speaker_asking_for_a_day_gets_its_answer_within_the_cap() {
+        use shared_protocol::frame::StreamTransport;
+        use shared_protocol::ids::DeviceId;
+        use shared_protocol::message::{AccountSwitch, AgentSummary, Hello, PairingWindow, Role};
+        use shared_protocol::session::{NoAttemptLimit, ServerHandshake};
+        use shared_protocol::setup_code::SetupCode;
+
+        let code = SetupCode::parse("1234-5670-9").unwrap();
+        let alice = AccountProfile::id_only("amzn1.account.A".into());
+        let bob = AccountProfile::id_only("amzn1.account.B".into());
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let speaker_code = code.clone();
+        let (current, new) = (alice.clone(), bob.clone());
+        let speaker = tokio::spawn(async move {
+            let mut hello = Hello::new(Role::Agent, "handover test speaker");
+            hello.agent = Some(AgentSummary {
+                device_id: DeviceId::new("a1b2c3"),
+                friendly_name: "Kitchen".into(),
+                paired: true,
+                window: PairingWindow::Open {
+                    closes_in_secs: 900,
+                },
+            });
+            let hs = ServerHandshake::accept(StreamTransport::new(theirs), hello)
+                .await
+                .unwrap();
+            let mut s = hs
+                .authenticate(&speaker_code, &mut NoAttemptLimit)
+                .await
+                .unwrap();
+            let CompanionMessage::ProvideAuthorization(p) = s.recv().await.unwrap() else {
+                panic!("not the code");
+            };
+            s.send(&AgentMessage::ConfirmAccountSwitch(AccountSwitch {
+                session_id: p.session_id,
+                current: current.clone(),
+                new,
+                answer_within_secs: 24 * 60 * 60,
+            }))
+            .await
+            .unwrap();
+            let asked = Instant::now();
+            let CompanionMessage::AccountSwitchAnswer(answer) = s.recv().await.unwrap() else {
+                panic!("not the answer");
+            };
+            let waited = asked.elapsed();
+            s.send(&AgentMessage::AuthResult(AuthResult::KeptCurrent {
+                session_id: p.session_id,
+                account: current,
+                timed_out: false,
+            }))
+            .await
+            .unwrap();
+            (answer.replace, waited)
+        });
+
+        let client = crate::link::LinkClient::start(
+            StreamTransport::new(ours),
+            crate::link::LinkTimeouts::default(),
+        )
+        .await
+        .unwrap();
+        let mut session = client.authenticate(&code).await.unwrap();
+        let result = hand_over(
+            &mut session,
+            SessionId::random(),
+            AuthorizationCode::new("the-code"),
+            &"cid".into(),
+            &"http://127.0.0.1:1/cb".into(),
+            HandoverTimeouts::default(),
+            |_| {},
+            Some(&mut NeverAnswers),
+        )
+        .await;
+        match result {
+            Err(HandoverError::KeptCurrent { current, new, .. }) => {
+                assert_eq!(*current, alice);
+                assert_eq!(new.as_deref(), Some(&bob));
+            }
+            other => panic!("{other:?}"),
+        }
+        let (replace, waited) = speaker.await.unwrap();
+        assert!(!replace, "no answer is a keep");
+        assert!(
+            waited <= MAX_SWITCH_ANSWER_WAIT + Duration::from_secs(1),
+            "the companion waited {waited:?} for its user"
+        );
     }
 
     #[test]
