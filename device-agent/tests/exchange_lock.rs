@@ -186,8 +186,7 @@ async fn a_companion_stalling_on_the_switch_question_does_not_keep_the_owner_fro
     let winner = late.linked_by_other.expect("told who linked").account;
     assert_eq!(winner.unwrap().user_id.as_str(), ALICE_USER_ID);
     assert_eq!(linked_user(&stack), ALICE_USER_ID);
-    drop(bob);
-    stack.agent.shutdown().await;
+    stack.close(bob).await;
 }
 
 /// The window closes (here: the owner closes it) while Bob's companion is asked: its "replace"
@@ -201,8 +200,7 @@ async fn a_replace_after_the_window_closed_is_refused() {
     assert_eq!(refused.class, WindowClosed, "{refused:?}");
     assert!(refused.linked_by_other.is_none(), "{refused:?}");
     assert_eq!(linked_user(&stack), ALICE_USER_ID);
-    drop(bob);
-    stack.agent.shutdown().await;
+    stack.close(bob).await;
 }
 
 /// A companion waiting for the lock (another's exchange is at a slow LWA) while the window
@@ -252,6 +250,6 @@ async fn whoever_waited_for_the_lock_checks_the_window_before_redeeming() {
     assert_eq!(refused.class, WindowClosed, "{refused:?}");
     assert_eq!(at_lwa(), 1, "the owner's code was not redeemed");
     assert!(stack.agent.delegate().account().is_none());
-    drop((first, owner));
-    stack.agent.shutdown().await;
+    drop(first);
+    stack.close(owner).await;
 }
