@@ -42,9 +42,19 @@ pub fn authorize_url(emu: &RunningEmulator, pkce: &PkcePair) -> String {
 
 /// [`authorize_url`] for another client.
 pub fn authorize_url_for(emu: &RunningEmulator, client: &str, pkce: &PkcePair) -> String {
+    authorize_url_back_to(emu, client, REDIRECT, pkce)
+}
+
+/// [`authorize_url_for`] with another `redirect_uri`.
+pub fn authorize_url_back_to(
+    emu: &RunningEmulator,
+    client: &str,
+    redirect: &str,
+    pkce: &PkcePair,
+) -> String {
     AuthorizeRequest {
         client_id: client.into(),
-        redirect_uri: REDIRECT.into(),
+        redirect_uri: redirect.into(),
         product_id: DEFAULT_PRODUCT_ID.into(),
         dsn: "DSN-0001".into(),
         state: "st-1".into(),

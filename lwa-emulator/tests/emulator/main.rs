@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod authorize;
+mod authorize_rules;
 mod cbl;
 mod common;
 mod faults;
