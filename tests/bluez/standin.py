@@ -14,7 +14,7 @@ Events for the test go to stdout, one line each, flushed:
   STANDIN_READY, ADV_REGISTERED name=… uuids=…, ADV_UNREGISTERED reason=…, APP_REGISTERED …,
   CONNECTED mtu=…, DISCONNECTED by=central|peripheral|fault|timeout, INDICATION n=… len=…,
   WRITE n=… len=…, CONNECTED_FALSE (the laptop's Connected turned false after
-  --connected-lag-ms), VIOLATION what=… (the programs broke an ATT/BlueZ rule; tests assert none).
+  --connected-lag-ms), READ_STALLED (--stall-reads held a read back), VIOLATION what=… (the programs broke an ATT/BlueZ rule; tests assert none).
 
 Runs with Debian's python3-dbus and python3-gi (installed by scripts/lib/deps.sh).
 """
@@ -996,6 +996,11 @@ class Link:
     # the central's ReadValue returns the whole value (src/shared/gatt-client.c read_long).
 
     def read(self, mirror, offset, ok, err):
+        if self.air.args.stall_reads:
+            # The speaker never answers. (BlueZ would drop the bearer after ATT_TIMEOUT_S; the
+            # companion gives up well before that, which is what this fault is for.)
+            emit("READ_STALLED")
+            return
         chunk = self.mtu - 1
         got = bytearray()
 
@@ -1171,6 +1176,9 @@ def main():
     ap.add_argument("--connected-lag-ms", type=int, default=0,
                     help="a link lost without the laptop's Disconnect: its GATT objects go at "
                          "once, Device1.Connected turns false this much later (as in BlueZ)")
+    ap.add_argument("--stall-reads", action="store_true",
+                    help="a read from the laptop is never answered (a speaker that stalls while "
+                         "the companion reads its information characteristic)")
     args = ap.parse_args()
     if not MIN_MTU <= args.mtu <= MAX_MTU:
         ap.error("--mtu must be 23..517")

@@ -733,6 +733,32 @@ fn advertisement_exists_only_while_the_pairing_window_is_open() {
     bluez.assert_clean();
 }
 
+/// A speaker that never answers the read of its information characteristic (`--stall-reads`):
+/// the companion's discovery gives up after its 10 s limit and disconnects it, instead of
+/// leaving it connected (its one LE connection held) until the companion exits.
+#[test]
+fn a_stalled_information_read_is_given_up_and_disconnected() {
+    require_netns!();
+    let bluez = Bluez::start(&["--stall-reads"]);
+    let scene = Scene::start(&bluez, None);
+    bluez.wait("ADV_REGISTERED", START);
+    let run = scene.discover(&bluez, "avs-companion-discover-stalled", "14");
+    assert_eq!(run.code, Some(0), "{}", run.tail);
+    let air = bluez.standin.stdout_lines();
+    let stalled = air
+        .iter()
+        .position(|l| l.starts_with("READ_STALLED"))
+        .unwrap_or_else(|| panic!("the companion never read the information: {air:#?}"));
+    let dropped = air[stalled..]
+        .iter()
+        .find(|l| l.starts_with("DISCONNECT_REQUEST by=central"));
+    assert!(
+        dropped.is_some_and(|l| l.contains("connected=true")),
+        "the companion left the stalled speaker connected: {air:#?}"
+    );
+    bluez.assert_clean();
+}
+
 /// The Wi-Fi hook (docs/wifi.md "Hook contract"): two networks; `connect` joins Home-5G with
 /// [`WIFI_PASS`] only (exit 10 = wrong password otherwise) and records what it was given (never
 /// the passphrase itself) in `hook.log`.

@@ -123,18 +123,23 @@ impl BtleCentral {
     }
 
     /// Connects (unless connected), reads the information characteristic, disconnects again.
+    /// The connect and read together may take [`INFO_TIMEOUT`]; the disconnect runs after a
+    /// failure or a timeout too (a stalled speaker must not stay connected to the computer,
+    /// holding its one connection), itself bounded by [`DISCONNECT_TIMEOUT`].
     async fn read_info(&self, p: &Peripheral) -> Result<Vec<u8>, InfoReadError> {
         let was_connected = p.is_connected().await.unwrap_or(false);
-        if !was_connected {
-            p.connect().await?;
-        }
         let read = async {
+            if !was_connected {
+                p.connect().await?;
+            }
             p.discover_services().await?;
             let info = find_characteristic(p, BLE_INFO_CHAR_UUID)
                 .ok_or(InfoReadError::NoInfoCharacteristic)?;
             Ok(p.read(&info).await?)
-        }
-        .await;
+        };
+        let read = tokio::time::timeout(INFO_TIMEOUT, read)
+            .await
+            .unwrap_or(Err(InfoReadError::TimedOut(INFO_TIMEOUT)));
         if !was_connected {
             disconnect_quietly(p).await;
         }
@@ -259,14 +264,12 @@ async fn scan_loop(
         }
         let (central, sink, name) = (central.clone(), sink.clone(), props.local_name);
         tokio::spawn(async move {
-            let info = tokio::time::timeout(INFO_TIMEOUT, central.read_info(&p)).await;
-            let info = match info {
-                Ok(Ok(v)) => Some(v),
-                Ok(Err(e)) => {
+            let info = match central.read_info(&p).await {
+                Ok(v) => Some(v),
+                Err(e) => {
                     tracing::debug!(peripheral = %key, error = %e, "BLE info read failed");
                     None
                 }
-                Err(_) => None,
             };
             if let Some(s) = sighting(&key, name.as_deref(), info.as_deref()) {
                 let _ = sink.send(SourceEvent::Seen(s));
@@ -331,10 +334,7 @@ impl DiscoverySource for BtleSource {
         );
         tokio::spawn(async move {
             let alive = match central.peripheral(&key).await {
-                Ok(p) => matches!(
-                    tokio::time::timeout(INFO_TIMEOUT, central.read_info(&p)).await,
-                    Ok(Ok(_))
-                ),
+                Ok(p) => central.read_info(&p).await.is_ok(),
                 Err(_) => false,
             };
             if !alive {
@@ -418,6 +418,9 @@ enum InfoReadError {
     /// The peripheral has no avs-pair information characteristic.
     #[error("no information characteristic")]
     NoInfoCharacteristic,
+    /// Connecting and reading took longer than this.
+    #[error("no information within {0:?}")]
+    TimedOut(Duration),
 }
 
 fn link_error(e: btleplug::Error) -> GattLinkError {
