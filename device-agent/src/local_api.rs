@@ -453,97 +453,110 @@ async fn answer(
     role: Role,
     shared: &Shared,
 ) -> bool {
+    if let Some(forbidden) = forbidden(&req, role) {
+        return write(w, &forbidden).await;
+    }
     let delegate = &core.delegate;
-    if role != Role::Admin && matches!(req, ApiRequest::Pair | ApiRequest::Reset | ApiRequest::Cbl)
-    {
-        let resp = ApiResponse::error(
+    let resp = match req {
+        ApiRequest::Token => token(delegate),
+        ApiRequest::AuthFailure { token } => ApiResponse::Ok {
+            message: auth_failure(&token, delegate, shared).into(),
+        },
+        // Handled before (it changes the connection's budget).
+        ApiRequest::Subscribe => return false,
+        ApiRequest::Status => ApiResponse::Status(core.status_report()),
+        ApiRequest::Pair => pair(core),
+        ApiRequest::Reset => reset(delegate).await,
+        ApiRequest::Check => check(delegate).await,
+        // Streams more than one answer.
+        ApiRequest::Cbl => return cbl(core, w).await,
+    };
+    write(w, &resp).await
+}
+
+/// The answer to a request `role` may not make: `pair`, `reset` and `cbl` are for admins only.
+fn forbidden(req: &ApiRequest, role: Role) -> Option<ApiResponse> {
+    let admin_only = matches!(req, ApiRequest::Pair | ApiRequest::Reset | ApiRequest::Cbl);
+    (role != Role::Admin && admin_only).then(|| {
+        ApiResponse::error(
             ApiErrorKind::Forbidden,
             "pair, reset and cbl change who the speaker belongs to: run them as root or as the \
              agent's user",
-        );
-        return write(w, &resp).await;
-    }
-    match req {
-        ApiRequest::Token => {
-            let resp = match delegate.auth_token().map(|t| t.to_parts()) {
-                Some((token, expires_at)) => ApiResponse::Token {
-                    access_token: token,
-                    expires_in_secs: expires_at
-                        .saturating_duration_since(tokio::time::Instant::now())
-                        .as_secs(),
-                },
-                None if !delegate.is_paired() => {
-                    ApiResponse::error(ApiErrorKind::NoToken, NOT_LINKED)
-                }
-                None => {
-                    let st = delegate.status().state;
-                    ApiResponse::error(
-                        ApiErrorKind::NoToken,
-                        format!("no valid access token: {} ({st})", st.in_words()),
-                    )
-                }
-            };
-            write(w, &resp).await
-        }
-        ApiRequest::AuthFailure { token } => {
-            let current = delegate
-                .auth_token()
-                .is_some_and(|t| !token.is_empty() && t.to_parts().0 == token);
-            let message = if !current {
-                "ignored: that is not the current token (ask for `token` again)"
-            } else {
-                let now = tokio::time::Instant::now();
-                let mut recent = match shared.auth_failures.lock() {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
-                };
-                while recent
-                    .front()
-                    .is_some_and(|at| now.duration_since(*at) >= AUTH_FAILURE_INTERVAL)
-                {
-                    recent.pop_front();
-                }
-                if recent.len() >= AUTH_FAILURE_BURST {
-                    "too many refreshes requested lately; the token is refreshed on its schedule"
-                } else {
-                    recent.push_back(now);
-                    delegate.on_auth_failure(&token);
-                    "refresh requested"
-                }
-            };
-            write(
-                w,
-                &ApiResponse::Ok {
-                    message: message.into(),
-                },
+        )
+    })
+}
+
+/// `token`: the current access token and its lifetime, or why there is none.
+fn token(delegate: &crate::auth_delegate::AuthDelegate) -> ApiResponse {
+    match delegate.auth_token().map(|t| t.to_parts()) {
+        Some((token, expires_at)) => ApiResponse::Token {
+            access_token: token,
+            expires_in_secs: expires_at
+                .saturating_duration_since(tokio::time::Instant::now())
+                .as_secs(),
+        },
+        None if !delegate.is_paired() => ApiResponse::error(ApiErrorKind::NoToken, NOT_LINKED),
+        None => {
+            let st = delegate.status().state;
+            ApiResponse::error(
+                ApiErrorKind::NoToken,
+                format!("no valid access token: {} ({st})", st.in_words()),
             )
-            .await
         }
-        // Handled before (it changes the connection's budget).
-        ApiRequest::Subscribe => false,
-        ApiRequest::Status => write(w, &ApiResponse::Status(core.status_report())).await,
-        ApiRequest::Pair => {
-            let resp = match core.pairing.open() {
-                Ok(window) => ApiResponse::Window { window },
-                Err(e @ OpenError::LockedOut { .. }) => {
-                    ApiResponse::error(ApiErrorKind::LockedOut, e)
-                }
-                Err(e @ OpenError::Storage(_)) => ApiResponse::error(ApiErrorKind::Storage, e),
-            };
-            write(w, &resp).await
-        }
-        ApiRequest::Reset => {
-            let resp = match delegate.clear_data().await {
-                Ok(()) => ApiResponse::Ok {
-                    message: "account forgotten; the speaker is unpaired".into(),
-                },
-                Err(e @ AccountError::Store(_)) => ApiResponse::error(ApiErrorKind::Storage, e),
-                Err(e @ AccountError::Stopped(_)) => ApiResponse::error(ApiErrorKind::Stopped, e),
-            };
-            write(w, &resp).await
-        }
-        ApiRequest::Check => write(w, &check(delegate).await).await,
-        ApiRequest::Cbl => cbl(core, w).await,
+    }
+}
+
+/// `auth_failure`: starts a refresh when `token` is the current one, at most
+/// [`AUTH_FAILURE_BURST`] times per [`AUTH_FAILURE_INTERVAL`]; the words say what happened.
+fn auth_failure(
+    token: &AccessToken,
+    delegate: &crate::auth_delegate::AuthDelegate,
+    shared: &Shared,
+) -> &'static str {
+    let current = delegate
+        .auth_token()
+        .is_some_and(|t| !token.is_empty() && t.to_parts().0 == *token);
+    if !current {
+        return "ignored: that is not the current token (ask for `token` again)";
+    }
+    let now = tokio::time::Instant::now();
+    let mut recent = match shared.auth_failures.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    // Forget the requests that have left the window, then count the rest.
+    while recent
+        .front()
+        .is_some_and(|at| now.duration_since(*at) >= AUTH_FAILURE_INTERVAL)
+    {
+        recent.pop_front();
+    }
+    if recent.len() >= AUTH_FAILURE_BURST {
+        "too many refreshes requested lately; the token is refreshed on its schedule"
+    } else {
+        recent.push_back(now);
+        delegate.on_auth_failure(token);
+        "refresh requested"
+    }
+}
+
+/// `pair`: opens the pairing window.
+fn pair(core: &Core) -> ApiResponse {
+    match core.pairing.open() {
+        Ok(window) => ApiResponse::Window { window },
+        Err(e @ OpenError::LockedOut { .. }) => ApiResponse::error(ApiErrorKind::LockedOut, e),
+        Err(e @ OpenError::Storage(_)) => ApiResponse::error(ApiErrorKind::Storage, e),
+    }
+}
+
+/// `reset`: forgets the account.
+async fn reset(delegate: &crate::auth_delegate::AuthDelegate) -> ApiResponse {
+    match delegate.clear_data().await {
+        Ok(()) => ApiResponse::Ok {
+            message: "account forgotten; the speaker is unpaired".into(),
+        },
+        Err(e @ AccountError::Store(_)) => ApiResponse::error(ApiErrorKind::Storage, e),
+        Err(e @ AccountError::Stopped(_)) => ApiResponse::error(ApiErrorKind::Stopped, e),
     }
 }
 
