@@ -95,122 +95,40 @@ impl Agent {
         // First, before any file in the state directory is read or written.
         let state_lock = crate::state_lock::StateLock::acquire(&cfg.state_dir)?;
         let provisioned = provision::provision(cfg.setup_code.as_deref(), &cfg.setup_code_file)?;
-        let lwa = LwaClient::new(cfg.lwa.endpoints.clone(), cfg.lwa.ca_file.as_deref())?;
-        let store = TokenStore::open(&cfg.state_dir)?;
-        let (delegate, start_report) = AuthDelegate::start(lwa, store, cfg.auth.clone())?;
-        let pairing = Pairing::load(&cfg.state_dir, cfg.pairing.clone())?;
-        if !delegate.is_paired() {
-            match pairing.open_at_boot() {
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "unpaired, but the pairing window stays closed")
-                }
-            }
-        }
-        let listener = bind_link(cfg.link.bind).await?;
-        let link_addr = listener
-            .local_addr()
-            .map_err(|source| AgentError::LinkBind {
-                addr: cfg.link.bind,
-                source,
-            })?;
-        let ctx = Arc::new(Core {
-            device_id: cfg.device_id.clone(),
-            friendly_name: cfg.friendly_name.clone(),
-            product_id: cfg.product_id.clone(),
-            dsn: cfg.dsn.clone(),
-            setup_code: provisioned.code.clone(),
-            pairing: pairing.clone(),
-            delegate: delegate.clone(),
-            exchange_lock: Mutex::new(()),
-            links: Default::default(),
+        let (delegate, start_report, pairing) = load_account_and_window(&cfg)?;
+        let (listener, link_addr) = listen_link(cfg.link.bind).await?;
+        let core = Arc::new(assemble_core(
+            &cfg,
+            provisioned.code.clone(),
+            pairing,
+            delegate,
             link_addr,
-            cbl: CblRunner::new(cfg.client_id.clone(), cfg.cbl.clone(), cfg.cbl_hook.clone()),
-            network: Network::from_config(&cfg.network, delegate.lwa().clone()),
-        });
+        ));
+        // Bound before any task runs: a socket error leaves nothing behind.
         let socket = local_api::bind(&cfg.socket_path).map_err(|source| AgentError::Socket {
             path: cfg.socket_path.clone(),
             source,
         })?;
         let (shutdown, _) = watch::channel(false);
-        let link_limits = cfg.link.clone();
-        let mut tasks = vec![
-            tokio::spawn(link::serve(
-                listener,
-                ctx.clone(),
-                link_limits.clone(),
-                shutdown.subscribe(),
-            )),
-            tokio::spawn(local_api::serve_with(
-                socket,
-                cfg.socket_path.clone(),
-                ctx.clone(),
-                local_api::Policy::new(&cfg.api_group),
-                shutdown.subscribe(),
-            )),
-            tokio::spawn(reopen_on_unlink(ctx.clone(), shutdown.subscribe())),
-        ];
-        if ctx.network.can_provision() {
-            // Remember whether the speaker is online, so the BLE info says `net=1` (needs a
-            // network) before a companion connects. Bounded by the check's own deadlines; a
-            // shutdown does not wait for it.
-            let check = ctx.clone();
-            let mut stop = shutdown.subscribe();
-            tasks.push(tokio::spawn(async move {
-                tokio::select! {
-                    online = check.network.check_now() => {
-                        tracing::info!(online, "connectivity check at start");
-                    }
-                    _ = stop.changed() => {}
-                }
-            }));
-        }
-        if let Some(cmd) = cfg.button_hook.clone() {
-            tasks.push(tokio::spawn(button_hook(
-                cmd,
-                pairing.clone(),
-                shutdown.subscribe(),
-            )));
-        }
-        let mdns_task = if cfg.mdns.enabled {
-            let adv = Advertiser::start(&ctx.summary(), link_addr.port(), &cfg.mdns.interfaces)?;
-            Some(tokio::spawn(advertise(
-                adv,
-                ctx.clone(),
-                shutdown.subscribe(),
-            )))
-        } else {
-            None
-        };
-        let ble_status = if cfg.ble.enabled {
-            let (status, task) = crate::ble::start(
-                cfg.ble.adapter.as_deref(),
-                ctx.clone(),
-                link_limits.clone(),
-                shutdown.subscribe(),
-            )
-            .await;
-            tasks.extend(task);
-            status
-        } else {
-            BleStatus::Off
-        };
+        let mut tasks = spawn_listeners(&cfg, &core, listener, socket, &shutdown);
+        let mdns_task = start_mdns(&cfg, &core, &shutdown)?;
+        let ble_status = start_ble(&cfg, &core, &shutdown, &mut tasks).await;
         tracing::info!(
             device_id = %cfg.device_id,
             link = %link_addr,
             socket = %cfg.socket_path.display(),
-            paired = delegate.is_paired(),
+            paired = core.delegate.is_paired(),
             "agent started"
         );
         Ok(Self {
-            core: ctx,
+            core,
+            link_limits: cfg.link.clone(),
             socket_path: cfg.socket_path,
             shutdown,
             tasks,
             mdns_task,
             first_start_code: provisioned.generated.then_some(provisioned.code),
             start_report,
-            link_limits,
             ble_status,
             _state_lock: state_lock,
         })
@@ -319,6 +237,150 @@ impl Agent {
         let _ = std::fs::remove_file(&self.socket_path);
         tracing::info!("agent stopped");
     }
+}
+
+/// Opens the token store and starts the refresher, then loads the pairing window; an unpaired
+/// speaker opens its window at boot (the store is read first: a paired one does not).
+fn load_account_and_window(
+    cfg: &AgentConfig,
+) -> Result<(AuthDelegate, StartReport, Pairing), AgentError> {
+    let lwa = LwaClient::new(cfg.lwa.endpoints.clone(), cfg.lwa.ca_file.as_deref())?;
+    let store = TokenStore::open(&cfg.state_dir)?;
+    let (delegate, start_report) = AuthDelegate::start(lwa, store, cfg.auth.clone())?;
+    let pairing = Pairing::load(&cfg.state_dir, cfg.pairing.clone())?;
+    if !delegate.is_paired() {
+        match pairing.open_at_boot() {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "unpaired, but the pairing window stays closed")
+            }
+        }
+    }
+    Ok((delegate, start_report, pairing))
+}
+
+/// The link listener and the address it got (the port, when `bind` asked for port 0).
+async fn listen_link(bind: SocketAddr) -> Result<(TcpListener, SocketAddr), AgentError> {
+    let listener = bind_link(bind).await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| AgentError::LinkBind { addr: bind, source })?;
+    Ok((listener, addr))
+}
+
+/// The state every listener shares, from the config and what was loaded.
+fn assemble_core(
+    cfg: &AgentConfig,
+    setup_code: SetupCode,
+    pairing: Pairing,
+    delegate: AuthDelegate,
+    link_addr: SocketAddr,
+) -> Core {
+    Core {
+        device_id: cfg.device_id.clone(),
+        friendly_name: cfg.friendly_name.clone(),
+        product_id: cfg.product_id.clone(),
+        dsn: cfg.dsn.clone(),
+        setup_code,
+        pairing,
+        network: Network::from_config(&cfg.network, delegate.lwa().clone()),
+        delegate,
+        exchange_lock: Mutex::new(()),
+        links: Default::default(),
+        link_addr,
+        cbl: CblRunner::new(cfg.client_id.clone(), cfg.cbl.clone(), cfg.cbl_hook.clone()),
+    }
+}
+
+/// The tasks that stop with the shutdown channel: the TCP link, the local API, the reopening
+/// after an unlink, the connectivity check at start and the button hook.
+fn spawn_listeners(
+    cfg: &AgentConfig,
+    core: &Arc<Core>,
+    listener: TcpListener,
+    socket: tokio::net::UnixListener,
+    shutdown: &watch::Sender<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![
+        tokio::spawn(link::serve(
+            listener,
+            core.clone(),
+            cfg.link.clone(),
+            shutdown.subscribe(),
+        )),
+        tokio::spawn(local_api::serve_with(
+            socket,
+            cfg.socket_path.clone(),
+            core.clone(),
+            local_api::Policy::new(&cfg.api_group),
+            shutdown.subscribe(),
+        )),
+        tokio::spawn(reopen_on_unlink(core.clone(), shutdown.subscribe())),
+    ];
+    if core.network.can_provision() {
+        tasks.push(tokio::spawn(check_network_at_start(
+            core.clone(),
+            shutdown.subscribe(),
+        )));
+    }
+    if let Some(cmd) = cfg.button_hook.clone() {
+        tasks.push(tokio::spawn(button_hook(
+            cmd,
+            core.pairing.clone(),
+            shutdown.subscribe(),
+        )));
+    }
+    tasks
+}
+
+/// Remembers whether the speaker is online, so the BLE info says `net=1` (needs a network)
+/// before a companion connects. Bounded by the check's own deadlines; a shutdown does not wait
+/// for it.
+async fn check_network_at_start(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    tokio::select! {
+        online = core.network.check_now() => {
+            tracing::info!(online, "connectivity check at start");
+        }
+        _ = stop.changed() => {}
+    }
+}
+
+/// The mDNS advertiser and the task keeping its record current, when mDNS is on.
+fn start_mdns(
+    cfg: &AgentConfig,
+    core: &Arc<Core>,
+    shutdown: &watch::Sender<bool>,
+) -> Result<Option<JoinHandle<Option<Advertiser>>>, AgentError> {
+    if !cfg.mdns.enabled {
+        return Ok(None);
+    }
+    let adv = Advertiser::start(&core.summary(), core.link_addr.port(), &cfg.mdns.interfaces)?;
+    Ok(Some(tokio::spawn(advertise(
+        adv,
+        core.clone(),
+        shutdown.subscribe(),
+    ))))
+}
+
+/// Starts BLE pairing when it is on; its task (if any) joins `tasks`.
+async fn start_ble(
+    cfg: &AgentConfig,
+    core: &Arc<Core>,
+    shutdown: &watch::Sender<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> BleStatus {
+    if !cfg.ble.enabled {
+        return BleStatus::Off;
+    }
+    let (status, task) = crate::ble::start(
+        cfg.ble.adapter.as_deref(),
+        core.clone(),
+        cfg.link.clone(),
+        shutdown.subscribe(),
+    )
+    .await;
+    tasks.extend(task);
+    status
 }
 
 /// Binds the link listener; `[::]` falls back to `0.0.0.0` on hosts without IPv6.
