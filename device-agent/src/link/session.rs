@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use shared_protocol::frame::FrameTransport;
-use shared_protocol::ids::SessionId;
+use shared_protocol::ids::{ClientId, SessionId};
 use shared_protocol::lwa::{AuthError, TokenRequest};
 use shared_protocol::message::{
     AccountProfile, AccountSwitch, AgentMessage, AuthFailure, AuthFailureClass, AuthResult,
@@ -43,14 +43,16 @@ use shared_protocol::message::{
     Progress, ProgressStage, ProvideAuthorization, WifiProgress, WifiScan, WireMessage as _,
 };
 use shared_protocol::pkce::PkcePair;
+use shared_protocol::secret::AccessToken;
 use shared_protocol::session::{
     AgentSession, AttemptGuard, HandshakeError, ServerHandshake, SessionError,
 };
+use tokio::sync::MutexGuard;
 use tokio::time::{timeout, timeout_at, Instant};
 
 use super::LinkConfig;
 use crate::core::Core;
-use crate::lwa_client::LwaFailure;
+use crate::lwa_client::{LwaFailure, TokenGrant};
 use crate::pairing::Pairing;
 
 /// The pairing window as the handshake's attempt guard.
@@ -421,42 +423,28 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         delivered
     }
 
+    /// The handover, in order: check it may link, take the exchange lock and check again,
+    /// redeem the code, ask who signed in, ask the companion about a switch (without the lock,
+    /// and check again after taking it back), store.
     async fn exchange(&mut self, pa: ProvideAuthorization) -> AuthResult {
         let session_id = pa.session_id;
-        let fail = |class, error, description: &str| AuthResult::Failed {
-            session_id,
-            failure: AuthFailure {
-                class,
-                error,
-                lwa_error: None,
-                description: Some(description.to_owned()),
-                retry_with_same_code: false,
-                linked_by_other: None,
-            },
-        };
         if let Some(refused) = self.refusal(session_id) {
             return refused;
         }
         if !matches!(&self.pkce, Some((sid, _)) if *sid == session_id) {
-            return fail(
+            return failed(
+                session_id,
                 AuthFailureClass::UnknownSession,
                 AuthError::InvalidRequest,
                 "this session id was not issued on this connection: ask for device info again and log in again",
             );
         }
-        let link_broke = || {
-            fail(
-                AuthFailureClass::Internal,
-                AuthError::InternalError,
-                "the link broke",
-            )
-        };
         if !self.progress(session_id, ProgressStage::Received).await
             || !self
                 .progress(session_id, ProgressStage::ExchangingCode)
                 .await
         {
-            return link_broke();
+            return link_broke(session_id);
         }
         let mut one_at_a_time = self.ctx.exchange_lock.lock().await;
         // Another companion may have linked while this one waited for the lock, or the window
@@ -464,51 +452,11 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         if let Some(refused) = self.refusal(session_id) {
             return refused;
         }
-        let Some((_, pair)) = self.pkce.as_ref() else {
-            return fail(
-                AuthFailureClass::UnknownSession,
-                AuthError::InvalidRequest,
-                "no pairing session",
-            );
-        };
-        let lwa = self.ctx.delegate.lwa().clone();
-        let result = lwa
-            .grant(
-                &TokenRequest::AuthorizationCode {
-                    code: &pa.authorization_code,
-                    redirect_uri: &pa.redirect_uri,
-                    client_id: &pa.client_id,
-                    code_verifier: &pair.verifier,
-                },
-                self.limits.exchange_timeout,
-            )
-            .await;
-        let grant = match result {
+        let grant = match self.redeem(&pa).await {
             Ok(grant) => grant,
-            Err(failure) => {
-                return AuthResult::Failed {
-                    session_id,
-                    failure: classify(&failure),
-                }
-            }
+            Err(failed) => return failed,
         };
-        // The code is redeemed and the verifier has done its job: drop it now.
-        self.pkce = None;
-        // Who signed in, before anything is stored: a different account than the linked one
-        // is asked about first. Name and e-mail are personal data: never logged.
-        let _ = self
-            .progress(session_id, ProgressStage::FetchingProfile)
-            .await;
-        let account = match lwa
-            .user_profile(&grant.access_token, Duration::from_secs(10))
-            .await
-        {
-            Ok(profile) => Some(profile),
-            Err(e) => {
-                tracing::info!(error = %e, "profile not available; linking without an account id");
-                None
-            }
-        };
+        let account = self.who_signed_in(session_id, &grant.access_token).await;
         if let Some((current, new)) = self.switch_question(account.as_ref()) {
             // The answer may take `switch_answer_timeout` (2 min): the lock is free meanwhile, so
             // a companion that stalls on the question cannot keep another (the owner's) from
@@ -523,27 +471,97 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 return refused;
             }
         }
+        let outcome = self
+            .store(&one_at_a_time, session_id, grant, &pa.client_id, account)
+            .await;
+        drop(one_at_a_time);
+        outcome
+    }
+
+    /// Redeems the companion's code with this connection's verifier (the caller holds the
+    /// exchange lock). The verifier is dropped once the code is redeemed: it has done its job.
+    async fn redeem(&mut self, pa: &ProvideAuthorization) -> Result<TokenGrant, AuthResult> {
+        let Some((_, pair)) = self.pkce.as_ref() else {
+            return Err(failed(
+                pa.session_id,
+                AuthFailureClass::UnknownSession,
+                AuthError::InvalidRequest,
+                "no pairing session",
+            ));
+        };
+        let request = TokenRequest::AuthorizationCode {
+            code: &pa.authorization_code,
+            redirect_uri: &pa.redirect_uri,
+            client_id: &pa.client_id,
+            code_verifier: &pair.verifier,
+        };
+        let lwa = self.ctx.delegate.lwa().clone();
+        let grant = lwa
+            .grant(&request, self.limits.exchange_timeout)
+            .await
+            .map_err(|failure| AuthResult::Failed {
+                session_id: pa.session_id,
+                failure: classify(&failure),
+            })?;
+        self.pkce = None;
+        Ok(grant)
+    }
+
+    /// Who signed in, before anything is stored: a different account than the linked one is
+    /// asked about first. `None` when the profile is not available (linking goes on without an
+    /// account id). Name and e-mail are personal data: never logged.
+    async fn who_signed_in(
+        &mut self,
+        session_id: SessionId,
+        access_token: &AccessToken,
+    ) -> Option<AccountProfile> {
+        let _ = self
+            .progress(session_id, ProgressStage::FetchingProfile)
+            .await;
+        let lwa = self.ctx.delegate.lwa().clone();
+        match lwa
+            .user_profile(access_token, Duration::from_secs(10))
+            .await
+        {
+            Ok(profile) => Some(profile),
+            Err(e) => {
+                tracing::info!(error = %e, "profile not available; linking without an account id");
+                None
+            }
+        }
+    }
+
+    /// Stores the new account and records the link. Only under the exchange lock (`_locked`):
+    /// the install and the record must not interleave with another companion's.
+    async fn store(
+        &mut self,
+        _locked: &MutexGuard<'_, ()>,
+        session_id: SessionId,
+        grant: TokenGrant,
+        client_id: &ClientId,
+        account: Option<AccountProfile>,
+    ) -> AuthResult {
         if !self
             .progress(session_id, ProgressStage::StoringTokens)
             .await
         {
-            return link_broke();
+            return link_broke(session_id);
         }
         if let Err(e) = self
             .ctx
             .delegate
-            .install(grant, pa.client_id.clone(), account.clone(), true)
+            .install(grant, client_id.clone(), account.clone(), true)
             .await
         {
             tracing::error!(error = %e, "could not store the new account");
-            return fail(
+            return failed(
+                session_id,
                 AuthFailureClass::Storage,
                 AuthError::InternalError,
                 "the speaker could not save the tokens (storage full or read-only?); the previous account, if any, is kept",
             );
         }
         self.ctx.links.record(account.clone());
-        drop(one_at_a_time);
         // This connection's own link is no race it lost.
         self.links_at_info = None;
         AuthResult::Linked {
@@ -650,6 +668,36 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             }
         }
     }
+}
+
+/// A handover that failed for `class`; resending the same code cannot help.
+fn failed(
+    session_id: SessionId,
+    class: AuthFailureClass,
+    error: AuthError,
+    description: &str,
+) -> AuthResult {
+    AuthResult::Failed {
+        session_id,
+        failure: AuthFailure {
+            class,
+            error,
+            lwa_error: None,
+            description: Some(description.to_owned()),
+            retry_with_same_code: false,
+            linked_by_other: None,
+        },
+    }
+}
+
+/// The link broke during the handover (a progress message could not be sent).
+fn link_broke(session_id: SessionId) -> AuthResult {
+    failed(
+        session_id,
+        AuthFailureClass::Internal,
+        AuthError::InternalError,
+        "the link broke",
+    )
 }
 
 /// What the loser of a race between two companions is told.
