@@ -307,17 +307,12 @@ async fn pump(
 }
 
 /// The BLE discovery source.
+#[derive(Debug)]
 struct BtleSource {
     central: BtleCentral,
     sink: SourceSink,
     fresh: Arc<Mutex<Freshness>>,
     task: JoinHandle<()>,
-}
-
-impl fmt::Debug for BtleSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BtleSource").finish_non_exhaustive()
-    }
 }
 
 impl DiscoverySource for BtleSource {

@@ -91,15 +91,10 @@ async fn read_sighting(speaker: &Speaker, connection: ModelConnection) -> Option
 }
 
 /// The model's discovery source.
+#[derive(Debug)]
 struct ModelSource {
     central: ModelCentral,
     sink: SourceSink,
-}
-
-impl fmt::Debug for ModelSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ModelSource").finish_non_exhaustive()
-    }
 }
 
 impl DiscoverySource for ModelSource {
