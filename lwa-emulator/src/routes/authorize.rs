@@ -1,9 +1,10 @@
 //! `GET /ap/oa` and the sign-in and consent pages behind it (lwa-spec §1.4, §1.5).
 //!
-//! The request is validated like LWA does: an unknown client or an unregistered redirect URI
-//! gets an error page and no redirect (redirecting there would make the emulator an open
-//! redirector); every other problem is redirected back with `error`, `error_description` and
-//! `state` (RFC 6749 §4.1.2.1). A valid request becomes a server-side sign-in transaction; the
+//! The request is validated like LWA does ([`super::authorize_request`] has the rules and their
+//! order): an unknown client or an unregistered redirect URI gets an error page and no redirect
+//! (redirecting there would make the emulator an open redirector); every other problem is
+//! redirected back with `error`, `error_description` and `state` (RFC 6749 §4.1.2.1). A valid
+//! request becomes a server-side sign-in transaction; the
 //! browser carries only its id. Signing in creates a server-side session (HttpOnly cookie) with
 //! a CSRF token; the consent POST must come from that session, with that token, for a
 //! transaction that session signed in for. Only then is a code issued and the browser sent to
@@ -15,25 +16,15 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use shared_protocol::lwa::{ScopeData, SCOPE_ALEXA_ALL};
-use shared_protocol::pkce::{CodeChallengeMethod, PkceCodeChallenge};
 use url::Url;
 
-use super::cookies::{form_session, session_cookie, set_session_cookie, FormRefused, FormSession};
+use super::authorize_request::{AlexaDevice, Asked, Caller};
+use super::cookies::{cookie_session, form_session, set_session_cookie, FormRefused, FormSession};
 use super::html::{self, ConsentView, SigninTarget};
 use super::page_form::PageForm;
 use crate::params::Params;
 use crate::server::Shared;
 use crate::store::AuthTxn;
-
-/// Scopes the emulator knows.
-pub(crate) const KNOWN_SCOPES: &[&str] = &[
-    SCOPE_ALEXA_ALL,
-    "alexa:voice_service:pre_auth",
-    "profile",
-    "profile:user_id",
-    "postal_code",
-];
 
 /// A 302 to `location`, never cached.
 pub(crate) fn redirect(location: &str) -> Response {
@@ -72,177 +63,71 @@ fn error_redirect(
     redirect(&with_query(redirect_uri, &pairs))
 }
 
+/// `GET /ap/oa`: who asks (an error page when that is wrong), what they ask for (an error
+/// redirect when that is wrong), then the sign-in form or, for a signed-in browser, consent.
 pub(crate) async fn start(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::from_query(query.as_deref());
-    let bad = |msg: &str| html::error_page(StatusCode::BAD_REQUEST, "We cannot sign you in", msg);
-
-    // Problems that must not redirect.
-    let client = match params.get("client_id") {
-        Ok(Some(id)) => match shared.registry.client(id) {
-            Some(client) => client,
-            None => return bad("The client_id is not registered with Login with Amazon."),
-        },
-        Ok(None) => return bad("The request is missing a required parameter : client_id"),
-        Err(_) => return bad("The request has a duplicate parameter : client_id"),
-    };
-    let redirect_uri = match params.get("redirect_uri") {
-        Ok(Some(uri)) if client.allows_return_url(uri) => uri.to_owned(),
-        Ok(Some(_)) => {
-            return bad("The redirect_uri is not one of the client's Allowed Return URLs.")
+    let caller = match Caller::check(&shared.registry, &params) {
+        Ok(caller) => caller,
+        Err(problem) => {
+            let message = problem.to_string();
+            return html::error_page(StatusCode::BAD_REQUEST, "We cannot sign you in", &message);
         }
-        Ok(None) => return bad("The request is missing a required parameter : redirect_uri"),
-        Err(_) => return bad("The request has a duplicate parameter : redirect_uri"),
     };
-
-    // Problems reported back to the client.
+    // A repeated state is refused below, and then none is sent back.
     let state = params.get("state").ok().flatten().map(str::to_owned);
-    let fail = |error: &str, description: &str| {
-        error_redirect(&redirect_uri, error, description, state.as_deref())
-    };
-    if let Some(dup) = params.first_duplicate() {
-        return fail(
-            "invalid_request",
-            &format!("The request has a duplicate parameter : {dup}"),
-        );
+    match Asked::check(&shared, &params, caller.client) {
+        Ok(asked) => sign_in_or_consent(&shared, &headers, caller, state, asked),
+        Err(refusal) => error_redirect(
+            &caller.redirect_uri,
+            refusal.code(),
+            &refusal.to_string(),
+            state.as_deref(),
+        ),
     }
-    let get = |name: &str| params.get(name).ok().flatten();
-    match get("response_type") {
-        None => {
-            return fail(
-                "invalid_request",
-                "The request is missing a required parameter : response_type",
-            )
-        }
-        Some("code") => {}
-        Some(_) => {
-            return fail(
-                "unsupported_response_type",
-                "The authorization server does not support this response_type",
-            )
-        }
-    }
-    let Some(scope_param) = get("scope") else {
-        return fail(
-            "invalid_request",
-            "The request is missing a required parameter : scope",
-        );
-    };
-    let scopes: Vec<String> = scope_param.split_whitespace().map(str::to_owned).collect();
-    if scopes.is_empty() || scopes.iter().any(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
-        return fail("invalid_scope", "An unknown scope was requested");
-    }
-    let mut product_id = None;
-    let mut dsn = None;
-    if scopes.iter().any(|s| s == SCOPE_ALEXA_ALL) {
-        let Some(raw) = get("scope_data") else {
-            return fail(
-                "invalid_request",
-                "The request is missing a required parameter : scope_data",
-            );
-        };
-        let data: ScopeData = match serde_json::from_str(raw) {
-            Ok(data) => data,
-            Err(_) => {
-                return fail(
-                    "invalid_request",
-                    "The request has an invalid parameter : scope_data",
-                )
-            }
-        };
-        let pid = data.alexa_all.product_id;
-        let serial = data
-            .alexa_all
-            .product_instance_attributes
-            .device_serial_number;
-        if serial.as_str().is_empty() {
-            return fail(
-                "invalid_request",
-                "The request has an invalid parameter : scope_data",
-            );
-        }
-        let bound = shared
-            .registry
-            .product(pid.as_str())
-            .is_some_and(|p| p.client_ids.contains(&client.client_id));
-        if !bound {
-            return fail(
-                "invalid_scope",
-                "The productID is not registered with this client's security profile",
-            );
-        }
-        product_id = Some(pid);
-        dsn = Some(serial.to_string());
-    }
-    let challenge = match (get("code_challenge"), get("code_challenge_method")) {
-        (None, None) => None,
-        (None, Some(_)) => {
-            return fail(
-                "invalid_request",
-                "The request is missing a required parameter : code_challenge",
-            )
-        }
-        (Some(value), method) => {
-            // RFC 7636 §4.3: the method defaults to plain.
-            let method = match method.unwrap_or("plain").parse::<CodeChallengeMethod>() {
-                Ok(m) => m,
-                Err(_) => {
-                    return fail(
-                        "invalid_request",
-                        "The request has an invalid parameter : code_challenge_method",
-                    )
-                }
-            };
-            match PkceCodeChallenge::from_parts(value.to_owned(), method) {
-                Ok(c) => Some(c),
-                Err(_) => {
-                    return fail(
-                        "invalid_request",
-                        "The request has an invalid parameter : code_challenge",
-                    )
-                }
-            }
-        }
-    };
-    let require_pkce = shared.lock().settings.require_pkce;
-    if challenge.is_none() && require_pkce {
-        return fail(
-            "invalid_request",
-            "The request is missing a required parameter : code_challenge",
-        );
-    }
+}
 
+/// Remembers a checked request as a sign-in transaction, then asks the browser's user to sign
+/// in, or, when the browser's session cookie is live, for consent at once (the transaction is
+/// then already that session's, as if it had just signed in).
+fn sign_in_or_consent(
+    shared: &Shared,
+    headers: &HeaderMap,
+    caller: Caller<'_>,
+    state: Option<String>,
+    asked: Asked,
+) -> Response {
     let mut store = shared.lock();
-    let now = store.now();
-    let session = session_cookie(&headers).and_then(|c| {
-        store
-            .session(&c)
-            .map(|(key, s)| (key, s.user_id.clone(), s.csrf.clone()))
-    });
+    let session = cookie_session(&store, headers);
+    let (product_id, dsn) = match asked.device {
+        Some(AlexaDevice { product_id, dsn }) => (Some(product_id), Some(dsn)),
+        None => (None, None),
+    };
     let txn = AuthTxn {
-        client_id: client.client_id.clone(),
-        redirect_uri,
-        scopes,
-        scope_param: scope_param.to_owned(),
+        client_id: caller.client.client_id.clone(),
+        redirect_uri: caller.redirect_uri,
+        scopes: asked.scopes,
+        scope_param: asked.scope_param,
         product_id,
         dsn,
         state,
-        challenge,
-        session: session.as_ref().map(|(key, _, _)| *key),
-        created: now,
+        challenge: asked.challenge,
+        session: session.as_ref().map(|s| s.key),
+        created: store.now(),
     };
     let view_txn = txn.clone();
     let id = store.insert_txn(txn);
     drop(store);
     match session {
-        Some((_, user_id, csrf)) => render_consent(&shared, &id, &view_txn, &user_id, &csrf),
+        Some(s) => render_consent(shared, &id, &view_txn, &s.user_id, &s.csrf),
         None => html::login_page(
             StatusCode::OK,
             SigninTarget::Txn(&id),
-            Some(&client.name),
+            Some(&caller.client.name),
             None,
             "",
         ),
@@ -365,15 +250,11 @@ pub(crate) async fn consent_page(
             "This sign-in request is unknown or has expired. Start again from the application.",
         );
     };
-    let session = session_cookie(&headers).and_then(|c| {
-        store
-            .session(&c)
-            .map(|(key, s)| (key, s.user_id.clone(), s.csrf.clone()))
-    });
+    let session = cookie_session(&store, &headers);
     drop(store);
     match session {
-        Some((key, user_id, csrf)) if txn.session == Some(key) => {
-            render_consent(&shared, &q.txn, &txn, &user_id, &csrf)
+        Some(s) if txn.session == Some(s.key) => {
+            render_consent(&shared, &q.txn, &txn, &s.user_id, &s.csrf)
         }
         _ => {
             let client_name = shared

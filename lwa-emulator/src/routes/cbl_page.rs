@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::cookies::{form_session, session_cookie, FormRefused, FormSession};
+use super::cookies::{cookie_session, form_session, FormRefused, FormSession};
 use super::html::{self, SigninTarget};
 use super::page_form::PageForm;
 use crate::server::Shared;
@@ -34,16 +34,9 @@ pub(crate) async fn show(
     Query(q): Query<CodeQuery>,
 ) -> Response {
     let prefill = clean_code(&q.user_code);
-    let session = {
-        let store = shared.lock();
-        session_cookie(&headers).and_then(|c| {
-            store
-                .session(&c)
-                .map(|(_, s)| (s.user_id.clone(), s.csrf.clone()))
-        })
-    };
+    let session = cookie_session(&shared.lock(), &headers);
     match session {
-        Some((user_id, csrf)) => {
+        Some(FormSession { user_id, csrf, .. }) => {
             let name = shared
                 .registry
                 .user(user_id.as_str())

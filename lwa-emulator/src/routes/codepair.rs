@@ -3,7 +3,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use shared_protocol::lwa::{CodePairResponse, ExpiresIn, ScopeData, SCOPE_ALEXA_ALL};
 
-use super::authorize::KNOWN_SCOPES;
+use super::authorize_request::KNOWN_SCOPES;
 use crate::oauth_error::{json_response, OAuthError};
 use crate::params::Params;
 use crate::server::Shared;

@@ -1,5 +1,6 @@
-//! The browser session cookie, and the check every form POST of a signed-in page makes first:
-//! the session the cookie names, and the CSRF token that session was given.
+//! The browser session cookie: the session it names (which decides whether a page asks the user
+//! to sign in), and the check every form POST of a signed-in page makes first: that session, and
+//! the CSRF token it was given.
 
 use axum::http::{header, HeaderMap};
 use subtle::ConstantTimeEq as _;
@@ -29,7 +30,7 @@ pub(crate) fn set_session_cookie(value: &str, https: bool) -> String {
     format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
 }
 
-/// The signed-in session a form was POSTed from.
+/// A live signed-in session: the one a page is shown for, or a form was POSTed from.
 pub(crate) struct FormSession {
     /// The session's key in the store.
     pub(crate) key: Digest,
@@ -37,6 +38,16 @@ pub(crate) struct FormSession {
     pub(crate) user_id: UserId,
     /// The session's CSRF token (for the next page's form).
     pub(crate) csrf: String,
+}
+
+/// The live session `headers`' cookie names, if any (no CSRF check: for showing a page).
+pub(crate) fn cookie_session(store: &Store, headers: &HeaderMap) -> Option<FormSession> {
+    let cookie = session_cookie(headers)?;
+    store.session(&cookie).map(|(key, s)| FormSession {
+        key,
+        user_id: s.user_id.clone(),
+        csrf: s.csrf.clone(),
+    })
 }
 
 /// Why a form POST is refused before its fields are read.
@@ -54,15 +65,7 @@ pub(crate) fn form_session(
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<FormSession, FormRefused> {
-    let session = session_cookie(headers)
-        .and_then(|c| {
-            store.session(&c).map(|(key, s)| FormSession {
-                key,
-                user_id: s.user_id.clone(),
-                csrf: s.csrf.clone(),
-            })
-        })
-        .ok_or(FormRefused::NotSignedIn)?;
+    let session = cookie_session(store, headers).ok_or(FormRefused::NotSignedIn)?;
     if bool::from(session.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
         Ok(session)
     } else {

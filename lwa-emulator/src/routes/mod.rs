@@ -3,6 +3,7 @@
 //! API. Every non-control request passes through [`observe`] (record, log, faults).
 
 mod authorize;
+mod authorize_request;
 mod avs;
 mod cbl_page;
 mod codepair;
