@@ -18,16 +18,18 @@
 //! The breakdown cuts the sign-in at the sign-in URL event and the exchange at the speaker's
 //! progress events, and prints median, p90 and max of each part.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use avs_pair_tests::bench_args::positional;
 use avs_pair_tests::netns::LINK_NAME;
 use avs_pair_tests::netns::{TestNet, Unavailable};
-use avs_pair_tests::stack::StackError;
+use avs_pair_tests::stack::{AgentProcess, StackError};
 use avs_pair_tests::world::{World, WorldError, ALICE, CODE};
 use companion_app::discovery::MdnsOptions;
 use companion_app::error::PairError;
 use companion_app::pairing::{pair, PairEvent, PairReport, Step, Target};
+use lwa_emulator::RunningEmulator;
 use shared_protocol::message::{PairingWindow, ProgressStage};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 
@@ -189,15 +191,22 @@ const WARM_IDLE: Duration = Duration::from_secs(3);
 /// One pairing's limit.
 const PAIRING_LIMIT: Duration = Duration::from_secs(60);
 
-fn run() -> Result<(), BenchError> {
-    // `--warm`: before each pairing the agent advertises, idle, for WARM_IDLE (a person opening
-    // the app a few seconds after the window opened); default cold: the companion starts
-    // right after the window (re)opened.
+/// What the command line asks for.
+struct Options {
+    /// `--warm`: before each pairing the agent advertises, idle, for `idle` (a person opening
+    /// the app a few seconds after the window opened); default cold: the companion starts right
+    /// after the window (re)opened.
+    warm: bool,
+    /// `--idle-ms N`: how long a warm pairing's speaker idles first (default [`WARM_IDLE`]).
+    idle: Duration,
+    /// Not `--no-oneshot`: the companion's one-shot query as well as its browse.
+    oneshot: bool,
+    pairings: usize,
+    callers: usize,
+}
+
+fn options() -> Options {
     let all: Vec<String> = std::env::args().skip(1).collect();
-    let warm = all.iter().any(|a| a == "--warm");
-    // `--no-oneshot`: the companion's browse alone, without its one-shot query (as before).
-    let oneshot = !all.iter().any(|a| a == "--no-oneshot");
-    // `--idle-ms N`: how long a warm pairing's speaker idles first (default WARM_IDLE).
     let idle = all
         .iter()
         .position(|a| a == "--idle-ms")
@@ -215,128 +224,167 @@ fn run() -> Result<(), BenchError> {
             _ => args.push(a.clone()),
         }
     }
-    let pairings: usize = positional(&args, 0, 50);
-    // The agent's local API serves at most 32 clients at once and 16 per uid (more are turned
-    // away); the bench's callers are one uid, so the storm stays within that: each caller holds
-    // one connection. 1,000 staged callers: `avs-api-bench`.
-    let callers: usize = positional(&args, 1, 16).min(16);
+    Options {
+        warm: all.iter().any(|a| a == "--warm"),
+        idle,
+        oneshot: !all.iter().any(|a| a == "--no-oneshot"),
+        pairings: positional(&args, 0, 50),
+        // The agent's local API serves at most 32 clients at once and 16 per uid (more are
+        // turned away); the bench's callers are one uid, so the storm stays within that: each
+        // caller holds one connection. 1,000 staged callers: `avs-api-bench`.
+        callers: positional(&args, 1, 16).min(16),
+    }
+}
+
+fn run() -> Result<(), BenchError> {
+    let opts = options();
     TestNet::check_available()?;
     avs_pair_tests::cleanup::install_signal_handler();
     let w = World::new(&["speaker"], |b| b)?;
     let a = w.start_agent("speaker", &w.agent_options("speaker"))?;
     let mut rows: Vec<Vec<f64>> = vec![Vec::new(); ROWS.len()];
-    for i in 0..pairings {
-        if i > 0 {
-            // The previous pairing has closed the window (the agent may say so a moment after
-            // the companion has its result): reopen only then, or the reopen can be undone.
-            w.wait_status(&a, Duration::from_secs(5), |s| {
-                s.paired && !matches!(s.window, PairingWindow::Open { .. })
-            })?;
-            a.cli(&w.bins.agent, "pair")?;
-        }
-        if warm {
-            // The scenario itself (an idle, advertising speaker), not a wait for an event.
-            std::thread::sleep(idle);
-        }
-        let opts = w.pair_options(ALICE, CODE)?;
-        let target = Target::Discover {
-            options: MdnsOptions {
-                interfaces: Some(vec![LINK_NAME.into()]),
-                oneshot,
-                ..MdnsOptions::default()
-            },
-            device: Some(a.device_id.clone()),
-            timeout: Duration::from_secs(10),
-        };
-        let (r, events) = w.on_laptop(move || async move {
-            let mut events: Events = Vec::new();
-            let r = tokio::time::timeout(
-                PAIRING_LIMIT,
-                pair(target, opts, &mut |e| events.push((Instant::now(), e))),
-            )
-            .await;
-            (r, events)
-        })?;
-        let r = r
-            .map_err(|_| WorldError::PairingHung(PAIRING_LIMIT))?
-            .map_err(|source| BenchError::Pairing {
-                index: i,
-                source: Box::new(source),
-                log: a.process.tail(20),
-            })?;
-        for (row, ms) in rows.iter_mut().zip(breakdown(&r, &events)) {
+    for i in 0..opts.pairings {
+        for (row, ms) in rows.iter_mut().zip(one_pairing(&w, &a, i, &opts)?) {
             row.push(ms);
         }
         if (i + 1) % 10 == 0 {
-            eprintln!("pairings: {}/{pairings}", i + 1);
+            eprintln!("pairings: {}/{}", i + 1, opts.pairings);
         }
     }
-
     let socket = a.socket.clone();
-    let (lat, storm_requests) = {
-        let emu = w.emu();
-        w.on_host("speaker", || async move {
-            let mut lat = Vec::new();
-            for _ in 0..1000 {
-                let t0 = Instant::now();
-                let v = op_for("auth_token latency", &socket, r#"{"op":"token"}"#).await?;
-                lat.push(t0.elapsed().as_secs_f64() * 1e6);
-                if v["type"] != "token" {
-                    return Err(BenchError::Answer {
-                        what: "token op",
-                        answer: v,
-                    });
-                }
-            }
-            let v = op_for("token before the storm", &socket, r#"{"op":"token"}"#).await?;
-            let token = v["access_token"].as_str().unwrap_or_default().to_owned();
-            emu.clear_requests();
-            let line = serde_json::json!({"op": "auth_failure", "token": token}).to_string();
-            let mut tasks = Vec::new();
-            for _ in 0..callers {
-                let socket = socket.clone();
-                let line = line.clone();
-                tasks.push(tokio::spawn(async move {
-                    op_for("storm auth_failure", &socket, &line).await
-                }));
-            }
-            for t in tasks {
-                t.await??;
-            }
-            // Then ask for the new token until it is served (the refresh runs after the
-            // reports are acknowledged), with a deadline.
-            let end = Instant::now() + Duration::from_secs(10);
-            loop {
-                let v = op_for("token after the storm", &socket, r#"{"op":"token"}"#).await?;
-                if v["type"] == "token" && v["access_token"].as_str() != Some(token.as_str()) {
-                    break;
-                }
-                if Instant::now() > end {
-                    return Err(BenchError::Answer {
-                        what: "no fresh token 10 s after the storm",
-                        answer: v["type"].clone(),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            let n = emu
-                .requests()
-                .iter()
-                .filter(|r| r.is_token_grant("refresh_token"))
-                .count();
-            Ok::<_, BenchError>((lat, n))
-        })??
-    };
+    let emu = w.emu();
+    let callers = opts.callers;
+    let (lat, storm_requests) = w.on_host("speaker", || async move {
+        let lat = token_latency(&socket).await?;
+        let n = refresh_storm(&socket, emu, callers).await?;
+        Ok::<_, BenchError>((lat, n))
+    })??;
+    print_pairings(&opts, rows);
+    print_measures(&opts, lat, storm_requests);
+    Ok(())
+}
 
+/// Pairing `i` (the window reopened first, after the one before), timed per [`ROWS`] entry.
+fn one_pairing(
+    w: &World,
+    a: &AgentProcess,
+    i: usize,
+    opts: &Options,
+) -> Result<Vec<f64>, BenchError> {
+    if i > 0 {
+        // The previous pairing has closed the window (the agent may say so a moment after
+        // the companion has its result): reopen only then, or the reopen can be undone.
+        w.wait_status(a, Duration::from_secs(5), |s| {
+            s.paired && !matches!(s.window, PairingWindow::Open { .. })
+        })?;
+        a.cli(&w.bins.agent, "pair")?;
+    }
+    if opts.warm {
+        // The scenario itself (an idle, advertising speaker), not a wait for an event.
+        std::thread::sleep(opts.idle);
+    }
+    let pair_opts = w.pair_options(ALICE, CODE)?;
+    let target = Target::Discover {
+        options: MdnsOptions {
+            interfaces: Some(vec![LINK_NAME.into()]),
+            oneshot: opts.oneshot,
+            ..MdnsOptions::default()
+        },
+        device: Some(a.device_id.clone()),
+        timeout: Duration::from_secs(10),
+    };
+    let (r, events) = w.on_laptop(move || async move {
+        let mut events: Events = Vec::new();
+        let r = tokio::time::timeout(
+            PAIRING_LIMIT,
+            pair(target, pair_opts, &mut |e| events.push((Instant::now(), e))),
+        )
+        .await;
+        (r, events)
+    })?;
+    let r = r
+        .map_err(|_| WorldError::PairingHung(PAIRING_LIMIT))?
+        .map_err(|source| BenchError::Pairing {
+            index: i,
+            source: Box::new(source),
+            log: a.process.tail(20),
+        })?;
+    Ok(breakdown(&r, &events))
+}
+
+/// `auth_token()` over the local socket, 1,000 times: each call's time in µs.
+async fn token_latency(socket: &Path) -> Result<Vec<f64>, BenchError> {
+    let mut lat = Vec::new();
+    for _ in 0..1000 {
+        let t0 = Instant::now();
+        let v = op_for("auth_token latency", socket, r#"{"op":"token"}"#).await?;
+        lat.push(t0.elapsed().as_secs_f64() * 1e6);
+        if v["type"] != "token" {
+            return Err(BenchError::Answer {
+                what: "token op",
+                answer: v,
+            });
+        }
+    }
+    Ok(lat)
+}
+
+/// `callers` report the current token as refused at once; how many refresh requests reached
+/// the emulator by the time the new token is served.
+async fn refresh_storm(
+    socket: &Path,
+    emu: &RunningEmulator,
+    callers: usize,
+) -> Result<usize, BenchError> {
+    let v = op_for("token before the storm", socket, r#"{"op":"token"}"#).await?;
+    let token = v["access_token"].as_str().unwrap_or_default().to_owned();
+    emu.clear_requests();
+    let line = serde_json::json!({"op": "auth_failure", "token": token}).to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..callers {
+        let socket = socket.to_owned();
+        let line = line.clone();
+        tasks.push(tokio::spawn(async move {
+            op_for("storm auth_failure", &socket, &line).await
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    // Then ask for the new token until it is served (the refresh runs after the
+    // reports are acknowledged), with a deadline.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = op_for("token after the storm", socket, r#"{"op":"token"}"#).await?;
+        if v["type"] == "token" && v["access_token"].as_str() != Some(token.as_str()) {
+            break;
+        }
+        if Instant::now() > end {
+            return Err(BenchError::Answer {
+                what: "no fresh token 10 s after the storm",
+                answer: v["type"].clone(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(emu
+        .requests()
+        .iter()
+        .filter(|r| r.is_token_grant("refresh_token"))
+        .count())
+}
+
+/// The mode line, the breakdown table and the slow discoveries.
+fn print_pairings(opts: &Options, rows: Vec<Vec<f64>>) {
     println!(
         "{} mode{}: {}",
-        if warm { "warm" } else { "cold" },
-        if oneshot {
+        if opts.warm { "warm" } else { "cold" },
+        if opts.oneshot {
             ""
         } else {
             " (browse only, --no-oneshot)"
         },
-        if warm {
+        if opts.warm {
             "the agent advertised, idle, before each companion started"
         } else {
             "each companion started right after the window (re)opened"
@@ -357,16 +405,21 @@ fn run() -> Result<(), BenchError> {
     }
     println!();
     println!(
-        "discovery over 500 ms (the ~1.07 s case): {} of {pairings} (pairings {slow:?})",
-        slow.len()
+        "discovery over 500 ms (the ~1.07 s case): {} of {} (pairings {slow:?})",
+        slow.len(),
+        opts.pairings
     );
     println!();
+}
+
+/// The table of the other measures.
+fn print_measures(opts: &Options, lat: Vec<f64>, storm_requests: usize) {
     let (m, _, p99) = stats(lat);
+    let (pairings, callers) = (opts.pairings, opts.callers);
     println!("| measure | value |");
     println!("|---|---:|");
     println!("| pairings | {pairings} |");
     println!("| `auth_token()` over the local socket, median | {m:.0} µs |");
     println!("| `auth_token()` over the local socket, p99 | {p99:.0} µs |");
     println!("| refresh storm: {callers} concurrent callers → token requests | {storm_requests} |");
-    Ok(())
 }
