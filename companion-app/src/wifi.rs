@@ -269,3 +269,70 @@ pub fn offline_reason(status: &NetworkStatus) -> String {
         .map_or("it is not online", |f| f.describe());
     format!("the speaker cannot reach Login with Amazon ({why}); put it on a network first (the Wi-Fi step)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_protocol::message::{WifiBand, WifiFailure, WifiSecurity};
+
+    fn net(name: &str) -> WifiNetwork {
+        WifiNetwork {
+            ssid: Ssid::new(name.as_bytes().to_vec()).expect("short"),
+            signal: 70,
+            security: WifiSecurity::Wpa2Psk,
+            band: WifiBand::Ghz5,
+            known: false,
+        }
+    }
+
+    #[test]
+    fn the_question_shows_the_last_failure_and_preselects_its_network() {
+        let nets = [net("Cafe"), net("Home-5G")];
+        let first = WifiQuestion {
+            networks: &nets,
+            last: None,
+        };
+        assert_eq!((first.last_error(), first.last_network()), (None, None));
+        let failed = WifiResult::Failed {
+            ssid: nets[1].ssid.clone(),
+            reason: WifiFailure::WrongPassword,
+            message: "Wrong password for Home-5G".into(),
+        };
+        let again = WifiQuestion {
+            networks: &nets,
+            last: Some(&failed),
+        };
+        assert_eq!(again.last_error(), Some("Wrong password for Home-5G"));
+        assert_eq!(again.last_network(), Some(1));
+        // A hidden network that failed is not in the list: nothing to preselect.
+        let hidden = WifiQuestion {
+            networks: &nets[..1],
+            last: Some(&failed),
+        };
+        assert_eq!(hidden.last_network(), None);
+        let joined = WifiResult::Connected {
+            ssid: nets[0].ssid.clone(),
+            address: None,
+        };
+        let after_success = WifiQuestion {
+            networks: &nets,
+            last: Some(&joined),
+        };
+        assert_eq!(after_success.last_error(), None);
+    }
+
+    #[test]
+    fn where_the_speaker_joined_reads_as_a_phrase() {
+        let ssid = net("Home-5G").ssid;
+        let with_address = Joined {
+            ssid: ssid.clone(),
+            address: Some("192.0.2.7".into()),
+        };
+        assert_eq!(with_address.to_string(), "on Home-5G at 192.0.2.7");
+        let without = Joined {
+            ssid,
+            address: None,
+        };
+        assert_eq!(without.to_string(), "on Home-5G");
+    }
+}
