@@ -218,38 +218,7 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
         .prefix("avs-soak-")
         .tempdir()
         .map_err(setup)?;
-    let state: PathBuf = dir.path().join("state");
-    // Linked already: a refresh token the emulator issued, in the agent's store.
-    let granted = emu
-        .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
-        .map_err(setup)?;
-    let refresh_token = granted
-        .refresh_token
-        .ok_or_else(|| setup("the emulator minted no refresh token"))?;
-    device_agent::store::TokenStore::open(&state)
-        .map_err(setup)?
-        .save(&device_agent::store::StoredTokens {
-            refresh_token,
-            client_id: ClientId::new(DEFAULT_DEVICE_CLIENT_ID),
-            account: None,
-            verified: true,
-        })
-        .map_err(setup)?;
-    let mut agent_opts = AgentOptions::new(state.clone(), emu.base_url());
-    agent_opts.link_bind = Some("127.0.0.1:0".into());
-    agent_opts.extra_toml = vec![
-        "ble = false".into(),
-        format!("request_timeout_secs = {REQUEST_TIMEOUT_SECS}"),
-    ];
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(&logs).map_err(setup)?;
-    let agent: AgentProcess = stack::start_agent(
-        Place::Root { log_dir: &logs },
-        agent_bin,
-        &agent_opts,
-        "agent",
-    )
-    .map_err(setup)?;
+    let agent = start_linked_agent(agent_bin, &emu, dir.path())?;
     let pid = agent.process.pid();
     let socket = agent.socket.clone();
 
@@ -267,58 +236,8 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
         let start = Instant::now();
         // AVS's clock passes the token's expiry.
         emu.advance_clock(TOKEN_LIFETIME + Duration::from_secs(1));
-        // This cycle's faults, consumed by the agent's next token requests in order.
-        let mut faults = 0u64;
-        if let Some((at, n)) = opts.burst_429 {
-            if cycle == at {
-                emu.inject_fault(Endpoint::Token, Fault::too_many_requests(1), n);
-                faults += u64::from(n);
-                report.too_many_requests += u64::from(n);
-            }
-        }
-        let draw: f64 = rng.gen();
-        if draw < opts.server_error_rate {
-            let status = if rng.gen::<bool>() { 500 } else { 503 };
-            emu.inject_fault(Endpoint::Token, Fault::status(status), 1);
-            faults += 1;
-            report.server_errors += 1;
-        } else if draw < opts.server_error_rate + opts.timeout_rate {
-            emu.inject_fault(
-                Endpoint::Token,
-                Fault::Delay {
-                    millis: REQUEST_TIMEOUT_SECS * 1000 + 500,
-                },
-                1,
-            );
-            faults += 1;
-            report.timeouts += 1;
-        }
-
-        // The AVS client's view: /ping with the agent's token is refused (403), which makes
-        // the agent refresh at once.
-        expect_check(
-            &socket,
-            cycle,
-            false,
-            "AVS accepted a token past its expiry",
-        )
-        .await?;
-        let next = wait_new_token(&socket, Some(&current), cycle).await?;
-        // The new token is accepted by AVS.
-        expect_check(&socket, cycle, true, "AVS refused the new token").await?;
-        current = next;
-        // Every fault was met by exactly one retry, and nothing more was sent.
-        let expected = 1 + faults as usize;
-        wait_requests(&emu, expected, cycle).await?;
-        let seen = token_requests(&emu);
-        if seen != expected {
-            return Err(SoakError::Cycle {
-                cycle,
-                problem: format!("{seen} token requests for {faults} faults (expected {expected})"),
-            });
-        }
-        report.token_requests += seen as u64;
-        emu.clear_requests();
+        let faults = inject_faults(&emu, opts, &mut rng, cycle, &mut report);
+        current = refresh_cycle(&emu, &socket, &current, cycle, faults, &mut report).await?;
         report.cycle_ms.push(start.elapsed().as_secs_f64() * 1e3);
         report.cycles = cycle;
         if opts.sample_at.contains(&cycle) {
@@ -342,6 +261,116 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
     drop(agent);
     emu.shutdown().await;
     Ok(report)
+}
+
+/// The agent process on loopback (no mDNS, no BLE), its state in `dir`, already linked: a
+/// refresh token the emulator issued is in its store.
+fn start_linked_agent(
+    agent_bin: &Path,
+    emu: &RunningEmulator,
+    dir: &Path,
+) -> Result<AgentProcess, SoakError> {
+    let state: PathBuf = dir.join("state");
+    let granted = emu
+        .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
+        .map_err(setup)?;
+    let refresh_token = granted
+        .refresh_token
+        .ok_or_else(|| setup("the emulator minted no refresh token"))?;
+    device_agent::store::TokenStore::open(&state)
+        .map_err(setup)?
+        .save(&device_agent::store::StoredTokens {
+            refresh_token,
+            client_id: ClientId::new(DEFAULT_DEVICE_CLIENT_ID),
+            account: None,
+            verified: true,
+        })
+        .map_err(setup)?;
+    let mut agent_opts = AgentOptions::new(state.clone(), emu.base_url());
+    agent_opts.link_bind = Some("127.0.0.1:0".into());
+    agent_opts.extra_toml = vec![
+        "ble = false".into(),
+        format!("request_timeout_secs = {REQUEST_TIMEOUT_SECS}"),
+    ];
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(setup)?;
+    stack::start_agent(
+        Place::Root { log_dir: &logs },
+        agent_bin,
+        &agent_opts,
+        "agent",
+    )
+    .map_err(setup)
+}
+
+/// This cycle's faults (counted in `report`), consumed by the agent's next token requests in
+/// order: the 429 burst at its cycle, then at most one 500/503 or one hold, drawn from `rng`.
+/// Returns how many token requests they will cost.
+fn inject_faults(
+    emu: &RunningEmulator,
+    opts: &SoakOptions,
+    rng: &mut StdRng,
+    cycle: u64,
+    report: &mut SoakReport,
+) -> u64 {
+    let mut faults = 0u64;
+    if let Some((at, n)) = opts.burst_429 {
+        if cycle == at {
+            emu.inject_fault(Endpoint::Token, Fault::too_many_requests(1), n);
+            faults += u64::from(n);
+            report.too_many_requests += u64::from(n);
+        }
+    }
+    let draw: f64 = rng.gen();
+    if draw < opts.server_error_rate {
+        let status = if rng.gen::<bool>() { 500 } else { 503 };
+        emu.inject_fault(Endpoint::Token, Fault::status(status), 1);
+        faults += 1;
+        report.server_errors += 1;
+    } else if draw < opts.server_error_rate + opts.timeout_rate {
+        emu.inject_fault(
+            Endpoint::Token,
+            Fault::Delay {
+                millis: REQUEST_TIMEOUT_SECS * 1000 + 500,
+            },
+            1,
+        );
+        faults += 1;
+        report.timeouts += 1;
+    }
+    faults
+}
+
+/// One refresh as a speaker meets it: AVS refuses `current`, the agent refreshes through the
+/// `faults` injected, AVS accepts the new token, and the emulator saw exactly one token request
+/// per fault plus one. Returns the new token.
+async fn refresh_cycle(
+    emu: &RunningEmulator,
+    socket: &Path,
+    current: &str,
+    cycle: u64,
+    faults: u64,
+    report: &mut SoakReport,
+) -> Result<String, SoakError> {
+    // The AVS client's view: /ping with the agent's token is refused (403), which makes
+    // the agent refresh at once.
+    expect_check(socket, cycle, false, "AVS accepted a token past its expiry").await?;
+    let next = wait_new_token(socket, Some(current), cycle).await?;
+    // The new token is accepted by AVS.
+    expect_check(socket, cycle, true, "AVS refused the new token").await?;
+    // Every fault was met by exactly one retry, and nothing more was sent.
+    let expected = 1 + faults as usize;
+    wait_requests(emu, expected, cycle).await?;
+    let seen = token_requests(emu);
+    if seen != expected {
+        return Err(SoakError::Cycle {
+            cycle,
+            problem: format!("{seen} token requests for {faults} faults (expected {expected})"),
+        });
+    }
+    report.token_requests += seen as u64;
+    emu.clear_requests();
+    Ok(next)
 }
 
 /// Asks the agent's `check` verb (its token against AVS's /ping) and fails the cycle with
