@@ -386,8 +386,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_speaker_asking_for_a_day_gets_its_answer_within_the_cap() {
         use shared_protocol::frame::StreamTransport;
-        use shared_protocol::ids::DeviceId;
-        use shared_protocol::message::{AccountSwitch, AgentSummary, Hello, PairingWindow, Role};
+        use shared_protocol::message::{AccountSwitch, Hello, Role};
         use shared_protocol::session::{NoAttemptLimit, ServerHandshake};
         use shared_protocol::setup_code::SetupCode;
 
@@ -398,15 +397,8 @@ mod tests {
         let speaker_code = code.clone();
         let (current, new) = (alice.clone(), bob.clone());
         let speaker = tokio::spawn(async move {
-            let mut hello = Hello::new(Role::Agent, "handover test speaker");
-            hello.agent = Some(AgentSummary {
-                device_id: DeviceId::new("a1b2c3"),
-                friendly_name: "Kitchen".into(),
-                paired: true,
-                window: PairingWindow::Open {
-                    closes_in_secs: 900,
-                },
-            });
+            // No summary: the handshake does not need one, and the handover never reads it.
+            let hello = Hello::new(Role::Agent, "handover test speaker");
             let hs = ServerHandshake::accept(StreamTransport::new(theirs), hello)
                 .await
                 .unwrap();
