@@ -246,3 +246,49 @@ async fn browse_subcommand_plays_the_browser_and_lands_on_the_redirect_uri() {
     .await;
     assert!(!output.status.success());
 }
+
+/// `line` from its target on (`lwa_emulator::…: message`), every loopback port as `PORT`.
+fn message_of(line: &str) -> Option<String> {
+    let from_target = &line[line.find("lwa_emulator::")?..];
+    let mut parts = from_target.split("127.0.0.1:");
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for rest in parts {
+        out.push_str("127.0.0.1:PORT");
+        out.push_str(rest.trim_start_matches(|c: char| c.is_ascii_digit()));
+    }
+    Some(out)
+}
+
+#[tokio::test]
+async fn the_log_has_each_request_its_answer_and_its_fault_but_not_the_control_api() {
+    let emu = spawn_emulator(&["--log"]).await;
+    let url = |path: &str| format!("{}{path}", emu.base_url);
+    let ping = url("/ping?access_token=Atza|a-token-not-issued&x=1");
+    assert_eq!(http().get(ping).send().await.unwrap().status(), 403);
+    let fault = serde_json::json!({"endpoint": "ping", "fault": {"kind": "status", "status": 503}});
+    let queued = http().post(url("/_emulator/faults")).json(&fault);
+    assert_eq!(queued.send().await.unwrap().status(), 204);
+    assert_eq!(http().get(url("/ping")).send().await.unwrap().status(), 503);
+
+    let (status, log) = emu.terminate().await;
+    assert!(status.success(), "{log}");
+    let messages: Vec<String> = log
+        .lines()
+        .filter_map(message_of)
+        .filter(|m| {
+            m.starts_with("lwa_emulator::routes::") || m.starts_with("lwa_emulator::server:")
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "lwa_emulator::server: lwa-emulator listening on http://127.0.0.1:PORT",
+            "lwa_emulator::routes::observe: GET /ping from 127.0.0.1:PORT access_token=Atza…(23) x=1",
+            "lwa_emulator::routes::observe: /ping -> 403",
+            // No parameters: the line ends in a space. A fault answers without a "->" line.
+            "lwa_emulator::routes::observe: GET /ping from 127.0.0.1:PORT ",
+            "lwa_emulator::routes::observe: GET /ping: injecting fault status 503",
+        ],
+        "{log}"
+    );
+}

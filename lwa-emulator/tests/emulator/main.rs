@@ -9,5 +9,6 @@ mod cbl;
 mod common;
 mod faults;
 mod https;
+mod observe;
 mod resources;
 mod token;
