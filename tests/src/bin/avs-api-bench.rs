@@ -147,7 +147,60 @@ fn refresh_requests(emu: &RunningEmulator) -> usize {
 async fn bench(clients: usize, stage: usize) -> Result<(), BenchError> {
     let emu = Emulator::builder().start().await?;
     let dir = tempfile::tempdir().map_err(BenchError::TempDir)?;
-    let mut cfg = AgentConfig::for_local(dir.path(), emu.base_url(), SETUP_CODE)?;
+    let agent = linked_agent(&emu, dir.path()).await?;
+    let socket: PathBuf = agent.socket_path().to_path_buf();
+    let gate = Arc::new(tokio::sync::Semaphore::new(stage));
+
+    // 1. Short token clients.
+    let mut current = None;
+    let tokens = staged(&socket, &gate, clients, r#"{"op":"token"}"#, |v| {
+        let Some(tok) = token_of(&v) else {
+            return Err(BenchError::Answer {
+                what: "token",
+                answer: v,
+            });
+        };
+        current.get_or_insert(tok);
+        Ok(())
+    })
+    .await?;
+
+    // 2. Concurrent auth_failure reports of the current token.
+    let refused = current.unwrap_or_default();
+    emu.clear_requests();
+    let report = serde_json::json!({"op": "auth_failure", "token": refused}).to_string();
+    let reports = staged(&socket, &gate, clients, &report, |v| {
+        if v["type"] != "ok" {
+            return Err(BenchError::Answer {
+                what: "auth_failure",
+                answer: v,
+            });
+        }
+        Ok(())
+    })
+    .await?;
+    wait_new_token(&socket, &refused).await?;
+    let new_token_after = reports.started.elapsed();
+    let refreshes = refresh_requests(&emu);
+    agent.shutdown().await;
+    emu.shutdown().await;
+    if refreshes != 1 {
+        return Err(BenchError::Refreshes(refreshes));
+    }
+    print_table(
+        clients,
+        stage,
+        &tokens,
+        &reports,
+        refreshes,
+        new_token_after,
+    );
+    Ok(())
+}
+
+/// The real agent on `dir`, linked to Alice with tokens the emulator minted.
+async fn linked_agent(emu: &RunningEmulator, dir: &Path) -> Result<Agent, BenchError> {
+    let mut cfg = AgentConfig::for_local(dir, emu.base_url(), SETUP_CODE)?;
     cfg.product_id = DEFAULT_PRODUCT_ID.into();
     cfg.client_id = Some(DEFAULT_DEVICE_CLIENT_ID.into());
     let agent = Agent::start(cfg).await?;
@@ -158,114 +211,111 @@ async fn bench(clients: usize, stage: usize) -> Result<(), BenchError> {
         .install(grant, DEFAULT_DEVICE_CLIENT_ID.into(), None, true)
         .await
         .map_err(|e| BenchError::Install(e.to_string()))?;
-    let socket: PathBuf = agent.socket_path().to_path_buf();
-    let gate = Arc::new(tokio::sync::Semaphore::new(stage));
+    Ok(agent)
+}
 
-    // 1. Short token clients.
+/// One phase of concurrent clients.
+struct Phase {
+    /// When the first client was started.
+    started: Instant,
+    /// Until every answer was in.
+    wall: Duration,
+    /// Socket latency of each admitted request (µs), sorted.
+    lat: Vec<f64>,
+    /// Connections turned away (and retried).
+    turned_away: usize,
+}
+
+/// `clients` clients sending `line` once each, at most as many connected at a time as `gate`
+/// has permits; `each` checks every answer, in the order the clients were started.
+async fn staged(
+    socket: &Path,
+    gate: &Arc<tokio::sync::Semaphore>,
+    clients: usize,
+    line: &str,
+    mut each: impl FnMut(serde_json::Value) -> Result<(), BenchError>,
+) -> Result<Phase, BenchError> {
     let turned_away = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
+    let started = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for _ in 0..clients {
-        let (socket, gate, turned_away) = (socket.clone(), gate.clone(), turned_away.clone());
-        tasks.push(tokio::spawn(async move {
-            let _slot = gate.acquire_owned().await;
-            admitted(&socket, r#"{"op":"token"}"#, &turned_away).await
-        }));
-    }
-    let mut lat = Vec::with_capacity(clients);
-    let mut current = None;
-    for task in tasks {
-        let (v, us) = task.await??;
-        let Some(tok) = token_of(&v) else {
-            return Err(BenchError::Answer {
-                what: "token",
-                answer: v,
-            });
-        };
-        current.get_or_insert(tok);
-        lat.push(us);
-    }
-    let token_wall = start.elapsed();
-    let token_turned = turned_away.load(Ordering::Relaxed);
-    lat.sort_by(|a, b| a.total_cmp(b));
-
-    // 2. Concurrent auth_failure reports of the current token.
-    let refused = current.unwrap_or_default();
-    emu.clear_requests();
-    let turned_away = Arc::new(AtomicUsize::new(0));
-    let report = serde_json::json!({"op": "auth_failure", "token": refused}).to_string();
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        let (socket, gate, turned_away, report) = (
-            socket.clone(),
+        let (socket, gate, turned_away, line) = (
+            socket.to_owned(),
             gate.clone(),
             turned_away.clone(),
-            report.clone(),
+            line.to_owned(),
         );
         tasks.push(tokio::spawn(async move {
             let _slot = gate.acquire_owned().await;
-            admitted(&socket, &report, &turned_away).await
+            admitted(&socket, &line, &turned_away).await
         }));
     }
-    let mut report_lat = Vec::with_capacity(clients);
+    let mut lat = Vec::with_capacity(clients);
     for task in tasks {
         let (v, us) = task.await??;
-        if v["type"] != "ok" {
-            return Err(BenchError::Answer {
-                what: "auth_failure",
-                answer: v,
-            });
-        }
-        report_lat.push(us);
+        each(v)?;
+        lat.push(us);
     }
-    let reports_wall = start.elapsed();
-    report_lat.sort_by(|a, b| a.total_cmp(b));
+    let wall = started.elapsed();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    Ok(Phase {
+        started,
+        wall,
+        lat,
+        turned_away: turned_away.load(Ordering::Relaxed),
+    })
+}
+
+/// Asks for the token until it is not `refused` (deadline 10 s).
+async fn wait_new_token(socket: &Path, refused: &str) -> Result<(), BenchError> {
     let end = Instant::now() + Duration::from_secs(10);
     let unused = AtomicUsize::new(0);
     loop {
-        let (v, _) = admitted(&socket, r#"{"op":"token"}"#, &unused).await?;
+        let (v, _) = admitted(socket, r#"{"op":"token"}"#, &unused).await?;
         if token_of(&v).is_some_and(|t| t != refused) {
-            break;
+            return Ok(());
         }
         if Instant::now() > end {
             return Err(BenchError::NoNewToken(Duration::from_secs(10)));
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let new_token_after = start.elapsed();
-    let refreshes = refresh_requests(&emu);
-    agent.shutdown().await;
-    emu.shutdown().await;
-    if refreshes != 1 {
-        return Err(BenchError::Refreshes(refreshes));
-    }
+}
 
+/// The table docs/benchmarks.md quotes.
+fn print_table(
+    clients: usize,
+    stage: usize,
+    tokens: &Phase,
+    reports: &Phase,
+    refreshes: usize,
+    new_token_after: Duration,
+) {
     println!("| local API, {clients} concurrent clients (≤ {stage} connected at once) | value |");
     println!("|---|---|");
     println!(
-        "| `token`: answered | {}/{clients} in {:.0} ms ({token_turned} connections turned away and retried) |",
-        lat.len(),
-        token_wall.as_secs_f64() * 1e3
+        "| `token`: answered | {}/{clients} in {:.0} ms ({} connections turned away and retried) |",
+        tokens.lat.len(),
+        tokens.wall.as_secs_f64() * 1e3,
+        tokens.turned_away
     );
     println!(
         "| `token`: socket latency median / p99 / max | {:.0} / {:.0} / {:.0} µs |",
-        pct(&lat, 0.5),
-        pct(&lat, 0.99),
-        pct(&lat, 1.0)
+        pct(&tokens.lat, 0.5),
+        pct(&tokens.lat, 0.99),
+        pct(&tokens.lat, 1.0)
     );
     println!("| `auth_failure` × {clients} (same token): LWA refresh requests | {refreshes} |");
     println!(
         "| `auth_failure`: socket latency median / p99 / max | {:.0} / {:.0} / {:.0} µs ({} turned away) |",
-        pct(&report_lat, 0.5),
-        pct(&report_lat, 0.99),
-        pct(&report_lat, 1.0),
-        turned_away.load(Ordering::Relaxed)
+        pct(&reports.lat, 0.5),
+        pct(&reports.lat, 0.99),
+        pct(&reports.lat, 1.0),
+        reports.turned_away
     );
     println!(
         "| all reports answered / new token served | {:.0} ms / {:.0} ms after the first report |",
-        reports_wall.as_secs_f64() * 1e3,
+        reports.wall.as_secs_f64() * 1e3,
         new_token_after.as_secs_f64() * 1e3
     );
-    Ok(())
 }
