@@ -6,8 +6,10 @@
 #   test-app.sh ui         the web UI's unit tests and Playwright tests in Debian's chromium,
 #                          with the Tauri IPC mocked (no display needed)
 #   test-app.sh e2e        the real window under Xvfb, driven through tauri-driver and
-#                          WebKitWebDriver, pairing a real agent against the real emulator
-#                          (builds what `cargo test --workspace` builds, if not built yet)
+#                          WebKitWebDriver, pairing a real agent against the real emulator:
+#                          window_e2e (online speaker) and window_wifi (offline speaker, the
+#                          Wi-Fi step first) (builds what `cargo test --workspace` builds, if
+#                          not built yet)
 #   test-app.sh            all three
 #
 # AVS_APP_SCREENSHOTS=<dir> keeps the e2e's screenshots (docs/img/companion for the docs).
@@ -34,7 +36,8 @@ e2e() {
   # so after it nothing is rebuilt; it also builds the binaries the test starts (lwa-emulator,
   # avs-device-agent, avs-companion-app).
   cargo test --workspace --locked -q --no-run
-  timeout 600 cargo test --workspace --locked -q --test window_e2e -- --ignored --nocapture
+  timeout 600 cargo test --workspace --locked -q --test window_e2e --test window_wifi \
+    -- --ignored --nocapture
 }
 
 case "${1:-all}" in
