@@ -11,4 +11,5 @@ mod faults;
 mod https;
 mod observe;
 mod resources;
+mod start;
 mod token;
