@@ -385,27 +385,13 @@ mod tests {
     /// jumps ahead while everything waits, so the test takes milliseconds).
     #[tokio::test(start_paused = true)]
     async fn a_speaker_asking_for_a_day_gets_its_answer_within_the_cap() {
-        use shared_protocol::frame::StreamTransport;
-        use shared_protocol::message::{AccountSwitch, Hello, Role};
-        use shared_protocol::session::{NoAttemptLimit, ServerHandshake};
-        use shared_protocol::setup_code::SetupCode;
+        use shared_protocol::message::AccountSwitch;
 
-        let code = SetupCode::parse("1234-5670-9").unwrap();
         let alice = AccountProfile::id_only("amzn1.account.A".into());
         let bob = AccountProfile::id_only("amzn1.account.B".into());
-        let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        let speaker_code = code.clone();
+        let (mut session, mut s) = crate::test_speaker::sealed_link(&[]).await;
         let (current, new) = (alice.clone(), bob.clone());
         let speaker = tokio::spawn(async move {
-            // No summary: the handshake does not need one, and the handover never reads it.
-            let hello = Hello::new(Role::Agent, "handover test speaker");
-            let hs = ServerHandshake::accept(StreamTransport::new(theirs), hello)
-                .await
-                .unwrap();
-            let mut s = hs
-                .authenticate(&speaker_code, &mut NoAttemptLimit)
-                .await
-                .unwrap();
             let CompanionMessage::ProvideAuthorization(p) = s.recv().await.unwrap() else {
                 panic!("not the code");
             };
@@ -432,13 +418,6 @@ mod tests {
             (answer.replace, waited)
         });
 
-        let client = crate::link::LinkClient::start(
-            StreamTransport::new(ours),
-            crate::link::LinkTimeouts::default(),
-        )
-        .await
-        .unwrap();
-        let mut session = client.authenticate(&code).await.unwrap();
         let result = hand_over(
             &mut session,
             SessionId::random(),

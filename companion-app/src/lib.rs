@@ -33,6 +33,9 @@ pub mod login;
 pub mod pairing;
 pub mod wifi;
 
+#[cfg(test)]
+mod test_speaker;
+
 pub use config::{CompanionConfig, RedirectTarget};
 pub use error::{ExitKind, PairError};
 pub use pairing::{pair, PairEvent, PairOptions, PairReport, Step, Target};

@@ -321,6 +321,150 @@ mod tests {
         assert_eq!(after_success.last_error(), None);
     }
 
+    /// Answers from a list (`None`: gives up) and records each question: how many networks,
+    /// and the failure shown.
+    #[derive(Debug, Default)]
+    struct Script {
+        answers: Vec<Option<WifiChoice>>,
+        asked: Vec<(usize, Option<String>)>,
+    }
+
+    impl WifiChooser for Script {
+        fn choose<'a>(&'a mut self, q: WifiQuestion<'a>) -> BoxFuture<'a, Option<WifiChoice>> {
+            self.asked
+                .push((q.networks.len(), q.last_error().map(str::to_owned)));
+            let answer = if self.answers.is_empty() {
+                None
+            } else {
+                self.answers.remove(0)
+            };
+            Box::pin(async move { answer })
+        }
+    }
+
+    fn choice(name: &str, hidden: bool) -> Option<WifiChoice> {
+        Some(WifiChoice {
+            ssid: net(name).ssid,
+            passphrase: Some(WifiPassphrase::new("hunter2hunter2")),
+            hidden,
+        })
+    }
+
+    /// Plays a speaker that scans `scans` in turn and answers each join with its stages and
+    /// the next of `results`; returns how many scans it was asked for.
+    fn speaker(
+        mut s: shared_protocol::session::AgentSession<crate::test_speaker::Wire>,
+        mut scans: Vec<Vec<WifiNetwork>>,
+        mut results: Vec<(WifiStage, WifiResult)>,
+    ) -> tokio::task::JoinHandle<usize> {
+        use shared_protocol::message::{WifiProgress, WifiScan};
+        tokio::spawn(async move {
+            let mut scanned = 0;
+            while let Ok(msg) = s.recv().await {
+                let reply = match msg {
+                    CompanionMessage::ScanWifi => {
+                        scanned += 1;
+                        AgentMessage::WifiScan(WifiScan {
+                            networks: scans.remove(0),
+                        })
+                    }
+                    CompanionMessage::ConnectWifi(_) => {
+                        let (stage, result) = results.remove(0);
+                        let progress = AgentMessage::WifiProgress(WifiProgress { stage });
+                        s.send(&progress).await.unwrap();
+                        AgentMessage::WifiResult(result)
+                    }
+                    other => panic!("unexpected {other:?}"),
+                };
+                s.send(&reply).await.unwrap();
+            }
+            scanned
+        })
+    }
+
+    fn wrong_password(name: &str) -> WifiResult {
+        WifiResult::Failed {
+            ssid: net(name).ssid,
+            reason: WifiFailure::WrongPassword,
+            message: format!("Wrong password for {name}"),
+        }
+    }
+
+    /// `pair`'s Wi-Fi step and the `wifi` command share this loop: a failed join is shown and
+    /// asked about again, an empty scan is repeated after a failure (a hidden network was
+    /// tried), and the first success ends it.
+    #[tokio::test]
+    async fn a_failed_join_asks_again_with_the_reason_until_one_works() {
+        let (mut session, s) = crate::test_speaker::sealed_link(&[Capability::Wifi]).await;
+        let joined = WifiResult::Connected {
+            ssid: net("Home-5G").ssid,
+            address: Some("192.0.2.7".into()),
+        };
+        let speaker = speaker(
+            s,
+            vec![vec![], vec![net("Home-5G")]],
+            vec![
+                (WifiStage::Associating, wrong_password("Attic")),
+                (WifiStage::Authenticating, joined),
+            ],
+        );
+        let mut chooser = Script {
+            answers: vec![choice("Attic", true), choice("Home-5G", false)],
+            ..Script::default()
+        };
+        let mut events = Vec::new();
+        let end = choose_and_join(&mut session, &mut chooser, &mut |e| {
+            events.push(format!("{e:?}"))
+        })
+        .await
+        .unwrap();
+        assert_eq!(end.to_string(), "on Home-5G at 192.0.2.7");
+        assert_eq!(
+            chooser.asked,
+            [(0, None), (1, Some("Wrong password for Attic".to_owned()))]
+        );
+        assert_eq!(
+            events,
+            [
+                "Stage(Associating)",
+                "Failed(\"Wrong password for Attic\")",
+                "Stage(Authenticating)"
+            ]
+        );
+        drop(session);
+        assert_eq!(speaker.await.unwrap(), 2, "scanned again after the failure");
+    }
+
+    /// A chooser that gives up ends the step with the last failure as the reason.
+    #[tokio::test]
+    async fn giving_up_after_a_failure_says_why_the_speaker_is_offline() {
+        let (mut session, s) = crate::test_speaker::sealed_link(&[Capability::Wifi]).await;
+        let speaker = speaker(
+            s,
+            vec![vec![net("Home-5G")]],
+            vec![(WifiStage::Authenticating, wrong_password("Home-5G"))],
+        );
+        let mut chooser = Script {
+            answers: vec![choice("Home-5G", false)],
+            ..Script::default()
+        };
+        let err = choose_and_join(&mut session, &mut chooser, &mut |_| {})
+            .await
+            .unwrap_err();
+        match err {
+            PairError::SpeakerOffline { reason } => {
+                assert_eq!(reason, "Wrong password for Home-5G")
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(session);
+        assert_eq!(
+            speaker.await.unwrap(),
+            1,
+            "a full list is not scanned again"
+        );
+    }
+
     #[test]
     fn where_the_speaker_joined_reads_as_a_phrase() {
         let ssid = net("Home-5G").ssid;
