@@ -114,23 +114,11 @@ pub async fn serve_connection<T: FrameTransport>(
     let started = Instant::now();
     let deadline = started + limits.handshake_timeout;
     let hello_deadline = (started + limits.hello_timeout).min(deadline);
-    let hs = match timeout_at(
-        hello_deadline,
-        ServerHandshake::accept(transport, ctx.hello()),
-    )
-    .await
-    {
-        Ok(Ok(hs)) => hs,
-        Ok(Err(e)) => {
-            tracing::info!(%peer, error = %crate::log_safe::Escaped(&e), "link hello failed");
-            return;
-        }
-        Err(_) => {
-            tracing::info!(%peer, "link hello timed out");
-            return;
-        }
+    let Some(hs) = hellos(transport, &peer, ctx, hello_deadline).await else {
+        return;
     };
     let confirms_switch = hs.peer_hello().supports(Capability::ConfirmAccountSwitch);
+    // Before any PAKE: a peer of a closed window is told so and costs no attempt.
     if let Some(body) = ctx.pairing.refusal() {
         tracing::info!(%peer, kind = ?body.kind, "link: pairing window not open; closing after hello");
         let mut t = hs.refuse(body).await;
@@ -138,6 +126,59 @@ pub async fn serve_connection<T: FrameTransport>(
         let _ = timeout(Duration::from_secs(1), t.recv_frame()).await;
         return;
     }
+    let Some(session) = authenticate(hs, &peer, ctx, limits, deadline, promote).await else {
+        return;
+    };
+    tracing::info!(%peer, "link session established");
+    let mut s = LinkSession {
+        session,
+        ctx,
+        limits,
+        pkce: None,
+        links_at_info: None,
+        confirms_switch,
+    };
+    s.run().await;
+    tracing::info!(%peer, "link session ended");
+}
+
+/// The Hello exchange, by `hello_deadline`; `None`: failed or timed out (logged).
+async fn hellos<T: FrameTransport>(
+    transport: T,
+    peer: &impl Display,
+    ctx: &Core,
+    hello_deadline: Instant,
+) -> Option<ServerHandshake<T>> {
+    match timeout_at(
+        hello_deadline,
+        ServerHandshake::accept(transport, ctx.hello()),
+    )
+    .await
+    {
+        Ok(Ok(hs)) => Some(hs),
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %crate::log_safe::Escaped(&e), "link hello failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "link hello timed out");
+            None
+        }
+    }
+}
+
+/// SPAKE2 on the setup code and key confirmation, with the pairing window as the attempt
+/// guard: the PAKE message within `pake_timeout`, then (once it came) the rest by `deadline`.
+/// `None`: failed or timed out (logged); an attempt the window counted but that did not verify
+/// is a wrong code, also when it timed out.
+async fn authenticate<T: FrameTransport>(
+    hs: ServerHandshake<T>,
+    peer: &impl Display,
+    ctx: &Core,
+    limits: &LinkConfig,
+    deadline: Instant,
+    promote: &mut (dyn FnMut() + Send),
+) -> Option<AgentSession<T>> {
     let pake_seen = AtomicBool::new(false);
     let mut guard = Guard {
         pairing: &ctx.pairing,
@@ -158,46 +199,27 @@ pub async fn serve_connection<T: FrameTransport>(
             Err(_) => None,
         }
     };
-    let (counted, verified) = (guard.counted, guard.verified);
-    let session = match result {
-        Some(Ok(session)) => session,
-        Some(Err(e)) => {
-            if counted && !verified {
-                ctx.pairing.on_wrong_code();
-            }
-            match e {
-                HandshakeError::WrongSetupCode => {
-                    tracing::warn!(%peer, failures = ctx.pairing.failures(), "link handshake: wrong setup code")
-                }
-                other => {
-                    tracing::info!(%peer, error = %crate::log_safe::Escaped(&other), "link handshake failed")
-                }
-            }
-            return;
-        }
-        None => {
-            if counted && !verified {
-                ctx.pairing.on_wrong_code();
-            }
-            if pake_seen.load(Ordering::Acquire) {
-                tracing::info!(%peer, "link handshake timed out");
-            } else {
-                tracing::info!(%peer, "link: no PAKE message in time; closing");
-            }
-            return;
-        }
+    let error = match result {
+        Some(Ok(session)) => return Some(session),
+        Some(Err(e)) => Some(e),
+        None => None,
     };
-    tracing::info!(%peer, "link session established");
-    let mut s = LinkSession {
-        session,
-        ctx,
-        limits,
-        pkce: None,
-        links_at_info: None,
-        confirms_switch,
-    };
-    s.run().await;
-    tracing::info!(%peer, "link session ended");
+    if guard.counted && !guard.verified {
+        ctx.pairing.on_wrong_code();
+    }
+    match error {
+        Some(HandshakeError::WrongSetupCode) => {
+            tracing::warn!(%peer, failures = ctx.pairing.failures(), "link handshake: wrong setup code")
+        }
+        Some(other) => {
+            tracing::info!(%peer, error = %crate::log_safe::Escaped(&other), "link handshake failed")
+        }
+        None if pake_seen.load(Ordering::Acquire) => {
+            tracing::info!(%peer, "link handshake timed out")
+        }
+        None => tracing::info!(%peer, "link: no PAKE message in time; closing"),
+    }
+    None
 }
 
 struct LinkSession<'a, T: FrameTransport> {
@@ -276,7 +298,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 CompanionMessage::GetNetworkStatus => self.network_status().await,
                 CompanionMessage::ScanWifi => self.scan_wifi().await,
                 CompanionMessage::ConnectWifi(req) => self.connect_wifi(req).await,
-                // Answers arrive inside `confirm_switch`; one here answers nothing (late).
+                // Answers arrive inside `ask_switch`; one here answers nothing (late).
                 CompanionMessage::AccountSwitchAnswer(_) => {
                     self.error(ErrorKind::UnexpectedMessage, NO_QUESTION).await
                 }
