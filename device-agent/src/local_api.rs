@@ -282,48 +282,12 @@ pub async fn serve_with(
             _ = shutdown.changed() => break,
         };
         let (uid, role) = policy.classify(&stream);
-        let admitted = match role {
-            None => Err((
-                ApiErrorKind::Forbidden,
-                "this user may not use the agent's socket (join its api_group)",
-            )),
-            Some(role) => match per_uid.acquire(uid) {
-                None => Err((
-                    ApiErrorKind::Busy,
-                    "this user holds too many connections to the agent; close some",
-                )),
-                Some(uid_slot) => match clients.clone().try_acquire_owned() {
-                    Ok(permit) => Ok((role, uid_slot, permit)),
-                    Err(_) => Err((
-                        ApiErrorKind::Busy,
-                        "the agent has too many clients; try again in a moment",
-                    )),
-                },
-            },
-        };
-        let (role, uid_slot, permit) = match admitted {
+        let (role, uid_slot, permit) = match admit(uid, role, &per_uid, &clients) {
             Ok(a) => a,
             Err((kind, message)) => {
                 tracing::warn!(uid, ?kind, "local API: refusing a connection");
                 if let Ok(r) = refusals.clone().try_acquire_owned() {
-                    tokio::spawn(async move {
-                        let (rd, mut w) = stream.into_split();
-                        // Take the request first, so the close does not reset the connection
-                        // under the answer.
-                        let mut line = Vec::new();
-                        let _ = timeout(
-                            Duration::from_secs(1),
-                            read_bounded_line(&mut BufReader::new(rd), &mut line, "request"),
-                        )
-                        .await;
-                        zeroize::Zeroize::zeroize(&mut line);
-                        let _ = timeout(
-                            Duration::from_secs(1),
-                            write(&mut w, &ApiResponse::error(kind, message)),
-                        )
-                        .await;
-                        drop(r);
-                    });
+                    tokio::spawn(refuse(stream, kind, message, r));
                 }
                 continue;
             }
@@ -340,6 +304,60 @@ pub async fn serve_with(
         });
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// A connection's places: its role allows the socket at all, then a place in its uid's share,
+/// then one of the request/response places; otherwise why not.
+fn admit(
+    uid: u32,
+    role: Option<Role>,
+    per_uid: &access::PerUid,
+    clients: &Arc<Semaphore>,
+) -> Result<(Role, access::UidSlot, tokio::sync::OwnedSemaphorePermit), (ApiErrorKind, &'static str)>
+{
+    let Some(role) = role else {
+        return Err((
+            ApiErrorKind::Forbidden,
+            "this user may not use the agent's socket (join its api_group)",
+        ));
+    };
+    let Some(uid_slot) = per_uid.acquire(uid) else {
+        return Err((
+            ApiErrorKind::Busy,
+            "this user holds too many connections to the agent; close some",
+        ));
+    };
+    match clients.clone().try_acquire_owned() {
+        Ok(permit) => Ok((role, uid_slot, permit)),
+        Err(_) => Err((
+            ApiErrorKind::Busy,
+            "the agent has too many clients; try again in a moment",
+        )),
+    }
+}
+
+/// Answers a refused connection's request with `Error{kind, message}`, a second at most for
+/// each way; `_place` is one of the bounded refusal places.
+async fn refuse(
+    stream: UnixStream,
+    kind: ApiErrorKind,
+    message: &'static str,
+    _place: tokio::sync::OwnedSemaphorePermit,
+) {
+    let (rd, mut w) = stream.into_split();
+    // Take the request first, so the close does not reset the connection under the answer.
+    let mut line = Vec::new();
+    let _ = timeout(
+        Duration::from_secs(1),
+        read_bounded_line(&mut BufReader::new(rd), &mut line, "request"),
+    )
+    .await;
+    zeroize::Zeroize::zeroize(&mut line);
+    let _ = timeout(
+        Duration::from_secs(1),
+        write(&mut w, &ApiResponse::error(kind, message)),
+    )
+    .await;
 }
 
 async fn write(w: &mut tokio::net::unix::OwnedWriteHalf, resp: &ApiResponse) -> bool {
@@ -375,6 +393,8 @@ async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(n)
 }
 
+/// One client: requests and answers until it hangs up, says nothing for [`REQUEST_TIMEOUT`],
+/// sends a line too long, or subscribes (then the subscription is all it gets).
 async fn handle(
     stream: UnixStream,
     core: &Core,
@@ -382,68 +402,97 @@ async fn handle(
     permit: tokio::sync::OwnedSemaphorePermit,
     shared: &Shared,
 ) {
-    // A request/response place until the client subscribes (then a subscriber place instead).
-    let mut permit = Some(permit);
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
     loop {
-        let mut line = Vec::new();
-        let read = timeout(
-            REQUEST_TIMEOUT,
-            read_bounded_line(&mut reader, &mut line, "request"),
-        )
-        .await;
-        match read {
-            Ok(Ok(0)) => return,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                let _ = write(&mut w, &ApiResponse::error(ApiErrorKind::BadRequest, e)).await;
-                return;
-            }
-            Err(_) => return,
-        }
-        let req = match serde_json::from_slice::<ApiRequest>(&line) {
-            Ok(r) => r,
-            Err(e) => {
-                let message = format!(
-                    "not a request (line {} column {}): expected {{\"op\":\"token\"}} etc.",
-                    e.line(),
-                    e.column()
-                );
-                zeroize::Zeroize::zeroize(&mut line);
-                if !write(
-                    &mut w,
-                    &ApiResponse::error(ApiErrorKind::BadRequest, message),
-                )
-                .await
-                {
-                    return;
-                }
-                continue;
-            }
+        let req = match next_request(&mut reader, &mut w).await {
+            Next::Request(req) => req,
+            Next::Answered => continue,
+            Next::Over => return,
         };
-        zeroize::Zeroize::zeroize(&mut line);
         if let ApiRequest::Subscribe = req {
-            let Ok(sub) = shared.subscribers.clone().try_acquire_owned() else {
-                let _ = write(
-                    &mut w,
-                    &ApiResponse::error(
-                        ApiErrorKind::Busy,
-                        "the agent has too many subscribers; try again in a moment",
-                    ),
-                )
-                .await;
-                return;
-            };
-            drop(permit.take());
-            subscribe(&core.delegate, &mut reader, &mut w).await;
-            drop(sub);
-            return;
+            return subscribe_instead(permit, core, shared, &mut reader, &mut w).await;
         }
         if !answer(req, &mut w, core, role, shared).await {
             return;
         }
     }
+}
+
+/// What the client's next line gave.
+enum Next {
+    /// A request to answer.
+    Request(ApiRequest),
+    /// A line that is no request, answered with `bad_request`.
+    Answered,
+    /// The connection is over: the client hung up or was too slow, its line was too long
+    /// (answered), or an answer could not be written.
+    Over,
+}
+
+async fn next_request(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+) -> Next {
+    let mut line = Vec::new();
+    let read = timeout(
+        REQUEST_TIMEOUT,
+        read_bounded_line(reader, &mut line, "request"),
+    )
+    .await;
+    match read {
+        Ok(Ok(0)) => return Next::Over,
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            let _ = write(w, &ApiResponse::error(ApiErrorKind::BadRequest, e)).await;
+            return Next::Over;
+        }
+        Err(_) => return Next::Over,
+    }
+    // The line may carry a token (`auth_failure`): wiped as soon as it is parsed.
+    let parsed = serde_json::from_slice::<ApiRequest>(&line);
+    zeroize::Zeroize::zeroize(&mut line);
+    match parsed {
+        Ok(req) => Next::Request(req),
+        Err(e) => {
+            let message = format!(
+                "not a request (line {} column {}): expected {{\"op\":\"token\"}} etc.",
+                e.line(),
+                e.column()
+            );
+            let bad = ApiResponse::error(ApiErrorKind::BadRequest, message);
+            if write(w, &bad).await {
+                Next::Answered
+            } else {
+                Next::Over
+            }
+        }
+    }
+}
+
+/// `subscribe`: the connection trades its request/response place (`permit`) for a subscriber
+/// place, or is told the subscribers are too many.
+async fn subscribe_instead(
+    permit: tokio::sync::OwnedSemaphorePermit,
+    core: &Core,
+    shared: &Shared,
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    w: &mut tokio::net::unix::OwnedWriteHalf,
+) {
+    let Ok(sub) = shared.subscribers.clone().try_acquire_owned() else {
+        let _ = write(
+            w,
+            &ApiResponse::error(
+                ApiErrorKind::Busy,
+                "the agent has too many subscribers; try again in a moment",
+            ),
+        )
+        .await;
+        return;
+    };
+    drop(permit);
+    subscribe(&core.delegate, reader, w).await;
+    drop(sub);
 }
 
 async fn answer(
