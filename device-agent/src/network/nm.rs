@@ -303,59 +303,20 @@ impl Bus {
         progress: &ProgressTx,
         wait: Duration,
     ) -> Result<Joined, WifiFailure> {
-        let internal = |e: BackendError| {
-            tracing::error!(error = %e, "NetworkManager join failed");
-            WifiFailure::Internal
-        };
-        let (dev, _) = self.wifi_device(interface).map_err(internal)?;
-        let ap = self.find_ap(&dev, &req.ssid).map_err(internal)?;
-        let security = match (&ap, req.hidden) {
-            (Some((_, s)), _) => *s,
-            (None, false) => return Err(WifiFailure::NetworkNotFound),
-            // A hidden network is not in the scan: trust the companion on whether it has a key.
-            (None, true) if req.passphrase.is_some() => WifiSecurity::Wpa2Psk,
-            (None, true) => WifiSecurity::Open,
-        };
-        if !security.is_supported() {
-            return Err(WifiFailure::UnsupportedSecurity);
-        }
-        if security.needs_passphrase() && !passphrase_fits(req, security) {
-            return Err(WifiFailure::WrongPassword);
-        }
+        let (dev, _) = self.wifi_device(interface).map_err(join_failed)?;
+        let ap = self.find_ap(&dev, &req.ssid).map_err(join_failed)?;
+        let security = security_for(ap.as_ref().map(|(_, s)| *s), req)?;
         let previous = self.previous_connection(&dev);
         // Subscribe before the call, so no state change is missed.
-        let events: Arc<Mutex<Vec<(u32, u32, u32)>>> = Arc::default();
-        let sink = events.clone();
-        let rule = MatchRule::new_signal(DEVICE, "StateChanged").with_path(dev.clone());
-        let token = self
-            .conn
-            .add_match(rule, move |(new, old, reason): (u32, u32, u32), _, _| {
-                if let Ok(mut e) = sink.lock() {
-                    e.push((new, old, reason));
-                }
-                true
-            })
-            .map_err(|e| internal(dbus_err(e)))?;
+        let (events, token) = self.watch_state(&dev)?;
         let settings = settings_for(req, security);
         let ap_path = ap.as_ref().map_or("/".to_owned(), |(p, _)| p.clone());
         let _ = progress.send(WifiStage::Associating);
-        let called: Result<(Path<'static>, Path<'static>), dbus::Error> =
-            self.conn.with_proxy(NM, NM_PATH, CALL).method_call(
-                NM,
-                "AddAndActivateConnection",
-                (settings, Path::from(dev.clone()), Path::from(ap_path)),
-            );
-        let (new_conn, active) = match called {
-            Ok((c, a)) => (c.to_string(), a.to_string()),
-            Err(e) => {
+        let (new_conn, active) = match self.add_and_activate(settings, &dev, ap_path) {
+            Ok(paths) => paths,
+            Err(failure) => {
                 let _ = self.conn.remove_match(token);
-                return Err(match e.name() {
-                    Some("org.freedesktop.NetworkManager.DoesNotExist")
-                    | Some("org.freedesktop.NetworkManager.Device.SpecificObjectNotFound") => {
-                        WifiFailure::NetworkNotFound
-                    }
-                    _ => internal(dbus_err(e)),
-                });
+                return Err(failure);
             }
         };
         let undo = Undo::NetworkManager {
@@ -376,6 +337,49 @@ impl Bus {
                 }
                 Err(reason)
             }
+        }
+    }
+
+    /// Collects the device's `StateChanged` signals `(new, old, reason)` from now on; the token
+    /// removes the match.
+    fn watch_state(&self, dev: &str) -> Result<(StateEvents, dbus::channel::Token), WifiFailure> {
+        let events: StateEvents = Arc::default();
+        let sink = events.clone();
+        let rule = MatchRule::new_signal(DEVICE, "StateChanged").with_path(dev.to_owned());
+        let token = self
+            .conn
+            .add_match(rule, move |(new, old, reason): (u32, u32, u32), _, _| {
+                if let Ok(mut e) = sink.lock() {
+                    e.push((new, old, reason));
+                }
+                true
+            })
+            .map_err(|e| join_failed(dbus_err(e)))?;
+        Ok((events, token))
+    }
+
+    /// `AddAndActivateConnection`: the new connection's and the active connection's paths.
+    fn add_and_activate(
+        &self,
+        settings: Settings,
+        dev: &str,
+        ap_path: String,
+    ) -> Result<(String, String), WifiFailure> {
+        let called: Result<(Path<'static>, Path<'static>), dbus::Error> =
+            self.conn.with_proxy(NM, NM_PATH, CALL).method_call(
+                NM,
+                "AddAndActivateConnection",
+                (settings, Path::from(dev.to_owned()), Path::from(ap_path)),
+            );
+        match called {
+            Ok((c, a)) => Ok((c.to_string(), a.to_string())),
+            Err(e) => Err(match e.name() {
+                Some("org.freedesktop.NetworkManager.DoesNotExist")
+                | Some("org.freedesktop.NetworkManager.Device.SpecificObjectNotFound") => {
+                    WifiFailure::NetworkNotFound
+                }
+                _ => join_failed(dbus_err(e)),
+            }),
         }
     }
 
@@ -513,6 +517,38 @@ fn ssid_bytes(v: &(dyn RefArg + 'static)) -> Option<Vec<u8>> {
     v.as_iter()?
         .map(|x| x.as_u64().and_then(|n| u8::try_from(n).ok()))
         .collect()
+}
+
+/// A device's `StateChanged` signals `(new, old, reason)` as a match collects them.
+type StateEvents = Arc<Mutex<Vec<(u32, u32, u32)>>>;
+
+/// A join that failed for a reason of NetworkManager's (logged; the companion hears `internal`).
+fn join_failed(e: BackendError) -> WifiFailure {
+    tracing::error!(error = %e, "NetworkManager join failed");
+    WifiFailure::Internal
+}
+
+/// The security to join with: the access point's (`scanned`), or for a hidden network (not in
+/// the scan) what the companion implies by sending a key or not; then whether this speaker
+/// can join it with the passphrase given.
+fn security_for(
+    scanned: Option<WifiSecurity>,
+    req: &ConnectWifi,
+) -> Result<WifiSecurity, WifiFailure> {
+    let security = match (scanned, req.hidden) {
+        (Some(s), _) => s,
+        (None, false) => return Err(WifiFailure::NetworkNotFound),
+        // A hidden network is not in the scan: trust the companion on whether it has a key.
+        (None, true) if req.passphrase.is_some() => WifiSecurity::Wpa2Psk,
+        (None, true) => WifiSecurity::Open,
+    };
+    if !security.is_supported() {
+        return Err(WifiFailure::UnsupportedSecurity);
+    }
+    if security.needs_passphrase() && !passphrase_fits(req, security) {
+        return Err(WifiFailure::WrongPassword);
+    }
+    Ok(security)
 }
 
 fn passphrase_fits(req: &ConnectWifi, security: WifiSecurity) -> bool {
