@@ -184,9 +184,11 @@ fn drive(d: &Driver, w: &Window, agent: &Agent, online: &Path) {
     );
     d.click("#continue");
 
-    // Offline: the Wi-Fi screen, not the sign-in, with the speaker's scan.
+    // Offline: the Wi-Fi screen, not the sign-in, with the speaker's scan; the steps bar has
+    // gained a "Wi-Fi" step, the current one.
     d.screen("wifi");
     assert_eq!(d.text("h1"), "Choose a Wi-Fi network");
+    assert_eq!(d.text(".steps [aria-current=step] .step-label"), "Wi-Fi");
     assert!(
         d.text("#screen")
             .contains("Living room speaker isn't online yet"),
@@ -217,6 +219,10 @@ fn drive(d: &Driver, w: &Window, agent: &Agent, online: &Path) {
         "wifi"
     );
     assert!(!online.exists(), "the wrong passphrase joined");
+    // Nothing has reached Login with Amazon yet: no sign-in pre-flight, no browser, no check or
+    // exchange from the speaker (its requests go through the closed gate).
+    let seen = window::emulator_requests(&w.lwa);
+    assert!(seen.is_empty(), "LWA contacted while offline: {seen:#?}");
     d.wait_for(
         "the password field again",
         "document.activeElement?.id === 'wifi-password'",
@@ -228,9 +234,17 @@ fn drive(d: &Driver, w: &Window, agent: &Agent, online: &Path) {
     d.click("#wifi-connect");
     d.screen("signIn");
     assert!(online.exists());
+    assert_eq!(d.text(".steps li.done:nth-child(3) .step-label"), "Wi-Fi");
     d.click("#open-sign-in");
     d.screen("result");
     assert_eq!(d.text("h1"), "Living room speaker is linked");
+
+    // The code was exchanged by the speaker, through the now open gate.
+    let seen = window::emulator_requests(&w.lwa);
+    assert!(
+        seen.iter().any(|r| r["endpoint"] == "token"),
+        "no token request: {seen:#?}"
+    );
 
     let status = w.agent_status(agent);
     assert_eq!(status["paired"], true, "{status}");

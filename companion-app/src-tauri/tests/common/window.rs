@@ -352,24 +352,50 @@ fn binary_dir() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn control(base: &str, body: Value) {
+/// One call to the emulator's control API (`/_emulator/…`): the answer's status and JSON body
+/// (`null` when empty).
+fn emulator_call(
+    method: reqwest::Method,
+    base: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (reqwest::StatusCode, Value) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let status = rt.block_on(async {
-        reqwest::Client::builder()
+    rt.block_on(async {
+        let mut req = reqwest::Client::builder()
             .build()
             .unwrap()
-            .post(format!("{base}/_emulator/faults"))
-            .json(&body)
-            .timeout(CALL_TIMEOUT)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+            .request(method, format!("{base}/_emulator/{path}"))
+            .timeout(CALL_TIMEOUT);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let bytes = r.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    })
+}
+
+/// Injects a fault (`POST /_emulator/faults`).
+pub fn control(base: &str, body: Value) {
+    let (status, _) = emulator_call(reqwest::Method::POST, base, "faults", Some(body));
     assert!(status.is_success(), "fault injection: {status}");
+}
+
+/// The emulator's request log (`GET /_emulator/requests`): one object per request, in order.
+pub fn emulator_requests(base: &str) -> Vec<Value> {
+    let (status, list) = emulator_call(reqwest::Method::GET, base, "requests", None);
+    assert!(status.is_success(), "request log: {status}");
+    list.as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("request log: {list}"))
 }
 
 /// The speaker's addresses, from its readiness line.
