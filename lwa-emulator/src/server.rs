@@ -1,4 +1,14 @@
 //! Starting, running and stopping an emulator, in-process or from the binary.
+//!
+//! [`Emulator::start`] goes in an order that matters:
+//! 1. [`check`] the config (registry, settings, plain HTTP only on loopback) before anything
+//!    else, so a refused config binds no port and writes no file.
+//! 2. Bind, and derive the base URL from the bound address ([`base_url`]): port 0 becomes the
+//!    real port, and a wildcard address the loopback one, since the URL is what clients on this
+//!    machine are given.
+//! 3. [`listener`]: plain, or TLS with a CA generated for the bound address and written out
+//!    ([`CaFile::write`]). After the bind, so a failed bind leaves no CA file behind.
+//! 4. [`serve`] in the background until the shutdown signal; only then is "listening" logged.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -55,68 +65,13 @@ impl Emulator {
 
     /// Binds, generates TLS material if asked, and starts serving in the background.
     pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError> {
-        config.registry.validate()?;
-        if config.settings.access_token_lifetime_secs == 0 {
-            return Err(StartError::Settings(
-                "access_token_lifetime_secs must be at least 1".into(),
-            ));
-        }
-        if config.tls.is_none()
-            && !config.bind.ip().is_loopback()
-            && !config.allow_non_loopback_http
-        {
-            return Err(StartError::PlainHttpNotLoopback(config.bind));
-        }
-        let tcp = TcpListener::bind(config.bind)
-            .await
-            .map_err(|e| StartError::Bind(config.bind, e))?;
-        let local = tcp
-            .local_addr()
-            .map_err(|e| StartError::Bind(config.bind, e))?;
-        let host_ip = match local.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        let scheme = if config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let base_url = format!("{scheme}://{}", SocketAddr::new(host_ip, local.port()));
-
+        check(&config)?;
+        let bind_error = |e| StartError::Bind(config.bind, e);
+        let tcp = TcpListener::bind(config.bind).await.map_err(bind_error)?;
+        let local = tcp.local_addr().map_err(bind_error)?;
+        let base_url = base_url(local, config.tls.is_some());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let mut ca = None;
-        let listener = match &config.tls {
-            None => EmuListener::plain(tcp),
-            Some(tls_config) => {
-                let mut sans = tls_config.sans.clone();
-                if !config.bind.ip().is_unspecified() {
-                    sans.push(config.bind.ip().to_string());
-                }
-                let material = tls::generate(&sans)?;
-                let (path, tempdir) = match &tls_config.ca_out {
-                    Some(path) => (path.clone(), None),
-                    None => {
-                        let dir = tempfile::Builder::new()
-                            .prefix("lwa-emulator-ca")
-                            .tempdir()
-                            .map_err(|e| StartError::CaOut(PathBuf::from("<tempdir>"), e))?;
-                        (dir.path().join("ca.pem"), Some(dir))
-                    }
-                };
-                std::fs::write(&path, material.ca_pem.as_bytes())
-                    .map_err(|e| StartError::CaOut(path.clone(), e))?;
-                ca = Some(CaFile {
-                    path,
-                    pem: material.ca_pem.clone(),
-                    _tempdir: tempdir,
-                });
-                EmuListener::tls(tcp, material.acceptor, shutdown_rx.clone())
-                    .map_err(|e| StartError::Bind(config.bind, e))?
-            }
-        };
-
+        let (listener, ca) = listener(tcp, &config, shutdown_rx.clone())?;
         let shared = Arc::new(Shared {
             registry: config.registry,
             store: Mutex::new(Store::new(config.settings)),
@@ -125,16 +80,7 @@ impl Emulator {
             shutdown: shutdown_rx.clone(),
             log: config.log_requests,
         });
-        let app =
-            crate::routes::router(shared.clone()).into_make_service_with_connect_info::<ConnMeta>();
-        let mut signal = shutdown_rx;
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = signal.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let task = serve(listener, shared.clone(), shutdown_rx);
         tracing::info!("lwa-emulator listening on {base_url}");
         Ok(RunningEmulator {
             base_url,
@@ -147,11 +93,98 @@ impl Emulator {
     }
 }
 
+/// What is refused before anything is bound: a bad registry, settings that cannot work, plain
+/// HTTP off loopback without the explicit allowance.
+fn check(config: &EmulatorConfig) -> Result<(), StartError> {
+    config.registry.validate()?;
+    if config.settings.access_token_lifetime_secs == 0 {
+        return Err(StartError::Settings(
+            "access_token_lifetime_secs must be at least 1".into(),
+        ));
+    }
+    if config.tls.is_none() && !config.bind.ip().is_loopback() && !config.allow_non_loopback_http {
+        return Err(StartError::PlainHttpNotLoopback(config.bind));
+    }
+    Ok(())
+}
+
+/// `scheme://host:port` for the bound address, a wildcard host named by its loopback address.
+fn base_url(local: SocketAddr, https: bool) -> String {
+    let host_ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{}", SocketAddr::new(host_ip, local.port()))
+}
+
+/// The listener to serve on: `tcp` itself, or TLS over it with a fresh certificate whose names
+/// add the bind address (unless a wildcard) to the configured ones, and the CA written out.
+fn listener(
+    tcp: TcpListener,
+    config: &EmulatorConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(EmuListener, Option<CaFile>), StartError> {
+    let Some(tls_config) = &config.tls else {
+        return Ok((EmuListener::plain(tcp), None));
+    };
+    let mut sans = tls_config.sans.clone();
+    if !config.bind.ip().is_unspecified() {
+        sans.push(config.bind.ip().to_string());
+    }
+    let material = tls::generate(&sans)?;
+    let ca = CaFile::write(tls_config.ca_out.as_ref(), &material.ca_pem)?;
+    let listener = EmuListener::tls(tcp, material.acceptor, shutdown)
+        .map_err(|e| StartError::Bind(config.bind, e))?;
+    Ok((listener, Some(ca)))
+}
+
+/// Serves `shared`'s routes on `listener` until `shutdown` says stop, letting open requests end.
+fn serve(
+    listener: EmuListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    let app = crate::routes::router(shared).into_make_service_with_connect_info::<ConnMeta>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+/// The CA certificate clients should trust, as written.
 #[derive(Debug)]
 struct CaFile {
     path: PathBuf,
     pem: String,
+    /// The directory of a temporary CA file, removed with the emulator.
     _tempdir: Option<tempfile::TempDir>,
+}
+
+impl CaFile {
+    /// Writes `pem` to `path`, or to a fresh temporary directory when none is given.
+    fn write(path: Option<&PathBuf>, pem: &str) -> Result<Self, StartError> {
+        let (path, tempdir) = match path {
+            Some(path) => (path.clone(), None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("lwa-emulator-ca")
+                    .tempdir()
+                    .map_err(|e| StartError::CaOut(PathBuf::from("<tempdir>"), e))?;
+                (dir.path().join("ca.pem"), Some(dir))
+            }
+        };
+        std::fs::write(&path, pem.as_bytes()).map_err(|e| StartError::CaOut(path.clone(), e))?;
+        Ok(Self {
+            path,
+            pem: pem.to_owned(),
+            _tempdir: tempdir,
+        })
+    }
 }
 
 /// A running emulator: its address, its CA (HTTPS), and the control handle. Dropping it stops
