@@ -265,9 +265,14 @@ pub fn alice_refresh_token(emu: &RunningEmulator) -> shared_protocol::secret::Re
 
 /// The response's `Content-Type` ("" when absent).
 pub fn content_type(response: &reqwest::Response) -> &str {
+    header(response, "content-type")
+}
+
+/// The response's header `name` ("" when absent or not text).
+pub fn header<'r>(response: &'r reqwest::Response, name: &str) -> &'r str {
     response
         .headers()
-        .get("content-type")
+        .get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
 }

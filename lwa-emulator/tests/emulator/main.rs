@@ -11,5 +11,6 @@ mod faults;
 mod https;
 mod observe;
 mod resources;
+mod signin_consent;
 mod start;
 mod token;

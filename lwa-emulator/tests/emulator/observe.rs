@@ -106,15 +106,6 @@ fn lwa_error(error: &str, description: &str) -> String {
     format!(r#"{{"error_description":"{description}","error":"{error}"}}"#)
 }
 
-/// The header `name` of `response` ("" when absent).
-fn header<'r>(response: &'r reqwest::Response, name: &str) -> &'r str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
 #[tokio::test]
 async fn a_body_too_large_is_refused_before_it_is_recorded() {
     let emu = start().await;
