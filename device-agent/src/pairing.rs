@@ -207,32 +207,9 @@ impl Pairing {
         };
         atomic_file::ensure_private_dir(state_dir).map_err(|e| err(PairingLoadCause::Dir(e)))?;
         atomic_file::remove_stale_temps(&path);
-        let persisted = match atomic_file::read_bounded(&path, 4096) {
-            Ok(None) => Persisted::default(),
-            Ok(Some(bytes)) => match serde_json::from_slice::<Persisted>(&bytes) {
-                Ok(p) => p,
-                Err(_) => corrupt(&path, &cfg),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => corrupt(&path, &cfg),
-            Err(e) => return Err(err(PairingLoadCause::Read(e))),
-        };
+        let persisted = read_persisted(&path, &cfg).map_err(|e| err(PairingLoadCause::Read(e)))?;
         let now = Instant::now();
-        let boot_now = clock.now();
-        let locked_for = match (persisted.locked_for_secs, persisted.locked_until) {
-            (Some(secs), _) => {
-                // Same boot: the boot clock kept counting while the agent was down.
-                let on_boot_clock = persisted
-                    .locked_until_boot
-                    .as_ref()
-                    .zip(boot_now.as_ref())
-                    .and_then(|(end, now)| end.left_at(now));
-                let left = Duration::from_secs(secs);
-                let left = on_boot_clock.map_or(left, |b| b.min(left));
-                Some(left.min(cfg.lockout_max))
-            }
-            (None, Some(_)) => Some(cfg.lockout_base),
-            (None, None) => None,
-        };
+        let locked_for = lockout_left(&persisted, clock.now(), &cfg);
         let mut state = State {
             failures: persisted.failures,
             lockouts: persisted.lockouts,
@@ -645,6 +622,44 @@ fn lock(st: &mut State, cfg: &PairingConfig, now: Instant) {
     st.locked_until = Some(now + lockout_len(st.lockouts, cfg));
     st.lockouts = st.lockouts.saturating_add(1);
     st.open_until = None;
+}
+
+/// The pairing file's state: missing = fresh, corrupt = moved aside and locked ([`corrupt`]);
+/// `Err` only when it cannot be read at all.
+fn read_persisted(path: &Path, cfg: &PairingConfig) -> std::io::Result<Persisted> {
+    match atomic_file::read_bounded(path, 4096) {
+        Ok(None) => Ok(Persisted::default()),
+        Ok(Some(bytes)) => match serde_json::from_slice::<Persisted>(&bytes) {
+            Ok(p) => Ok(p),
+            Err(_) => Ok(corrupt(path, cfg)),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Ok(corrupt(path, cfg)),
+        Err(e) => Err(e),
+    }
+}
+
+/// How much of a persisted lockout is left now (`boot_now`: the boot clock, if it can say),
+/// at most `lockout_max`; an old-format lockout is a fresh `lockout_base` one.
+fn lockout_left(
+    persisted: &Persisted,
+    boot_now: Option<BootInstant>,
+    cfg: &PairingConfig,
+) -> Option<Duration> {
+    match (persisted.locked_for_secs, persisted.locked_until) {
+        (Some(secs), _) => {
+            // Same boot: the boot clock kept counting while the agent was down.
+            let on_boot_clock = persisted
+                .locked_until_boot
+                .as_ref()
+                .zip(boot_now.as_ref())
+                .and_then(|(end, now)| end.left_at(now));
+            let left = Duration::from_secs(secs);
+            let left = on_boot_clock.map_or(left, |b| b.min(left));
+            Some(left.min(cfg.lockout_max))
+        }
+        (None, Some(_)) => Some(cfg.lockout_base),
+        (None, None) => None,
+    }
 }
 
 fn corrupt(path: &Path, cfg: &PairingConfig) -> Persisted {
