@@ -14,7 +14,7 @@ use shared_protocol::lwa::{AuthError, CodePairRequest, CodePairResponse, TokenRe
 use tokio::time::Instant;
 
 use crate::auth_delegate::{AuthDelegate, InstallError};
-use crate::lwa_client::LwaFailure;
+use crate::lwa_client::{LwaClient, LwaFailure, TokenGrant};
 use crate::retry::RetryPolicy;
 
 /// Polling tuning (defaults are the SDK's).
@@ -114,22 +114,9 @@ async fn run_inner(
     policy: &CblPolicy,
     on_prompt: impl FnOnce(&CblPrompt),
 ) -> Result<(), CblError> {
-    let lwa = delegate.lwa();
-    let mut attempt = 0;
-    let pair: CodePairResponse = loop {
-        match lwa.request_code_pair(request, policy.request_timeout).await {
-            Ok(pair) => break pair,
-            Err(f) if f.is_retryable() && attempt + 1 < policy.max_code_pair_attempts => {
-                let delay = policy.retry.delay(attempt);
-                tracing::warn!(failure = %f, ?delay, "code pair request failed; retrying");
-                attempt += 1;
-                tokio::time::sleep(delay).await;
-            }
-            Err(f) => return Err(CblError::CodePair(f)),
-        }
-    };
-    let received = Instant::now();
-    let deadline = received + Duration::from_secs(pair.expires_in.0);
+    let pair = code_pair(delegate.lwa(), request, policy).await?;
+    // The code's life counts from its arrival, not from when the prompt was shown.
+    let deadline = Instant::now() + Duration::from_secs(pair.expires_in.0);
     on_prompt(&CblPrompt {
         user_code: pair.user_code.clone(),
         verification_uri: pair.verification_uri.clone(),
@@ -139,6 +126,46 @@ async fn run_inner(
         expires_in = pair.expires_in.0,
         "CBL code issued; waiting for the user"
     );
+    let grant = poll_for_approval(delegate.lwa(), &pair, deadline, policy).await?;
+    delegate
+        .install(grant, request.client_id.clone(), None, false)
+        .await
+        .map_err(CblError::Install)?;
+    tracing::info!("CBL approved; verifying the client id with a first refresh");
+    Ok(())
+}
+
+/// The code pair, retried on the policy's schedule while LWA's failure is retryable, at most
+/// `max_code_pair_attempts` times.
+async fn code_pair(
+    lwa: &LwaClient,
+    request: &CodePairRequest,
+    policy: &CblPolicy,
+) -> Result<CodePairResponse, CblError> {
+    let mut attempt = 0;
+    loop {
+        match lwa.request_code_pair(request, policy.request_timeout).await {
+            Ok(pair) => return Ok(pair),
+            Err(f) if f.is_retryable() && attempt + 1 < policy.max_code_pair_attempts => {
+                let delay = policy.retry.delay(attempt);
+                tracing::warn!(failure = %f, ?delay, "code pair request failed; retrying");
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+            }
+            Err(f) => return Err(CblError::CodePair(f)),
+        }
+    }
+}
+
+/// Asks LWA for the tokens every `poll_interval` (doubled, up to `max_poll_interval`, when
+/// it says slow down) until the user approves the code, LWA refuses for good, or the code
+/// expires at `deadline`.
+async fn poll_for_approval(
+    lwa: &LwaClient,
+    pair: &CodePairResponse,
+    deadline: Instant,
+    policy: &CblPolicy,
+) -> Result<TokenGrant, CblError> {
     let mut interval = policy.poll_interval;
     loop {
         if Instant::now() >= deadline {
@@ -148,24 +175,12 @@ async fn run_inner(
         let timeout = policy
             .request_timeout
             .min(remaining.max(Duration::from_secs(1)));
-        match lwa
-            .grant(
-                &TokenRequest::DeviceCode {
-                    device_code: &pair.device_code,
-                    user_code: &pair.user_code,
-                },
-                timeout,
-            )
-            .await
-        {
-            Ok(grant) => {
-                delegate
-                    .install(grant, request.client_id.clone(), None, false)
-                    .await
-                    .map_err(CblError::Install)?;
-                tracing::info!("CBL approved; verifying the client id with a first refresh");
-                return Ok(());
-            }
+        let request = TokenRequest::DeviceCode {
+            device_code: &pair.device_code,
+            user_code: &pair.user_code,
+        };
+        match lwa.grant(&request, timeout).await {
+            Ok(grant) => return Ok(grant),
             Err(f) => match f.auth_error() {
                 AuthError::AuthorizationPending
                 | AuthError::UnknownError
