@@ -175,29 +175,7 @@ impl Peripheral {
                     continue;
                 }
             }
-            if !notifier.confirming() {
-                tracing::warn!("the BLE tx session is not confirmed (notify instead of indicate)");
-            }
-            let (tx, inbound) = mpsc::channel(RX_QUEUE);
-            let mtu = Arc::new(AtomicU16::new(DEFAULT_MTU));
-            let device = Arc::new(Mutex::new(None));
-            let generation = route.install(Active {
-                tx,
-                mtu: mtu.clone(),
-                device: device.clone(),
-            });
-            let link = BluezLink {
-                notifier,
-                inbound,
-                mtu,
-                device,
-                adapter: self.adapter.clone(),
-            };
-            let (ctx, limits, route) = (ctx.clone(), limits.clone(), route.clone());
-            current = Some(tokio::spawn(async move {
-                serve_link(link, "companion", &ctx, &limits).await;
-                route.clear(generation);
-            }));
+            current = Some(self.start_session(notifier, &route, &ctx, &limits));
         }
         if let Some(session) = current {
             session.abort();
@@ -206,6 +184,41 @@ impl Peripheral {
         drop(app);
         drop(self.session);
         tracing::debug!("BLE peripheral stopped");
+    }
+
+    /// Routes rx writes to a new session for the companion that subscribed with `notifier`
+    /// and serves it; the route is cleared when that session ends (unless a newer one has
+    /// taken it).
+    fn start_session(
+        &self,
+        notifier: CharacteristicNotifier,
+        route: &Arc<Route>,
+        ctx: &Arc<Core>,
+        limits: &LinkConfig,
+    ) -> JoinHandle<()> {
+        if !notifier.confirming() {
+            tracing::warn!("the BLE tx session is not confirmed (notify instead of indicate)");
+        }
+        let (tx, inbound) = mpsc::channel(RX_QUEUE);
+        let mtu = Arc::new(AtomicU16::new(DEFAULT_MTU));
+        let device = Arc::new(Mutex::new(None));
+        let generation = route.install(Active {
+            tx,
+            mtu: mtu.clone(),
+            device: device.clone(),
+        });
+        let link = BluezLink {
+            notifier,
+            inbound,
+            mtu,
+            device,
+            adapter: self.adapter.clone(),
+        };
+        let (ctx, limits, route) = (ctx.clone(), limits.clone(), route.clone());
+        tokio::spawn(async move {
+            serve_link(link, "companion", &ctx, &limits).await;
+            route.clear(generation);
+        })
     }
 }
 
