@@ -16,15 +16,16 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use shared_protocol::ids::UserId;
 use url::Url;
 
 use super::authorize_request::{AlexaDevice, Asked, Caller};
-use super::cookies::{cookie_session, form_session, set_session_cookie, FormRefused, FormSession};
+use super::cookies::{cookie_session, form_session, set_session_cookie, FormRefused};
 use super::html::{self, ConsentView, SigninTarget};
 use super::page_form::PageForm;
 use crate::params::Params;
 use crate::server::Shared;
-use crate::store::AuthTxn;
+use crate::store::{AuthTxn, Store};
 
 /// A 302 to `location`, never cached.
 pub(crate) fn redirect(location: &str) -> Response {
@@ -138,7 +139,7 @@ fn render_consent(
     shared: &Shared,
     txn_id: &str,
     txn: &AuthTxn,
-    user_id: &shared_protocol::ids::UserId,
+    user_id: &UserId,
     csrf: &str,
 ) -> Response {
     let client_name = shared
@@ -167,34 +168,16 @@ fn safe_next(next: &str) -> Option<&str> {
     (next == "/code" || next.starts_with("/code?")).then_some(next)
 }
 
+/// `POST /ap/signin`: where the sign-in continues (refused when its transaction is gone), the
+/// credentials (the form again on a mismatch), then a new session and a 303 onwards: to consent
+/// for a transaction, which from now on belongs to this session, or to the local page.
 pub(crate) async fn signin(State(shared): State<Arc<Shared>>, form: PageForm) -> Response {
     let email = form.field("email");
-    let password = form.field("password");
-    let txn_id = form.field("txn");
-    let next = safe_next(form.field("next"));
-
     let mut store = shared.lock();
-    let client_name = if txn_id.is_empty() {
-        None
-    } else {
-        match store.txn(txn_id) {
-            Some(txn) => shared
-                .registry
-                .client(txn.client_id.as_str())
-                .map(|c| c.name.clone()),
-            None => return html::error_page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in expired",
-                "This sign-in request is unknown or has expired. Start again from the application.",
-            ),
-        }
+    let Some((target, client_name)) = continues_at(&shared, &store, &form) else {
+        return expired_page();
     };
-    let target = if txn_id.is_empty() {
-        SigninTarget::Next(next.unwrap_or("/code"))
-    } else {
-        SigninTarget::Txn(txn_id)
-    };
-    let Some(user) = shared.registry.authenticate(email, password) else {
+    let Some(user) = shared.registry.authenticate(email, form.field("password")) else {
         drop(store);
         return html::login_page(
             StatusCode::UNAUTHORIZED,
@@ -205,30 +188,62 @@ pub(crate) async fn signin(State(shared): State<Arc<Shared>>, form: PageForm) ->
         );
     };
     let (cookie, key) = store.new_session(user.user_id.clone());
-    let location = if txn_id.is_empty() {
-        next.unwrap_or("/code").to_owned()
-    } else {
-        if let Some(txn) = store.txn_mut(txn_id) {
-            txn.session = Some(key);
+    let location = match target {
+        SigninTarget::Next(next) => next.to_owned(),
+        SigninTarget::Txn(txn_id) => {
+            if let Some(txn) = store.txn_mut(txn_id) {
+                txn.session = Some(key);
+            }
+            format!(
+                "/ap/consent?{}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("txn", txn_id)
+                    .finish()
+            )
         }
-        format!(
-            "/ap/consent?{}",
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("txn", txn_id)
-                .finish()
-        )
     };
     drop(store);
+    see_other_with_cookie(&location, &set_session_cookie(&cookie, shared.https))
+}
+
+/// Where a sign-in form continues, and the name of the application it is for: its live
+/// transaction (`None` when that is unknown or expired), or else a local page.
+fn continues_at<'f>(
+    shared: &Shared,
+    store: &Store,
+    form: &'f PageForm,
+) -> Option<(SigninTarget<'f>, Option<String>)> {
+    let txn_id = form.field("txn");
+    if txn_id.is_empty() {
+        let next = safe_next(form.field("next")).unwrap_or("/code");
+        return Some((SigninTarget::Next(next), None));
+    }
+    let txn = store.txn(txn_id)?;
+    let client = shared.registry.client(txn.client_id.as_str());
+    Some((SigninTarget::Txn(txn_id), client.map(|c| c.name.clone())))
+}
+
+/// A 303 to `location` that sets the session cookie, never cached.
+fn see_other_with_cookie(location: &str, set_cookie: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&location) {
+    if let Ok(v) = HeaderValue::from_str(location) {
         headers.insert(header::LOCATION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&set_session_cookie(&cookie, shared.https)) {
+    if let Ok(v) = HeaderValue::from_str(set_cookie) {
         headers.insert(header::SET_COOKIE, v);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The page for a sign-in transaction that is unknown, expired or already answered.
+fn expired_page() -> Response {
+    html::error_page(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in request is unknown or has expired. Start again from the application.",
+    )
 }
 
 #[derive(Deserialize)]
@@ -244,11 +259,7 @@ pub(crate) async fn consent_page(
 ) -> Response {
     let store = shared.lock();
     let Some(txn) = store.txn(&q.txn).cloned() else {
-        return html::error_page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in expired",
-            "This sign-in request is unknown or has expired. Start again from the application.",
-        );
+        return expired_page();
     };
     let session = cookie_session(&store, &headers);
     drop(store);
@@ -272,48 +283,22 @@ pub(crate) async fn consent_page(
     }
 }
 
+/// `POST /ap/consent`: the answer is checked ([`check_consent`]), the transaction taken (once),
+/// then the browser goes back with `access_denied`, or with a new code for the user's grant.
 pub(crate) async fn consent_submit(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     form: PageForm,
 ) -> Response {
-    let forbidden = |msg: &str| html::error_page(StatusCode::FORBIDDEN, "Request refused", msg);
-
     let mut store = shared.lock();
-    let FormSession { key, user_id, .. } = match form_session(&store, &headers, form.field("csrf"))
-    {
-        Ok(session) => session,
-        Err(FormRefused::NotSignedIn) => return forbidden(
-            "You are not signed in (missing or expired session). Start again from the application.",
-        ),
-        Err(FormRefused::BadCsrf) => {
-            return forbidden("The form could not be verified (bad CSRF token).")
-        }
+    let (user_id, allowed) = match check_consent(&store, &headers, &form) {
+        Ok(answer) => answer,
+        Err(refused) => return refused.page(),
     };
-    let txn_id = form.field("txn");
-    match store.txn(txn_id) {
-        Some(txn) if txn.session == Some(key) => {}
-        Some(_) => return forbidden("This sign-in request belongs to another session."),
-        None => {
-            return html::error_page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in expired",
-                "This sign-in request is unknown or has expired. Start again from the application.",
-            )
-        }
-    }
-    let decision = form.field("decision");
-    if decision != "allow" && decision != "deny" {
-        return html::error_page(
-            StatusCode::BAD_REQUEST,
-            "Request refused",
-            "Choose Allow or Cancel.",
-        );
-    }
-    let Some(txn) = store.remove_txn(txn_id) else {
-        return forbidden("This sign-in request was already answered.");
+    let Some(txn) = store.remove_txn(form.field("txn")) else {
+        return ConsentRefused::AlreadyAnswered.page();
     };
-    if decision == "deny" {
+    if !allowed {
         drop(store);
         return error_redirect(
             &txn.redirect_uri,
@@ -333,4 +318,58 @@ pub(crate) async fn consent_submit(
         pairs.push(("state", state));
     }
     redirect(&with_query(&txn.redirect_uri, &pairs))
+}
+
+/// Why a consent answer is refused.
+enum ConsentRefused {
+    NotSignedIn,
+    BadCsrf,
+    OtherSession,
+    Expired,
+    NoDecision,
+    AlreadyAnswered,
+}
+
+impl ConsentRefused {
+    fn page(self) -> Response {
+        let forbidden = |msg: &str| html::error_page(StatusCode::FORBIDDEN, "Request refused", msg);
+        match self {
+            Self::NotSignedIn => forbidden(
+                "You are not signed in (missing or expired session). Start again from the application.",
+            ),
+            Self::BadCsrf => forbidden("The form could not be verified (bad CSRF token)."),
+            Self::OtherSession => forbidden("This sign-in request belongs to another session."),
+            Self::Expired => expired_page(),
+            Self::NoDecision => html::error_page(
+                StatusCode::BAD_REQUEST,
+                "Request refused",
+                "Choose Allow or Cancel.",
+            ),
+            Self::AlreadyAnswered => forbidden("This sign-in request was already answered."),
+        }
+    }
+}
+
+/// A consent answer, checked in this order (the first failure answers): a signed-in session
+/// with its CSRF token, a live transaction that session signed in for, a decision of allow or
+/// deny. Returns who answered and whether they allowed.
+fn check_consent(
+    store: &Store,
+    headers: &HeaderMap,
+    form: &PageForm,
+) -> Result<(UserId, bool), ConsentRefused> {
+    let session = form_session(store, headers, form.field("csrf")).map_err(|e| match e {
+        FormRefused::NotSignedIn => ConsentRefused::NotSignedIn,
+        FormRefused::BadCsrf => ConsentRefused::BadCsrf,
+    })?;
+    match store.txn(form.field("txn")) {
+        Some(txn) if txn.session == Some(session.key) => {}
+        Some(_) => return Err(ConsentRefused::OtherSession),
+        None => return Err(ConsentRefused::Expired),
+    }
+    match form.field("decision") {
+        "allow" => Ok((session.user_id, true)),
+        "deny" => Ok((session.user_id, false)),
+        _ => Err(ConsentRefused::NoDecision),
+    }
 }
