@@ -238,11 +238,6 @@ async fn when_a_request_breaks_several_rules_the_first_in_lwas_order_answers() {
     );
 }
 
-/// `text` as `application/x-www-form-urlencoded` writes it (spaces as `+`).
-fn form_encoded(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
 #[tokio::test]
 async fn require_pkce_reports_a_bad_challenge_as_invalid_and_a_plain_one_passes() {
     let emu = start_with(Emulator::builder().require_pkce(true)).await;

@@ -312,3 +312,8 @@ pub fn set_cookie(response: &reqwest::Response) -> &str {
         .and_then(|v| v.to_str().ok())
         .expect("a cookie")
 }
+
+/// `text` as `application/x-www-form-urlencoded` writes it (spaces as `+`).
+pub fn form_encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

@@ -6,6 +6,7 @@
 mod authorize;
 mod authorize_rules;
 mod cbl;
+mod codepair_rules;
 mod common;
 mod faults;
 mod https;
