@@ -179,25 +179,51 @@ fn alexa_device(
     client: &Client,
 ) -> Result<AlexaDevice, Refusal> {
     let raw = scope_data.ok_or(Refusal::Missing("scope_data"))?;
-    let data: ScopeData = serde_json::from_str(raw).map_err(|_| Refusal::Invalid("scope_data"))?;
-    let product_id = data.alexa_all.product_id;
-    let dsn = data
-        .alexa_all
-        .product_instance_attributes
-        .device_serial_number;
-    if dsn.as_str().is_empty() {
-        return Err(Refusal::Invalid("scope_data"));
-    }
-    let bound = registry
-        .product(product_id.as_str())
-        .is_some_and(|p| p.client_ids.contains(&client.client_id));
-    if !bound {
-        return Err(Refusal::ProductNotBound);
-    }
-    Ok(AlexaDevice {
-        product_id,
-        dsn: dsn.to_string(),
+    AlexaDevice::from_scope_data(raw, registry, client).map_err(|e| match e {
+        ScopeDataError::Unreadable | ScopeDataError::NoSerial => Refusal::Invalid("scope_data"),
+        ScopeDataError::NotBound => Refusal::ProductNotBound,
     })
+}
+
+/// Why an `alexa:all` request's `scope_data` names no device of the client's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ScopeDataError {
+    /// Not the `{"alexa:all":{"productID":…,"productInstanceAttributes":{…}}}` JSON.
+    Unreadable,
+    /// An empty `deviceSerialNumber`.
+    NoSerial,
+    /// The product is unknown or not bound to the client's security profile.
+    NotBound,
+}
+
+impl AlexaDevice {
+    /// The device `scope_data` names, checked in this order: the JSON, the serial number, the
+    /// product's binding to `client` (the same for `/ap/oa` and the code-pair endpoint).
+    pub(super) fn from_scope_data(
+        raw: &str,
+        registry: &Registry,
+        client: &Client,
+    ) -> Result<Self, ScopeDataError> {
+        let data: ScopeData = serde_json::from_str(raw).map_err(|_| ScopeDataError::Unreadable)?;
+        let product_id = data.alexa_all.product_id;
+        let dsn = data
+            .alexa_all
+            .product_instance_attributes
+            .device_serial_number;
+        if dsn.as_str().is_empty() {
+            return Err(ScopeDataError::NoSerial);
+        }
+        let bound = registry
+            .product(product_id.as_str())
+            .is_some_and(|p| p.client_ids.contains(&client.client_id));
+        if !bound {
+            return Err(ScopeDataError::NotBound);
+        }
+        Ok(Self {
+            product_id,
+            dsn: dsn.to_string(),
+        })
+    }
 }
 
 /// The PKCE challenge, if any: a method without a challenge is refused, and a challenge without

@@ -135,6 +135,7 @@ async fn when_a_request_breaks_several_rules_the_first_in_lwas_order_answers() {
     let sd = scope_data(DEFAULT_PRODUCT_ID);
     let elses = scope_data("someone_elses_product");
     let no_serial = sd.replace("DSN-0001", "");
+    let elses_no_serial = elses.replace("DSN-0001", "");
     let missing = |name: &str| format!("The request is missing a required parameter : {name}");
     let invalid = |name: &str| format!("The request has an invalid parameter : {name}");
     let duplicate = |name: &str| format!("The request has a duplicate parameter : {name}");
@@ -179,6 +180,12 @@ async fn when_a_request_breaks_several_rules_the_first_in_lwas_order_answers() {
                 ("scope_data", Some(&no_serial)),
                 ("code_challenge", too_short),
             ],
+            "invalid_request",
+            invalid("scope_data"),
+        ),
+        // The serial number is checked before the product's binding.
+        (
+            vec![("scope_data", Some(&elses_no_serial))],
             "invalid_request",
             invalid("scope_data"),
         ),
