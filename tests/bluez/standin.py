@@ -14,7 +14,8 @@ Events for the test go to stdout, one line each, flushed:
   STANDIN_READY, ADV_REGISTERED name=… uuids=…, ADV_UNREGISTERED reason=…, APP_REGISTERED …,
   CONNECTED mtu=…, DISCONNECTED by=central|peripheral|fault|timeout, INDICATION n=… len=…,
   WRITE n=… len=…, CONNECTED_FALSE (the laptop's Connected turned false after
-  --connected-lag-ms), READ_STALLED (--stall-reads held a read back), VIOLATION what=… (the programs broke an ATT/BlueZ rule; tests assert none).
+  --connected-lag-ms), READ_STALLED / SUBSCRIBE_STALLED (--stall-reads / --stall-subscribe held
+  a read or a StartNotify back), VIOLATION what=… (the programs broke an ATT/BlueZ rule; tests assert none).
 
 Runs with Debian's python3-dbus and python3-gi (installed by scripts/lib/deps.sh).
 """
@@ -700,8 +701,21 @@ class MirrorChar(Obj):
             return
         self.link.write(self, bytes(value), int(opts.get("offset", 0)), kind, ok, err)
 
-    @dbus.service.method(CHAR, sender_keyword="sender")
-    def StartNotify(self, sender=None):
+    @dbus.service.method(CHAR, sender_keyword="sender", async_callbacks=("ok", "err"))
+    def StartNotify(self, sender=None, ok=None, err=None):
+        if self.link.air.args.stall_subscribe:
+            # The speaker never answers the CCCD write (as with --stall-reads, BlueZ's ATT
+            # timeout would come later than the companion's own limit).
+            emit("SUBSCRIBE_STALLED")
+            return
+        try:
+            self.start_notify(sender)
+        except BluezError as e:
+            err(e)
+            return
+        ok()
+
+    def start_notify(self, sender):
         if not ("notify" in self.char.flags or "indicate" in self.char.flags):
             raise BluezError("NotSupported", "Notify/Indicate not supported")
         if not self.link.up:
@@ -1179,6 +1193,9 @@ def main():
     ap.add_argument("--stall-reads", action="store_true",
                     help="a read from the laptop is never answered (a speaker that stalls while "
                          "the companion reads its information characteristic)")
+    ap.add_argument("--stall-subscribe", action="store_true",
+                    help="StartNotify from the laptop is never answered (a speaker that stalls "
+                         "while the companion sets the link up)")
     args = ap.parse_args()
     if not MIN_MTU <= args.mtu <= MAX_MTU:
         ap.error("--mtu must be 23..517")

@@ -733,29 +733,65 @@ fn advertisement_exists_only_while_the_pairing_window_is_open() {
     bluez.assert_clean();
 }
 
-/// A speaker that never answers the read of its information characteristic (`--stall-reads`):
-/// the companion's discovery gives up after its 10 s limit and disconnects it, instead of
-/// leaving it connected (its one LE connection held) until the companion exits.
-#[test]
-fn a_stalled_information_read_is_given_up_and_disconnected() {
-    require_netns!();
-    let bluez = Bluez::start(&["--stall-reads"]);
-    let scene = Scene::start(&bluez, None);
-    bluez.wait("ADV_REGISTERED", START);
-    let run = scene.discover(&bluez, "avs-companion-discover-stalled", "14");
-    assert_eq!(run.code, Some(0), "{}", run.tail);
+/// After the stand-in held something back (`stalled`, a `--stall-…` fault's line), the companion
+/// asked to disconnect the connection that was still up, instead of leaving the speaker
+/// connected.
+#[track_caller]
+fn assert_disconnected_after(bluez: &Bluez, stalled: &str) {
     let air = bluez.standin.stdout_lines();
-    let stalled = air
+    let at = air
         .iter()
-        .position(|l| l.starts_with("READ_STALLED"))
-        .unwrap_or_else(|| panic!("the companion never read the information: {air:#?}"));
-    let dropped = air[stalled..]
+        .position(|l| l.starts_with(stalled))
+        .unwrap_or_else(|| panic!("the stand-in never said {stalled}: {air:#?}"));
+    let dropped = air[at..]
         .iter()
         .find(|l| l.starts_with("DISCONNECT_REQUEST by=central"));
     assert!(
         dropped.is_some_and(|l| l.contains("connected=true")),
         "the companion left the stalled speaker connected: {air:#?}"
     );
+}
+
+/// The stand-in with the `--stall-…` flag `fault`, and the agent advertising through it.
+fn stalling(fault: &str) -> (Bluez, Scene) {
+    let bluez = Bluez::start(&[fault]);
+    let scene = Scene::start(&bluez, None);
+    bluez.wait("ADV_REGISTERED", START);
+    (bluez, scene)
+}
+
+/// A speaker that never answers the read of its information characteristic (`--stall-reads`):
+/// the companion's discovery gives up after its 10 s limit and disconnects it, instead of
+/// leaving it connected (its one LE connection held) until the companion exits.
+#[test]
+fn a_stalled_information_read_is_given_up_and_disconnected() {
+    require_netns!();
+    let (bluez, scene) = stalling("--stall-reads");
+    let run = scene.discover(&bluez, "avs-companion-discover-stalled", "14");
+    assert_eq!(run.code, Some(0), "{}", run.tail);
+    assert_disconnected_after(&bluez, "READ_STALLED");
+    bluez.assert_clean();
+}
+
+/// A speaker that never answers the subscription while the companion sets the link up
+/// (`--stall-subscribe`): the pairing ends on the connect limit, and the companion closes the
+/// half-made connection first (dropping the attempt used to leave the speaker connected).
+#[test]
+fn a_link_stalled_while_being_set_up_is_disconnected() {
+    require_netns!();
+    let (bluez, scene) = stalling("--stall-subscribe");
+    let run = scene.pair(&bluez, "avs-companion-pair-stalled");
+    // Said as for any transport that does not answer: the connect limit (3 x 5 s).
+    let errors = run.error_lines();
+    assert!(
+        run.code != Some(0)
+            && errors.len() == 1
+            && errors[0].starts_with("error: cannot connect to the speaker at ble ")
+            && errors[0].ends_with(": no answer within 15s"),
+        "one line says the speaker did not answer in time\n{}",
+        run.tail
+    );
+    assert_disconnected_after(&bluez, "SUBSCRIBE_STALLED");
     bluez.assert_clean();
 }
 

@@ -146,13 +146,24 @@ impl BtleCentral {
         read
     }
 
-    async fn connect_link(&self, key: &str) -> Result<BtleLink, BleError> {
+    /// Connects and sets the link up (services, characteristics, subscription) within `within`.
+    /// A connection that fails or stalls after it was made is closed again (bounded by
+    /// [`DISCONNECT_TIMEOUT`]): dropping the future half-way would leave the speaker connected.
+    async fn connect_link(&self, key: &str, within: Duration) -> Result<BtleLink, BleError> {
         let p = self.peripheral(key).await?;
         let fail = |reason: String| BleError::Connect {
             peripheral: key.to_owned(),
             reason,
         };
-        p.connect().await.map_err(|e| fail(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + within;
+        match tokio::time::timeout_at(deadline, p.connect()).await {
+            Ok(connected) => connected.map_err(|e| fail(e.to_string()))?,
+            Err(_) => {
+                // A pending Connect is cancelled by Disconnect (doc/org.bluez.Device.rst).
+                disconnect_quietly(&p).await;
+                return Err(BleError::TimedOut(within));
+            }
+        }
         let setup = async {
             p.discover_services()
                 .await
@@ -172,8 +183,10 @@ impl BtleCentral {
                 .map_err(|e| fail(e.to_string()))?;
             p.subscribe(&tx).await.map_err(|e| fail(e.to_string()))?;
             Ok::<_, BleError>((rx, values, events))
-        }
-        .await;
+        };
+        let setup = tokio::time::timeout_at(deadline, setup)
+            .await
+            .unwrap_or(Err(BleError::TimedOut(within)));
         let (rx, values, events) = match setup {
             Ok(v) => v,
             Err(e) => {
@@ -362,9 +375,13 @@ impl BleCentral for BtleCentral {
         Box::pin(self.start_scan(sink))
     }
 
-    fn connect(&self, peripheral: &str) -> BoxFuture<'_, Result<BoxedLink, BleError>> {
+    fn connect(
+        &self,
+        peripheral: &str,
+        within: Duration,
+    ) -> BoxFuture<'_, Result<BoxedLink, BleError>> {
         let key = peripheral.to_owned();
-        Box::pin(async move { Ok(BoxedLink::new(self.connect_link(&key).await?)) })
+        Box::pin(async move { Ok(BoxedLink::new(self.connect_link(&key, within).await?)) })
     }
 }
 

@@ -76,6 +76,10 @@ pub enum BleError {
     /// Scanning could not start or stopped.
     #[error("Bluetooth scan failed: {0}")]
     Scan(String),
+    /// Connecting and setting up the GATT connection took longer than this; the half-made
+    /// connection was closed.
+    #[error("the Bluetooth connection was not set up within {0:?}")]
+    TimedOut(Duration),
 }
 
 /// A BLE central: reports speakers and connects to them. Object-safe, so the pairing flow can
@@ -88,8 +92,14 @@ pub trait BleCentral: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'_, Result<Box<dyn DiscoverySource>, BleError>>;
 
     /// Connects to a speaker seen under `peripheral` (an [`Endpoint::Ble`] key): GATT
-    /// connection, MTU, service discovery, subscription to tx.
-    fn connect(&self, peripheral: &str) -> BoxFuture<'_, Result<BoxedLink, BleError>>;
+    /// connection, MTU, service discovery, subscription to tx. Gives up after `within`
+    /// ([`BleError::TimedOut`]), closing a connection made half-way: a speaker that stalls in
+    /// the middle must not stay connected to the computer (it has one connection to give).
+    fn connect(
+        &self,
+        peripheral: &str,
+        within: Duration,
+    ) -> BoxFuture<'_, Result<BoxedLink, BleError>>;
 }
 
 static SYSTEM: OnceCell<Result<Arc<dyn BleCentral>, BleError>> = OnceCell::const_new();

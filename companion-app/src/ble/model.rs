@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use shared_protocol::gatt::model::{ModelConnection, ModelControl, ModelFaults, ModelPeripheral};
 
@@ -142,21 +143,26 @@ impl BleCentral for ModelCentral {
         })
     }
 
-    fn connect(&self, peripheral: &str) -> BoxFuture<'_, Result<BoxedLink, BleError>> {
+    fn connect(
+        &self,
+        peripheral: &str,
+        within: Duration,
+    ) -> BoxFuture<'_, Result<BoxedLink, BleError>> {
         let key = peripheral.to_owned();
         Box::pin(async move {
             let speaker = self
                 .speaker(&key)
                 .ok_or_else(|| BleError::UnknownPeripheral(key.clone()))?;
-            let (link, control) =
-                speaker
-                    .peripheral
-                    .connect(self.connection)
-                    .await
-                    .map_err(|e| BleError::Connect {
-                        peripheral: key.clone(),
-                        reason: e.to_string(),
-                    })?;
+            // Nothing is left behind when this is dropped half-way: the model's connection
+            // goes with its future.
+            let connecting = speaker.peripheral.connect(self.connection);
+            let (link, control) = tokio::time::timeout(within, connecting)
+                .await
+                .map_err(|_| BleError::TimedOut(within))?
+                .map_err(|e| BleError::Connect {
+                    peripheral: key.clone(),
+                    reason: e.to_string(),
+                })?;
             lock(&self.state).controls.push(control);
             Ok(BoxedLink::new(link))
         })

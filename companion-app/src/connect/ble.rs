@@ -8,6 +8,7 @@
 //! in Bluetooth range fails with that reason instead of "not found".
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use shared_protocol::gatt::GattTransport;
 
@@ -54,10 +55,16 @@ impl Connector for BleConnector {
             let central = self.central().await.map_err(|e| failed(e.into()))?;
             // Connecting, MTU exchange, service discovery and subscribing take a few round trips.
             let wait = timeouts.connect * 3;
-            let link = match tokio::time::timeout(wait, central.connect(peripheral)).await {
+            // The central gives up after `wait` and closes what it opened; the timeout here is
+            // only a backstop for a central that does not.
+            let backstop = wait + Duration::from_secs(5);
+            let link = match tokio::time::timeout(backstop, central.connect(peripheral, wait)).await
+            {
                 Ok(Ok(link)) => link,
+                Ok(Err(BleError::TimedOut(_))) | Err(_) => {
+                    return Err(failed(ConnectFailure::TimedOut(wait)))
+                }
                 Ok(Err(e)) => return Err(failed(e.into())),
-                Err(_) => return Err(failed(ConnectFailure::TimedOut(wait))),
             };
             Ok((
                 BoxedTransport::new(GattTransport::new(link)),
