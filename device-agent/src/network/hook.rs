@@ -180,47 +180,12 @@ impl HookBackend {
                 WifiFailure::Internal
             })?;
         let _ = progress.send(WifiStage::Associating);
-        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(WifiFailure::Internal);
         };
         let work = async {
-            // The passphrase goes through a pipe only; the buffer is zeroized after the write.
-            let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(130));
-            if let Some(p) = &req.passphrase {
-                secret.extend_from_slice(p.expose_secret().as_bytes());
-            }
-            secret.push(b'\n');
-            // A hook that does not read stdin (open networks) may close it: not an error.
-            let _ = stdin.write_all(&secret).await;
-            drop(stdin);
-            let mut address = None;
-            let mut last = Some(WifiStage::Associating);
-            let mut reader = BufReader::new(stdout);
-            let mut n = 0;
-            while let Some(line) = next_line(&mut reader).await {
-                n += 1;
-                if n > MAX_LINES {
-                    break;
-                }
-                let Some(line) = line else { continue };
-                let line = line.trim();
-                if let Some(stage) = line.strip_prefix("stage ") {
-                    let stage = match stage.trim() {
-                        "associating" => Some(WifiStage::Associating),
-                        "authenticating" => Some(WifiStage::Authenticating),
-                        "getting_address" => Some(WifiStage::GettingAddress),
-                        _ => None,
-                    };
-                    if stage.is_some() && stage != last {
-                        last = stage;
-                        if let Some(s) = stage {
-                            let _ = progress.send(s);
-                        }
-                    }
-                } else if let Some(a) = line.strip_prefix("address ") {
-                    address = Some(a.trim().chars().take(64).collect::<String>());
-                }
-            }
+            send_passphrase(stdin, req).await;
+            let address = follow_stages(stdout, progress).await;
             (address, child.wait().await)
         };
         let (address, status) = timeout(self.timeouts.connect, work)
@@ -235,6 +200,56 @@ impl HookBackend {
             Err(_) => Err(WifiFailure::Internal),
         }
     }
+}
+
+/// Writes the passphrase (empty for an open network) and a newline to the hook's stdin, then
+/// closes it. It goes through a pipe only; the buffer is zeroized after the write.
+async fn send_passphrase(mut stdin: tokio::process::ChildStdin, req: &ConnectWifi) {
+    let mut secret = zeroize::Zeroizing::new(Vec::with_capacity(130));
+    if let Some(p) = &req.passphrase {
+        secret.extend_from_slice(p.expose_secret().as_bytes());
+    }
+    secret.push(b'\n');
+    // A hook that does not read stdin (open networks) may close it: not an error.
+    let _ = stdin.write_all(&secret).await;
+    drop(stdin);
+}
+
+/// Reads the connect hook's output to its end (at most [`MAX_LINES`] lines): each new
+/// `stage …` goes to `progress`; the last `address …` is the answer.
+async fn follow_stages(
+    stdout: tokio::process::ChildStdout,
+    progress: &ProgressTx,
+) -> Option<String> {
+    let mut address = None;
+    let mut last = Some(WifiStage::Associating);
+    let mut reader = BufReader::new(stdout);
+    let mut n = 0;
+    while let Some(line) = next_line(&mut reader).await {
+        n += 1;
+        if n > MAX_LINES {
+            break;
+        }
+        let Some(line) = line else { continue };
+        let line = line.trim();
+        if let Some(stage) = line.strip_prefix("stage ") {
+            let stage = match stage.trim() {
+                "associating" => Some(WifiStage::Associating),
+                "authenticating" => Some(WifiStage::Authenticating),
+                "getting_address" => Some(WifiStage::GettingAddress),
+                _ => None,
+            };
+            if stage.is_some() && stage != last {
+                last = stage;
+                if let Some(s) = stage {
+                    let _ = progress.send(s);
+                }
+            }
+        } else if let Some(a) = line.strip_prefix("address ") {
+            address = Some(a.trim().chars().take(64).collect::<String>());
+        }
+    }
+    address
 }
 
 async fn read_lines(stdout: tokio::process::ChildStdout) -> Vec<String> {
