@@ -93,61 +93,73 @@ impl ConnectivityChecker {
         }
     }
 
+    /// One target: its name resolves, one of its first two addresses takes a TCP connection,
+    /// and a HEAD request is answered without a redirect to another host.
     async fn check_one(&self, target: &Url) -> Result<(), HostFailure> {
         let host = target.host_str().unwrap_or_default().to_owned();
-        let fail = |failure| HostFailure {
-            host: host.clone(),
-            failure,
-        };
         let port = target.port_or_known_default().unwrap_or(443);
-        let lookup_host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let steps = async {
+            let addrs = self.resolve(&host, port).await?;
+            self.reach(&addrs).await?;
+            self.head(target).await
+        };
+        steps.await.map_err(|failure| HostFailure { host, failure })
+    }
+
+    /// DNS: the host's addresses (none is a DNS failure too).
+    async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<std::net::SocketAddr>, ConnectivityFailure> {
+        let lookup_host = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<_> = match timeout(
             self.step_timeout,
-            tokio::net::lookup_host((lookup_host.as_str(), port)),
+            tokio::net::lookup_host((lookup_host, port)),
         )
         .await
         {
-            Err(_) => return Err(fail(ConnectivityFailure::Dns)),
-            Ok(Err(_)) => return Err(fail(ConnectivityFailure::Dns)),
+            Err(_) => return Err(ConnectivityFailure::Dns),
+            Ok(Err(_)) => return Err(ConnectivityFailure::Dns),
             Ok(Ok(a)) => a.collect(),
         };
         if addrs.is_empty() {
-            return Err(fail(ConnectivityFailure::Dns));
+            return Err(ConnectivityFailure::Dns);
         }
-        let mut connected = false;
+        Ok(addrs)
+    }
+
+    /// TCP: a connection to one of the first two addresses.
+    async fn reach(&self, addrs: &[std::net::SocketAddr]) -> Result<(), ConnectivityFailure> {
         let mut timed_out = false;
         // At most two addresses (say one IPv6, one IPv4): the check is bounded, not exhaustive.
         for addr in addrs.iter().take(2) {
             match timeout(self.step_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(_)) => {
-                    connected = true;
-                    break;
-                }
+                Ok(Ok(_)) => return Ok(()),
                 Ok(Err(_)) => {}
                 Err(_) => timed_out = true,
             }
         }
-        if !connected {
-            return Err(fail(if timed_out {
-                ConnectivityFailure::Timeout
-            } else {
-                ConnectivityFailure::NoRoute
-            }));
-        }
+        Err(if timed_out {
+            ConnectivityFailure::Timeout
+        } else {
+            ConnectivityFailure::NoRoute
+        })
+    }
+
+    /// HTTP(S): a HEAD request answered, not redirected to another host (a captive portal).
+    async fn head(&self, target: &Url) -> Result<(), ConnectivityFailure> {
         let response = timeout(
             self.step_timeout,
             self.client.http().head(target.clone()).send(),
         )
         .await;
         match response {
-            Err(_) => Err(fail(ConnectivityFailure::Timeout)),
-            Ok(Err(e)) if e.is_timeout() => Err(fail(ConnectivityFailure::Timeout)),
+            Err(_) => Err(ConnectivityFailure::Timeout),
+            Ok(Err(e)) if e.is_timeout() => Err(ConnectivityFailure::Timeout),
             // Connected a moment ago, so a failed request is the TLS handshake (or a peer that
             // closes on us, which on a portal network is the same story).
-            Ok(Err(_)) => Err(fail(ConnectivityFailure::Tls)),
+            Ok(Err(_)) => Err(ConnectivityFailure::Tls),
             Ok(Ok(resp)) if resp.status().is_redirection() => {
                 let elsewhere = resp
                     .headers()
@@ -156,7 +168,7 @@ impl ConnectivityChecker {
                     .and_then(|l| target.join(l).ok())
                     .is_some_and(|l| l.host_str() != target.host_str());
                 if elsewhere {
-                    Err(fail(ConnectivityFailure::CaptivePortal))
+                    Err(ConnectivityFailure::CaptivePortal)
                 } else {
                     Ok(())
                 }
