@@ -59,11 +59,16 @@ impl Endpoint {
     }
 }
 
+/// A name that is not one of the [`Endpoint`]s' snake_case names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown endpoint {0:?}")]
+pub struct UnknownEndpoint(pub String);
+
 impl std::str::FromStr for Endpoint {
-    type Err = String;
+    type Err = UnknownEndpoint;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         serde_json::from_value(serde_json::Value::String(s.to_owned()))
-            .map_err(|_| format!("unknown endpoint {s:?}"))
+            .map_err(|_| UnknownEndpoint(s.to_owned()))
     }
 }
 
@@ -196,6 +201,8 @@ mod tests {
             }
         );
         assert_eq!("token".parse::<Endpoint>().unwrap(), Endpoint::Token);
+        let unknown = "Token".parse::<Endpoint>().unwrap_err();
+        assert_eq!(unknown.to_string(), r#"unknown endpoint "Token""#);
         assert_eq!(Endpoint::classify("/auth/O2/token"), Some(Endpoint::Token));
         assert_eq!(Endpoint::classify("/ap/oa/"), Some(Endpoint::Authorize));
     }
