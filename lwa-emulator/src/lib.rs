@@ -48,4 +48,4 @@ pub use control::{ControlError, RevokeSummary};
 pub use fault::{Endpoint, Fault};
 pub use record::RecordedRequest;
 pub use registry::{Client, ClientKind, Product, Registry, RegistryError, User};
-pub use server::{Emulator, RunningEmulator, StartError};
+pub use server::{Emulator, RunningEmulator, SettingsError, StartError};

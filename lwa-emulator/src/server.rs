@@ -98,9 +98,7 @@ impl Emulator {
 fn check(config: &EmulatorConfig) -> Result<(), StartError> {
     config.registry.validate()?;
     if config.settings.access_token_lifetime_secs == 0 {
-        return Err(StartError::Settings(
-            "access_token_lifetime_secs must be at least 1".into(),
-        ));
+        return Err(StartError::Settings(SettingsError::ZeroAccessTokenLifetime));
     }
     if config.tls.is_none() && !config.bind.ip().is_loopback() && !config.allow_non_loopback_http {
         return Err(StartError::PlainHttpNotLoopback(config.bind));
@@ -359,5 +357,13 @@ pub enum StartError {
     CaOut(PathBuf, #[source] std::io::Error),
     /// Bad settings.
     #[error("invalid settings: {0}")]
-    Settings(String),
+    Settings(SettingsError),
+}
+
+/// Settings an emulator cannot run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// Access tokens would expire as they are issued.
+    #[error("access_token_lifetime_secs must be at least 1")]
+    ZeroAccessTokenLifetime,
 }

@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-use lwa_emulator::{Emulator, EmulatorBuilder, Settings, StartError};
+use lwa_emulator::{Emulator, EmulatorBuilder, Settings, SettingsError, StartError};
 use reqwest::StatusCode;
 
 use crate::common::*;
@@ -50,10 +50,13 @@ async fn a_config_is_checked_before_anything_is_bound_registry_then_settings_the
     assert!(e.to_string().contains("needs a client_secret"), "{e}");
 
     let bad_settings = Emulator::builder().settings(zero_lifetime()).bind(taken);
+    let e = refused(bad_settings).await;
     assert_eq!(
-        refused(bad_settings).await.to_string(),
+        e.to_string(),
         "invalid settings: access_token_lifetime_secs must be at least 1"
     );
+    let zero = SettingsError::ZeroAccessTokenLifetime;
+    assert!(matches!(e, StartError::Settings(s) if s == zero), "{e:?}");
 
     // Plain HTTP off loopback is refused before a bind is tried (this one would fail).
     let e = refused(Emulator::builder().bind(nowhere)).await;
