@@ -11,7 +11,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use shared_protocol::lwa::{AuthError, AuthState};
 
 use crate::agent::Agent;
-use crate::config::{AgentConfig, ConfigValues, DEFAULT_STATE_DIR, SETUP_CODE_FILE, SOCKET_FILE};
+use crate::config::{
+    AgentConfig, ConfigError, ConfigValues, DEFAULT_STATE_DIR, SETUP_CODE_FILE, SOCKET_FILE,
+};
 use crate::local_api::{self, ApiRequest, ApiResponse};
 
 /// The avs-pair device agent.
@@ -191,37 +193,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
-    // `Targets` reads the same `level,target=level` directives as `EnvFilter` without its regex
-    // engine (~180 KiB of the stripped binary; issue 16's size goal). Span and field filters
-    // are not needed on a speaker.
-    let filter = args
-        .log
-        .parse::<tracing_subscriber::filter::Targets>()
-        .unwrap_or_else(|_| {
-            tracing_subscriber::filter::Targets::new()
-                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
-        });
-    // Colour only on a terminal: under systemd stderr is the journal, where escape codes are noise.
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .with(filter)
-        .init();
-    let file = match &args.config {
-        Some(path) => match ConfigValues::from_file(path) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("avs-device-agent: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => ConfigValues::default(),
-    };
-    let setup_code = std::env::var("AVS_AGENT_SETUP_CODE").ok();
-    let cfg = match AgentConfig::resolve(file.overlay(args.values), setup_code) {
+    init_logging(&args.log);
+    let cfg = match config(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("avs-device-agent: {e}");
@@ -236,19 +209,7 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     };
     if let Some(code) = agent.take_first_start_code() {
-        // Shown once, and only on a terminal: under systemd stdout goes to the journal, which
-        // must never hold the code. It always stays in setup_code_file (0600).
-        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            println!(
-                "{}",
-                crate::provision::first_start_banner(&code, agent.device_id())
-            );
-        } else {
-            println!(
-                "avs-device-agent: a new setup code was saved in the setup code file; show it \
-                 with `sudo avs-device-agent show-code`"
-            );
-        }
+        announce_new_code(&code, &agent);
     }
     println!("{}", agent.ready_line());
     match crate::sd_notify::notify("READY=1") {
@@ -259,6 +220,56 @@ async fn run(args: RunArgs) -> ExitCode {
     let _ = crate::sd_notify::notify("STOPPING=1");
     agent.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Logs to stderr with the `log` directives (`info` when they do not parse).
+fn init_logging(directives: &str) {
+    // `Targets` reads the same `level,target=level` directives as `EnvFilter` without its regex
+    // engine (~180 KiB of the stripped binary; issue 16's size goal). Span and field filters
+    // are not needed on a speaker.
+    let filter = directives
+        .parse::<tracing_subscriber::filter::Targets>()
+        .unwrap_or_else(|_| {
+            tracing_subscriber::filter::Targets::new()
+                .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+        });
+    // Colour only on a terminal: under systemd stderr is the journal, where escape codes are noise.
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(filter)
+        .init();
+}
+
+/// The config file (if any) overlaid with the environment and the flags, checked; the setup
+/// code from `AVS_AGENT_SETUP_CODE`.
+fn config(args: RunArgs) -> Result<AgentConfig, ConfigError> {
+    let file = match &args.config {
+        Some(path) => ConfigValues::from_file(path)?,
+        None => ConfigValues::default(),
+    };
+    let setup_code = std::env::var("AVS_AGENT_SETUP_CODE").ok();
+    AgentConfig::resolve(file.overlay(args.values), setup_code)
+}
+
+/// Tells the owner a setup code was generated at this start.
+fn announce_new_code(code: &shared_protocol::setup_code::SetupCode, agent: &Agent) {
+    // Shown once, and only on a terminal: under systemd stdout goes to the journal, which
+    // must never hold the code. It always stays in setup_code_file (0600).
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        println!(
+            "{}",
+            crate::provision::first_start_banner(code, agent.device_id())
+        );
+    } else {
+        println!(
+            "avs-device-agent: a new setup code was saved in the setup code file; show it \
+             with `sudo avs-device-agent show-code`"
+        );
+    }
 }
 
 async fn wait_for_signals(agent: &Agent) {
