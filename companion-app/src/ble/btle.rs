@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::sighting::{sighting, Freshness, ADVERT_TTL};
-use super::{BleCentral, BleError, BoxFuture, BoxedLink};
+use super::{BleCentral, BleError, BoxFuture, BoxedLink, LinkSetUp};
 use crate::discovery::{DiscoveryError, DiscoverySource, SourceEvent, SourceSink, TransportKind};
 
 /// How long reading a speaker's information characteristic may take.
@@ -375,11 +375,7 @@ impl BleCentral for BtleCentral {
         Box::pin(self.start_scan(sink))
     }
 
-    fn connect(
-        &self,
-        peripheral: &str,
-        within: Duration,
-    ) -> BoxFuture<'_, Result<BoxedLink, BleError>> {
+    fn connect(&self, peripheral: &str, within: Duration) -> LinkSetUp<'_> {
         let key = peripheral.to_owned();
         Box::pin(async move { Ok(BoxedLink::new(self.connect_link(&key, within).await?)) })
     }

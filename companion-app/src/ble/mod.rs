@@ -82,6 +82,9 @@ pub enum BleError {
     TimedOut(Duration),
 }
 
+/// A central's answer to [`BleCentral::connect`]: the link, set up.
+pub type LinkSetUp<'a> = BoxFuture<'a, Result<BoxedLink, BleError>>;
+
 /// A BLE central: reports speakers and connects to them. Object-safe, so the pairing flow can
 /// hold the real one or a test model alike.
 pub trait BleCentral: Send + Sync + std::fmt::Debug {
@@ -95,11 +98,7 @@ pub trait BleCentral: Send + Sync + std::fmt::Debug {
     /// connection, MTU, service discovery, subscription to tx. Gives up after `within`
     /// ([`BleError::TimedOut`]), closing a connection made half-way: a speaker that stalls in
     /// the middle must not stay connected to the computer (it has one connection to give).
-    fn connect(
-        &self,
-        peripheral: &str,
-        within: Duration,
-    ) -> BoxFuture<'_, Result<BoxedLink, BleError>>;
+    fn connect(&self, peripheral: &str, within: Duration) -> LinkSetUp<'_>;
 }
 
 static SYSTEM: OnceCell<Result<Arc<dyn BleCentral>, BleError>> = OnceCell::const_new();

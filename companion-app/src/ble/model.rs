@@ -13,7 +13,7 @@ use std::time::Duration;
 use shared_protocol::gatt::model::{ModelConnection, ModelControl, ModelFaults, ModelPeripheral};
 
 use super::sighting::sighting;
-use super::{BleCentral, BleError, BoxFuture, BoxedLink};
+use super::{BleCentral, BleError, BoxFuture, BoxedLink, LinkSetUp};
 use crate::discovery::{DiscoveryError, DiscoverySource, SourceEvent, SourceSink, TransportKind};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,11 +143,7 @@ impl BleCentral for ModelCentral {
         })
     }
 
-    fn connect(
-        &self,
-        peripheral: &str,
-        within: Duration,
-    ) -> BoxFuture<'_, Result<BoxedLink, BleError>> {
+    fn connect(&self, peripheral: &str, within: Duration) -> LinkSetUp<'_> {
         let key = peripheral.to_owned();
         Box::pin(async move {
             let speaker = self
