@@ -18,6 +18,11 @@ pub enum RefreshTokenMode {
     /// A new refresh token each time; the old one stays valid for
     /// [`Settings::refresh_token_grace_secs`] (0 = invalid at once).
     Rotate,
+    /// No `refresh_token` in the refresh answer: RFC 6749 §6 lets the server keep the one
+    /// presented, which then stays valid. Amazon documents this for a refresh without
+    /// `client_secret` in one non-AVS product (lwa-spec §3.3). Code and device-code grants
+    /// still carry one. A client must keep the token it sent.
+    Omit,
 }
 
 /// Behaviour settings (also the `[settings]` table of the config file).
@@ -26,7 +31,7 @@ pub enum RefreshTokenMode {
 pub struct Settings {
     /// `expires_in` of access tokens, seconds (≥ 1). Default 3600.
     pub access_token_lifetime_secs: u64,
-    /// Same or rotating refresh tokens.
+    /// Same, rotating or omitted refresh tokens in refresh answers.
     pub refresh_token_mode: RefreshTokenMode,
     /// Rotate mode: how long a replaced refresh token still works. Default 0.
     pub refresh_token_grace_secs: u64,
@@ -180,6 +185,13 @@ impl EmulatorBuilder {
     pub fn rotate_refresh_tokens(mut self, grace_secs: u64) -> Self {
         self.config.settings.refresh_token_mode = RefreshTokenMode::Rotate;
         self.config.settings.refresh_token_grace_secs = grace_secs;
+        self
+    }
+
+    /// Refresh answers carry no `refresh_token`; the one presented stays valid
+    /// ([`RefreshTokenMode::Omit`]).
+    pub fn omit_refresh_tokens(mut self) -> Self {
+        self.config.settings.refresh_token_mode = RefreshTokenMode::Omit;
         self
     }
 

@@ -89,6 +89,9 @@ struct ServeArgs {
     /// Issue a new refresh token on every refresh.
     #[arg(long)]
     rotate_refresh_tokens: bool,
+    /// Answer refreshes without a refresh_token (the one presented stays valid).
+    #[arg(long, conflicts_with = "rotate_refresh_tokens")]
+    omit_refresh_tokens: bool,
     /// With --rotate-refresh-tokens: seconds the replaced token stays valid.
     #[arg(long, value_name = "SECS")]
     refresh_grace: Option<u64>,
@@ -178,6 +181,9 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     }
     if args.rotate_refresh_tokens {
         settings.refresh_token_mode = lwa_emulator::RefreshTokenMode::Rotate;
+    }
+    if args.omit_refresh_tokens {
+        settings.refresh_token_mode = lwa_emulator::RefreshTokenMode::Omit;
     }
     if let Some(grace) = args.refresh_grace {
         settings.refresh_token_grace_secs = grace;

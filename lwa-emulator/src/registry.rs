@@ -375,6 +375,21 @@ mod tests {
     }
 
     #[test]
+    fn refresh_token_modes_by_their_config_file_names() {
+        use crate::config::RefreshTokenMode;
+        for (name, mode) in [
+            ("same", RefreshTokenMode::Same),
+            ("rotate", RefreshTokenMode::Rotate),
+            ("omit", RefreshTokenMode::Omit),
+        ] {
+            let toml = format!("[settings]\nrefresh_token_mode = \"{name}\"\n");
+            let (_, s) = Registry::from_toml_str(&toml).unwrap();
+            assert_eq!(s.refresh_token_mode, mode, "{name}");
+        }
+        assert!(Registry::from_toml_str("[settings]\nrefresh_token_mode = \"none\"\n").is_err());
+    }
+
+    #[test]
     fn debug_hides_passwords() {
         let r = Registry::default();
         assert!(!format!("{r:?}").contains(ALICE_PASSWORD));

@@ -6,7 +6,8 @@
 //!   Web clients without a `code_verifier` must authenticate with their secret; a web client
 //!   that exchanges without its secret (PKCE only) gets an access token and **no refresh
 //!   token**, as Amazon documents (lwa-spec §11): one hour of access, then nothing.
-//! - `refresh_token`: same or rotating refresh tokens; web clients must send their secret
+//! - `refresh_token`: the same refresh token back, a rotated one, or none (the presented one
+//!   stays valid; `RefreshTokenMode::Omit`); web clients must send their secret
 //!   (`invalid_request` "…: client_secret", which the SDK reports as INVALID_CBL_CLIENT_ID).
 //! - `device_code`: CBL polling; no client id (lwa-spec §2.3).
 //! - `client_credentials`: web clients with their secret; an access token only.
@@ -216,15 +217,17 @@ fn refresh(req: &TokenRequest) -> Result<Response, OAuthError> {
         return Err(invalid());
     }
     let mut minted = store.mint(&grant, false);
-    minted.refresh = Some(match store.settings.refresh_token_mode {
-        RefreshTokenMode::Same => RefreshToken::new(presented),
+    minted.refresh = match store.settings.refresh_token_mode {
+        RefreshTokenMode::Same => Some(RefreshToken::new(presented)),
+        // The presented token is left as it is: still valid, as RFC 6749 §6 has it.
+        RefreshTokenMode::Omit => None,
         RefreshTokenMode::Rotate => {
             let grace = Duration::from_secs(store.settings.refresh_token_grace_secs);
             let fresh = store.mint_refresh(&grant);
             store.retire_refresh(presented, grace);
-            fresh
+            Some(fresh)
         }
-    });
+    };
     drop(store);
     Ok(token_response(minted))
 }

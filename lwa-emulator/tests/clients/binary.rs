@@ -129,6 +129,35 @@ async fn https_flags_write_the_ca_and_serve_tls() {
 }
 
 #[tokio::test]
+async fn omit_refresh_tokens_flag_answers_refreshes_without_one() {
+    let emu = spawn_emulator(&["--omit-refresh-tokens"]).await;
+    let minted = json_of(
+        http()
+            .post(format!("{}/_emulator/tokens/mint", emu.base_url))
+            .json(&serde_json::json!({"user": ALICE_EMAIL, "client_id": DEFAULT_DEVICE_CLIENT_ID})),
+    )
+    .await;
+    let old = minted["refresh_token"].as_str().unwrap();
+    for _ in 0..2 {
+        let refreshed = json_of(
+            http()
+                .post(format!("{}/auth/O2/token", emu.base_url))
+                .form(&refresh_form(old)),
+        )
+        .await;
+        assert!(refreshed["access_token"].is_string(), "{refreshed}");
+        assert!(refreshed.get("refresh_token").is_none(), "{refreshed}");
+    }
+    let (status, _) = emu.terminate().await;
+    assert!(status.success());
+    // One refresh-token mode at a time.
+    let output = run_emulator(&["--omit-refresh-tokens", "--rotate-refresh-tokens"]).await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+#[tokio::test]
 async fn plain_http_on_a_non_loopback_address_is_refused() {
     let output = run_emulator(&["--bind", "0.0.0.0:0"]).await;
     assert!(!output.status.success());

@@ -160,6 +160,21 @@ async fn pending_then_approved_then_redeemed_once() {
     assert!(emu.approve_user_code(&pair.user_code, ALICE_EMAIL).is_err());
 }
 
+/// A device-code grant starts an account: it carries a refresh token even when refresh answers
+/// omit theirs.
+#[tokio::test]
+async fn a_device_code_grant_carries_a_refresh_token_when_refreshes_omit_it() {
+    let emu = start_with(Emulator::builder().omit_refresh_tokens()).await;
+    let pair = new_pair(&emu).await;
+    emu.approve_user_code(&pair.user_code, ALICE_EMAIL).unwrap();
+    let (s, b) = poll(&emu, &pair).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let refresh = b["refresh_token"].as_str().expect("a refresh token");
+    let (s, b) = refresh_as(&emu, refresh, DEVICE).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(b.get("refresh_token").is_none(), "{b}");
+}
+
 #[tokio::test]
 async fn denied_expired_unknown_and_mismatched_pairs() {
     let emu = start().await;

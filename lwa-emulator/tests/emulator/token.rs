@@ -450,6 +450,37 @@ async fn rotating_refresh_tokens_with_and_without_grace() {
     }
 }
 
+/// `omit_refresh_tokens`: a refresh answer has no `refresh_token` key (RFC 6749 §6), each one
+/// a new live access token, and the token presented keeps working, refresh after refresh, until
+/// it is revoked. A code exchange still carries one (the device-code grant: `cbl.rs`).
+#[tokio::test]
+async fn omitted_refresh_tokens_leave_the_presented_one_valid() {
+    let emu = start_with(Emulator::builder().omit_refresh_tokens()).await;
+    let (pkce, code) = fresh_code(&emu).await;
+    let (status, body) = exchange(&emu, &code, &pkce).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = check_token_shape(&body);
+    let refresh = first.refresh_token.expect("a code exchange carries one");
+    let mut seen = vec![first.access_token.expose_secret().to_owned()];
+    for _ in 0..3 {
+        let (status, body) = refresh_as(&emu, refresh.expose_secret(), DEVICE).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("refresh_token").is_none(), "{body}");
+        let parsed: TokenResponse = serde_json::from_value(body.clone()).unwrap();
+        parsed.validate().unwrap();
+        assert_eq!(body["token_type"], "bearer");
+        assert_eq!(body["expires_in"], 3600);
+        let access = parsed.access_token.expose_secret().to_owned();
+        assert!(!seen.contains(&access), "a new access token each time");
+        assert_eq!(ping(&emu, &access).await, StatusCode::NO_CONTENT);
+        seen.push(access);
+    }
+    // Still one live refresh token, the one presented all along.
+    assert!(emu.revoke_refresh_token(&refresh));
+    let (s, b) = refresh_as(&emu, refresh.expose_secret(), DEVICE).await;
+    assert_error(s, &b, "invalid_grant", BAD_REFRESH);
+}
+
 #[tokio::test]
 async fn revoking_a_user_or_one_token_gives_invalid_grant_and_lifetimes_are_configurable() {
     let emu = start_with(Emulator::builder().access_token_lifetime(1)).await;
