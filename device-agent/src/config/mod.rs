@@ -313,18 +313,7 @@ pub struct LinkConfig {
 
 impl LinkConfig {
     fn resolve(v: &ConfigValues, lwa: &LwaConfig) -> Result<Self, ConfigError> {
-        let bind = match &v.link_bind {
-            None => SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
-            Some(Parsed::Ok(addr)) => *addr,
-            Some(Parsed::Bad(text)) if text.trim().is_empty() => return Err(empty("link_bind")),
-            Some(Parsed::Bad(text)) => {
-                return Err(invalid(
-                    "link_bind",
-                    format!("{:?} is not an address:port", text.trim()),
-                    "use e.g. [::]:0 (any free port, dual-stack), 0.0.0.0:47000 or 127.0.0.1:0",
-                ))
-            }
-        };
+        let bind = Self::bind(v)?;
         let max_sessions = v.max_sessions.unwrap_or(16);
         if !(2..=256).contains(&max_sessions) {
             return Err(invalid(
@@ -376,6 +365,20 @@ impl LinkConfig {
                 600,
             )?,
         })
+    }
+
+    /// `link_bind`: `[::]:0` (any free port, dual-stack) unless given.
+    fn bind(v: &ConfigValues) -> Result<SocketAddr, ConfigError> {
+        match &v.link_bind {
+            None => Ok(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))),
+            Some(Parsed::Ok(addr)) => Ok(*addr),
+            Some(Parsed::Bad(text)) if text.trim().is_empty() => Err(empty("link_bind")),
+            Some(Parsed::Bad(text)) => Err(invalid(
+                "link_bind",
+                format!("{:?} is not an address:port", text.trim()),
+                "use e.g. [::]:0 (any free port, dual-stack), 0.0.0.0:47000 or 127.0.0.1:0",
+            )),
+        }
     }
 }
 
@@ -603,6 +606,45 @@ impl Paths {
     }
 }
 
+/// The refresher's settings: `refresh_head_start_secs`, and LWA's request timeout as its
+/// longest.
+fn auth_config(values: &ConfigValues, lwa: &LwaConfig) -> Result<AuthDelegateConfig, ConfigError> {
+    let head_start = secs(
+        "refresh_head_start_secs",
+        values.refresh_head_start_secs,
+        600,
+        0,
+        3000,
+    )?;
+    Ok(AuthDelegateConfig {
+        refresh_head_start: head_start,
+        max_request_timeout: lwa.request_timeout,
+        ..AuthDelegateConfig::default()
+    })
+}
+
+/// The pairing window's settings (`window` already checked): the boot window (0 = none,
+/// unset = `window`), reopening after an unlink and the interval between attempts.
+fn pairing_config(values: &ConfigValues, window: Duration) -> Result<PairingConfig, ConfigError> {
+    Ok(PairingConfig {
+        window,
+        boot_window: match values.boot_window_secs {
+            Some(0) => Duration::ZERO,
+            Some(_) => secs("boot_window_secs", values.boot_window_secs, 900, 10, 86_400)?,
+            None => window,
+        },
+        reopen_after_unlink: values.reopen_after_unlink.unwrap_or(false),
+        attempt_interval: secs(
+            "attempt_interval_secs",
+            values.attempt_interval_secs,
+            1,
+            0,
+            60,
+        )?,
+        ..PairingConfig::default()
+    })
+}
+
 fn check_setup_code(code: &str) -> Result<(), ConfigError> {
     shared_protocol::setup_code::SetupCode::parse(code).map_err(|e| {
         invalid(
@@ -628,6 +670,7 @@ impl AgentConfig {
         let mdns = MdnsConfig::resolve(&values)?;
         let ble = BleConfig::resolve(&values)?;
         let network = NetworkConfig::resolve(&values)?;
+        // The keys are checked in a fixed order: of several mistakes, the first is reported.
         let window = secs(
             "pairing_window_secs",
             values.pairing_window_secs,
@@ -635,24 +678,19 @@ impl AgentConfig {
             10,
             86_400,
         )?;
-        let head_start = secs(
-            "refresh_head_start_secs",
-            values.refresh_head_start_secs,
-            600,
-            0,
-            3000,
-        )?;
+        let auth = auth_config(&values, &lwa)?;
+        let button_hook = nonempty("button_hook", &values.button_hook)?;
+        let api_group = nonempty("api_group", &values.api_group)?
+            .unwrap_or_else(|| crate::local_api::DEFAULT_API_GROUP.to_owned());
+        let cbl_hook = nonempty("cbl_hook", &values.cbl_hook)?;
+        let pairing = pairing_config(&values, window)?;
         Ok(Self {
             client_id,
             device_id: derive_device_id(&id.product_id, &id.dsn),
             product_id: ProductId::new(id.product_id),
             dsn: DeviceSerialNumber::new(id.dsn),
             friendly_name: id.friendly_name,
-            auth: AuthDelegateConfig {
-                refresh_head_start: head_start,
-                max_request_timeout: lwa.request_timeout,
-                ..AuthDelegateConfig::default()
-            },
+            auth,
             lwa,
             state_dir: paths.state_dir,
             socket_path: paths.socket_path,
@@ -662,27 +700,10 @@ impl AgentConfig {
             mdns,
             ble,
             network,
-            button_hook: nonempty("button_hook", &values.button_hook)?,
-            api_group: nonempty("api_group", &values.api_group)?
-                .unwrap_or_else(|| crate::local_api::DEFAULT_API_GROUP.to_owned()),
-            cbl_hook: nonempty("cbl_hook", &values.cbl_hook)?,
-            pairing: PairingConfig {
-                window,
-                boot_window: match values.boot_window_secs {
-                    Some(0) => Duration::ZERO,
-                    Some(_) => secs("boot_window_secs", values.boot_window_secs, 900, 10, 86_400)?,
-                    None => window,
-                },
-                reopen_after_unlink: values.reopen_after_unlink.unwrap_or(false),
-                attempt_interval: secs(
-                    "attempt_interval_secs",
-                    values.attempt_interval_secs,
-                    1,
-                    0,
-                    60,
-                )?,
-                ..PairingConfig::default()
-            },
+            button_hook,
+            api_group,
+            cbl_hook,
+            pairing,
             cbl: CblPolicy::default(),
         })
     }
