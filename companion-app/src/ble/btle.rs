@@ -127,7 +127,12 @@ impl BtleCentral {
     /// failure or a timeout too (a stalled speaker must not stay connected to the computer,
     /// holding its one connection), itself bounded by [`DISCONNECT_TIMEOUT`].
     async fn read_info(&self, p: &Peripheral) -> Result<Vec<u8>, InfoReadError> {
-        let was_connected = p.is_connected().await.unwrap_or(false);
+        // One deadline for all of it: BlueZ's own answer to "connected?" can stall too.
+        let deadline = tokio::time::Instant::now() + INFO_TIMEOUT;
+        let was_connected = match tokio::time::timeout_at(deadline, p.is_connected()).await {
+            Ok(connected) => connected.unwrap_or(false),
+            Err(_) => return Err(InfoReadError::TimedOut(INFO_TIMEOUT)),
+        };
         let read = async {
             if !was_connected {
                 p.connect().await?;
@@ -137,7 +142,7 @@ impl BtleCentral {
                 .ok_or(InfoReadError::NoInfoCharacteristic)?;
             Ok(p.read(&info).await?)
         };
-        let read = tokio::time::timeout(INFO_TIMEOUT, read)
+        let read = tokio::time::timeout_at(deadline, read)
             .await
             .unwrap_or(Err(InfoReadError::TimedOut(INFO_TIMEOUT)));
         if !was_connected {
