@@ -3,7 +3,8 @@
 //! [0.66, 1.5]× the table, EXPIRED during an outage, single flight under 1,000 callers at
 //! expiry, 1,000 `auth_failure` reports (in process and through the local API's Unix socket)
 //! that cause exactly one LWA request long before the timer is due, 403 → immediate refresh,
-//! invalid_grant after a revoke, rotated refresh tokens that survive a restart. Lifetimes are
+//! invalid_grant after a revoke, rotated refresh tokens that survive a restart, refresh answers
+//! without a refresh token (the linked one kept, in memory and on disk). Lifetimes are
 //! seconds and the retry table is scaled down, so nothing sleeps long.
 #![allow(clippy::unwrap_used)]
 
@@ -23,8 +24,14 @@ use lwa_emulator::fault::{Endpoint, Fault};
 use lwa_emulator::registry::ALICE_EMAIL;
 use lwa_emulator::{Emulator, EmulatorBuilder, RunningEmulator};
 use shared_protocol::lwa::{AuthError, AuthState};
-use shared_protocol::secret::AccessToken;
+use shared_protocol::secret::{AccessToken, RefreshToken};
 use tokio::time::Instant;
+
+/// A live token and no error.
+const REFRESHED: AuthStatus = AuthStatus {
+    state: AuthState::Refreshed,
+    error: AuthError::Success,
+};
 
 fn cfg(head_start_ms: u64, retry: RetryPolicy, max_timeout_ms: u64) -> AuthDelegateConfig {
     AuthDelegateConfig {
@@ -159,13 +166,7 @@ async fn retries_follow_the_backoff_table_under_500_503_and_timeouts() {
     })
     .await;
     assert_eq!(d.refresh_count() - start_refreshes, 6);
-    assert_eq!(
-        d.status(),
-        AuthStatus {
-            state: AuthState::Refreshed,
-            error: AuthError::Success
-        }
-    );
+    assert_eq!(d.status(), REFRESHED);
     d.shutdown().await;
 }
 
@@ -181,13 +182,7 @@ async fn an_outage_longer_than_the_token_reports_expired_then_recovers() {
     link(&emu, &d).await;
     let mut seen = Vec::new();
     let end = Instant::now() + Duration::from_secs(8);
-    while !(seen.len() >= 2
-        && seen.last()
-            == Some(&AuthStatus {
-                state: AuthState::Refreshed,
-                error: AuthError::Success,
-            }))
-    {
+    while !(seen.len() >= 2 && seen.last() == Some(&REFRESHED)) {
         tokio::time::timeout_at(end, rx.changed())
             .await
             .expect("state changes in time")
@@ -332,7 +327,6 @@ async fn a_rotated_refresh_token_is_never_lost() {
     )
     .await;
     let mut token = link(&emu, &d).await;
-    let store = TokenStore::open(dir.path()).unwrap();
     let mut stored = Vec::new();
     for _ in 0..3 {
         d.on_auth_failure(&token);
@@ -341,10 +335,7 @@ async fn a_rotated_refresh_token_is_never_lost() {
         })
         .await;
         token = current(&d).unwrap();
-        match store.load().unwrap() {
-            LoadOutcome::Loaded(t) => stored.push(t.refresh_token),
-            other => panic!("{other:?}"),
-        }
+        stored.push(stored_refresh_token(dir.path()));
     }
     assert!(
         stored.windows(2).all(|w| w[0] != w[1]),
@@ -610,4 +601,97 @@ async fn refresh_retries_are_jittered_over_the_whole_range() {
     })
     .await;
     d.shutdown().await;
+}
+
+/// The refresh token held on disk in `dir`.
+fn stored_refresh_token(dir: &std::path::Path) -> RefreshToken {
+    match TokenStore::open(dir).unwrap().load().unwrap() {
+        LoadOutcome::Loaded(t) => t.refresh_token,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The refresh token each refresh request carried, as the emulator's record fingerprints it.
+fn presented_refresh_tokens(emu: &RunningEmulator) -> Vec<Option<String>> {
+    emu.requests()
+        .iter()
+        .filter(|r| r.is_token_grant("refresh_token"))
+        .map(|r| r.param("refresh_token").map(str::to_owned))
+        .collect()
+}
+
+/// LWA may answer a refresh without a `refresh_token` (RFC 6749 §6; the emulator's
+/// `omit_refresh_tokens`). The agent links to Alice (`verified` as after a code exchange, or
+/// not yet as after a CBL grant, whose first refresh rewrites the store), then refreshes on two
+/// `auth_failure` reports and once more after a restart from its store: each time a new access
+/// token that AVS accepts, the linked refresh token presented every time and still the one on
+/// disk. Shown to fail with `LwaClient::grant` requiring a refresh token on every grant (no new
+/// token: every refresh fails) and with the refresher storing an empty refresh token when the
+/// answer has none (the store then reads as corrupt: "empty refresh token"; unverified at once,
+/// verified too once a missing token also counts as a rotation).
+async fn a_refresh_without_a_refresh_token_keeps_the_linked_one(verified: bool) {
+    use device_agent::lwa_client::{PingOutcome, TokenGrant};
+    use lwa_emulator::redact::fingerprint;
+    use lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID;
+    let Fixture { emu, dir, d } =
+        fixture(Emulator::builder().omit_refresh_tokens(), sdk_cfg(600_000)).await;
+    let minted = emu
+        .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
+        .unwrap();
+    let linked = minted.refresh_token.clone().unwrap();
+    let grant = TokenGrant::from_response(&minted, Instant::now());
+    d.install(grant, DEFAULT_DEVICE_CLIENT_ID.into(), None, verified)
+        .await
+        .unwrap();
+    let lwa = d.lwa().clone();
+    let mut token = minted.access_token;
+    for round in 1..=2 {
+        d.on_auth_failure(&token);
+        let fresh = new_token(&d, &token, Instant::now() + Duration::from_secs(5)).await;
+        assert_eq!(
+            lwa.ping(&fresh, Duration::from_secs(5)).await.unwrap(),
+            PingOutcome::Ok,
+            "refresh {round}: AVS accepts the new access token"
+        );
+        assert_eq!(
+            stored_refresh_token(dir.path()),
+            linked,
+            "refresh {round}: the store still holds the linked refresh token"
+        );
+        token = fresh;
+    }
+    assert_eq!(d.status(), REFRESHED);
+    d.shutdown().await;
+
+    // A restart from the file refreshes with the linked token, and that works too.
+    let d2 = delegate(&emu, dir.path(), sdk_cfg(600_000));
+    common::eventually("refresh after restart", Duration::from_secs(5), || {
+        d2.status().state == AuthState::Refreshed
+    })
+    .await;
+    let after_restart = current(&d2).unwrap();
+    assert_ne!(after_restart, token);
+    assert_eq!(
+        lwa.ping(&after_restart, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        PingOutcome::Ok
+    );
+    assert_eq!(
+        presented_refresh_tokens(&emu),
+        vec![Some(fingerprint(linked.expose_secret())); 3],
+        "every refresh presented the linked refresh token"
+    );
+    assert_eq!(stored_refresh_token(dir.path()), linked);
+    d2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_without_a_refresh_token_keeps_the_linked_one_verified() {
+    a_refresh_without_a_refresh_token_keeps_the_linked_one(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_without_a_refresh_token_keeps_the_linked_one_unverified() {
+    a_refresh_without_a_refresh_token_keeps_the_linked_one(false).await;
 }
