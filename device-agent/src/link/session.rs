@@ -222,6 +222,16 @@ async fn authenticate<T: FrameTransport>(
     None
 }
 
+/// What the session's next receive gave.
+enum Received {
+    /// A message to handle.
+    Message(CompanionMessage),
+    /// Nothing to handle: a bad message, answered with an error.
+    Answered,
+    /// The session is over (closed, broken, silent too long, or an answer could not be sent).
+    Over,
+}
+
 struct LinkSession<'a, T: FrameTransport> {
     session: AgentSession<T>,
     ctx: &'a Core,
@@ -258,34 +268,10 @@ impl<T: FrameTransport> LinkSession<'_, T> {
 
     async fn run(&mut self) {
         loop {
-            let msg = match timeout(self.limits.idle_timeout, self.session.recv()).await {
-                Err(_) => {
-                    let _ = self
-                        .error(
-                            ErrorKind::Timeout,
-                            "no message for too long: closing the session",
-                        )
-                        .await;
-                    return;
-                }
-                Ok(Err(SessionError::Malformed(why))) => {
-                    if !self.error(ErrorKind::Malformed, &why).await {
-                        return;
-                    }
-                    continue;
-                }
-                Ok(Err(SessionError::WrongDirection(_))) => {
-                    if !self.error(ErrorKind::UnexpectedMessage, SENT_BY_US).await {
-                        return;
-                    }
-                    continue;
-                }
-                Ok(Err(SessionError::Closed)) => return,
-                Ok(Err(e)) => {
-                    tracing::info!(error = %e, "link session ended");
-                    return;
-                }
-                Ok(Ok(msg)) => msg,
+            let msg = match self.next_message().await {
+                Received::Message(msg) => msg,
+                Received::Answered => continue,
+                Received::Over => return,
             };
             let ok = match msg {
                 CompanionMessage::GetDeviceInfo => self.device_info().await,
@@ -317,6 +303,41 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             if !ok {
                 return;
             }
+        }
+    }
+
+    /// The companion's next message within `idle_timeout`. A garbled message or one only the
+    /// speaker sends is answered with an error and the session goes on.
+    async fn next_message(&mut self) -> Received {
+        let answered = |sent| {
+            if sent {
+                Received::Answered
+            } else {
+                Received::Over
+            }
+        };
+        match timeout(self.limits.idle_timeout, self.session.recv()).await {
+            Err(_) => {
+                let _ = self
+                    .error(
+                        ErrorKind::Timeout,
+                        "no message for too long: closing the session",
+                    )
+                    .await;
+                Received::Over
+            }
+            Ok(Err(SessionError::Malformed(why))) => {
+                answered(self.error(ErrorKind::Malformed, &why).await)
+            }
+            Ok(Err(SessionError::WrongDirection(_))) => {
+                answered(self.error(ErrorKind::UnexpectedMessage, SENT_BY_US).await)
+            }
+            Ok(Err(SessionError::Closed)) => Received::Over,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "link session ended");
+                Received::Over
+            }
+            Ok(Ok(msg)) => Received::Message(msg),
         }
     }
 
