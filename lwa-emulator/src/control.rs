@@ -14,6 +14,7 @@
 //! | `POST /_emulator/codepairs/{user_code}/approve` | `{"user":"alice@example.com"}` | approve a CBL code |
 //! | `POST /_emulator/codepairs/{user_code}/deny` | – | deny it |
 //! | `POST /_emulator/access-token-lifetime` | `{"seconds":5}` | lifetime of new access tokens |
+//! | `POST /_emulator/refresh-token-mode` | `{"mode":"omit"}` | what refresh answers carry as `refresh_token` (`same`, `rotate`, `omit`) |
 //! | `POST /_emulator/access-tokens/expire` | – | expire every live access token |
 //! | `POST /_emulator/clock/advance` | `{"seconds":301}` | age everything |
 //! | `POST /_emulator/tokens/mint` | `{"user":"alice@example.com","client_id":"…"}` | tokens without a login |
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared_protocol::lwa::{ExpiresIn, TokenResponse, SCOPE_ALEXA_ALL};
 
+use crate::config::RefreshTokenMode;
 use crate::fault::{Endpoint, Fault};
 use crate::server::Shared;
 use crate::store::PairStatus;
@@ -136,6 +138,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/codepairs/{user_code}/approve", post(approve))
         .route("/_emulator/codepairs/{user_code}/deny", post(deny))
         .route("/_emulator/access-token-lifetime", post(set_lifetime))
+        .route("/_emulator/refresh-token-mode", post(set_mode))
         .route("/_emulator/access-tokens/expire", post(expire))
         .route("/_emulator/clock/advance", post(advance_clock))
         .route("/_emulator/tokens/mint", post(mint))
@@ -250,8 +253,20 @@ struct Seconds {
     seconds: u64,
 }
 
+/// The body of `refresh-token-mode`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Mode {
+    mode: RefreshTokenMode,
+}
+
 async fn set_lifetime(State(shared): State<Arc<Shared>>, Json(req): Json<Seconds>) -> StatusCode {
     shared.lock().settings.access_token_lifetime_secs = req.seconds.max(1);
+    StatusCode::NO_CONTENT
+}
+
+async fn set_mode(State(shared): State<Arc<Shared>>, Json(req): Json<Mode>) -> StatusCode {
+    shared.lock().settings.refresh_token_mode = req.mode;
     StatusCode::NO_CONTENT
 }
 

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{EmulatorBuilder, EmulatorConfig};
+use crate::config::{EmulatorBuilder, EmulatorConfig, RefreshTokenMode};
 use crate::conn::{ConnMeta, EmuListener};
 use crate::control::{ControlError, RevokeSummary};
 use crate::fault::{Endpoint, Fault};
@@ -299,6 +299,12 @@ impl RunningEmulator {
     /// `expires_in` for tokens issued from now on (seconds, clamped to ≥ 1).
     pub fn set_access_token_lifetime(&self, secs: u64) {
         self.shared.lock().settings.access_token_lifetime_secs = secs.max(1);
+    }
+
+    /// What refresh answers carry as `refresh_token` from now on (the grace period of
+    /// [`RefreshTokenMode::Rotate`] stays as configured).
+    pub fn set_refresh_token_mode(&self, mode: RefreshTokenMode) {
+        self.shared.lock().settings.refresh_token_mode = mode;
     }
 
     /// Expires every live access token now; returns how many.

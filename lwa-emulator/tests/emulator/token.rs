@@ -7,7 +7,7 @@ use lwa_emulator::record::PKCE_EXCHANGE_PARAMS;
 use lwa_emulator::registry::{
     ALICE_EMAIL, DEFAULT_PRODUCT_ID, DEFAULT_WEB_CLIENT_ID, DEFAULT_WEB_CLIENT_SECRET,
 };
-use lwa_emulator::{redact, Emulator};
+use lwa_emulator::{redact, Emulator, RefreshTokenMode};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared_protocol::lwa::{AuthError, TokenResponse};
@@ -479,6 +479,43 @@ async fn omitted_refresh_tokens_leave_the_presented_one_valid() {
     assert!(emu.revoke_refresh_token(&refresh));
     let (s, b) = refresh_as(&emu, refresh.expose_secret(), DEVICE).await;
     assert_error(s, &b, "invalid_grant", BAD_REFRESH);
+}
+
+/// The refresh-token mode changes while the emulator runs, over the control API and on the
+/// handle: `same` sends the token back, `omit` sends none (it stays valid), `rotate` replaces
+/// it (no grace: the old one dies). An unknown mode is refused and changes nothing.
+#[tokio::test]
+async fn the_refresh_token_mode_changes_while_running() {
+    let emu = start().await;
+    let set_mode = |mode: &'static str| {
+        let request = http()
+            .post(emu.url("/_emulator/refresh-token-mode"))
+            .json(&serde_json::json!({ "mode": mode }));
+        status_of(request)
+    };
+    let old = alice_refresh_token(&emu);
+    let refreshed = |t: String| {
+        let emu = &emu;
+        async move {
+            let (s, b) = refresh_as(emu, &t, DEVICE).await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            b.get("refresh_token")
+                .map(|t| t.as_str().unwrap().to_owned())
+        }
+    };
+    let old_text = old.expose_secret().to_owned();
+    assert_eq!(refreshed(old_text.clone()).await.as_ref(), Some(&old_text));
+    assert_eq!(set_mode("omit").await, StatusCode::NO_CONTENT);
+    assert_eq!(refreshed(old_text.clone()).await, None);
+    assert!(set_mode("none").await.is_client_error());
+    assert_eq!(refreshed(old_text.clone()).await, None, "still omit");
+    emu.set_refresh_token_mode(RefreshTokenMode::Rotate);
+    let new = refreshed(old_text.clone()).await.expect("a rotated token");
+    assert_ne!(new, old_text);
+    let (s, b) = refresh_as(&emu, &old_text, DEVICE).await;
+    assert_error(s, &b, "invalid_grant", BAD_REFRESH);
+    assert_eq!(set_mode("same").await, StatusCode::NO_CONTENT);
+    assert_eq!(refreshed(new.clone()).await, Some(new));
 }
 
 #[tokio::test]
