@@ -201,24 +201,7 @@ impl Bus {
         wait: Duration,
     ) -> Result<Vec<WifiNetwork>, BackendError> {
         let (dev, _) = self.wifi_device(interface)?;
-        let before: Option<i64> = self.get(&dev, WIRELESS, "LastScan").ok();
-        let options: PropMap = HashMap::new();
-        if let Err(e) = self
-            .conn
-            .with_proxy(NM, dev.as_str(), CALL)
-            .method_call::<(), _, _, _>(WIRELESS, "RequestScan", (options,))
-        {
-            // NotAllowed while the device is unavailable or scanning already: use what is known.
-            tracing::info!(error = %dbus_err(e), "Wi-Fi scan request refused; using cached results");
-        } else if let Some(before) = before {
-            let deadline = Instant::now() + wait;
-            while Instant::now() < deadline {
-                let _ = self.conn.process(Duration::from_millis(200));
-                if self.get::<i64>(&dev, WIRELESS, "LastScan").ok() != Some(before) {
-                    break;
-                }
-            }
-        }
+        self.request_scan(&dev, wait);
         let (aps,): (Vec<Path<'static>>,) = self
             .conn
             .with_proxy(NM, dev.as_str(), CALL)
@@ -256,6 +239,29 @@ impl Bus {
         let mut out: Vec<_> = best.into_values().collect();
         out.sort_by_key(|n| std::cmp::Reverse(n.signal));
         Ok(out)
+    }
+
+    /// Asks the device for a fresh scan and waits (up to `wait`) until its `LastScan` moves;
+    /// a refused request leaves the cached results.
+    fn request_scan(&self, dev: &str, wait: Duration) {
+        let before: Option<i64> = self.get(dev, WIRELESS, "LastScan").ok();
+        let options: PropMap = HashMap::new();
+        if let Err(e) = self
+            .conn
+            .with_proxy(NM, dev, CALL)
+            .method_call::<(), _, _, _>(WIRELESS, "RequestScan", (options,))
+        {
+            // NotAllowed while the device is unavailable or scanning already: use what is known.
+            tracing::info!(error = %dbus_err(e), "Wi-Fi scan request refused; using cached results");
+        } else if let Some(before) = before {
+            let deadline = Instant::now() + wait;
+            while Instant::now() < deadline {
+                let _ = self.conn.process(Duration::from_millis(200));
+                if self.get::<i64>(dev, WIRELESS, "LastScan").ok() != Some(before) {
+                    break;
+                }
+            }
+        }
     }
 
     fn find_ap(
