@@ -346,7 +346,8 @@ async fn refuse(
 ) {
     let (rd, mut w) = stream.into_split();
     // Take the request first, so the close does not reset the connection under the answer.
-    let mut line = Vec::new();
+    // It may carry a token: wiped on every path, also when reading it failed half-way.
+    let mut line = zeroize::Zeroizing::new(Vec::new());
     let _ = timeout(
         Duration::from_secs(1),
         read_bounded_line(&mut BufReader::new(rd), &mut line, "request"),
@@ -434,7 +435,9 @@ async fn next_request(
     reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
     w: &mut tokio::net::unix::OwnedWriteHalf,
 ) -> Next {
-    let mut line = Vec::new();
+    // The line may carry a token (`auth_failure`): wiped on every path, also a line cut off
+    // for its length or its time.
+    let mut line = zeroize::Zeroizing::new(Vec::new());
     let read = timeout(
         REQUEST_TIMEOUT,
         read_bounded_line(reader, &mut line, "request"),
@@ -732,7 +735,8 @@ pub async fn call(
     sent.map_err(CallError::Send)?;
     let mut reader = BufReader::new(r);
     loop {
-        let mut l = Vec::new();
+        // An answer may carry a token: wiped on every path, also one cut off half-way.
+        let mut l = zeroize::Zeroizing::new(Vec::new());
         let n = read_bounded_line(&mut reader, &mut l, "answer")
             .await
             .map_err(CallError::Read)?;
