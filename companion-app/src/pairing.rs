@@ -21,8 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use shared_protocol::ids::{ClientId, DeviceId, UserId};
-use shared_protocol::message::{AccountProfile, AgentSummary, ProgressStage, WifiStage};
+use shared_protocol::ids::{ClientId, DeviceId, RedirectUri, SessionId, UserId};
+use shared_protocol::message::{AccountProfile, DeviceInfo, ProgressStage, WifiStage};
+use shared_protocol::secret::AuthorizationCode;
 use shared_protocol::setup_code::SetupCode;
 use tokio::sync::mpsc;
 use url::Url;
@@ -30,10 +31,11 @@ use url::Url;
 use crate::account_switch::AccountSwitchConfirm;
 use crate::ble::BleCentral;
 use crate::config::RedirectTarget;
-use crate::connect::{find, Connectors, Found, Wanted};
+use crate::connect::{find, BoxedTransport, Connectors, Found, Link, Wanted};
 use crate::error::PairError;
-use crate::handover::{hand_over, HandoverError, HandoverTimeouts};
-use crate::link::LinkTimeouts;
+use crate::handover::{hand_over, HandoverError, HandoverTimeouts, Linked};
+use crate::link::{LinkSession, LinkTimeouts};
+use crate::login::browser::BrowserProcess;
 use crate::login::{browser, preflight, Browser, LoginNotice, LoginWait, PendingLogin};
 use crate::wifi::{self, JoinEvent, WifiChooser};
 
@@ -269,132 +271,219 @@ pub async fn pair(
     observe: &mut (dyn FnMut(PairEvent) + Send),
 ) -> Result<PairReport, PairError> {
     let started = Instant::now();
-    let mut timings: Vec<(Step, f64)> = Vec::new();
-    let mut done =
-        |step: Step, t0: Instant, detail: String, observe: &mut (dyn FnMut(PairEvent) + Send)| {
-            let millis = ms(t0.elapsed());
-            timings.push((step, millis));
-            observe(PairEvent::StepDone {
-                step,
-                millis,
-                detail,
-            });
-        };
-
-    // 1. Find the speaker.
+    let mut steps = Steps {
+        observe,
+        timings: Vec::new(),
+    };
     let connectors = opts
         .connectors
         .take()
         .unwrap_or_else(|| Connectors::standard(opts.ble.clone()));
+    let found = discover(target, &connectors, &mut steps).await?;
+    // Every failure on the link goes through `found.lost`: a speaker that stopped answering is
+    // re-checked in discovery. The sign-in's failures are the browser's or the user's, never
+    // the speaker's, so they pass as they are.
+    let (client, speaker) = connect(&connectors, &found, opts.link, &mut steps)
+        .await
+        .map_err(|e| found.lost(e))?;
+    let (mut session, info) = authenticate(client, &opts.setup_code, &mut steps)
+        .await
+        .map_err(|e| found.lost(e))?;
+    // Before the sign-in: the code lives 5 minutes and only the speaker can redeem it, so it
+    // must be online by the time the user has signed in.
+    wifi_if_offline(&mut session, &info, &mut opts, &mut steps)
+        .await
+        .map_err(|e| found.lost(e))?;
+    let (code, redirect_uri) = sign_in(&info, &mut opts, &mut steps).await?;
+    let linked = exchange(
+        &mut session,
+        info.session_id,
+        code,
+        &redirect_uri,
+        &mut opts,
+        &mut steps,
+    )
+    .await
+    .map_err(|e| found.lost(e))?;
+    Ok(PairReport {
+        device_id: speaker.device_id,
+        name: speaker.name,
+        addr: speaker.addr,
+        user_id: linked.user_id,
+        account: linked.account,
+        timings: steps.timings,
+        total_millis: ms(started.elapsed()),
+    })
+}
+
+/// Tells the observer each step's start and end, and keeps the timings for the report.
+struct Steps<'o> {
+    observe: &'o mut (dyn FnMut(PairEvent) + Send),
+    timings: Vec<(Step, f64)>,
+}
+
+impl Steps<'_> {
+    fn tell(&mut self, event: PairEvent) {
+        (self.observe)(event);
+    }
+
+    /// Announces `step`; its clock starts after the announcement.
+    fn start(&mut self, step: Step) -> Instant {
+        self.tell(PairEvent::StepStarted { step });
+        Instant::now()
+    }
+
+    fn done(&mut self, step: Step, t0: Instant, detail: String) {
+        let millis = ms(t0.elapsed());
+        self.timings.push((step, millis));
+        self.tell(PairEvent::StepDone {
+            step,
+            millis,
+            detail,
+        });
+    }
+}
+
+/// The speaker reached, as the report names it.
+struct Speaker {
+    device_id: DeviceId,
+    name: String,
+    /// `IP:PORT`, or `ble <peripheral>`.
+    addr: String,
+}
+
+/// Step 1: finds the speaker. Only a search is reported as a step: a given address is not one.
+async fn discover(
+    target: Target,
+    connectors: &Connectors,
+    steps: &mut Steps<'_>,
+) -> Result<Found, PairError> {
     let discovering = matches!(target, Target::Discover { .. });
     if discovering {
-        observe(PairEvent::StepStarted {
+        steps.tell(PairEvent::StepStarted {
             step: Step::Discovery,
         });
     }
     let t0 = Instant::now();
-    let found: Found = find(target, &connectors, Wanted::ReadyToPair).await?;
+    let found = find(target, connectors, Wanted::ReadyToPair).await?;
     if let (true, Some(d)) = (discovering, &found.device) {
         let at = d
             .endpoints
             .first()
             .map_or_else(|| "(no address)".to_owned(), ToString::to_string);
-        done(
+        steps.done(
             Step::Discovery,
             t0,
             format!("{} ({}) at {at}", d.name, d.id),
-            observe,
         );
     }
+    Ok(found)
+}
 
-    // 2. Connect and exchange Hellos.
-    observe(PairEvent::StepStarted {
-        step: Step::Connect,
-    });
-    let t0 = Instant::now();
-    let (client, reached) = match connectors.open(&found.endpoints, opts.link).await {
-        Ok(v) => v,
-        Err(e) => return Err(found.lost(e.into())),
-    };
-    let addr = reached.address;
-    let summary: Option<AgentSummary> = client.agent().cloned();
-    let (device_id, name) = match (&summary, &found.device) {
+/// Step 2: connects over the first transport that answers and exchanges Hellos. The speaker's
+/// own summary names it; without one (an older speaker), the discovery record does.
+async fn connect(
+    connectors: &Connectors,
+    found: &Found,
+    timeouts: LinkTimeouts,
+    steps: &mut Steps<'_>,
+) -> Result<(Link, Speaker), PairError> {
+    let t0 = steps.start(Step::Connect);
+    let (client, reached) = connectors.open(&found.endpoints, timeouts).await?;
+    let (device_id, name) = match (client.agent(), &found.device) {
         (Some(s), _) => (s.device_id.clone(), s.friendly_name.clone()),
         (None, Some(d)) => (d.id.clone(), d.name.clone()),
         (None, None) => (DeviceId::new("unknown"), String::new()),
     };
-    done(
+    let addr = reached.address;
+    steps.done(
         Step::Connect,
         t0,
         format!(
             "{name} ({device_id}) at {addr}, {}",
             client.peer_hello().software
         ),
-        observe,
     );
+    Ok((
+        client,
+        Speaker {
+            device_id,
+            name,
+            addr,
+        },
+    ))
+}
 
-    // 3. The setup code.
-    observe(PairEvent::StepStarted {
-        step: Step::Handshake,
-    });
-    let t0 = Instant::now();
-    let mut session = match client.authenticate(&opts.setup_code).await {
-        Ok(s) => s,
-        Err(e) => return Err(found.lost(e.into())),
-    };
-    done(Step::Handshake, t0, "setup code accepted".into(), observe);
+/// Steps 3 and 4: proves the setup code (SPAKE2), then asks for the device info, whose PKCE
+/// challenge is fresh for this session and travels only over the sealed link.
+async fn authenticate(
+    client: Link,
+    setup_code: &SetupCode,
+    steps: &mut Steps<'_>,
+) -> Result<(LinkSession<BoxedTransport>, DeviceInfo), PairError> {
+    let t0 = steps.start(Step::Handshake);
+    let mut session = client.authenticate(setup_code).await?;
+    steps.done(Step::Handshake, t0, "setup code accepted".into());
 
-    // 4. Device info.
-    observe(PairEvent::StepStarted {
-        step: Step::DeviceInfo,
-    });
-    let t0 = Instant::now();
-    let info = match session.device_info().await {
-        Ok(i) => i,
-        Err(e) => return Err(found.lost(e.into())),
-    };
-    done(
+    let t0 = steps.start(Step::DeviceInfo);
+    let info = session.device_info().await?;
+    steps.done(
         Step::DeviceInfo,
         t0,
         format!("product {} serial {}", info.product_id, info.dsn),
-        observe,
     );
+    Ok((session, info))
+}
 
-    // 5. The Wi-Fi step, while the speaker cannot reach LWA. A 1.0 speaker says nothing about
-    //    its network: it is taken to be online, as before.
+/// Step 5: the Wi-Fi step, while the speaker cannot reach LWA (or when
+/// [`PairOptions::force_wifi`] asks). A 1.0 speaker says nothing about its network: it is taken
+/// to be online, as before. Without a chooser, or on a speaker that cannot join Wi-Fi, the
+/// pairing stops here rather than sending the user to a sign-in nobody can redeem.
+async fn wifi_if_offline(
+    session: &mut LinkSession<BoxedTransport>,
+    info: &DeviceInfo,
+    opts: &mut PairOptions,
+    steps: &mut Steps<'_>,
+) -> Result<(), PairError> {
     let offline = info.network.as_ref().filter(|n| !n.online);
-    if offline.is_some() || opts.force_wifi {
-        let reason = offline.map_or_else(
-            || "asked to change the speaker's network".to_owned(),
-            wifi::offline_reason,
-        );
-        observe(PairEvent::WifiNeeded {
-            reason: reason.clone(),
-        });
-        let Some(chooser) = opts.wifi.as_mut() else {
-            return Err(PairError::SpeakerOffline { reason });
-        };
-        if !wifi::supported(&session) {
-            return Err(PairError::SpeakerOffline {
-                reason: format!("{reason}; this speaker cannot join Wi-Fi over the link"),
-            });
-        }
-        observe(PairEvent::StepStarted { step: Step::Wifi });
-        let t0 = Instant::now();
-        let joined = run_wifi_step(&mut session, chooser.as_mut(), observe)
-            .await
-            .map_err(|e| found.lost(e))?;
-        done(Step::Wifi, t0, joined, observe);
+    if offline.is_none() && !opts.force_wifi {
+        return Ok(());
     }
+    let reason = offline.map_or_else(
+        || "asked to change the speaker's network".to_owned(),
+        wifi::offline_reason,
+    );
+    steps.tell(PairEvent::WifiNeeded {
+        reason: reason.clone(),
+    });
+    let Some(chooser) = opts.wifi.as_mut() else {
+        return Err(PairError::SpeakerOffline { reason });
+    };
+    if !wifi::supported(session) {
+        return Err(PairError::SpeakerOffline {
+            reason: format!("{reason}; this speaker cannot join Wi-Fi over the link"),
+        });
+    }
+    let t0 = steps.start(Step::Wifi);
+    let joined = run_wifi_step(session, chooser.as_mut(), &mut *steps.observe).await?;
+    steps.done(Step::Wifi, t0, joined);
+    Ok(())
+}
 
-    // 6. Sign in.
-    observe(PairEvent::StepStarted { step: Step::Login });
-    let t0 = Instant::now();
+/// Step 6: the sign-in. The pre-flight runs before any browser opens, so LWA's refusal of the
+/// client id or redirect URI is told at once rather than after the user has signed in.
+/// Returns the code and the redirect URI it was issued for (the exchange must name the same).
+async fn sign_in(
+    info: &DeviceInfo,
+    opts: &mut PairOptions,
+    steps: &mut Steps<'_>,
+) -> Result<(AuthorizationCode, RedirectUri), PairError> {
+    let t0 = steps.start(Step::Login);
     let login = PendingLogin::prepare(
         &opts.authorize_endpoint,
         &opts.client_id,
         &opts.redirect,
-        &info,
+        info,
     )
     .await?;
     if let Some(limit) = opts.preflight {
@@ -406,84 +495,109 @@ pub async fn pair(
         )
         .await?;
     }
-    let mut browser = match browser::open(login.url(), &opts.browser) {
-        Ok(b) => b,
-        Err(e) if opts.browser_failure_is_fatal => {
-            return Err(crate::login::LoginError::Browser(e.to_string()).into())
-        }
-        Err(browser::BrowserError::Launch(why)) => {
-            observe(PairEvent::BrowserFailed {
-                message: format!("could not open a browser ({why})"),
-                url: login.url().to_string(),
-                automatic: login.listens(),
-            });
-            None
-        }
-    };
-    // A person is there: a browser command that fails at once (BROWSER=false, an opener with
-    // no browser to hand the URL to) is told as such, not as "the browser window that opened".
-    if let (false, Some(b)) = (opts.browser_failure_is_fatal, browser.as_mut()) {
-        if let Ok(Err(failure)) = tokio::time::timeout(BROWSER_GRACE, b.exit()).await {
-            observe(PairEvent::BrowserFailed {
-                message: format!("could not open a browser ({})", failure.short()),
-                url: login.url().to_string(),
-                automatic: login.listens(),
-            });
-            browser = None;
-        }
-    }
-    observe(PairEvent::LoginUrl {
+    let browser = open_browser(&login, &opts.browser, opts.browser_failure_is_fatal, steps).await?;
+    steps.tell(PairEvent::LoginUrl {
         url: login.url().to_string(),
         automatic: login.listens(),
         browser_opened: browser.is_some(),
     });
     let redirect_uri = login.redirect_uri().clone();
+    let code = wait_for_code(login, browser, opts, steps).await?;
+    steps.done(Step::Login, t0, "authorization code received".into());
+    Ok((code, redirect_uri))
+}
+
+/// Opens the sign-in page in a browser. Unless a browser failure is fatal a person is there: a
+/// browser command that fails at once (BROWSER=false, an opener with no browser to hand the
+/// URL to) is told as such, with the URL to open by hand, not as "the browser window that
+/// opened".
+async fn open_browser(
+    login: &PendingLogin,
+    how: &Browser,
+    failure_is_fatal: bool,
+    steps: &mut Steps<'_>,
+) -> Result<Option<BrowserProcess>, PairError> {
+    let failed = |message: String| PairEvent::BrowserFailed {
+        message,
+        url: login.url().to_string(),
+        automatic: login.listens(),
+    };
+    let mut browser = match browser::open(login.url(), how) {
+        Ok(b) => b,
+        Err(e) if failure_is_fatal => {
+            return Err(crate::login::LoginError::Browser(e.to_string()).into())
+        }
+        Err(browser::BrowserError::Launch(why)) => {
+            steps.tell(failed(format!("could not open a browser ({why})")));
+            None
+        }
+    };
+    if let (false, Some(b)) = (failure_is_fatal, browser.as_mut()) {
+        if let Ok(Err(failure)) = tokio::time::timeout(BROWSER_GRACE, b.exit()).await {
+            steps.tell(failed(format!(
+                "could not open a browser ({})",
+                failure.short()
+            )));
+            browser = None;
+        }
+    }
+    Ok(browser)
+}
+
+/// Waits for the authorization code: the captured redirect, or a pasted return address.
+async fn wait_for_code(
+    login: PendingLogin,
+    browser: Option<BrowserProcess>,
+    opts: &mut PairOptions,
+    steps: &mut Steps<'_>,
+) -> Result<AuthorizationCode, PairError> {
     let start_url = login.url().to_string();
     let automatic = login.listens();
+    let wait = LoginWait {
+        browser,
+        pasted: opts.pasted.take(),
+        timeout: opts.login_timeout,
+        browser_failure_is_fatal: opts.browser_failure_is_fatal,
+    };
     let code = login
-        .complete_observed(
-            LoginWait {
-                browser,
-                pasted: opts.pasted.take(),
-                timeout: opts.login_timeout,
-                browser_failure_is_fatal: opts.browser_failure_is_fatal,
-            },
-            &mut |notice| {
-                observe(match notice {
-                    LoginNotice::BrowserFailed { message } => PairEvent::BrowserFailed {
-                        message,
-                        url: start_url.clone(),
-                        automatic,
-                    },
-                    LoginNotice::PasteRejected { why, tries_left } => {
-                        PairEvent::PasteRejected { why, tries_left }
-                    }
-                })
-            },
-        )
+        .complete_observed(wait, &mut |notice| {
+            steps.tell(match notice {
+                LoginNotice::BrowserFailed { message } => PairEvent::BrowserFailed {
+                    message,
+                    url: start_url.clone(),
+                    automatic,
+                },
+                LoginNotice::PasteRejected { why, tries_left } => {
+                    PairEvent::PasteRejected { why, tries_left }
+                }
+            })
+        })
         .await?;
-    done(
-        Step::Login,
-        t0,
-        "authorization code received".into(),
-        observe,
-    );
+    Ok(code)
+}
 
-    // 7. Hand over and follow the exchange.
-    observe(PairEvent::StepStarted {
-        step: Step::Exchange,
-    });
-    let t0 = Instant::now();
+/// Step 7: hands the code over and follows the speaker's exchange. When the speaker says the
+/// same code may be retried (LWA unreachable), the handover runs again on the same session
+/// after a growing pause, so the user does not have to sign in again.
+async fn exchange(
+    session: &mut LinkSession<BoxedTransport>,
+    session_id: SessionId,
+    code: AuthorizationCode,
+    redirect_uri: &RedirectUri,
+    opts: &mut PairOptions,
+    steps: &mut Steps<'_>,
+) -> Result<Linked, PairError> {
+    let t0 = steps.start(Step::Exchange);
     let mut attempt = 0;
     let linked = loop {
         let result = hand_over(
-            &mut session,
-            info.session_id,
+            session,
+            session_id,
             code.clone(),
             &opts.client_id,
-            &redirect_uri,
+            redirect_uri,
             opts.handover,
-            |stage| observe(PairEvent::Progress { stage }),
+            |stage| steps.tell(PairEvent::Progress { stage }),
             opts.confirm_switch.as_deref_mut(),
         )
         .await;
@@ -493,7 +607,7 @@ pub async fn pair(
                 if failure.retry_with_same_code && attempt < opts.exchange_retries =>
             {
                 attempt += 1;
-                observe(PairEvent::Retrying {
+                steps.tell(PairEvent::Retrying {
                     attempt,
                     reason: failure
                         .description
@@ -502,24 +616,15 @@ pub async fn pair(
                 });
                 tokio::time::sleep(Duration::from_secs(u64::from(attempt) * 2)).await;
             }
-            Err(e) => return Err(found.lost(e.into())),
+            Err(e) => return Err(e.into()),
         }
     };
     let detail = match linked.account_text() {
         Some(a) => format!("linked to {a}"),
         None => "linked".to_owned(),
     };
-    done(Step::Exchange, t0, detail, observe);
-
-    Ok(PairReport {
-        device_id,
-        name,
-        addr,
-        user_id: linked.user_id,
-        account: linked.account,
-        timings,
-        total_millis: ms(started.elapsed()),
-    })
+    steps.done(Step::Exchange, t0, detail);
+    Ok(linked)
 }
 
 /// Scan, choose, join, until the speaker is on a network that reaches LWA or the chooser gives
