@@ -21,8 +21,8 @@ use std::time::Duration;
 use shared_protocol::frame::FrameTransport;
 use shared_protocol::ids::{ClientId, RedirectUri, SessionId, UserId};
 use shared_protocol::message::{
-    AccountProfile, AccountSwitchAnswer, AgentMessage, AuthFailure, AuthFailureClass, AuthResult,
-    CompanionMessage, ProgressStage, ProvideAuthorization,
+    AccountProfile, AccountSwitch, AccountSwitchAnswer, AgentMessage, AuthFailure,
+    AuthFailureClass, AuthResult, CompanionMessage, ProgressStage, ProvideAuthorization,
 };
 use shared_protocol::secret::AuthorizationCode;
 use tokio::time::Instant;
@@ -140,24 +140,57 @@ pub async fn hand_over<T: FrameTransport>(
     mut on_progress: impl FnMut(ProgressStage),
     mut confirm: Option<&mut (dyn AccountSwitchConfirm + '_)>,
 ) -> Result<Linked, HandoverError> {
-    let during = "the authorization handover";
-    session
-        .send(
-            &CompanionMessage::ProvideAuthorization(ProvideAuthorization {
-                session_id,
-                authorization_code: code,
-                client_id: client_id.clone(),
-                redirect_uri: redirect_uri.clone(),
-            }),
-            during,
-        )
-        .await
-        .map_err(|e| match e {
-            LinkError::Closed { .. } => LinkError::StoppedAnswering,
-            other => other,
-        })?;
+    let provide = CompanionMessage::ProvideAuthorization(ProvideAuthorization {
+        session_id,
+        authorization_code: code,
+        client_id: client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+    });
+    session.send(&provide, DURING).await.map_err(stopped)?;
+    // The total clock starts once the speaker has the code: that is when its LWA request can
+    // begin.
     let mut deadline = Instant::now() + timeouts.total;
-    let mut asked_about: Option<AccountProfile> = None;
+    let mut exchange = Exchange {
+        session_id,
+        client_id,
+        redirect_uri,
+        asked_about: None,
+    };
+    loop {
+        let message = next_message(session, deadline, timeouts).await?;
+        match exchange.turn(message, &mut on_progress) {
+            Turn::Listen => {}
+            Turn::End(result) => return result,
+            Turn::Ask(question) => {
+                let asked = Instant::now();
+                answer_switch(session, session_id, &question, confirm.as_deref_mut()).await?;
+                exchange.asked_about = Some(question.new);
+                // The user's time is not the speaker's.
+                deadline += asked.elapsed();
+            }
+        }
+    }
+}
+
+/// What the handover is doing, for the error messages.
+const DURING: &str = "the authorization handover";
+
+/// A link closed while the speaker holds the code means the speaker stopped answering (it
+/// died, or the link broke), which is what the user is told.
+fn stopped(e: LinkError) -> LinkError {
+    match e {
+        LinkError::Closed { .. } => LinkError::StoppedAnswering,
+        other => other,
+    }
+}
+
+/// The speaker's next message under both clocks: a silence as long as `idle` is a speaker that
+/// stopped answering; running out of `total` (a shorter wait) is the exchange taking too long.
+async fn next_message<T: FrameTransport>(
+    session: &mut LinkSession<T>,
+    deadline: Instant,
+    timeouts: HandoverTimeouts,
+) -> Result<AgentMessage, HandoverError> {
     let timed_out = || -> HandoverError {
         LinkError::Timeout {
             waiting_for: "the result of the code exchange",
@@ -165,85 +198,108 @@ pub async fn hand_over<T: FrameTransport>(
         }
         .into()
     };
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timed_out());
-        }
-        let wait = timeouts.idle.min(left);
-        let next = match session.recv(wait, "the speaker's progress").await {
-            Err(LinkError::Timeout { .. }) if wait < timeouts.idle => return Err(timed_out()),
-            Err(LinkError::Closed { .. }) => Err(LinkError::StoppedAnswering),
-            other => other,
-        };
-        match next? {
-            AgentMessage::Progress(p) if p.session_id == session_id => on_progress(p.stage),
-            AgentMessage::Progress(_) => {}
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(timed_out());
+    }
+    let wait = timeouts.idle.min(left);
+    match session.recv(wait, "the speaker's progress").await {
+        Err(LinkError::Timeout { .. }) if wait < timeouts.idle => Err(timed_out()),
+        other => Ok(other.map_err(stopped)?),
+    }
+}
+
+/// Asks `confirm` whether to replace the speaker's account (no one to ask: replace) within the
+/// speaker's deadline, capped at [`MAX_SWITCH_ANSWER_WAIT`] (no answer in time: keep), and
+/// sends the answer.
+async fn answer_switch<T: FrameTransport>(
+    session: &mut LinkSession<T>,
+    session_id: SessionId,
+    question: &AccountSwitch,
+    confirm: Option<&mut (dyn AccountSwitchConfirm + '_)>,
+) -> Result<(), LinkError> {
+    let limit = Duration::from_secs(question.answer_within_secs).min(MAX_SWITCH_ANSWER_WAIT);
+    let replace = match confirm {
+        None => true,
+        Some(c) => tokio::time::timeout(
+            limit,
+            c.confirm(SwitchQuestion {
+                current: &question.current,
+                new: &question.new,
+            }),
+        )
+        .await
+        .unwrap_or(false),
+    };
+    let answer = CompanionMessage::AccountSwitchAnswer(AccountSwitchAnswer {
+        session_id,
+        replace,
+    });
+    session
+        .send(&answer, "the answer to the account switch")
+        .await
+        .map_err(stopped)
+}
+
+/// What one message from the speaker means for the handover.
+enum Turn {
+    /// Keep listening.
+    Listen,
+    /// The speaker asks whether to replace the account it is linked to.
+    Ask(AccountSwitch),
+    /// The handover is over.
+    End(Result<Linked, HandoverError>),
+}
+
+/// The handover's own session and what the messages are checked against.
+struct Exchange<'a> {
+    session_id: SessionId,
+    client_id: &'a ClientId,
+    redirect_uri: &'a RedirectUri,
+    /// The account the user was asked about, named when the speaker keeps its current one.
+    asked_about: Option<AccountProfile>,
+}
+
+impl Exchange<'_> {
+    /// Reads one message. Anything for another session or that answers nothing asked ends the
+    /// handover, except a stale `Progress`, which is ignored.
+    fn turn(&mut self, message: AgentMessage, on_progress: &mut impl FnMut(ProgressStage)) -> Turn {
+        let ours = self.session_id;
+        let result = match message {
+            AgentMessage::Progress(p) => {
+                if p.session_id == ours {
+                    on_progress(p.stage);
+                }
+                return Turn::Listen;
+            }
+            AgentMessage::ConfirmAccountSwitch(q) if q.session_id == ours => return Turn::Ask(q),
             AgentMessage::AuthResult(AuthResult::Linked {
-                session_id: sid,
+                session_id,
                 user_id,
                 account,
-            }) if sid == session_id => {
-                return Ok(Linked {
-                    session_id: sid,
-                    user_id,
-                    account,
-                })
-            }
+            }) if session_id == ours => Ok(Linked {
+                session_id,
+                user_id,
+                account,
+            }),
             AgentMessage::AuthResult(AuthResult::KeptCurrent {
-                session_id: sid,
+                session_id,
                 account,
                 timed_out,
-            }) if sid == session_id => {
-                return Err(HandoverError::KeptCurrent {
-                    current: Box::new(account),
-                    new: asked_about.map(Box::new),
-                    timed_out,
-                })
-            }
-            AgentMessage::ConfirmAccountSwitch(q) if q.session_id == session_id => {
-                let asked = Instant::now();
-                let limit = Duration::from_secs(q.answer_within_secs).min(MAX_SWITCH_ANSWER_WAIT);
-                let replace = match confirm.as_mut() {
-                    None => true,
-                    Some(c) => tokio::time::timeout(
-                        limit,
-                        c.confirm(SwitchQuestion {
-                            current: &q.current,
-                            new: &q.new,
-                        }),
-                    )
-                    .await
-                    .unwrap_or(false),
-                };
-                asked_about = Some(q.new.clone());
-                session
-                    .send(
-                        &CompanionMessage::AccountSwitchAnswer(AccountSwitchAnswer {
-                            session_id,
-                            replace,
-                        }),
-                        "the answer to the account switch",
-                    )
-                    .await
-                    .map_err(|e| match e {
-                        LinkError::Closed { .. } => LinkError::StoppedAnswering,
-                        other => other,
-                    })?;
-                // The user's time is not the speaker's.
-                deadline += asked.elapsed();
-            }
+            }) if session_id == ours => Err(HandoverError::KeptCurrent {
+                current: Box::new(account),
+                new: self.asked_about.take().map(Box::new),
+                timed_out,
+            }),
             AgentMessage::AuthResult(AuthResult::Failed {
-                session_id: sid,
+                session_id,
                 failure,
-            }) if sid == session_id => {
-                return Err(HandoverError::Failed {
-                    failure,
-                    redirect_uri: redirect_uri.clone(),
-                    client_id: client_id.clone(),
-                })
-            }
-            AgentMessage::Error(body) => return Err(LinkError::Agent(body).into()),
+            }) if session_id == ours => Err(HandoverError::Failed {
+                failure,
+                redirect_uri: self.redirect_uri.clone(),
+                client_id: self.client_id.clone(),
+            }),
+            AgentMessage::Error(body) => Err(LinkError::Agent(body).into()),
             // A result for another session, or an answer to nothing we asked.
             other @ (AgentMessage::AuthResult(_)
             | AgentMessage::ConfirmAccountSwitch(_)
@@ -254,8 +310,9 @@ pub async fn hand_over<T: FrameTransport>(
             | AgentMessage::WifiScan(_)
             | AgentMessage::WifiProgress(_)
             | AgentMessage::WifiResult(_)
-            | AgentMessage::Unknown) => return Err(unexpected(during, &other).into()),
-        }
+            | AgentMessage::Unknown) => Err(unexpected(DURING, &other).into()),
+        };
+        Turn::End(result)
     }
 }
 
