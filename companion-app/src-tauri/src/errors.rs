@@ -9,6 +9,7 @@ use companion_app::link::{LinkError, TriesLeft};
 use companion_app::login::LoginError;
 use companion_app::{ExitKind, PairError};
 use shared_protocol::lwa::AuthError;
+use shared_protocol::message::{AuthFailure, AuthFailureClass};
 
 use crate::ipc::{ErrorKind, PairingErrorView, RetryMode};
 
@@ -27,7 +28,12 @@ pub fn view(err: &PairError) -> PairingErrorView {
     }
 }
 
-fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
+/// What the result screen says about a failure: its kind, the heading, and the next step.
+type Verdict = (ErrorKind, &'static str, RetryMode);
+
+/// The cases the exit kind alone would tell wrongly come first (a refused setting is not a
+/// "sign-in failed", the last wrong code is not "try a new code"); the rest follow the CLI.
+fn classify(err: &PairError) -> Verdict {
     match err {
         PairError::Config(_) => (
             ErrorKind::Settings,
@@ -39,79 +45,8 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
             "That setup code isn't valid",
             RetryMode::NewCode,
         ),
-        PairError::Login(e) => match e {
-            LoginError::Denied { .. } | LoginError::Timeout(_) => (
-                ErrorKind::SignInCancelled,
-                "Sign-in didn't finish",
-                RetryMode::SameCode,
-            ),
-            LoginError::NoWayBack(_) => (
-                ErrorKind::Settings,
-                "The redirect URI can't be used here",
-                RetryMode::Settings,
-            ),
-            // The sign-in pre-flight: LWA refused a setting before any browser opened.
-            LoginError::ClientIdRefused { .. } => (
-                ErrorKind::Settings,
-                "Amazon doesn't know this client id",
-                RetryMode::Settings,
-            ),
-            LoginError::RedirectUriRefused { .. } => (
-                ErrorKind::Settings,
-                "Amazon doesn't accept the redirect URI",
-                RetryMode::Settings,
-            ),
-            LoginError::RequestRefused { .. } => (
-                ErrorKind::Settings,
-                "Amazon refused the sign-in request",
-                RetryMode::Settings,
-            ),
-            LoginError::Authorization { error, .. }
-                if AuthError::from_lwa_error(error) == AuthError::InvalidValue =>
-            {
-                (
-                    ErrorKind::Settings,
-                    "Amazon doesn't recognise this app",
-                    RetryMode::Settings,
-                )
-            }
-            _ => (
-                ErrorKind::SignInFailed,
-                "Sign-in with Amazon failed",
-                RetryMode::SameCode,
-            ),
-        },
-        PairError::Handover(HandoverError::Failed { failure, .. }) => {
-            use shared_protocol::message::AuthFailureClass as C;
-            match failure.class {
-                C::InvalidClient | C::InvalidRequest => (
-                    ErrorKind::AmazonRefused,
-                    "Amazon refused the speaker's sign-in",
-                    RetryMode::Settings,
-                ),
-                // Two companions at once and this one lost: say who won, not "pairing ended".
-                C::WindowClosed if failure.linked_by_other.is_some() => (
-                    ErrorKind::NotPairable,
-                    "Another device linked this speaker",
-                    RetryMode::ChooseSpeaker,
-                ),
-                C::WindowClosed => (
-                    ErrorKind::NotPairable,
-                    "The speaker stopped accepting pairing",
-                    RetryMode::ChooseSpeaker,
-                ),
-                C::Unreachable | C::BadResponse => (
-                    ErrorKind::AmazonRefused,
-                    "The speaker couldn't reach Amazon",
-                    RetryMode::SameCode,
-                ),
-                _ => (
-                    ErrorKind::AmazonRefused,
-                    "The speaker couldn't finish signing in",
-                    RetryMode::SameCode,
-                ),
-            }
-        }
+        PairError::Login(e) => sign_in_failed(e),
+        PairError::Handover(HandoverError::Failed { failure, .. }) => exchange_failed(failure),
         // That wrong code was the last try: pairing is locked, a new code can't help now.
         PairError::Link(LinkError::WrongSetupCode {
             tries: Some(TriesLeft { left: 0, .. }),
@@ -131,48 +66,132 @@ fn classify(err: &PairError) -> (ErrorKind, &'static str, RetryMode) {
                 RetryMode::SameCode,
             )
         }
-        other => match other.exit_kind() {
-            ExitKind::WrongSetupCode => (
-                ErrorKind::WrongSetupCode,
-                "Wrong setup code",
-                RetryMode::NewCode,
-            ),
-            ExitKind::NotPairable => (
-                ErrorKind::NotPairable,
-                "The speaker isn't accepting pairing",
-                RetryMode::ChooseSpeaker,
-            ),
-            ExitKind::Unreachable => (
-                ErrorKind::Unreachable,
-                "Can't reach the speaker",
-                RetryMode::SameCode,
-            ),
-            ExitKind::Incompatible => (
-                ErrorKind::Incompatible,
-                "An update is needed",
-                RetryMode::ChooseSpeaker,
-            ),
-            ExitKind::Cancelled => (
-                ErrorKind::SignInCancelled,
-                "Pairing was cancelled",
-                RetryMode::SameCode,
-            ),
-            ExitKind::Usage => (
+        other => by_exit_kind(other.exit_kind()),
+    }
+}
+
+/// The sign-in failed: the user stopped, or LWA refused one of the settings (fixed in the
+/// settings, not by signing in again), or something else went wrong on the way.
+fn sign_in_failed(e: &LoginError) -> Verdict {
+    match e {
+        LoginError::Denied { .. } | LoginError::Timeout(_) => (
+            ErrorKind::SignInCancelled,
+            "Sign-in didn't finish",
+            RetryMode::SameCode,
+        ),
+        LoginError::NoWayBack(_) => (
+            ErrorKind::Settings,
+            "The redirect URI can't be used here",
+            RetryMode::Settings,
+        ),
+        // The sign-in pre-flight: LWA refused a setting before any browser opened.
+        LoginError::ClientIdRefused { .. } => (
+            ErrorKind::Settings,
+            "Amazon doesn't know this client id",
+            RetryMode::Settings,
+        ),
+        LoginError::RedirectUriRefused { .. } => (
+            ErrorKind::Settings,
+            "Amazon doesn't accept the redirect URI",
+            RetryMode::Settings,
+        ),
+        LoginError::RequestRefused { .. } => (
+            ErrorKind::Settings,
+            "Amazon refused the sign-in request",
+            RetryMode::Settings,
+        ),
+        LoginError::Authorization { error, .. }
+            if AuthError::from_lwa_error(error) == AuthError::InvalidValue =>
+        {
+            (
                 ErrorKind::Settings,
-                "Check your settings",
+                "Amazon doesn't recognise this app",
                 RetryMode::Settings,
-            ),
-            ExitKind::LwaError => (
-                ErrorKind::AmazonRefused,
-                "Amazon refused the sign-in",
-                RetryMode::SameCode,
-            ),
-            ExitKind::Success | ExitKind::Failure => (
-                ErrorKind::Failure,
-                "Something went wrong",
-                RetryMode::SameCode,
-            ),
-        },
+            )
+        }
+        _ => (
+            ErrorKind::SignInFailed,
+            "Sign-in with Amazon failed",
+            RetryMode::SameCode,
+        ),
+    }
+}
+
+/// The speaker tried to redeem the code and reports why it could not.
+fn exchange_failed(failure: &AuthFailure) -> Verdict {
+    match failure.class {
+        AuthFailureClass::InvalidClient | AuthFailureClass::InvalidRequest => (
+            ErrorKind::AmazonRefused,
+            "Amazon refused the speaker's sign-in",
+            RetryMode::Settings,
+        ),
+        // Two companions at once and this one lost: say who won, not "pairing ended".
+        AuthFailureClass::WindowClosed if failure.linked_by_other.is_some() => (
+            ErrorKind::NotPairable,
+            "Another device linked this speaker",
+            RetryMode::ChooseSpeaker,
+        ),
+        AuthFailureClass::WindowClosed => (
+            ErrorKind::NotPairable,
+            "The speaker stopped accepting pairing",
+            RetryMode::ChooseSpeaker,
+        ),
+        AuthFailureClass::Unreachable | AuthFailureClass::BadResponse => (
+            ErrorKind::AmazonRefused,
+            "The speaker couldn't reach Amazon",
+            RetryMode::SameCode,
+        ),
+        _ => (
+            ErrorKind::AmazonRefused,
+            "The speaker couldn't finish signing in",
+            RetryMode::SameCode,
+        ),
+    }
+}
+
+/// Everything else, by the CLI's exit kind.
+fn by_exit_kind(kind: ExitKind) -> Verdict {
+    match kind {
+        ExitKind::WrongSetupCode => (
+            ErrorKind::WrongSetupCode,
+            "Wrong setup code",
+            RetryMode::NewCode,
+        ),
+        ExitKind::NotPairable => (
+            ErrorKind::NotPairable,
+            "The speaker isn't accepting pairing",
+            RetryMode::ChooseSpeaker,
+        ),
+        ExitKind::Unreachable => (
+            ErrorKind::Unreachable,
+            "Can't reach the speaker",
+            RetryMode::SameCode,
+        ),
+        ExitKind::Incompatible => (
+            ErrorKind::Incompatible,
+            "An update is needed",
+            RetryMode::ChooseSpeaker,
+        ),
+        ExitKind::Cancelled => (
+            ErrorKind::SignInCancelled,
+            "Pairing was cancelled",
+            RetryMode::SameCode,
+        ),
+        ExitKind::Usage => (
+            ErrorKind::Settings,
+            "Check your settings",
+            RetryMode::Settings,
+        ),
+        ExitKind::LwaError => (
+            ErrorKind::AmazonRefused,
+            "Amazon refused the sign-in",
+            RetryMode::SameCode,
+        ),
+        ExitKind::Success | ExitKind::Failure => (
+            ErrorKind::Failure,
+            "Something went wrong",
+            RetryMode::SameCode,
+        ),
     }
 }
 
