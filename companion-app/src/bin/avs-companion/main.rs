@@ -21,7 +21,7 @@ use companion_app::error::{ExitKind, PairError};
 use companion_app::handover::HandoverError;
 use companion_app::link::LinkTimeouts;
 use companion_app::login::Browser;
-use companion_app::pairing::{pair, PairOptions};
+use companion_app::pairing::{pair, PairOptions, PairReport};
 use shared_protocol::ids::{ClientId, RedirectUri};
 use shared_protocol::lwa::Region;
 use shared_protocol::setup_code::SetupCode;
@@ -475,50 +475,10 @@ async fn discover(args: DiscoverArgs) -> Result<(), Reported> {
 }
 
 async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), Reported> {
-    let mode = if args.json {
-        Mode::Json
-    } else if args.plain || !std::io::stderr().is_terminal() {
-        Mode::Plain
-    } else {
-        Mode::Fancy
-    };
-    let json = args.json;
-    let fail = |e: PairError| report(&e, json);
-    let file = CompanionConfig::load(config_path).map_err(|e| fail(e.into()))?;
-    let config = file.merged_with(&args.lwa.as_config(), args.lwa.region.is_some());
-    let client_id = config
-        .require_client_id()
-        .map_err(|e| fail(e.into()))?
-        .clone();
-    let redirect = config.redirect_target().map_err(|e| fail(e.into()))?;
-    let endpoints = config.endpoints().map_err(|e| fail(e.into()))?;
+    let mode = output_mode(&args);
     let interactive = std::io::stdin().is_terminal();
-    let setup_code = match args.code.read(true).map_err(fail)? {
-        Some(c) => c,
-        None => {
-            return Err(fail(PairError::SetupCode(
-                shared_protocol::setup_code::SetupCodeError::Empty,
-            )))
-        }
-    };
-    let mut opts = PairOptions::new(client_id, redirect, endpoints.authorize, setup_code);
-    opts.browser = match (&args.browser, args.no_browser) {
-        (_, true) => Browser::Manual,
-        (Some(cmd), false) => Browser::Command(cmd.clone()),
-        (None, false) => Browser::System,
-    };
-    // Without a terminal nobody can open the URL by hand or paste: a failed browser is final.
-    opts.browser_failure_is_fatal = !interactive;
-    opts.login_timeout = Duration::from_secs(args.login_timeout);
-    // The Wi-Fi step: fixed answers for scripts, else the list and prompt on a terminal; with
-    // neither, an offline speaker ends the pairing before the sign-in, saying why.
-    opts.force_wifi = args.wifi;
-    if let Some(ssid) = &args.wifi_ssid {
-        let fixed = wifi_prompt::fixed(ssid, args.wifi_password_file.as_deref()).map_err(fail)?;
-        opts.wifi = Some(Box::new(fixed));
-    } else if interactive {
-        opts.wifi = Some(Box::new(wifi_prompt::Prompt));
-    }
+    let mut opts =
+        pair_options(&args, config_path, interactive).map_err(|e| report(&e, args.json))?;
     // Pasted addresses are read from stdin only once the sign-in starts, so the Wi-Fi prompt
     // before it has stdin to itself.
     let mut paste_feed = None;
@@ -555,12 +515,71 @@ async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), R
         show.pair_event(&ev)
     }))
     .await;
+    pair_outcome(result, &show, &args, interactive)
+}
+
+/// JSON when asked; the live display only on a terminal that was not asked for plain lines.
+fn output_mode(args: &PairArgs) -> Mode {
+    if args.json {
+        Mode::Json
+    } else if args.plain || !std::io::stderr().is_terminal() {
+        Mode::Plain
+    } else {
+        Mode::Fancy
+    }
+}
+
+/// The pairing's options from the config file and the flags. Reads the setup code (a prompt
+/// on a terminal) and, with `--wifi-ssid`, the Wi-Fi password file.
+fn pair_options(
+    args: &PairArgs,
+    config_path: &std::path::Path,
+    interactive: bool,
+) -> Result<PairOptions, PairError> {
+    let file = CompanionConfig::load(config_path)?;
+    let config = file.merged_with(&args.lwa.as_config(), args.lwa.region.is_some());
+    let client_id = config.require_client_id()?.clone();
+    let redirect = config.redirect_target()?;
+    let endpoints = config.endpoints()?;
+    let Some(setup_code) = args.code.read(true)? else {
+        return Err(PairError::SetupCode(
+            shared_protocol::setup_code::SetupCodeError::Empty,
+        ));
+    };
+    let mut opts = PairOptions::new(client_id, redirect, endpoints.authorize, setup_code);
+    opts.browser = match (&args.browser, args.no_browser) {
+        (_, true) => Browser::Manual,
+        (Some(cmd), false) => Browser::Command(cmd.clone()),
+        (None, false) => Browser::System,
+    };
+    // Without a terminal nobody can open the URL by hand or paste: a failed browser is final.
+    opts.browser_failure_is_fatal = !interactive;
+    opts.login_timeout = Duration::from_secs(args.login_timeout);
+    // The Wi-Fi step: fixed answers for scripts, else the list and prompt on a terminal; with
+    // neither, an offline speaker ends the pairing before the sign-in, saying why.
+    opts.force_wifi = args.wifi;
+    if let Some(ssid) = &args.wifi_ssid {
+        let fixed = wifi_prompt::fixed(ssid, args.wifi_password_file.as_deref())?;
+        opts.wifi = Some(Box::new(fixed));
+    } else if interactive {
+        opts.wifi = Some(Box::new(wifi_prompt::Prompt));
+    }
+    Ok(opts)
+}
+
+/// Shows how the pairing ended and picks the exit code.
+fn pair_outcome(
+    result: Result<PairReport, PairError>,
+    show: &Display,
+    args: &PairArgs,
+    interactive: bool,
+) -> Result<(), Reported> {
     match result {
         Ok(report) => {
             show.pair_report(&report);
             Ok(())
         }
-        Err(e @ PairError::Handover(HandoverError::KeptCurrent { .. })) if !json => {
+        Err(e @ PairError::Handover(HandoverError::KeptCurrent { .. })) if !args.json => {
             // The user's own decision (or nobody could be asked): said plainly, not as an error.
             show.abandon();
             let text = e.to_string();
@@ -574,7 +593,7 @@ async fn pair_cmd(args: PairArgs, config_path: &std::path::Path) -> Result<(), R
         }
         Err(e) => {
             show.abandon();
-            Err(report(&e, json))
+            Err(report(&e, args.json))
         }
     }
 }
