@@ -116,33 +116,14 @@ impl PairingController {
     ) -> PairingStarted {
         self.cancel();
         let (paste_tx, paste_rx) = mpsc::channel(4);
-        let mut options = PairOptions::new(
-            settings.client_id,
-            settings.redirect,
-            settings.authorize_endpoint,
-            code.clone(),
-        );
-        // The window opens the browser when the user asks (open_sign_in).
-        options.browser = Browser::Manual;
-        // Over the transports the list found it on (TCP, then Bluetooth).
-        options.connectors = Some(self.speakers.connectors().clone());
-        options.pasted = Some(paste_rx);
-
+        // The id, the retained speaker and the running attempt change under one lock, so a
+        // command arriving meanwhile sees either the old attempt or the whole new one.
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
         let wifi = WifiSlot::default();
-        options.wifi = Some(Box::new(WindowChooser::new(
-            id,
-            self.sink.clone(),
-            wifi.clone(),
-        )));
         let switch = SwitchSlot::default();
-        options.confirm_switch = Some(Box::new(WindowConfirm::new(
-            id,
-            self.sink.clone(),
-            switch.clone(),
-        )));
+        let options = self.options(id, code.clone(), settings, paste_rx, &wifi, &switch);
         inner.retained = Some(Retained {
             device: device.clone(),
             code: Some(code),
@@ -151,8 +132,63 @@ impl PairingController {
             pairing_id: id,
             speaker_name: device.name.clone(),
         };
+        let task = self.spawn(id, device, options);
+        inner.running = Some(Running {
+            id,
+            task,
+            login_url: None,
+            paste: paste_tx,
+            browser_done: None,
+            wifi,
+            switch,
+        });
+        started
+    }
+
+    /// The core's options for attempt `id`: the window answers the Wi-Fi and account-switch
+    /// questions through `wifi` and `switch`, and pasted addresses arrive on `pasted`.
+    fn options(
+        &self,
+        id: u64,
+        code: SetupCode,
+        settings: PairSettings,
+        pasted: mpsc::Receiver<String>,
+        wifi: &WifiSlot,
+        switch: &SwitchSlot,
+    ) -> PairOptions {
+        let mut options = PairOptions::new(
+            settings.client_id,
+            settings.redirect,
+            settings.authorize_endpoint,
+            code,
+        );
+        // The window opens the browser when the user asks (open_sign_in).
+        options.browser = Browser::Manual;
+        // Over the transports the list found it on (TCP, then Bluetooth).
+        options.connectors = Some(self.speakers.connectors().clone());
+        options.pasted = Some(pasted);
+        options.wifi = Some(Box::new(WindowChooser::new(
+            id,
+            self.sink.clone(),
+            wifi.clone(),
+        )));
+        options.confirm_switch = Some(Box::new(WindowConfirm::new(
+            id,
+            self.sink.clone(),
+            switch.clone(),
+        )));
+        options
+    }
+
+    /// Runs attempt `id`, its events translated for the window, and reports how it ended.
+    fn spawn(
+        self: &Arc<Self>,
+        id: u64,
+        device: Device,
+        options: PairOptions,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut translator = Translator::new(id);
             let observer_me = me.clone();
             let mut observe = move |event: PairEvent| {
@@ -165,17 +201,7 @@ impl PairingController {
             };
             let result = pair(Target::Device(device), options, &mut observe).await;
             me.finish(id, result);
-        });
-        inner.running = Some(Running {
-            id,
-            task,
-            login_url: None,
-            paste: paste_tx,
-            browser_done: None,
-            wifi,
-            switch,
-        });
-        started
+        })
     }
 
     /// Starts again with what the last attempt left: same speaker, same setup code.
@@ -434,64 +460,19 @@ impl Translator {
     }
 
     fn translate(&mut self, event: PairEvent) -> Vec<PairingEvent> {
-        use StageState::{Active, Done};
         match event {
-            PairEvent::StepStarted { step } => match step {
-                Step::Connect => vec![self.stage(Stage::Connect, Active, None, None)],
-                Step::Handshake => vec![self.stage(Stage::Secure, Active, None, None)],
-                Step::Login => vec![self.stage(Stage::SignIn, Active, None, None)],
-                Step::Exchange => vec![self.stage(Stage::HandOver, Active, None, None)],
-                Step::Discovery | Step::DeviceInfo | Step::Wifi => vec![],
-            },
+            PairEvent::StepStarted { step } => self.step_started(step),
             PairEvent::StepDone {
                 step,
                 millis,
                 detail,
-            } => match step {
-                Step::Connect => vec![self.stage(Stage::Connect, Done, None, Some(millis))],
-                Step::Handshake => {
-                    self.secure_millis += millis;
-                    vec![]
-                }
-                // The secure stage ends when the speaker has given its sign-in parameters.
-                Step::DeviceInfo => {
-                    self.secure_millis += millis;
-                    vec![self.stage(Stage::Secure, Done, None, Some(self.secure_millis))]
-                }
-                Step::Login => vec![self.stage(Stage::SignIn, Done, None, Some(millis))],
-                Step::Exchange => {
-                    let mut out = Vec::new();
-                    if !self.exchange_started {
-                        out.push(self.stage(Stage::HandOver, Done, None, None));
-                    }
-                    out.push(self.stage(Stage::Exchange, Done, None, Some(millis)));
-                    out
-                }
-                Step::Wifi => vec![PairingEvent::WifiJoined {
-                    pairing_id: self.id,
-                    detail,
-                }],
-                Step::Discovery => vec![],
-            },
+            } => self.step_done(step, millis, detail),
             PairEvent::LoginUrl { url, automatic, .. } => vec![PairingEvent::SignIn {
                 pairing_id: self.id,
                 url,
                 automatic,
             }],
-            PairEvent::Progress { stage } => {
-                let mut out = Vec::new();
-                if !self.exchange_started {
-                    self.exchange_started = true;
-                    out.push(self.stage(Stage::HandOver, Done, None, None));
-                }
-                out.push(self.stage(
-                    Stage::Exchange,
-                    Active,
-                    Some(progress_text(stage).into()),
-                    None,
-                ));
-                out
-            }
+            PairEvent::Progress { stage } => self.progress(stage),
             PairEvent::Retrying { attempt, reason } => vec![PairingEvent::Retrying {
                 pairing_id: self.id,
                 attempt,
@@ -504,18 +485,85 @@ impl Translator {
                 detail: crate::wifi::stage_text(stage),
             }],
             PairEvent::WifiNeeded { .. } | PairEvent::WifiFailed { .. } => vec![],
-            PairEvent::PasteRejected { why, tries_left } => vec![PairingEvent::PasteRejected {
-                pairing_id: self.id,
-                // The core's words are for a terminal; the window shows no `code` marks.
-                message: format!(
-                    "{}. Paste it again ({tries_left} {} left).",
-                    errors::sentence(&why.replace('`', "")).trim_end_matches('.'),
-                    if tries_left == 1 { "try" } else { "tries" }
-                ),
-            }],
+            PairEvent::PasteRejected { why, tries_left } => {
+                vec![self.paste_rejected(&why, tries_left)]
+            }
             // The window opens the browser itself (open_sign_in) and reports its failure there;
             // the core starts none for it.
             PairEvent::BrowserFailed { .. } => vec![],
+        }
+    }
+
+    /// The window has no stage for discovery, the device info (part of "secure") or Wi-Fi
+    /// (its own screen).
+    fn step_started(&self, step: Step) -> Vec<PairingEvent> {
+        let stage = match step {
+            Step::Connect => Stage::Connect,
+            Step::Handshake => Stage::Secure,
+            Step::Login => Stage::SignIn,
+            Step::Exchange => Stage::HandOver,
+            Step::Discovery | Step::DeviceInfo | Step::Wifi => return vec![],
+        };
+        vec![self.stage(stage, StageState::Active, None, None)]
+    }
+
+    fn step_done(&mut self, step: Step, millis: f64, detail: String) -> Vec<PairingEvent> {
+        use StageState::Done;
+        match step {
+            Step::Connect => vec![self.stage(Stage::Connect, Done, None, Some(millis))],
+            Step::Handshake => {
+                self.secure_millis += millis;
+                vec![]
+            }
+            // The secure stage ends when the speaker has given its sign-in parameters.
+            Step::DeviceInfo => {
+                self.secure_millis += millis;
+                vec![self.stage(Stage::Secure, Done, None, Some(self.secure_millis))]
+            }
+            Step::Login => vec![self.stage(Stage::SignIn, Done, None, Some(millis))],
+            // A speaker that sent no progress: the hand-over stage still ends before the
+            // exchange's.
+            Step::Exchange => {
+                let mut out = Vec::new();
+                if !self.exchange_started {
+                    out.push(self.stage(Stage::HandOver, Done, None, None));
+                }
+                out.push(self.stage(Stage::Exchange, Done, None, Some(millis)));
+                out
+            }
+            Step::Wifi => vec![PairingEvent::WifiJoined {
+                pairing_id: self.id,
+                detail,
+            }],
+            Step::Discovery => vec![],
+        }
+    }
+
+    /// The speaker's first progress ends the hand-over stage; each one shows in the exchange's.
+    fn progress(&mut self, stage: ProgressStage) -> Vec<PairingEvent> {
+        let mut out = Vec::new();
+        if !self.exchange_started {
+            self.exchange_started = true;
+            out.push(self.stage(Stage::HandOver, StageState::Done, None, None));
+        }
+        out.push(self.stage(
+            Stage::Exchange,
+            StageState::Active,
+            Some(progress_text(stage).into()),
+            None,
+        ));
+        out
+    }
+
+    fn paste_rejected(&self, why: &str, tries_left: u32) -> PairingEvent {
+        PairingEvent::PasteRejected {
+            pairing_id: self.id,
+            // The core's words are for a terminal; the window shows no `code` marks.
+            message: format!(
+                "{}. Paste it again ({tries_left} {} left).",
+                errors::sentence(&why.replace('`', "")).trim_end_matches('.'),
+                if tries_left == 1 { "try" } else { "tries" }
+            ),
         }
     }
 }
