@@ -2,19 +2,24 @@
 //! companion, with the real emulator: a companion asked "replace the linked account?" does not
 //! hold the lock while its user thinks (up to `switch_answer_timeout_secs`), so the owner links
 //! meanwhile; and whoever takes the lock after waiting for it checks again that it may still
-//! link (nobody else linked, the window is open) before redeeming or storing anything.
+//! link (nobody else linked, the window is open) before redeeming or storing anything. A
+//! companion that stops reading while the agent, holding the lock, sends it progress (driven in
+//! process over a pipe whose agent end stalls, [`common::stall`]) holds the lock for seconds at
+//! most, not the default `idle_timeout` (600 s), and its handover stores nothing.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::time::Duration;
 
+use common::stall::{recv_on, serve_in_process};
 use common::*;
+use device_agent::config::AgentConfig;
 use lwa_emulator::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, DEFAULT_DEVICE_CLIENT_ID,
 };
 use lwa_emulator::{Emulator, Endpoint, Fault};
-use shared_protocol::frame::StreamTransport;
+use shared_protocol::frame::{FrameTransport, StreamTransport};
 use shared_protocol::message::AuthFailureClass::{InvalidGrant, WindowClosed};
 use shared_protocol::message::{
     AccountSwitch, AccountSwitchAnswer, AgentMessage, AuthFailure, AuthResult, Capability,
@@ -22,7 +27,7 @@ use shared_protocol::message::{
     ProvideAuthorization, Role,
 };
 use shared_protocol::secret::AuthorizationCode;
-use shared_protocol::session::ClientHandshake;
+use shared_protocol::session::{ClientHandshake, CompanionSession};
 use shared_protocol::setup_code::SetupCode;
 use tokio::net::TcpStream;
 
@@ -35,16 +40,21 @@ const SWITCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the owner's whole handover may take, sign-in at the emulator included.
 const OWNER_DEADLINE: Duration = Duration::from_secs(15);
 
-/// A sealed session; `asks` announces `confirm_account_switch` (protocol 1.2).
+/// A sealed session over TCP; `asks` announces `confirm_account_switch` (protocol 1.2).
 async fn companion(stack: &Stack, asks: bool) -> Session {
+    let stream = TcpStream::connect(stack.agent.link_addr()).await.unwrap();
+    seal(StreamTransport::new(stream), asks).await
+}
+
+/// A sealed session over `transport`, as [`companion`].
+async fn seal<T: FrameTransport>(transport: T, asks: bool) -> CompanionSession<T> {
     let mut hello = Hello::new(Role::Companion, "exchange_lock tests");
     if asks {
         hello.capabilities.push(Capability::ConfirmAccountSwitch);
     }
-    let stream = TcpStream::connect(stack.agent.link_addr()).await.unwrap();
     let handshake = async {
         let code = SetupCode::parse(CODE).unwrap();
-        ClientHandshake::start(StreamTransport::new(stream), hello)
+        ClientHandshake::start(transport, hello)
             .await?
             .authenticate(&code)
             .await
@@ -55,15 +65,20 @@ async fn companion(stack: &Stack, asks: bool) -> Session {
         .unwrap()
 }
 
-async fn device_info(s: &mut Session) -> DeviceInfo {
-    match request(s, CompanionMessage::GetDeviceInfo).await {
+async fn device_info<T: FrameTransport>(s: &mut CompanionSession<T>) -> DeviceInfo {
+    s.send(&CompanionMessage::GetDeviceInfo).await.unwrap();
+    match recv_on(s).await {
         AgentMessage::DeviceInfo(info) => info,
         other => panic!("no device info: {other:?}"),
     }
 }
 
 /// Hands `code` over for `info`'s session; does not wait for the result.
-async fn provide(s: &mut Session, info: &DeviceInfo, code: AuthorizationCode) {
+async fn provide<T: FrameTransport>(
+    s: &mut CompanionSession<T>,
+    info: &DeviceInfo,
+    code: AuthorizationCode,
+) {
     let pa = ProvideAuthorization {
         session_id: info.session_id,
         authorization_code: code,
@@ -252,4 +267,76 @@ async fn whoever_waited_for_the_lock_checks_the_window_before_redeeming() {
     assert!(stack.agent.delegate().account().is_none());
     drop(first);
     stack.close(owner).await;
+}
+
+/// A companion that knows the setup code hands Alice's code over, then stops reading just as
+/// the agent, holding the exchange lock, sends it the progress `stage` (its transport accepts
+/// nothing more), with the default `idle_timeout`. The owner links within [`OWNER_DEADLINE`]
+/// all the same; the stalled handover stores nothing and, once its progress could not go out,
+/// asks LWA nothing more.
+async fn the_owner_links_while_a_companion_stops_reading_at(stage: ProgressStage) {
+    let stack = Stack::start(Emulator::builder(), |_| {}).await;
+    let defaults = AgentConfig::for_local(stack.dir.path(), stack.emu.base_url(), CODE).unwrap();
+    let limits = defaults.link;
+    assert!(
+        limits.idle_timeout > 4 * OWNER_DEADLINE,
+        "the default idle timeout: {:?}",
+        limits.idle_timeout
+    );
+    let (stalling, transport) = serve_in_process(stack.agent.core(), limits);
+    let mut s = seal(transport, false).await;
+    let info = device_info(&mut s).await;
+    let code = code_for(&stack, &info, ALICE_EMAIL, ALICE_PASSWORD).await;
+    // The agent's sends after `ProvideAuthorization` (see `exchange`): Received and
+    // ExchangingCode before it takes the lock, then FetchingProfile and StoringTokens under it.
+    let (sent_before, profiles) = match stage {
+        ProgressStage::FetchingProfile => (2, 1),
+        ProgressStage::StoringTokens => (3, 2),
+        other => panic!("not sent under the lock: {other:?}"),
+    };
+    stalling.stall.after(sent_before);
+    provide(&mut s, &info, code).await;
+    stalling.stall.hung(1, Duration::from_secs(15)).await;
+    let owner = async {
+        let mut s = companion(&stack, false).await;
+        sign_in(&stack, &mut s, ALICE_EMAIL, ALICE_PASSWORD).await;
+        (outcome(&mut s).await, s)
+    };
+    let (linked, owner) = tokio::time::timeout(OWNER_DEADLINE, owner)
+        .await
+        .expect("the owner links while another companion stalls under the lock");
+    assert!(
+        matches!(linked, AgentMessage::AuthResult(AuthResult::Linked { .. })),
+        "{linked:?}"
+    );
+    assert_eq!(linked_user(&stack), ALICE_USER_ID);
+    assert_eq!(
+        stack.agent.core().links.count(),
+        1,
+        "the stalled handover stored nothing"
+    );
+    let asked = stack
+        .emu
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Some(Endpoint::Profile))
+        .count();
+    assert_eq!(
+        asked, profiles,
+        "profile requests (the owner's is the last)"
+    );
+    drop((stalling, s));
+    stack.close(owner).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_companion_that_stops_reading_as_the_profile_is_fetched_does_not_keep_the_owner_from_linking(
+) {
+    the_owner_links_while_a_companion_stops_reading_at(ProgressStage::FetchingProfile).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_companion_that_stops_reading_as_tokens_are_stored_does_not_keep_the_owner_from_linking()
+{
+    the_owner_links_while_a_companion_stops_reading_at(ProgressStage::StoringTokens).await;
 }

@@ -23,7 +23,10 @@
 //! the question (up to `switch_answer_timeout_secs`) cannot keep the owner from linking. Each
 //! time the lock is taken after waiting for it, the handover checks again that it may still
 //! link (no other companion linked since its `DeviceInfo`, the window is open); if not, the
-//! code is not redeemed, or the new tokens are dropped.
+//! code is not redeemed, or the new tokens are dropped. A message sent while the lock is held
+//! (the progress stages `FetchingProfile`, `StoringTokens`) must go out within
+//! [`LOCKED_SEND_TIMEOUT`], not `idle_timeout`: a companion that stops reading then cannot hold
+//! the lock for long either, and its handover ends as a broken link, nothing stored.
 //!
 //! The network step (protocol 1.1): `DeviceInfo` carries the network status and the result of
 //! the connectivity check; `ScanWifi` and `ConnectWifi` (window open only) go to
@@ -54,6 +57,15 @@ use super::LinkConfig;
 use crate::core::Core;
 use crate::lwa_client::{LwaFailure, TokenGrant};
 use crate::pairing::Pairing;
+
+/// How long a message sent while the exchange lock is held may take to go out: seconds, not
+/// `idle_timeout`'s minutes. A progress frame takes milliseconds, even over BLE at MTU 23 (a
+/// sealed `Progress` is a handful of 20-byte indications, each confirmed within a connection
+/// interval); 5 s is well past that and still short of the GATT transport's own 10 s ack
+/// timeout, so only a companion that stopped reading hits it. Without it, such a companion
+/// (one that knows the setup code) would hold the lock, and keep the owner from linking, for
+/// as long as a send may wait: up to `idle_timeout` (600 s) per progress message.
+pub const LOCKED_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The pairing window as the handshake's attempt guard.
 struct Guard<'a> {
@@ -248,7 +260,12 @@ struct LinkSession<'a, T: FrameTransport> {
 
 impl<T: FrameTransport> LinkSession<'_, T> {
     async fn send(&mut self, msg: &AgentMessage) -> bool {
-        match timeout(self.limits.idle_timeout, self.session.send(msg)).await {
+        self.send_within(self.limits.idle_timeout, msg).await
+    }
+
+    /// Sends `msg` if it goes out `within`; `false`: it failed or timed out (logged).
+    async fn send_within(&mut self, within: Duration, msg: &AgentMessage) -> bool {
+        match timeout(within, self.session.send(msg)).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 tracing::info!(error = %e, "link send failed");
@@ -440,6 +457,19 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             .await
     }
 
+    /// [`Self::progress`] while holding the exchange lock (`_locked`): within
+    /// [`LOCKED_SEND_TIMEOUT`]. `false`: the companion cannot hear the result either, so the
+    /// handover ends as a broken link.
+    async fn locked_progress(
+        &mut self,
+        _locked: &MutexGuard<'_, ()>,
+        session_id: SessionId,
+        stage: ProgressStage,
+    ) -> bool {
+        let msg = AgentMessage::Progress(Progress { session_id, stage });
+        self.send_within(LOCKED_SEND_TIMEOUT, &msg).await
+    }
+
     async fn provide(&mut self, pa: ProvideAuthorization) -> bool {
         let session_id = pa.session_id;
         let outcome = self.exchange(pa).await;
@@ -468,7 +498,8 @@ impl<T: FrameTransport> LinkSession<'_, T> {
 
     /// The handover, in order: check it may link, take the exchange lock and check again,
     /// redeem the code, ask who signed in, ask the companion about a switch (without the lock,
-    /// and check again after taking it back), store.
+    /// and check again after taking it back), store. Progress sent under the lock goes out
+    /// within [`LOCKED_SEND_TIMEOUT`], or the handover ends as a broken link.
     async fn exchange(&mut self, pa: ProvideAuthorization) -> AuthResult {
         let session_id = pa.session_id;
         if let Some(refused) = self.refusal(session_id) {
@@ -499,7 +530,14 @@ impl<T: FrameTransport> LinkSession<'_, T> {
             Ok(grant) => grant,
             Err(failed) => return failed,
         };
-        let account = self.who_signed_in(session_id, &grant.access_token).await;
+        if !self
+            .locked_progress(&one_at_a_time, session_id, ProgressStage::FetchingProfile)
+            .await
+        {
+            // `grant` drops here: the new tokens are zeroized, never stored.
+            return link_broke(session_id);
+        }
+        let account = self.who_signed_in(&grant.access_token).await;
         if let Some((current, new)) = self.switch_question(account.as_ref()) {
             // The answer may take `switch_answer_timeout` (2 min): the lock is free meanwhile, so
             // a companion that stalls on the question cannot keep another (the owner's) from
@@ -553,14 +591,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
     /// Who signed in, before anything is stored: a different account than the linked one is
     /// asked about first. `None` when the profile is not available (linking goes on without an
     /// account id). Name and e-mail are personal data: never logged.
-    async fn who_signed_in(
-        &mut self,
-        session_id: SessionId,
-        access_token: &AccessToken,
-    ) -> Option<AccountProfile> {
-        let _ = self
-            .progress(session_id, ProgressStage::FetchingProfile)
-            .await;
+    async fn who_signed_in(&mut self, access_token: &AccessToken) -> Option<AccountProfile> {
         let lwa = self.ctx.delegate.lwa().clone();
         match lwa
             .user_profile(access_token, Duration::from_secs(10))
@@ -574,18 +605,19 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         }
     }
 
-    /// Stores the new account and records the link. Only under the exchange lock (`_locked`):
-    /// the install and the record must not interleave with another companion's.
+    /// Stores the new account and records the link. Only under the exchange lock (`locked`):
+    /// the install and the record must not interleave with another companion's. Its progress
+    /// message goes out within [`LOCKED_SEND_TIMEOUT`] or nothing is stored (a broken link).
     async fn store(
         &mut self,
-        _locked: &MutexGuard<'_, ()>,
+        locked: &MutexGuard<'_, ()>,
         session_id: SessionId,
         grant: TokenGrant,
         client_id: &ClientId,
         account: Option<AccountProfile>,
     ) -> AuthResult {
         if !self
-            .progress(session_id, ProgressStage::StoringTokens)
+            .locked_progress(locked, session_id, ProgressStage::StoringTokens)
             .await
         {
             return link_broke(session_id);

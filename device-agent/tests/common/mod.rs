@@ -10,12 +10,14 @@
 //! - The local API: [`api_once`] (typed), [`api_line`] (raw JSON lines, as outside clients
 //!   speak it), [`report_auth_failure`].
 //! - [`child`]: tests that re-execute their own binary; [`process`]: the agent binary as a
-//!   process; [`raw`]: the link's frames by hand.
+//!   process; [`raw`]: the link's frames by hand; [`stall`]: a connection served in process
+//!   whose agent end can be made to stop sending.
 #![allow(clippy::unwrap_used, dead_code)]
 
 pub mod child;
 pub mod process;
 pub mod raw;
+pub mod stall;
 
 use std::net::SocketAddr;
 use std::path::Path;
