@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::stall::{recv_on, serve_in_process};
 use common::*;
 use device_agent::config::AgentConfig;
+use device_agent::link::session::LOCKED_SEND_TIMEOUT;
 use lwa_emulator::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, DEFAULT_DEVICE_CLIENT_ID,
 };
@@ -283,6 +284,8 @@ async fn the_owner_links_while_a_companion_stops_reading_at(stage: ProgressStage
         "the default idle timeout: {:?}",
         limits.idle_timeout
     );
+    // The owner may wait out one bounded send, and sign in besides.
+    assert!(2 * LOCKED_SEND_TIMEOUT < OWNER_DEADLINE);
     let (stalling, transport) = serve_in_process(stack.agent.core(), limits);
     let mut s = seal(transport, false).await;
     let info = device_info(&mut s).await;
