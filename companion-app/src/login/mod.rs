@@ -312,33 +312,18 @@ impl PendingLogin {
             let deadline = tokio::time::sleep(timeout);
             tokio::pin!(deadline);
             let mut browser_done = false;
-            let mut bad_pastes = 0u32;
+            let mut pastes = Pastes::default();
             loop {
                 tokio::select! {
                     // A response already judged wins over the browser exiting right after it.
                     biased;
                     r = &mut serve => break r,
                     line = next_line(&mut pasted) => match line {
-                        Some(text) if text.trim().is_empty() => {}
-                        Some(text) => match Callback::from_pasted(&text).into_code(&self.state) {
-                            Err(e) => match paste_problem(&e) {
-                                Some(why) => {
-                                    bad_pastes += 1;
-                                    if bad_pastes >= MAX_PASTES {
-                                        break Err(LoginError::BadPastes {
-                                            why: why.to_owned(),
-                                            tries: bad_pastes,
-                                        });
-                                    }
-                                    notice(LoginNotice::PasteRejected {
-                                        why: why.to_owned(),
-                                        tries_left: MAX_PASTES - bad_pastes,
-                                    });
-                                }
-                                None => break Err(e),
-                            },
-                            ok => break ok,
-                        },
+                        Some(text) => {
+                            if let Some(end) = pastes.judge(&text, &self.state, notice) {
+                                break end;
+                            }
+                        }
                         None => {
                             pasted = None;
                             if !self.listens() {
@@ -366,6 +351,48 @@ impl PendingLogin {
             b.finish(Duration::from_millis(500)).await;
         }
         result
+    }
+}
+
+/// The pasted return addresses seen so far: a paste that is not this sign-in's return address
+/// is told and another is awaited, up to [`MAX_PASTES`] of them.
+#[derive(Default)]
+struct Pastes {
+    bad: u32,
+}
+
+impl Pastes {
+    /// What `text` (one pasted line) does: `None` keeps the wait going (a blank line, or a
+    /// rejected paste with tries left, told to `notice`); `Some` ends the sign-in.
+    fn judge(
+        &mut self,
+        text: &str,
+        state: &OAuthState,
+        notice: &mut (dyn FnMut(LoginNotice) + Send),
+    ) -> Option<Result<AuthorizationCode, LoginError>> {
+        if text.trim().is_empty() {
+            return None;
+        }
+        let e = match Callback::from_pasted(text).into_code(state) {
+            Err(e) => e,
+            ok => return Some(ok),
+        };
+        // Any other problem (LWA's own error in the address) ends the sign-in with it.
+        let Some(why) = paste_problem(&e) else {
+            return Some(Err(e));
+        };
+        self.bad += 1;
+        if self.bad >= MAX_PASTES {
+            return Some(Err(LoginError::BadPastes {
+                why: why.to_owned(),
+                tries: self.bad,
+            }));
+        }
+        notice(LoginNotice::PasteRejected {
+            why: why.to_owned(),
+            tries_left: MAX_PASTES - self.bad,
+        });
+        None
     }
 }
 
