@@ -501,6 +501,90 @@ mod tests {
         );
     }
 
+    /// What one message means, without a link: only this session's messages count; a stale
+    /// progress is skipped, a stale result or question ends the handover as a protocol error,
+    /// and a kept account names the one the user was asked about.
+    #[test]
+    fn each_message_is_read_against_this_session() {
+        use shared_protocol::message::{AccountSwitch, Progress};
+
+        let (ours, other) = (SessionId::random(), SessionId::random());
+        let (client_id, redirect_uri): (ClientId, RedirectUri) =
+            ("cid".into(), "http://127.0.0.1:1/cb".into());
+        let mut exchange = Exchange {
+            session_id: ours,
+            client_id: &client_id,
+            redirect_uri: &redirect_uri,
+            asked_about: None,
+        };
+        let mut seen = Vec::new();
+        let mut turn = |exchange: &mut Exchange<'_>, m| exchange.turn(m, &mut |st| seen.push(st));
+        let progress = |session_id| {
+            AgentMessage::Progress(Progress {
+                session_id,
+                stage: ProgressStage::ExchangingCode,
+            })
+        };
+        assert!(matches!(turn(&mut exchange, progress(other)), Turn::Listen));
+        assert!(matches!(turn(&mut exchange, progress(ours)), Turn::Listen));
+
+        let alice = AccountProfile::id_only("amzn1.account.A".into());
+        let bob = AccountProfile::id_only("amzn1.account.B".into());
+        let question = |session_id| {
+            AgentMessage::ConfirmAccountSwitch(AccountSwitch {
+                session_id,
+                current: alice.clone(),
+                new: bob.clone(),
+                answer_within_secs: 60,
+            })
+        };
+        assert!(matches!(turn(&mut exchange, question(ours)), Turn::Ask(q) if q.new == bob));
+        assert!(matches!(
+            turn(&mut exchange, question(other)),
+            Turn::End(Err(HandoverError::Link(LinkError::Protocol { .. })))
+        ));
+        let linked = |session_id| {
+            AgentMessage::AuthResult(AuthResult::Linked {
+                session_id,
+                user_id: None,
+                account: None,
+            })
+        };
+        assert!(matches!(
+            turn(&mut exchange, linked(other)),
+            Turn::End(Err(HandoverError::Link(LinkError::Protocol { .. })))
+        ));
+        assert!(matches!(
+            turn(&mut exchange, linked(ours)),
+            Turn::End(Ok(Linked { session_id, .. })) if session_id == ours
+        ));
+
+        exchange.asked_about = Some(bob.clone());
+        let kept = AgentMessage::AuthResult(AuthResult::KeptCurrent {
+            session_id: ours,
+            account: alice.clone(),
+            timed_out: true,
+        });
+        match turn(&mut exchange, kept) {
+            Turn::End(Err(HandoverError::KeptCurrent {
+                current,
+                new,
+                timed_out,
+            })) => {
+                assert_eq!(
+                    (*current, new.as_deref(), timed_out),
+                    (alice, Some(&bob), true)
+                );
+            }
+            _ => panic!("a kept account ends the handover naming both accounts"),
+        }
+        assert_eq!(
+            seen,
+            vec![ProgressStage::ExchangingCode],
+            "only this session's progress"
+        );
+    }
+
     #[test]
     fn the_account_is_named_by_its_profile_or_as_an_amazon_account_id() {
         let alice =
