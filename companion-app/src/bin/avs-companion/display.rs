@@ -137,20 +137,7 @@ impl Display {
             return;
         }
         match ev {
-            // No spinner over the Wi-Fi step: its prompts write to the terminal.
-            PairEvent::StepStarted { step } => match self.mode {
-                Mode::Fancy if *step != Step::Wifi => {
-                    let pb = ProgressBar::new_spinner();
-                    pb.set_style(
-                        ProgressStyle::with_template("{spinner:.cyan} {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                    );
-                    pb.set_message(format!("{}…", step.label()));
-                    pb.enable_steady_tick(Duration::from_millis(80));
-                    *self.spinner() = Some(pb);
-                }
-                _ => eprintln!("… {}", step.label()),
-            },
+            PairEvent::StepStarted { step } => self.step_started(*step),
             PairEvent::StepDone {
                 step,
                 millis,
@@ -166,16 +153,7 @@ impl Display {
                 url,
                 automatic,
                 browser_opened,
-            } => {
-                let text = if *browser_opened {
-                    format!("  Sign in with Amazon in the browser window that opened. If none did, open:\n    {url}\n{}", come_back_hint(*automatic))
-                } else {
-                    open_by_hand(url, *automatic)
-                };
-                self.url_shown
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                self.note(&text);
-            }
+            } => self.login_url(url, *automatic, *browser_opened),
             PairEvent::BrowserFailed {
                 message,
                 url,
@@ -192,10 +170,7 @@ impl Display {
                 "  {why}. Paste it again and press Enter ({tries_left} {} left).",
                 if *tries_left == 1 { "try" } else { "tries" }
             )),
-            PairEvent::Progress { stage } => match self.spinner().as_ref() {
-                Some(pb) => pb.set_message(format!("{}…", stage_text(*stage))),
-                None => eprintln!("  {}", stage_text(*stage)),
-            },
+            PairEvent::Progress { stage } => self.doing(stage_text(*stage)),
             PairEvent::Retrying { attempt, reason } => {
                 self.note(&format!(
                     "  retrying the exchange with the same sign-in ({attempt}): {reason}"
@@ -203,13 +178,46 @@ impl Display {
             }
             PairEvent::WifiNeeded { reason } => self.note(&format!("  {reason}")),
             PairEvent::WifiProgress { stage } => {
-                let text = companion_app::wifi::stage_words(*stage);
-                match self.spinner().as_ref() {
-                    Some(pb) => pb.set_message(format!("{text}…")),
-                    None => eprintln!("  {text}"),
-                }
+                self.doing(companion_app::wifi::stage_words(*stage));
             }
             PairEvent::WifiFailed { message } => self.note(&format!("  ✗ {message}")),
+        }
+    }
+
+    /// A spinner on a terminal; a line otherwise. No spinner over the Wi-Fi step: its prompts
+    /// write to the terminal.
+    fn step_started(&self, step: Step) {
+        match self.mode {
+            Mode::Fancy if step != Step::Wifi => {
+                let pb = ProgressBar::new_spinner();
+                pb.set_style(
+                    ProgressStyle::with_template("{spinner:.cyan} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                pb.set_message(format!("{}…", step.label()));
+                pb.enable_steady_tick(Duration::from_millis(80));
+                *self.spinner() = Some(pb);
+            }
+            _ => eprintln!("… {}", step.label()),
+        }
+    }
+
+    fn login_url(&self, url: &str, automatic: bool, browser_opened: bool) {
+        let text = if browser_opened {
+            format!("  Sign in with Amazon in the browser window that opened. If none did, open:\n    {url}\n{}", come_back_hint(automatic))
+        } else {
+            open_by_hand(url, automatic)
+        };
+        self.url_shown
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.note(&text);
+    }
+
+    /// What is happening within a step: the spinner's text, or an indented line.
+    fn doing(&self, text: &str) {
+        match self.spinner().as_ref() {
+            Some(pb) => pb.set_message(format!("{text}…")),
+            None => eprintln!("  {text}"),
         }
     }
 
