@@ -193,11 +193,26 @@ pub fn parse_answers(packet: &[u8], id: u16) -> Result<Vec<Answer>, WireError> {
         r.take(4)?;
     }
     let total = counts.iter().map(|&c| usize::from(c)).sum::<usize>();
-    let mut ptrs: Vec<String> = Vec::new();
-    let mut srvs: Vec<(String, u16, String)> = Vec::new();
-    let mut txts: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut a: Vec<(String, Ipv4Addr)> = Vec::new();
+    let mut records = Records::default();
     for _ in 0..total.min(MAX_RECORDS) {
+        records.read(&mut r, packet)?;
+    }
+    Ok(records.answers())
+}
+
+/// The records of a response that describe instances of the service, by owner name. A response
+/// may carry them in any order and section, so they are collected first and joined after.
+#[derive(Default)]
+struct Records {
+    ptrs: Vec<String>,
+    srvs: Vec<(String, u16, String)>,
+    txts: Vec<(String, Vec<u8>)>,
+    a: Vec<(String, Ipv4Addr)>,
+}
+
+impl Records {
+    /// Reads the record at `r` and keeps it if it is one of ours.
+    fn read(&mut self, r: &mut Reader<'_>, packet: &[u8]) -> Result<(), WireError> {
         let owner = r.name()?;
         let rtype = r.u16()?;
         let class = r.u16()? & 0x7FFF; // the top bit is mDNS's cache-flush flag
@@ -206,54 +221,67 @@ pub fn parse_answers(packet: &[u8], id: u16) -> Result<Vec<Answer>, WireError> {
         let start = r.at;
         let rdata = r.take(rdlen)?;
         if class != CLASS_IN {
-            continue;
+            return Ok(());
         }
         match rtype {
             TYPE_PTR if owner.eq_ignore_ascii_case(MDNS_SERVICE_TYPE) => {
                 let (target, _) = read_name(packet, start)?;
-                if !ptrs.iter().any(|p| p.eq_ignore_ascii_case(&target)) {
-                    ptrs.push(target);
+                if !self.ptrs.iter().any(|p| p.eq_ignore_ascii_case(&target)) {
+                    self.ptrs.push(target);
                 }
             }
             TYPE_SRV if rdlen >= 7 => {
                 let port = u16::from_be_bytes([rdata[4], rdata[5]]);
                 let (target, _) = read_name(packet, start + 6)?;
-                srvs.push((owner, port, target));
+                self.srvs.push((owner, port, target));
             }
-            TYPE_TXT => txts.push((owner, rdata.to_vec())),
-            TYPE_A if rdlen == 4 => {
-                a.push((owner, Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3])))
-            }
+            TYPE_TXT => self.txts.push((owner, rdata.to_vec())),
+            TYPE_A if rdlen == 4 => self
+                .a
+                .push((owner, Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3]))),
             _ => {}
         }
+        Ok(())
     }
-    let mut out = Vec::new();
-    for instance in ptrs {
-        let Some((_, port, target)) = srvs.iter().find(|s| s.0.eq_ignore_ascii_case(&instance))
-        else {
-            continue;
-        };
-        let Some((_, txt)) = txts.iter().find(|t| t.0.eq_ignore_ascii_case(&instance)) else {
-            continue;
-        };
-        let mut addrs: Vec<Ipv4Addr> = a
-            .iter()
-            .filter(|(o, _)| o.eq_ignore_ascii_case(target))
-            .map(|(_, ip)| *ip)
-            .collect();
-        addrs.sort();
-        addrs.dedup();
-        if addrs.is_empty() {
-            continue;
+
+    /// Every instance with a PTR, its SRV, its TXT and at least one address of the SRV target.
+    fn answers(self) -> Vec<Answer> {
+        let mut out = Vec::new();
+        for instance in self.ptrs {
+            let Some((_, port, target)) = self
+                .srvs
+                .iter()
+                .find(|s| s.0.eq_ignore_ascii_case(&instance))
+            else {
+                continue;
+            };
+            let Some((_, txt)) = self
+                .txts
+                .iter()
+                .find(|t| t.0.eq_ignore_ascii_case(&instance))
+            else {
+                continue;
+            };
+            let mut addrs: Vec<Ipv4Addr> = self
+                .a
+                .iter()
+                .filter(|(o, _)| o.eq_ignore_ascii_case(target))
+                .map(|(_, ip)| *ip)
+                .collect();
+            addrs.sort();
+            addrs.dedup();
+            if addrs.is_empty() {
+                continue;
+            }
+            out.push(Answer {
+                port: *port,
+                txt: txt.clone(),
+                addrs,
+                instance,
+            });
         }
-        out.push(Answer {
-            port: *port,
-            txt: txt.clone(),
-            addrs,
-            instance,
-        });
+        out
     }
-    Ok(out)
 }
 
 /// The instances the browse has reported: a one-shot answer for one of them is dropped (the
