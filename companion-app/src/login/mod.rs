@@ -429,6 +429,44 @@ mod tests {
     use shared_protocol::pkce::PkcePair;
     use std::net::SocketAddr;
 
+    /// One pasted line at a time, no listener: blank lines wait on silently, a paste of another
+    /// sign-in is told with the tries left until the last one ends the sign-in, LWA's own
+    /// error in a pasted address ends it at once, and this sign-in's code ends it well.
+    #[test]
+    fn each_pasted_line_waits_on_or_ends_the_sign_in() {
+        let state = fresh_state();
+        let mut told = Vec::new();
+        let mut notice = |n: LoginNotice| {
+            if let LoginNotice::PasteRejected { tries_left, .. } = n {
+                told.push(tries_left);
+            }
+        };
+        let mut pastes = Pastes::default();
+        assert!(pastes.judge("   ", &state, &mut notice).is_none());
+        let foreign = "http://127.0.0.1/cb?code=c&state=someone-else";
+        for _ in 1..MAX_PASTES {
+            assert!(pastes.judge(foreign, &state, &mut notice).is_none());
+        }
+        assert!(matches!(
+            pastes.judge(foreign, &state, &mut notice),
+            Some(Err(LoginError::BadPastes { tries, .. })) if tries == MAX_PASTES
+        ));
+        let denied = format!(
+            "http://127.0.0.1/cb?error=access_denied&state={}",
+            state.as_str()
+        );
+        assert!(matches!(
+            Pastes::default().judge(&denied, &state, &mut notice),
+            Some(Err(LoginError::Denied { .. }))
+        ));
+        let good = format!("http://127.0.0.1/cb?code=the-code&state={}", state.as_str());
+        match Pastes::default().judge(&good, &state, &mut notice) {
+            Some(Ok(code)) => assert_eq!(code.expose_secret(), "the-code"),
+            _ => panic!("this sign-in's address ends it with its code"),
+        }
+        assert_eq!(told, (1..MAX_PASTES).rev().collect::<Vec<_>>());
+    }
+
     fn info() -> DeviceInfo {
         let pair = PkcePair::generate();
         DeviceInfo {
