@@ -93,23 +93,7 @@ impl MdnsSource {
         if let Some(names) = &options.interfaces {
             check_interfaces(names)?;
         }
-        let daemon = ServiceDaemon::new().map_err(mdns_err)?;
-        // Re-scan interfaces every second instead of every 5 s: an address that was still
-        // tentative (IPv6 DAD) when the daemon started would otherwise keep the interface out
-        // of the browse for up to 5 s. The companion is short-lived; the extra wakeups are
-        // free.
-        daemon
-            .set_ip_check_interval(IP_CHECK_INTERVAL_SECS)
-            .map_err(mdns_err)?;
-        if let Some(names) = &options.interfaces {
-            // Last matching selection wins (mdns-notes §2): everything off, then ours on.
-            daemon.disable_interface(IfKind::All).map_err(mdns_err)?;
-            let kinds: Vec<IfKind> = names.iter().map(|n| IfKind::Name(n.clone())).collect();
-            daemon.enable_interface(kinds).map_err(mdns_err)?;
-        }
-        if !options.ipv6 {
-            daemon.disable_interface(IfKind::IPv6).map_err(mdns_err)?;
-        }
+        let daemon = start_daemon(&options)?;
         let rx = daemon.browse(MDNS_SERVICE_TYPE).map_err(mdns_err)?;
         let browsed = Resolved::default();
         let stop = Arc::new(AtomicBool::new(false));
@@ -124,37 +108,7 @@ impl MdnsSource {
         let (browse_sink, browse_seen) = (sink.clone(), browsed.clone());
         std::thread::Builder::new()
             .name("mdns-browse".into())
-            .spawn(move || {
-                // Ends when the daemon shuts down (the channel disconnects) or nobody listens.
-                while let Ok(event) = rx.recv() {
-                    let report = match event {
-                        ServiceEvent::ServiceResolved(r) => {
-                            let props = r.txt_properties.clone().into_property_map_str();
-                            sighting(
-                                &r.fullname,
-                                &props,
-                                usable_addrs(r.addresses.iter(), r.port),
-                            )
-                        }
-                        ServiceEvent::ServiceRemoved(_, fullname) => Some(SourceEvent::Lost {
-                            transport: TransportKind::Tcp,
-                            key: fullname,
-                        }),
-                        _ => None,
-                    };
-                    if let Some(report) = report {
-                        let key = match &report {
-                            SourceEvent::Seen(s) => s.source_key.clone(),
-                            SourceEvent::Lost { key, .. } => key.clone(),
-                        };
-                        let mut gone = false;
-                        browse_seen.browsed(&key, || gone = browse_sink.send(report).is_err());
-                        if gone {
-                            break;
-                        }
-                    }
-                }
-            })
+            .spawn(move || forward_browse(&rx, &browse_sink, &browse_seen))
             .map_err(|e| DiscoveryError::Mdns(format!("cannot start the browse thread: {e}")))?;
         Ok(Self {
             daemon,
@@ -164,6 +118,68 @@ impl MdnsSource {
             sink,
             interfaces,
         })
+    }
+}
+
+/// The mDNS daemon, on the interfaces and IP versions `options` allow.
+fn start_daemon(options: &MdnsOptions) -> Result<ServiceDaemon, DiscoveryError> {
+    let daemon = ServiceDaemon::new().map_err(mdns_err)?;
+    // Re-scan interfaces every second instead of every 5 s: an address that was still
+    // tentative (IPv6 DAD) when the daemon started would otherwise keep the interface out
+    // of the browse for up to 5 s. The companion is short-lived; the extra wakeups are
+    // free.
+    daemon
+        .set_ip_check_interval(IP_CHECK_INTERVAL_SECS)
+        .map_err(mdns_err)?;
+    if let Some(names) = &options.interfaces {
+        // Last matching selection wins (mdns-notes §2): everything off, then ours on.
+        daemon.disable_interface(IfKind::All).map_err(mdns_err)?;
+        let kinds: Vec<IfKind> = names.iter().map(|n| IfKind::Name(n.clone())).collect();
+        daemon.enable_interface(kinds).map_err(mdns_err)?;
+    }
+    if !options.ipv6 {
+        daemon.disable_interface(IfKind::IPv6).map_err(mdns_err)?;
+    }
+    Ok(daemon)
+}
+
+/// The browse thread: reports what the daemon resolves or loses to `sink`, through `seen` (so
+/// a one-shot answer for the same instance is dropped). Ends when the daemon shuts down (the
+/// channel disconnects) or nobody listens.
+fn forward_browse(rx: &mdns_sd::Receiver<ServiceEvent>, sink: &SourceSink, seen: &Resolved) {
+    while let Ok(event) = rx.recv() {
+        let Some(report) = browse_report(event) else {
+            continue;
+        };
+        let key = match &report {
+            SourceEvent::Seen(s) => s.source_key.clone(),
+            SourceEvent::Lost { key, .. } => key.clone(),
+        };
+        let mut gone = false;
+        seen.browsed(&key, || gone = sink.send(report).is_err());
+        if gone {
+            break;
+        }
+    }
+}
+
+/// What a browse event means for the list: a resolved instance is a sighting (if its TXT and
+/// addresses make one), a removed one is lost; the rest say nothing.
+fn browse_report(event: ServiceEvent) -> Option<SourceEvent> {
+    match event {
+        ServiceEvent::ServiceResolved(r) => {
+            let props = r.txt_properties.clone().into_property_map_str();
+            sighting(
+                &r.fullname,
+                &props,
+                usable_addrs(r.addresses.iter(), r.port),
+            )
+        }
+        ServiceEvent::ServiceRemoved(_, fullname) => Some(SourceEvent::Lost {
+            transport: TransportKind::Tcp,
+            key: fullname,
+        }),
+        _ => None,
     }
 }
 
