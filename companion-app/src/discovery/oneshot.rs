@@ -359,14 +359,7 @@ pub fn run(
         }
         if let Some(at) = SEND_AT.get(sent) {
             if now >= *at {
-                for ip in interfaces {
-                    let out = s2
-                        .set_multicast_if_v4(ip)
-                        .and_then(|()| socket.send_to(&query, MDNS_V4));
-                    if let Err(e) = out {
-                        tracing::debug!(interface = %ip, "one-shot mDNS query not sent: {e}");
-                    }
-                }
+                send_query(&socket, interfaces, &query);
                 sent += 1;
                 continue;
             }
@@ -378,28 +371,58 @@ pub fn run(
             .saturating_sub(now)
             .clamp(Duration::from_millis(1), Duration::from_millis(100));
         socket.set_read_timeout(Some(wait))?;
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                // Responders answer from the mDNS port (RFC 6762 §6.7).
-                if from.port() != MDNS_V4.port() {
-                    continue;
-                }
-                match parse_answers(buf.get(..n).unwrap_or_default(), id) {
-                    Ok(answers) => answers.into_iter().for_each(&mut on_answer),
-                    Err(e) => tracing::debug!(%from, "ignoring an mDNS answer: {e}"),
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(e),
-        }
+        receive(&socket, &mut buf, id, &mut on_answer)?;
     }
     Ok(())
+}
+
+/// Sends `query` out of each of `interfaces` (one that fails is skipped: the others may
+/// still reach the speaker).
+fn send_query(socket: &UdpSocket, interfaces: &[Ipv4Addr], query: &[u8]) {
+    let s2 = socket2::SockRef::from(socket);
+    for ip in interfaces {
+        let out = s2
+            .set_multicast_if_v4(ip)
+            .and_then(|()| socket.send_to(query, MDNS_V4));
+        if let Err(e) = out {
+            tracing::debug!(interface = %ip, "one-shot mDNS query not sent: {e}");
+        }
+    }
+}
+
+/// Waits (up to the socket's read timeout) for one packet and hands its complete answers to
+/// `on_answer`. A timeout is no error; a packet not from the mDNS port or not an answer to
+/// query `id` is skipped.
+fn receive(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    id: u16,
+    on_answer: &mut impl FnMut(Answer),
+) -> std::io::Result<()> {
+    match socket.recv_from(buf) {
+        Ok((n, from)) => {
+            // Responders answer from the mDNS port (RFC 6762 §6.7).
+            if from.port() != MDNS_V4.port() {
+                return Ok(());
+            }
+            match parse_answers(buf.get(..n).unwrap_or_default(), id) {
+                Ok(answers) => answers.into_iter().for_each(on_answer),
+                Err(e) => tracing::debug!(%from, "ignoring an mDNS answer: {e}"),
+            }
+            Ok(())
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The socket addresses of an answer, for an [`super::Endpoint::Tcp`].
