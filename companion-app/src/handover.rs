@@ -77,10 +77,20 @@ impl Linked {
 /// take their words from here.
 pub fn account_words(account: Option<&AccountProfile>, user_id: Option<&UserId>) -> Option<String> {
     match (account, user_id) {
-        (Some(a), _) if a.is_id_only() => Some(format!("Amazon account {}", a.user_id)),
-        (Some(a), _) => Some(a.to_string()),
+        (Some(a), _) => Some(account_label(a)),
         (None, Some(u)) => Some(format!("Amazon account {u}")),
         (None, None) => None,
+    }
+}
+
+/// An account the speaker read, for a sentence: "Alice Example (alice@example.com)", or
+/// "Amazon account amzn1.account.…" when its name and e-mail could not be read. What
+/// [`account_words`] says of it, and the app's account label.
+pub fn account_label(account: &AccountProfile) -> String {
+    if account.is_id_only() {
+        format!("Amazon account {}", account.user_id)
+    } else {
+        account.to_string()
     }
 }
 

@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex};
 
 use companion_app::account_switch::{AccountSwitchConfirm, SwitchQuestion};
+use companion_app::handover::account_label;
 use companion_app::wifi::BoxFuture;
 use shared_protocol::message::AccountProfile;
 use tokio::sync::oneshot;
@@ -35,13 +36,14 @@ impl SwitchSlot {
     }
 }
 
-/// What the window shows of an account: its parts and the line for a person.
+/// What the window shows of an account: its parts and the line for a person (the CLI's words,
+/// [`account_label`]).
 pub fn view(a: &AccountProfile) -> AccountView {
     AccountView {
         user_id: a.user_id.to_string(),
         name: a.name.clone(),
         email: a.email.clone(),
-        label: a.to_string(),
+        label: account_label(a),
     }
 }
 
@@ -103,6 +105,20 @@ mod tests {
         );
     }
 
+    /// The window names an account the way the CLI and the pair step do: with its name and
+    /// e-mail, or as "Amazon account amzn1.account.…" when only the id was readable (never the
+    /// bare id, which reads like an error code in a sentence).
+    #[test]
+    fn an_account_known_only_by_its_id_is_labelled_as_an_amazon_account() {
+        let id = "amzn1.account.AEXAMPLEBOB00000000000000000";
+        let v = view(&AccountProfile::id_only(id.into()));
+        assert_eq!(v.label, format!("Amazon account {id}"));
+        assert_eq!((v.user_id.as_str(), v.name, v.email), (id, None, None));
+        let alice =
+            AccountProfile::from_lwa(id.into(), Some("Alice Example"), Some("alice@example.com"));
+        assert_eq!(view(&alice).label, "Alice Example (alice@example.com)");
+    }
+
     #[tokio::test]
     async fn the_window_answer_reaches_the_waiting_question_once() {
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -132,7 +148,7 @@ mod tests {
         match &events.lock().unwrap()[0] {
             PairingEvent::ConfirmAccountSwitch { current, new, .. } => {
                 assert_eq!(current.label, "Alice Example (alice@example.com)");
-                assert_eq!(new.label, "b");
+                assert_eq!(new.label, "Amazon account b");
             }
             other => panic!("{other:?}"),
         }

@@ -330,8 +330,9 @@ pub struct WifiChoiceInput {
 }
 
 /// An Amazon account as the window shows it (the speaker read it from `/user/profile`).
-/// `label` is the line for a person: "Alice Example (alice@example.com)", or the id when the
-/// account's name could not be read.
+/// `label` is the line for a person, in the CLI's words (`companion_app::handover::account_label`):
+/// "Alice Example (alice@example.com)", or "Amazon account amzn1.account.…" when the account's
+/// name and e-mail could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountView {
@@ -341,7 +342,8 @@ pub struct AccountView {
     pub name: Option<String>,
     /// The customer's e-mail address, if readable.
     pub email: Option<String>,
-    /// "Alice Example (alice@example.com)"; the id without a name and e-mail.
+    /// "Alice Example (alice@example.com)"; "Amazon account amzn1.account.…" without a name and
+    /// e-mail.
     pub label: String,
 }
 

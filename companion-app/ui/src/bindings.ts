@@ -246,7 +246,8 @@ name: string | null,
  */
 email: string | null, 
 /**
- * "Alice Example (alice@example.com)"; the id without a name and e-mail.
+ * "Alice Example (alice@example.com)"; "Amazon account amzn1.account.…" without a name and
+ * e-mail.
  */
 label: string, };
 

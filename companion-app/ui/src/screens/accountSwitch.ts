@@ -9,15 +9,16 @@ import { heading } from "./parts";
 import { icons } from "../icons";
 import type { AccountView } from "../ipc";
 
-/** An account as a card: the caption, then "Alice Example (alice@example.com)" (the id when
- * the speaker could not read the name). */
+/** An account as a card: the caption, then "Alice Example (alice@example.com)" (the bare id
+ * when the speaker could not read the name: the caption already says "Amazon account", which
+ * `label` starts with then). */
 export function accountCard(id: string, caption: string, a: AccountView): HTMLElement {
   const idOnly = !a.name && !a.email;
   return h(
     "div",
     { class: "account", id },
     svg(icons.account, "icon"),
-    h("div", null, h("span", { class: "muted" }, caption), h("span", { class: idOnly ? "mono account-id" : "account-name" }, a.label)),
+    h("div", null, h("span", { class: "muted" }, caption), h("span", { class: idOnly ? "mono account-id" : "account-name" }, idOnly ? a.userId : a.label)),
   );
 }
 
@@ -69,7 +70,7 @@ export function keptResult(app: App, account: AccountView, notLinked: AccountVie
     "div",
     { class: "screen result result-ok", id: "result", "data-kind": "kept" },
     h("div", { class: "result-icon ok" }, svg(icons.checkCircle, "icon icon-xl")),
-    heading(`${speaker} is still linked to ${account.name ?? account.email ?? account.userId}`),
+    heading(`${speaker} is still linked to ${account.name ?? account.email ?? account.label}`),
     h(
       "p",
       { class: "lead", id: "kept-message" },

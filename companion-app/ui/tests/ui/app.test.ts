@@ -466,6 +466,24 @@ describe("Replace the account?", () => {
     expect(pageErrors(page)).toEqual([]);
     await context.close();
   });
+
+  test("an account known only by its id is named as an Amazon account, in the sentences and the card", async () => {
+    const { page, context } = await openApp(h(), { scenario: { speakers: listOf(livingRoom) } });
+    await toQuestion(page);
+    const unnamed = { userId: alice.userId, name: null, email: null, label: `Amazon account ${alice.userId}` };
+    await page.locator("#keep-account").click();
+    await expect.poll(() => answers(page)).toEqual([{ replace: false }]);
+    await emitPairing(page, { type: "keptAccount", pairingId: 1, account: unnamed, notLinked: bob });
+    await expect.poll(() => screen(page)).toBe("result");
+    expect(await page.locator("h1").innerText()).toBe(`Living room speaker is still linked to Amazon account ${alice.userId}`);
+    expect(await page.locator("#kept-message").innerText()).toBe(
+      `Nothing changed: it stays linked to Amazon account ${alice.userId}. Bob Example (bob@example.com) was not linked.`,
+    );
+    // The card's caption already says "Amazon account": the line under it is the bare id.
+    expect(await page.locator("#account .account-id").innerText()).toBe(alice.userId);
+    expect(pageErrors(page)).toEqual([]);
+    await context.close();
+  });
 });
 
 describe("Settings", () => {
