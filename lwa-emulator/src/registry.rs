@@ -197,8 +197,7 @@ struct ConfigFile {
 impl Registry {
     /// Parses a config file's text into a registry and settings (see the README for the format).
     pub fn from_toml_str(text: &str) -> Result<(Registry, Settings), RegistryError> {
-        let file: ConfigFile =
-            toml::from_str(text).map_err(|e| RegistryError::Parse(e.to_string()))?;
+        let file: ConfigFile = toml::from_str(text).map_err(RegistryError::Parse)?;
         let mut registry = if file.replace_defaults {
             Registry {
                 users: vec![],
@@ -217,8 +216,10 @@ impl Registry {
 
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<(Registry, Settings), RegistryError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RegistryError::Read(path.display().to_string(), e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| RegistryError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_toml_str(&text)
     }
 
@@ -312,14 +313,20 @@ impl Registry {
 }
 
 /// A bad registry or config file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The file could not be read.
-    #[error("cannot read config file {0}: {1}")]
-    Read(String, String),
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file named by `--config`.
+        path: std::path::PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
     /// Not valid TOML, or unknown keys.
     #[error("config file is not valid: {0}")]
-    Parse(String),
+    Parse(#[source] toml::de::Error),
     /// Valid TOML, inconsistent content.
     #[error("config file is inconsistent: {0}")]
     Invalid(String),

@@ -34,19 +34,25 @@ impl std::fmt::Debug for TlsMaterial {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A SAN that is neither an IP address nor a DNS name.
-    #[error("bad TLS subject alternative name {0:?}: {1}")]
-    BadSan(String, String),
+    #[error("bad TLS subject alternative name {sans:?}: {source}")]
+    BadSan {
+        /// All the leaf's SANs, comma-separated (rcgen does not say which one it refused).
+        sans: String,
+        /// rcgen's reason.
+        #[source]
+        source: rcgen::Error,
+    },
     /// Certificate generation failed.
     #[error("generating the TLS certificate failed: {0}")]
-    Generate(String),
+    Generate(#[source] rcgen::Error),
     /// rustls refused the configuration.
     #[error("TLS configuration failed: {0}")]
-    Rustls(String),
+    Rustls(#[source] rustls::Error),
 }
 
 /// Generates the CA and a leaf for `extra_sans` plus [`DEFAULT_SANS`].
 pub(crate) fn generate(extra_sans: &[String]) -> Result<TlsMaterial, TlsError> {
-    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let gen = TlsError::Generate;
 
     let mut sans: Vec<String> = DEFAULT_SANS.iter().map(|s| (*s).to_owned()).collect();
     for san in extra_sans {
@@ -70,8 +76,11 @@ pub(crate) fn generate(extra_sans: &[String]) -> Result<TlsMaterial, TlsError> {
     let ca_cert = ca_params.self_signed(&ca_key).map_err(gen)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let mut leaf_params = CertificateParams::new(sans.clone())
-        .map_err(|e| TlsError::BadSan(sans.join(","), e.to_string()))?;
+    let mut leaf_params =
+        CertificateParams::new(sans.clone()).map_err(|source| TlsError::BadSan {
+            sans: sans.join(","),
+            source,
+        })?;
     leaf_params
         .distinguished_name
         .push(DnType::CommonName, "lwa-emulator");
@@ -86,10 +95,10 @@ pub(crate) fn generate(extra_sans: &[String]) -> Result<TlsMaterial, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .map_err(TlsError::Rustls)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        .map_err(TlsError::Rustls)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
     Ok(TlsMaterial {

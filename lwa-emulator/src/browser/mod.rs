@@ -55,19 +55,29 @@ pub struct Landing {
 /// Why the scripted user could not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowseError {
-    /// Not a URL.
-    #[error("not a valid URL: {0}")]
-    BadUrl(String),
-    /// HTTP client set-up failed (bad CA PEM…).
+    /// The URL the script was given does not parse.
+    #[error("the {what} is not a valid URL: {source}")]
+    BadUrl {
+        /// Which URL: "authorize URL" or "verification URI".
+        what: &'static str,
+        /// Why it does not parse.
+        #[source]
+        source: url::ParseError,
+    },
+    /// The extra root CA is not a PEM certificate.
+    #[error("cannot set up the HTTP client: the CA certificate is not valid PEM: {0}")]
+    BadCa(#[source] reqwest::Error),
+    /// HTTP client set-up failed.
     #[error("cannot set up the HTTP client: {0}")]
-    Client(String),
+    Client(#[source] reqwest::Error),
     /// A request failed (connection refused, timeout, TLS…).
-    #[error("request to {url} failed: {message}")]
+    #[error("request to {url} failed: {source}")]
     Request {
         /// Without query (it may hold a code).
         url: String,
-        /// What went wrong.
-        message: String,
+        /// What went wrong, its URL removed (the query may hold a code).
+        #[source]
+        source: reqwest::Error,
     },
     /// The emulator showed an error page (unknown client, bad redirect URI, expired sign-in).
     #[error("the sign-in page answered {status}: {message}")]
@@ -122,6 +132,15 @@ fn without_query(url: &Url) -> String {
     u.to_string()
 }
 
+/// A failed request to `url`: its query left out of the error, and out of reqwest's (its
+/// `Display` would print the whole URL, code and all).
+fn request_failed(url: &Url, e: reqwest::Error) -> BrowseError {
+    BrowseError::Request {
+        url: without_query(url),
+        source: e.without_url(),
+    }
+}
+
 impl ScriptedUser {
     /// A user that trusts the usual web roots.
     pub fn new(email: impl Into<String>, password: impl Into<String>) -> Result<Self, BrowseError> {
@@ -143,13 +162,10 @@ impl ScriptedUser {
             .timeout(REQUEST_TIMEOUT)
             .user_agent("lwa-emulator scripted user");
         if let Some(pem) = ca_pem {
-            let cert =
-                Certificate::from_pem(pem).map_err(|e| BrowseError::Client(e.to_string()))?;
+            let cert = Certificate::from_pem(pem).map_err(BrowseError::BadCa)?;
             builder = builder.add_root_certificate(cert);
         }
-        let http = builder
-            .build()
-            .map_err(|e| BrowseError::Client(e.to_string()))?;
+        let http = builder.build().map_err(BrowseError::Client)?;
         Ok(Self {
             email,
             password,
@@ -166,7 +182,10 @@ impl ScriptedUser {
         authorize_url: &str,
         consent: Consent,
     ) -> Result<Url, BrowseError> {
-        let start = Url::parse(authorize_url).map_err(|e| BrowseError::BadUrl(e.to_string()))?;
+        let start = Url::parse(authorize_url).map_err(|source| BrowseError::BadUrl {
+            what: "authorize URL",
+            source,
+        })?;
         // The sign-in's origin: known once a request reaches `/ap/oa` (the URL given may be a
         // companion's one-time start URL that redirects there). A redirect leaving it is the
         // final one, to the client's redirect URI.
@@ -207,15 +226,12 @@ impl ScriptedUser {
         consent: Consent,
     ) -> Result<Landing, BrowseError> {
         let redirect = self.authorize(authorize_url, consent).await?;
-        let response =
-            self.http
-                .get(redirect.clone())
-                .send()
-                .await
-                .map_err(|e| BrowseError::Request {
-                    url: without_query(&redirect),
-                    message: e.to_string(),
-                })?;
+        let response = self
+            .http
+            .get(redirect.clone())
+            .send()
+            .await
+            .map_err(|e| request_failed(&redirect, e))?;
         Ok(Landing {
             redirect,
             status: response.status().as_u16(),
@@ -230,7 +246,10 @@ impl ScriptedUser {
         user_code: &str,
         consent: Consent,
     ) -> Result<(), BrowseError> {
-        let start = Url::parse(verification_uri).map_err(|e| BrowseError::BadUrl(e.to_string()))?;
+        let start = Url::parse(verification_uri).map_err(|source| BrowseError::BadUrl {
+            what: "verification URI",
+            source,
+        })?;
         let mut next = Request::get(start);
         let mut signed_in_once = false;
         let mut code_entered = false;
@@ -317,10 +336,7 @@ impl ScriptedUser {
         if let Some(fields) = &request.form {
             builder = builder.form(fields);
         }
-        let fail = |e: reqwest::Error| BrowseError::Request {
-            url: without_query(&url),
-            message: e.to_string(),
-        };
+        let fail = |e: reqwest::Error| request_failed(&url, e);
         let mut response = builder.send().await.map_err(fail)?;
         for value in response.headers().get_all(SET_COOKIE) {
             if let Some((name, value)) = value

@@ -8,6 +8,7 @@ mod authorize_rules;
 mod cbl;
 mod codepair_rules;
 mod common;
+mod errors;
 mod faults;
 mod https;
 mod observe;
