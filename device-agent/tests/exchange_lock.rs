@@ -5,7 +5,8 @@
 //! link (nobody else linked, the window is open) before redeeming or storing anything. A
 //! companion that stops reading while the agent, holding the lock, sends it progress (driven in
 //! process over a pipe whose agent end stalls, [`common::stall`]) holds the lock for seconds at
-//! most, not the default `idle_timeout` (600 s), and its handover stores nothing.
+//! most, not the default `idle_timeout` (600 s), and its handover stores nothing; the agent
+//! then sends it nothing more (the sealed stream is out of step) and closes the connection.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -28,7 +29,7 @@ use shared_protocol::message::{
     ProvideAuthorization, Role,
 };
 use shared_protocol::secret::AuthorizationCode;
-use shared_protocol::session::{ClientHandshake, CompanionSession};
+use shared_protocol::session::{ClientHandshake, CompanionSession, SessionError};
 use shared_protocol::setup_code::SetupCode;
 use tokio::net::TcpStream;
 
@@ -40,6 +41,10 @@ const SWITCH_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long the owner's whole handover may take, sign-in at the emulator included.
 const OWNER_DEADLINE: Duration = Duration::from_secs(15);
+
+/// How soon after a locked send gave up the agent must have closed the connection: it closes at
+/// once, so this is only room for a loaded machine.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// A sealed session over TCP; `asks` announces `confirm_account_switch` (protocol 1.2).
 async fn companion(stack: &Stack, asks: bool) -> Session {
@@ -274,7 +279,8 @@ async fn whoever_waited_for_the_lock_checks_the_window_before_redeeming() {
 /// the agent, holding the exchange lock, sends it the progress `stage` (its transport accepts
 /// nothing more), with the default `idle_timeout`. The owner links within [`OWNER_DEADLINE`]
 /// all the same; the stalled handover stores nothing and, once its progress could not go out,
-/// asks LWA nothing more.
+/// asks LWA nothing more, sends nothing more (no `AuthResult` after a frame cut short) and
+/// closes the connection within [`LOCKED_SEND_TIMEOUT`] + [`CLOSE_GRACE`] of the stall.
 async fn the_owner_links_while_a_companion_stops_reading_at(stage: ProgressStage) {
     let stack = Stack::start(Emulator::builder(), |_| {}).await;
     let defaults = AgentConfig::for_local(stack.dir.path(), stack.emu.base_url(), CODE).unwrap();
@@ -300,6 +306,7 @@ async fn the_owner_links_while_a_companion_stops_reading_at(stage: ProgressStage
     stalling.stall.after(sent_before);
     provide(&mut s, &info, code).await;
     stalling.stall.hung(1, Duration::from_secs(15)).await;
+    let closed_by = tokio::time::Instant::now() + LOCKED_SEND_TIMEOUT + CLOSE_GRACE;
     let owner = async {
         let mut s = companion(&stack, false).await;
         sign_in(&stack, &mut s, ALICE_EMAIL, ALICE_PASSWORD).await;
@@ -328,6 +335,19 @@ async fn the_owner_links_while_a_companion_stops_reading_at(stage: ProgressStage
         asked, profiles,
         "profile requests (the owner's is the last)"
     );
+    assert!(
+        stalling.stall.dropped_by(closed_by).await,
+        "the agent still holds the stalled connection {:?} after its send hung",
+        LOCKED_SEND_TIMEOUT + CLOSE_GRACE
+    );
+    assert_eq!(stalling.stall.hangs(), 1, "the agent tried no other send");
+    // The companion reads what went out before the stall, then the end of the stream.
+    for _ in 0..sent_before {
+        let msg = recv_on(&mut s).await;
+        assert!(matches!(msg, AgentMessage::Progress(_)), "{msg:?}");
+    }
+    let end = tokio::time::timeout(Duration::from_secs(5), s.recv()).await;
+    assert!(matches!(end, Ok(Err(SessionError::Closed))), "{end:?}");
     drop((stalling, s));
     stack.close(owner).await;
 }

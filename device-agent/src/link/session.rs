@@ -28,6 +28,13 @@
 //! [`LOCKED_SEND_TIMEOUT`], not `idle_timeout`: a companion that stops reading then cannot hold
 //! the lock for long either, and its handover ends as a broken link, nothing stored.
 //!
+//! A send that fails or times out ends the connection at once: each sealed frame advances the
+//! nonce counter before it is written, so after a send that did not complete, half a frame may
+//! sit on the transport or the counter has moved past what the companion expects; anything sent
+//! after it would reach the companion as garbage. The session is marked broken, nothing more
+//! is sent (not even the handover's `AuthResult`), and the transport is dropped, so the
+//! companion sees the link close and the connection frees its slot.
+//!
 //! The network step (protocol 1.1): `DeviceInfo` carries the network status and the result of
 //! the connectivity check; `ScanWifi` and `ConnectWifi` (window open only) go to
 //! [`crate::network::Network`], and a join streams `WifiProgress` and ends in one `WifiResult`.
@@ -149,6 +156,7 @@ pub async fn serve_connection<T: FrameTransport>(
         pkce: None,
         links_at_info: None,
         confirms_switch,
+        broken: false,
     };
     s.run().await;
     tracing::info!(%peer, "link session ended");
@@ -256,6 +264,9 @@ struct LinkSession<'a, T: FrameTransport> {
     links_at_info: Option<u64>,
     /// The companion answers `ConfirmAccountSwitch` (it said so in its Hello).
     confirms_switch: bool,
+    /// A send failed or timed out: the sealed stream is out of step (see the module docs), so
+    /// nothing more is sent and the connection ends.
+    broken: bool,
 }
 
 impl<T: FrameTransport> LinkSession<'_, T> {
@@ -263,16 +274,22 @@ impl<T: FrameTransport> LinkSession<'_, T> {
         self.send_within(self.limits.idle_timeout, msg).await
     }
 
-    /// Sends `msg` if it goes out `within`; `false`: it failed or timed out (logged).
+    /// Sends `msg` if it goes out `within`; `false`: it failed or timed out (logged), or an
+    /// earlier send did. Either way the session is broken from then on: the caller ends it.
     async fn send_within(&mut self, within: Duration, msg: &AgentMessage) -> bool {
+        if self.broken {
+            return false;
+        }
         match timeout(within, self.session.send(msg)).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
-                tracing::info!(error = %e, "link send failed");
+                self.broken = true;
+                tracing::info!(error = %e, message = %msg.type_name(), "link send failed; closing the connection");
                 false
             }
             Err(_) => {
-                tracing::info!("link send timed out");
+                self.broken = true;
+                tracing::info!(message = %msg.type_name(), within_secs = within.as_secs(), "link send timed out; closing the connection");
                 false
             }
         }
@@ -317,7 +334,7 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                     .await
                 }
             };
-            if !ok {
+            if !ok || self.broken {
                 return;
             }
         }
@@ -473,6 +490,11 @@ impl<T: FrameTransport> LinkSession<'_, T> {
     async fn provide(&mut self, pa: ProvideAuthorization) -> bool {
         let session_id = pa.session_id;
         let outcome = self.exchange(pa).await;
+        if self.broken {
+            // Its result cannot reach the companion (see `send_within`); nothing was stored.
+            tracing::info!(%session_id, "authorization handover ended: the link broke; closing without a result");
+            return false;
+        }
         let linked = matches!(outcome, AuthResult::Linked { .. });
         if let AuthResult::KeptCurrent { timed_out, .. } = &outcome {
             tracing::info!(
@@ -765,7 +787,8 @@ fn failed(
     }
 }
 
-/// The link broke during the handover (a progress message could not be sent).
+/// The link broke during the handover (a progress message could not be sent). Never sent:
+/// the session is broken then, and [`LinkSession::provide`] closes it without a result.
 fn link_broke(session_id: SessionId) -> AuthResult {
     failed(
         session_id,

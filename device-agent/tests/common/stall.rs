@@ -2,7 +2,8 @@
 //! told to stop sending: after a given number of further sends, every send of the agent hangs
 //! forever, as when a companion stops reading and its transport accepts nothing more (a full
 //! TCP window, BLE indications never confirmed). For tests of what the agent holds while a send
-//! to such a companion waits.
+//! to such a companion waits, and of whether the agent then lets the connection go (the
+//! wrapper tells when it is dropped).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +33,8 @@ pub struct Stall {
     left: Arc<Mutex<Option<usize>>>,
     /// Sends that hang.
     hung: Arc<watch::Sender<usize>>,
+    /// The agent dropped its end (the wrapper and the transport in it).
+    dropped: Arc<watch::Sender<bool>>,
 }
 
 impl Stall {
@@ -39,6 +42,7 @@ impl Stall {
         Self {
             left: Arc::new(Mutex::new(None)),
             hung: Arc::new(watch::channel(0).0),
+            dropped: Arc::new(watch::channel(false).0),
         }
     }
 
@@ -56,6 +60,19 @@ impl Stall {
             .unwrap();
     }
 
+    /// How many sends hang (so far).
+    pub fn hangs(&self) -> usize {
+        *self.hung.borrow()
+    }
+
+    /// Waits until the agent drops its end of the connection, at most until `deadline`;
+    /// `false`: it still holds it then.
+    pub async fn dropped_by(&self, deadline: tokio::time::Instant) -> bool {
+        let mut rx = self.dropped.subscribe();
+        let dropped = tokio::time::timeout_at(deadline, rx.wait_for(|dropped| *dropped)).await;
+        matches!(dropped, Ok(Ok(_)))
+    }
+
     /// Whether the next send goes through (and counts it).
     fn passes(&self) -> bool {
         let mut left = self.left.lock().unwrap();
@@ -67,6 +84,12 @@ impl Stall {
                 true
             }
         }
+    }
+}
+
+impl<T> Drop for StallingTransport<T> {
+    fn drop(&mut self) {
+        self.stall.dropped.send_replace(true);
     }
 }
 
