@@ -20,7 +20,7 @@ use lwa_emulator::{
 enum CliError {
     /// The async runtime could not be built.
     #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
+    Runtime(#[source] std::io::Error),
     /// The `--config` file.
     #[error(transparent)]
     Config(#[from] RegistryError),

@@ -363,7 +363,7 @@ pub enum StartError {
     CaOut(PathBuf, #[source] std::io::Error),
     /// Bad settings.
     #[error("invalid settings: {0}")]
-    Settings(SettingsError),
+    Settings(#[source] SettingsError),
 }
 
 /// Settings an emulator cannot run with.

@@ -130,9 +130,30 @@ impl SoakReport {
 /// Why a soak failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SoakError {
-    /// Setting up (emulator, store, agent).
-    #[error("setup: {0}")]
-    Setup(String),
+    /// The in-process emulator did not start.
+    #[error("setup: starting the emulator: {0}")]
+    Emulator(#[source] lwa_emulator::StartError),
+    /// A scratch directory (the soak's temp dir, the agent's log dir) could not be made.
+    #[error("setup: cannot create {}: {source}", path.display())]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The emulator would not mint the agent's tokens.
+    #[error("setup: minting the agent's tokens: {0}")]
+    Mint(#[source] lwa_emulator::ControlError),
+    /// The emulator minted tokens without a refresh token (its settings must issue one).
+    #[error("setup: the emulator minted no refresh token")]
+    NoRefreshToken,
+    /// The agent's token store could not be opened or written.
+    #[error("setup: the agent's token store: {0}")]
+    Store(#[source] device_agent::store::StoreError),
+    /// The agent process did not start or report ready.
+    #[error("setup: starting the agent: {0}")]
+    Agent(#[source] crate::stack::StackError),
     /// The agent's local API failed.
     #[error("cycle {cycle}: local API: {source}")]
     Api {
@@ -150,10 +171,6 @@ pub enum SoakError {
         /// What went wrong.
         problem: String,
     },
-}
-
-fn setup(e: impl std::fmt::Display) -> SoakError {
-    SoakError::Setup(e.to_string())
 }
 
 /// One request line to the agent's local API and its answer line (the documented wire format).
@@ -213,11 +230,14 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
         .access_token_lifetime(TOKEN_LIFETIME.as_secs())
         .start()
         .await
-        .map_err(setup)?;
+        .map_err(SoakError::Emulator)?;
     let dir = tempfile::Builder::new()
         .prefix("avs-soak-")
         .tempdir()
-        .map_err(setup)?;
+        .map_err(|source| SoakError::Dir {
+            path: std::env::temp_dir(),
+            source,
+        })?;
     let agent = start_linked_agent(agent_bin, &emu, dir.path())?;
     let pid = agent.process.pid();
     let socket = agent.socket.clone();
@@ -273,19 +293,17 @@ fn start_linked_agent(
     let state: PathBuf = dir.join("state");
     let granted = emu
         .mint_tokens(ALICE_EMAIL, DEFAULT_DEVICE_CLIENT_ID)
-        .map_err(setup)?;
-    let refresh_token = granted
-        .refresh_token
-        .ok_or_else(|| setup("the emulator minted no refresh token"))?;
+        .map_err(SoakError::Mint)?;
+    let refresh_token = granted.refresh_token.ok_or(SoakError::NoRefreshToken)?;
     device_agent::store::TokenStore::open(&state)
-        .map_err(setup)?
+        .map_err(SoakError::Store)?
         .save(&device_agent::store::StoredTokens {
             refresh_token,
             client_id: ClientId::new(DEFAULT_DEVICE_CLIENT_ID),
             account: None,
             verified: true,
         })
-        .map_err(setup)?;
+        .map_err(SoakError::Store)?;
     let mut agent_opts = AgentOptions::new(state.clone(), emu.base_url());
     agent_opts.link_bind = Some("127.0.0.1:0".into());
     agent_opts.extra_toml = vec![
@@ -293,14 +311,17 @@ fn start_linked_agent(
         format!("request_timeout_secs = {REQUEST_TIMEOUT_SECS}"),
     ];
     let logs = dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(setup)?;
+    std::fs::create_dir_all(&logs).map_err(|source| SoakError::Dir {
+        path: logs.clone(),
+        source,
+    })?;
     stack::start_agent(
         Place::Root { log_dir: &logs },
         agent_bin,
         &agent_opts,
         "agent",
     )
-    .map_err(setup)
+    .map_err(SoakError::Agent)
 }
 
 /// This cycle's faults (counted in `report`), consumed by the agent's next token requests in
@@ -463,4 +484,31 @@ pub fn render(report: &SoakReport, opts: &SoakOptions) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_agent_that_cannot_start_is_a_setup_error_with_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-agent");
+        let err = run(&missing, &SoakOptions::standard(1, 1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, SoakError::Agent(crate::stack::StackError::Io(_))),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().starts_with("setup: starting the agent: "),
+            "{err}"
+        );
+        assert!(err.source().is_some(), "the stack error is kept");
+    }
 }
