@@ -48,4 +48,5 @@ pub use control::{ControlError, RevokeSummary};
 pub use fault::{Endpoint, Fault};
 pub use record::RecordedRequest;
 pub use registry::{Client, ClientKind, Product, Registry, RegistryError, User};
+pub use return_url::PatternError;
 pub use server::{Emulator, RunningEmulator, SettingsError, StartError};

@@ -11,7 +11,7 @@ use shared_protocol::ids::{ClientId, ProductId, UserId};
 use shared_protocol::secret::ClientSecret;
 
 use crate::config::Settings;
-use crate::return_url::ReturnUrlPattern;
+use crate::return_url::{PatternError, ReturnUrlPattern};
 
 /// The built-in device client ("Other devices and platforms"): no secret, loopback return URLs.
 pub const DEFAULT_DEVICE_CLIENT_ID: &str = "amzn1.application-oa2-client.avspairdemo";
@@ -250,11 +250,10 @@ impl Registry {
                 )));
             }
             for pattern in &client.allowed_return_urls {
-                ReturnUrlPattern::parse(pattern).map_err(|e| {
-                    RegistryError::Invalid(format!(
-                        "client {}: return URL {pattern:?}: {e}",
-                        client.client_id
-                    ))
+                ReturnUrlPattern::parse(pattern).map_err(|source| RegistryError::BadReturnUrl {
+                    client: client.client_id.clone(),
+                    pattern: pattern.clone(),
+                    source,
                 })?;
             }
         }
@@ -330,6 +329,17 @@ pub enum RegistryError {
     /// Valid TOML, inconsistent content.
     #[error("config file is inconsistent: {0}")]
     Invalid(String),
+    /// An `allowed_return_urls` entry that is not a pattern.
+    #[error("config file is inconsistent: client {client}: return URL {pattern:?}: {source}")]
+    BadReturnUrl {
+        /// The client's id.
+        client: ClientId,
+        /// The entry as written.
+        pattern: String,
+        /// What is wrong with it.
+        #[source]
+        source: PatternError,
+    },
 }
 
 #[cfg(test)]

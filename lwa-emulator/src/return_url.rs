@@ -9,15 +9,20 @@ use url::Url;
 
 /// Why an `allowed_return_urls` entry is not a pattern.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum PatternError {
+pub enum PatternError {
+    /// No `scheme://`.
     #[error("missing scheme")]
     MissingScheme,
+    /// A scheme other than http or https (the scheme given).
     #[error("scheme {0:?} is not http or https")]
     Scheme(String),
+    /// `[` without `]`.
     #[error("unterminated IPv6 host")]
     UnterminatedIpv6,
+    /// Neither a number nor `*` (the port given).
     #[error("bad port {0:?}")]
     BadPort(String),
+    /// Nothing between `://` and the port or path.
     #[error("empty host")]
     EmptyHost,
 }

@@ -5,7 +5,7 @@ use std::error::Error as _;
 
 use lwa_emulator::tls::TlsError;
 use lwa_emulator::{
-    BrowseError, Consent, Emulator, Registry, RegistryError, ScriptedUser, StartError,
+    BrowseError, Consent, Emulator, PatternError, Registry, RegistryError, ScriptedUser, StartError,
 };
 
 /// Every message in `err`'s source chain, outermost first.
@@ -103,6 +103,36 @@ fn config_file_errors_name_the_file_and_keep_the_cause() {
     assert!(
         err.to_string().starts_with("config file is not valid: "),
         "{err}"
+    );
+}
+
+#[test]
+fn a_bad_return_url_pattern_names_client_and_entry_and_keeps_the_reason() {
+    let err = Registry::from_toml_str(
+        r#"
+        [[clients]]
+        client_id = "amzn1.application-oa2-client.BAD"
+        kind = "device"
+        allowed_return_urls = ["ftp://127.0.0.1:*/cb"]
+        name = "Bad"
+        "#,
+    )
+    .unwrap_err();
+    let RegistryError::BadReturnUrl {
+        client,
+        pattern,
+        source,
+    } = &err
+    else {
+        panic!("expected a bad return URL, got {err:?}");
+    };
+    assert_eq!(client.as_str(), "amzn1.application-oa2-client.BAD");
+    assert_eq!(pattern, "ftp://127.0.0.1:*/cb");
+    assert_eq!(source, &PatternError::Scheme("ftp".into()));
+    assert_eq!(
+        err.to_string(),
+        "config file is inconsistent: client amzn1.application-oa2-client.BAD: \
+         return URL \"ftp://127.0.0.1:*/cb\": scheme \"ftp\" is not http or https"
     );
 }
 
