@@ -163,6 +163,17 @@ pub enum SoakError {
         #[source]
         source: std::io::Error,
     },
+    /// The agent's footprint could not be read from `/proc` (has it exited?).
+    #[error("cycle {cycle}: reading /proc/{pid}: {source}")]
+    Footprint {
+        /// The cycle whose sample failed.
+        cycle: u64,
+        /// The agent's process id.
+        pid: u32,
+        /// The `/proc` read error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A cycle broke one of the soak's rules.
     #[error("cycle {cycle}: {problem}")]
     Cycle {
@@ -261,12 +272,13 @@ pub async fn run(agent_bin: &Path, opts: &SoakOptions) -> Result<SoakReport, Soa
         report.cycle_ms.push(start.elapsed().as_secs_f64() * 1e3);
         report.cycles = cycle;
         if opts.sample_at.contains(&cycle) {
-            report
-                .samples
-                .push(footprint(pid, cycle).map_err(|e| SoakError::Cycle {
+            report.samples.push(
+                footprint(pid, cycle).map_err(|source| SoakError::Footprint {
                     cycle,
-                    problem: format!("reading /proc/{pid}: {e}"),
-                })?);
+                    pid,
+                    source,
+                })?,
+            );
         }
     }
     let status = api(&socket, serde_json::json!({"op": "status"}))
