@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::stall::{recv_on, serve_in_process};
+use common::stall::{recv_on, serve_in_process, Stall};
 use common::*;
 use device_agent::config::AgentConfig;
 use device_agent::link::session::LOCKED_SEND_TIMEOUT;
@@ -325,31 +325,46 @@ async fn the_owner_links_while_a_companion_stops_reading_at(stage: ProgressStage
         1,
         "the stalled handover stored nothing"
     );
-    let asked = stack
+    assert_eq!(
+        requests_at(&stack, Endpoint::Profile),
+        profiles,
+        "profile requests (the owner's is the last)"
+    );
+    let_go(&stalling.stall, &mut s, closed_by, sent_before).await;
+    drop((stalling, s));
+    stack.close(owner).await;
+}
+
+/// How many requests the emulator got at `endpoint`.
+fn requests_at(stack: &Stack, endpoint: Endpoint) -> usize {
+    stack
         .emu
         .requests()
         .iter()
-        .filter(|r| r.endpoint == Some(Endpoint::Profile))
-        .count();
-    assert_eq!(
-        asked, profiles,
-        "profile requests (the owner's is the last)"
-    );
+        .filter(|r| r.endpoint == Some(endpoint))
+        .count()
+}
+
+/// The agent let the connection whose send hung go by `closed_by`, having tried no other send:
+/// its companion `s` reads the `progress` messages sent before the stall, then the end of the
+/// stream.
+async fn let_go<T: FrameTransport>(
+    stall: &Stall,
+    s: &mut CompanionSession<T>,
+    closed_by: tokio::time::Instant,
+    progress: usize,
+) {
     assert!(
-        stalling.stall.dropped_by(closed_by).await,
-        "the agent still holds the stalled connection {:?} after its send hung",
-        LOCKED_SEND_TIMEOUT + CLOSE_GRACE
+        stall.dropped_by(closed_by).await,
+        "the agent still held the stalled connection at its deadline"
     );
-    assert_eq!(stalling.stall.hangs(), 1, "the agent tried no other send");
-    // The companion reads what went out before the stall, then the end of the stream.
-    for _ in 0..sent_before {
-        let msg = recv_on(&mut s).await;
+    assert_eq!(stall.hangs(), 1, "the agent tried no other send");
+    for _ in 0..progress {
+        let msg = recv_on(s).await;
         assert!(matches!(msg, AgentMessage::Progress(_)), "{msg:?}");
     }
     let end = tokio::time::timeout(Duration::from_secs(5), s.recv()).await;
     assert!(matches!(end, Ok(Err(SessionError::Closed))), "{end:?}");
-    drop((stalling, s));
-    stack.close(owner).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,4 +377,36 @@ async fn a_companion_that_stops_reading_as_the_profile_is_fetched_does_not_keep_
 async fn a_companion_that_stops_reading_as_tokens_are_stored_does_not_keep_the_owner_from_linking()
 {
     the_owner_links_while_a_companion_stops_reading_at(ProgressStage::StoringTokens).await;
+}
+
+/// A send cut short before the lock is taken ends the connection as well: with a short
+/// `idle_timeout` (3 s, the bound of sends outside the lock), a companion that stops reading
+/// as its code is received gets nothing more (no `AuthResult` after a frame cut short) and its
+/// connection is closed within `idle_timeout` + [`CLOSE_GRACE`] of the stall; the code never
+/// reaches LWA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_cut_short_before_the_lock_ends_the_connection_without_a_result() {
+    let stack = Stack::start(Emulator::builder(), |_| {}).await;
+    let mut limits = AgentConfig::for_local(stack.dir.path(), stack.emu.base_url(), CODE)
+        .unwrap()
+        .link;
+    limits.idle_timeout = Duration::from_secs(3);
+    let idle = limits.idle_timeout;
+    let (stalling, transport) = serve_in_process(stack.agent.core(), limits);
+    let mut s = seal(transport, false).await;
+    let info = device_info(&mut s).await;
+    // The first send after `ProvideAuthorization` (progress `received`) hangs.
+    stalling.stall.after(0);
+    provide(&mut s, &info, AuthorizationCode::new("made-up")).await;
+    stalling.stall.hung(1, Duration::from_secs(15)).await;
+    let closed_by = tokio::time::Instant::now() + idle + CLOSE_GRACE;
+    let_go(&stalling.stall, &mut s, closed_by, 0).await;
+    assert_eq!(
+        requests_at(&stack, Endpoint::Token),
+        0,
+        "the code never reached LWA"
+    );
+    assert!(stack.agent.delegate().account().is_none());
+    drop((stalling, s));
+    stack.shutdown().await;
 }
