@@ -26,11 +26,6 @@ const LOCKOUT: f64 = 60.0;
 /// How long the agent stays dead: the time under test (the lockout must count it).
 const DEAD: Duration = Duration::from_secs(3);
 
-fn unpaced(o: &mut AgentOptions) {
-    // Guesses back to back: the 1 s pacing has its own test in device-agent/tests/link.rs.
-    o.extra_toml.push("attempt_interval_secs = 0".into());
-}
-
 /// The window as the agent's local API reports it.
 fn window(
     bins: &avs_pair_tests::bins::Bins,
@@ -46,7 +41,12 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
     let bins = bins();
     let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = start_agent(&bins, dir.path(), emulator.base_url(), unpaced);
+    let mut agent = start_agent(
+        &bins,
+        dir.path(),
+        emulator.base_url(),
+        AgentOptions::unpaced,
+    );
     let addr = loopback_addr(&agent)[0];
     for i in 1..=19 {
         let r = try_code(addr, WRONG_CODE).await;
@@ -80,7 +80,12 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
     std::thread::sleep(DEAD);
 
     let restarted = Instant::now();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), unpaced);
+    let agent = start_agent(
+        &bins,
+        dir.path(),
+        emulator.base_url(),
+        AgentOptions::unpaced,
+    );
     let w = window(&bins, &agent);
     let asked = Instant::now();
     // At most: the lockout ran from `locked_seen` at the latest and the agent read it after
@@ -178,7 +183,12 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
     });
     std::fs::write(&file, serde_json::to_vec(&state).unwrap()).unwrap();
     let rebooted = Instant::now();
-    let agent = start_agent(&bins, dir.path(), emulator.base_url(), unpaced);
+    let agent = start_agent(
+        &bins,
+        dir.path(),
+        emulator.base_url(),
+        AgentOptions::unpaced,
+    );
     let w = window(&bins, &agent);
     // The agent resumed with `written` seconds somewhere in this span (a busy machine may take
     // a while to start it and answer).
