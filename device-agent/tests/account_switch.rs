@@ -14,38 +14,13 @@ use lwa_emulator::registry::{
     DEFAULT_DEVICE_CLIENT_ID,
 };
 use lwa_emulator::Emulator;
-use shared_protocol::frame::StreamTransport;
 use shared_protocol::lwa::AuthState;
 use shared_protocol::message::{
-    AccountSwitch, AccountSwitchAnswer, AgentMessage, AuthResult, Capability, CompanionMessage,
-    DeviceInfo, ErrorKind, Hello, PairingWindow, ProvideAuthorization, Role,
+    AccountSwitch, AccountSwitchAnswer, AgentMessage, AuthResult, CompanionMessage, DeviceInfo,
+    ErrorKind, PairingWindow, ProvideAuthorization,
 };
-use shared_protocol::session::ClientHandshake;
-use shared_protocol::setup_code::SetupCode;
-use tokio::net::TcpStream;
 
 const REDIRECT: &str = "http://127.0.0.1:9745/authresponse";
-
-/// A sealed session from a companion that answers the account-switch question.
-async fn asking_session(stack: &Stack) -> Session {
-    let stream = TcpStream::connect(stack.agent.link_addr()).await.unwrap();
-    let mut hello = Hello::new(Role::Companion, "device-agent tests (1.2)");
-    hello.capabilities.push(Capability::ConfirmAccountSwitch);
-    let hs = tokio::time::timeout(
-        Duration::from_secs(10),
-        ClientHandshake::start(StreamTransport::new(stream), hello),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        hs.authenticate(&SetupCode::parse(CODE).unwrap()),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-}
 
 async fn device_info(s: &mut Session) -> DeviceInfo {
     match request(s, CompanionMessage::GetDeviceInfo).await {
@@ -123,7 +98,7 @@ async fn reopen(stack: &Stack) {
 async fn a_different_account_waits_for_the_answer_and_keep_or_a_closed_link_keeps_alice() {
     let stack = Stack::start(Emulator::builder(), |_| {}).await;
     // Alice links (no question: nothing was linked).
-    let mut s = asking_session(&stack).await;
+    let mut s = companion(&stack, true).await;
     match hand_over(&stack, &mut s, ALICE_EMAIL, ALICE_PASSWORD).await {
         AgentMessage::AuthResult(AuthResult::Linked { account, .. }) => {
             assert_eq!(
@@ -142,7 +117,7 @@ async fn a_different_account_waits_for_the_answer_and_keep_or_a_closed_link_keep
 
     // Bob signs in; the agent asks, with both accounts. Until answered nothing changes.
     reopen(&stack).await;
-    let mut s = asking_session(&stack).await;
+    let mut s = companion(&stack, true).await;
     let q = bob_asks(&stack, &mut s).await;
     assert_eq!(q.current.to_string(), "Alice Example (alice@example.com)");
     assert_eq!(q.new.to_string(), "Bob Example (bob@example.com)");
@@ -175,7 +150,7 @@ async fn a_different_account_waits_for_the_answer_and_keep_or_a_closed_link_keep
     if stack.agent.pairing().window() == PairingWindow::Closed {
         stack.agent.pairing().open().unwrap();
     }
-    let mut s = asking_session(&stack).await;
+    let mut s = companion(&stack, true).await;
     let q = bob_asks(&stack, &mut s).await;
     answer(&mut s, &q, false).await;
     match recv(&mut s).await {
@@ -191,7 +166,7 @@ async fn a_different_account_waits_for_the_answer_and_keep_or_a_closed_link_keep
     assert!(stored.contains(ALICE_USER_ID) && !stored.contains(BOB_USER_ID));
 
     // And "replace" stores Bob.
-    let mut s2 = asking_session(&stack).await;
+    let mut s2 = companion(&stack, true).await;
     drop(s);
     let q = bob_asks(&stack, &mut s2).await;
     answer(&mut s2, &q, true).await;
@@ -217,14 +192,14 @@ async fn no_answer_in_time_keeps_the_linked_account() {
         cfg.link.switch_answer_timeout = Duration::from_secs(1);
     })
     .await;
-    let mut s = asking_session(&stack).await;
+    let mut s = companion(&stack, true).await;
     assert!(matches!(
         hand_over(&stack, &mut s, ALICE_EMAIL, ALICE_PASSWORD).await,
         AgentMessage::AuthResult(AuthResult::Linked { .. })
     ));
     drop(s);
     reopen(&stack).await;
-    let mut s = asking_session(&stack).await;
+    let mut s = companion(&stack, true).await;
     let q = bob_asks(&stack, &mut s).await;
     assert_eq!(q.answer_within_secs, 1);
     // The user never answers: the next message is the agent giving up.

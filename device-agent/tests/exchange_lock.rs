@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::stall::{recv_on, serve_in_process, Stall};
+use common::stall::{serve_in_process, Stall};
 use common::*;
 use device_agent::config::AgentConfig;
 use device_agent::link::session::LOCKED_SEND_TIMEOUT;
@@ -21,17 +21,14 @@ use lwa_emulator::registry::{
     ALICE_EMAIL, ALICE_PASSWORD, ALICE_USER_ID, BOB_EMAIL, BOB_PASSWORD, DEFAULT_DEVICE_CLIENT_ID,
 };
 use lwa_emulator::{Emulator, Endpoint, Fault};
-use shared_protocol::frame::{FrameTransport, StreamTransport};
+use shared_protocol::frame::FrameTransport;
 use shared_protocol::message::AuthFailureClass::{InvalidGrant, WindowClosed};
 use shared_protocol::message::{
-    AccountSwitch, AccountSwitchAnswer, AgentMessage, AuthFailure, AuthResult, Capability,
-    CompanionMessage, DeviceInfo, Hello, PairingWindow, Progress, ProgressStage,
-    ProvideAuthorization, Role,
+    AccountSwitch, AccountSwitchAnswer, AgentMessage, AuthFailure, AuthResult, CompanionMessage,
+    DeviceInfo, PairingWindow, Progress, ProgressStage, ProvideAuthorization,
 };
 use shared_protocol::secret::AuthorizationCode;
-use shared_protocol::session::{ClientHandshake, CompanionSession, SessionError};
-use shared_protocol::setup_code::SetupCode;
-use tokio::net::TcpStream;
+use shared_protocol::session::{CompanionSession, SessionError};
 
 const REDIRECT: &str = "http://127.0.0.1:9745/authresponse";
 
@@ -46,34 +43,9 @@ const OWNER_DEADLINE: Duration = Duration::from_secs(15);
 /// once, so this is only room for a loaded machine.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// A sealed session over TCP; `asks` announces `confirm_account_switch` (protocol 1.2).
-async fn companion(stack: &Stack, asks: bool) -> Session {
-    let stream = TcpStream::connect(stack.agent.link_addr()).await.unwrap();
-    seal(StreamTransport::new(stream), asks).await
-}
-
-/// A sealed session over `transport`, as [`companion`].
-async fn seal<T: FrameTransport>(transport: T, asks: bool) -> CompanionSession<T> {
-    let mut hello = Hello::new(Role::Companion, "exchange_lock tests");
-    if asks {
-        hello.capabilities.push(Capability::ConfirmAccountSwitch);
-    }
-    let handshake = async {
-        let code = SetupCode::parse(CODE).unwrap();
-        ClientHandshake::start(transport, hello)
-            .await?
-            .authenticate(&code)
-            .await
-    };
-    tokio::time::timeout(Duration::from_secs(10), handshake)
-        .await
-        .expect("handshake in time")
-        .unwrap()
-}
-
 async fn device_info<T: FrameTransport>(s: &mut CompanionSession<T>) -> DeviceInfo {
     s.send(&CompanionMessage::GetDeviceInfo).await.unwrap();
-    match recv_on(s).await {
+    match recv(s).await {
         AgentMessage::DeviceInfo(info) => info,
         other => panic!("no device info: {other:?}"),
     }
@@ -360,7 +332,7 @@ async fn let_go<T: FrameTransport>(
     );
     assert_eq!(stall.hangs(), 1, "the agent tried no other send");
     for _ in 0..progress {
-        let msg = recv_on(s).await;
+        let msg = recv(s).await;
         assert!(matches!(msg, AgentMessage::Progress(_)), "{msg:?}");
     }
     let end = tokio::time::timeout(Duration::from_secs(5), s.recv()).await;

@@ -5,7 +5,8 @@
 //!   default product ([`Stack::start`] takes the emulator's builder and a config tweak);
 //!   [`Stack::session`] opens a sealed link session, [`Stack::close`] ends one and shuts the
 //!   agent down. Agents without LWA: [`offline`].
-//! - The link: [`connect`], [`request`], [`recv`], and [`staged!`] for requests answered with
+//! - The link: [`connect`], [`companion`] (announcing the account-switch capability or not),
+//!   [`request`], [`recv`], and [`staged!`] for requests answered with
 //!   progress messages and then a result (the code exchange, a Wi-Fi join).
 //! - The local API: [`api_once`] (typed), [`api_line`] (raw JSON lines, as outside clients
 //!   speak it), [`report_auth_failure`].
@@ -26,8 +27,8 @@ use std::time::Duration;
 use device_agent::agent::Agent;
 use device_agent::config::AgentConfig;
 use device_agent::retry::RetryPolicy;
-use shared_protocol::frame::StreamTransport;
-use shared_protocol::message::{AgentMessage, CompanionMessage, Hello, Role};
+use shared_protocol::frame::{FrameTransport, StreamTransport};
+use shared_protocol::message::{AgentMessage, Capability, CompanionMessage, Hello, Role};
 use shared_protocol::session::{ClientHandshake, CompanionSession, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
 use tokio::net::TcpStream;
@@ -151,12 +152,39 @@ pub async fn connect(addr: SocketAddr, code: &str) -> Result<Session, HandshakeE
         .expect("handshake in time")
 }
 
+/// A sealed session over TCP to `stack`'s agent; `asks` announces `confirm_account_switch`
+/// (protocol 1.2).
+pub async fn companion(stack: &Stack, asks: bool) -> Session {
+    let stream = TcpStream::connect(stack.agent.link_addr()).await.unwrap();
+    seal(StreamTransport::new(stream), asks).await
+}
+
+/// A sealed session over `transport` with the right code, as [`companion`] (deadline 10 s).
+pub async fn seal<T: FrameTransport>(transport: T, asks: bool) -> CompanionSession<T> {
+    let mut hello = Hello::new(Role::Companion, "device-agent tests");
+    if asks {
+        hello.capabilities.push(Capability::ConfirmAccountSwitch);
+    }
+    let handshake = async {
+        let code = SetupCode::parse(CODE).unwrap();
+        ClientHandshake::start(transport, hello)
+            .await?
+            .authenticate(&code)
+            .await
+    };
+    tokio::time::timeout(Duration::from_secs(10), handshake)
+        .await
+        .expect("handshake in time")
+        .unwrap()
+}
+
 pub async fn request(s: &mut Session, msg: CompanionMessage) -> AgentMessage {
     s.send(&msg).await.expect("send");
     recv(s).await
 }
 
-pub async fn recv(s: &mut Session) -> AgentMessage {
+/// The agent's next message on any sealed session (deadline 20 s).
+pub async fn recv<T: FrameTransport>(s: &mut CompanionSession<T>) -> AgentMessage {
     tokio::time::timeout(Duration::from_secs(20), s.recv())
         .await
         .expect("answer in time")

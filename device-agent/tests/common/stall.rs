@@ -11,8 +11,6 @@ use std::time::Duration;
 use device_agent::core::Core;
 use device_agent::link::LinkConfig;
 use shared_protocol::frame::{FrameError, FrameTransport, StreamTransport};
-use shared_protocol::message::AgentMessage;
-use shared_protocol::session::CompanionSession;
 use tokio::io::DuplexStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -136,12 +134,4 @@ pub fn serve_in_process(core: Arc<Core>, limits: LinkConfig) -> (InProcess, Dupl
             .await;
     });
     (InProcess { stall, task }, StreamTransport::new(ours))
-}
-
-/// [`super::recv`] on any transport: the agent's next message (deadline 20 s).
-pub async fn recv_on<T: FrameTransport>(s: &mut CompanionSession<T>) -> AgentMessage {
-    tokio::time::timeout(Duration::from_secs(20), s.recv())
-        .await
-        .expect("answer in time")
-        .expect("answer")
 }
