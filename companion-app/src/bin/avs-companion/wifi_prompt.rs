@@ -40,8 +40,9 @@ pub fn fixed(ssid: &str, password_file: Option<&Path>) -> Result<FixedChoice, Pa
             if text.len() as u64 > MAX_PASSWORD_FILE {
                 return Err(bad("the file is larger than 1 KiB".into()));
             }
-            let line = text.trim_end_matches(['\r', '\n']);
-            Some(WifiPassphrase::new(line))
+            // The first line only (what --help promises): a second line is not the password.
+            let line = text.split('\n').next().unwrap_or_default();
+            Some(WifiPassphrase::new(line.trim_end_matches('\r')))
         }
     };
     Ok(FixedChoice(Some(WifiChoice {
@@ -467,6 +468,12 @@ mod tests {
             panic!("no choice");
         };
         assert_eq!(c.passphrase.unwrap().expose_secret(), "hunter2hunter2");
+        let two = dir.path().join("two");
+        std::fs::write(&two, "pass phrase \r\nsecond line\n").unwrap();
+        let FixedChoice(Some(c)) = fixed("Home", Some(&two)).unwrap() else {
+            panic!("no choice");
+        };
+        assert_eq!(c.passphrase.unwrap().expose_secret(), "pass phrase ");
         let big = dir.path().join("big");
         std::fs::write(&big, "x".repeat(2048)).unwrap();
         let e = fixed("Home", Some(&big)).unwrap_err();
