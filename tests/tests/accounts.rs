@@ -74,8 +74,11 @@ fn agent_status_text(setup: &Setup) -> Vec<String> {
 /// Name and e-mail address are personal data: the agent's logs (stdout and stderr) hold neither.
 fn assert_no_personal_data_logged(setup: &Setup) {
     let (out, err) = setup.agent.process.log_paths();
+    let mut logged = 0;
     for path in [out, err] {
-        let log = std::fs::read_to_string(path).unwrap_or_default();
+        let log = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("the agent's log {}: {e}", path.display()));
+        logged += log.len();
         for personal in [
             "Alice Example",
             "alice@example.com",
@@ -89,6 +92,7 @@ fn assert_no_personal_data_logged(setup: &Setup) {
             );
         }
     }
+    assert!(logged > 0, "the agent logged nothing: nothing was checked");
 }
 
 /// Stops the agent and starts it again on the same state dir; waits until it refreshed.
