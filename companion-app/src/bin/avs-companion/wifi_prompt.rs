@@ -32,8 +32,9 @@ pub fn fixed(ssid: &str, password_file: Option<&Path>) -> Result<FixedChoice, Pa
                 PairError::Usage(format!("--wifi-password-file {}: {why}", p.display()))
             };
             // Bounded like the setup code file: a passphrase is at most 128 bytes, and a
-            // mistaken path (a log, /dev/zero) must not be read whole.
-            let mut text = Zeroizing::new(String::new());
+            // mistaken path (a log, /dev/zero) must not be read whole. Room for all of it up
+            // front, as for the typed password: no reallocation leaves a copy unzeroized.
+            let mut text = Zeroizing::new(String::with_capacity(MAX_PASSWORD_FILE as usize + 1));
             std::fs::File::open(p)
                 .and_then(|f| f.take(MAX_PASSWORD_FILE + 1).read_to_string(&mut text))
                 .map_err(|e| bad(e.to_string()))?;
