@@ -295,8 +295,9 @@ pub(crate) async fn consent_submit(
         Ok(answer) => answer,
         Err(refused) => return refused.page(),
     };
+    // Checked live above, under the same lock: a second answer finds it gone there (Expired).
     let Some(txn) = store.remove_txn(form.field("txn")) else {
-        return ConsentRefused::AlreadyAnswered.page();
+        return ConsentRefused::Expired.page();
     };
     if !allowed {
         drop(store);
@@ -327,7 +328,6 @@ enum ConsentRefused {
     OtherSession,
     Expired,
     NoDecision,
-    AlreadyAnswered,
 }
 
 impl ConsentRefused {
@@ -345,7 +345,6 @@ impl ConsentRefused {
                 "Request refused",
                 "Choose Allow or Cancel.",
             ),
-            Self::AlreadyAnswered => forbidden("This sign-in request was already answered."),
         }
     }
 }
