@@ -160,6 +160,22 @@ fn check_one(target: &str, what: &str, check: Check, data: &[u8]) -> Result<(), 
     })
 }
 
+/// A target added under `fuzz/checks/` must be added to [`TARGETS`] too, or CI would never
+/// replay it.
+#[test]
+fn every_check_under_fuzz_checks_is_replayed() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/checks");
+    let mut checks: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    checks.sort();
+    let replayed: Vec<String> = TARGETS.iter().map(|(t, _)| (*t).to_owned()).collect();
+    assert_eq!(checks, replayed, "fuzz/checks/ and TARGETS differ");
+}
+
 #[test]
 fn every_fuzz_target_holds_on_its_seeds_and_their_mutants() {
     let mutants: usize = std::env::var("AVS_FUZZ_MUTANTS")
