@@ -505,8 +505,11 @@ mod tests {
         }
         let (replace, waited) = speaker.await.unwrap();
         assert!(!replace, "no answer is a keep");
+        // The whole cap, not less: a user who takes 9 minutes still gets to answer.
+        let cap = MAX_SWITCH_ANSWER_WAIT - Duration::from_secs(1)
+            ..=MAX_SWITCH_ANSWER_WAIT + Duration::from_secs(1);
         assert!(
-            waited <= MAX_SWITCH_ANSWER_WAIT + Duration::from_secs(1),
+            cap.contains(&waited),
             "the companion waited {waited:?} for its user"
         );
     }
