@@ -271,8 +271,8 @@ struct Exchange<'a> {
 }
 
 impl Exchange<'_> {
-    /// Reads one message. Anything for another session or that answers nothing asked ends the
-    /// handover, except a stale `Progress`, which is ignored.
+    /// Reads one message. Anything for another session, that answers nothing asked, or a second
+    /// account-switch question ends the handover, except a stale `Progress`, which is ignored.
     fn turn(&mut self, message: AgentMessage, on_progress: &mut impl FnMut(ProgressStage)) -> Turn {
         let ours = self.session_id;
         let result = match message {
@@ -282,7 +282,13 @@ impl Exchange<'_> {
                 }
                 return Turn::Listen;
             }
-            AgentMessage::ConfirmAccountSwitch(q) if q.session_id == ours => return Turn::Ask(q),
+            // At most one question per handover (docs/protocol.md): a speaker asking again
+            // would hold the user (and the cap on the answer) for ever.
+            AgentMessage::ConfirmAccountSwitch(q)
+                if q.session_id == ours && self.asked_about.is_none() =>
+            {
+                return Turn::Ask(q)
+            }
             AgentMessage::AuthResult(AuthResult::Linked {
                 session_id,
                 user_id,
@@ -573,6 +579,13 @@ mod tests {
         ));
 
         exchange.asked_about = Some(bob.clone());
+        assert!(
+            matches!(
+                turn(&mut exchange, question(ours)),
+                Turn::End(Err(HandoverError::Link(LinkError::Protocol { .. })))
+            ),
+            "a second question is a protocol error"
+        );
         let kept = AgentMessage::AuthResult(AuthResult::KeptCurrent {
             session_id: ours,
             account: alice.clone(),
