@@ -14,6 +14,7 @@
 
 use shared_protocol::message::AccountProfile;
 
+use crate::handover::account_label;
 use crate::wifi::BoxFuture;
 
 /// What an [`AccountSwitchConfirm`] is asked: "This speaker is linked to `current`. Replace
@@ -28,9 +29,10 @@ pub struct SwitchQuestion<'a> {
 
 impl SwitchQuestion<'_> {
     /// The question as the CLI asks it: "This speaker is linked to Alice Example
-    /// (alice@example.com). Replace with Bob Example (bob@example.com)? [y/N] ".
+    /// (alice@example.com). Replace with Bob Example (bob@example.com)? [y/N] " (accounts named
+    /// as everywhere else, [`account_label`]).
     pub fn prompt(&self) -> String {
-        let Self { current, new } = self;
+        let (current, new) = (account_label(self.current), account_label(self.new));
         format!("This speaker is linked to {current}. Replace with {new}? [y/N] ")
     }
 }
@@ -60,9 +62,12 @@ pub fn kept_text(
     new: Option<&AccountProfile>,
     timed_out: bool,
 ) -> String {
-    let mut s = format!("kept: the speaker stays linked to {current}");
+    let mut s = format!(
+        "kept: the speaker stays linked to {}",
+        account_label(current)
+    );
     if let Some(n) = new {
-        s.push_str(&format!("; {n} was not linked"));
+        s.push_str(&format!("; {} was not linked", account_label(n)));
     }
     if timed_out {
         s.push_str(" (no answer in time)");
@@ -97,6 +102,23 @@ mod tests {
         assert_eq!(
             kept_text(&a, None, true),
             "kept: the speaker stays linked to Alice Example (alice@example.com) (no answer in time)"
+        );
+        // Known only by their ids: named as the result line and the app name them.
+        let (a, b) = (
+            AccountProfile::id_only("amzn1.account.A".into()),
+            AccountProfile::id_only("amzn1.account.B".into()),
+        );
+        assert_eq!(
+            SwitchQuestion {
+                current: &a,
+                new: &b
+            }
+            .prompt(),
+            "This speaker is linked to Amazon account amzn1.account.A. Replace with Amazon account amzn1.account.B? [y/N] "
+        );
+        assert_eq!(
+            kept_text(&a, Some(&b), false),
+            "kept: the speaker stays linked to Amazon account amzn1.account.A; Amazon account amzn1.account.B was not linked"
         );
     }
 }
