@@ -26,6 +26,15 @@ const LOCKOUT: f64 = 60.0;
 /// How long the agent stays dead: the time under test (the lockout must count it).
 const DEAD: Duration = Duration::from_secs(3);
 
+/// The agent on loopback with this test's state dir, unpaced (20 wrong codes at once).
+fn unpaced_agent(
+    bins: &avs_pair_tests::bins::Bins,
+    dir: &std::path::Path,
+    base_url: &str,
+) -> avs_pair_tests::stack::AgentProcess {
+    start_agent(bins, dir, base_url, AgentOptions::unpaced)
+}
+
 /// The window as the agent's local API reports it.
 fn window(
     bins: &avs_pair_tests::bins::Bins,
@@ -41,12 +50,7 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
     let bins = bins();
     let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = start_agent(
-        &bins,
-        dir.path(),
-        emulator.base_url(),
-        AgentOptions::unpaced,
-    );
+    let mut agent = unpaced_agent(&bins, dir.path(), emulator.base_url());
     let addr = loopback_addr(&agent)[0];
     for i in 1..=19 {
         let r = try_code(addr, WRONG_CODE).await;
@@ -80,12 +84,7 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
     std::thread::sleep(DEAD);
 
     let restarted = Instant::now();
-    let agent = start_agent(
-        &bins,
-        dir.path(),
-        emulator.base_url(),
-        AgentOptions::unpaced,
-    );
+    let agent = unpaced_agent(&bins, dir.path(), emulator.base_url());
     let w = window(&bins, &agent);
     let asked = Instant::now();
     // At most: the lockout ran from `locked_seen` at the latest and the agent read it after
@@ -183,12 +182,7 @@ async fn a_lockout_survives_kill_9_with_its_countdown() {
     });
     std::fs::write(&file, serde_json::to_vec(&state).unwrap()).unwrap();
     let rebooted = Instant::now();
-    let agent = start_agent(
-        &bins,
-        dir.path(),
-        emulator.base_url(),
-        AgentOptions::unpaced,
-    );
+    let agent = unpaced_agent(&bins, dir.path(), emulator.base_url());
     let w = window(&bins, &agent);
     // The agent resumed with `written` seconds somewhere in this span (a busy machine may take
     // a while to start it and answer).
