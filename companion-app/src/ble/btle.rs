@@ -486,7 +486,28 @@ impl Drop for BtleLink {
         self.pump.abort();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let p = self.peripheral.clone();
-            rt.spawn(async move { disconnect_quietly(&p).await });
+            let task = rt.spawn(async move { disconnect_quietly(&p).await });
+            lock_pending().push(task);
         }
+    }
+}
+
+/// Disconnects of dropped links still under way. A command that ends (an error returned with
+/// `?`, say) drops its link, and the process would exit before the spawned disconnect ran:
+/// the speaker keeps the old connection and subscription, and a companion started right after
+/// (a retry after a wrong Wi-Fi password) writes into the old session.
+static PENDING_DISCONNECTS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+fn lock_pending() -> MutexGuard<'static, Vec<JoinHandle<()>>> {
+    PENDING_DISCONNECTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits for the disconnects of dropped links (each bounded by [`DISCONNECT_TIMEOUT`]).
+pub(super) async fn finish_disconnects() {
+    let pending = std::mem::take(&mut *lock_pending());
+    for task in pending {
+        let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, task).await;
     }
 }

@@ -118,6 +118,13 @@ pub async fn system_central() -> Result<Arc<dyn BleCentral>, BleError> {
         .clone()
 }
 
+/// Before the process exits: lets the disconnects of links dropped on the way out reach
+/// the speaker (bounded), so the next companion starts from a fresh connection.
+pub async fn finish_disconnects() {
+    #[cfg(feature = "ble")]
+    btle::finish_disconnects().await;
+}
+
 #[cfg(feature = "ble")]
 async fn open_system() -> Result<Arc<dyn BleCentral>, BleError> {
     match tokio::time::timeout(ADAPTER_PROBE_TIMEOUT, btle::BtleCentral::open()).await {

@@ -359,7 +359,11 @@ fn main() -> ExitCode {
             return ExitCode::from(ExitKind::Failure.code());
         }
     };
-    let result = runtime.block_on(run(cli));
+    let result = runtime.block_on(async {
+        let result = run(cli).await;
+        companion_app::ble::finish_disconnects().await;
+        result
+    });
     // The mDNS daemon and browser threads are shut down by their owners; don't wait on
     // anything else (a pending stdin read).
     runtime.shutdown_timeout(Duration::from_millis(200));
