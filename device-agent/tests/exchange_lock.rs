@@ -382,3 +382,36 @@ async fn a_send_cut_short_before_the_lock_ends_the_connection_without_a_result()
     drop((stalling, s));
     stack.shutdown().await;
 }
+
+/// A companion that goes away just as its handover's result is sent (over BLE: it read the
+/// indication and disconnected before confirming it) leaves a linked speaker with its pairing
+/// window closed: the tokens are stored, so the window closes whether or not the `AuthResult`
+/// is delivered. The agent then lets the connection go as for any send cut short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_cannot_be_delivered_still_closes_the_window_of_a_linked_speaker() {
+    let stack = Stack::start(Emulator::builder(), |_| {}).await;
+    let mut limits = AgentConfig::for_local(stack.dir.path(), stack.emu.base_url(), CODE)
+        .unwrap()
+        .link;
+    limits.idle_timeout = Duration::from_secs(3);
+    let idle = limits.idle_timeout;
+    let (stalling, transport) = serve_in_process(stack.agent.core(), limits);
+    let mut s = seal(transport, false).await;
+    let info = device_info(&mut s).await;
+    let code = code_for(&stack, &info, ALICE_EMAIL, ALICE_PASSWORD).await;
+    assert!(stack.agent.pairing().is_open());
+    // Received, ExchangingCode, FetchingProfile and StoringTokens go out; the AuthResult hangs.
+    let progress = 4;
+    stalling.stall.after(progress);
+    provide(&mut s, &info, code).await;
+    stalling.stall.hung(1, Duration::from_secs(15)).await;
+    let closed_by = tokio::time::Instant::now() + idle + CLOSE_GRACE;
+    let_go(&stalling.stall, &mut s, closed_by, progress).await;
+    assert_eq!(linked_user(&stack), ALICE_USER_ID, "the tokens were stored");
+    assert!(
+        !stack.agent.pairing().is_open(),
+        "a linked speaker's pairing window is closed, delivered or not"
+    );
+    drop((stalling, s));
+    stack.shutdown().await;
+}

@@ -209,6 +209,20 @@ impl Scene {
         self.agent.as_ref().unwrap()
     }
 
+    /// The stand-in's line starting with `what`; on a miss, the panic shows the agent's log too,
+    /// since a line the stand-in never printed is usually a call the agent never made.
+    fn standin_said(&self, bluez: &Bluez, what: &str, timeout: Duration) -> String {
+        bluez
+            .standin
+            .wait_for_line(Stream::Stdout, timeout, |l| l.starts_with(what))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the stand-in never said {what}: {e}\n--- the agent ---\n{}",
+                    self.agent().tail(60)
+                )
+            })
+    }
+
     /// A line of the agent's log (either stream) containing `what`.
     fn agent_said(&self, what: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
@@ -431,7 +445,7 @@ fn full_pairing_through_bluez_at_mtu_23_and_517() {
         }
         assert!(bluez.lines("LONG_WRITE").is_empty(), "no long writes");
         // Paired: the window closed, so did the advertisement.
-        bluez.wait("ADV_UNREGISTERED", START);
+        scene.standin_said(&bluez, "ADV_UNREGISTERED", START);
         bluez.assert_clean();
         let status: serde_json::Value =
             serde_json::from_str(scene.agent_cli("status").trim()).unwrap();

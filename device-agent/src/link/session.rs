@@ -510,10 +510,15 @@ impl<T: FrameTransport> LinkSession<'_, T> {
                 "authorization handover failed"
             );
         }
-        let delivered = self.send(&AgentMessage::AuthResult(outcome)).await;
-        if linked && delivered {
+        if linked {
+            // The tokens are stored: the speaker is linked, whether or not the companion hears
+            // so. Closing the window only on delivery left a linked speaker open (and
+            // advertising) when the companion went away as the result reached it.
             self.ctx.pairing.on_linked();
-            tracing::info!(%session_id, "linked; result delivered");
+        }
+        let delivered = self.send(&AgentMessage::AuthResult(outcome)).await;
+        if linked {
+            tracing::info!(%session_id, delivered, "linked");
         }
         delivered
     }
