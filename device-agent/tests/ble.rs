@@ -1,17 +1,19 @@
 //! BLE sessions over the in-process GATT model run the agent's own link handler: the same
 //! setup-code gate, attempt counter and window as over TCP, and the info characteristic tracks
-//! the agent's state.
+//! the agent's state; a companion that vanished without disconnecting does not cost the next one
+//! its first try.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use device_agent::ble::{self, BleStatus};
 use shared_protocol::discovery::{PairingState, TxtRecord};
-use shared_protocol::gatt::model::{ModelConnection, ModelPeripheral};
-use shared_protocol::gatt::GattTransport;
+use shared_protocol::gatt::model::{ModelCentralLink, ModelConnection, ModelPeripheral};
+use shared_protocol::gatt::{GattLink, GattLinkError, GattTransport};
 use shared_protocol::message::{AgentMessage, CompanionMessage, Hello, Role};
 use shared_protocol::session::{ClientHandshake, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
@@ -104,5 +106,111 @@ async fn ble_sessions_go_through_the_same_gate_as_tcp() {
     let info = central.read_info().await.unwrap();
     let txt = TxtRecord::from_ble_info(std::str::from_utf8(&info).unwrap()).unwrap();
     assert_eq!(txt.pairing, PairingState::Closed);
+    agent.shutdown().await;
+}
+
+/// One central connection used by one companion after another, as on a laptop whose first
+/// companion process died without disconnecting: the connection and its subscription to tx
+/// outlive it (the laptop's stack holds them), and the next companion process uses them.
+#[derive(Clone)]
+struct SharedCentral {
+    link: Arc<tokio::sync::Mutex<ModelCentralLink>>,
+    payload: usize,
+}
+
+impl GattLink for SharedCentral {
+    fn att_payload(&self) -> usize {
+        self.payload
+    }
+
+    async fn send_value(&mut self, value: Vec<u8>) -> Result<(), GattLinkError> {
+        self.link.lock().await.send_value(value).await
+    }
+
+    async fn recv_value(&mut self) -> Result<Option<Vec<u8>>, GattLinkError> {
+        self.link.lock().await.recv_value().await
+    }
+
+    async fn disconnect(&mut self) {
+        self.link.lock().await.disconnect().await
+    }
+}
+
+/// A companion's handshake with `code` on the shared connection (deadline 10 s).
+async fn handshake_on(
+    central: &SharedCentral,
+    code: &str,
+) -> Result<shared_protocol::session::CompanionSession<GattTransport<SharedCentral>>, HandshakeError>
+{
+    let code = SetupCode::parse(code).unwrap();
+    let handshake = async {
+        ClientHandshake::start(
+            GattTransport::new(central.clone()),
+            Hello::new(Role::Companion, "ble test"),
+        )
+        .await?
+        .authenticate(&code)
+        .await
+    };
+    tokio::time::timeout(Duration::from_secs(10), handshake)
+        .await
+        .expect("handshake in time")
+}
+
+#[tokio::test]
+async fn a_companion_that_vanished_does_not_cost_the_next_its_first_try() {
+    init_logs();
+    let (_dir, agent) = offline(|cfg| cfg.pairing.attempt_interval = Duration::ZERO).await;
+    let ctx = agent.link_context();
+    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
+    let (central, control) = peripheral
+        .connect(ModelConnection::mtu(23).interval(Duration::from_millis(2)))
+        .await
+        .unwrap();
+    let link = acceptor.accept().await.unwrap();
+    let session = agent.serve_gatt(link, "model central".into());
+    let central = SharedCentral {
+        payload: central.att_payload(),
+        link: Arc::new(tokio::sync::Mutex::new(central)),
+    };
+
+    // The first companion seals a session, is answered, and vanishes: no disconnect, no close,
+    // its keys gone with it. The agent's session waits sealed.
+    let mut first = handshake_on(&central, CODE).await.unwrap();
+    first.send(&CompanionMessage::GetStatus).await.unwrap();
+    assert!(matches!(recv(&mut first).await, AgentMessage::Status(_)));
+    drop(first);
+
+    // The next companion's plain Hello lands in that sealed session: its first try links up,
+    // through the whole handshake, and costs no attempt.
+    let mut second = match handshake_on(&central, CODE).await {
+        Ok(s) => s,
+        Err(e) => panic!("the next companion's first try failed: {e}"),
+    };
+    second.send(&CompanionMessage::GetStatus).await.unwrap();
+    match recv(&mut second).await {
+        AgentMessage::Status(st) => assert_eq!(&st.summary.device_id, agent.device_id()),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(agent.pairing().failures(), 0, "no attempt was counted");
+    assert!(!control.is_disconnected(), "the connection stayed up");
+    drop(second);
+
+    // A Hello that takes over a sealed session skips nothing: a wrong code is refused and
+    // counted as on a fresh connection, and that session ends with the link.
+    match handshake_on(&central, WRONG_CODE).await {
+        Err(HandshakeError::WrongSetupCode) => {}
+        Err(other) => panic!("expected the wrong code refused, got {other}"),
+        Ok(_) => panic!("a wrong code sealed a session"),
+    }
+    eventually("failure counted", Duration::from_secs(5), || {
+        agent.pairing().failures() == 1
+    })
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), session)
+        .await
+        .expect("the session ends after the wrong code")
+        .unwrap();
+    assert!(control.is_disconnected(), "and the agent disconnected");
     agent.shutdown().await;
 }

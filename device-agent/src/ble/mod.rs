@@ -2,7 +2,9 @@
 //!
 //! The speaker serves the avs-pair GATT service (`shared_protocol::gatt`: info read, rx write
 //! with response, tx indicate) and runs exactly the same connection handler as over TCP
-//! ([`crate::link::handle_connection`]) on a [`GattTransport`] per connected companion.
+//! ([`crate::link::handle_connection`]) on a [`GattTransport`] per connected companion. A new
+//! companion's Hello written into a sealed session ends it and starts the next session on the
+//! same link ([`newcomer`]).
 //! It advertises the service UUID and `avs-<device id>` only while the pairing window is open
 //! ([`advertising::follow_window`]).
 //!
@@ -14,6 +16,7 @@ pub mod advertising;
 #[cfg(all(feature = "ble", target_os = "linux"))]
 mod bluez;
 mod error;
+mod newcomer;
 
 pub use error::{BleError, BluezCause};
 
@@ -27,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::core::Core;
 use crate::link::{handle_connection, LinkConfig};
+use newcomer::{Seen, Watched};
 
 /// The one line a speaker without Bluetooth prints.
 pub const NO_ADAPTER: &str = "no Bluetooth adapter found; BLE pairing disabled";
@@ -83,10 +87,28 @@ pub fn gatt_options(limits: &LinkConfig) -> GattOptions {
 }
 
 /// Serves one connected companion over `link` with the link server's connection handler. The
-/// link is dropped (and so disconnected) when the session ends.
+/// link is dropped (and so disconnected) when the session ends, unless a new companion's Hello
+/// ended it: then the next session starts with that Hello on the same link ([`newcomer`]).
 pub async fn serve_link<L: GattLink>(link: L, peer: &str, ctx: &Core, limits: &LinkConfig) {
-    let transport = GattTransport::with_options(link, gatt_options(limits));
-    handle_connection(transport, format!("ble {peer}"), ctx, limits).await;
+    let mut transport = GattTransport::with_options(link, gatt_options(limits));
+    let mut seen = Seen::default();
+    loop {
+        handle_connection(
+            Watched::new(&mut transport, &mut seen),
+            format!("ble {peer}"),
+            ctx,
+            limits,
+        )
+        .await;
+        let Some(hello) = std::mem::take(&mut seen).into_new_hello() else {
+            return;
+        };
+        tracing::info!(
+            %peer,
+            "a new companion's hello arrived in the sealed BLE session: that session ended, a new one starts"
+        );
+        seen = Seen::starting_with(Some(hello));
+    }
 }
 
 /// [`serve_link`] as a task that also ends on shutdown.
