@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -105,7 +106,15 @@ pub struct EmulatorConfig {
     pub settings: Settings,
     /// Emit a `tracing` event (redacted) per request at INFO level.
     pub log_requests: bool,
+    /// How long a request's body may take to arrive once its head is in; a peer that is
+    /// slower gets `408` and is not recorded. Default [`DEFAULT_BODY_TIMEOUT`] (10 s): long
+    /// enough for any honest client on a loaded CI machine, short enough that a stalled peer
+    /// does not hold a connection for long. Tests of the cut-off set it shorter.
+    pub body_timeout: Duration,
 }
+
+/// The default [`EmulatorConfig::body_timeout`].
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -116,6 +125,7 @@ impl Default for EmulatorConfig {
             registry: Registry::default(),
             settings: Settings::default(),
             log_requests: false,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -157,6 +167,8 @@ impl EmulatorBuilder {
         allow_non_loopback_http: bool => allow_non_loopback_http;
         /// Log each request (redacted) through `tracing`.
         log_requests: bool => log_requests;
+        /// How long a request body may take ([`EmulatorConfig::body_timeout`]).
+        body_timeout: Duration => body_timeout;
     }
 
     /// Serve HTTPS with a generated CA; `sans` are added to the loopback defaults.

@@ -200,6 +200,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         registry,
         settings,
         log_requests: args.log,
+        ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).await?;
     let mut line = format!("LWA_EMULATOR_READY base_url={}", emulator.base_url());

@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) https: bool,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) log: bool,
+    /// [`EmulatorConfig::body_timeout`].
+    pub(crate) body_timeout: Duration,
 }
 
 impl Shared {
@@ -79,6 +81,7 @@ impl Emulator {
             https: config.tls.is_some(),
             shutdown: shutdown_rx.clone(),
             log: config.log_requests,
+            body_timeout: config.body_timeout,
         });
         let task = serve(listener, shared.clone(), shutdown_rx);
         tracing::info!("lwa-emulator listening on {base_url}");

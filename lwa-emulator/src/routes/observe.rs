@@ -35,9 +35,6 @@ use crate::record::RecordedRequest;
 use crate::redact;
 use crate::server::Shared;
 
-/// A peer that sends its body slower than this is cut off.
-const BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The [`Fault::MalformedJson`] body: a token response cut off mid-field.
 const TRUNCATED_TOKEN: &str = r#"{"access_token":"Atza|IwEBIA","token_type":"bea"#;
 
@@ -61,7 +58,7 @@ pub(crate) async fn observe(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let bytes = match read_body(body).await {
+    let bytes = match read_body(body, shared.body_timeout).await {
         Ok(bytes) => bytes,
         Err(refused) => return refused.into_response(),
     };
@@ -88,9 +85,10 @@ pub(crate) async fn observe(
     response
 }
 
-/// The whole body: at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`].
-async fn read_body(body: Body) -> Result<Bytes, OAuthError> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+/// The whole body: at most [`MAX_BODY`] bytes, within `deadline` (the configured
+/// [`crate::EmulatorConfig::body_timeout`]).
+async fn read_body(body: Body, deadline: Duration) -> Result<Bytes, OAuthError> {
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_BODY)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(OAuthError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
