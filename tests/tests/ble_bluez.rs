@@ -9,6 +9,8 @@
 //! - no adapter, and an rfkill-blocked adapter: one clear line on each side, no hang;
 //! - the central disconnects in the middle of a frame; an indication is never confirmed: both
 //!   end in a clear error within the deadline and the next attempt pairs;
+//! - a companion killed -9 in a sealed session (the link and the subscription outlive it): the
+//!   next `avs-companion pair` links on its first try;
 //! - the advertisement exists only while the pairing window is open;
 //! - Wi-Fi provisioning (`avs-companion wifi`) with the agent's hook backend: a wrong
 //!   passphrase, then the right one;
@@ -32,6 +34,7 @@ use avs_pair_tests::stack::{
     self, field, provision_setup_code, AgentOptions, EmulatorOptions, Place,
 };
 use lwa_emulator::registry::DEFAULT_DEVICE_CLIENT_ID;
+use nix::sys::signal::Signal;
 use shared_protocol::setup_code::SetupCode;
 
 use common::{bins, scripted_browser, CODE, WRONG_CODE};
@@ -248,8 +251,8 @@ impl Scene {
         }
     }
 
-    /// `avs-companion <args>` on the laptop's bus, to completion (bounded by [`NO_HANG`]).
-    fn companion(&self, bluez: &Bluez, label: &str, args: &[&str]) -> Run {
+    /// `avs-companion <args>` on the laptop's bus, started.
+    fn spawn_companion(&self, bluez: &Bluez, label: &str, args: &[&str]) -> ManagedProcess {
         let mut cmd = self.net.command("laptop", &self.bins.companion).unwrap();
         cmd.arg("--config")
             .arg(self.dir.path().join("companion.toml"))
@@ -257,8 +260,13 @@ impl Scene {
             .env("DBUS_SYSTEM_BUS_ADDRESS", &bluez.laptop_bus)
             .env_remove("BROWSER")
             .env_remove("AVS_SETUP_CODE");
+        self.net.spawn(cmd, label).unwrap()
+    }
+
+    /// `avs-companion <args>` on the laptop's bus, to completion (bounded by [`NO_HANG`]).
+    fn companion(&self, bluez: &Bluez, label: &str, args: &[&str]) -> Run {
         let t0 = Instant::now();
-        let mut p = self.net.spawn(cmd, label).unwrap();
+        let mut p = self.spawn_companion(bluez, label, args);
         let status = p
             .wait_timeout(NO_HANG)
             .unwrap()
@@ -291,29 +299,30 @@ impl Scene {
 
     fn pair_with(&self, bluez: &Bluez, label: &str, code: &str) -> Run {
         let browser = scripted_browser(&self.bins, "");
-        self.companion(
-            bluez,
-            label,
-            &[
-                "pair",
-                &self.device_id,
-                "--json",
-                "--setup-code",
-                code,
-                "--client-id",
-                DEFAULT_DEVICE_CLIENT_ID,
-                "--lwa-base-url",
-                &self.emulator.base_url,
-                "--browser",
-                &browser,
-                "--login-timeout",
-                "30",
-                "--discover-timeout",
-                "20",
-                "--interface",
-                LINK_NAME,
-            ],
-        )
+        self.companion(bluez, label, &self.pair_args(code, &browser))
+    }
+
+    /// `avs-companion pair` for this speaker with `code`, signing in with `browser`.
+    fn pair_args<'a>(&'a self, code: &'a str, browser: &'a str) -> Vec<&'a str> {
+        vec![
+            "pair",
+            &self.device_id,
+            "--json",
+            "--setup-code",
+            code,
+            "--client-id",
+            DEFAULT_DEVICE_CLIENT_ID,
+            "--lwa-base-url",
+            &self.emulator.base_url,
+            "--browser",
+            browser,
+            "--login-timeout",
+            "30",
+            "--discover-timeout",
+            "20",
+            "--interface",
+            LINK_NAME,
+        ]
     }
 
     fn agent_cli(&self, verb: &str) -> String {
@@ -647,6 +656,69 @@ fn central_disconnecting_mid_write_ends_both_sides_cleanly() {
         broken.tail
     );
     eprintln!("companion: {error}\nagent: {said}");
+}
+
+#[test]
+fn a_companion_killed_after_the_handshake_does_not_cost_the_next_its_first_try() {
+    require_netns!();
+    let bluez = Bluez::start(&["--mtu", "23"]);
+    let scene = Scene::start(&bluez, None);
+    bluez.wait("ADV_REGISTERED", START);
+    // The first companion seals a session, gets the device info and opens the sign-in (a
+    // "browser" that opens nothing), then is killed -9 while it waits for the sign-in: it
+    // disconnects nothing, and the laptop's stack keeps the connection and the subscription to
+    // tx (the stand-in does not drop a vanished client's subscription). The agent's session
+    // stays sealed, waiting for the authorization.
+    let args = scene.pair_args(CODE, "true");
+    let mut first = scene.spawn_companion(&bluez, "avs-companion-killed", &args);
+    first
+        .wait_for_line(Stream::Stdout, NO_HANG, |l| {
+            l.contains(r#""event":"login_url""#)
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "the first companion reached the sign-in: {e}\n{}",
+                first.tail(30)
+            )
+        });
+    first.signal(Signal::SIGKILL).unwrap();
+    first.wait_timeout(START).unwrap().expect("killed");
+    // (Discovery connected once to read the information characteristic and disconnected.)
+    let air = bluez.lines("");
+    let pairing_link = air
+        .iter()
+        .rposition(|l| l.starts_with("CONNECTED "))
+        .expect("the first companion connected");
+    assert!(
+        !air[pairing_link..]
+            .iter()
+            .any(|l| l.starts_with("DISCONNECT")),
+        "the link outlived the killed companion: {air:?}"
+    );
+    // The next companion's Hello lands in the sealed session: its first try links.
+    let ok = scene.pair(&bluez, "avs-companion-next");
+    assert_eq!(
+        ok.code,
+        Some(0),
+        "the next companion pairs on its first try\n{}\nagent:\n{}\nstand-in:\n{}",
+        ok.tail,
+        scene.agent().tail(30),
+        bluez.standin.tail(30)
+    );
+    assert_eq!(
+        ok.result()["device_id"],
+        scene.device_id.as_str(),
+        "{}",
+        ok.tail
+    );
+    scene.agent_said(
+        "a new companion's hello arrived in the sealed BLE session",
+        START,
+    );
+    let status: serde_json::Value = serde_json::from_str(scene.agent_cli("status").trim()).unwrap();
+    assert_eq!(status["paired"], true, "{status}");
+    bluez.assert_clean();
+    eprintln!("the next pairing took {:.1} s", ok.secs);
 }
 
 #[test]
