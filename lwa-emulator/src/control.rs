@@ -33,6 +33,7 @@ use shared_protocol::lwa::{ExpiresIn, TokenResponse, SCOPE_ALEXA_ALL};
 
 use crate::config::RefreshTokenMode;
 use crate::fault::{Endpoint, Fault};
+use crate::redact::REDACTED;
 use crate::server::Shared;
 use crate::store::PairStatus;
 
@@ -46,17 +47,31 @@ pub struct RevokeSummary {
 }
 
 /// A control request that names something that does not exist.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// The messages (also the control API's JSON `error`) and `Debug` do not repeat an e-mail
+/// address or a user code: the caller holds the value (the field, in process), and a message
+/// or a failed test's `unwrap` may end up in a log.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ControlError {
     /// No such user (email or user id).
-    #[error("unknown user {0:?}")]
+    #[error("unknown user: no account has that e-mail address or user id")]
     UnknownUser(String),
     /// No such client.
     #[error("unknown client {0:?}")]
     UnknownClient(String),
     /// No pending, unexpired code pair has this user code.
-    #[error("no pending code pair has user code {0:?}")]
+    #[error("no pending code pair has that user code")]
     UnknownUserCode(String),
+}
+
+impl std::fmt::Debug for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownUser(_) => f.debug_tuple("UnknownUser").field(&REDACTED).finish(),
+            Self::UnknownClient(id) => f.debug_tuple("UnknownClient").field(id).finish(),
+            Self::UnknownUserCode(_) => f.debug_tuple("UnknownUserCode").field(&REDACTED).finish(),
+        }
+    }
 }
 
 impl Shared {

@@ -250,10 +250,8 @@ async fn browse(args: BrowseArgs) -> Result<(), CliError> {
     }?;
     if let Some(code) = &args.user_code {
         user.enter_user_code(&args.url, code, consent).await?;
-        println!(
-            "CODE_{} user_code={code}",
-            if args.deny { "DENIED" } else { "APPROVED" }
-        );
+        // Not the code itself: whoever holds a live user code can link the speaker.
+        println!("CODE_{}", if args.deny { "DENIED" } else { "APPROVED" });
         return Ok(());
     }
     if args.no_follow {

@@ -1,11 +1,19 @@
-//! Redaction of secrets in logs and in the request record.
+//! Redaction of secrets and personal data in logs and in the request record.
 //!
 //! The emulator sees every secret of the flow (codes, verifiers, tokens, client secrets,
-//! passwords). None of them may appear in full in a log line or in the request record a test
-//! prints on failure. Log lines show at most the first 4 characters and the length; the request
-//! record adds a short SHA-256 fingerprint so a test can still assert that *the* token it holds
-//! is the one that was sent (compare with [`fingerprint`]), without the record holding it.
-//! Passwords are never shown at all: they are low-entropy, so even a fingerprint would leak.
+//! passwords, the CBL user code) and the user's e-mail address. None of them may appear in full
+//! in a log line, in the request record a test prints on failure, or in what the control API
+//! serves (`GET /_emulator/requests`). Log lines show at most the first 4 characters and the
+//! length; the request record adds a short SHA-256 fingerprint so a test can still assert that
+//! *the* token it holds is the one that was sent (compare with [`fingerprint`]), without the
+//! record holding it.
+//!
+//! Some values are never shown at all, not even as a fingerprint ([`REDACTED`]): passwords and
+//! the CBL user code are low-entropy (a 32-bit fingerprint of a 6-letter code is brute-forced
+//! in seconds, and whoever holds a live user code can link the speaker to their account), and
+//! an e-mail address is personal data, which a hash would only pseudonymise. A value that
+//! carries a local URL (the sign-in form's `next`, e.g. `/code?user_code=…`) has its query
+//! redacted by the same rules.
 
 use sha2::{Digest as _, Sha256};
 
@@ -25,8 +33,15 @@ const SECRET_PARAMS: &[&str] = &[
     "txn",
 ];
 
-/// Parameters that are never shown, not even as a fingerprint.
-const OPAQUE_PARAMS: &[&str] = &["password"];
+/// Parameters that are never shown, not even as a fingerprint: low-entropy secrets and
+/// personal data.
+const OPAQUE_PARAMS: &[&str] = &["password", "user_code", "email"];
+
+/// Parameters whose value is a local URL (`/path?query`): the query is redacted pair by pair.
+const URL_PARAMS: &[&str] = &["next"];
+
+/// What an opaque value is shown as.
+pub use shared_protocol::secret::REDACTED;
 
 /// For logs: first 4 characters and the length, e.g. `Atza…(365)`. Values shorter than 12
 /// characters show only their length.
@@ -57,7 +72,10 @@ pub fn fingerprint(secret: &str) -> String {
 pub fn param(name: &str, value: &str) -> String {
     let lower = name.to_ascii_lowercase();
     if OPAQUE_PARAMS.contains(&lower.as_str()) {
-        return shared_protocol::secret::REDACTED.to_owned();
+        return REDACTED.to_owned();
+    }
+    if URL_PARAMS.contains(&lower.as_str()) {
+        return url_query(value, param);
     }
     if !SECRET_PARAMS.contains(&lower.as_str()) {
         return value.to_owned();
@@ -74,7 +92,10 @@ pub fn param(name: &str, value: &str) -> String {
 pub fn param_for_log(name: &str, value: &str) -> String {
     let lower = name.to_ascii_lowercase();
     if OPAQUE_PARAMS.contains(&lower.as_str()) {
-        return shared_protocol::secret::REDACTED.to_owned();
+        return REDACTED.to_owned();
+    }
+    if URL_PARAMS.contains(&lower.as_str()) {
+        return url_query(value, param_for_log);
     }
     if !SECRET_PARAMS.contains(&lower.as_str()) {
         // Non-secret values can still be long or contain control characters.
@@ -85,6 +106,24 @@ pub fn param_for_log(name: &str, value: &str) -> String {
             .collect();
     }
     short(value)
+}
+
+/// `value` (`/path?query`) with each query pair's value passed through `redact`; a value
+/// without a query is kept as it is.
+fn url_query(value: &str, redact: fn(&str, &str) -> String) -> String {
+    let Some((path, query)) = value.split_once('?') else {
+        return value.to_owned();
+    };
+    let pairs = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| {
+            let shown = redact(&k, &v);
+            (k.into_owned(), shown)
+        })
+        .collect::<Vec<_>>();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{path}?{query}")
 }
 
 #[cfg(test)]
@@ -102,5 +141,20 @@ mod tests {
         assert!(param("Authorization", &format!("Bearer {token}")).starts_with("Bearer Atza…"));
         assert_eq!(short("abc"), "…(3)");
         assert_eq!(param_for_log("code", "ANcMJpTtVktKiZvfdYaV"), "ANcM…(20)");
+    }
+
+    #[test]
+    fn user_codes_and_email_addresses_are_never_shown() {
+        for name in ["user_code", "email", "Email"] {
+            assert_eq!(param(name, "ABCDEF"), REDACTED, "{name}");
+            assert_eq!(param_for_log(name, "alice@example.com"), REDACTED, "{name}");
+        }
+        // Inside the sign-in's `next` URL too; its other pairs and its path stay readable.
+        let next = "/code?user_code=QWERTY&lang=en";
+        for shown in [param("next", next), param_for_log("next", next)] {
+            assert!(!shown.contains("QWERTY"), "{shown}");
+            assert!(shown.starts_with("/code?user_code=") && shown.ends_with("&lang=en"));
+        }
+        assert_eq!(param("next", "/code"), "/code");
     }
 }

@@ -321,3 +321,112 @@ async fn the_log_has_each_request_its_answer_and_its_fault_but_not_the_control_a
         "{log}"
     );
 }
+
+/// After a device-code flow (code pair, `browse --user-code` signing in on the `/code` page,
+/// the poll that gets the tokens) and a sign-in on the authorize pages, neither the user code
+/// nor the e-mail address is in the `--log` output, in the request log the control API serves,
+/// in a control error about them, or in what `browse` prints. The log still shows those
+/// requests, with the values as `[redacted]`. ~1 s.
+#[tokio::test]
+async fn no_user_code_and_no_email_address_in_the_log_or_the_served_request_log() {
+    use shared_protocol::lwa::{CodePairRequest, CodePairResponse};
+
+    let emu = spawn_emulator(&["--log"]).await;
+    let base = emu.base_url.clone();
+    let pair: CodePairResponse = serde_json::from_value(
+        json_of(
+            http()
+                .post(format!("{base}/auth/O2/create/codepair"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    CodePairRequest {
+                        client_id: DEFAULT_DEVICE_CLIENT_ID.into(),
+                        product_id: lwa_emulator::registry::DEFAULT_PRODUCT_ID.into(),
+                        dsn: "DSN-LOG".into(),
+                    }
+                    .to_form_body(),
+                ),
+        )
+        .await,
+    )
+    .unwrap();
+    let user_code = pair.user_code.clone();
+    // The user opens the verification page with the code in its address (the page keeps it
+    // through the sign-in as `next=/code?user_code=…`), signs in and approves.
+    let verification = format!("{}?user_code={user_code}", pair.verification_uri);
+    let browse = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_lwa-emulator"))
+            .args(["browse", "--user-code", &user_code, &verification])
+            .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let printed = stdout_of_success("lwa-emulator browse --user-code", &browse);
+    assert_eq!(printed, "CODE_APPROVED\n");
+    let tokens = json_of(http().post(format!("{base}/auth/O2/token")).form(&[
+        ("grant_type", "device_code"),
+        ("device_code", pair.device_code.expose_secret()),
+        ("user_code", &user_code),
+    ]))
+    .await;
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    // And a sign-in on the authorize pages.
+    let endpoints = LwaEndpoints::from_base(&base).unwrap();
+    let pkce = PkcePair::generate();
+    let url = authorize_url(
+        &endpoints.authorize,
+        "http://127.0.0.1:1/authresponse",
+        "DSN-LOG",
+        "s",
+        &pkce,
+    );
+    ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD)
+        .unwrap()
+        .authorize(url.as_str(), Consent::Allow)
+        .await
+        .unwrap();
+    // A control call about them: the error names neither.
+    let refused = http()
+        .post(format!("{base}/_emulator/codepairs/{user_code}/approve"))
+        .json(&serde_json::json!({ "user": "nobody@example.org" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404);
+    let refused = refused.text().await.unwrap();
+    assert!(refused.contains("unknown user"), "{refused}");
+
+    let served = http()
+        .get(format!("{base}/_emulator/requests"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (status, log) = emu.terminate().await;
+    assert!(status.success(), "{log}");
+    // None of the values...
+    for (what, text) in [
+        ("the log", &log),
+        ("the served request log", &served),
+        ("the control error", &refused),
+    ] {
+        for value in [user_code.as_str(), ALICE_EMAIL, "nobody@example.org"] {
+            assert!(!text.contains(value), "{value} in {what}:\n{text}");
+        }
+    }
+    // ...though the requests that carried them are there, redacted.
+    for line in [
+        "POST /ap/signin",
+        "email=[redacted]",
+        "user_code=[redacted]",
+        "next=/code?user_code=%5Bredacted%5D",
+        "grant_type=device_code",
+    ] {
+        assert!(log.contains(line), "{line:?} not in the log:\n{log}");
+    }
+    assert!(served.contains("\"user_code\",\"[redacted]\""), "{served}");
+}

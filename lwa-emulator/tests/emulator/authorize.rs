@@ -220,7 +220,9 @@ async fn full_login_by_the_scripted_user_redirects_with_code_scope_and_state() {
         ]
     );
     let signin = &emu.requests()[1];
-    assert_eq!(signin.param("email"), Some(ALICE_EMAIL));
+    // Sent, but neither the address (personal data) nor the password is recorded.
+    assert_eq!(signin.param_names(), ["txn", "email", "password"]);
+    assert_eq!(signin.param("email"), Some("[redacted]"));
     assert_eq!(signin.param("password"), Some("[redacted]"));
 
     // The code works once.
