@@ -15,6 +15,8 @@ use shared_protocol::ids::{ClientId, RedirectUri};
 use shared_protocol::lwa::{EndpointError, LwaEndpoints, Region};
 use url::Url;
 
+use crate::words::Words;
+
 /// Environment variable naming the config file (overrides the default location).
 pub const CONFIG_ENV: &str = "AVS_COMPANION_CONFIG";
 /// The default redirect URI: loopback, port chosen at login time (RFC 8252 §7.3).
@@ -71,7 +73,7 @@ pub enum ConfigError {
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     /// A required setting is missing.
-    #[error("no LWA client id: pass --client-id or save one with `avs-companion config --client-id …` (it is in your security profile, under Web or Other devices settings)")]
+    #[error("{}", no_client_id())]
     NoClientId,
     /// The client id does not have the shape of an LWA client id.
     #[error("client id {id:?} is not an LWA client id: they look like {CLIENT_ID_PREFIX}<32 hex digits>; copy it from your security profile's settings for Android/iOS or 'Other devices and platforms'")]
@@ -87,6 +89,28 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+}
+
+fn no_client_id() -> Words {
+    Words::from("no LWA client id")
+        .terminal_only(": pass --client-id or save one with `avs-companion config --client-id …`")
+        .text(" (it is in your security profile, under Web or Other devices settings)")
+}
+
+impl ConfigError {
+    /// What is wrong, in pieces ([`Words`]); the `Display` is their terminal rendering.
+    pub fn words(&self) -> Words {
+        match self {
+            ConfigError::NoClientId => no_client_id(),
+            ConfigError::NoConfigDir
+            | ConfigError::Io { .. }
+            | ConfigError::Parse { .. }
+            | ConfigError::TooLarge(_)
+            | ConfigError::Endpoint(_)
+            | ConfigError::BadClientId { .. }
+            | ConfigError::BadRedirectUri { .. } => self.to_string().into(),
+        }
+    }
 }
 
 impl CompanionConfig {

@@ -14,6 +14,7 @@ use crate::discovery::DiscoveryError;
 use crate::handover::HandoverError;
 use crate::link::LinkError;
 use crate::login::LoginError;
+use crate::words::Words;
 use shared_protocol::message::AuthFailureClass;
 
 /// Why a command failed.
@@ -72,18 +73,20 @@ pub enum PairError {
     Usage(String),
 }
 
-fn not_found(query: &Option<String>, wanted: Wanted, waited: &Duration, seen: &[String]) -> String {
+fn not_found(query: &Option<String>, wanted: Wanted, waited: &Duration, seen: &[String]) -> Words {
     let what = match (query, wanted) {
         (Some(q), _) => format!("no speaker matching {q:?}"),
         (None, Wanted::ReadyToPair) => "no speaker with an open pairing window".to_owned(),
         (None, Wanted::Any) => "no speaker".to_owned(),
     };
-    let others = if seen.is_empty() {
-        "none at all: is it powered, on this network, and its pairing window open? (or use --connect IP:PORT)".to_owned()
+    let found = Words::from(format!("{what} found within {}s; ", waited.as_secs()));
+    if seen.is_empty() {
+        found
+            .text("none at all: is it powered, on this network, and its pairing window open?")
+            .terminal_only(" (or use --connect IP:PORT)")
     } else {
-        format!("seen: {}", seen.join(", "))
-    };
-    format!("{what} found within {}s; {others}", waited.as_secs())
+        found.text(format!("seen: {}", seen.join(", ")))
+    }
 }
 
 /// Exit codes of `avs-companion` (documented in `docs/companion-cli.md`).
@@ -120,6 +123,29 @@ impl ExitKind {
 }
 
 impl PairError {
+    /// What happened and what to do, in pieces: the CLI prints [`Words::terminal`] (the
+    /// `Display`), the desktop window [`Words::plain`] and keeps the rest under Advanced.
+    pub fn words(&self) -> Words {
+        match self {
+            PairError::Config(e) => e.words(),
+            PairError::Link(e) => e.words(),
+            PairError::Login(e) => e.words(),
+            PairError::Handover(e) => e.words(),
+            PairError::NotFound {
+                query,
+                wanted,
+                waited,
+                seen,
+            } => not_found(query, *wanted, waited, seen),
+            PairError::SetupCode(_)
+            | PairError::Discovery(_)
+            | PairError::Ambiguous { .. }
+            | PairError::SpeakerOffline { .. }
+            | PairError::Cancelled
+            | PairError::Usage(_) => self.to_string().into(),
+        }
+    }
+
     /// True when the speaker is probably gone (worth a discovery re-check).
     pub fn speaker_lost(&self) -> bool {
         match self {
@@ -239,5 +265,209 @@ mod tests {
         for (err, code) in cases {
             assert_eq!(err.exit_kind().code(), code, "{err}");
         }
+    }
+
+    fn failed(
+        class: AuthFailureClass,
+        lwa_error: Option<&str>,
+        description: Option<&str>,
+    ) -> PairError {
+        HandoverError::Failed {
+            failure: shared_protocol::message::AuthFailure {
+                class,
+                error: shared_protocol::lwa::AuthError::UnknownError,
+                lwa_error: lwa_error.map(Into::into),
+                description: description.map(Into::into),
+                retry_with_same_code: false,
+                linked_by_other: None,
+            },
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            client_id: "cid".into(),
+        }
+        .into()
+    }
+
+    /// The CLI prints the sentences it printed when they were single strings (the terminal
+    /// column is the old text, byte for byte), and the window's words are the same sentence
+    /// without commands, backticks or Amazon's quoted words, with "try again" for "run pair
+    /// again" (the expectations of the app's former text surgery, `plain_words`, now built
+    /// from typed pieces; rows marked "new" were missed by it).
+    #[test]
+    fn the_terminal_keeps_its_sentence_and_the_window_gets_plain_words() {
+        let rows: Vec<(PairError, &str, &str)> = vec![
+            (
+                failed(AuthFailureClass::ServerError, None, None),
+                "Amazon's login service had an error; wait a minute and run pair again",
+                "Amazon's login service had an error; wait a minute and try again",
+            ),
+            (
+                failed(AuthFailureClass::UnknownSession, None, None),
+                "the speaker no longer knows this pairing session (it restarted, or another app started pairing it); run pair again",
+                "the speaker no longer knows this pairing session (it restarted, or another app started pairing it); try again",
+            ),
+            (
+                failed(AuthFailureClass::WindowClosed, None, None),
+                "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker (its pairing button, or `avs-device-agent pair` on it) and run pair again",
+                "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker and try again",
+            ),
+            (
+                LoginError::StateMismatch.into(),
+                "the sign-in response does not belong to this login (its `state` does not match): ignored it for safety. Close other Amazon sign-in tabs and run pair again",
+                "the sign-in response does not belong to this login: ignored it for safety. Close other Amazon sign-in tabs and try again",
+            ),
+            (
+                LoginError::StateMissing.into(),
+                "the sign-in response has no `state` parameter, so it can't be matched to this login: run pair again (if you pasted a URL, paste the whole address you landed on)",
+                "the sign-in response has no state parameter, so it can't be matched to this login: try again (if you pasted a URL, paste the whole address you landed on)",
+            ),
+            (
+                LoginError::MissingCode.into(),
+                "the sign-in response has no authorization code: run pair again",
+                "the sign-in response has no authorization code: try again",
+            ),
+            (
+                LoginError::ClientIdRefused {
+                    client_id: "amzn1.application-oa2-client.x".into(),
+                    said: "invalid_client".into(),
+                }
+                .into(),
+                "Login with Amazon does not know the client id amzn1.application-oa2-client.x: check the client id setting (`avs-companion config --client-id ID`); copy it from your security profile in the Amazon developer console (its 'Other devices and platforms' or Android/iOS settings). LWA said: invalid_client",
+                "Login with Amazon does not know the client id amzn1.application-oa2-client.x: check the client id setting; copy it from your security profile in the Amazon developer console (its 'Other devices and platforms' or Android/iOS settings)",
+            ),
+            (
+                LoginError::RedirectUriRefused {
+                    redirect_uri: "http://127.0.0.1:9/cb".into(),
+                    said: "redirect_uri mismatch".into(),
+                }
+                .into(),
+                "Login with Amazon does not accept the redirect URI http://127.0.0.1:9/cb for this client id: add it to the security profile's Allowed Return URLs in the Amazon developer console, or set one listed there (`avs-companion config --redirect-uri URI`). LWA said: redirect_uri mismatch",
+                "Login with Amazon does not accept the redirect URI http://127.0.0.1:9/cb for this client id: add it to the security profile's Allowed Return URLs in the Amazon developer console, or set one listed there",
+            ),
+            (
+                LoginError::RequestRefused {
+                    status: 400,
+                    said: "bad request".into(),
+                }
+                .into(),
+                "Login with Amazon refused the sign-in request (HTTP 400): check the client id and the redirect URI settings (`avs-companion config`). LWA said: bad request",
+                "Login with Amazon refused the sign-in request (HTTP 400): check the client id and the redirect URI settings",
+            ),
+            (
+                LoginError::BadPastes {
+                    why: "the pasted address is not this sign-in's".into(),
+                    tries: 3,
+                }
+                .into(),
+                "the pasted address is not this sign-in's; gave up after 3 pasted addresses: run pair again",
+                "the pasted address is not this sign-in's; gave up after 3 pasted addresses: try again",
+            ),
+            (
+                LinkError::StoppedAnswering.into(),
+                "the speaker stopped answering (restarted?); your sign-in was not used — run pair again",
+                "the speaker stopped answering (restarted?); your sign-in was not used — try again",
+            ),
+            // New: "Run" at the start of a sentence.
+            (
+                failed(AuthFailureClass::InvalidGrant, Some("invalid_grant"), Some("expired")),
+                "Amazon refused the authorization code: it expired (codes live 5 minutes), was already used, or the redirect URI or client id differ from the sign-in's. Run pair again and finish within 5 minutes; if it keeps failing, check that http://127.0.0.1:9/cb is in your security profile's Allowed Return URLs and that client id cid belongs to that profile (Amazon said: invalid_grant: expired)",
+                "Amazon refused the authorization code: it expired (codes live 5 minutes), was already used, or the redirect URI or client id differ from the sign-in's. Try again and finish within 5 minutes; if it keeps failing, check that http://127.0.0.1:9/cb is in your security profile's Allowed Return URLs and that client id cid belongs to that profile",
+            ),
+            (
+                LoginError::Denied {
+                    description: Some("User said no".into()),
+                }
+                .into(),
+                "sign-in declined: the sign-in was declined or cancelled in the browser; nothing was linked. Run pair again and choose Allow to link the speaker (Amazon said: User said no)",
+                "sign-in declined: the sign-in was declined or cancelled in the browser; nothing was linked. Try again and choose Allow to link the speaker",
+            ),
+            // New: Amazon's error code and description are its words, not the window's.
+            (
+                LoginError::Authorization {
+                    error: "invalid_scope".into(),
+                    description: Some("bad scope".into()),
+                }
+                .into(),
+                "Amazon returned `invalid_scope`: Amazon refused the alexa:all scope: the speaker's product id is not an AVS product of this security profile (check the product id configured on the speaker) (Amazon said: bad scope)",
+                "Amazon refused the alexa:all scope: the speaker's product id is not an AVS product of this security profile (check the product id configured on the speaker)",
+            ),
+            // New: a flag of the CLI.
+            (
+                PairError::NotFound {
+                    query: None,
+                    wanted: Wanted::ReadyToPair,
+                    waited: Duration::from_secs(5),
+                    seen: vec![],
+                },
+                "no speaker with an open pairing window found within 5s; none at all: is it powered, on this network, and its pairing window open? (or use --connect IP:PORT)",
+                "no speaker with an open pairing window found within 5s; none at all: is it powered, on this network, and its pairing window open?",
+            ),
+            (
+                ConfigError::NoClientId.into(),
+                "no LWA client id: pass --client-id or save one with `avs-companion config --client-id …` (it is in your security profile, under Web or Other devices settings)",
+                "no LWA client id (it is in your security profile, under Web or Other devices settings)",
+            ),
+            // The speaker's own words are everyone's.
+            (
+                failed(AuthFailureClass::Storage, None, Some("disk full")),
+                "the speaker could not save its tokens (disk full or read-only?); check its storage and logs, then pair again (speaker said: disk full)",
+                "the speaker could not save its tokens (disk full or read-only?); check its storage and logs, then pair again (speaker said: disk full)",
+            ),
+        ];
+        for (err, terminal, plain) in rows {
+            let words = err.words();
+            assert_eq!(err.to_string(), terminal);
+            assert_eq!(words.terminal(), terminal);
+            assert_eq!(words.plain(), plain, "from {terminal:?}");
+        }
+    }
+
+    /// LWA's error code and description reach the window as data, for its Advanced part.
+    #[test]
+    fn amazons_words_are_data() {
+        let said = |e: PairError| e.words().lwa().cloned();
+        let lwa = |error: Option<&str>, description: Option<&str>| {
+            Some(crate::words::LwaSaid {
+                error: error.map(Into::into),
+                description: description.map(Into::into),
+            })
+        };
+        assert_eq!(
+            said(failed(
+                AuthFailureClass::InvalidGrant,
+                Some("invalid_grant"),
+                Some("expired")
+            )),
+            lwa(Some("invalid_grant"), Some("expired"))
+        );
+        assert_eq!(
+            said(
+                LoginError::Authorization {
+                    error: "invalid_scope".into(),
+                    description: None
+                }
+                .into()
+            ),
+            lwa(Some("invalid_scope"), None)
+        );
+        assert_eq!(
+            said(LoginError::Denied { description: None }.into()),
+            lwa(Some("access_denied"), None)
+        );
+        assert_eq!(
+            said(
+                LoginError::ClientIdRefused {
+                    client_id: "c".into(),
+                    said: "The client_id is not registered".into()
+                }
+                .into()
+            ),
+            lwa(None, Some("The client_id is not registered"))
+        );
+        // The speaker's words are not Amazon's.
+        assert_eq!(
+            said(failed(AuthFailureClass::Storage, None, Some("disk full"))),
+            None
+        );
+        assert_eq!(said(LinkError::StoppedAnswering.into()), None);
     }
 }

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::account_switch::{kept_text, AccountSwitchConfirm, SwitchQuestion};
 use crate::link::{unexpected, LinkError, LinkSession};
+use crate::words::{LwaSaid, Words};
 
 /// The longest the companion waits for the user's answer to the account-switch question,
 /// whatever `answer_within_secs` the speaker asks for (its default is 2 minutes): a speaker
@@ -130,6 +131,20 @@ impl HandoverError {
         match self {
             HandoverError::Failed { failure, .. } => Some(failure),
             HandoverError::Link(_) | HandoverError::KeptCurrent { .. } => None,
+        }
+    }
+
+    /// What happened and what to do, in pieces ([`Words`]); the `Display` is their terminal
+    /// rendering.
+    pub fn words(&self) -> Words {
+        match self {
+            HandoverError::Link(e) => e.words(),
+            HandoverError::Failed {
+                failure,
+                redirect_uri,
+                client_id,
+            } => advice(failure, redirect_uri, client_id),
+            HandoverError::KeptCurrent { .. } => self.to_string().into(),
         }
     }
 }
@@ -345,60 +360,74 @@ pub fn linked_by_other_text(account: Option<&AccountProfile>) -> String {
     }
 }
 
-/// What to tell the user about a failed exchange: what happened and what to do.
-pub fn advice(failure: &AuthFailure, redirect_uri: &RedirectUri, client_id: &ClientId) -> String {
+/// What to tell the user about a failed exchange: what happened and what to do, with LWA's
+/// own words kept apart ([`Words::lwa`]).
+pub fn advice(failure: &AuthFailure, redirect_uri: &RedirectUri, client_id: &ClientId) -> Words {
     if let Some(by) = &failure.linked_by_other {
-        return linked_by_other_text(by.account.as_ref());
+        return linked_by_other_text(by.account.as_ref()).into();
     }
     // The speaker refused the grant itself (LWA gave no refresh token): its sentence says what
     // happened and what to do; "Amazon does not accept client id …" would be wrong.
     if failure.class == AuthFailureClass::InvalidClient && failure.lwa_error.is_none() {
         if let Some(d) = &failure.description {
-            return d.clone();
+            return d.clone().into();
         }
     }
     let what_to_do = match failure.class {
-        AuthFailureClass::InvalidGrant => format!(
-            "Amazon refused the authorization code: it expired (codes live 5 minutes), was already used, or the redirect URI or client id differ from the sign-in's. Run pair again and finish within 5 minutes; if it keeps failing, check that {redirect_uri} is in your security profile's Allowed Return URLs and that client id {client_id} belongs to that profile"
-        ),
+        AuthFailureClass::InvalidGrant => Words::from(
+            "Amazon refused the authorization code: it expired (codes live 5 minutes), was already used, or the redirect URI or client id differ from the sign-in's. ",
+        )
+        .retry_capital()
+        .text(format!(
+            " and finish within 5 minutes; if it keeps failing, check that {redirect_uri} is in your security profile's Allowed Return URLs and that client id {client_id} belongs to that profile"
+        )),
         AuthFailureClass::InvalidClient => format!(
             "Amazon does not accept client id {client_id}: copy the client id from your security profile (Amazon developer console → your AVS product → Security Profile) and make sure the profile is enabled for the product"
-        ),
+        )
+        .into(),
         AuthFailureClass::InvalidRequest => format!(
             "Amazon rejected the speaker's token request: the redirect URI ({redirect_uri}) is not in your security profile's Allowed Return URLs, or the speaker's software is too old; add the exact URI to Allowed Return URLs, update the speaker, and pair again"
-        ),
+        )
+        .into(),
         AuthFailureClass::ServerError => {
-            "Amazon's login service had an error; wait a minute and run pair again".to_owned()
+            Words::from("Amazon's login service had an error; wait a minute and ").retry()
         }
         AuthFailureClass::Unreachable => {
-            "the speaker could not reach Amazon (no internet, DNS, a proxy or a wrong clock breaking TLS); fix the speaker's network and pair again".to_owned()
+            "the speaker could not reach Amazon (no internet, DNS, a proxy or a wrong clock breaking TLS); fix the speaker's network and pair again".into()
         }
         AuthFailureClass::BadResponse => {
-            "the speaker got an answer from Amazon it could not understand (a captive portal or proxy in the way?); check the speaker's network and pair again".to_owned()
+            "the speaker got an answer from Amazon it could not understand (a captive portal or proxy in the way?); check the speaker's network and pair again".into()
         }
-        AuthFailureClass::UnknownSession => {
-            "the speaker no longer knows this pairing session (it restarted, or another app started pairing it); run pair again".to_owned()
-        }
-        AuthFailureClass::WindowClosed => {
-            "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker (its pairing button, or `avs-device-agent pair` on it) and run pair again".to_owned()
-        }
+        AuthFailureClass::UnknownSession => Words::from(
+            "the speaker no longer knows this pairing session (it restarted, or another app started pairing it); ",
+        )
+        .retry(),
+        AuthFailureClass::WindowClosed => Words::from(
+            "the speaker's pairing window closed before the code arrived; reopen pairing on the speaker",
+        )
+        .terminal_only(" (its pairing button, or `avs-device-agent pair` on it)")
+        .text(" and ")
+        .retry(),
         AuthFailureClass::Storage => {
-            "the speaker could not save its tokens (disk full or read-only?); check its storage and logs, then pair again".to_owned()
+            "the speaker could not save its tokens (disk full or read-only?); check its storage and logs, then pair again".into()
         }
         AuthFailureClass::Internal => {
-            "the speaker hit an internal error; check its logs and pair again".to_owned()
+            "the speaker hit an internal error; check its logs and pair again".into()
         }
     };
-    let mut s = what_to_do;
-    match (&failure.lwa_error, &failure.description) {
-        (Some(e), Some(d)) => s.push_str(&format!(" (Amazon said: {e}: {d})")),
-        (Some(e), None) => s.push_str(&format!(" (Amazon said: {e})")),
-        (None, Some(d)) => s.push_str(&format!(" (speaker said: {d})")),
-        (None, None) => {}
-    }
+    let said = LwaSaid {
+        error: failure.lwa_error.clone(),
+        description: failure.description.clone(),
+    };
     // No promise that "the same sign-in can be retried": once the automatic resends are
     // exhausted the companion has nothing left that would resend it (issue 15.3).
-    s
+    match (&failure.lwa_error, &failure.description) {
+        (Some(e), Some(d)) => what_to_do.lwa_quote(format!(" (Amazon said: {e}: {d})"), said),
+        (Some(e), None) => what_to_do.lwa_quote(format!(" (Amazon said: {e})"), said),
+        // The speaker's own words, not Amazon's: for everyone.
+        (None, Some(d)) => what_to_do.text(format!(" (speaker said: {d})")),
+        (None, None) => what_to_do,
+    }
 }
 
 #[cfg(test)]
@@ -437,7 +466,7 @@ mod tests {
 
     /// The advice for `f` with a loopback redirect URI.
     fn advised(f: &AuthFailure) -> String {
-        advice(f, &"http://127.0.0.1:1/cb".into(), &"cid".into())
+        advice(f, &"http://127.0.0.1:1/cb".into(), &"cid".into()).to_string()
     }
 
     /// A user who never answers.
@@ -684,7 +713,8 @@ mod tests {
             &f,
             &"https://localhost:9745/authresponse".into(),
             &"cid".into(),
-        );
+        )
+        .to_string();
         assert!(s.contains("https://localhost:9745/authresponse is not") || s.contains("(https://localhost:9745/authresponse) is not in your security profile's Allowed Return URLs"), "{s}");
         assert!(s.contains("Amazon said: invalid_request: redirect_uri mismatch"));
     }

@@ -18,7 +18,9 @@
 //!
 //! [`commands`] holds the other commands that talk to one speaker (`status`, `reset`).
 //!
-//! [`error::PairError`] says what went wrong and which exit code the CLI uses for it.
+//! [`error::PairError`] says what went wrong and which exit code the CLI uses for it; its
+//! [`PairError::words`](error::PairError::words) are the sentence in [`words`] pieces, so the CLI
+//! and the desktop window each render their own wording of it.
 
 pub mod account_switch;
 pub mod ble;
@@ -32,6 +34,7 @@ pub mod link;
 pub mod login;
 pub mod pairing;
 pub mod wifi;
+pub mod words;
 
 #[cfg(test)]
 mod test_speaker;

@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 
 pub use crate::connect::tcp::connect_tcp;
 use crate::connect::ConnectFailure;
+use crate::words::Words;
 
 /// The transport over TCP.
 pub type TcpTransport = StreamTransport<TcpStream>;
@@ -101,9 +102,7 @@ pub enum LinkError {
     #[error("the speaker answered: {}", .0.message)]
     Agent(ErrorBody),
     /// The speaker went away after the sign-in was handed over (agent restarted, speaker off).
-    #[error(
-        "the speaker stopped answering (restarted?); your sign-in was not used — run pair again"
-    )]
+    #[error("{}", stopped_answering())]
     StoppedAnswering,
     /// Something answered that speaks another protocol (the address or port is wrong).
     #[error("that address is not an avs-pair speaker (it answered like {like})")]
@@ -111,6 +110,31 @@ pub enum LinkError {
         /// What it answered like ("an HTTP server").
         like: &'static str,
     },
+}
+
+fn stopped_answering() -> Words {
+    Words::from("the speaker stopped answering (restarted?); your sign-in was not used — ").retry()
+}
+
+impl LinkError {
+    /// What happened and what to do, in pieces ([`Words`]); the `Display` is their terminal
+    /// rendering. The speaker's own sentences (in [`LinkError::Refused`] and
+    /// [`LinkError::Agent`]) are for everyone, as it wrote them.
+    pub fn words(&self) -> Words {
+        match self {
+            LinkError::StoppedAnswering => stopped_answering(),
+            LinkError::NoAddress
+            | LinkError::Connect { .. }
+            | LinkError::Timeout { .. }
+            | LinkError::WrongSetupCode { .. }
+            | LinkError::Refused(_)
+            | LinkError::Incompatible(_)
+            | LinkError::Closed { .. }
+            | LinkError::Protocol { .. }
+            | LinkError::Agent(_)
+            | LinkError::NotASpeaker { .. } => self.to_string().into(),
+        }
+    }
 }
 
 /// What a wrong setup code cost, as the speaker counted it (its answer to our

@@ -38,6 +38,7 @@ use crate::link::{LinkSession, LinkTimeouts};
 use crate::login::browser::BrowserProcess;
 use crate::login::{browser, preflight, Browser, LoginNotice, LoginWait, PendingLogin};
 use crate::wifi::{self, JoinEvent, WifiChooser};
+use crate::words::Words;
 
 pub use crate::connect::{choose_device, Target};
 
@@ -133,8 +134,8 @@ pub enum PairEvent {
     },
     /// A pasted address was not this sign-in's return address; paste again.
     PasteRejected {
-        /// What was wrong, in words.
-        why: String,
+        /// What was wrong, in words (serialized as the terminal's sentence).
+        why: Words,
         /// Pastes left before the sign-in gives up.
         tries_left: u32,
     },

@@ -286,8 +286,8 @@ pub struct PairingErrorView {
     pub kind: ErrorKind,
     /// A short heading.
     pub title: String,
-    /// The exact reason and what to do: the core's sentence in people's words (no CLI
-    /// commands, no quotes of LWA; [`crate::plain_words`]).
+    /// The exact reason and what to do: the core's sentence in the window's words (no CLI
+    /// commands, no quotes of LWA: the core's `Words::plain`).
     pub message: String,
     /// The core's exact sentence, when `message` left something out: shown under Advanced.
     #[ts(optional = nullable)]

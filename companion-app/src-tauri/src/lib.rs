@@ -9,8 +9,7 @@
 //! | [`setup_code`] | checking a setup code as it is typed |
 //! | [`pairing`] | one pairing at a time on the async runtime, cancel, retry |
 //! | [`browser`] | opening the sign-in page in the system browser, never a web view |
-//! | [`errors`] | a failed pairing as the result screen shows it |
-//! | [`plain_words`] | the core's failure sentences without CLI commands, for the window |
+//! | [`errors`] | a failed pairing as the result screen shows it, from the core's failure kinds and words |
 //! | [`settings`] | the settings form over the core's config file |
 //! | [`state`] | options and managed state |
 //!
@@ -23,7 +22,6 @@ pub mod commands;
 pub mod errors;
 pub mod ipc;
 pub mod pairing;
-pub mod plain_words;
 pub mod settings;
 pub mod setup_code;
 pub mod speakers;

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use companion_app::discovery::Device;
 use companion_app::handover::HandoverError;
 use companion_app::login::{Browser, BrowserProcess, LoginError};
+use companion_app::words::Words;
 use companion_app::{pair, ExitKind, PairError, PairEvent, PairOptions, Step, Target};
 use shared_protocol::message::ProgressStage;
 use shared_protocol::setup_code::SetupCode;
@@ -555,13 +556,13 @@ impl Translator {
         out
     }
 
-    fn paste_rejected(&self, why: &str, tries_left: u32) -> PairingEvent {
+    fn paste_rejected(&self, why: &Words, tries_left: u32) -> PairingEvent {
         PairingEvent::PasteRejected {
             pairing_id: self.id,
-            // The core's words are for a terminal; the window shows no `code` marks.
+            // The core's plain words: no `code` marks.
             message: format!(
                 "{}. Paste it again ({tries_left} {} left).",
-                errors::sentence(&why.replace('`', "")).trim_end_matches('.'),
+                errors::sentence(&why.plain()).trim_end_matches('.'),
                 if tries_left == 1 { "try" } else { "tries" }
             ),
         }
@@ -682,7 +683,9 @@ mod tests {
             }]
         );
         let out = t.translate(PairEvent::PasteRejected {
-            why: "that address belongs to another sign-in (its `state` is different)".into(),
+            why: Words::from("that address belongs to another sign-in (its ")
+                .code("state")
+                .text(" is different)"),
             tries_left: 2,
         });
         assert_eq!(

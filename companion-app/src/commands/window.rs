@@ -7,9 +7,14 @@
 
 use shared_protocol::message::{AgentSummary, ErrorBody, ErrorKind, PairingWindow};
 
-/// What to do when the window is shut, named once for every command.
-pub const OPEN_THE_WINDOW: &str =
-    "open the pairing window on the speaker: press its pairing button or run `avs-device-agent pair` on it";
+use crate::words::Words;
+
+/// What to do when the window is shut, named once for every command (the command to run on
+/// the speaker is for a terminal only).
+pub fn open_the_window() -> Words {
+    Words::from("open the pairing window on the speaker: press its pairing button")
+        .terminal_only(" or run `avs-device-agent pair` on it")
+}
 
 /// The refusal the speaker's Hello implies, or `None` when its window is open (or it sent no
 /// summary: then the handshake decides).
@@ -18,7 +23,10 @@ pub fn refusal(summary: Option<&AgentSummary>) -> Option<ErrorBody> {
         PairingWindow::Open { .. } => None,
         PairingWindow::Closed => Some(ErrorBody::new(
             ErrorKind::WindowClosed,
-            format!("the speaker's pairing window is closed; {OPEN_THE_WINDOW}"),
+            format!(
+                "the speaker's pairing window is closed; {}",
+                open_the_window()
+            ),
         )),
         PairingWindow::LockedOut { retry_in_secs } => Some(ErrorBody::new(
             ErrorKind::LockedOut,
@@ -49,7 +57,11 @@ mod tests {
     fn a_shut_window_is_named_with_what_opens_it() {
         let body = refusal(Some(&summary(PairingWindow::Closed))).unwrap();
         assert_eq!(body.kind, ErrorKind::WindowClosed);
-        assert!(body.message.ends_with(OPEN_THE_WINDOW), "{}", body.message);
+        assert!(
+            body.message.ends_with(&open_the_window().terminal()),
+            "{}",
+            body.message
+        );
         let body = refusal(Some(&summary(PairingWindow::LockedOut {
             retry_in_secs: 60,
         })))
@@ -58,5 +70,18 @@ mod tests {
         assert!(body.message.contains("60 s"), "{}", body.message);
         assert!(refusal(Some(&summary(PairingWindow::Open { closes_in_secs: 5 }))).is_none());
         assert!(refusal(None).is_none());
+    }
+
+    #[test]
+    fn the_command_on_the_speaker_is_for_a_terminal_only() {
+        let open = open_the_window();
+        assert_eq!(
+            open.terminal(),
+            "open the pairing window on the speaker: press its pairing button or run `avs-device-agent pair` on it"
+        );
+        assert_eq!(
+            open.plain(),
+            "open the pairing window on the speaker: press its pairing button"
+        );
     }
 }

@@ -10,6 +10,7 @@ use shared_protocol::secret::AuthorizationCode;
 use url::Url;
 
 use super::LoginError;
+use crate::words::Words;
 
 /// Longest authorization code accepted (LWA's are ~20 characters).
 const MAX_CODE_LEN: usize = 2048;
@@ -91,16 +92,18 @@ pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// What an OAuth `error` code from `/ap/oa` means for the user, and what to do.
-pub fn explain_authorization_error(error: &str) -> &'static str {
+pub fn explain_authorization_error(error: &str) -> Words {
     match error {
-        "access_denied" => "the sign-in was declined or cancelled in the browser; nothing was linked. Run pair again and choose Allow to link the speaker",
-        "invalid_request" => "Amazon rejected the login request; check that the client id and the speaker's product id belong to the same security profile, and that the redirect URI is listed exactly in the security profile's Allowed Return URLs",
-        "unauthorized_client" => "this client id may not request Alexa authorization: in the Amazon developer console, enable Login with Amazon for the security profile and link it to the speaker's AVS product",
-        "invalid_scope" => "Amazon refused the alexa:all scope: the speaker's product id is not an AVS product of this security profile (check the product id configured on the speaker)",
-        "unsupported_response_type" => "Amazon refused response_type=code for this client: use a security profile with an Other devices/Web client",
-        "server_error" => "Amazon's login service failed; try again in a few minutes",
-        "temporarily_unavailable" => "Amazon's login service is temporarily unavailable; try again in a few minutes",
-        _ => "Amazon refused the login; check the security profile's settings (client id, Allowed Return URLs) and try again",
+        "access_denied" => Words::from("the sign-in was declined or cancelled in the browser; nothing was linked. ")
+            .retry_capital()
+            .text(" and choose Allow to link the speaker"),
+        "invalid_request" => "Amazon rejected the login request; check that the client id and the speaker's product id belong to the same security profile, and that the redirect URI is listed exactly in the security profile's Allowed Return URLs".into(),
+        "unauthorized_client" => "this client id may not request Alexa authorization: in the Amazon developer console, enable Login with Amazon for the security profile and link it to the speaker's AVS product".into(),
+        "invalid_scope" => "Amazon refused the alexa:all scope: the speaker's product id is not an AVS product of this security profile (check the product id configured on the speaker)".into(),
+        "unsupported_response_type" => "Amazon refused response_type=code for this client: use a security profile with an Other devices/Web client".into(),
+        "server_error" => "Amazon's login service failed; try again in a few minutes".into(),
+        "temporarily_unavailable" => "Amazon's login service is temporarily unavailable; try again in a few minutes".into(),
+        _ => "Amazon refused the login; check the security profile's settings (client id, Allowed Return URLs) and try again".into(),
     }
 }
 

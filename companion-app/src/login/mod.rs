@@ -32,6 +32,7 @@ pub mod listener;
 pub mod peer;
 pub mod preflight;
 
+use std::fmt;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -49,18 +50,19 @@ pub use callback::{explain_authorization_error, Callback};
 pub use listener::{RedirectListener, Verdict};
 
 use crate::config::RedirectTarget;
+use crate::words::{LwaSaid, Words};
 
 /// Why the login did not produce a code. Never contains the code.
+///
+/// Its sentences are [`LoginError::words`] (the `Display` is their terminal rendering).
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// The user declined (`error=access_denied`).
-    #[error("sign-in declined: {}{}", explain_authorization_error("access_denied"), described(.description))]
     Denied {
         /// LWA's description, if any.
         description: Option<String>,
     },
     /// Another OAuth error on the redirect.
-    #[error("Amazon returned `{error}`: {}{}", explain_authorization_error(.error), described(.description))]
     Authorization {
         /// The `error` code.
         error: String,
@@ -68,19 +70,14 @@ pub enum LoginError {
         description: Option<String>,
     },
     /// The redirect carried another login's `state`.
-    #[error("the sign-in response does not belong to this login (its `state` does not match): ignored it for safety. Close other Amazon sign-in tabs and run pair again")]
     StateMismatch,
     /// The redirect carried no `state` at all.
-    #[error("the sign-in response has no `state` parameter, so it can't be matched to this login: run pair again (if you pasted a URL, paste the whole address you landed on)")]
     StateMissing,
     /// No `code` in an otherwise good redirect.
-    #[error("the sign-in response has no authorization code: run pair again")]
     MissingCode,
     /// Nothing arrived in time.
-    #[error("no sign-in response within {0:?}: finish the Amazon sign-in in the browser (if it showed an error about the redirect URI, add the redirect URI to your security profile's Allowed Return URLs)")]
     Timeout(Duration),
     /// The redirect listener could not start.
-    #[error("cannot listen for the sign-in response on {addr}: {reason} (is another login running, or the port taken?)")]
     Listen {
         /// The address (or the redirect URI's host) that could not be listened on.
         addr: String,
@@ -88,16 +85,12 @@ pub enum LoginError {
         reason: String,
     },
     /// The self-signed certificate could not be made.
-    #[error("cannot set up HTTPS for the sign-in response: {0}")]
     Tls(String),
     /// The browser command failed and nobody else can finish the login.
-    #[error("{0}")]
     Browser(String),
     /// Neither a listener nor a paste source: the response can't arrive.
-    #[error("the redirect URI {0} is not a loopback address this app can listen on, and there is no terminal to paste the final URL into")]
     NoWayBack(String),
     /// The pre-flight: LWA does not know the client id (no browser was opened).
-    #[error("Login with Amazon does not know the client id {client_id}: check the client id setting (`avs-companion config --client-id ID`); copy it from your security profile in the Amazon developer console (its 'Other devices and platforms' or Android/iOS settings). LWA said: {said}")]
     ClientIdRefused {
         /// The client id sent.
         client_id: String,
@@ -105,7 +98,6 @@ pub enum LoginError {
         said: String,
     },
     /// The pre-flight: LWA refused the redirect URI (no browser was opened).
-    #[error("Login with Amazon does not accept the redirect URI {redirect_uri} for this client id: add it to the security profile's Allowed Return URLs in the Amazon developer console, or set one listed there (`avs-companion config --redirect-uri URI`). LWA said: {said}")]
     RedirectUriRefused {
         /// The redirect URI sent (with the listener's port).
         redirect_uri: String,
@@ -113,7 +105,6 @@ pub enum LoginError {
         said: String,
     },
     /// The pre-flight: LWA refused the sign-in request with a page naming neither setting.
-    #[error("Login with Amazon refused the sign-in request (HTTP {status}): check the client id and the redirect URI settings (`avs-companion config`). LWA said: {said}")]
     RequestRefused {
         /// The HTTP status of LWA's page.
         status: u16,
@@ -121,10 +112,9 @@ pub enum LoginError {
         said: String,
     },
     /// Too many pasted addresses were not this sign-in's return address.
-    #[error("{why}; gave up after {tries} pasted addresses: run pair again")]
     BadPastes {
         /// What was wrong with the last one.
-        why: String,
+        why: Words,
         /// How many were tried.
         tries: u32,
     },
@@ -139,7 +129,7 @@ pub enum LoginNotice {
     /// A pasted address was not this login's return address; another paste is awaited.
     PasteRejected {
         /// What was wrong, in words.
-        why: String,
+        why: Words,
         /// Pastes left before the login gives up.
         tries_left: u32,
     },
@@ -151,23 +141,108 @@ pub enum LoginNotice {
 }
 
 /// Why a pasted address is not this login's return address, in words for the person pasting.
-fn paste_problem(err: &LoginError) -> Option<&'static str> {
+fn paste_problem(err: &LoginError) -> Option<Words> {
     Some(match err {
-        LoginError::StateMissing => "that is not the address the sign-in ended on (it has no `state` parameter); copy the whole address from the browser's address bar",
-        LoginError::StateMismatch => "that address belongs to another sign-in (its `state` is different); paste the address of the tab this run opened",
-        LoginError::MissingCode => "that address has no authorization code; paste the address the browser shows after you choose Allow",
+        LoginError::StateMissing => Words::new()
+            .text("that is not the address the sign-in ended on (it has no ")
+            .code("state")
+            .text(" parameter); copy the whole address from the browser's address bar"),
+        LoginError::StateMismatch => Words::new()
+            .text("that address belongs to another sign-in (its ")
+            .code("state")
+            .text(" is different); paste the address of the tab this run opened"),
+        LoginError::MissingCode => Words::from("that address has no authorization code; paste the address the browser shows after you choose Allow"),
         _ => return None,
     })
 }
 
-fn described(d: &Option<String>) -> String {
+/// LWA's description as the sentence quotes it: " (Amazon said: …)", nothing when it gave none.
+fn described(d: &Option<String>) -> Words {
     match d {
-        Some(d) if !d.is_empty() => format!(" (Amazon said: {d})"),
-        _ => String::new(),
+        Some(d) if !d.is_empty() => Words::new().lwa_quote(
+            format!(" (Amazon said: {d})"),
+            LwaSaid {
+                error: None,
+                description: Some(d.clone()),
+            },
+        ),
+        _ => Words::new(),
+    }
+}
+
+/// Amazon's words about a refused setting, from its error page (the pre-flight).
+fn page_said(said: &str) -> Words {
+    Words::new().lwa_quote(
+        format!(". LWA said: {said}"),
+        LwaSaid {
+            error: None,
+            description: Some(said.to_owned()),
+        },
+    )
+}
+
+impl fmt::Display for LoginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.words().terminal())
     }
 }
 
 impl LoginError {
+    /// What happened and what to do: the CLI prints [`Words::terminal`], the window
+    /// [`Words::plain`].
+    pub fn words(&self) -> Words {
+        match self {
+            LoginError::Denied { description } => Words::from("sign-in declined: ")
+                .then(explain_authorization_error("access_denied"))
+                .lwa_said(LwaSaid {
+                    error: Some("access_denied".into()),
+                    description: description.clone(),
+                })
+                .then(described(description)),
+            LoginError::Authorization { error, description } => Words::new()
+                .lwa_quote(
+                    format!("Amazon returned `{error}`: "),
+                    LwaSaid {
+                        error: Some(error.clone()),
+                        description: description.clone(),
+                    },
+                )
+                .then(explain_authorization_error(error))
+                .then(described(description)),
+            LoginError::StateMismatch => Words::from("the sign-in response does not belong to this login")
+                .terminal_only(" (its `state` does not match)")
+                .text(": ignored it for safety. Close other Amazon sign-in tabs and ")
+                .retry(),
+            LoginError::StateMissing => Words::from("the sign-in response has no ")
+                .code("state")
+                .text(" parameter, so it can't be matched to this login: ")
+                .retry()
+                .text(" (if you pasted a URL, paste the whole address you landed on)"),
+            LoginError::MissingCode => {
+                Words::from("the sign-in response has no authorization code: ").retry()
+            }
+            LoginError::Timeout(after) => Words::from(format!("no sign-in response within {after:?}: finish the Amazon sign-in in the browser (if it showed an error about the redirect URI, add the redirect URI to your security profile's Allowed Return URLs)")),
+            LoginError::Listen { addr, reason } => Words::from(format!("cannot listen for the sign-in response on {addr}: {reason} (is another login running, or the port taken?)")),
+            LoginError::Tls(why) => Words::from(format!("cannot set up HTTPS for the sign-in response: {why}")),
+            LoginError::Browser(why) => Words::from(why.clone()),
+            LoginError::NoWayBack(uri) => Words::from(format!("the redirect URI {uri} is not a loopback address this app can listen on, and there is no terminal to paste the final URL into")),
+            LoginError::ClientIdRefused { client_id, said } => Words::from(format!("Login with Amazon does not know the client id {client_id}: check the client id setting"))
+                .terminal_only(" (`avs-companion config --client-id ID`)")
+                .text("; copy it from your security profile in the Amazon developer console (its 'Other devices and platforms' or Android/iOS settings)")
+                .then(page_said(said)),
+            LoginError::RedirectUriRefused { redirect_uri, said } => Words::from(format!("Login with Amazon does not accept the redirect URI {redirect_uri} for this client id: add it to the security profile's Allowed Return URLs in the Amazon developer console, or set one listed there"))
+                .terminal_only(" (`avs-companion config --redirect-uri URI`)")
+                .then(page_said(said)),
+            LoginError::RequestRefused { status, said } => Words::from(format!("Login with Amazon refused the sign-in request (HTTP {status}): check the client id and the redirect URI settings"))
+                .terminal_only(" (`avs-companion config`)")
+                .then(page_said(said)),
+            LoginError::BadPastes { why, tries } => why
+                .clone()
+                .text(format!("; gave up after {tries} pasted addresses: "))
+                .retry(),
+        }
+    }
+
     /// True when the user chose to stop (declined the consent).
     pub fn is_user_cancel(&self) -> bool {
         matches!(self, LoginError::Denied { .. })
@@ -384,12 +459,12 @@ impl Pastes {
         self.bad += 1;
         if self.bad >= MAX_PASTES {
             return Some(Err(LoginError::BadPastes {
-                why: why.to_owned(),
+                why,
                 tries: self.bad,
             }));
         }
         notice(LoginNotice::PasteRejected {
-            why: why.to_owned(),
+            why,
             tries_left: MAX_PASTES - self.bad,
         });
         None
@@ -835,7 +910,9 @@ mod tests {
         let mut tries = Vec::new();
         for _ in 0..2 {
             match notices.recv().await.unwrap() {
-                LoginNotice::PasteRejected { why, tries_left } => tries.push((why, tries_left)),
+                LoginNotice::PasteRejected { why, tries_left } => {
+                    tries.push((why.to_string(), tries_left))
+                }
                 other => panic!("{other:?}"),
             }
         }
@@ -846,7 +923,7 @@ mod tests {
         lines.send("?code=X&state=other".into()).await.unwrap();
         match task.await.unwrap() {
             Err(LoginError::BadPastes { why, tries: 3 }) => {
-                assert!(why.contains("another sign-in"), "{why}")
+                assert!(why.to_string().contains("another sign-in"), "{why}")
             }
             other => panic!("{other:?}"),
         }

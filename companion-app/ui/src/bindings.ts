@@ -178,8 +178,8 @@ kind: ErrorKind,
  */
 title: string, 
 /**
- * The exact reason and what to do: the core's sentence in people's words (no CLI
- * commands, no quotes of LWA; [`crate::plain_words`]).
+ * The exact reason and what to do: the core's sentence in the window's words (no CLI
+ * commands, no quotes of LWA: the core's `Words::plain`).
  */
 message: string, 
 /**
