@@ -15,7 +15,9 @@ Events for the test go to stdout, one line each, flushed:
   CONNECTED mtu=…, DISCONNECTED by=central|peripheral|fault|timeout, INDICATION n=… len=…,
   WRITE n=… len=…, CONNECTED_FALSE (the laptop's Connected turned false after
   --connected-lag-ms), READ_STALLED / SUBSCRIBE_STALLED (--stall-reads / --stall-subscribe held
-  a read or a StartNotify back), VIOLATION what=… (the programs broke an ATT/BlueZ rule; tests assert none).
+  a read or a StartNotify back), NOTIFY_CLIENT_GONE why=left-bus (a laptop client that had
+  subscribed left its bus: its notify session dropped, as BlueZ does), VIOLATION what=… (the
+  programs broke an ATT/BlueZ rule; tests assert none).
 
 Runs with Debian's python3-dbus and python3-gi (installed by scripts/lib/deps.sh).
 """
@@ -723,6 +725,12 @@ class MirrorChar(Obj):
         if sender in self.notify_clients:
             raise BluezError("InProgress", "In Progress")
         self.notify_clients.add(sender)
+        # A client that leaves the bus (exits, is killed) loses its notify session: BlueZ
+        # watches its unique name (src/gatt-client.c notify_client_create ->
+        # g_dbus_add_disconnect_watch -> notify_client_disconnect), and the last one gone
+        # unsubscribes. A client that is alive but stuck keeps it.
+        self.daemon.bus.watch_name_owner(sender, lambda owner, s=sender: (
+            owner == "" and self.drop_notify_client(s, "left-bus")))
         if not self.props[CHAR]["Notifying"]:
             self.link.subscribe(self)
             self.set_prop(CHAR, "Notifying", dbus.Boolean(True))
@@ -731,8 +739,16 @@ class MirrorChar(Obj):
     def StopNotify(self, sender=None):
         if sender not in self.notify_clients:
             raise BluezError("Failed", "No notify session started")
+        self.drop_notify_client(sender, "stop")
+
+    def drop_notify_client(self, sender, why):
+        if sender not in self.notify_clients:
+            return
         self.notify_clients.discard(sender)
-        if not self.notify_clients:
+        if why != "stop":
+            emit("NOTIFY_CLIENT_GONE why=%s" % why)
+        # (A watch that fires after the link went down finds a mirror no longer exported.)
+        if not self.notify_clients and (self.link.up or why == "stop"):
             self.link.unsubscribe(self)
             self.set_prop(CHAR, "Notifying", dbus.Boolean(False))
 

@@ -9,8 +9,9 @@
 //! - no adapter, and an rfkill-blocked adapter: one clear line on each side, no hang;
 //! - the central disconnects in the middle of a frame; an indication is never confirmed: both
 //!   end in a clear error within the deadline and the next attempt pairs;
-//! - a companion killed -9 in a sealed session (the link and the subscription outlive it): the
-//!   next `avs-companion pair` links on its first try;
+//! - a companion stopped (SIGSTOP: the link and its subscription outlive it) or killed -9 (BlueZ
+//!   drops its subscription, the link stays) in a sealed session: the next `avs-companion pair`
+//!   links on its first try;
 //! - the advertisement exists only while the pairing window is open;
 //! - Wi-Fi provisioning (`avs-companion wifi`) with the agent's hook backend: a wrong
 //!   passphrase, then the right one;
@@ -658,19 +659,16 @@ fn central_disconnecting_mid_write_ends_both_sides_cleanly() {
     eprintln!("companion: {error}\nagent: {said}");
 }
 
-#[test]
-fn a_companion_killed_after_the_handshake_does_not_cost_the_next_its_first_try() {
-    require_netns!();
+/// A companion seals a BLE session, gets the device info and opens the sign-in (a "browser"
+/// that opens nothing), then gets `signal` while it waits for the sign-in; it disconnects
+/// nothing. Then the next `avs-companion pair` must link on its first try. The first companion
+/// (stopped or dead) is returned so the caller can look at it and end it.
+fn next_companion_after(signal: Signal) -> (Bluez, Scene, Run, ManagedProcess) {
     let bluez = Bluez::start(&["--mtu", "23"]);
     let scene = Scene::start(&bluez, None);
     bluez.wait("ADV_REGISTERED", START);
-    // The first companion seals a session, gets the device info and opens the sign-in (a
-    // "browser" that opens nothing), then is killed -9 while it waits for the sign-in: it
-    // disconnects nothing, and the laptop's stack keeps the connection and the subscription to
-    // tx (the stand-in does not drop a vanished client's subscription). The agent's session
-    // stays sealed, waiting for the authorization.
     let args = scene.pair_args(CODE, "true");
-    let mut first = scene.spawn_companion(&bluez, "avs-companion-killed", &args);
+    let first = scene.spawn_companion(&bluez, "avs-companion-first", &args);
     first
         .wait_for_line(Stream::Stdout, NO_HANG, |l| {
             l.contains(r#""event":"login_url""#)
@@ -681,44 +679,92 @@ fn a_companion_killed_after_the_handshake_does_not_cost_the_next_its_first_try()
                 first.tail(30)
             )
         });
-    first.signal(Signal::SIGKILL).unwrap();
-    first.wait_timeout(START).unwrap().expect("killed");
-    // (Discovery connected once to read the information characteristic and disconnected.)
-    let air = bluez.lines("");
-    let pairing_link = air
-        .iter()
-        .rposition(|l| l.starts_with("CONNECTED "))
-        .expect("the first companion connected");
-    assert!(
-        !air[pairing_link..]
-            .iter()
-            .any(|l| l.starts_with("DISCONNECT")),
-        "the link outlived the killed companion: {air:?}"
-    );
-    // The next companion's Hello lands in the sealed session: its first try links.
-    let ok = scene.pair(&bluez, "avs-companion-next");
+    first.signal(signal).unwrap();
+    let next = scene.pair(&bluez, "avs-companion-next");
     assert_eq!(
-        ok.code,
+        next.code,
         Some(0),
         "the next companion pairs on its first try\n{}\nagent:\n{}\nstand-in:\n{}",
-        ok.tail,
+        next.tail,
         scene.agent().tail(30),
         bluez.standin.tail(30)
     );
     assert_eq!(
-        ok.result()["device_id"],
+        next.result()["device_id"],
         scene.device_id.as_str(),
         "{}",
-        ok.tail
-    );
-    scene.agent_said(
-        "a new companion's hello arrived in the sealed BLE session",
-        START,
+        next.tail
     );
     let status: serde_json::Value = serde_json::from_str(scene.agent_cli("status").trim()).unwrap();
     assert_eq!(status["paired"], true, "{status}");
     bluez.assert_clean();
-    eprintln!("the next pairing took {:.1} s", ok.secs);
+    eprintln!("the next pairing took {:.1} s", next.secs);
+    (bluez, scene, next, first)
+}
+
+/// The stand-in's lines from the last connection on (discovery connects once before, to read
+/// the information characteristic, and disconnects).
+fn since_last_connection(air: &[String], before: usize) -> &[String] {
+    let from = air[..before]
+        .iter()
+        .rposition(|l| l.starts_with("CONNECTED "))
+        .expect("a connection");
+    &air[from..before]
+}
+
+#[test]
+fn a_companion_frozen_in_a_sealed_session_does_not_cost_the_next_its_first_try() {
+    require_netns!();
+    // Stopped (a hung app, a debugger, SIGSTOP), the first companion keeps its D-Bus connection,
+    // so the laptop's BlueZ keeps its subscription to tx and the link: the agent's session stays
+    // sealed, and the next companion's Hello is written into it. The agent hands the link over.
+    let (bluez, scene, _next, mut first) = next_companion_after(Signal::SIGSTOP);
+    let said = scene.agent_said(
+        "a new companion's hello arrived in the sealed BLE session",
+        START,
+    );
+    let air = bluez.lines("");
+    let next_started = air
+        .iter()
+        .position(|l| l.starts_with("DISCOVERY_STARTED"))
+        .and_then(|first_scan| {
+            air.iter()
+                .skip(first_scan + 1)
+                .position(|l| l.starts_with("DISCOVERY_STARTED"))
+                .map(|n| n + first_scan + 1)
+        })
+        .expect("the next companion scanned");
+    let before_next = since_last_connection(&air, next_started);
+    assert!(
+        !before_next
+            .iter()
+            .any(|l| l.starts_with("DISCONNECT") || l.starts_with("NOTIFY_CLIENT_GONE")),
+        "the link and the subscription outlived the stopped companion: {air:?}"
+    );
+    first.signal(Signal::SIGKILL).unwrap();
+    first.wait_timeout(START).unwrap().expect("killed");
+    eprintln!("agent: {said}");
+}
+
+#[test]
+fn a_companion_killed_in_a_sealed_session_does_not_cost_the_next_its_first_try() {
+    require_netns!();
+    // Killed -9, the first companion leaves the laptop's bus: BlueZ drops its subscription
+    // (the last one, so the speaker's BlueZ calls StopNotify) but keeps the connection. The
+    // agent's session ends with the subscription; the next companion subscribes again.
+    let (bluez, _scene, _next, mut first) = next_companion_after(Signal::SIGKILL);
+    first.wait_timeout(START).unwrap().expect("killed");
+    let air = bluez.lines("");
+    let gone = air
+        .iter()
+        .position(|l| l == "NOTIFY_CLIENT_GONE why=left-bus")
+        .unwrap_or_else(|| panic!("BlueZ dropped the killed client's subscription: {air:?}"));
+    assert!(
+        !since_last_connection(&air, gone)
+            .iter()
+            .any(|l| l.starts_with("DISCONNECT")),
+        "the connection outlived the killed companion: {air:?}"
+    );
 }
 
 #[test]
