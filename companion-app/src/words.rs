@@ -127,16 +127,6 @@ impl Words {
         self.lwa.as_ref()
     }
 
-    /// True when the window's sentence leaves something out of the terminal's.
-    pub fn has_terminal_only(&self) -> bool {
-        self.pieces.iter().any(|p| {
-            matches!(
-                p,
-                Piece::Code(_) | Piece::Terminal(_) | Piece::Retry { .. } | Piece::Lwa(_)
-            )
-        })
-    }
-
     fn render(&self, terminal: bool) -> String {
         let mut out = String::new();
         for piece in &self.pieces {
@@ -221,14 +211,12 @@ mod tests {
         );
         assert_eq!(w.plain(), "the response has no state: try again. Try again");
         assert_eq!(w.lwa(), Some(&said));
-        assert!(w.has_terminal_only());
 
         let same = Words::from("wrong setup code");
         assert_eq!(
             (same.plain(), same.terminal()),
             (same.to_string(), same.to_string())
         );
-        assert!(!same.has_terminal_only());
         assert_eq!(same.lwa(), None);
     }
 
