@@ -186,7 +186,7 @@ describe("plain-words details", () => {
 
 describe("failures in people's words", () => {
   test("the result shows the sentence without commands; the exact one is under Advanced", async () => {
-    // As errors.rs sends it: message from plain_words::for_people, detail = the core's sentence.
+    // As errors.rs sends it: message = the core error's Words::plain, detail = its terminal sentence.
     const error = {
       kind: "notPairable",
       title: "The speaker isn't accepting pairing",
