@@ -8,15 +8,18 @@
 //!   version is in device-agent's own tests; this one goes through the process and the network);
 //! - twenty wrong codes lock the window across a SIGKILL; only the pairing button reopens it;
 //! - twelve reconnecting idle attackers from three addresses plus a flood of 1,000 connections,
-//!   all during the pairing, don't cost the owner's first attempt.
+//!   all during the pairing, don't cost the owner's first attempt;
+//! - idle attackers from eight addresses (more than `max_pending / max_pending_per_source`),
+//!   holding and re-taking every pending place, don't keep the owner out either.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use avs_pair_tests::companion::{open_session, try_code};
+use avs_pair_tests::netns::LINK_NAME;
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::AgentOptions;
 use avs_pair_tests::world::{World, ALICE, CODE, WRONG_CODE};
@@ -28,7 +31,7 @@ use lwa_emulator::Endpoint;
 use shared_protocol::lwa::AuthState;
 use shared_protocol::message::{ErrorKind, Hello, PairingWindow, PlainMessage, Role};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -432,12 +435,36 @@ fn twenty_wrong_codes_close_the_window_even_across_a_restart() {
     a.process.terminate(Duration::from_secs(5)).unwrap();
 }
 
+/// A connection to `addr` from `from` (an address of this namespace), or from the default
+/// address.
+async fn connect_from(from: Option<IpAddr>, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(ip) = from else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
+}
+
 /// Keeps one idle connection open to `addr` from this namespace, reconnecting as soon as the
 /// agent cuts it, until `stop`. Counts connections made.
 async fn idle_attacker(addr: SocketAddr, stop: Arc<AtomicBool>, made: Arc<AtomicUsize>) {
+    idle_attacker_from(None, addr, stop, made).await
+}
+
+/// [`idle_attacker`] from the address `from` (default: the namespace's own).
+async fn idle_attacker_from(
+    from: Option<IpAddr>,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    made: Arc<AtomicUsize>,
+) {
     while !stop.load(Ordering::Relaxed) {
         let Ok(Ok(mut s)) =
-            tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await
+            tokio::time::timeout(Duration::from_secs(2), connect_from(from, addr)).await
         else {
             continue;
         };
@@ -564,5 +591,102 @@ fn idle_attackers_and_a_flood_during_the_pairing_do_not_cost_the_owner_a_try() {
         )
     });
     assert_eq!(report.device_id.as_str(), a.device_id);
+    assert_eq!(w.status(&a).unwrap().auth_state, AuthState::Refreshed);
+}
+
+/// docs/protocol.md §16, "Connections by phase": idle attackers from eight addresses of one
+/// machine (more than `max_pending / max_pending_per_source` = 4), two per address, each
+/// reconnecting the moment it is cut, so every pending place is held and re-taken at once.
+/// The owner's first attempt must link, in bounded time. (With the old refuse-when-full budget
+/// the owner got `busy` for as long as the attack went on.)
+#[test]
+fn idle_attackers_from_more_addresses_than_the_pending_budget_do_not_keep_the_owner_out() {
+    require_netns!();
+    let w =
+        World::new(&["speaker", "mallory"], |b| b).unwrap_or_else(|e| panic!("test world: {e}"));
+    // Eight more addresses on mallory's link, from the free part of the /28.
+    let host = w.net.host("mallory").unwrap().clone();
+    assert_eq!(host.prefix_len, 28, "room for eight more addresses");
+    let base = u32::from(host.addr) & !0xf;
+    let sources: Vec<IpAddr> = (4..12)
+        .map(|n| IpAddr::V4(Ipv4Addr::from(base + n)))
+        .collect();
+    for ip in &sources {
+        let cidr = format!("{ip}/28");
+        w.net
+            .exec("mallory", "ip", &["addr", "add", &cidr, "dev", LINK_NAME])
+            .unwrap();
+    }
+    let (a, addr) = w.start_default_agent("speaker").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let made: Vec<Arc<AtomicUsize>> = (0..sources.len() * 2).map(|_| Arc::default()).collect();
+    let total = |made: &[Arc<AtomicUsize>]| {
+        made.iter()
+            .map(|m| m.load(Ordering::Relaxed))
+            .sum::<usize>()
+    };
+    let (report, took, during) = std::thread::scope(|scope| {
+        let attack = {
+            let (w, stop, made, sources) = (&w, stop.clone(), made.clone(), sources.clone());
+            scope.spawn(move || {
+                w.on_host("mallory", move || async move {
+                    let tasks: Vec<_> = made
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| {
+                            tokio::spawn(idle_attacker_from(
+                                Some(sources[i / 2]),
+                                addr,
+                                stop.clone(),
+                                m.clone(),
+                            ))
+                        })
+                        .collect();
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                })
+                .unwrap()
+            })
+        };
+        // In full swing: every attacker has been cut at least once and came back (the old
+        // budget cuts the held ones at the 5 s Hello deadline and refuses the others).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while made.iter().any(|m| m.load(Ordering::Relaxed) < 2) {
+            assert!(Instant::now() < deadline, "the attack did not start");
+            std::thread::yield_now();
+        }
+        let before = total(&made);
+        let started = Instant::now();
+        // ONE attempt, no retry.
+        let report = w.pair_target(
+            Target::Address(vec![addr]),
+            w.pair_options(ALICE, CODE).unwrap(),
+            LIMIT,
+        );
+        let took = started.elapsed();
+        let during = total(&made) - before;
+        stop.store(true, Ordering::Relaxed);
+        attack.join().unwrap();
+        (report, took, during)
+    });
+    eprintln!(
+        "the first (only) pairing attempt ended after {took:?}; idle attackers from {} addresses: \
+         {} connections ({during} during the pairing)",
+        sources.len(),
+        total(&made)
+    );
+    let report = report.unwrap().unwrap_or_else(|e| {
+        panic!(
+            "the owner's first attempt under attack: {e}\n{}",
+            a.process.tail(30)
+        )
+    });
+    assert_eq!(report.device_id.as_str(), a.device_id);
+    assert!(
+        took < Duration::from_secs(30),
+        "linked, but only after {took:?}"
+    );
+    assert!(during > 0, "the attack went on during the pairing");
     assert_eq!(w.status(&a).unwrap().auth_state, AuthState::Refreshed);
 }

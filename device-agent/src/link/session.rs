@@ -81,14 +81,21 @@ struct Guard<'a> {
     verified: bool,
     /// Set when the peer's PAKE message arrived (readable while the handshake borrows us).
     pake_seen: &'a AtomicBool,
-    /// Tells the listener the peer left the pending phase (see [`super::slots`]).
-    promote: &'a mut (dyn FnMut() + Send),
+    /// Tells the listener the peer left the pending phase (see [`super::slots`]); false when
+    /// the listener evicted the connection first.
+    promote: &'a mut (dyn FnMut() -> bool + Send),
 }
 
 impl AttemptGuard for Guard<'_> {
     fn before_reply(&mut self) -> Result<(), ErrorBody> {
         self.pake_seen.store(true, Ordering::Release);
-        (self.promote)();
+        if !(self.promote)() {
+            // Evicted for a newer connection: the guess is neither answered nor counted.
+            return Err(ErrorBody::new(
+                ErrorKind::Busy,
+                "the speaker closed this connection to make room for a newer one; connect again",
+            ));
+        }
         self.pairing.before_reply()?;
         self.counted = true;
         Ok(())
@@ -113,11 +120,12 @@ pub async fn handle_connection<T: FrameTransport>(
     ctx: &Core,
     limits: &LinkConfig,
 ) {
-    serve_connection(transport, peer, ctx, limits, &mut || {}).await
+    serve_connection(transport, peer, ctx, limits, &mut || true).await
 }
 
 /// [`handle_connection`], calling `promote` when the peer's PAKE message arrives (the TCP
-/// listener moves the connection out of its pending budget then).
+/// listener moves the connection out of its pending budget then; `false`: the listener evicted
+/// the connection, whose guess is then refused `Busy` before it is counted).
 ///
 /// Deadlines by phase: the peer's Hello within `hello_timeout`; if the window is not open the
 /// peer gets `Error{window_closed | locked_out}` right after the Hello exchange and the
@@ -128,7 +136,7 @@ pub async fn serve_connection<T: FrameTransport>(
     peer: impl Display,
     ctx: &Core,
     limits: &LinkConfig,
-    promote: &mut (dyn FnMut() + Send),
+    promote: &mut (dyn FnMut() -> bool + Send),
 ) {
     let started = Instant::now();
     let deadline = started + limits.handshake_timeout;
@@ -197,7 +205,7 @@ async fn authenticate<T: FrameTransport>(
     ctx: &Core,
     limits: &LinkConfig,
     deadline: Instant,
-    promote: &mut (dyn FnMut() + Send),
+    promote: &mut (dyn FnMut() -> bool + Send),
 ) -> Option<AgentSession<T>> {
     let pake_seen = AtomicBool::new(false);
     let mut guard = Guard {

@@ -3,8 +3,11 @@
 //! One task per connection, each bounded in time and number:
 //!
 //! - a slot from [`Slots`]: at most `max_sessions` in all, at most `max_pending` that have not
-//!   sent their PAKE message, at most `max_pending_per_source` of those per address; a
-//!   connection without a slot gets `Error{Busy}` and is closed;
+//!   sent their PAKE message, at most `max_pending_per_source` of those per address. When the
+//!   pending budget is full a newcomer takes the place of a pending connection, whose task is
+//!   ended (see [`super::slots`] for which one and why). Only when all `max_sessions` places
+//!   are taken and the pending budget is not full (so at least `max_sessions - max_pending`
+//!   peers are past their PAKE message) does a newcomer get `Error{Busy}` and the close;
 //! - deadlines by phase (Hello, PAKE message, whole handshake; see [`super::session`]); every
 //!   later read must arrive within `idle_timeout`;
 //! - frames are capped by the protocol crate.
@@ -53,7 +56,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         match slots.acquire(peer.ip()) {
-            Ok(mut slot) => {
+            Ok((mut slot, evicted)) => {
                 let ctx = ctx.clone();
                 let limits = limits.clone();
                 let mut stop = shutdown.clone();
@@ -61,6 +64,9 @@ pub async fn serve(
                     let mut promote = || slot.promote();
                     tokio::select! {
                         _ = serve_connection(StreamTransport::new(stream), peer, &ctx, &limits, &mut promote) => {}
+                        _ = evicted.wait() => {
+                            tracing::debug!(%peer, "link: closed an unstarted connection to make room for a newer one");
+                        }
                         _ = stop.changed() => {}
                     }
                 });

@@ -1,0 +1,96 @@
+//! An evicted connection's guess (docs/protocol.md §16, `link/slots.rs`): the TCP listener may
+//! evict a connection that has not sent its PAKE message to make room for a newer one. When
+//! the eviction wins the race with the PAKE message, the session's `promote` says so, and the
+//! guess is refused `busy` before the pairing window counts it: an eviction never costs the
+//! owner one of the window's tries. Served in process over a duplex pipe, as the listener runs
+//! it, with the listener's answer to `promote` given by the test.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use device_agent::core::Core;
+use device_agent::link::{serve_connection, LinkConfig};
+use shared_protocol::frame::StreamTransport;
+use shared_protocol::message::{ErrorKind, Hello, Role};
+use shared_protocol::session::{ClientHandshake, HandshakeError};
+use shared_protocol::setup_code::SetupCode;
+
+mod common;
+use common::{config, offline, CODE, NO_LWA, WRONG_CODE};
+
+/// One handshake with `code` on a connection whose `promote` answers `promoted`: what the
+/// companion got, and how often `promote` was asked.
+async fn attempt(
+    core: Arc<Core>,
+    limits: LinkConfig,
+    code: &str,
+    promoted: bool,
+) -> (Result<(), HandshakeError>, usize) {
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    let asked = Arc::new(AtomicUsize::new(0));
+    let agent = {
+        let asked = asked.clone();
+        tokio::spawn(async move {
+            let mut promote = || {
+                asked.fetch_add(1, Ordering::SeqCst);
+                promoted
+            };
+            serve_connection(
+                StreamTransport::new(theirs),
+                "in-process companion",
+                &core,
+                &limits,
+                &mut promote,
+            )
+            .await;
+        })
+    };
+    let code = SetupCode::parse(code).unwrap();
+    let handshake = async {
+        ClientHandshake::start(
+            StreamTransport::new(ours),
+            Hello::new(Role::Companion, "device-agent tests"),
+        )
+        .await?
+        .authenticate(&code)
+        .await
+        .map(drop)
+    };
+    let result = tokio::time::timeout(Duration::from_secs(10), handshake)
+        .await
+        .expect("the handshake ends in time");
+    if result.is_err() {
+        tokio::time::timeout(Duration::from_secs(10), agent)
+            .await
+            .expect("the agent ends the connection")
+            .unwrap();
+    }
+    (result, asked.load(Ordering::SeqCst))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guess_on_an_evicted_connection_is_neither_answered_nor_counted() {
+    let (dir, agent) = offline(|_| {}).await;
+    let core = agent.core();
+    let limits = config(dir.path(), NO_LWA).link;
+    for code in [WRONG_CODE, CODE] {
+        let (result, asked) = attempt(core.clone(), limits.clone(), code, false).await;
+        assert_eq!(asked, 1, "promote is asked when the PAKE message arrives");
+        match result {
+            Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy, "{body:?}"),
+            other => panic!("an evicted connection's guess ({code}) was answered: {other:?}"),
+        }
+        assert_eq!(core.pairing.failures(), 0, "not counted ({code})");
+    }
+    // The same wrong guess on a connection that was not evicted is counted: the count above
+    // could have moved.
+    let (result, _) = attempt(core.clone(), limits, WRONG_CODE, true).await;
+    assert!(
+        matches!(result, Err(HandshakeError::WrongSetupCode)),
+        "{result:?}"
+    );
+    assert_eq!(core.pairing.failures(), 1);
+    agent.shutdown().await;
+}
