@@ -19,6 +19,7 @@
 //! - [`server`]: start/stop and the control handle ([`RunningEmulator`]).
 //! - [`registry`]: users, clients, products (built-in defaults or a TOML file).
 //! - [`config`]: listen address, TLS, behaviour [`Settings`].
+//! - [`config_error`]: a config file that does not parse, said without quoting its secrets.
 //! - [`fault`]: fault injection per endpoint.
 //! - [`browser`]: the scripted user that signs in and consents like a person in a browser.
 //! - [`control`]: the `/_emulator/…` JSON API.
@@ -26,6 +27,7 @@
 
 pub mod browser;
 pub mod config;
+pub mod config_error;
 mod conn;
 pub mod control;
 pub mod fault;
@@ -44,6 +46,7 @@ mod tokens;
 
 pub use browser::{BrowseError, Consent, Landing, ScriptedUser};
 pub use config::{EmulatorBuilder, EmulatorConfig, RefreshTokenMode, Settings, TlsConfig};
+pub use config_error::ConfigParseError;
 pub use control::{ControlError, RevokeSummary};
 pub use fault::{Endpoint, Fault};
 pub use record::RecordedRequest;

@@ -11,6 +11,7 @@ use shared_protocol::ids::{ClientId, ProductId, UserId};
 use shared_protocol::secret::ClientSecret;
 
 use crate::config::Settings;
+use crate::config_error::ConfigParseError;
 use crate::return_url::{PatternError, ReturnUrlPattern};
 
 /// The built-in device client ("Other devices and platforms"): no secret, loopback return URLs.
@@ -197,7 +198,7 @@ struct ConfigFile {
 impl Registry {
     /// Parses a config file's text into a registry and settings (see the README for the format).
     pub fn from_toml_str(text: &str) -> Result<(Registry, Settings), RegistryError> {
-        let file: ConfigFile = toml::from_str(text).map_err(RegistryError::Parse)?;
+        let file: ConfigFile = ConfigParseError::parse(text).map_err(RegistryError::Parse)?;
         let mut registry = if file.replace_defaults {
             Registry {
                 users: vec![],
@@ -323,9 +324,10 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
-    /// Not valid TOML, or unknown keys.
+    /// Not valid TOML, unknown keys or values of the wrong type: where and what, never the
+    /// text there (the file holds passwords and client secrets).
     #[error("config file is not valid: {0}")]
-    Parse(#[source] toml::de::Error),
+    Parse(#[source] ConfigParseError),
     /// Valid TOML, inconsistent content.
     #[error("config file is inconsistent: {0}")]
     Invalid(String),

@@ -5,7 +5,8 @@ use std::error::Error as _;
 
 use lwa_emulator::tls::TlsError;
 use lwa_emulator::{
-    BrowseError, Consent, Emulator, PatternError, Registry, RegistryError, ScriptedUser, StartError,
+    BrowseError, ConfigParseError, Consent, Emulator, PatternError, Registry, RegistryError,
+    ScriptedUser, StartError,
 };
 
 /// Every message in `err`'s source chain, outermost first.
@@ -95,15 +96,79 @@ fn config_file_errors_name_the_file_and_keep_the_cause() {
 
     let err = Registry::from_toml_str("bogus = 1").unwrap_err();
     assert!(matches!(err, RegistryError::Parse(_)), "{err:?}");
-    let source = err.source().expect("the TOML error is kept");
-    assert!(
-        source.downcast_ref::<toml::de::Error>().is_some(),
-        "{source:?}"
+    let source = err.source().expect("the parse error is kept");
+    let parse = source
+        .downcast_ref::<ConfigParseError>()
+        .unwrap_or_else(|| panic!("{source:?}"));
+    assert_eq!((parse.line, parse.column), (Some(1), Some(1)));
+    assert_eq!(
+        err.to_string(),
+        "config file is not valid: at line 1, column 1: unknown field `bogus`, expected one of \
+         `replace_defaults`, `settings`, `users`, `clients`, `products`"
     );
-    assert!(
-        err.to_string().starts_with("config file is not valid: "),
-        "{err}"
-    );
+}
+
+/// A config file's secret on a line that does not parse, or as a value of the wrong kind,
+/// is neither in the error's message nor in its `Debug`: the error names the line and the
+/// key instead.
+#[test]
+fn a_config_parse_error_names_the_line_and_key_but_not_the_secret_there() {
+    const SECRET: &str = "hunter2-client-secret-0123";
+    let user =
+        "[[users]]\nemail = \"carol@example.com\"\nuser_id = \"amzn1.account.C\"\nname = \"C\"\n";
+    let client = "[[clients]]\nclient_id = \"amzn1.application-oa2-client.C\"\nname = \"C\"\nallowed_return_urls = []\n";
+    // (file, line, key, problem)
+    let cases = [
+        // Not TOML: the parser stops right after the secret.
+        (
+            format!("{user}password = \"{SECRET}\" # ok\n{client}kind = \"web\"\nclient_secret = \"{SECRET}\" x\n"),
+            11,
+            None,
+            "unexpected key or value, expected newline, `#`",
+        ),
+        // An unterminated string: the rest of the line is the secret.
+        (
+            format!("{user}password = '{SECRET}\n"),
+            5,
+            None,
+            "invalid literal string, expected `'`",
+        ),
+        // TOML, but a secret where a number belongs.
+        (
+            format!("[settings]\naccess_token_lifetime_secs = \"{SECRET}\"\n"),
+            2,
+            Some("settings.access_token_lifetime_secs"),
+            "invalid type: string, expected u64",
+        ),
+        // A secret given where a client kind belongs.
+        (
+            format!("{client}kind = \"{SECRET}\"\n"),
+            5,
+            Some("clients.kind"),
+            "unknown variant, expected `device` or `web`",
+        ),
+    ];
+    for (file, line, key, problem) in cases {
+        let err = Registry::from_toml_str(&file).unwrap_err();
+        for shown in [err.to_string(), format!("{err:?}"), chain(&err).join(" / ")] {
+            assert!(!shown.contains(SECRET), "the secret in {shown}");
+            assert!(
+                !shown.contains("hunter2"),
+                "a piece of the secret in {shown}"
+            );
+        }
+        let RegistryError::Parse(parse) = &err else {
+            panic!("expected a parse error, got {err:?}");
+        };
+        assert_eq!(parse.line, Some(line), "{err}");
+        assert_eq!(parse.key.as_deref(), key, "{err}");
+        assert_eq!(parse.problem, problem, "{err}");
+        let key_note = key.map(|k| format!(" (key `{k}`)")).unwrap_or_default();
+        assert!(
+            err.to_string().ends_with(&format!("{key_note}: {problem}")),
+            "{err}"
+        );
+    }
 }
 
 #[test]
