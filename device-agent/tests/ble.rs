@@ -14,7 +14,7 @@ use device_agent::ble::{self, BleStatus};
 use shared_protocol::discovery::{PairingState, TxtRecord};
 use shared_protocol::gatt::model::{ModelCentralLink, ModelConnection, ModelPeripheral};
 use shared_protocol::gatt::{GattLink, GattLinkError, GattTransport};
-use shared_protocol::message::{AgentMessage, CompanionMessage, Hello, Role};
+use shared_protocol::message::{AgentMessage, CompanionMessage, ErrorKind, Hello, Role};
 use shared_protocol::session::{ClientHandshake, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
 
@@ -212,5 +212,40 @@ async fn a_companion_that_vanished_does_not_cost_the_next_its_first_try() {
         .expect("the session ends after the wrong code")
         .unwrap();
     assert!(control.is_disconnected(), "and the agent disconnected");
+    agent.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_companion_after_the_window_closed_is_told_so_not_cut_off() {
+    init_logs();
+    let (_dir, agent) = offline(|_| {}).await;
+    let ctx = agent.link_context();
+    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
+    let (central, control) = peripheral
+        .connect(ModelConnection::mtu(185).interval(Duration::from_millis(2)))
+        .await
+        .unwrap();
+    let session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
+    let central = SharedCentral {
+        payload: central.att_payload(),
+        link: Arc::new(tokio::sync::Mutex::new(central)),
+    };
+    drop(handshake_on(&central, CODE).await.unwrap());
+    // The window closes while the vanished companion's session waits sealed: the next
+    // companion's Hello starts a session that answers it with the reason, before any PAKE.
+    agent.pairing().close();
+    match handshake_on(&central, CODE).await {
+        Err(HandshakeError::Peer(body)) => {
+            assert_eq!(body.kind, ErrorKind::WindowClosed, "{}", body.message)
+        }
+        Err(other) => panic!("expected window_closed, got {other}"),
+        Ok(_) => panic!("a session sealed with the window closed"),
+    }
+    assert_eq!(agent.pairing().failures(), 0, "no attempt was counted");
+    tokio::time::timeout(Duration::from_secs(10), session)
+        .await
+        .expect("the session ends after the refusal")
+        .unwrap();
+    assert!(control.is_disconnected());
     agent.shutdown().await;
 }
