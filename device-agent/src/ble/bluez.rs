@@ -9,7 +9,10 @@
 //!
 //! One companion at a time: the first device that writes after subscribing owns the session;
 //! writes from any other device are refused with `InProgress` until it ends. When the session
-//! ends the agent disconnects the companion, so the next pairing starts from a fresh connection.
+//! ends the agent disconnects the companion, so the next pairing starts from a fresh connection;
+//! unless a new companion's Hello ended it (its companion left without disconnecting while the
+//! central kept the subscription): then the next session starts on the same link with that
+//! Hello ([`super::newcomer`]).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
