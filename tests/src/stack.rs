@@ -70,17 +70,70 @@ pub enum StackError {
     #[error(transparent)]
     Wait(#[from] crate::process::WaitError),
     /// Its readiness line did not parse.
-    #[error("{0}")]
-    Parse(String),
-    /// A CLI call failed.
-    #[error("{0}")]
-    Cli(String),
+    #[error("readiness line {line:?}: {problem}")]
+    Parse {
+        /// The line as printed.
+        line: String,
+        /// What is wrong with it.
+        #[source]
+        problem: ReadyLineError,
+    },
+    /// A CLI call exited unsuccessfully.
+    #[error("avs-device-agent {verb} failed ({status}): {output}")]
+    Cli {
+        /// The verb run (`status`, `pair`, …).
+        verb: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// Its stdout then stderr, trimmed.
+        output: String,
+    },
+}
+
+/// What is wrong with a readiness line.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadyLineError {
+    /// A field the line must carry is not there.
+    #[error("no {0}= field")]
+    Missing(&'static str),
+    /// A field that must be a socket address is not one.
+    #[error("{field}= is not a socket address")]
+    NotAnAddress {
+        /// The field's name.
+        field: &'static str,
+        /// Why it does not parse.
+        #[source]
+        source: std::net::AddrParseError,
+    },
 }
 
 /// Parses `KEY=value` fields of a readiness line.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// The `key=` field of readiness line `line`, or [`StackError::Parse`] naming it.
+fn required<'a>(line: &'a str, key: &'static str) -> Result<&'a str, StackError> {
+    field(line, key).ok_or_else(|| StackError::Parse {
+        line: line.to_owned(),
+        problem: ReadyLineError::Missing(key),
+    })
+}
+
+/// The agent's `AVS_AGENT_READY` line: device id, link address, socket path.
+fn agent_ready(line: &str) -> Result<(String, SocketAddr, PathBuf), StackError> {
+    let device_id = required(line, "device_id")?.to_owned();
+    let link = required(line, "link")?
+        .parse()
+        .map_err(|source| StackError::Parse {
+            line: line.to_owned(),
+            problem: ReadyLineError::NotAnAddress {
+                field: "link",
+                source,
+            },
+        })?;
+    Ok((device_id, link, PathBuf::from(required(line, "socket")?)))
 }
 
 /// Emulator options.
@@ -150,9 +203,7 @@ pub fn start_emulator(
     let line = process.wait_for_line(Stream::Stdout, READY_TIMEOUT, |l| {
         l.starts_with("LWA_EMULATOR_READY")
     })?;
-    let base_url = field(&line, "base_url")
-        .ok_or_else(|| StackError::Parse(format!("no base_url in {line:?}")))?
-        .to_owned();
+    let base_url = required(&line, "base_url")?.to_owned();
     let ca = field(&line, "ca").map(PathBuf::from);
     Ok(EmulatorProcess {
         process,
@@ -288,12 +339,15 @@ impl AgentProcess {
         if out.status.success() {
             Ok(stdout)
         } else {
-            Err(StackError::Cli(format!(
-                "avs-device-agent {verb} failed ({}): {}{}",
-                out.status,
-                stdout.trim(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
+            Err(StackError::Cli {
+                verb: verb.to_owned(),
+                status: out.status,
+                output: format!(
+                    "{}{}",
+                    stdout.trim(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            })
         }
     }
 }
@@ -337,13 +391,7 @@ pub fn start_agent(
     let line = process.wait_for_line(Stream::Stdout, READY_TIMEOUT, |l| {
         l.starts_with("AVS_AGENT_READY")
     })?;
-    let parse =
-        |k: &str| field(&line, k).ok_or_else(|| StackError::Parse(format!("no {k} in {line:?}")));
-    let device_id = parse("device_id")?.to_owned();
-    let link = parse("link")?
-        .parse()
-        .map_err(|e| StackError::Parse(format!("link in {line:?}: {e}")))?;
-    let socket = PathBuf::from(parse("socket")?);
+    let (device_id, link, socket) = agent_ready(&line)?;
     Ok(AgentProcess {
         process,
         device_id,
@@ -419,6 +467,39 @@ mod tests {
         let e = "LWA_EMULATOR_READY base_url=https://127.0.0.1:9 ca=/tmp/ca.pem";
         assert_eq!(field(e, "base_url"), Some("https://127.0.0.1:9"));
         assert_eq!(field(e, "ca"), Some("/tmp/ca.pem"));
+    }
+
+    #[test]
+    fn a_readiness_line_that_does_not_parse_is_a_typed_error_with_its_cause() {
+        let ok = "AVS_AGENT_READY device_id=ab12 link=127.0.0.1:4100 socket=/tmp/x/agent.sock";
+        let (id, link, socket) = agent_ready(ok).unwrap();
+        assert_eq!((id.as_str(), link.port()), ("ab12", 4100));
+        assert_eq!(socket, PathBuf::from("/tmp/x/agent.sock"));
+
+        let missing = "AVS_AGENT_READY device_id=ab12 socket=/tmp/x/agent.sock";
+        let err = agent_ready(missing).unwrap_err();
+        assert!(
+            matches!(&err, StackError::Parse { line, problem: ReadyLineError::Missing("link") } if line == missing),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("readiness line {missing:?}: no link= field")
+        );
+
+        let bad = "AVS_AGENT_READY device_id=ab12 link=nowhere socket=/tmp/x/agent.sock";
+        let err = agent_ready(bad).unwrap_err();
+        let cause = std::error::Error::source(&err)
+            .and_then(std::error::Error::source)
+            .expect("the address error is kept");
+        assert!(
+            cause.downcast_ref::<std::net::AddrParseError>().is_some(),
+            "{cause:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("readiness line {bad:?}: link= is not a socket address")
+        );
     }
 
     #[test]
