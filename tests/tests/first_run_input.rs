@@ -24,28 +24,10 @@ use shared_protocol::setup_code::SetupCode;
 /// A well-formed client id that the emulator's registry does not know.
 const UNKNOWN_CLIENT_ID: &str = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef";
 
-/// `pair` against the emulator with the default client, plain output, `extra` flags after.
-fn pair_args(setup: &Setup, code: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--config",
-        &setup
-            .dir
-            .path()
-            .join("companion.toml")
-            .display()
-            .to_string(),
-        "pair",
-        "--plain",
-        "--connect",
-        &loopback(setup),
-        "--setup-code",
-        code,
-        "--lwa-base-url",
-        setup.emulator.base_url(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+/// `pair` against the agent on loopback ([`pair_args_without_client`]), plain output, the
+/// default client unless `extra` names one, `extra` flags after.
+fn pair_args_with(setup: &Setup, code: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = pair_args_without_client(setup, "--plain", &loopback(setup), code);
     if !extra.contains(&"--client-id") {
         args.extend(["--client-id".into(), DEFAULT_DEVICE_CLIENT_ID.into()]);
     }
@@ -66,7 +48,7 @@ fn run_companion(setup: &Setup, args: &[String]) -> Output {
 /// last line of stderr that `line_ok` accepts.
 #[track_caller]
 fn wrong_code_run(setup: &Setup, line_ok: impl Fn(&str) -> bool) {
-    let out = run_companion(setup, &pair_args(setup, WRONG_CODE, &[]));
+    let out = run_companion(setup, &pair_args_with(setup, WRONG_CODE, &[]));
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(line_ok(&last_line(&out)), "{}", text(&out));
 }
@@ -76,7 +58,7 @@ fn wrong_code_run(setup: &Setup, line_ok: impl Fn(&str) -> bool) {
 fn pair_with_browser(setup: &Setup, browser: &str, extra: &[&str]) -> Output {
     let mut flags = vec!["--browser", browser];
     flags.extend_from_slice(extra);
-    run_companion(setup, &pair_args(setup, CODE, &flags))
+    run_companion(setup, &pair_args_with(setup, CODE, &flags))
 }
 
 /// Runs `pair` (the right code, `--login-timeout login_timeout_secs`, `extra` flags) with a
@@ -277,7 +259,7 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
     });
 
     // Scripts get the same count in the final JSON line.
-    let mut args = pair_args(&setup, WRONG_CODE, &["--json"]);
+    let mut args = pair_args_with(&setup, WRONG_CODE, &["--json"]);
     args.retain(|a| a != "--plain");
     let json = run_companion(&setup, &args);
     assert_eq!(json.status.code(), Some(3), "{}", text(&json));
@@ -314,7 +296,7 @@ async fn a_wrong_setup_code_says_how_many_tries_are_left() {
         l == "error: wrong setup code: it does not match the speaker's, and that was the last try: pairing is locked for 1 minute (pressing the speaker's pairing button reopens it at once)"
     });
     // Locked now: even the right code is refused before any handshake (exit 7).
-    let locked = run_companion(&setup, &pair_args(&setup, CODE, &[]));
+    let locked = run_companion(&setup, &pair_args_with(&setup, CODE, &[]));
     assert_eq!(locked.status.code(), Some(7), "{}", text(&locked));
 }
 
@@ -423,7 +405,7 @@ async fn an_error_lwa_redirects_with_is_reported_before_any_browser_opens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_paste_asks_again_and_the_sign_in_still_finishes() {
     let setup = setup().await;
-    let args = pair_args(&setup, CODE, &["--no-browser", "--login-timeout", "60"]);
+    let args = pair_args_with(&setup, CODE, &["--no-browser", "--login-timeout", "60"]);
     let mut term = OnTerminal::start(&setup, &args, None);
     let shown = term.wait_for(
         "paste its address here and press Enter.",
@@ -451,7 +433,7 @@ async fn a_bad_paste_asks_again_and_the_sign_in_still_finishes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_pastes_are_bounded() {
     let setup = setup().await;
-    let args = pair_args(&setup, CODE, &["--no-browser", "--login-timeout", "60"]);
+    let args = pair_args_with(&setup, CODE, &["--no-browser", "--login-timeout", "60"]);
     let mut term = OnTerminal::start(&setup, &args, None);
     term.wait_for(
         "paste its address here and press Enter.",
@@ -470,7 +452,7 @@ async fn bad_pastes_are_bounded() {
     );
 
     // The deadline: one bad paste, then nothing.
-    let args = pair_args(&setup, CODE, &["--no-browser", "--login-timeout", "4"]);
+    let args = pair_args_with(&setup, CODE, &["--no-browser", "--login-timeout", "4"]);
     let mut term = OnTerminal::start(&setup, &args, None);
     term.wait_for(
         "paste its address here and press Enter.",
@@ -492,7 +474,7 @@ async fn bad_pastes_are_bounded() {
 async fn a_failing_browser_is_reported_and_the_url_offered() {
     let setup = setup().await;
     // A command that does not exist (given with --browser): left unfinished.
-    let args = pair_args(
+    let args = pair_args_with(
         &setup,
         CODE,
         &["--login-timeout", "60", "--browser", "/nonexistent/browser"],
@@ -502,7 +484,7 @@ async fn a_failing_browser_is_reported_and_the_url_offered() {
     drop(term);
 
     // Scripts on a terminal get it as a JSON event, before the sign-in URL.
-    let mut args = pair_args(
+    let mut args = pair_args_with(
         &setup,
         CODE,
         &[
@@ -535,7 +517,7 @@ async fn a_failing_browser_is_reported_and_the_url_offered() {
     drop(term);
 
     // BROWSER=false: it starts and exits 1; the person opens the URL and the pairing links.
-    let args = pair_args(&setup, CODE, &["--login-timeout", "60"]);
+    let args = pair_args_with(&setup, CODE, &["--login-timeout", "60"]);
     let (term, shown) = browser_failed_on_terminal(&setup, &args, Some("false"), "false: exit 1");
     sign_in_at(&setup, &printed_url(&shown));
     let (code, shown) = term.finish(Duration::from_secs(30));

@@ -160,6 +160,30 @@ pub fn pair_args(
     code: &str,
     browser: &str,
 ) -> Vec<String> {
+    let mut args = pair_args_without_client(setup, output, connect, code);
+    args.extend(
+        [
+            "--client-id",
+            DEFAULT_DEVICE_CLIENT_ID,
+            "--browser",
+            browser,
+            "--login-timeout",
+            "20",
+        ]
+        .map(String::from),
+    );
+    args
+}
+
+/// The start of [`pair_args`]: the test's config file, `pair`, `output`, `--connect`, the
+/// setup code and the emulator; no client id, browser or sign-in timeout, for tests that
+/// choose their own.
+pub fn pair_args_without_client(
+    setup: &Setup,
+    output: &str,
+    connect: &str,
+    code: &str,
+) -> Vec<String> {
     let config = setup.dir.path().join("companion.toml");
     [
         "--config",
@@ -170,18 +194,11 @@ pub fn pair_args(
         connect,
         "--setup-code",
         code,
-        "--client-id",
-        DEFAULT_DEVICE_CLIENT_ID,
         "--lwa-base-url",
         setup.emulator.base_url(),
-        "--browser",
-        browser,
-        "--login-timeout",
-        "20",
     ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    .map(String::from)
+    .to_vec()
 }
 
 /// The test agent's link address on loopback, for `--connect`.
