@@ -172,10 +172,12 @@ config_keys! {
         #[arg(long, env = "AVS_AGENT_MAX_SESSIONS")]
         pub max_sessions: Option<usize>,
         /// Most connections that have not yet sent their PAKE message (default 8; fewer than
-        /// `max_sessions`, so a peer proving the code always finds room).
+        /// `max_sessions`, so a peer proving the code always finds room). When full, a new
+        /// connection takes the place of one of them, which is closed.
         #[arg(long, env = "AVS_AGENT_MAX_PENDING")]
         pub max_pending: Option<usize>,
-        /// Most such connections from one source address (default 2).
+        /// Most such connections from one source address (default 2); a new one beyond it
+        /// replaces that address's oldest.
         #[arg(long, env = "AVS_AGENT_MAX_PENDING_PER_SOURCE")]
         pub max_pending_per_source: Option<usize>,
         /// Seconds a new connection has to send its Hello (default 5).
@@ -291,7 +293,8 @@ pub struct LinkConfig {
     pub bind: SocketAddr,
     /// Concurrent connections in any phase; the next one gets `Busy` (`max_sessions`).
     pub max_sessions: usize,
-    /// Connections that have not sent their PAKE message yet (`max_pending`, < `max_sessions`).
+    /// Connections that have not sent their PAKE message yet (`max_pending`, < `max_sessions`);
+    /// when full, a newcomer evicts one (`link::slots`).
     pub max_pending: usize,
     /// Of those, from one source address (`max_pending_per_source`).
     pub max_pending_per_source: usize,
