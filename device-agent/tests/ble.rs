@@ -12,9 +12,12 @@ use std::time::Duration;
 use common::*;
 use device_agent::ble::{self, BleStatus};
 use shared_protocol::discovery::{PairingState, TxtRecord};
+use shared_protocol::frame::FrameTransport;
 use shared_protocol::gatt::model::{ModelCentralLink, ModelConnection, ModelPeripheral};
 use shared_protocol::gatt::{GattLink, GattLinkError, GattTransport};
-use shared_protocol::message::{AgentMessage, CompanionMessage, ErrorKind, Hello, Role};
+use shared_protocol::message::{
+    AgentMessage, CompanionMessage, ErrorKind, Hello, PlainMessage, Role,
+};
 use shared_protocol::session::{ClientHandshake, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
 
@@ -247,5 +250,40 @@ async fn a_new_companion_after_the_window_closed_is_told_so_not_cut_off() {
         .expect("the session ends after the refusal")
         .unwrap();
     assert!(control.is_disconnected());
+    agent.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_answer_to_a_handed_over_hello_is_in_the_clear() {
+    init_logs();
+    let (_dir, agent) = offline(|_| {}).await;
+    let ctx = agent.link_context();
+    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
+    let (central, _control) = peripheral
+        .connect(ModelConnection::mtu(185).interval(Duration::from_millis(2)))
+        .await
+        .unwrap();
+    let _session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
+    let central = SharedCentral {
+        payload: central.att_payload(),
+        link: Arc::new(tokio::sync::Mutex::new(central)),
+    };
+    drop(handshake_on(&central, CODE).await.unwrap());
+    // A bare Hello written into the sealed session: the very next frame from the agent is its
+    // own plain Hello (a new handshake), not anything sealed in the old session's keys.
+    let mut raw = GattTransport::new(central.clone());
+    let hello = PlainMessage::Hello(Hello::new(Role::Companion, "ble test"));
+    raw.send_frame(serde_json::to_vec(&hello).unwrap())
+        .await
+        .unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(10), raw.recv_frame())
+        .await
+        .expect("an answer in time")
+        .unwrap()
+        .expect("an answer, not a close");
+    match serde_json::from_slice::<PlainMessage>(&frame) {
+        Ok(PlainMessage::Hello(h)) => assert_eq!(h.role, Role::Agent),
+        other => panic!("expected the agent's plain Hello, got {other:?}"),
+    }
     agent.shutdown().await;
 }
