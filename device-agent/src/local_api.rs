@@ -23,6 +23,7 @@
 //! current token, at most [`AUTH_FAILURE_BURST`] times per [`AUTH_FAILURE_INTERVAL`].
 
 mod access;
+mod line;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use shared_protocol::lwa::{AuthError, AuthState};
 use shared_protocol::message::PairingWindow;
 use shared_protocol::secret::AccessToken;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
@@ -44,6 +45,7 @@ pub use crate::core::StatusReport;
 use crate::core::{CblRunError, Core};
 use crate::lwa_client::PingOutcome;
 use crate::pairing::OpenError;
+use line::LineReader;
 
 /// The `token` answer while no account is held.
 pub const NOT_LINKED: &str =
@@ -346,14 +348,11 @@ async fn refuse(
 ) {
     let (rd, mut w) = stream.into_split();
     // Take the request first, so the close does not reset the connection under the answer.
-    // It may carry a token: wiped on every path, also when reading it failed half-way.
-    let mut line = zeroize::Zeroizing::new(Vec::new());
-    let _ = timeout(
-        Duration::from_secs(1),
-        read_bounded_line(&mut BufReader::new(rd), &mut line, "request"),
-    )
-    .await;
-    zeroize::Zeroize::zeroize(&mut line);
+    // It may carry a token: the reader wipes it on every path, also when reading it failed
+    // half-way or took too long.
+    let mut reader = LineReader::new(rd, MAX_LINE);
+    let _ = timeout(Duration::from_secs(1), reader.next_line("request", |_| ())).await;
+    drop(reader);
     let _ = timeout(
         Duration::from_secs(1),
         write(&mut w, &ApiResponse::error(kind, message)),
@@ -374,26 +373,6 @@ async fn write(w: &mut tokio::net::unix::OwnedWriteHalf, resp: &ApiResponse) -> 
     ok
 }
 
-/// Reads one `\n`-terminated line of at most [`MAX_LINE`] bytes into `line`; 0 at end of
-/// stream. Both ends read through this, so neither buffers an endless line from the other.
-async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-    what: &str,
-) -> std::io::Result<usize> {
-    let n = reader
-        .take(MAX_LINE as u64 + 1)
-        .read_until(b'\n', line)
-        .await?;
-    if line.len() > MAX_LINE {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{what} line longer than {MAX_LINE} bytes"),
-        ));
-    }
-    Ok(n)
-}
-
 /// One client: requests and answers until it hangs up, says nothing for [`REQUEST_TIMEOUT`],
 /// sends a line too long, or subscribes (then the subscription is all it gets).
 async fn handle(
@@ -404,7 +383,8 @@ async fn handle(
     shared: &Shared,
 ) {
     let (r, mut w) = stream.into_split();
-    let mut reader = BufReader::new(r);
+    // Both ends read lines through a LineReader ([`line`]): bounded by MAX_LINE, and wiped.
+    let mut reader = LineReader::new(r, MAX_LINE);
     loop {
         let req = match next_request(&mut reader, &mut w).await {
             Next::Request(req) => req,
@@ -432,29 +412,25 @@ enum Next {
 }
 
 async fn next_request(
-    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    reader: &mut LineReader<tokio::net::unix::OwnedReadHalf>,
     w: &mut tokio::net::unix::OwnedWriteHalf,
 ) -> Next {
-    // The line may carry a token (`auth_failure`): wiped on every path, also a line cut off
-    // for its length or its time.
-    let mut line = zeroize::Zeroizing::new(Vec::new());
+    // The line may carry a token (`auth_failure`): parsed in the reader's buffer and wiped
+    // there as soon as it is parsed; a line cut off for its length or its time is wiped too.
     let read = timeout(
         REQUEST_TIMEOUT,
-        read_bounded_line(reader, &mut line, "request"),
+        reader.next_line("request", |l| serde_json::from_slice::<ApiRequest>(l)),
     )
     .await;
-    match read {
-        Ok(Ok(0)) => return Next::Over,
-        Ok(Ok(_)) => {}
+    let parsed = match read {
+        Ok(Ok(Some(parsed))) => parsed,
+        Ok(Ok(None)) => return Next::Over,
         Ok(Err(e)) => {
             let _ = write(w, &ApiResponse::error(ApiErrorKind::BadRequest, e)).await;
             return Next::Over;
         }
         Err(_) => return Next::Over,
-    }
-    // The line may carry a token (`auth_failure`): wiped as soon as it is parsed.
-    let parsed = serde_json::from_slice::<ApiRequest>(&line);
-    zeroize::Zeroize::zeroize(&mut line);
+    };
     match parsed {
         Ok(req) => Next::Request(req),
         Err(e) => {
@@ -479,7 +455,7 @@ async fn subscribe_instead(
     permit: tokio::sync::OwnedSemaphorePermit,
     core: &Core,
     shared: &Shared,
-    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    reader: &mut LineReader<tokio::net::unix::OwnedReadHalf>,
     w: &mut tokio::net::unix::OwnedWriteHalf,
 ) {
     let Ok(sub) = shared.subscribers.clone().try_acquire_owned() else {
@@ -619,18 +595,17 @@ async fn reset(delegate: &crate::auth_delegate::AuthDelegate) -> ApiResponse {
 /// Ends when the client hangs up (its EOF frees the place at once) or sends anything.
 async fn subscribe(
     delegate: &crate::auth_delegate::AuthDelegate,
-    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    reader: &mut LineReader<tokio::net::unix::OwnedReadHalf>,
     w: &mut tokio::net::unix::OwnedWriteHalf,
 ) -> bool {
     let mut states = delegate.subscribe();
     let mut tokens = delegate.subscribe_tokens();
-    let mut byte = [0u8; 1];
     loop {
         tokio::select! {
             r = states.changed() => if r.is_err() { return false },
             r = tokens.changed() => if r.is_err() { return false },
             // EOF, an error or any input: the subscription is over.
-            _ = reader.read(&mut byte) => return false,
+            () = reader.input_or_end() => return false,
         }
         let s = *states.borrow_and_update();
         let token_gen = *tokens.borrow_and_update();
@@ -733,18 +708,17 @@ pub async fn call(
     let sent = w.write_all(&line).await;
     zeroize::Zeroize::zeroize(&mut line);
     sent.map_err(CallError::Send)?;
-    let mut reader = BufReader::new(r);
+    let mut reader = LineReader::new(r, MAX_LINE);
     loop {
-        // An answer may carry a token: wiped on every path, also one cut off half-way.
-        let mut l = zeroize::Zeroizing::new(Vec::new());
-        let n = read_bounded_line(&mut reader, &mut l, "answer")
+        // An answer may carry a token: parsed in the reader's buffer and wiped there, on every
+        // path, also one cut off half-way.
+        let parsed = reader
+            .next_line("answer", |l| serde_json::from_slice::<ApiResponse>(l))
             .await
             .map_err(CallError::Read)?;
-        if n == 0 {
+        let Some(parsed) = parsed else {
             return Ok(());
-        }
-        let parsed = serde_json::from_slice::<ApiResponse>(&l);
-        zeroize::Zeroize::zeroize(&mut l);
+        };
         let resp = parsed.map_err(CallError::Parse)?;
         if !each(&resp) {
             return Ok(());
