@@ -688,5 +688,13 @@ fn idle_attackers_from_more_addresses_than_the_pending_budget_do_not_keep_the_ow
         "linked, but only after {took:?}"
     );
     assert!(during > 0, "the attack went on during the pairing");
+    assert!(
+        a.process
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("closed some to make room for newer ones")),
+        "the attackers filled the pending budget (the agent evicted)\n{}",
+        a.process.tail(30)
+    );
     assert_eq!(w.status(&a).unwrap().auth_state, AuthState::Refreshed);
 }

@@ -94,6 +94,8 @@ struct Table {
     pending: BTreeMap<u64, Pending>,
     pending_by_source: HashMap<IpAddr, usize>,
     strikes: HashMap<IpAddr, Strikes>,
+    /// Connections evicted so far.
+    evictions: u64,
 }
 
 impl Table {
@@ -199,6 +201,7 @@ impl Slots {
                 if let Some(p) = t.unpend(victim) {
                     t.total = t.total.saturating_sub(1);
                     t.strike(p.source, now);
+                    t.evictions += 1;
                     let _ = p.evict.send(());
                 }
             }
@@ -247,6 +250,11 @@ impl Slots {
     /// (total, pending) now, for tests and logs.
     pub fn counts(&self) -> (usize, usize) {
         self.with(|t| (t.total, t.pending.len()))
+    }
+
+    /// Connections evicted so far, for logs.
+    pub fn evictions(&self) -> u64 {
+        self.with(|t| t.evictions)
     }
 }
 
@@ -383,6 +391,7 @@ mod tests {
             }
             assert!(!owner_evicted.happened(), "the owner's connection stays");
         }
+        assert_eq!(s.evictions(), 1001);
         assert!(owner.promote(), "the owner's PAKE message is taken");
         assert_eq!(
             s.counts(),

@@ -41,6 +41,7 @@ pub async fn serve(
     );
     // Busy answers are cheap but still bounded.
     let busy = Arc::new(Semaphore::new(limits.max_sessions.max(4)));
+    let mut evictions = EvictionLog::default();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -57,6 +58,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         match slots.acquire(peer.ip()) {
             Ok((mut slot, evicted)) => {
+                evictions.report(&slots);
                 let ctx = ctx.clone();
                 let limits = limits.clone();
                 let mut stop = shutdown.clone();
@@ -83,6 +85,37 @@ pub async fn serve(
         }
     }
     tracing::debug!("link server stopped");
+}
+
+/// How often evictions are summed up in the log (each one is logged at debug only: a flood
+/// makes thousands a second).
+const EVICTION_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The evictions already logged, and when.
+#[derive(Default)]
+struct EvictionLog {
+    logged: u64,
+    at: Option<tokio::time::Instant>,
+}
+
+impl EvictionLog {
+    /// Logs the evictions since the last report, at most once per [`EVICTION_LOG_EVERY`].
+    fn report(&mut self, slots: &Slots) {
+        let now = tokio::time::Instant::now();
+        if self.at.is_some_and(|at| now - at < EVICTION_LOG_EVERY) {
+            return;
+        }
+        let total = slots.evictions();
+        if total > self.logged {
+            tracing::info!(
+                closed = total - self.logged,
+                "link: too many connections had not sent their PAKE message; closed some to \
+                 make room for newer ones"
+            );
+            self.logged = total;
+            self.at = Some(now);
+        }
+    }
 }
 
 async fn refuse_busy(stream: TcpStream) {
