@@ -231,24 +231,17 @@ impl Registry {
             if !seen.insert(user.email.to_ascii_lowercase())
                 || !seen.insert(user.user_id.to_string())
             {
-                return Err(RegistryError::Invalid(format!(
-                    "user {} is defined twice",
-                    user.email
-                )));
+                return Err(RegistryError::DuplicateUser(user.user_id.clone()));
             }
         }
         for client in &self.clients {
             if !seen.insert(client.client_id.to_string()) {
-                return Err(RegistryError::Invalid(format!(
-                    "client {} is defined twice",
-                    client.client_id
-                )));
+                return Err(RegistryError::DuplicateClient(client.client_id.clone()));
             }
             if client.kind == ClientKind::Web && client.client_secret.is_none() {
-                return Err(RegistryError::Invalid(format!(
-                    "web client {} needs a client_secret",
-                    client.client_id
-                )));
+                return Err(RegistryError::WebClientWithoutSecret(
+                    client.client_id.clone(),
+                ));
             }
             for pattern in &client.allowed_return_urls {
                 ReturnUrlPattern::parse(pattern).map_err(|source| RegistryError::BadReturnUrl {
@@ -260,17 +253,14 @@ impl Registry {
         }
         for product in &self.products {
             if !seen.insert(format!("product:{}", product.product_id)) {
-                return Err(RegistryError::Invalid(format!(
-                    "product {} is defined twice",
-                    product.product_id
-                )));
+                return Err(RegistryError::DuplicateProduct(product.product_id.clone()));
             }
             for id in &product.client_ids {
                 if self.client(id.as_str()).is_none() {
-                    return Err(RegistryError::Invalid(format!(
-                        "product {} names unknown client {id}",
-                        product.product_id
-                    )));
+                    return Err(RegistryError::UnknownClientInProduct {
+                        product: product.product_id.clone(),
+                        client: id.clone(),
+                    });
                 }
             }
         }
@@ -328,9 +318,30 @@ pub enum RegistryError {
     /// text there (the file holds passwords and client secrets).
     #[error("config file is not valid: {0}")]
     Parse(#[source] ConfigParseError),
-    /// Valid TOML, inconsistent content.
-    #[error("config file is inconsistent: {0}")]
-    Invalid(String),
+    /// Two users share an e-mail address or a user id; named by the later one's user id (the
+    /// address is personal data and stays out of messages).
+    #[error(
+        "config file is inconsistent: user {0} repeats the e-mail address or user id of an \
+         earlier user"
+    )]
+    DuplicateUser(UserId),
+    /// Two clients (or a client and a user) share an id.
+    #[error("config file is inconsistent: client {0} is defined twice")]
+    DuplicateClient(ClientId),
+    /// A web client without its secret.
+    #[error("config file is inconsistent: web client {0} needs a client_secret")]
+    WebClientWithoutSecret(ClientId),
+    /// Two products share an id.
+    #[error("config file is inconsistent: product {0} is defined twice")]
+    DuplicateProduct(ProductId),
+    /// A product bound to a client that is not in the registry.
+    #[error("config file is inconsistent: product {product} names unknown client {client}")]
+    UnknownClientInProduct {
+        /// The product.
+        product: ProductId,
+        /// The client it names.
+        client: ClientId,
+    },
     /// An `allowed_return_urls` entry that is not a pattern.
     #[error("config file is inconsistent: client {client}: return URL {pattern:?}: {source}")]
     BadReturnUrl {
@@ -387,10 +398,23 @@ mod tests {
         let dup = format!(
             "[[users]]\nemail = \"{ALICE_EMAIL}\"\npassword = \"x\"\nuser_id = \"amzn1.account.X\"\nname = \"x\"\n"
         );
+        let err = Registry::from_toml_str(&dup).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::DuplicateUser(id) if id.as_str() == "amzn1.account.X"),
+            "{err:?}"
+        );
+        // Named by its user id: the address is personal data.
+        assert!(!err.to_string().contains(ALICE_EMAIL), "{err}");
+        let web = "[[clients]]\nclient_id = \"amzn1.application-oa2-client.W\"\nkind = \"web\"\nallowed_return_urls = []\nname = \"W\"\n";
         assert!(matches!(
-            Registry::from_toml_str(&dup),
-            Err(RegistryError::Invalid(_))
+            Registry::from_toml_str(web),
+            Err(RegistryError::WebClientWithoutSecret(id)) if id.as_str() == "amzn1.application-oa2-client.W"
         ));
+        let product = "[[products]]\nproduct_id = \"p\"\nclient_ids = [\"amzn1.application-oa2-client.NONE\"]\n";
+        assert_eq!(
+            Registry::from_toml_str(product).unwrap_err().to_string(),
+            "config file is inconsistent: product p names unknown client amzn1.application-oa2-client.NONE"
+        );
     }
 
     #[test]
