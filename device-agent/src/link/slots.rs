@@ -38,7 +38,9 @@
 //! connect and its PAKE message, and keep doing so (it cannot tell when the owner comes). With
 //! the defaults that is 8 fresh addresses per owner handshake time, e.g. 800 new addresses a
 //! second against a 10 ms handshake, or reusing more addresses than [`STRIKE_SOURCES`]
-//! remembers. That limit remains: a larger `max_pending` raises it in proportion.
+//! remembers. That limit remains: a larger `max_pending` raises it in proportion. An owner
+//! evicted that way is struck too, so for [`STRIKE_MEMORY`] its retries go before strike-free
+//! connections (though still after the sources struck more often than it).
 //!
 //! A newcomer is still refused (`Busy`) when all `max_sessions` places are taken and the pending
 //! budget is not full: that takes `max_sessions - max_pending` connections past their PAKE
