@@ -34,7 +34,6 @@ use crate::tls::{self, TlsError};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// State shared by every handler and the control handle.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) registry: Registry,
     store: Mutex<Store>,
@@ -45,6 +44,19 @@ pub(crate) struct Shared {
     pub(crate) log: bool,
     /// [`EmulatorConfig::body_timeout`].
     pub(crate) body_timeout: Duration,
+}
+
+/// Without the store: it holds live CBL user codes (and the request record, printed through
+/// [`RunningEmulator::requests`] when a test wants it).
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("base_url", &self.base_url)
+            .field("https", &self.https)
+            .field("log", &self.log)
+            .field("body_timeout", &self.body_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {

@@ -301,3 +301,21 @@ async fn a_web_client_can_do_cbl_but_its_refresh_needs_the_secret() {
         "The request is missing a required parameter : client_secret",
     );
 }
+
+/// A live user code is in no printed form of the emulator: not in its `Debug` (a test's
+/// `{emu:?}` or a failed `unwrap`), nor in a control error about it.
+#[tokio::test]
+async fn a_live_user_code_is_not_in_the_emulators_debug_or_errors() {
+    let emu = start().await;
+    let pair = new_pair(&emu).await;
+    let printed = format!("{emu:?}");
+    assert!(printed.contains(&emu.base_url()), "{printed}");
+    assert!(!printed.contains(&pair.user_code), "{printed}");
+    let err = emu
+        .approve_user_code(&pair.user_code, "nobody@example.org")
+        .unwrap_err();
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains(&pair.user_code), "{shown}");
+        assert!(!shown.contains("nobody@example.org"), "{shown}");
+    }
+}
