@@ -309,7 +309,7 @@ async fn a_live_user_code_is_not_in_the_emulators_debug_or_errors() {
     let emu = start().await;
     let pair = new_pair(&emu).await;
     let printed = format!("{emu:?}");
-    assert!(printed.contains(&emu.base_url()), "{printed}");
+    assert!(printed.contains(emu.base_url()), "{printed}");
     assert!(!printed.contains(&pair.user_code), "{printed}");
     let err = emu
         .approve_user_code(&pair.user_code, "nobody@example.org")
