@@ -287,3 +287,44 @@ async fn the_answer_to_a_handed_over_hello_is_in_the_clear() {
     }
     agent.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_companion_that_vanished_in_its_handshake_does_not_cost_the_next_its_first_try() {
+    init_logs();
+    let (_dir, agent) = offline(|_| {}).await;
+    let ctx = agent.link_context();
+    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
+    let (central, control) = peripheral
+        .connect(ModelConnection::mtu(185).interval(Duration::from_millis(2)))
+        .await
+        .unwrap();
+    let _session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
+    let central = SharedCentral {
+        payload: central.att_payload(),
+        link: Arc::new(tokio::sync::Mutex::new(central)),
+    };
+    // The first companion exchanges Hellos and vanishes before its PAKE message: the agent's
+    // handshake waits for it (up to pake_timeout, 5 s).
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        ClientHandshake::start(
+            GattTransport::new(central.clone()),
+            Hello::new(Role::Companion, "ble test"),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    drop(first);
+    // The next companion's Hello, written at once, is not answered as an unexpected message:
+    // it starts the next session, whose handshake it completes on its first try.
+    let mut next = match handshake_on(&central, CODE).await {
+        Ok(s) => s,
+        Err(e) => panic!("the next companion's first try failed: {e}"),
+    };
+    next.send(&CompanionMessage::GetStatus).await.unwrap();
+    assert!(matches!(recv(&mut next).await, AgentMessage::Status(_)));
+    assert_eq!(agent.pairing().failures(), 0, "no attempt was counted");
+    assert!(!control.is_disconnected());
+    agent.shutdown().await;
+}

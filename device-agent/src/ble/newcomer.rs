@@ -1,4 +1,4 @@
-//! A new companion's `Hello` in a sealed BLE session ends that session and starts the next one.
+//! A new companion's `Hello` in a BLE session ends that session and starts the next one.
 //!
 //! Why: over BLE the agent serves one GATT session at a time on one subscription (see
 //! [`super::bluez`]). A companion that vanishes without disconnecting (killed, crashed, a laptop
@@ -11,11 +11,17 @@
 //! guard, key confirmation. The old session's keys were dropped with it before that.
 //!
 //! What counts as a new companion's Hello, all of:
-//! - the handshake of the session before had completed ([`HANDSHAKE_FRAMES_IN`] frames received),
-//!   so the frame was read as a sealed frame;
+//! - it parses as a plain `Hello` from a companion (the new handshake checks its version);
+//! - it is not the session's first frame (that one is the session's own Hello);
 //! - it was the last frame received, and the agent sent nothing after it (a session that
-//!   answered it is not handed over: the peer has an answer already);
-//! - it parses as a plain `Hello` from a companion (the new handshake checks its version).
+//!   answered it is not handed over: the peer has an answer already).
+//!
+//! In the sealed phase the session reads it as a frame that does not open and ends without a
+//! word. A companion can also vanish during its handshake (after the Hello exchange, before its
+//! confirmation): there the handshake would answer the Hello as an unexpected message, so while
+//! fewer than [`HANDSHAKE_FRAMES_IN`] frames have been received the session is shown the end of
+//! the link instead of the Hello; it ends as if its companion had left (an attempt whose PAKE
+//! message was counted stays counted, as when it times out).
 //!
 //! Why this gives a stranger nothing (docs/protocol.md §16, "A new Hello in a sealed BLE
 //! session"): whoever can write into this session's `rx` can end it today with any frame that does
@@ -40,8 +46,8 @@ pub struct Seen {
     replay: Option<Vec<u8>>,
     /// Frames received in this session (the replayed one included).
     received: u32,
-    /// The last frame received, when it is a companion's Hello after the handshake and nothing
-    /// was sent or read since.
+    /// The last frame received, when it is a new companion's Hello and nothing was sent or
+    /// read since.
     hello: Option<Vec<u8>>,
 }
 
@@ -61,10 +67,13 @@ impl Seen {
         self.hello
     }
 
-    fn received(&mut self, frame: &[u8]) {
+    /// Records a received frame. True when it is a new companion's Hello that arrived during
+    /// the handshake: the session is to see the link end instead.
+    fn received(&mut self, frame: &[u8]) -> bool {
         self.received = self.received.saturating_add(1);
-        self.hello = (self.received > HANDSHAKE_FRAMES_IN && is_companion_hello(frame))
-            .then(|| frame.to_vec());
+        let hello = self.received > 1 && is_companion_hello(frame);
+        self.hello = hello.then(|| frame.to_vec());
+        hello && self.received <= HANDSHAKE_FRAMES_IN
     }
 }
 
@@ -107,7 +116,9 @@ impl<T: FrameTransport> FrameTransport for Watched<'_, T> {
                 None => return Ok(None),
             },
         };
-        self.seen.received(&frame);
+        if self.seen.received(&frame) {
+            return Ok(None);
+        }
         Ok(Some(frame))
     }
 }
@@ -136,34 +147,53 @@ mod tests {
         }
     }
 
-    async fn run(frames: Vec<Vec<u8>>, reads: usize, send_last: bool) -> Option<Vec<u8>> {
+    /// Reads `reads` frames of `frames` (what the session got of the last one), sends one if
+    /// `send_last`; the Hello to hand over.
+    async fn run(
+        frames: Vec<Vec<u8>>,
+        reads: usize,
+        send_last: bool,
+    ) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
         let mut t = Script(frames, 0);
         let mut seen = Seen::default();
         let mut w = Watched::new(&mut t, &mut seen);
+        let mut got = None;
         for _ in 0..reads {
-            w.recv_frame().await.unwrap();
+            got = w.recv_frame().await.unwrap();
         }
         if send_last {
             w.send_frame(vec![1]).await.unwrap();
         }
-        seen.into_new_hello()
+        (got, seen.into_new_hello())
     }
 
     #[tokio::test]
-    async fn only_a_companion_hello_after_the_handshake_that_got_no_answer_is_handed_over() {
+    async fn only_a_new_companion_hello_that_got_no_answer_is_handed_over() {
+        let (ours, theirs) = (hello(Role::Companion), hello(Role::Companion));
         let sealed = vec![0x9f; 40];
-        let after = |last: Vec<u8>| vec![sealed.clone(), sealed.clone(), sealed.clone(), last];
+        let after = |last: Vec<u8>| vec![ours.clone(), sealed.clone(), sealed.clone(), last];
+        // In the sealed phase the session gets the frame (it does not open) and it is kept.
         assert_eq!(
-            run(after(hello(Role::Companion)), 4, false).await,
-            Some(hello(Role::Companion))
+            run(after(theirs.clone()), 4, false).await,
+            (Some(theirs.clone()), Some(theirs.clone()))
         );
-        // Answered, read past, from an agent, not a Hello, or within the handshake: no.
-        assert_eq!(run(after(hello(Role::Companion)), 4, true).await, None);
-        assert_eq!(run(after(hello(Role::Companion)), 5, false).await, None);
-        assert_eq!(run(after(hello(Role::Agent)), 4, false).await, None);
-        assert_eq!(run(after(sealed.clone()), 4, false).await, None);
-        let early = vec![sealed.clone(), sealed.clone(), hello(Role::Companion)];
-        assert_eq!(run(early, 3, false).await, None);
+        // Answered, read past, from an agent, not a Hello: not handed over.
+        assert_eq!(run(after(theirs.clone()), 4, true).await.1, None);
+        assert_eq!(run(after(theirs.clone()), 5, false).await.1, None);
+        assert_eq!(run(after(hello(Role::Agent)), 4, false).await.1, None);
+        assert_eq!(run(after(sealed.clone()), 4, false).await.1, None);
+        // The session's own Hello is not a new one.
+        assert_eq!(
+            run(vec![ours.clone()], 1, false).await,
+            (Some(ours.clone()), None)
+        );
+        // During the handshake the session sees the link end instead, and it is kept.
+        for at in 2..=3 {
+            let mut frames = vec![ours.clone(), sealed.clone()];
+            frames.truncate(at - 1);
+            frames.push(theirs.clone());
+            assert_eq!(run(frames, at, false).await, (None, Some(theirs.clone())));
+        }
     }
 
     #[tokio::test]
