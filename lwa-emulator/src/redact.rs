@@ -67,45 +67,66 @@ pub fn fingerprint(secret: &str) -> String {
     format!("{head}…({len}, sha256:{hex})")
 }
 
-/// The value of a parameter or header as it may be recorded: secrets fingerprinted, passwords
-/// removed, everything else verbatim. `Authorization` keeps its scheme (`Bearer Atza…`).
-pub fn param(name: &str, value: &str) -> String {
+/// How a parameter's value may be shown, by the parameter's name.
+enum Kind {
+    /// Never, not even as a fingerprint ([`OPAQUE_PARAMS`]).
+    Opaque,
+    /// A local URL whose query is redacted pair by pair ([`URL_PARAMS`]).
+    LocalUrl,
+    /// Shortened, or fingerprinted in the record ([`SECRET_PARAMS`]).
+    Secret,
+    /// As it is.
+    Plain,
+}
+
+fn kind(name: &str) -> Kind {
     let lower = name.to_ascii_lowercase();
-    if OPAQUE_PARAMS.contains(&lower.as_str()) {
-        return REDACTED.to_owned();
+    let is = |list: &[&str]| list.contains(&lower.as_str());
+    if is(OPAQUE_PARAMS) {
+        Kind::Opaque
+    } else if is(URL_PARAMS) {
+        Kind::LocalUrl
+    } else if is(SECRET_PARAMS) {
+        Kind::Secret
+    } else {
+        Kind::Plain
     }
-    if URL_PARAMS.contains(&lower.as_str()) {
-        return url_query(value, param);
+}
+
+/// The value of a parameter or header as it may be recorded: secrets fingerprinted, passwords,
+/// user codes and e-mail addresses removed, everything else verbatim. `Authorization` keeps its
+/// scheme (`Bearer Atza…`).
+pub fn param(name: &str, value: &str) -> String {
+    match kind(name) {
+        Kind::Opaque => REDACTED.to_owned(),
+        Kind::LocalUrl => url_query(value, param),
+        Kind::Plain => value.to_owned(),
+        Kind::Secret => match value.split_once(' ') {
+            Some((scheme, rest)) if name.eq_ignore_ascii_case("authorization") => {
+                format!("{scheme} {}", fingerprint(rest.trim()))
+            }
+            _ => fingerprint(value),
+        },
     }
-    if !SECRET_PARAMS.contains(&lower.as_str()) {
-        return value.to_owned();
-    }
-    if lower == "authorization" {
-        if let Some((scheme, rest)) = value.split_once(' ') {
-            return format!("{scheme} {}", fingerprint(rest.trim()));
-        }
-    }
-    fingerprint(value)
 }
 
 /// The same for a log line: at most 4 characters and a length.
 pub fn param_for_log(name: &str, value: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    if OPAQUE_PARAMS.contains(&lower.as_str()) {
-        return REDACTED.to_owned();
+    match kind(name) {
+        Kind::Opaque => REDACTED.to_owned(),
+        Kind::LocalUrl => plain_for_log(&url_query(value, param_for_log)),
+        Kind::Plain => plain_for_log(value),
+        Kind::Secret => short(value),
     }
-    if URL_PARAMS.contains(&lower.as_str()) {
-        return url_query(value, param_for_log);
-    }
-    if !SECRET_PARAMS.contains(&lower.as_str()) {
-        // Non-secret values can still be long or contain control characters.
-        return value
-            .chars()
-            .take(200)
-            .filter(|c| !c.is_control())
-            .collect();
-    }
-    short(value)
+}
+
+/// A value that is no secret, for a log line: it can still be long or hold control characters.
+fn plain_for_log(value: &str) -> String {
+    value
+        .chars()
+        .take(200)
+        .filter(|c| !c.is_control())
+        .collect()
 }
 
 /// `value` (`/path?query`) with each query pair's value passed through `redact`; a value
@@ -156,5 +177,9 @@ mod tests {
             assert!(shown.starts_with("/code?user_code=") && shown.ends_with("&lang=en"));
         }
         assert_eq!(param("next", "/code"), "/code");
+        assert_eq!(
+            param_for_log("next", "/code\nforged line"),
+            "/codeforged line"
+        );
     }
 }
