@@ -526,7 +526,7 @@ async fn open_browser(
     let mut browser = match browser::open(login.url(), how) {
         Ok(b) => b,
         Err(e) if failure_is_fatal => {
-            return Err(crate::login::LoginError::Browser(e.to_string()).into())
+            return Err(crate::login::LoginError::Browser(e.to_string().into()).into())
         }
         Err(browser::BrowserError::Launch(why)) => {
             steps.tell(failed(format!("could not open a browser ({why})")));

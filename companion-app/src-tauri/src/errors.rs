@@ -458,6 +458,13 @@ mod tests {
             .into(),
             LoginError::Tls("no randomness".into()).into(),
             LoginError::Browser("could not open a browser (false: exit 1)".into()).into(),
+            // A browser command that started and failed, as the app's watch reports it.
+            LoginError::browser_failed(&companion_app::login::BrowserFailure {
+                program: "xdg-open".into(),
+                how: "exit 3".into(),
+                said: "no display".into(),
+            })
+            .into(),
             LoginError::NoWayBack("https://example.com/cb".into()).into(),
             LoginError::ClientIdRefused {
                 client_id: "amzn1.application-oa2-client.x".into(),

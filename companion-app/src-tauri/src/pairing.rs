@@ -353,9 +353,9 @@ impl PairingController {
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::select! {
-                why = process.failed() => {
+                why = process.failure() => {
                     if let Some(me) = me.upgrade() {
-                        me.fail(id, LoginError::Browser(why).into());
+                        me.fail(id, LoginError::browser_failed(&why).into());
                     }
                 }
                 _ = done_rx => process.finish(std::time::Duration::from_millis(500)).await,

@@ -86,8 +86,9 @@ pub enum LoginError {
     },
     /// The self-signed certificate could not be made.
     Tls(String),
-    /// The browser command failed and nobody else can finish the login.
-    Browser(String),
+    /// The browser command failed and nobody else can finish the login (in pieces: a failed
+    /// command's name is a literal word, see [`LoginError::browser_failed`]).
+    Browser(Words),
     /// Neither a listener nor a paste source: the response can't arrive.
     NoWayBack(String),
     /// The pre-flight: LWA does not know the client id (no browser was opened).
@@ -224,7 +225,7 @@ impl LoginError {
             LoginError::Timeout(after) => Words::from(format!("no sign-in response within {after:?}: finish the Amazon sign-in in the browser (if it showed an error about the redirect URI, add the redirect URI to your security profile's Allowed Return URLs)")),
             LoginError::Listen { addr, reason } => Words::from(format!("cannot listen for the sign-in response on {addr}: {reason} (is another login running, or the port taken?)")),
             LoginError::Tls(why) => Words::from(format!("cannot set up HTTPS for the sign-in response: {why}")),
-            LoginError::Browser(why) => Words::from(why.clone()),
+            LoginError::Browser(why) => why.clone(),
             LoginError::NoWayBack(uri) => Words::from(format!("the redirect URI {uri} is not a loopback address this app can listen on, and there is no terminal to paste the final URL into")),
             LoginError::ClientIdRefused { client_id, said } => Words::from(format!("Login with Amazon does not know the client id {client_id}: check the client id setting"))
                 .terminal_only(" (`avs-companion config --client-id ID`)")
@@ -241,6 +242,22 @@ impl LoginError {
                 .text(format!("; gave up after {tries} pasted addresses: "))
                 .retry(),
         }
+    }
+
+    /// A browser command that started and failed: the terminal says what [`BrowserFailure`]'s
+    /// `Display` says ("the browser command `xdg-open` failed (exit 3): …"); the window names
+    /// the program without the backticks.
+    pub fn browser_failed(failure: &BrowserFailure) -> Self {
+        let said = if failure.said.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", failure.said)
+        };
+        LoginError::Browser(
+            Words::from("the browser command ")
+                .code(failure.program.clone())
+                .text(format!(" failed ({}){said}", failure.how)),
+        )
     }
 
     /// True when the user chose to stop (declined the consent).
@@ -408,7 +425,7 @@ impl PendingLogin {
                     },
                     why = &mut browser_failed, if !browser_done => {
                         if browser_failure_is_fatal {
-                            break Err(LoginError::Browser(why.to_string()));
+                            break Err(LoginError::browser_failed(&why));
                         }
                         browser_done = true;
                         // A person opens the start URL by hand now, even if the failed command
@@ -503,6 +520,28 @@ mod tests {
     use super::*;
     use shared_protocol::pkce::PkcePair;
     use std::net::SocketAddr;
+
+    /// A failed browser command: the CLI prints `BrowserFailure`'s own sentence byte for byte
+    /// (with and without the command's stderr), the window the same without backticks.
+    #[test]
+    fn a_failed_browser_command_is_the_same_sentence_without_backticks_in_the_window() {
+        for said in ["no display", ""] {
+            let failure = BrowserFailure {
+                program: "xdg-open".into(),
+                how: "exit 3".into(),
+                said: said.into(),
+            };
+            let err = LoginError::browser_failed(&failure);
+            assert_eq!(err.to_string(), failure.to_string());
+            let plain = err.words().plain();
+            assert_eq!(
+                plain,
+                failure.to_string().replace('`', ""),
+                "the window's words"
+            );
+            assert!(plain.contains("xdg-open"), "{plain}");
+        }
+    }
 
     /// One pasted line at a time, no listener: blank lines wait on silently, a paste of another
     /// sign-in is told with the tries left until the last one ends the sign-in, LWA's own
