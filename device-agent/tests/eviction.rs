@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use device_agent::core::Core;
 use device_agent::link::{serve_connection, LinkConfig};
-use shared_protocol::frame::StreamTransport;
-use shared_protocol::message::{ErrorKind, Hello, Role};
+use shared_protocol::frame::{FrameTransport as _, StreamTransport};
+use shared_protocol::message::{AgentMessage, CompanionMessage, ErrorKind, Hello, Role};
 use shared_protocol::session::{ClientHandshake, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
 
 mod common;
-use common::{config, offline, CODE, NO_LWA, WRONG_CODE};
+use common::{config, connect, offline, plain_hello, request, CODE, NO_LWA, WRONG_CODE};
 
 /// One handshake with `code` on a connection whose `promote` answers `promoted`: what the
 /// companion got, and how often `promote` was asked.
@@ -92,5 +92,38 @@ async fn a_guess_on_an_evicted_connection_is_neither_answered_nor_counted() {
         "{result:?}"
     );
     assert_eq!(core.pairing.failures(), 1);
+    agent.shutdown().await;
+}
+
+/// The TCP listener ends an evicted connection at once (its task and its socket), not at its
+/// Hello or PAKE deadline: the table frees the place when it evicts, so an evicted connection
+/// left running would be a connection beyond `max_sessions` for as long as its deadlines allow
+/// (a flood would keep thousands open). Deadlines of a minute here, so only the eviction can
+/// close it in time; the newcomer that took its place links.
+#[tokio::test]
+async fn an_evicted_connection_is_closed_at_once_and_its_successor_links() {
+    let (_dir, agent) = offline(|cfg| {
+        cfg.link.max_pending = 1;
+        cfg.link.max_pending_per_source = 1;
+        cfg.link.hello_timeout = Duration::from_secs(60);
+        cfg.link.pake_timeout = Duration::from_secs(60);
+        cfg.link.handshake_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let addr = agent.link_addr();
+    // Past its Hello, waiting to send its PAKE message: the one pending place.
+    let mut idle = plain_hello(addr, "idle").await;
+    // The owner's companion takes its place and proves the code.
+    let mut owner = connect(addr, CODE).await.expect("the newcomer links");
+    let end = tokio::time::timeout(Duration::from_secs(5), idle.recv_frame())
+        .await
+        .expect("the evicted connection is closed at once, not at its deadline");
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+    match request(&mut owner, CompanionMessage::GetStatus).await {
+        AgentMessage::Status(_) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(agent.core().pairing.failures(), 0);
+    drop(owner);
     agent.shutdown().await;
 }
