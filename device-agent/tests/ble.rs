@@ -328,3 +328,48 @@ async fn a_companion_that_vanished_in_its_handshake_does_not_cost_the_next_its_f
     assert!(!control.is_disconnected());
     agent.shutdown().await;
 }
+
+#[tokio::test]
+async fn hello_after_hello_without_the_code_does_not_hold_the_link() {
+    init_logs();
+    let (_dir, agent) = offline(|_| {}).await;
+    let ctx = agent.link_context();
+    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
+    let (central, control) = peripheral
+        .connect(ModelConnection::mtu(185).interval(Duration::from_millis(2)))
+        .await
+        .unwrap();
+    let session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
+    let mut raw = GattTransport::new(central);
+    let hello = serde_json::to_vec(&PlainMessage::Hello(Hello::new(Role::Companion, "t"))).unwrap();
+    // Each Hello answered with the agent's Hello: true; the link ended instead: false.
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let answered = async {
+            raw.send_frame(hello.clone()).await.ok()?;
+            let frame = raw.recv_frame().await.ok()??;
+            match serde_json::from_slice::<PlainMessage>(&frame) {
+                Ok(PlainMessage::Hello(h)) => Some(h.role == Role::Agent),
+                _ => None,
+            }
+        };
+        let answered = tokio::time::timeout(Duration::from_secs(10), answered)
+            .await
+            .expect("an answer or the end in time")
+            .unwrap_or(false);
+        answers.push(answered);
+        if !answered {
+            break;
+        }
+    }
+    // The first Hello's session, the one it handed over to, then the end: a writer without
+    // the code gets two handshakes' deadlines per connection, not an endless chain.
+    assert_eq!(answers, [true, true, false]);
+    tokio::time::timeout(Duration::from_secs(10), session)
+        .await
+        .expect("the session ends")
+        .unwrap();
+    assert!(control.is_disconnected());
+    assert_eq!(agent.pairing().failures(), 0);
+    agent.shutdown().await;
+}

@@ -1,9 +1,10 @@
 //! A new companion's `Hello` in a BLE session ends that session and starts the next one.
 //!
 //! Why: over BLE the agent serves one GATT session at a time on one subscription (see
-//! [`super::bluez`]). A companion that vanishes without disconnecting (killed, crashed, a laptop
-//! put to sleep, a central stack that keeps the subscription after the app is gone) leaves that
-//! session sealed and waiting. The next companion from the same central writes its plain `Hello`
+//! [`super::bluez`]). A companion that goes away without disconnecting while its central keeps
+//! the subscription (an app that hangs or is stopped, a central stack that keeps it after the app
+//! is gone; a BlueZ laptop drops a vanished client's subscription, and the session ends with it)
+//! leaves that session sealed and waiting. The next companion from the same central writes its plain `Hello`
 //! into the same `rx`; the old session cannot open it (`SessionError::Tampered`) and ends, and
 //! before this the link ended with it: the user saw "the speaker closed the connection during
 //! the hello" and had to try again. Now the link stays up and the frame that ended the session
@@ -18,17 +19,20 @@
 //!
 //! In the sealed phase the session reads it as a frame that does not open and ends without a
 //! word. A companion can also vanish during its handshake (after the Hello exchange, before its
-//! confirmation): there the handshake would answer the Hello as an unexpected message, so while
-//! fewer than [`HANDSHAKE_FRAMES_IN`] frames have been received the session is shown the end of
-//! the link instead of the Hello; it ends as if its companion had left (an attempt whose PAKE
-//! message was counted stays counted, as when it times out).
+//! confirmation): there the handshake would answer the Hello as an unexpected message, so when
+//! the Hello is one of the first [`HANDSHAKE_FRAMES_IN`] frames the session is shown the end of
+//! the link instead; it ends as if its companion had left (an attempt whose PAKE message was
+//! counted stays counted, as when it times out). A handshake that itself began with a handed-over
+//! Hello is not handed over again (only a sealed session is): a writer who does not know the
+//! code gets at most two handshakes' deadlines per connection, not an endless chain.
 //!
 //! Why this gives a stranger nothing (docs/protocol.md §16, "A new Hello in a sealed BLE
 //! session"): whoever can write into this session's `rx` can end it today with any frame that does
-//! not open; a Hello ends it the same way and then costs a full handshake like any connection.
-//! It cannot skip the PAKE (the new session is a new handshake), costs the owner no attempt (a
-//! sealed session's attempt was already verified; the newcomer's PAKE message is counted as any
-//! other), and gets no answer in the old keys (the old session is dead from the failed frame on:
+//! not open (or, in a handshake, does not parse); a Hello ends it the same way and then costs a
+//! full handshake like any connection. It cannot skip the PAKE (the new session is a new
+//! handshake), costs the owner no attempt (a sealed session's attempt was already verified, an
+//! interrupted handshake's counts as it would on a timeout or a garbled frame; the newcomer's
+//! PAKE message is counted as any other), and gets no answer in the old keys (the old session is dead from the failed frame on:
 //! `SecureSession::recv` marks it so before returning, and every later send fails without
 //! touching the transport).
 
@@ -46,6 +50,8 @@ pub struct Seen {
     replay: Option<Vec<u8>>,
     /// Frames received in this session (the replayed one included).
     received: u32,
+    /// This session began with a handed-over Hello.
+    replayed: bool,
     /// The last frame received, when it is a new companion's Hello and nothing was sent or
     /// read since.
     hello: Option<Vec<u8>>,
@@ -56,15 +62,20 @@ impl Seen {
     /// from the link (`None`).
     pub fn starting_with(hello: Option<Vec<u8>>) -> Self {
         Self {
+            replayed: hello.is_some(),
             replay: hello,
             ..Self::default()
         }
     }
 
     /// After the session ended: the new companion's Hello that ended it, if that is how it
-    /// ended (see the module docs).
+    /// ended (see the module docs). Not when it ended a handshake that itself began with a
+    /// handed-over Hello: without a PAKE in between, one connection gets at most two
+    /// handshakes' deadlines, so a writer who does not know the code cannot keep the link by
+    /// sending Hello after Hello.
     pub fn into_new_hello(self) -> Option<Vec<u8>> {
-        self.hello
+        let sealed = self.received > HANDSHAKE_FRAMES_IN;
+        self.hello.filter(|_| sealed || !self.replayed)
     }
 
     /// Records a received frame. True when it is a new companion's Hello that arrived during
@@ -206,5 +217,34 @@ mod tests {
         assert_eq!(w.recv_frame().await.unwrap(), None);
         assert_eq!(seen.received, 2);
         assert_eq!(seen.into_new_hello(), None);
+    }
+
+    #[tokio::test]
+    async fn a_handed_over_handshake_is_handed_over_again_only_once_sealed() {
+        let (theirs, sealed) = (hello(Role::Companion), vec![0x9f; 40]);
+        let ended_by_hello = |frames: Vec<Vec<u8>>| async {
+            let reads = frames.len() + 1;
+            let mut t = Script(frames, 0);
+            let mut seen = Seen::starting_with(Some(hello(Role::Companion)));
+            let mut w = Watched::new(&mut t, &mut seen);
+            for _ in 0..reads {
+                w.recv_frame().await.unwrap();
+            }
+            seen.into_new_hello()
+        };
+        // Hello after Hello without a PAKE: the second one is not handed over.
+        assert_eq!(ended_by_hello(vec![theirs.clone()]).await, None);
+        assert_eq!(
+            ended_by_hello(vec![sealed.clone(), theirs.clone()]).await,
+            None
+        );
+        // After a sealed phase (a PAKE with the code) it is.
+        let after_pake = vec![
+            sealed.clone(),
+            sealed.clone(),
+            sealed.clone(),
+            theirs.clone(),
+        ];
+        assert_eq!(ended_by_hello(after_pake).await, Some(theirs.clone()));
     }
 }
