@@ -4,10 +4,10 @@
 //! [`super::bluez`]). A companion that goes away without disconnecting while its central keeps
 //! the subscription (an app that hangs or is stopped, a central stack that keeps it after the app
 //! is gone; a BlueZ laptop drops a vanished client's subscription, and the session ends with it)
-//! leaves that session sealed and waiting. The next companion from the same central writes its plain `Hello`
-//! into the same `rx`; the old session cannot open it (`SessionError::Tampered`) and ends, and
-//! before this the link ended with it: the user saw "the speaker closed the connection during
-//! the hello" and had to try again. Now the link stays up and the frame that ended the session
+//! leaves that session sealed and waiting. The next companion from the same central writes its
+//! plain `Hello` into the same `rx`; the old session cannot open it (`SessionError::Tampered`) and
+//! ends, and before this the link ended with it: the user saw "the speaker closed the connection
+//! during the hello" and had to try again. Now the link stays up and the frame that ended the session
 //! starts a new one, from the very beginning: Hello, pairing window check, PAKE with the attempt
 //! guard, key confirmation. The old session's keys were dropped with it before that.
 //!
@@ -32,9 +32,9 @@
 //! full handshake like any connection. It cannot skip the PAKE (the new session is a new
 //! handshake), costs the owner no attempt (a sealed session's attempt was already verified, an
 //! interrupted handshake's counts as it would on a timeout or a garbled frame; the newcomer's
-//! PAKE message is counted as any other), and gets no answer in the old keys (the old session is dead from the failed frame on:
-//! `SecureSession::recv` marks it so before returning, and every later send fails without
-//! touching the transport).
+//! PAKE message is counted as any other), and gets no answer in the old keys (the old session is
+//! dead from the failed frame on: `SecureSession::recv` marks it so before returning, and every
+//! later send fails without touching the transport).
 
 use shared_protocol::frame::{FrameError, FrameTransport};
 use shared_protocol::message::{PlainMessage, Role};
