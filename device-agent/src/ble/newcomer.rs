@@ -7,9 +7,9 @@
 //! leaves that session sealed and waiting. The next companion from the same central writes its
 //! plain `Hello` into the same `rx`; the old session cannot open it (`SessionError::Tampered`) and
 //! ends, and before this the link ended with it: the user saw "the speaker closed the connection
-//! during the hello" and had to try again. Now the link stays up and the frame that ended the session
-//! starts a new one, from the very beginning: Hello, pairing window check, PAKE with the attempt
-//! guard, key confirmation. The old session's keys were dropped with it before that.
+//! during the hello" and had to try again. Now the link stays up and the frame that ended the
+//! session starts a new one, from the very beginning: Hello, pairing window check, PAKE with the
+//! attempt guard, key confirmation. The old session's keys were dropped with it before that.
 //!
 //! What counts as a new companion's Hello, all of:
 //! - it parses as a plain `Hello` from a companion (the new handshake checks its version);
