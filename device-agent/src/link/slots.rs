@@ -35,12 +35,17 @@
 //! when every other pending place is held by a strike-free address with a single place, and it
 //! is the oldest of them: the attacker must open `max_pending` connections, each from an address
 //! none of whose connections was evicted in the last [`STRIKE_MEMORY`], between the owner's
-//! connect and its PAKE message, and keep doing so (it cannot tell when the owner comes). With
-//! the defaults that is 8 fresh addresses per owner handshake time, e.g. 800 new addresses a
-//! second against a 10 ms handshake, or reusing more addresses than [`STRIKE_SOURCES`]
-//! remembers. That limit remains: a larger `max_pending` raises it in proportion. An owner
-//! evicted that way is struck too, so for [`STRIKE_MEMORY`] its retries go before strike-free
-//! connections (though still after the sources struck more often than it).
+//! connect and its PAKE message. With the defaults that is 8 fresh addresses per owner
+//! handshake time, e.g. 800 new addresses a second against a 10 ms handshake, or reusing more
+//! addresses than [`STRIKE_SOURCES`] remembers. An attacker on the same network need not keep
+//! that rate up: it can tell when the owner comes, because the companion's mDNS query and the
+//! speaker's answer are multicast and the companion connects a fixed 150 ms after the first
+//! answer (companion-app `connect/select.rs`), so a burst timed to that moment (a few dozen
+//! fresh addresses per attempt to cover the jitter; free with IPv6) is enough. That limit
+//! remains: a larger `max_pending` raises it in proportion. An owner evicted that way is struck
+//! too, and each eviction renews the strike, so for [`STRIKE_MEMORY`] after its last eviction
+//! its retries go before strike-free connections (though still after the sources struck more
+//! often than it): then a single timed connection per retry evicts it.
 //!
 //! A newcomer is still refused (`Busy`) when all `max_sessions` places are taken and the pending
 //! budget is not full: that takes `max_sessions - max_pending` connections past their PAKE
