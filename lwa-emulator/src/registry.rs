@@ -54,8 +54,10 @@ pub struct User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The address is personal data, like the account's in shared-protocol's Debug; the
+        // user id names the user.
         f.debug_struct("User")
-            .field("email", &self.email)
+            .field("email", &shared_protocol::secret::REDACTED)
             .field("password", &shared_protocol::secret::REDACTED)
             .field("user_id", &self.user_id)
             .field("name", &self.name)
@@ -433,8 +435,20 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_passwords() {
+    fn debug_hides_passwords_and_addresses() {
         let r = Registry::default();
-        assert!(!format!("{r:?}").contains(ALICE_PASSWORD));
+        let shown = format!("{r:?}");
+        assert!(!shown.contains(ALICE_PASSWORD), "{shown}");
+        assert!(
+            !shown.contains(ALICE_EMAIL) && !shown.contains(BOB_EMAIL),
+            "{shown}"
+        );
+        assert!(shown.contains(ALICE_USER_ID), "{shown}");
+        let user = crate::ScriptedUser::new(ALICE_EMAIL, ALICE_PASSWORD).unwrap();
+        let shown = format!("{user:?}");
+        assert!(
+            !shown.contains(ALICE_PASSWORD) && !shown.contains(ALICE_EMAIL),
+            "{shown}"
+        );
     }
 }

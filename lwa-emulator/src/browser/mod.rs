@@ -114,8 +114,9 @@ pub struct ScriptedUser {
 
 impl std::fmt::Debug for ScriptedUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The address is personal data, like the account's in shared-protocol's Debug.
         f.debug_struct("ScriptedUser")
-            .field("email", &self.email)
+            .field("email", &shared_protocol::secret::REDACTED)
             .field("password", &shared_protocol::secret::REDACTED)
             .field("cookies", &self.cookies.len())
             .finish()
