@@ -15,8 +15,10 @@
 use std::fmt;
 
 /// Where and why a config file failed to parse; never the text at that place.
+///
+/// Shown as ``at line 2, column 30 (key `settings.access_token_lifetime_secs`): invalid type:
+/// string, expected u64``; the parts the parser could not give are left out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {problem}", Position(*line, *column), KeyNote(key.as_deref()))]
 pub struct ConfigParseError {
     /// 1-based line of the problem, when the parser gave a position.
     pub line: Option<usize>,
@@ -142,28 +144,21 @@ fn rewrite(message: &str) -> String {
     INVALID_VALUE.to_owned()
 }
 
-/// `at line L, column C` or nothing.
-struct Position(Option<usize>, Option<usize>);
-
-impl fmt::Display for Position {
+impl fmt::Display for ConfigParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.0, self.1) {
-            (Some(line), Some(column)) => write!(f, "at line {line}, column {column}"),
-            (Some(line), None) => write!(f, "at line {line}"),
-            _ => f.write_str("somewhere"),
+        let mut place = Vec::new();
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => place.push(format!("at line {line}, column {column}")),
+            (Some(line), None) => place.push(format!("at line {line}")),
+            _ => {}
         }
-    }
-}
-
-/// `` (key `users.password`)`` or nothing.
-struct KeyNote<'a>(Option<&'a str>);
-
-impl fmt::Display for KeyNote<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(key) => write!(f, " (key `{key}`)"),
-            None => Ok(()),
+        if let Some(key) = &self.key {
+            place.push(format!("(key `{key}`)"));
         }
+        if !place.is_empty() {
+            write!(f, "{}: ", place.join(" "))?;
+        }
+        f.write_str(&self.problem)
     }
 }
 
@@ -206,6 +201,23 @@ mod tests {
             problem_without_value("wanted hunter5-secret", "\"hunter5-secret\""),
             "invalid value"
         );
+    }
+
+    #[test]
+    fn the_words_leave_out_what_is_not_known() {
+        let mut e = ConfigParseError {
+            line: Some(2),
+            column: Some(30),
+            key: Some("settings.x".into()),
+            problem: "p".into(),
+        };
+        assert_eq!(e.to_string(), "at line 2, column 30 (key `settings.x`): p");
+        e.key = None;
+        assert_eq!(e.to_string(), "at line 2, column 30: p");
+        (e.line, e.column, e.key) = (None, None, Some("k".into()));
+        assert_eq!(e.to_string(), "(key `k`): p");
+        e.key = None;
+        assert_eq!(e.to_string(), "p");
     }
 
     #[test]
