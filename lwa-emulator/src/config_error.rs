@@ -10,7 +10,7 @@
 //! The file is parsed twice to tell the two kinds of problem apart: first as a plain TOML table,
 //! whose errors are the parser's own descriptions of what it expected (`invalid literal string,
 //! expected '`), never the text it read; then into the config types, whose errors are serde's,
-//! rewritten by [`problem_without_value`].
+//! rewritten by `problem_without_value`.
 
 use std::fmt;
 
