@@ -127,3 +127,38 @@ async fn an_evicted_connection_is_closed_at_once_and_its_successor_links() {
     drop(owner);
     agent.shutdown().await;
 }
+
+/// `Busy` with a valid configuration (`max_pending < max_sessions`): only when every place is
+/// held and the pending budget is not full, i.e. by peers past their PAKE message, and those
+/// are never evicted. Here `max_sessions` 2, both held by linked companions: a newcomer is
+/// refused `busy` and both sessions still answer.
+#[tokio::test]
+async fn busy_only_when_every_place_is_held_by_peers_past_their_pake_message() {
+    let (_dir, agent) = offline(|cfg| {
+        cfg.link.max_sessions = 2;
+        cfg.link.max_pending = 1;
+        cfg.link.max_pending_per_source = 1;
+        cfg.pairing.attempt_interval = Duration::ZERO;
+    })
+    .await;
+    let addr = agent.link_addr();
+    let mut first = connect(addr, CODE)
+        .await
+        .expect("the first companion links");
+    let mut second = connect(addr, CODE)
+        .await
+        .expect("the second companion links");
+    match connect(addr, CODE).await {
+        Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy, "{body:?}"),
+        other => panic!("a third connection with every place held: {other:?}"),
+    }
+    for s in [&mut first, &mut second] {
+        match request(s, CompanionMessage::GetStatus).await {
+            AgentMessage::Status(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(agent.core().pairing.failures(), 0);
+    drop((first, second));
+    agent.shutdown().await;
+}
