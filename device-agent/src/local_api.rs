@@ -361,16 +361,14 @@ async fn refuse(
 }
 
 async fn write(w: &mut tokio::net::unix::OwnedWriteHalf, resp: &ApiResponse) -> bool {
-    let Ok(mut line) = serde_json::to_vec(resp) else {
+    // An answer may carry a token: encoded without partial copies, wiped on drop.
+    let Ok(line) = line::encode_line(resp, MAX_LINE) else {
         return false;
     };
-    line.push(b'\n');
-    let ok = matches!(
+    matches!(
         timeout(REQUEST_TIMEOUT, w.write_all(&line)).await,
         Ok(Ok(()))
-    );
-    zeroize::Zeroize::zeroize(&mut line);
-    ok
+    )
 }
 
 /// One client: requests and answers until it hangs up, says nothing for [`REQUEST_TIMEOUT`],
@@ -703,11 +701,10 @@ pub async fn call(
             source,
         })?;
     let (r, mut w) = stream.into_split();
-    let mut line = serde_json::to_vec(req).map_err(CallError::Encode)?;
-    line.push(b'\n');
-    let sent = w.write_all(&line).await;
-    zeroize::Zeroize::zeroize(&mut line);
-    sent.map_err(CallError::Send)?;
+    // A request may carry a token (`auth_failure`): encoded without partial copies.
+    let line = line::encode_line(req, MAX_LINE).map_err(CallError::Encode)?;
+    w.write_all(&line).await.map_err(CallError::Send)?;
+    drop(line);
     let mut reader = LineReader::new(r, MAX_LINE);
     loop {
         // An answer may carry a token: parsed in the reader's buffer and wiped there, on every

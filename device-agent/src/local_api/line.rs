@@ -9,11 +9,38 @@
 //! been used; the whole buffer is wiped when an error ends the reading and when the reader is
 //! dropped (also when a deadline drops it half-way through a line). Bytes after a line's `\n`
 //! (a client sending two requests at once) stay, at the front of the buffer, for the next line.
+//!
+//! Writing has the same trap: `serde_json::to_vec` grows its `Vec` while it writes and frees the
+//! smaller copies unwiped. [`encode_line`] writes into one buffer of the full size instead, and
+//! a line that does not fit is an error, not a reallocation.
 
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use zeroize::{Zeroize as _, Zeroizing};
+
+/// `value` as one JSON line (its `\n` included) of at most `max` bytes, written into a buffer
+/// allocated once at that size and wiped on drop: no partial copy is left behind. A value whose
+/// line would be longer is an error (the reading end refuses such a line anyway).
+pub(super) fn encode_line<T: serde::Serialize>(
+    value: &T,
+    max: usize,
+) -> Result<Zeroizing<Vec<u8>>, serde_json::Error> {
+    let mut buf = Zeroizing::new(vec![0u8; max]);
+    let mut room = &mut buf[..];
+    // `&mut [u8]` as a writer never grows: past its end, writes fail. The `\n` needs a byte too.
+    let written = serde_json::to_writer(&mut room, value);
+    if room.is_empty() {
+        return Err(serde::ser::Error::custom(format!(
+            "line longer than {max} bytes"
+        )));
+    }
+    written?;
+    let used = max - room.len();
+    buf[used] = b'\n';
+    buf.truncate(used + 1);
+    Ok(buf)
+}
 
 /// Reads `\n`-terminated lines of at most `max` bytes (the `\n` included) from `R`.
 pub(super) struct LineReader<R> {
@@ -203,5 +230,21 @@ mod tests {
         let mut ended = LineReader::new(&b""[..], 64);
         ended.input_or_end().await;
         assert_eq!(ended.filled, 0);
+    }
+
+    #[test]
+    fn a_line_is_encoded_in_one_buffer_of_the_full_size_and_a_longer_one_is_refused() {
+        let value = serde_json::json!({ "token": TOKEN });
+        let line = encode_line(&value, 256).unwrap();
+        let mut expected = serde_json::to_vec(&value).unwrap();
+        expected.push(b'\n');
+        assert_eq!(&line[..], &expected[..]);
+        // Written in place: the buffer was never reallocated to fit.
+        assert_eq!(line.capacity(), 256);
+        // The line and its `\n` need exactly `expected.len()` bytes.
+        assert!(encode_line(&value, expected.len()).is_ok());
+        let refused = encode_line(&value, expected.len() - 1).unwrap_err();
+        assert!(refused.to_string().contains("longer than"), "{refused}");
+        assert!(encode_line(&value, 8).is_err());
     }
 }
