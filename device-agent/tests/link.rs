@@ -230,27 +230,54 @@ async fn a_closed_window_refuses_authorization_but_answers_status() {
     agent.shutdown().await;
 }
 
+/// `Busy` and the handshake deadline, with a valid configuration (`max_pending <
+/// max_sessions`): a linked companion holds one place; a client that sends a PAKE message (the
+/// Ed25519 base point, so a valid element) and then stays silent holds the other, promoted,
+/// until the handshake deadline. With every place held past a PAKE message, a newcomer is
+/// refused `busy`; the silent one is dropped at the deadline, and its place is free again.
 #[tokio::test]
 async fn limits_busy_and_handshake_timeout() {
     let (_dir, agent) = offline(|cfg| {
-        cfg.link.max_sessions = 1;
-        cfg.link.handshake_timeout = Duration::from_millis(500);
+        cfg.link.max_sessions = 2;
+        cfg.link.max_pending = 1;
+        cfg.link.max_pending_per_source = 1;
+        cfg.link.handshake_timeout = Duration::from_secs(1);
+        cfg.pairing.attempt_interval = Duration::ZERO;
     })
     .await;
-    // A client that says Hello, gets the agent's Hello back (so its session holds the only
-    // slot), then stays silent until the handshake deadline.
+    let mut linked = connect(agent.link_addr(), CODE)
+        .await
+        .expect("the first companion links");
     let mut t = plain_hello(agent.link_addr(), "silent").await;
+    // base64url of b"A" + the compressed Ed25519 base point.
+    let pake = "QVhmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZm";
+    let start = serde_json::json!({"type": "pake_start", "pake": pake});
+    t.send_frame(serde_json::to_vec(&start).unwrap())
+        .await
+        .unwrap();
+    // The agent's PAKE reply: the silent one is past its PAKE message (promoted).
+    let reply = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
+        .await
+        .expect("the agent's PAKE reply")
+        .unwrap()
+        .expect("a frame");
+    let reply: PlainMessage = serde_json::from_slice(&reply).unwrap();
+    assert!(matches!(reply, PlainMessage::PakeReply { .. }), "{reply:?}");
     match connect(agent.link_addr(), CODE).await {
         Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy),
         other => panic!("{other:?}"),
     }
     // The agent drops the silent one at the deadline.
-    let end = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
+    let end = tokio::time::timeout(Duration::from_secs(5), t.recv_frame())
         .await
         .expect("closed by the agent");
-    assert!(matches!(end, Ok(None) | Err(_)));
-    // And the slot is free again.
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+    // And its place is free again.
     common::eventually_async_connect(agent.link_addr()).await;
+    match request(&mut linked, CompanionMessage::GetStatus).await {
+        AgentMessage::Status(_) => {}
+        other => panic!("{other:?}"),
+    }
     agent.shutdown().await;
 }
 

@@ -23,29 +23,49 @@
 //!
 //! 1. the newcomer's own source's oldest pending connection, if that source already holds its
 //!    share: a source only ever churns its own places;
-//! 2. otherwise, the pending connection whose source has the most *strikes* (its connections
-//!    were evicted within [`STRIKE_MEMORY`]), then the most pending places, then the oldest.
+//! 2. otherwise, the pending connection whose source has the most *strikes*, then the most
+//!    pending places, then the oldest. A source's strikes are its evictions in a chain with
+//!    less than [`STRIKE_MEMORY`] (2 s) between one and the next; a source with no eviction in
+//!    the last [`STRIKE_MEMORY`] has none.
 //!
 //! Oldest-first (not random) gives the owner a guarantee rather than odds: its connection
 //! arrives as the newest, so it outlives at least the next `max_pending - 1` arrivals; a random
 //! victim would lose it to the very next arrival with probability `1 / max_pending`. The
 //! strikes stop an attacker from using the owner's connection as the next victim in a chain:
-//! an evicted attacker that reconnects comes back from a struck address, so its connection is
-//! the next victim, not the owner's. The owner (no strikes, one pending place) is evicted only
-//! when every other pending place is held by a strike-free address with a single place, and it
-//! is the oldest of them: the attacker must open `max_pending` connections, each from an address
-//! none of whose connections was evicted in the last [`STRIKE_MEMORY`], between the owner's
-//! connect and its PAKE message. With the defaults that is 8 fresh addresses per owner
-//! handshake time, e.g. 800 new addresses a second against a 10 ms handshake, or reusing more
-//! addresses than [`STRIKE_SOURCES`] remembers. An attacker on the same network need not keep
-//! that rate up: it can tell when the owner comes, because the companion's mDNS query and the
-//! speaker's answer are multicast and the companion connects a fixed 150 ms after the first
-//! answer (companion-app `connect/select.rs`), so a burst timed to that moment (a few dozen
-//! fresh addresses per attempt to cover the jitter; free with IPv6) is enough. That limit
-//! remains: a larger `max_pending` raises it in proportion. An owner evicted that way is struck
-//! too, and each eviction renews the strike, so for [`STRIKE_MEMORY`] after its last eviction
-//! its retries go before strike-free connections (though still after the sources struck more
-//! often than it): then a single timed connection per retry evicts it.
+//! an evicted attacker that reconnects within milliseconds comes back from a struck address, so
+//! its connection is the next victim, not the owner's. The owner (no strikes, one pending place)
+//! is evicted only when every other pending place is held by a strike-free address with a
+//! single place, and it is the oldest of them: the attacker must open `max_pending` connections,
+//! each from an address none of whose connections was evicted in the last [`STRIKE_MEMORY`],
+//! between the owner's connect and its PAKE message. With the defaults that is 8 strike-free
+//! addresses per owner handshake time, e.g. 800 connections a second against a 10 ms
+//! handshake, from about 1,600 addresses (each reused only after its strikes have lapsed), or
+//! by cycling more addresses than [`STRIKE_SOURCES`] remembers.
+//!
+//! # Why strikes last 2 s, not a minute
+//!
+//! An owner evicted anyway (see the limit below) is struck too. A long memory would make its
+//! retries the first victims: until the strike lapsed a single timed connection per retry
+//! would evict it again, each eviction renewing the strike. A person retrying takes seconds
+//! (reading the error, starting again, the companion's discovery), while an evicted attacker
+//! that wants its place back reconnects within milliseconds: a memory of 2 s lets the owner's
+//! next try start strike-free and still piles strikes on a reconnecting attacker. What it gives
+//! up: an attacker may reuse an address 2 s after its last eviction rather than a minute, so
+//! the sustained attack above needs about 2 s worth of addresses, not a fresh one per
+//! connection (free with IPv6 either way).
+//!
+//! # The limit that remains
+//!
+//! An attacker on the same network need not keep the rate above up: it can tell when the owner
+//! comes, because the companion's mDNS query and the speaker's answer are multicast and the
+//! companion connects a fixed 150 ms after the first answer (companion-app
+//! `connect/select.rs`), so a burst of strike-free connections timed to that moment (a few
+//! dozen addresses per attempt to cover the jitter; free with IPv6) evicts the owner. The
+//! owner's retry starts strike-free, so each retry costs the attacker another full burst, but
+//! an attacker able to send one burst can send one per retry. A larger `max_pending` raises the
+//! burst in proportion.
+//!
+//! # Busy, and what is never evicted
 //!
 //! A newcomer is still refused (`Busy`) when all `max_sessions` places are taken and the pending
 //! budget is not full: that takes `max_sessions - max_pending` connections past their PAKE
@@ -63,8 +83,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-/// How long an eviction marks its source as the next to evict.
-pub const STRIKE_MEMORY: Duration = Duration::from_secs(60);
+/// How long an eviction marks its source as the next to evict: long enough for an attacker's
+/// reconnect (milliseconds), shorter than a person's retry (seconds; see the module docs).
+pub const STRIKE_MEMORY: Duration = Duration::from_secs(2);
 
 /// How many struck sources are remembered (the least recently struck are forgotten first).
 pub const STRIKE_SOURCES: usize = 1024;
@@ -170,9 +191,15 @@ struct Inner {
 }
 
 impl Slots {
-    /// A table with these limits (`0 < max_per_source <= max_pending < max_total` is checked
-    /// by the config).
+    /// A table with these limits: `0 < max_per_source <= max_pending < max_total`, which the
+    /// config checks (asserted in debug builds). With `max_pending >= max_total` a newcomer
+    /// could be refused `Busy` by pending connections alone, which the module docs rule out.
     pub fn new(max_total: usize, max_pending: usize, max_per_source: usize) -> Self {
+        debug_assert!(
+            0 < max_per_source && max_per_source <= max_pending && max_pending < max_total,
+            "invalid link slot limits: total {max_total}, pending {max_pending}, per source \
+             {max_per_source}"
+        );
         Self {
             inner: Arc::new(Inner {
                 max_total,
@@ -460,6 +487,48 @@ mod tests {
         // Both strikes are forgotten: the oldest (ip(3)) goes, not the struck ip(1).
         let (_d, _) = s.acquire_at(ip(4), later).unwrap();
         assert!(!ea2.happened());
+    }
+
+    /// An owner evicted once (by the timed burst of the module docs' limit) and retrying after
+    /// a person's interval is not the first victim: its strike has lapsed, so the oldest
+    /// strike-free connection goes. The same address reconnecting within milliseconds of its
+    /// eviction (as an evicted attacker does) still is the first victim.
+    #[test]
+    fn an_owner_retrying_after_seconds_is_not_the_first_victim() {
+        let s = Slots::new(16, 2, 1);
+        let now = Instant::now();
+        let (owner, mut owner_evicted) = s.acquire_at(ip(100), now).unwrap();
+        let (a, _) = s.acquire_at(ip(1), now).unwrap();
+        let (b, _) = s.acquire_at(ip(2), now).unwrap();
+        assert!(
+            owner_evicted.happened(),
+            "the burst evicted the owner: it is struck"
+        );
+        drop((owner, a, b));
+        assert_eq!(s.counts(), (0, 0));
+
+        // Within milliseconds the struck address is still the first to go.
+        let soon = now + Duration::from_millis(50);
+        let (_c, mut ec) = s.acquire_at(ip(3), soon).unwrap();
+        let (again, mut again_evicted) = s.acquire_at(ip(100), soon).unwrap();
+        let (_d, _) = s.acquire_at(ip(4), soon).unwrap();
+        assert!(
+            again_evicted.happened() && !ec.happened(),
+            "a quick reconnect is struck"
+        );
+        drop(again);
+        drop((_c, _d));
+
+        // The person retries 3 s after its last eviction: strike-free, so the oldest goes.
+        let retry = soon + Duration::from_secs(3);
+        let (_e, mut ee) = s.acquire_at(ip(5), retry).unwrap();
+        let (_owner, mut owner_evicted) = s.acquire_at(ip(100), retry).unwrap();
+        let (_f, _) = s.acquire_at(ip(6), retry).unwrap();
+        assert!(ee.happened(), "the oldest strike-free connection goes");
+        assert!(
+            !owner_evicted.happened(),
+            "the owner's retry is not the first victim"
+        );
     }
 
     #[test]
