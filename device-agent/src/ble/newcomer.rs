@@ -13,28 +13,28 @@
 //!
 //! What counts as a new companion's Hello, all of:
 //! - it parses as a plain `Hello` from a companion (the new handshake checks its version);
-//! - it is not the session's first frame (that one is the session's own Hello);
+//! - it came after the session's handshake (the session had sealed: more than
+//!   [`HANDSHAKE_FRAMES_IN`] frames in);
 //! - it was the last frame received, and the agent sent nothing after it (a session that
 //!   answered it is not handed over: the peer has an answer already).
 //!
 //! In the sealed phase the session reads it as a frame that does not open and ends without a
-//! word. A companion can also vanish during its handshake (after the Hello exchange, before its
-//! confirmation): there the handshake would answer the Hello as an unexpected message, so when
-//! the Hello is one of the first [`HANDSHAKE_FRAMES_IN`] frames the session is shown the end of
-//! the link instead; it ends as if its companion had left (an attempt whose PAKE message was
-//! counted stays counted, as when it times out). A handshake that itself began with a handed-over
-//! Hello is not handed over again (only a sealed session is): a writer who does not know the
-//! code gets at most two handshakes' deadlines per connection, not an endless chain.
+//! word. Only a session that sealed hands its link over. A Hello during a handshake is given to
+//! that handshake, which answers it as an unexpected message and ends with the link, as before:
+//! the writer may be a stranger on the owner's central while the owner is between its Hello and
+//! its PAKE message, and a new session started by that Hello would take the owner's PAKE
+//! message, count it and fail it (device-agent/tests/ble.rs
+//! `a_hello_written_into_the_owners_handshake_costs_the_owner_no_attempt`). So a companion that vanished during its handshake still costs the next one its first try,
+//! and a writer who does not know the code gets one handshake per connection.
 //!
 //! Why this gives a stranger nothing (docs/protocol.md §16, "A new Hello in a sealed BLE
-//! session"): whoever can write into this session's `rx` can end it today with any frame that does
-//! not open (or, in a handshake, does not parse); a Hello ends it the same way and then costs a
-//! full handshake like any connection. It cannot skip the PAKE (the new session is a new
-//! handshake), costs the owner no attempt (a sealed session's attempt was already verified, an
-//! interrupted handshake's counts as it would on a timeout or a garbled frame; the newcomer's
-//! PAKE message is counted as any other), and gets no answer in the old keys (the old session is
-//! dead from the failed frame on: `SecureSession::recv` marks it so before returning, and every
-//! later send fails without touching the transport).
+//! session"): whoever can write into this session's `rx` can end it today with any frame that
+//! does not open; a Hello ends it the same way and then costs a full handshake like any
+//! connection. It cannot skip the PAKE (the new session is a new handshake), costs the owner no
+//! attempt (a sealed session's attempt was already verified, and a handshake is never handed
+//! over; the newcomer's PAKE message is counted as any other), and gets no answer in the old
+//! keys (the old session is dead from the failed frame on: `SecureSession::recv` marks it so
+//! before returning, and every later send fails without touching the transport).
 
 use shared_protocol::frame::{FrameError, FrameTransport};
 use shared_protocol::message::{PlainMessage, Role};
@@ -50,8 +50,6 @@ pub struct Seen {
     replay: Option<Vec<u8>>,
     /// Frames received in this session (the replayed one included).
     received: u32,
-    /// This session began with a handed-over Hello.
-    replayed: bool,
     /// The last frame received, when it is a new companion's Hello and nothing was sent or
     /// read since.
     hello: Option<Vec<u8>>,
@@ -62,29 +60,27 @@ impl Seen {
     /// from the link (`None`).
     pub fn starting_with(hello: Option<Vec<u8>>) -> Self {
         Self {
-            replayed: hello.is_some(),
             replay: hello,
             ..Self::default()
         }
     }
 
     /// After the session ended: the new companion's Hello that ended it, if that is how it
-    /// ended (see the module docs). Not when it ended a handshake that itself began with a
-    /// handed-over Hello: without a PAKE in between, one connection gets at most two
-    /// handshakes' deadlines, so a writer who does not know the code cannot keep the link by
-    /// sending Hello after Hello.
+    /// ended and the session had sealed (see the module docs). A handshake is never handed
+    /// over: the Hello may be a stranger's, written between the owner's Hello and its PAKE
+    /// message; and without a PAKE in between, a writer who does not know the code cannot keep
+    /// the link by sending Hello after Hello.
     pub fn into_new_hello(self) -> Option<Vec<u8>> {
-        let sealed = self.received > HANDSHAKE_FRAMES_IN;
-        self.hello.filter(|_| sealed || !self.replayed)
+        self.hello
     }
 
-    /// Records a received frame. True when it is a new companion's Hello that arrived during
-    /// the handshake: the session is to see the link end instead.
-    fn received(&mut self, frame: &[u8]) -> bool {
+    /// Records a received frame.
+    fn received(&mut self, frame: &[u8]) {
         self.received = self.received.saturating_add(1);
-        let hello = self.received > 1 && is_companion_hello(frame);
-        self.hello = hello.then(|| frame.to_vec());
-        hello && self.received <= HANDSHAKE_FRAMES_IN
+        // Only a frame after the handshake can be handed over: no Hello is looked for (or
+        // copied) before.
+        let candidate = self.received > HANDSHAKE_FRAMES_IN && is_companion_hello(frame);
+        self.hello = candidate.then(|| frame.to_vec());
     }
 }
 
@@ -127,9 +123,7 @@ impl<T: FrameTransport> FrameTransport for Watched<'_, T> {
                 None => return Ok(None),
             },
         };
-        if self.seen.received(&frame) {
-            return Ok(None);
-        }
+        self.seen.received(&frame);
         Ok(Some(frame))
     }
 }
@@ -198,12 +192,13 @@ mod tests {
             run(vec![ours.clone()], 1, false).await,
             (Some(ours.clone()), None)
         );
-        // During the handshake the session sees the link end instead, and it is kept.
+        // During the handshake the session gets the Hello (it answers it as unexpected) and it
+        // is not kept.
         for at in 2..=3 {
             let mut frames = vec![ours.clone(), sealed.clone()];
             frames.truncate(at - 1);
             frames.push(theirs.clone());
-            assert_eq!(run(frames, at, false).await, (None, Some(theirs.clone())));
+            assert_eq!(run(frames, at, false).await, (Some(theirs.clone()), None));
         }
     }
 
@@ -220,7 +215,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_handed_over_handshake_is_handed_over_again_only_once_sealed() {
+    async fn a_handed_over_session_is_handed_over_again_only_once_sealed() {
         let (theirs, sealed) = (hello(Role::Companion), vec![0x9f; 40]);
         let ended_by_hello = |frames: Vec<Vec<u8>>| async {
             let reads = frames.len() + 1;
