@@ -15,18 +15,19 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use avs_pair_tests::companion::{open_session, try_code};
 use avs_pair_tests::netns::LINK_NAME;
 use avs_pair_tests::require_netns;
 use avs_pair_tests::stack::AgentOptions;
-use avs_pair_tests::world::{World, ALICE, CODE, WRONG_CODE};
+use avs_pair_tests::world::{World, WorldError, ALICE, CODE, WRONG_CODE};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use companion_app::error::PairError;
 use companion_app::link::LinkError;
-use companion_app::pairing::Target;
+use companion_app::pairing::{PairReport, Target};
 use lwa_emulator::Endpoint;
 use shared_protocol::lwa::AuthState;
 use shared_protocol::message::{ErrorKind, Hello, PairingWindow, PlainMessage, Role};
@@ -449,9 +450,74 @@ async fn connect_from(from: Option<IpAddr>, addr: SocketAddr) -> std::io::Result
     socket.connect(addr).await
 }
 
+/// Tells the test thread that an attacker's count moved, so it waits for the attack to be in
+/// full swing on a condition variable, not by spinning (two cores, shared with the agent and
+/// the attackers).
+#[derive(Default)]
+struct Progress {
+    lock: Mutex<()>,
+    moved: Condvar,
+}
+
+impl Progress {
+    fn tell(&self) {
+        // Taking the lock orders this after a waiter's check of the counts: no lost wake-up.
+        drop(self.lock.lock().unwrap_or_else(PoisonError::into_inner));
+        self.moved.notify_all();
+    }
+
+    /// Waits until `done()`, at most `limit`; whether it came true.
+    fn wait_until(&self, limit: Duration, done: impl Fn() -> bool) -> bool {
+        let held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_held, waited) = self
+            .moved
+            .wait_timeout_while(held, limit, |_| !done())
+            .unwrap_or_else(PoisonError::into_inner);
+        !waited.timed_out()
+    }
+}
+
+/// Connections an attacker made; each one is told to the [`Progress`].
+struct Tally {
+    n: AtomicUsize,
+    progress: Arc<Progress>,
+}
+
+impl Tally {
+    fn new(progress: &Arc<Progress>) -> Arc<Self> {
+        Arc::new(Self {
+            n: AtomicUsize::new(0),
+            progress: progress.clone(),
+        })
+    }
+
+    fn add(&self) {
+        self.n.fetch_add(1, Ordering::Relaxed);
+        self.progress.tell();
+    }
+
+    fn get(&self) -> usize {
+        self.n.load(Ordering::Relaxed)
+    }
+}
+
+/// The owner's ONE pairing attempt with `addr`, no retry: its report and how long it took.
+fn one_attempt(
+    w: &World,
+    addr: SocketAddr,
+) -> (Result<Result<PairReport, PairError>, WorldError>, Duration) {
+    let started = Instant::now();
+    let report = w.pair_target(
+        Target::Address(vec![addr]),
+        w.pair_options(ALICE, CODE).unwrap(),
+        LIMIT,
+    );
+    (report, started.elapsed())
+}
+
 /// Keeps one idle connection open to `addr` from this namespace, reconnecting as soon as the
 /// agent cuts it, until `stop`. Counts connections made.
-async fn idle_attacker(addr: SocketAddr, stop: Arc<AtomicBool>, made: Arc<AtomicUsize>) {
+async fn idle_attacker(addr: SocketAddr, stop: Arc<AtomicBool>, made: Arc<Tally>) {
     idle_attacker_from(None, addr, stop, made).await
 }
 
@@ -460,7 +526,7 @@ async fn idle_attacker_from(
     from: Option<IpAddr>,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    made: Arc<AtomicUsize>,
+    made: Arc<Tally>,
 ) {
     while !stop.load(Ordering::Relaxed) {
         let Ok(Ok(mut s)) =
@@ -468,7 +534,7 @@ async fn idle_attacker_from(
         else {
             continue;
         };
-        made.fetch_add(1, Ordering::Relaxed);
+        made.add();
         // A frame header promising 1,000 bytes that never come (slowloris), then silence until
         // the agent hangs up.
         let _ = s.write_all(&1000u32.to_be_bytes()).await;
@@ -487,18 +553,18 @@ async fn idle_attacker_from(
 /// The 1,000-connection flood: 100 workers, each opening a connection, holding it until the
 /// agent answers or 2 s pass, and opening the next; on until `stop` once 1,000 are done.
 /// Counts connections opened.
-async fn flood(addr: SocketAddr, stop: Arc<AtomicBool>, opened: Arc<AtomicUsize>) {
+async fn flood(addr: SocketAddr, stop: Arc<AtomicBool>, opened: Arc<Tally>) {
     let mut workers = Vec::new();
     for _ in 0..100 {
         let (stop, opened) = (stop.clone(), opened.clone());
         workers.push(tokio::spawn(async move {
-            while opened.load(Ordering::Relaxed) < 1000 || !stop.load(Ordering::Relaxed) {
+            while opened.get() < 1000 || !stop.load(Ordering::Relaxed) {
                 let Ok(Ok(mut s)) =
                     tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await
                 else {
                     continue;
                 };
-                opened.fetch_add(1, Ordering::Relaxed);
+                opened.add();
                 let mut b = [0u8; 64];
                 let _ = tokio::time::timeout(Duration::from_secs(2), s.read(&mut b)).await;
             }
@@ -520,8 +586,9 @@ fn idle_attackers_and_a_flood_during_the_pairing_do_not_cost_the_owner_a_try() {
         .unwrap_or_else(|e| panic!("test world: {e}"));
     let (a, addr) = w.start_default_agent("speaker").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let idle_made = Arc::new(AtomicUsize::new(0));
-    let flooded = Arc::new(AtomicUsize::new(0));
+    let progress = Arc::new(Progress::default());
+    let idle_made = Tally::new(&progress);
+    let flooded = Tally::new(&progress);
     let (report, during, idle_during, took) = std::thread::scope(|scope| {
         let mut attackers = Vec::new();
         for (i, host) in ["mallory1", "mallory2", "mallory3"].into_iter().enumerate() {
@@ -548,36 +615,26 @@ fn idle_attackers_and_a_flood_during_the_pairing_do_not_cost_the_owner_a_try() {
             }));
         }
         // Wait until the attack is in full swing: every attacker connected, the flood going.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while idle_made.load(Ordering::Relaxed) < 12 || flooded.load(Ordering::Relaxed) < 100 {
-            assert!(Instant::now() < deadline, "the attack did not start");
-            std::thread::yield_now();
-        }
-        let (idle_before, flood_before) = (
-            idle_made.load(Ordering::Relaxed),
-            flooded.load(Ordering::Relaxed),
+        assert!(
+            progress.wait_until(Duration::from_secs(20), || idle_made.get() >= 12
+                && flooded.get() >= 100),
+            "the attack did not start"
         );
-        let started = Instant::now();
-        // ONE attempt, no retry.
-        let report = w.pair_target(
-            Target::Address(vec![addr]),
-            w.pair_options(ALICE, CODE).unwrap(),
-            LIMIT,
-        );
-        let took = started.elapsed();
-        let during = flooded.load(Ordering::Relaxed) - flood_before;
-        let idle_during = idle_made.load(Ordering::Relaxed) - idle_before;
+        let (idle_before, flood_before) = (idle_made.get(), flooded.get());
+        let (report, took) = one_attempt(&w, addr);
+        let during = flooded.get() - flood_before;
+        let idle_during = idle_made.get() - idle_before;
         stop.store(true, Ordering::Relaxed);
         for t in attackers {
             t.join().unwrap();
         }
         (report, during, idle_during, took)
     });
-    let flood_total = flooded.load(Ordering::Relaxed);
+    let flood_total = flooded.get();
     eprintln!(
         "the first (only) pairing attempt ended after {took:?}; flood: {flood_total} connections ({during} during \
          the pairing); idle attackers: {} connections ({idle_during} during the pairing)",
-        idle_made.load(Ordering::Relaxed)
+        idle_made.get()
     );
     assert!(
         flood_total >= 1000,
@@ -619,12 +676,11 @@ fn idle_attackers_from_more_addresses_than_the_pending_budget_do_not_keep_the_ow
     }
     let (a, addr) = w.start_default_agent("speaker").unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let made: Vec<Arc<AtomicUsize>> = (0..sources.len() * 2).map(|_| Arc::default()).collect();
-    let total = |made: &[Arc<AtomicUsize>]| {
-        made.iter()
-            .map(|m| m.load(Ordering::Relaxed))
-            .sum::<usize>()
-    };
+    let progress = Arc::new(Progress::default());
+    let made: Vec<Arc<Tally>> = (0..sources.len() * 2)
+        .map(|_| Tally::new(&progress))
+        .collect();
+    let total = |made: &[Arc<Tally>]| made.iter().map(|m| m.get()).sum::<usize>();
     let (report, took, during) = std::thread::scope(|scope| {
         let attack = {
             let (w, stop, made, sources) = (&w, stop.clone(), made.clone(), sources.clone());
@@ -651,20 +707,14 @@ fn idle_attackers_from_more_addresses_than_the_pending_budget_do_not_keep_the_ow
         };
         // In full swing: every attacker has been cut at least once and came back (the old
         // budget cuts the held ones at the 5 s Hello deadline and refuses the others).
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while made.iter().any(|m| m.load(Ordering::Relaxed) < 2) {
-            assert!(Instant::now() < deadline, "the attack did not start");
-            std::thread::yield_now();
-        }
-        let before = total(&made);
-        let started = Instant::now();
-        // ONE attempt, no retry.
-        let report = w.pair_target(
-            Target::Address(vec![addr]),
-            w.pair_options(ALICE, CODE).unwrap(),
-            LIMIT,
+        assert!(
+            progress.wait_until(Duration::from_secs(20), || made
+                .iter()
+                .all(|m| m.get() >= 2)),
+            "the attack did not start"
         );
-        let took = started.elapsed();
+        let before = total(&made);
+        let (report, took) = one_attempt(&w, addr);
         let during = total(&made) - before;
         stop.store(true, Ordering::Relaxed);
         attack.join().unwrap();
