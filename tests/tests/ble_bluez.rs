@@ -765,6 +765,19 @@ fn a_companion_killed_in_a_sealed_session_does_not_cost_the_next_its_first_try()
             .any(|l| l.starts_with("DISCONNECT")),
         "the connection outlived the killed companion: {air:?}"
     );
+    // The agent's session ends with the subscription but leaves the connection up (the
+    // central's BlueZ still holds it): the next companion subscribes on that same connection.
+    let resubscribed = air[gone..]
+        .iter()
+        .position(|l| l.starts_with("SUBSCRIBED"))
+        .map(|n| gone + n)
+        .unwrap_or_else(|| panic!("the next companion subscribed: {air:?}"));
+    assert!(
+        !air[gone..resubscribed]
+            .iter()
+            .any(|l| l.starts_with("DISCONNECTED") || l.starts_with("CONNECTED ")),
+        "the agent kept the connection after the subscription went: {air:?}"
+    );
 }
 
 #[test]
