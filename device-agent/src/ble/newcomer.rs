@@ -242,4 +242,41 @@ mod tests {
         ];
         assert_eq!(ended_by_hello(after_pake).await, Some(theirs.clone()));
     }
+
+    /// "More than [`HANDSHAKE_FRAMES_IN`] frames in" means sealed only if the agent's real
+    /// handshake reads exactly that many when it seals and no more when it fails: pinned here
+    /// against shared-protocol's handshake (a new handshake message must change the constant).
+    #[tokio::test]
+    async fn the_agents_handshake_reads_handshake_frames_in_frames() {
+        use shared_protocol::gatt::model::{ModelConnection, ModelPeripheral};
+        use shared_protocol::gatt::GattTransport;
+        use shared_protocol::session::{ClientHandshake, NoAttemptLimit, ServerHandshake};
+        use shared_protocol::setup_code::SetupCode;
+
+        let code = "24681357";
+        for (companion_code, seals) in [(code, true), ("97531864", false)] {
+            let (peripheral, mut acceptor) = ModelPeripheral::new(517, Vec::new);
+            let (central, _control) = peripheral.connect(ModelConnection::mtu(185)).await.unwrap();
+            let mut link = GattTransport::new(acceptor.accept().await.unwrap());
+            let mut seen = Seen::default();
+            let agent = async {
+                let watched = Watched::new(&mut link, &mut seen);
+                let hs = ServerHandshake::accept(watched, Hello::new(Role::Agent, "t")).await?;
+                let code = SetupCode::parse(code).unwrap();
+                hs.authenticate(&code, &mut NoAttemptLimit).await.map(drop)
+            };
+            let companion = async {
+                let hello = Hello::new(Role::Companion, "t");
+                let hs = ClientHandshake::start(GattTransport::new(central), hello).await?;
+                let code = SetupCode::parse(companion_code).unwrap();
+                hs.authenticate(&code).await.map(drop)
+            };
+            let both = async { tokio::join!(agent, companion) };
+            let (agent, companion) = tokio::time::timeout(std::time::Duration::from_secs(10), both)
+                .await
+                .unwrap();
+            assert_eq!((agent.is_ok(), companion.is_ok()), (seals, seals));
+            assert_eq!(seen.received, HANDSHAKE_FRAMES_IN, "sealed: {seals}");
+        }
+    }
 }
