@@ -1,7 +1,7 @@
 //! BLE sessions over the in-process GATT model run the agent's own link handler: the same
 //! setup-code gate, attempt counter and window as over TCP, and the info characteristic tracks
-//! the agent's state; a companion that vanished without disconnecting does not cost the next one
-//! its first try.
+//! the agent's state; a companion that vanished without disconnecting from a sealed session does
+//! not cost the next one its first try, and a Hello written into a handshake is never handed over.
 #![allow(clippy::unwrap_used)]
 
 mod common;
