@@ -435,19 +435,6 @@ mod tests {
     use super::*;
     use shared_protocol::lwa::AuthError;
 
-    const ALL: [AuthFailureClass; 10] = [
-        AuthFailureClass::InvalidGrant,
-        AuthFailureClass::InvalidClient,
-        AuthFailureClass::InvalidRequest,
-        AuthFailureClass::ServerError,
-        AuthFailureClass::Unreachable,
-        AuthFailureClass::BadResponse,
-        AuthFailureClass::UnknownSession,
-        AuthFailureClass::WindowClosed,
-        AuthFailureClass::Storage,
-        AuthFailureClass::Internal,
-    ];
-
     /// A failure of `class` with LWA's `error` and the speaker's `description`; nothing else.
     fn failure(
         class: AuthFailureClass,
@@ -662,7 +649,7 @@ mod tests {
     #[test]
     fn every_class_says_what_to_do_and_the_sentences_differ() {
         let mut seen = std::collections::HashSet::new();
-        for class in ALL {
+        for class in AuthFailureClass::ALL {
             let s = advised(&failure(class, AuthError::UnknownError, None));
             assert!(s.len() > 40, "{class:?}: {s}");
             assert!(

@@ -473,6 +473,24 @@ pub enum AuthFailureClass {
     Internal,
 }
 
+impl AuthFailureClass {
+    /// Every class, in declaration order: for tests and tables that must cover each one (a
+    /// test checks it against a match with no wildcard, so a new class does not compile there
+    /// until it is added here too).
+    pub const ALL: [AuthFailureClass; 10] = [
+        AuthFailureClass::InvalidGrant,
+        AuthFailureClass::InvalidClient,
+        AuthFailureClass::InvalidRequest,
+        AuthFailureClass::ServerError,
+        AuthFailureClass::Unreachable,
+        AuthFailureClass::BadResponse,
+        AuthFailureClass::UnknownSession,
+        AuthFailureClass::WindowClosed,
+        AuthFailureClass::Storage,
+        AuthFailureClass::Internal,
+    ];
+}
+
 /// Why a handover failed, in three vocabularies (ours, the SDK's, LWA's) and what to do next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthFailure {
@@ -614,5 +632,39 @@ impl ErrorBody {
         self.attempts_left = Some(attempts_left);
         self.lockout_secs = Some(lockout_secs);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthFailureClass;
+
+    /// `AuthFailureClass::ALL` holds every class once, in declaration order. The match has no
+    /// wildcard: a new class does not compile here; give it the next position and add it to
+    /// `ALL` at that position, or this test goes red.
+    #[test]
+    fn auth_failure_class_all_is_every_class_once_in_order() {
+        fn position(class: AuthFailureClass) -> usize {
+            match class {
+                AuthFailureClass::InvalidGrant => 0,
+                AuthFailureClass::InvalidClient => 1,
+                AuthFailureClass::InvalidRequest => 2,
+                AuthFailureClass::ServerError => 3,
+                AuthFailureClass::Unreachable => 4,
+                AuthFailureClass::BadResponse => 5,
+                AuthFailureClass::UnknownSession => 6,
+                AuthFailureClass::WindowClosed => 7,
+                AuthFailureClass::Storage => 8,
+                AuthFailureClass::Internal => 9,
+            }
+        }
+        for (i, class) in AuthFailureClass::ALL.into_iter().enumerate() {
+            assert_eq!(position(class), i, "{class:?}");
+        }
+        // The last position named by the match is the last of ALL.
+        assert_eq!(
+            position(AuthFailureClass::Internal) + 1,
+            AuthFailureClass::ALL.len()
+        );
     }
 }

@@ -74,27 +74,9 @@ mod tests {
     /// The loser of a race sees who won, in the result screen's title and sentence.
     #[test]
     fn a_lost_race_names_the_winner_on_the_result_screen() {
-        use companion_app::handover::HandoverError;
-        use shared_protocol::lwa::AuthError;
-        use shared_protocol::message::{AuthFailure, AuthFailureClass, LinkedByOther};
         let alice =
             AccountProfile::from_lwa("a".into(), Some("Alice Example"), Some("alice@example.com"));
-        let err: companion_app::PairError = HandoverError::Failed {
-            failure: AuthFailure {
-                class: AuthFailureClass::WindowClosed,
-                error: AuthError::AuthorizationFailed,
-                lwa_error: None,
-                description: None,
-                retry_with_same_code: false,
-                linked_by_other: Some(Box::new(LinkedByOther {
-                    account: Some(alice),
-                })),
-            },
-            redirect_uri: "http://127.0.0.1/authresponse".into(),
-            client_id: "c".into(),
-        }
-        .into();
-        let v = crate::errors::view(&err);
+        let v = crate::errors::view(&crate::errors::samples::lost_race(Some(alice)));
         assert_eq!(v.title, "Another device linked this speaker");
         assert!(
             v.message.starts_with(

@@ -250,6 +250,32 @@ pub(crate) fn sentence(text: &str) -> String {
     out
 }
 
+/// Failures that several test modules build.
+#[cfg(test)]
+pub(crate) mod samples {
+    use super::*;
+    use shared_protocol::message::{AccountProfile, LinkedByOther};
+
+    /// The handover's failure when another companion linked the speaker while this one was
+    /// signing in (protocol 1.2: `window_closed`, with the winner's account when the speaker
+    /// could read it).
+    pub(crate) fn lost_race(winner: Option<AccountProfile>) -> PairError {
+        HandoverError::Failed {
+            failure: AuthFailure {
+                class: AuthFailureClass::WindowClosed,
+                error: AuthError::AuthorizationFailed,
+                lwa_error: None,
+                description: None,
+                retry_with_same_code: false,
+                linked_by_other: Some(Box::new(LinkedByOther { account: winner })),
+            },
+            redirect_uri: "http://127.0.0.1:9/cb".into(),
+            client_id: "c".into(),
+        }
+        .into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,7 +427,7 @@ mod tests {
         use companion_app::config::ConfigError;
         use companion_app::connect::{ConnectFailure, Wanted};
         use companion_app::discovery::DiscoveryError;
-        use shared_protocol::message::{AccountProfile, LinkedByOther, VersionMismatch};
+        use shared_protocol::message::{AccountProfile, VersionMismatch};
         use shared_protocol::setup_code::SetupCodeError;
         use std::time::Duration;
         let body = |kind, text: &str| ErrorBody::new(kind, text);
@@ -531,32 +557,9 @@ mod tests {
                 timed_out: false,
             }
             .into(),
-            HandoverError::Failed {
-                failure: AuthFailure {
-                    class: AuthFailureClass::WindowClosed,
-                    error: AuthError::AuthorizationFailed,
-                    lwa_error: None,
-                    description: None,
-                    retry_with_same_code: false,
-                    linked_by_other: Some(Box::new(LinkedByOther { account: None })),
-                },
-                redirect_uri: "http://127.0.0.1:9/cb".into(),
-                client_id: "c".into(),
-            }
-            .into(),
+            super::samples::lost_race(None),
         ];
-        for class in [
-            AuthFailureClass::InvalidGrant,
-            AuthFailureClass::InvalidClient,
-            AuthFailureClass::InvalidRequest,
-            AuthFailureClass::ServerError,
-            AuthFailureClass::Unreachable,
-            AuthFailureClass::BadResponse,
-            AuthFailureClass::UnknownSession,
-            AuthFailureClass::WindowClosed,
-            AuthFailureClass::Storage,
-            AuthFailureClass::Internal,
-        ] {
+        for class in AuthFailureClass::ALL {
             all.push(failed(class, None));
             all.push(failed(class, Some("invalid_grant")));
         }
