@@ -13,7 +13,9 @@ use std::time::Duration;
 use device_agent::core::Core;
 use device_agent::link::{serve_connection, LinkConfig};
 use shared_protocol::frame::{FrameTransport as _, StreamTransport};
-use shared_protocol::message::{AgentMessage, CompanionMessage, ErrorKind, Hello, Role};
+use shared_protocol::message::{
+    AgentMessage, CompanionMessage, ErrorKind, Hello, PlainMessage, Role,
+};
 use shared_protocol::session::{ClientHandshake, HandshakeError};
 use shared_protocol::setup_code::SetupCode;
 
@@ -99,7 +101,7 @@ async fn a_guess_on_an_evicted_connection_is_neither_answered_nor_counted() {
 /// Hello or PAKE deadline: the table frees the place when it evicts, so an evicted connection
 /// left running would be a connection beyond `max_sessions` for as long as its deadlines allow
 /// (a flood would keep thousands open). Deadlines of a minute here, so only the eviction can
-/// close it in time; the newcomer that took its place links.
+/// close it in time (after its `busy` answer); the newcomer that took its place links.
 #[tokio::test]
 async fn an_evicted_connection_is_closed_at_once_and_its_successor_links() {
     let (_dir, agent) = offline(|cfg| {
@@ -115,6 +117,14 @@ async fn an_evicted_connection_is_closed_at_once_and_its_successor_links() {
     let mut idle = plain_hello(addr, "idle").await;
     // The owner's companion takes its place and proves the code.
     let mut owner = connect(addr, CODE).await.expect("the newcomer links");
+    let busy = tokio::time::timeout(Duration::from_secs(5), idle.recv_frame())
+        .await
+        .expect("the evicted connection is answered at once");
+    let busy: PlainMessage = serde_json::from_slice(&busy.unwrap().expect("a frame")).unwrap();
+    assert!(
+        matches!(&busy, PlainMessage::Error(b) if b.kind == ErrorKind::Busy),
+        "{busy:?}"
+    );
     let end = tokio::time::timeout(Duration::from_secs(5), idle.recv_frame())
         .await
         .expect("the evicted connection is closed at once, not at its deadline");
@@ -160,5 +170,57 @@ async fn busy_only_when_every_place_is_held_by_peers_past_their_pake_message() {
     }
     assert_eq!(agent.core().pairing.failures(), 0);
     drop((first, second));
+    agent.shutdown().await;
+}
+
+/// An evicted companion is told `busy` (which the companion words as "busy, try again"), not
+/// left with a closed connection ("the speaker closed the connection during …"), wherever its
+/// handshake was: before its Hello was read, and after the Hello exchange with its PAKE
+/// message still to come. One pending place, so each newcomer evicts the one before; the
+/// eviction is complete once the newcomer's own Hello is answered (the listener evicts when
+/// it accepts). Nothing is counted.
+#[tokio::test]
+async fn an_evicted_companion_is_told_busy_wherever_its_handshake_was() {
+    let (_dir, agent) = offline(|cfg| {
+        cfg.link.max_pending = 1;
+        cfg.link.max_pending_per_source = 1;
+    })
+    .await;
+    let addr = agent.link_addr();
+    let code = SetupCode::parse(CODE).unwrap();
+    let in_time = Duration::from_secs(10);
+
+    // Connected, Hello not yet sent.
+    let early = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _newcomer = plain_hello(addr, "newcomer").await;
+    let hello = ClientHandshake::start(
+        StreamTransport::new(early),
+        Hello::new(Role::Companion, "evicted before its hello"),
+    );
+    match tokio::time::timeout(in_time, hello).await.expect("in time") {
+        Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy, "{body:?}"),
+        other => panic!(
+            "evicted before the Hello: {:?}",
+            other.map(|_| "a handshake")
+        ),
+    }
+
+    // Past the Hello exchange, PAKE message not yet sent.
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let hs = ClientHandshake::start(
+        StreamTransport::new(stream),
+        Hello::new(Role::Companion, "evicted before its pake message"),
+    )
+    .await
+    .expect("the Hello exchange");
+    let _newcomer = plain_hello(addr, "newcomer").await;
+    match tokio::time::timeout(in_time, hs.authenticate(&code))
+        .await
+        .expect("in time")
+    {
+        Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy, "{body:?}"),
+        other => panic!("evicted before the PAKE message: {:?}", other.map(drop)),
+    }
+    assert_eq!(agent.core().pairing.failures(), 0);
     agent.shutdown().await;
 }

@@ -16,8 +16,8 @@
 //! `max_pending / max_pending_per_source` addresses (free with IPv6) keep the owner out for
 //! as long as it likes: it holds every pending place and re-takes each one the moment its
 //! deadline frees it. So a newcomer is never refused for want of a pending place (the
-//! SYN-cache answer): it takes the place of a pending connection, which is closed (its task is
-//! told through [`Evicted`]). Which one matters, because the owner's own connection is pending
+//! SYN-cache answer): it takes the place of a pending connection, which is ended (its task is
+//! told through [`Evicted`]; the listener answers its peer `busy` and closes). Which one matters, because the owner's own connection is pending
 //! too, for as long as its Hello exchange and its PAKE message take (milliseconds on a LAN).
 //! The victim is, in this order:
 //!

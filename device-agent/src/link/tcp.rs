@@ -5,9 +5,14 @@
 //! - a slot from [`Slots`]: at most `max_sessions` in all, at most `max_pending` that have not
 //!   sent their PAKE message, at most `max_pending_per_source` of those per address. When the
 //!   pending budget is full a newcomer takes the place of a pending connection, whose task is
-//!   ended (see [`super::slots`] for which one and why). Only when all `max_sessions` places
-//!   are taken and the pending budget is not full (so at least `max_sessions - max_pending`
-//!   peers are past their PAKE message) does a newcomer get `Error{Busy}` and the close;
+//!   ended (see [`super::slots`] for which one and why) and whose peer is told `Error{Busy}`
+//!   before the close, so an evicted companion says "busy, try again" rather than "the speaker
+//!   closed the connection" (the stream is taken back from the ended session through
+//!   [`evictable`]). Only when all `max_sessions` places are taken and the pending budget is
+//!   not full (so at least `max_sessions - max_pending` peers are past their PAKE message) does
+//!   a newcomer get `Error{Busy}` and the close. Busy answers, to newcomers and to evicted
+//!   connections alike, each take at most a few seconds and are bounded in number: beyond that
+//!   the connection is closed without one;
 //! - deadlines by phase (Hello, PAKE message, whole handshake; see [`super::session`]); every
 //!   later read must arrive within `idle_timeout`;
 //! - frames are capped by the protocol crate.
@@ -17,10 +22,14 @@ use std::time::Duration;
 
 use shared_protocol::frame::{FrameTransport, StreamTransport};
 use shared_protocol::message::{ErrorBody, ErrorKind, PlainMessage};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
+
+mod evictable;
+
+use evictable::evictable;
 
 use super::session::serve_connection;
 use super::slots::Slots;
@@ -62,14 +71,32 @@ pub async fn serve(
                 let ctx = ctx.clone();
                 let limits = limits.clone();
                 let mut stop = shutdown.clone();
+                let busy = busy.clone();
                 tokio::spawn(async move {
-                    let mut promote = || slot.promote();
-                    tokio::select! {
-                        _ = serve_connection(StreamTransport::new(stream), peer, &ctx, &limits, &mut promote) => {}
-                        _ = evicted.wait() => {
-                            tracing::debug!(%peer, "link: closed an unstarted connection to make room for a newer one");
+                    let (session_stream, reclaim) = evictable(stream);
+                    let was_evicted = {
+                        let mut promote = || slot.promote();
+                        let session = serve_connection(
+                            StreamTransport::new(session_stream),
+                            peer,
+                            &ctx,
+                            &limits,
+                            &mut promote,
+                        );
+                        tokio::select! {
+                            _ = session => false,
+                            _ = evicted.wait() => true,
+                            _ = stop.changed() => false,
                         }
-                        _ = stop.changed() => {}
+                    };
+                    if !was_evicted {
+                        return;
+                    }
+                    tracing::debug!(%peer, "link: closed an unstarted connection to make room for a newer one");
+                    // The session is dropped: its stream comes back unless it left half a frame.
+                    if let (Some(stream), Ok(permit)) = (reclaim.take(), busy.try_acquire_owned()) {
+                        tell_evicted(stream).await;
+                        drop(permit);
                     }
                 });
             }
@@ -118,17 +145,57 @@ impl EvictionLog {
     }
 }
 
+/// How long each step of a busy answer may take (read, send, close).
+const BUSY_STEP: Duration = Duration::from_secs(2);
+
+/// The most an evicted peer's unread bytes are drained after its busy answer.
+const DRAIN_MAX: usize = 64 * 1024;
+
 async fn refuse_busy(stream: TcpStream) {
     let mut t = StreamTransport::new(stream);
     // Read the peer's Hello first so closing does not reset the connection under our answer.
-    let _ = timeout(Duration::from_secs(2), t.recv_frame()).await;
-    let body = PlainMessage::Error(ErrorBody::new(
-        ErrorKind::Busy,
+    let _ = timeout(BUSY_STEP, t.recv_frame()).await;
+    send_busy(
+        &mut t,
         "the speaker is already talking to other companions; try again in a moment",
-    ));
-    if let Ok(frame) = serde_json::to_vec(&body) {
-        let _ = timeout(Duration::from_secs(2), t.send_frame(frame)).await;
-    }
+    )
+    .await;
     let mut stream = t.into_inner();
-    let _ = timeout(Duration::from_secs(2), stream.shutdown()).await;
+    let _ = timeout(BUSY_STEP, stream.shutdown()).await;
+}
+
+/// Tells an evicted connection's peer `busy` and closes. Wherever its handshake was (before
+/// or after the Hello exchange), the companion's next read is this answer. Then the write side
+/// is closed and what the peer sent meanwhile is drained until it closes too (bounded), so the
+/// close does not reset the connection under the answer.
+async fn tell_evicted(stream: TcpStream) {
+    let mut t = StreamTransport::new(stream);
+    send_busy(
+        &mut t,
+        "the speaker had too many unfinished connections and closed this one to make room; try \
+         again in a moment",
+    )
+    .await;
+    let mut stream = t.into_inner();
+    if timeout(BUSY_STEP, stream.shutdown()).await.is_err() {
+        return;
+    }
+    let _ = timeout(BUSY_STEP, async {
+        let mut buf = [0u8; 4096];
+        let mut drained = 0;
+        while drained < DRAIN_MAX {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
+}
+
+async fn send_busy(t: &mut StreamTransport<TcpStream>, message: &str) {
+    let body = PlainMessage::Error(ErrorBody::new(ErrorKind::Busy, message));
+    if let Ok(frame) = serde_json::to_vec(&body) {
+        let _ = timeout(BUSY_STEP, t.send_frame(frame)).await;
+    }
 }
