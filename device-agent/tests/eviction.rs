@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use device_agent::config::AgentConfig;
 use device_agent::core::Core;
 use device_agent::link::{serve_connection, LinkConfig};
 use shared_protocol::frame::{FrameTransport as _, StreamTransport};
@@ -21,6 +22,13 @@ use shared_protocol::setup_code::SetupCode;
 
 mod common;
 use common::{config, connect, offline, plain_hello, request, CODE, NO_LWA, WRONG_CODE};
+
+/// One pending place (`max_pending` and `max_pending_per_source` 1): each newcomer evicts the
+/// connection before it that has not sent its PAKE message.
+fn one_pending_place(cfg: &mut AgentConfig) {
+    cfg.link.max_pending = 1;
+    cfg.link.max_pending_per_source = 1;
+}
 
 /// One handshake with `code` on a connection whose `promote` answers `promoted`: what the
 /// companion got, and how often `promote` was asked.
@@ -105,8 +113,7 @@ async fn a_guess_on_an_evicted_connection_is_neither_answered_nor_counted() {
 #[tokio::test]
 async fn an_evicted_connection_is_closed_at_once_and_its_successor_links() {
     let (_dir, agent) = offline(|cfg| {
-        cfg.link.max_pending = 1;
-        cfg.link.max_pending_per_source = 1;
+        one_pending_place(cfg);
         cfg.link.hello_timeout = Duration::from_secs(60);
         cfg.link.pake_timeout = Duration::from_secs(60);
         cfg.link.handshake_timeout = Duration::from_secs(60);
@@ -146,8 +153,7 @@ async fn an_evicted_connection_is_closed_at_once_and_its_successor_links() {
 async fn busy_only_when_every_place_is_held_by_peers_past_their_pake_message() {
     let (_dir, agent) = offline(|cfg| {
         cfg.link.max_sessions = 2;
-        cfg.link.max_pending = 1;
-        cfg.link.max_pending_per_source = 1;
+        one_pending_place(cfg);
         cfg.pairing.attempt_interval = Duration::ZERO;
     })
     .await;
@@ -182,8 +188,7 @@ async fn busy_only_when_every_place_is_held_by_peers_past_their_pake_message() {
 #[tokio::test]
 async fn an_evicted_companion_is_told_busy_wherever_its_handshake_was() {
     let (_dir, agent) = offline(|cfg| {
-        cfg.link.max_pending = 1;
-        cfg.link.max_pending_per_source = 1;
+        one_pending_place(cfg);
     })
     .await;
     let addr = agent.link_addr();

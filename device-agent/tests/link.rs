@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use shared_protocol::frame::FrameTransport as _;
+use shared_protocol::frame::FrameTransport;
 use shared_protocol::ids::SessionId;
 use shared_protocol::message::{
     AgentMessage, AuthFailureClass, AuthResult, CompanionMessage, ErrorBody, ErrorKind,
@@ -23,6 +23,21 @@ fn provide(session_id: SessionId) -> CompanionMessage {
         client_id: "amzn1.application-oa2-client.x".into(),
         redirect_uri: "http://127.0.0.1:9745/authresponse".into(),
     })
+}
+
+/// Sends a PAKE message built by hand (`pake`: base64url of spake2's side byte and the
+/// element) on a connection past its Hello exchange; the agent's answer.
+async fn raw_pake_start(t: &mut impl FrameTransport, pake: &str) -> PlainMessage {
+    let start = serde_json::json!({"type": "pake_start", "pake": pake});
+    t.send_frame(serde_json::to_vec(&start).unwrap())
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), t.recv_frame())
+        .await
+        .expect("the agent answers the PAKE message")
+        .unwrap()
+        .expect("an answer");
+    serde_json::from_slice(&answer).unwrap()
 }
 
 #[tokio::test]
@@ -250,18 +265,8 @@ async fn limits_busy_and_handshake_timeout() {
         .expect("the first companion links");
     let mut t = plain_hello(agent.link_addr(), "silent").await;
     // base64url of b"A" + the compressed Ed25519 base point.
-    let pake = "QVhmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZm";
-    let start = serde_json::json!({"type": "pake_start", "pake": pake});
-    t.send_frame(serde_json::to_vec(&start).unwrap())
-        .await
-        .unwrap();
+    let reply = raw_pake_start(&mut t, "QVhmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZm").await;
     // The agent's PAKE reply: the silent one is past its PAKE message (promoted).
-    let reply = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
-        .await
-        .expect("the agent's PAKE reply")
-        .unwrap()
-        .expect("a frame");
-    let reply: PlainMessage = serde_json::from_slice(&reply).unwrap();
     assert!(matches!(reply, PlainMessage::PakeReply { .. }), "{reply:?}");
     match connect(agent.link_addr(), CODE).await {
         Err(HandshakeError::Peer(body)) => assert_eq!(body.kind, ErrorKind::Busy),
@@ -309,17 +314,7 @@ async fn a_small_order_pake_element_ends_the_handshake_as_one_failed_attempt() {
     let (_dir, agent) = offline(|_| {}).await;
     let mut t = plain_hello(agent.link_addr(), "raw").await;
     // base64url of b"A" + 0x01 + 31 zero bytes.
-    let pake = "QQEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    let start = serde_json::json!({"type": "pake_start", "pake": pake});
-    t.send_frame(serde_json::to_vec(&start).unwrap())
-        .await
-        .unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(5), t.recv_frame())
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("an answer");
-    let msg: PlainMessage = serde_json::from_slice(&answer).unwrap();
+    let msg = raw_pake_start(&mut t, "QQEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
     assert!(
         matches!(
             &msg,
