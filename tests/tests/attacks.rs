@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use avs_pair_tests::companion::{open_session, try_code};
 use avs_pair_tests::netns::LINK_NAME;
 use avs_pair_tests::require_netns;
-use avs_pair_tests::stack::AgentOptions;
+use avs_pair_tests::stack::{AgentOptions, AgentProcess};
 use avs_pair_tests::world::{World, WorldError, ALICE, CODE, WRONG_CODE};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -515,6 +515,17 @@ fn one_attempt(
     (report, started.elapsed())
 }
 
+/// Asserts that the owner's attempt linked agent `a` (with the agent's log if not).
+fn owner_linked(report: Result<Result<PairReport, PairError>, WorldError>, a: &AgentProcess) {
+    let report = report.unwrap().unwrap_or_else(|e| {
+        panic!(
+            "the owner's first attempt under attack: {e}\n{}",
+            a.process.tail(30)
+        )
+    });
+    assert_eq!(report.device_id.as_str(), a.device_id);
+}
+
 /// Keeps one idle connection open to `addr` from this namespace, reconnecting as soon as the
 /// agent cuts it, until `stop`. Counts connections made.
 async fn idle_attacker(addr: SocketAddr, stop: Arc<AtomicBool>, made: Arc<Tally>) {
@@ -641,13 +652,7 @@ fn idle_attackers_and_a_flood_during_the_pairing_do_not_cost_the_owner_a_try() {
         "the flood really happened: {flood_total}"
     );
     assert!(during > 0, "the flood overlapped the pairing");
-    let report = report.unwrap().unwrap_or_else(|e| {
-        panic!(
-            "the owner's first attempt under attack: {e}\n{}",
-            a.process.tail(30)
-        )
-    });
-    assert_eq!(report.device_id.as_str(), a.device_id);
+    owner_linked(report, &a);
     assert_eq!(w.status(&a).unwrap().auth_state, AuthState::Refreshed);
 }
 
@@ -726,13 +731,7 @@ fn idle_attackers_from_more_addresses_than_the_pending_budget_do_not_keep_the_ow
         sources.len(),
         total(&made)
     );
-    let report = report.unwrap().unwrap_or_else(|e| {
-        panic!(
-            "the owner's first attempt under attack: {e}\n{}",
-            a.process.tail(30)
-        )
-    });
-    assert_eq!(report.device_id.as_str(), a.device_id);
+    owner_linked(report, &a);
     assert!(
         took < Duration::from_secs(30),
         "linked, but only after {took:?}"
