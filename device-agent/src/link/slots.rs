@@ -17,9 +17,9 @@
 //! as long as it likes: it holds every pending place and re-takes each one the moment its
 //! deadline frees it. So a newcomer is never refused for want of a pending place (the
 //! SYN-cache answer): it takes the place of a pending connection, which is ended (its task is
-//! told through [`Evicted`]; the listener answers its peer `busy` and closes). Which one matters, because the owner's own connection is pending
-//! too, for as long as its Hello exchange and its PAKE message take (milliseconds on a LAN).
-//! The victim is, in this order:
+//! told through [`Evicted`]; the listener answers its peer `busy` and closes). Which one
+//! matters, because the owner's own connection is pending too, for as long as its Hello
+//! exchange and its PAKE message take (milliseconds on a LAN). The victim is, in this order:
 //!
 //! 1. the newcomer's own source's oldest pending connection, if that source already holds its
 //!    share: a source only ever churns its own places;

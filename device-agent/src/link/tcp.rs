@@ -8,7 +8,7 @@
 //!   ended (see [`super::slots`] for which one and why) and whose peer is told `Error{Busy}`
 //!   before the close, so an evicted companion says "busy, try again" rather than "the speaker
 //!   closed the connection" (the stream is taken back from the ended session through
-//!   [`evictable`]). Only when all `max_sessions` places are taken and the pending budget is
+//!   `tcp/evictable.rs`). Only when all `max_sessions` places are taken and the pending budget is
 //!   not full (so at least `max_sessions - max_pending` peers are past their PAKE message) does
 //!   a newcomer get `Error{Busy}` and the close. Busy answers, to newcomers and to evicted
 //!   connections alike, each take at most a few seconds and are bounded in number: beyond that
