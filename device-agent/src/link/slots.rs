@@ -531,6 +531,35 @@ mod tests {
         );
     }
 
+    /// A stranger that comes back within milliseconds of each eviction keeps its strikes for as
+    /// long as it keeps that up (each eviction renews them), far past [`STRIKE_MEMORY`]; a
+    /// pause longer than that clears them.
+    #[test]
+    fn strikes_pile_up_while_evictions_keep_coming_and_clear_after_a_pause() {
+        let s = Slots::new(16, 2, 2);
+        let start = Instant::now();
+        let mut now = start;
+        let (_a, _) = s.acquire_at(ip(1), now).unwrap();
+        let (_b, _) = s.acquire_at(ip(2), now).unwrap();
+        // Ten seconds of ip(1) and ip(2) evicting each other, 100 ms apart.
+        let mut held = Vec::new();
+        for step in 0..100u8 {
+            now += Duration::from_millis(100);
+            held.push(s.acquire_at(ip(1 + step % 2), now).unwrap());
+        }
+        assert!(now - start > STRIKE_MEMORY * 4);
+        let strikes = |source, at| s.with(|t| t.strikes(&source, at));
+        assert_eq!(strikes(ip(1), now) + strikes(ip(2), now), 100);
+        assert!(strikes(ip(1), now) >= 49 && strikes(ip(2), now) >= 49);
+        // A newcomer from a fresh address evicts one of them, not the other way round.
+        let (_fresh, mut fresh_evicted) = s.acquire_at(ip(3), now).unwrap();
+        let (_next, _) = s.acquire_at(ip(4), now).unwrap();
+        assert!(!fresh_evicted.happened(), "the struck strangers go first");
+        // After a pause longer than the memory, nothing is left.
+        let later = now + STRIKE_MEMORY + Duration::from_millis(1);
+        assert_eq!(strikes(ip(1), later) + strikes(ip(2), later), 0);
+    }
+
     #[test]
     fn the_strike_memory_is_bounded() {
         let s = Slots::new(4, 1, 1);
