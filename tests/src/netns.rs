@@ -31,6 +31,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::cleanup::{self, Resource, Token};
 use crate::process::ManagedProcess;
 
+/// Set (to anything) to keep a net's log dir when it is dropped during a panic (a failed
+/// test), so a flake's agent and companion logs can be read afterwards; the path is printed.
+/// Off by default: CI machines are thrown away, and the dirs would pile up on a developer's.
+pub const KEEP_FAILED_LOGS_ENV: &str = "AVS_PAIR_KEEP_FAILED_LOGS";
+
 /// The link's name inside every host namespace.
 pub const LINK_NAME: &str = "avs0";
 /// Prefix of every namespace the harness creates.
@@ -492,6 +497,14 @@ impl TestNet {
         for (ns, token) in self.created.drain(..).rev() {
             delete_namespace(&ns);
             cleanup::release(token);
+        }
+        if std::thread::panicking() && std::env::var_os(KEEP_FAILED_LOGS_ENV).is_some() {
+            let dir = self.keep_logs();
+            eprintln!(
+                "{KEEP_FAILED_LOGS_ENV}: the failed test's process logs are kept in {}",
+                dir.display()
+            );
+            return;
         }
         if let Some(t) = self.log_dir_token.take() {
             cleanup::release(t);
