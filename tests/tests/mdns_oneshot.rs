@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -32,6 +32,10 @@ use shared_protocol::ids::DeviceId;
 /// Shorter than the responder's 1 s rate-limit window: an answer inside it cannot have come
 /// from a multicast query.
 const INSIDE_THE_RATE_LIMIT: Duration = Duration::from_millis(800);
+
+/// How many times the one-shot-only sighting is set up before the test gives up (it fails
+/// only if the browse wins every time).
+const SETUPS: usize = 3;
 
 /// What the laptop must find of the speaker `agent` (on `net`'s speaker host): its address on
 /// the link and its device id.
@@ -123,18 +127,44 @@ fn a_speaker_seen_only_by_the_one_shot_query_leaves_the_list_when_it_dies() {
     let (_, net, _dir, agent) = common::advertising_speaker(|_| {});
     let (speaker_ip, id) = to_be_found(&net, &agent);
     let agent_pid = agent.process.pid();
+    let port = agent.port();
 
     let (first, gone) = net
         .block_on_in("laptop", move || async move {
             // Make the responder's rate-limit second happen, then start a fresh discovery
-            // in it: the one-shot query finds the speaker, the browse cannot yet.
-            let warm = browse_finds(&id).await;
-            drop(warm);
-            let d = Discovery::mdns(link_only()).unwrap();
-            let dev = d
-                .wait_for(Duration::from_secs(10), |d| d.id == id)
-                .await
-                .expect("discovery finds the speaker");
+            // in it: the one-shot query finds the speaker, the browse cannot yet. The rate
+            // limit only keeps the speaker from *answering* the browse: a multicast it sends
+            // anyway (most likely its start-up announcements, which were still going out)
+            // reaches the browse too, and on loaded cores it can land before the one-shot
+            // answer (seen once in ~30 runs under 6 busy loops: a first report with only the
+            // speaker's link-local IPv6 address; the one-shot answer was then dropped as
+            // already browsed). Such a run proves nothing about the one-shot path, so it is set
+            // up again, a bounded number of times.
+            let mut attempts = Vec::new();
+            let (d, dev) = loop {
+                let warm = browse_finds(&id).await;
+                drop(warm);
+                let d = Discovery::mdns(link_only()).unwrap();
+                let dev = d
+                    .wait_for(Duration::from_secs(10), |d| d.id == id)
+                    .await
+                    .expect("discovery finds the speaker");
+                // The one-shot query asks over IPv4 only: its answer is the speaker's IPv4
+                // address alone.
+                if dev
+                    .tcp_addrs()
+                    .iter()
+                    .map(|a| a.ip())
+                    .eq([IpAddr::V4(speaker_ip)])
+                {
+                    break (d, dev);
+                }
+                attempts.push(dev);
+                assert!(
+                    attempts.len() < SETUPS,
+                    "the browse saw the speaker first in all {SETUPS} setups: {attempts:?}"
+                );
+            };
             // Pull the plug: no goodbye. verify() must notice, whoever saw it.
             kill(Pid::from_raw(agent_pid as i32), Signal::SIGKILL).unwrap();
             d.verify(&id).unwrap();
@@ -143,9 +173,8 @@ fn a_speaker_seen_only_by_the_one_shot_query_leaves_the_list_when_it_dies() {
         })
         .unwrap();
     assert_eq!(
-        first.tcp_addrs()[0].ip(),
-        IpAddr::V4(speaker_ip),
-        "{first:?}"
+        first.tcp_addrs(),
+        [SocketAddr::new(IpAddr::V4(speaker_ip), port)]
     );
     assert!(gone, "a dead speaker leaves the list after verify()");
     drop(agent);
