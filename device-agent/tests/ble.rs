@@ -13,7 +13,9 @@ use common::*;
 use device_agent::ble::{self, BleStatus};
 use shared_protocol::discovery::{PairingState, TxtRecord};
 use shared_protocol::frame::FrameTransport;
-use shared_protocol::gatt::model::{ModelCentralLink, ModelConnection, ModelPeripheral};
+use shared_protocol::gatt::model::{
+    ModelCentralLink, ModelConnection, ModelControl, ModelPeripheral,
+};
 use shared_protocol::gatt::{GattLink, GattLinkError, GattTransport};
 use shared_protocol::message::{
     AgentMessage, CompanionMessage, ErrorKind, Hello, PlainMessage, Role,
@@ -139,43 +141,58 @@ impl GattLink for SharedCentral {
     }
 }
 
+/// A model central connected to `agent`'s GATT service at `mtu` (the peripheral's is 517), its
+/// connection served by the agent's BLE session task.
+struct Served {
+    /// Kept alive for the connection.
+    _peripheral: ModelPeripheral,
+    central: ModelCentralLink,
+    control: ModelControl,
+    session: tokio::task::JoinHandle<()>,
+}
+
+async fn served(agent: &device_agent::agent::Agent, mtu: u16) -> Served {
+    let ctx = agent.link_context();
+    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
+    let (central, control) = peripheral
+        .connect(ModelConnection::mtu(mtu).interval(Duration::from_millis(2)))
+        .await
+        .unwrap();
+    let session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
+    Served {
+        _peripheral: peripheral,
+        central,
+        control,
+        session,
+    }
+}
+
+impl Served {
+    /// The central as one connection shared by one companion after another.
+    fn shared(self) -> (SharedCentral, ModelControl, tokio::task::JoinHandle<()>) {
+        let central = SharedCentral {
+            payload: self.central.att_payload(),
+            link: Arc::new(tokio::sync::Mutex::new(self.central)),
+        };
+        (central, self.control, self.session)
+    }
+}
+
 /// A companion's handshake with `code` on the shared connection (deadline 10 s).
 async fn handshake_on(
     central: &SharedCentral,
     code: &str,
 ) -> Result<shared_protocol::session::CompanionSession<GattTransport<SharedCentral>>, HandshakeError>
 {
-    let code = SetupCode::parse(code).unwrap();
-    let handshake = async {
-        ClientHandshake::start(
-            GattTransport::new(central.clone()),
-            Hello::new(Role::Companion, "ble test"),
-        )
-        .await?
-        .authenticate(&code)
-        .await
-    };
-    tokio::time::timeout(Duration::from_secs(10), handshake)
-        .await
-        .expect("handshake in time")
+    let hello = Hello::new(Role::Companion, "ble test");
+    handshake(GattTransport::new(central.clone()), hello, code).await
 }
 
 #[tokio::test]
 async fn a_companion_that_vanished_does_not_cost_the_next_its_first_try() {
     init_logs();
     let (_dir, agent) = offline(|cfg| cfg.pairing.attempt_interval = Duration::ZERO).await;
-    let ctx = agent.link_context();
-    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
-    let (central, control) = peripheral
-        .connect(ModelConnection::mtu(23).interval(Duration::from_millis(2)))
-        .await
-        .unwrap();
-    let link = acceptor.accept().await.unwrap();
-    let session = agent.serve_gatt(link, "model central".into());
-    let central = SharedCentral {
-        payload: central.att_payload(),
-        link: Arc::new(tokio::sync::Mutex::new(central)),
-    };
+    let (central, control, session) = served(&agent, 23).await.shared();
 
     // The first companion seals a session, is answered, and vanishes: no disconnect, no close,
     // its keys gone with it. The agent's session waits sealed.
@@ -222,17 +239,7 @@ async fn a_companion_that_vanished_does_not_cost_the_next_its_first_try() {
 async fn a_new_companion_after_the_window_closed_is_told_so_not_cut_off() {
     init_logs();
     let (_dir, agent) = offline(|_| {}).await;
-    let ctx = agent.link_context();
-    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
-    let (central, control) = peripheral
-        .connect(ModelConnection::mtu(185).interval(Duration::from_millis(2)))
-        .await
-        .unwrap();
-    let session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
-    let central = SharedCentral {
-        payload: central.att_payload(),
-        link: Arc::new(tokio::sync::Mutex::new(central)),
-    };
+    let (central, control, session) = served(&agent, 185).await.shared();
     drop(handshake_on(&central, CODE).await.unwrap());
     // The window closes while the vanished companion's session waits sealed: the next
     // companion's Hello starts a session that answers it with the reason, before any PAKE.
@@ -257,31 +264,13 @@ async fn a_new_companion_after_the_window_closed_is_told_so_not_cut_off() {
 async fn the_answer_to_a_handed_over_hello_is_in_the_clear() {
     init_logs();
     let (_dir, agent) = offline(|_| {}).await;
-    let ctx = agent.link_context();
-    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
-    let (central, _control) = peripheral
-        .connect(ModelConnection::mtu(185).interval(Duration::from_millis(2)))
-        .await
-        .unwrap();
-    let _session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
-    let central = SharedCentral {
-        payload: central.att_payload(),
-        link: Arc::new(tokio::sync::Mutex::new(central)),
-    };
+    let (central, _control, _session) = served(&agent, 185).await.shared();
     drop(handshake_on(&central, CODE).await.unwrap());
     // A bare Hello written into the sealed session: the very next frame from the agent is its
     // own plain Hello (a new handshake), not anything sealed in the old session's keys.
     let mut raw = GattTransport::new(central.clone());
     let hello = PlainMessage::Hello(Hello::new(Role::Companion, "ble test"));
-    raw.send_frame(serde_json::to_vec(&hello).unwrap())
-        .await
-        .unwrap();
-    let frame = tokio::time::timeout(Duration::from_secs(10), raw.recv_frame())
-        .await
-        .expect("an answer in time")
-        .unwrap()
-        .expect("an answer, not a close");
-    match serde_json::from_slice::<PlainMessage>(&frame) {
+    match raw_exchange(&mut raw, &hello, Duration::from_secs(10)).await {
         Ok(PlainMessage::Hello(h)) => assert_eq!(h.role, Role::Agent),
         other => panic!("expected the agent's plain Hello, got {other:?}"),
     }
@@ -292,13 +281,12 @@ async fn the_answer_to_a_handed_over_hello_is_in_the_clear() {
 async fn hello_after_hello_without_the_code_does_not_hold_the_link() {
     init_logs();
     let (_dir, agent) = offline(|_| {}).await;
-    let ctx = agent.link_context();
-    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
-    let (central, control) = peripheral
-        .connect(ModelConnection::mtu(185).interval(Duration::from_millis(2)))
-        .await
-        .unwrap();
-    let session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
+    let Served {
+        central,
+        control,
+        session,
+        ..
+    } = served(&agent, 185).await;
     let mut raw = GattTransport::new(central);
     let hello = serde_json::to_vec(&PlainMessage::Hello(Hello::new(Role::Companion, "t"))).unwrap();
     // Each Hello answered with the agent's Hello: true; the link ended instead: false.
@@ -337,17 +325,7 @@ async fn hello_after_hello_without_the_code_does_not_hold_the_link() {
 async fn a_hello_written_into_the_owners_handshake_costs_the_owner_no_attempt() {
     init_logs();
     let (_dir, agent) = offline(|_| {}).await;
-    let ctx = agent.link_context();
-    let (peripheral, mut acceptor) = ModelPeripheral::new(517, move || ble::info_value(&ctx));
-    let (central, _control) = peripheral
-        .connect(ModelConnection::mtu(185).interval(Duration::from_millis(2)))
-        .await
-        .unwrap();
-    let session = agent.serve_gatt(acceptor.accept().await.unwrap(), "model central".into());
-    let central = SharedCentral {
-        payload: central.att_payload(),
-        link: Arc::new(tokio::sync::Mutex::new(central)),
-    };
+    let (central, _control, session) = served(&agent, 185).await.shared();
     // The owner exchanges Hellos (an app may do that before its user types the code)...
     let owner = tokio::time::timeout(
         Duration::from_secs(10),

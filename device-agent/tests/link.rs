@@ -29,15 +29,9 @@ fn provide(session_id: SessionId) -> CompanionMessage {
 /// element) on a connection past its Hello exchange; the agent's answer.
 async fn raw_pake_start(t: &mut impl FrameTransport, pake: &str) -> PlainMessage {
     let start = serde_json::json!({"type": "pake_start", "pake": pake});
-    t.send_frame(serde_json::to_vec(&start).unwrap())
+    raw_exchange(t, &start, Duration::from_secs(5))
         .await
-        .unwrap();
-    let answer = tokio::time::timeout(Duration::from_secs(5), t.recv_frame())
-        .await
-        .expect("the agent answers the PAKE message")
         .unwrap()
-        .expect("an answer");
-    serde_json::from_slice(&answer).unwrap()
 }
 
 #[tokio::test]

@@ -227,6 +227,18 @@ impl Scene {
             })
     }
 
+    /// `run` ended well (`what`), or the panic shows its output, the agent's and the stand-in's.
+    fn assert_ok(&self, bluez: &Bluez, run: &Run, what: &str) {
+        assert_eq!(
+            run.code,
+            Some(0),
+            "{what}\n{}\nagent:\n{}\nstand-in:\n{}",
+            run.tail,
+            self.agent().tail(30),
+            bluez.standin.tail(30)
+        );
+    }
+
     /// A line of the agent's log (either stream) containing `what`.
     fn agent_said(&self, what: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
@@ -578,14 +590,7 @@ fn broken_then_paired(fault: &[&str], agent_line: &str, secs: f64, cut: &str) ->
     let status: serde_json::Value = serde_json::from_str(scene.agent_cli("status").trim()).unwrap();
     assert_eq!(status["paired"], false, "{status}");
     let ok = scene.pair(&bluez, "avs-companion-again");
-    assert_eq!(
-        ok.code,
-        Some(0),
-        "the next attempt pairs\n{}\nagent:\n{}\nstand-in:\n{}",
-        ok.tail,
-        scene.agent().tail(30),
-        bluez.standin.tail(30)
-    );
+    scene.assert_ok(&bluez, &ok, "the next attempt pairs");
     bluez.assert_clean();
     let gone = disconnect_after(&air, cut);
     Broken {
@@ -681,14 +686,7 @@ fn next_companion_after(signal: Signal) -> (Bluez, Scene, Run, ManagedProcess) {
         });
     first.signal(signal).unwrap();
     let next = scene.pair(&bluez, "avs-companion-next");
-    assert_eq!(
-        next.code,
-        Some(0),
-        "the next companion pairs on its first try\n{}\nagent:\n{}\nstand-in:\n{}",
-        next.tail,
-        scene.agent().tail(30),
-        bluez.standin.tail(30)
-    );
+    scene.assert_ok(&bluez, &next, "the next companion pairs on its first try");
     assert_eq!(
         next.result()["device_id"],
         scene.device_id.as_str(),

@@ -124,24 +124,33 @@ pub async fn hello(
 /// the agent's read (deadline 3 s) and checked to be a Hello. For tests that then send what the
 /// typed client never would.
 pub async fn plain_hello(addr: SocketAddr, software: &str) -> StreamTransport<TcpStream> {
-    use shared_protocol::frame::FrameTransport as _;
     use shared_protocol::message::PlainMessage;
     let stream = TcpStream::connect(addr).await.expect("connect");
     let mut t = StreamTransport::new(stream);
     let hello = PlainMessage::Hello(Hello::new(Role::Companion, software));
-    t.send_frame(serde_json::to_vec(&hello).unwrap())
-        .await
-        .unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(3), t.recv_frame())
-        .await
-        .expect("the agent's hello")
-        .unwrap()
-        .expect("a frame");
     assert!(matches!(
-        serde_json::from_slice::<PlainMessage>(&reply).unwrap(),
-        PlainMessage::Hello(_)
+        raw_exchange(&mut t, &hello, Duration::from_secs(3)).await,
+        Ok(PlainMessage::Hello(_))
     ));
     t
+}
+
+/// Sends `msg` as one JSON frame, built by hand as a typed client never would, and reads the
+/// agent's answer within `deadline` (a close or a failure panics): the answer, parsed.
+pub async fn raw_exchange<T: FrameTransport>(
+    t: &mut T,
+    msg: &impl serde::Serialize,
+    deadline: Duration,
+) -> Result<shared_protocol::message::PlainMessage, serde_json::Error> {
+    t.send_frame(serde_json::to_vec(msg).unwrap())
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(deadline, t.recv_frame())
+        .await
+        .expect("the agent answers in time")
+        .unwrap()
+        .expect("an answer, not a close");
+    serde_json::from_slice(&answer)
 }
 
 pub async fn connect(addr: SocketAddr, code: &str) -> Result<Session, HandshakeError> {
@@ -165,8 +174,18 @@ pub async fn seal<T: FrameTransport>(transport: T, asks: bool) -> CompanionSessi
     if asks {
         hello.capabilities.push(Capability::ConfirmAccountSwitch);
     }
+    handshake(transport, hello, CODE).await.unwrap()
+}
+
+/// A companion's whole handshake over `transport` with `code` (deadline 10 s): sealed, or how
+/// it failed.
+pub async fn handshake<T: FrameTransport>(
+    transport: T,
+    hello: Hello,
+    code: &str,
+) -> Result<CompanionSession<T>, HandshakeError> {
+    let code = SetupCode::parse(code).unwrap();
     let handshake = async {
-        let code = SetupCode::parse(CODE).unwrap();
         ClientHandshake::start(transport, hello)
             .await?
             .authenticate(&code)
@@ -175,7 +194,6 @@ pub async fn seal<T: FrameTransport>(transport: T, asks: bool) -> CompanionSessi
     tokio::time::timeout(Duration::from_secs(10), handshake)
         .await
         .expect("handshake in time")
-        .unwrap()
 }
 
 pub async fn request(s: &mut Session, msg: CompanionMessage) -> AgentMessage {
