@@ -661,4 +661,89 @@ mod tests {
         assert!(p.contains("&lt;script&gt;"));
         assert!(p.starts_with("HTTP/1.1 400 Bad Request\r\n"));
     }
+
+    /// The answer `serve_one` writes for `GET target` from `who`, with the judge (when the
+    /// request reaches it) answering `verdict`; `None`: the login is over (nobody judges).
+    async fn answer(
+        who: PeerCheck,
+        launch: Arc<LaunchPad>,
+        target: &str,
+        verdict: Option<Verdict>,
+    ) -> String {
+        let routes = Routes {
+            path: Some("/cb".into()),
+            launch,
+        };
+        let (tx, mut rx) = mpsc::channel::<Request>(1);
+        let judge = async move {
+            // Otherwise the request (if any) is dropped unanswered: "the login is over".
+            if let (Some(req), Some(v)) = (rx.recv().await, verdict) {
+                let _ = req.reply.send(v);
+            }
+        };
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
+        let serve = async move {
+            serve_one(server, who, &routes, &tx).await;
+        };
+        let mut out = String::new();
+        let read = client.read_to_string(&mut out);
+        let ((), (), r) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(judge, serve, read)
+        })
+        .await
+        .expect("serve_one answers");
+        r.unwrap();
+        out
+    }
+
+    /// Every answer of one connection: another user's 403 before anything else, the start URL
+    /// once then 410, a wrong start token 404, the redirect path judged (200/400) or, with
+    /// the login over, 410, and anything else 404.
+    #[tokio::test]
+    async fn each_request_gets_its_page() {
+        let pad = Arc::new(LaunchPad::new());
+        let start = pad.path();
+        pad.arm(url("https://lwa.test/ap/oa?x=1"));
+        let other = PeerCheck::OtherUser {
+            peer: 65534,
+            ours: 0,
+        };
+        let me = PeerCheck::SameUser;
+        let done = Some(Verdict::Done);
+        let cases: [(PeerCheck, &str, Option<Verdict>, &str, &str); 8] = [
+            (other, "/cb?code=C", done.clone(), "403", "another user"),
+            (PeerCheck::Unknown, &start, None, "403", "another user"),
+            (me, &start, None, "302", "https://lwa.test/ap/oa?x=1"),
+            (me, &start, None, "410", "works once"),
+            (me, "/start/guessed", None, "404", "not valid"),
+            (me, "/cb?code=C", done, "200", "Amazon sign-in complete"),
+            (
+                me,
+                "/cb?x",
+                Some(Verdict::Failed("wrong <state>".into())),
+                "400",
+                "wrong &lt;state&gt;",
+            ),
+            (
+                me,
+                "/favicon.ico",
+                None,
+                "404",
+                "only receives the login response",
+            ),
+        ];
+        for (who, target, verdict, status, says) in cases {
+            let r = answer(who, pad.clone(), target, verdict).await;
+            assert!(
+                r.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{target}: {r}"
+            );
+            assert!(r.contains(says), "{target}: {r}");
+        }
+        let r = answer(me, pad, "/cb?code=C", None).await;
+        assert!(r.starts_with("HTTP/1.1 410 "), "{r}");
+        assert!(r.contains("already finished"), "{r}");
+    }
 }

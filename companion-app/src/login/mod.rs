@@ -1031,4 +1031,45 @@ mod tests {
             .await;
         assert!(matches!(r, Err(LoginError::Timeout(_))));
     }
+
+    /// The ways a wait ends other than a code or a timeout: no way back at all (no listener,
+    /// nothing to paste into), the pastes ending without a listener, and a browser failure when
+    /// that failure is fatal (nobody there to open the URL by hand).
+    #[tokio::test]
+    async fn no_way_back_and_a_fatal_browser_end_the_wait() {
+        let nowhere = |pasted| LoginWait {
+            browser: None,
+            pasted,
+            timeout: Duration::from_secs(20),
+            browser_failure_is_fatal: false,
+        };
+        let login = prepared_for("amzn://com.example.app").await;
+        let r = login.complete(nowhere(None)).await;
+        assert!(matches!(r, Err(LoginError::NoWayBack(_))), "{r:?}");
+
+        let login = prepared_for("amzn://com.example.app").await;
+        let (tx, rx) = mpsc::channel(1);
+        drop(tx);
+        let r = login.complete(nowhere(Some(rx))).await;
+        assert!(matches!(r, Err(LoginError::NoWayBack(_))), "{r:?}");
+
+        let login = prepared().await;
+        let browser = browser::open(
+            login.url(),
+            &Browser::Command("sh -c 'echo no display >&2; exit 3'".into()),
+        )
+        .unwrap();
+        let r = login
+            .complete(LoginWait {
+                browser,
+                pasted: None,
+                timeout: Duration::from_secs(20),
+                browser_failure_is_fatal: true,
+            })
+            .await;
+        let Err(LoginError::Browser(why)) = r else {
+            panic!("{r:?}");
+        };
+        assert!(why.plain().contains("exit 3"), "{}", why.plain());
+    }
 }

@@ -296,4 +296,77 @@ mod tests {
         // The reason is logged: the URL's `state` must not be in it.
         assert!(!why.contains("st4te-s3cret"), "{why}");
     }
+
+    /// One loopback HTTP server answering every request with `head` (status line and headers)
+    /// and `body`; returns its `http://` base URL.
+    async fn answering(head: &'static str, body: &'static str) -> Url {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+        });
+        base.parse().unwrap()
+    }
+
+    /// Each kind of answer: a sign-in page or a redirect elsewhere goes ahead, a redirect back
+    /// with LWA's error is that error, a 5xx is unknown, a 4xx page is the refusal it names.
+    #[tokio::test]
+    async fn each_answer_gets_its_verdict() {
+        let id = ClientId::new("x");
+        let uri = RedirectUri::new("http://127.0.0.1:9/authresponse");
+        let ask = |url: Url| {
+            let (id, uri) = (id.clone(), uri.clone());
+            async move {
+                check(
+                    &url.join("/ap/oa?state=s").unwrap(),
+                    &id,
+                    &uri,
+                    Duration::from_secs(5),
+                )
+                .await
+            }
+        };
+        let ok = answering("HTTP/1.1 200 OK", "<title>Sign in</title>").await;
+        assert_eq!(ask(ok).await.unwrap(), Preflight::Accepted);
+        let away = answering("HTTP/1.1 302 Found\r\nLocation: /ap/signin", "").await;
+        assert_eq!(ask(away).await.unwrap(), Preflight::Accepted);
+        let back_fine = answering(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/authresponse?code=C&state=s",
+            "",
+        )
+        .await;
+        assert_eq!(ask(back_fine).await.unwrap(), Preflight::Accepted);
+        let back = answering(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/authresponse?error=invalid_scope&error_description=no&state=s",
+            "",
+        )
+        .await;
+        let r = ask(back).await;
+        assert!(
+            matches!(&r, Err(LoginError::Authorization { error, .. }) if error == "invalid_scope"),
+            "{r:?}"
+        );
+        let down = answering("HTTP/1.1 503 Service Unavailable", "busy").await;
+        assert!(matches!(ask(down).await, Ok(Preflight::Unknown(_))));
+        let refused = answering(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/html",
+            "<p id=\"error-message\">The client_id is not registered.</p>",
+        )
+        .await;
+        let r = ask(refused).await;
+        assert!(
+            matches!(&r, Err(LoginError::ClientIdRefused { said, .. }) if said == "The client_id is not registered."),
+            "{r:?}"
+        );
+    }
 }
