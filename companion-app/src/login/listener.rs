@@ -390,6 +390,8 @@ async fn handle_connection(
     }
 }
 
+/// Answers one request on an accepted connection (plain or TLS): reads its target, picks
+/// the page, writes it, and tells the judge (through `Request::written`) once it is written.
 async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     who: PeerCheck,
@@ -402,45 +404,13 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let (req_path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
     let (written_tx, written) = oneshot::channel();
+    // Another user's connection gets nothing but the refusal, whatever it asked for.
     let response = if !who.allowed() {
-        if let PeerCheck::OtherUser { peer, .. } = who {
-            tracing::warn!(uid = peer, "refused a sign-in connection from another user");
-        }
-        page(
-            403,
-            "Not your sign-in",
-            "This sign-in was started by another user of this computer; only that user can complete it.",
-        )
+        refused(who)
     } else if req_path.starts_with(START_PREFIX) {
-        match routes.launch.take(req_path) {
-            Launch::Redirect(url) => redirect(&url),
-            Launch::Spent => page(
-                410,
-                "Link already used",
-                "This sign-in link works once and was already opened: continue in the tab where it opened, or start the pairing again.",
-            ),
-            Launch::Unknown => page(404, "Not found", "This sign-in link is not valid."),
-        }
+        launch_page(routes.launch.take(req_path))
     } else if routes.path.as_deref() == Some(req_path) {
-        let (reply, reply_rx) = oneshot::channel();
-        let req = Request {
-            query: query.to_owned(),
-            reply,
-            written,
-        };
-        if tx.send(req).await.is_err() {
-            over()
-        } else {
-            match reply_rx.await {
-                Ok(Verdict::Done) => page(
-                    200,
-                    "Signed in",
-                    "Amazon sign-in complete. The speaker is being linked: return to the avs-pair app; you can close this tab.",
-                ),
-                Ok(Verdict::Failed(why)) => page(400, "Sign-in not completed", &why),
-                Err(_) => over(),
-            }
-        }
+        judged(query, written, tx).await
     } else {
         page(
             404,
@@ -452,6 +422,55 @@ async fn serve_one<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;
     let _ = written_tx.send(());
+}
+
+/// The page for a connection from someone other than this user (logged: someone tried).
+fn refused(who: PeerCheck) -> String {
+    if let PeerCheck::OtherUser { peer, .. } = who {
+        tracing::warn!(uid = peer, "refused a sign-in connection from another user");
+    }
+    page(
+        403,
+        "Not your sign-in",
+        "This sign-in was started by another user of this computer; only that user can complete it.",
+    )
+}
+
+/// The answer to a start URL: the authorize URL the first time, then a page saying it is spent.
+fn launch_page(launch: Launch) -> String {
+    match launch {
+        Launch::Redirect(url) => redirect(&url),
+        Launch::Spent => page(
+            410,
+            "Link already used",
+            "This sign-in link works once and was already opened: continue in the tab where it opened, or start the pairing again.",
+        ),
+        Launch::Unknown => page(404, "Not found", "This sign-in link is not valid."),
+    }
+}
+
+/// The page for a request to the redirect path: hands its query to the judge (the
+/// [`RedirectListener::serve`] loop) and shows its verdict; with nobody judging any more,
+/// the login is over.
+async fn judged(query: &str, written: oneshot::Receiver<()>, tx: &mpsc::Sender<Request>) -> String {
+    let (reply, reply_rx) = oneshot::channel();
+    let req = Request {
+        query: query.to_owned(),
+        reply,
+        written,
+    };
+    if tx.send(req).await.is_err() {
+        return over();
+    }
+    match reply_rx.await {
+        Ok(Verdict::Done) => page(
+            200,
+            "Signed in",
+            "Amazon sign-in complete. The speaker is being linked: return to the avs-pair app; you can close this tab.",
+        ),
+        Ok(Verdict::Failed(why)) => page(400, "Sign-in not completed", &why),
+        Err(_) => over(),
+    }
 }
 
 fn over() -> String {

@@ -384,65 +384,98 @@ impl PendingLogin {
     ) -> Result<AuthorizationCode, LoginError> {
         let LoginWait {
             mut browser,
-            mut pasted,
+            pasted,
             timeout,
             browser_failure_is_fatal,
         } = wait;
         if !self.listens() && pasted.is_none() {
             return Err(LoginError::NoWayBack(self.redirect_uri.to_string()));
         }
-        let state = self.state.clone();
-        let result = {
-            let serve = self.listener.serve(|query| judge(query, &state));
-            let browser_failed = async {
-                match browser.as_mut() {
-                    Some(b) => b.failure().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::pin!(serve, browser_failed);
-            let deadline = tokio::time::sleep(timeout);
-            tokio::pin!(deadline);
-            let mut browser_done = false;
-            let mut pastes = Pastes::default();
-            loop {
-                tokio::select! {
-                    // A response already judged wins over the browser exiting right after it.
-                    biased;
-                    r = &mut serve => break r,
-                    line = next_line(&mut pasted) => match line {
-                        Some(text) => {
-                            if let Some(end) = pastes.judge(&text, &self.state, notice) {
-                                break end;
-                            }
-                        }
-                        None => {
-                            pasted = None;
-                            if !self.listens() {
-                                break Err(LoginError::NoWayBack(self.redirect_uri.to_string()));
-                            }
-                        }
-                    },
-                    why = &mut browser_failed, if !browser_done => {
-                        if browser_failure_is_fatal {
-                            break Err(LoginError::browser_failed(&why));
-                        }
-                        browser_done = true;
-                        // A person opens the start URL by hand now, even if the failed command
-                        // had fetched it.
-                        self.listener.arm(self.authorize_url.clone());
-                        notice(LoginNotice::BrowserFailed {
-                            message: format!("could not open a browser ({})", why.short()),
-                        });
-                    }
-                    _ = &mut deadline => break Err(LoginError::Timeout(timeout)),
-                }
-            }
-        };
+        let result = self
+            .first_answer(
+                browser.as_mut(),
+                pasted,
+                timeout,
+                browser_failure_is_fatal,
+                notice,
+            )
+            .await;
         if let Some(b) = browser {
             b.finish(Duration::from_millis(500)).await;
         }
         result
+    }
+
+    /// The wait itself: whichever ends the sign-in first of the redirect listener, a pasted
+    /// line, the browser failing (when that is fatal) and the timeout.
+    async fn first_answer(
+        &self,
+        browser: Option<&mut BrowserProcess>,
+        mut pasted: Option<mpsc::Receiver<String>>,
+        timeout: Duration,
+        browser_failure_is_fatal: bool,
+        notice: &mut (dyn FnMut(LoginNotice) + Send),
+    ) -> Result<AuthorizationCode, LoginError> {
+        let state = self.state.clone();
+        let serve = self.listener.serve(|query| judge(query, &state));
+        let browser_failed = failure_of(browser);
+        tokio::pin!(serve, browser_failed);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut browser_done = false;
+        let mut pastes = Pastes::default();
+        loop {
+            tokio::select! {
+                // A response already judged wins over the browser exiting right after it.
+                biased;
+                r = &mut serve => return r,
+                line = next_line(&mut pasted) => {
+                    if let Some(end) = self.on_paste(line, &mut pasted, &mut pastes, notice) {
+                        return end;
+                    }
+                }
+                why = &mut browser_failed, if !browser_done => {
+                    if browser_failure_is_fatal {
+                        return Err(LoginError::browser_failed(&why));
+                    }
+                    browser_done = true;
+                    self.reopen_for_a_person(&why, notice);
+                }
+                _ = &mut deadline => return Err(LoginError::Timeout(timeout)),
+            }
+        }
+    }
+
+    /// What a pasted `line` does (`None`: the pastes ended). `Some` ends the sign-in: a
+    /// paste [`Pastes::judge`] ends it with, or the pastes ending with no listener left.
+    fn on_paste(
+        &self,
+        line: Option<String>,
+        pasted: &mut Option<mpsc::Receiver<String>>,
+        pastes: &mut Pastes,
+        notice: &mut (dyn FnMut(LoginNotice) + Send),
+    ) -> Option<Result<AuthorizationCode, LoginError>> {
+        match line {
+            Some(text) => pastes.judge(&text, &self.state, notice),
+            None => {
+                *pasted = None;
+                (!self.listens()).then(|| Err(LoginError::NoWayBack(self.redirect_uri.to_string())))
+            }
+        }
+    }
+
+    /// A browser that failed while someone can still open the URL by hand: the start URL
+    /// works again and the failure is told.
+    fn reopen_for_a_person(
+        &self,
+        why: &BrowserFailure,
+        notice: &mut (dyn FnMut(LoginNotice) + Send),
+    ) {
+        // A person opens the start URL by hand now, even if the failed command had fetched it.
+        self.listener.arm(self.authorize_url.clone());
+        notice(LoginNotice::BrowserFailed {
+            message: format!("could not open a browser ({})", why.short()),
+        });
     }
 }
 
@@ -507,6 +540,14 @@ fn judge(
 
 /// The page for an ignored redirect.
 const IGNORED_PAGE: &str = "This sign-in response does not belong to the sign-in in progress (its state is missing or different), so it was ignored. If you are signing in, finish in the tab the avs-pair app opened.";
+
+/// How the started browser failed; never, when there is none.
+async fn failure_of(browser: Option<&mut BrowserProcess>) -> BrowserFailure {
+    match browser {
+        Some(b) => b.failure().await,
+        None => std::future::pending().await,
+    }
+}
 
 async fn next_line(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
     match rx {

@@ -75,45 +75,13 @@ async fn fetch(
     client_id: &ClientId,
     redirect_uri: &RedirectUri,
 ) -> Result<Preflight, LoginError> {
-    // No cookie store (reqwest has none without its `cookies` feature), no redirects followed.
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(user_agent())
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => return Ok(Preflight::Unknown(format!("no HTTP client: {e}"))),
-    };
-    let mut response = match client.get(authorize_url.clone()).send().await {
+    let response = match send(authorize_url).await {
         Ok(r) => r,
-        // Without the URL: it carries the login's `state`, which must reach no log line.
-        Err(e) => {
-            return Ok(Preflight::Unknown(format!(
-                "request failed: {}",
-                e.without_url()
-            )))
-        }
+        Err(unknown) => return Ok(unknown),
     };
     let status = response.status();
     if status.is_redirection() {
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| authorize_url.join(l).ok());
-        return Ok(match location {
-            Some(to) if same_endpoint(&to, redirect_uri) => {
-                let cb = Callback::from_query(to.query().unwrap_or(""));
-                if let Some(error) = cb.error {
-                    return Err(LoginError::Authorization {
-                        error,
-                        description: cb.error_description,
-                    });
-                }
-                Preflight::Accepted
-            }
-            _ => Preflight::Accepted,
-        });
+        return redirected(&response, authorize_url, redirect_uri);
     }
     if status.is_success() {
         return Ok(Preflight::Accepted);
@@ -121,6 +89,53 @@ async fn fetch(
     if !status.is_client_error() {
         return Ok(Preflight::Unknown(format!("LWA answered HTTP {status}")));
     }
+    let said = page_text(&read_page(response).await);
+    Err(refusal(status.as_u16(), said, client_id, redirect_uri))
+}
+
+/// The one GET, as the browser would send it; `Err` is the unknown verdict (no client, no
+/// answer).
+async fn send(authorize_url: &Url) -> Result<reqwest::Response, Preflight> {
+    // No cookie store (reqwest has none without its `cookies` feature), no redirects followed.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent())
+        .build()
+        .map_err(|e| Preflight::Unknown(format!("no HTTP client: {e}")))?;
+    client
+        .get(authorize_url.clone())
+        .send()
+        .await
+        // Without the URL: it carries the login's `state`, which must reach no log line.
+        .map_err(|e| Preflight::Unknown(format!("request failed: {}", e.without_url())))
+}
+
+/// A redirect's verdict: back to our redirect URI with `error=…` is LWA's refusal of
+/// something else (the scope, the product id); anywhere else is LWA's own sign-in.
+fn redirected(
+    response: &reqwest::Response,
+    authorize_url: &Url,
+    redirect_uri: &RedirectUri,
+) -> Result<Preflight, LoginError> {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| authorize_url.join(l).ok());
+    if let Some(to) = location.filter(|to| same_endpoint(to, redirect_uri)) {
+        let cb = Callback::from_query(to.query().unwrap_or(""));
+        if let Some(error) = cb.error {
+            return Err(LoginError::Authorization {
+                error,
+                description: cb.error_description,
+            });
+        }
+    }
+    Ok(Preflight::Accepted)
+}
+
+/// The error page's text, up to [`MAX_PAGE`] bytes (a read error ends it: what came is enough).
+async fn read_page(mut response: reqwest::Response) -> String {
     let mut page = Vec::new();
     while page.len() < MAX_PAGE {
         match response.chunk().await {
@@ -129,8 +144,7 @@ async fn fetch(
         }
     }
     page.truncate(MAX_PAGE);
-    let said = page_text(&String::from_utf8_lossy(&page));
-    Err(refusal(status.as_u16(), said, client_id, redirect_uri))
+    String::from_utf8_lossy(&page).into_owned()
 }
 
 /// True when `to` is the redirect URI (scheme, host, port and path): LWA sent the browser back.
