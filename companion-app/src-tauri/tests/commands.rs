@@ -638,6 +638,11 @@ fn a_failing_browser_command_ends_the_attempt_with_its_reason() {
                 "{}",
                 error.message
             );
+            // The window's words (c592bd2): the program without the terminal's backticks,
+            // which stay in the exact sentence under Advanced.
+            assert!(!error.message.contains('`'), "{}", error.message);
+            let exact = error.detail.as_deref().unwrap_or_default();
+            assert!(exact.contains('`'), "{exact}");
         }
         other => panic!("{other:?}"),
     }
