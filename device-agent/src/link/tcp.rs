@@ -32,7 +32,7 @@ mod evictable;
 use evictable::evictable;
 
 use super::session::serve_connection;
-use super::slots::Slots;
+use super::slots::{Evicted, Slot, Slots};
 use super::LinkConfig;
 use crate::core::Core;
 
@@ -66,39 +66,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         match slots.acquire(peer.ip()) {
-            Ok((mut slot, evicted)) => {
+            Ok((slot, evicted)) => {
                 evictions.report(&slots);
-                let ctx = ctx.clone();
-                let limits = limits.clone();
-                let mut stop = shutdown.clone();
-                let busy = busy.clone();
-                tokio::spawn(async move {
-                    let (session_stream, reclaim) = evictable(stream);
-                    let was_evicted = {
-                        let mut promote = || slot.promote();
-                        let session = serve_connection(
-                            StreamTransport::new(session_stream),
-                            peer,
-                            &ctx,
-                            &limits,
-                            &mut promote,
-                        );
-                        tokio::select! {
-                            _ = session => false,
-                            _ = evicted.wait() => true,
-                            _ = stop.changed() => false,
-                        }
-                    };
-                    if !was_evicted {
-                        return;
-                    }
-                    tracing::debug!(%peer, "link: closed an unstarted connection to make room for a newer one");
-                    // The session is dropped: its stream comes back unless it left half a frame.
-                    if let (Some(stream), Ok(permit)) = (reclaim.take(), busy.try_acquire_owned()) {
-                        tell_evicted(stream).await;
-                        drop(permit);
-                    }
-                });
+                let connection = Connection {
+                    ctx: ctx.clone(),
+                    limits: limits.clone(),
+                    busy: busy.clone(),
+                };
+                tokio::spawn(connection.serve(stream, peer, slot, evicted, shutdown.clone()));
             }
             Err(why) => {
                 if let Ok(permit) = busy.clone().try_acquire_owned() {
@@ -112,6 +87,54 @@ pub async fn serve(
         }
     }
     tracing::debug!("link server stopped");
+}
+
+/// What one connection's task needs besides its stream and slot.
+struct Connection {
+    ctx: Arc<Core>,
+    limits: LinkConfig,
+    /// The busy answers' bound, shared with the refusals.
+    busy: Arc<Semaphore>,
+}
+
+impl Connection {
+    /// Serves one accepted connection holding `slot` until its session ends, the agent stops, or
+    /// the slot is evicted: then the peer is told `busy` (when its stream comes back whole and
+    /// a busy answer is free).
+    async fn serve(
+        self,
+        stream: TcpStream,
+        peer: std::net::SocketAddr,
+        mut slot: Slot,
+        evicted: Evicted,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let (session_stream, reclaim) = evictable(stream);
+        let was_evicted = {
+            let mut promote = || slot.promote();
+            let session = serve_connection(
+                StreamTransport::new(session_stream),
+                peer,
+                &self.ctx,
+                &self.limits,
+                &mut promote,
+            );
+            tokio::select! {
+                _ = session => false,
+                _ = evicted.wait() => true,
+                _ = stop.changed() => false,
+            }
+        };
+        if !was_evicted {
+            return;
+        }
+        tracing::debug!(%peer, "link: closed an unstarted connection to make room for a newer one");
+        // The session is dropped: its stream comes back unless it left half a frame.
+        if let (Some(stream), Ok(permit)) = (reclaim.take(), self.busy.try_acquire_owned()) {
+            tell_evicted(stream).await;
+            drop(permit);
+        }
+    }
 }
 
 /// How often evictions are summed up in the log (each one is logged at debug only: a flood
