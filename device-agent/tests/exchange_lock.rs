@@ -351,6 +351,28 @@ async fn a_companion_that_stops_reading_as_tokens_are_stored_does_not_keep_the_o
     the_owner_links_while_a_companion_stops_reading_at(ProgressStage::StoringTokens).await;
 }
 
+/// The `idle_timeout` (the bound of sends outside the lock) of [`quick_stalling_companion`].
+const QUICK_IDLE: Duration = Duration::from_secs(3);
+
+/// An agent with the emulator, and a companion sealed to it in process over a pipe whose agent
+/// end can be told to stall, with `idle_timeout` [`QUICK_IDLE`]; its device info.
+async fn quick_stalling_companion() -> (
+    Stack,
+    common::stall::InProcess,
+    CompanionSession<common::stall::DuplexTransport>,
+    DeviceInfo,
+) {
+    let stack = Stack::start(Emulator::builder(), |_| {}).await;
+    let mut limits = AgentConfig::for_local(stack.dir.path(), stack.emu.base_url(), CODE)
+        .unwrap()
+        .link;
+    limits.idle_timeout = QUICK_IDLE;
+    let (stalling, transport) = serve_in_process(stack.agent.core(), limits);
+    let mut s = seal(transport, false).await;
+    let info = device_info(&mut s).await;
+    (stack, stalling, s, info)
+}
+
 /// A send cut short before the lock is taken ends the connection as well: with a short
 /// `idle_timeout` (3 s, the bound of sends outside the lock), a companion that stops reading
 /// as its code is received gets nothing more (no `AuthResult` after a frame cut short) and its
@@ -358,20 +380,12 @@ async fn a_companion_that_stops_reading_as_tokens_are_stored_does_not_keep_the_o
 /// reaches LWA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_cut_short_before_the_lock_ends_the_connection_without_a_result() {
-    let stack = Stack::start(Emulator::builder(), |_| {}).await;
-    let mut limits = AgentConfig::for_local(stack.dir.path(), stack.emu.base_url(), CODE)
-        .unwrap()
-        .link;
-    limits.idle_timeout = Duration::from_secs(3);
-    let idle = limits.idle_timeout;
-    let (stalling, transport) = serve_in_process(stack.agent.core(), limits);
-    let mut s = seal(transport, false).await;
-    let info = device_info(&mut s).await;
+    let (stack, stalling, mut s, info) = quick_stalling_companion().await;
     // The first send after `ProvideAuthorization` (progress `received`) hangs.
     stalling.stall.after(0);
     provide(&mut s, &info, AuthorizationCode::new("made-up")).await;
     stalling.stall.hung(1, Duration::from_secs(15)).await;
-    let closed_by = tokio::time::Instant::now() + idle + CLOSE_GRACE;
+    let closed_by = tokio::time::Instant::now() + QUICK_IDLE + CLOSE_GRACE;
     let_go(&stalling.stall, &mut s, closed_by, 0).await;
     assert_eq!(
         requests_at(&stack, Endpoint::Token),
@@ -389,15 +403,7 @@ async fn a_send_cut_short_before_the_lock_ends_the_connection_without_a_result()
 /// is delivered. The agent then lets the connection go as for any send cut short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_that_cannot_be_delivered_still_closes_the_window_of_a_linked_speaker() {
-    let stack = Stack::start(Emulator::builder(), |_| {}).await;
-    let mut limits = AgentConfig::for_local(stack.dir.path(), stack.emu.base_url(), CODE)
-        .unwrap()
-        .link;
-    limits.idle_timeout = Duration::from_secs(3);
-    let idle = limits.idle_timeout;
-    let (stalling, transport) = serve_in_process(stack.agent.core(), limits);
-    let mut s = seal(transport, false).await;
-    let info = device_info(&mut s).await;
+    let (stack, stalling, mut s, info) = quick_stalling_companion().await;
     let code = code_for(&stack, &info, ALICE_EMAIL, ALICE_PASSWORD).await;
     assert!(stack.agent.pairing().is_open());
     // Received, ExchangingCode, FetchingProfile and StoringTokens go out; the AuthResult hangs.
@@ -405,7 +411,7 @@ async fn a_result_that_cannot_be_delivered_still_closes_the_window_of_a_linked_s
     stalling.stall.after(progress);
     provide(&mut s, &info, code).await;
     stalling.stall.hung(1, Duration::from_secs(15)).await;
-    let closed_by = tokio::time::Instant::now() + idle + CLOSE_GRACE;
+    let closed_by = tokio::time::Instant::now() + QUICK_IDLE + CLOSE_GRACE;
     let_go(&stalling.stall, &mut s, closed_by, progress).await;
     assert_eq!(linked_user(&stack), ALICE_USER_ID, "the tokens were stored");
     assert!(
