@@ -210,6 +210,11 @@ impl ManagedProcess {
         lock(&self.shared).stderr.clone()
     }
 
+    /// Whether a stderr line so far contains `needle`.
+    pub fn stderr_has(&self, needle: &str) -> bool {
+        lock(&self.shared).stderr.iter().any(|l| l.contains(needle))
+    }
+
     /// The last `n` lines of each stream, labelled, for failure messages.
     pub fn tail(&self, n: usize) -> String {
         let out = lock(&self.shared);

@@ -739,9 +739,7 @@ fn idle_attackers_from_more_addresses_than_the_pending_budget_do_not_keep_the_ow
     assert!(during > 0, "the attack went on during the pairing");
     assert!(
         a.process
-            .stderr_lines()
-            .iter()
-            .any(|l| l.contains("closed some to make room for newer ones")),
+            .stderr_has("closed some to make room for newer ones"),
         "the attackers filled the pending budget (the agent evicted)\n{}",
         a.process.tail(30)
     );

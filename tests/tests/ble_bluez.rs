@@ -125,11 +125,7 @@ impl Bluez {
         let v = self.lines("VIOLATION");
         assert!(v.is_empty(), "ATT/BlueZ rules broken: {v:?}");
         assert!(
-            !self
-                .standin
-                .stderr_lines()
-                .iter()
-                .any(|l| l.contains("Traceback")),
+            !self.standin.stderr_has("Traceback"),
             "the stand-in raised:\n{}",
             self.standin.tail(40)
         );

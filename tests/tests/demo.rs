@@ -178,10 +178,7 @@ fn ctrl_c_mid_demo_removes_everything() {
         .expect("the demo exits after Ctrl-C");
     assert_eq!(status.code(), Some(130), "{}", run.process.tail(20));
     assert!(
-        run.process
-            .stderr_lines()
-            .iter()
-            .any(|l| l.contains("interrupted")),
+        run.process.stderr_has("interrupted"),
         "{}",
         run.process.tail(20)
     );
