@@ -178,6 +178,24 @@ impl Served {
     }
 }
 
+/// The agent's BLE session task ends within 10 s (`when`: after what).
+async fn ends(session: tokio::task::JoinHandle<()>, when: &str) {
+    tokio::time::timeout(Duration::from_secs(10), session)
+        .await
+        .unwrap_or_else(|_| panic!("the session ends {when}"))
+        .unwrap();
+}
+
+/// [`ends`], and the agent disconnected the central.
+async fn ends_disconnected(
+    session: tokio::task::JoinHandle<()>,
+    control: &ModelControl,
+    when: &str,
+) {
+    ends(session, when).await;
+    assert!(control.is_disconnected(), "the agent disconnected {when}");
+}
+
 /// A companion's handshake with `code` on the shared connection (deadline 10 s).
 async fn handshake_on(
     central: &SharedCentral,
@@ -227,11 +245,7 @@ async fn a_companion_that_vanished_does_not_cost_the_next_its_first_try() {
         agent.pairing().failures() == 1
     })
     .await;
-    tokio::time::timeout(Duration::from_secs(10), session)
-        .await
-        .expect("the session ends after the wrong code")
-        .unwrap();
-    assert!(control.is_disconnected(), "and the agent disconnected");
+    ends_disconnected(session, &control, "after the wrong code").await;
     agent.shutdown().await;
 }
 
@@ -252,11 +266,7 @@ async fn a_new_companion_after_the_window_closed_is_told_so_not_cut_off() {
         Ok(_) => panic!("a session sealed with the window closed"),
     }
     assert_eq!(agent.pairing().failures(), 0, "no attempt was counted");
-    tokio::time::timeout(Duration::from_secs(10), session)
-        .await
-        .expect("the session ends after the refusal")
-        .unwrap();
-    assert!(control.is_disconnected());
+    ends_disconnected(session, &control, "after the refusal").await;
     agent.shutdown().await;
 }
 
@@ -312,11 +322,7 @@ async fn hello_after_hello_without_the_code_does_not_hold_the_link() {
     // The first Hello's session, then the end: a handshake is not handed over, so a writer
     // without the code gets one handshake per connection, not an endless chain.
     assert_eq!(answers, [true, false]);
-    tokio::time::timeout(Duration::from_secs(10), session)
-        .await
-        .expect("the session ends")
-        .unwrap();
-    assert!(control.is_disconnected());
+    ends_disconnected(session, &control, "after the second Hello").await;
     assert_eq!(agent.pairing().failures(), 0);
     agent.shutdown().await;
 }
@@ -352,10 +358,7 @@ async fn a_hello_written_into_the_owners_handshake_costs_the_owner_no_attempt() 
         .await
         .expect("the owner's handshake ends in time");
     assert!(result.is_err(), "the disturbed handshake did not seal");
-    tokio::time::timeout(Duration::from_secs(10), session)
-        .await
-        .expect("the session ends")
-        .unwrap();
+    ends(session, "after the disturbed handshake").await;
     assert_eq!(
         agent.pairing().failures(),
         0,
