@@ -169,6 +169,32 @@ async fn plain_http_on_a_non_loopback_address_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read config file"));
 }
 
+/// README: a config file that does not parse is refused at start-up with exit 2, naming the
+/// line and key but never the text there (the file holds passwords and client secrets).
+#[tokio::test]
+async fn a_config_file_that_does_not_parse_exits_2_without_its_text() {
+    const SECRET: &str = "hunter2-client-secret-0123";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.toml");
+    std::fs::write(
+        &path,
+        format!("[settings]\naccess_token_lifetime_secs = \"{SECRET}\"\n"),
+    )
+    .unwrap();
+    let output = run_emulator(&["--config", path.to_str().unwrap()]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(output.stdout.is_empty(), "no ready line");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    assert!(
+        stderr.contains(
+            "config file is not valid: at line 2, column 30 \
+             (key `settings.access_token_lifetime_secs`): invalid type: string, expected u64"
+        ),
+        "{stderr}"
+    );
+}
+
 /// A one-shot loopback "companion listener": answers one GET and returns its request line.
 async fn one_shot_listener() -> (u16, tokio::task::JoinHandle<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
