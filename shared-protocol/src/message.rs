@@ -640,8 +640,8 @@ mod tests {
     use super::AuthFailureClass;
 
     /// `AuthFailureClass::ALL` holds every class once, in declaration order. The match has no
-    /// wildcard: a new class does not compile here; give it the next position and add it to
-    /// `ALL` at that position, or this test goes red.
+    /// wildcard: a new class does not compile here; give it its position and add it to `ALL`
+    /// there, or this test goes red (serde's list of the enum's variants is compared too).
     #[test]
     fn auth_failure_class_all_is_every_class_once_in_order() {
         fn position(class: AuthFailureClass) -> usize {
@@ -661,10 +661,25 @@ mod tests {
         for (i, class) in AuthFailureClass::ALL.into_iter().enumerate() {
             assert_eq!(position(class), i, "{class:?}");
         }
-        // The last position named by the match is the last of ALL.
-        assert_eq!(
-            position(AuthFailureClass::Internal) + 1,
-            AuthFailureClass::ALL.len()
-        );
+        // Every class the enum has, in declaration order, as serde lists them when refusing an
+        // unknown one ("unknown variant `x`, expected one of `a`, `b`, …"): a class added to
+        // the enum (and the match) but not to ALL turns this red.
+        let refused = serde_json::from_str::<AuthFailureClass>("\"no_such_class\"")
+            .unwrap_err()
+            .to_string();
+        let declared: Vec<&str> = refused
+            .split_once("expected one of ")
+            .map(|(_, list)| list.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        let listed: Vec<String> = AuthFailureClass::ALL
+            .iter()
+            .map(|c| {
+                serde_json::to_string(c)
+                    .unwrap()
+                    .trim_matches('"')
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(listed, declared, "{refused}");
     }
 }
