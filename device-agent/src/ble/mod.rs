@@ -107,7 +107,7 @@ pub async fn serve_link<L: GattLink>(link: L, peer: &str, ctx: &Core, limits: &L
             %peer,
             "a new companion's hello arrived in the sealed BLE session: that session ended, a new one starts"
         );
-        seen = Seen::starting_with(Some(hello));
+        seen = Seen::starting_with(hello);
     }
 }
 

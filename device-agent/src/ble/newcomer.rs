@@ -56,11 +56,11 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// A session that starts with `hello` (the frame a [`Seen::into_new_hello`] returned), or
-    /// from the link (`None`).
-    pub fn starting_with(hello: Option<Vec<u8>>) -> Self {
+    /// A session that starts with `hello` (the frame a [`Seen::into_new_hello`] returned); one
+    /// that starts from the link is [`Seen::default`].
+    pub fn starting_with(hello: Vec<u8>) -> Self {
         Self {
-            replay: hello,
+            replay: Some(hello),
             ..Self::default()
         }
     }
@@ -205,7 +205,7 @@ mod tests {
     #[tokio::test]
     async fn the_replayed_hello_is_the_first_frame_and_counts() {
         let mut t = Script(vec![vec![7]], 0);
-        let mut seen = Seen::starting_with(Some(hello(Role::Companion)));
+        let mut seen = Seen::starting_with(hello(Role::Companion));
         let mut w = Watched::new(&mut t, &mut seen);
         assert_eq!(w.recv_frame().await.unwrap(), Some(hello(Role::Companion)));
         assert_eq!(w.recv_frame().await.unwrap(), Some(vec![7]));
@@ -220,7 +220,7 @@ mod tests {
         let ended_by_hello = |frames: Vec<Vec<u8>>| async {
             let reads = frames.len() + 1;
             let mut t = Script(frames, 0);
-            let mut seen = Seen::starting_with(Some(hello(Role::Companion)));
+            let mut seen = Seen::starting_with(hello(Role::Companion));
             let mut w = Watched::new(&mut t, &mut seen);
             for _ in 0..reads {
                 w.recv_frame().await.unwrap();
