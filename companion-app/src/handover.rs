@@ -348,12 +348,17 @@ impl Exchange<'_> {
 }
 
 /// What the loser of a race between two companions is told: "another companion linked this
-/// speaker a moment ago (to Alice Example); your sign-in was not used".
+/// speaker a moment ago (to Alice Example); your sign-in was not used". An account known only
+/// by its id is "Amazon account amzn1.account.…" ([`account_label`]), never the bare id.
 pub fn linked_by_other_text(account: Option<&AccountProfile>) -> String {
     match account {
         Some(a) => format!(
             "another companion linked this speaker a moment ago (to {}); your sign-in was not used",
-            a.short()
+            if a.is_id_only() {
+                account_label(a)
+            } else {
+                a.short().to_owned()
+            }
         ),
         None => "another companion linked this speaker a moment ago; your sign-in was not used"
             .to_owned(),
@@ -434,6 +439,26 @@ pub fn advice(failure: &AuthFailure, redirect_uri: &RedirectUri, client_id: &Cli
 mod tests {
     use super::*;
     use shared_protocol::lwa::AuthError;
+
+    /// The winner of a race is named as every other sentence names an account: its name, or
+    /// "Amazon account amzn1.account.…" when only the id was readable.
+    #[test]
+    fn the_winner_of_a_race_is_named_like_any_account() {
+        let alice = AccountProfile::from_lwa("amzn1.account.A".into(), Some("Alice Example"), None);
+        let id_only = AccountProfile::id_only("amzn1.account.W".into());
+        assert_eq!(
+            linked_by_other_text(Some(&alice)),
+            "another companion linked this speaker a moment ago (to Alice Example); your sign-in was not used"
+        );
+        assert_eq!(
+            linked_by_other_text(Some(&id_only)),
+            "another companion linked this speaker a moment ago (to Amazon account amzn1.account.W); your sign-in was not used"
+        );
+        assert_eq!(
+            linked_by_other_text(None),
+            "another companion linked this speaker a moment ago; your sign-in was not used"
+        );
+    }
 
     /// A failure of `class` with LWA's `error` and the speaker's `description`; nothing else.
     fn failure(
