@@ -349,8 +349,9 @@ impl Evicted {
         }
     }
 
-    /// Whether the eviction happened already (tests).
-    pub fn happened(&mut self) -> bool {
+    /// Whether the eviction happened already.
+    #[cfg(test)]
+    fn happened(&mut self) -> bool {
         self.0.try_recv().is_ok()
     }
 }
