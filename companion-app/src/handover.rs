@@ -79,7 +79,7 @@ impl Linked {
 pub fn account_words(account: Option<&AccountProfile>, user_id: Option<&UserId>) -> Option<String> {
     match (account, user_id) {
         (Some(a), _) => Some(account_label(a)),
-        (None, Some(u)) => Some(format!("Amazon account {u}")),
+        (None, Some(u)) => Some(id_label(u)),
         (None, None) => None,
     }
 }
@@ -89,10 +89,16 @@ pub fn account_words(account: Option<&AccountProfile>, user_id: Option<&UserId>)
 /// [`account_words`] says of it, and the app's account label.
 pub fn account_label(account: &AccountProfile) -> String {
     if account.is_id_only() {
-        format!("Amazon account {}", account.user_id)
+        id_label(&account.user_id)
     } else {
         account.to_string()
     }
+}
+
+/// An account known only by its id: "Amazon account amzn1.account.…" (the bare id reads like an
+/// error code in a sentence).
+fn id_label(user_id: &UserId) -> String {
+    format!("Amazon account {user_id}")
 }
 
 /// Why the handover did not link the speaker.
