@@ -224,11 +224,28 @@ mod tests {
 
     #[tokio::test]
     async fn input_or_end_sees_held_bytes_new_bytes_and_the_end() {
-        let mut reader = LineReader::new(&b"{\"op\":\"status\"}\nx"[..], 64);
+        let at_once = std::time::Duration::from_secs(5);
+        // "x" is held: at once, without reading (the peer sends nothing more and stays).
+        let (_peer, ours) = tokio::io::duplex(64);
+        let held = tokio::io::AsyncReadExt::chain(&b"{\"op\":\"status\"}\nx"[..], ours);
+        let mut reader = LineReader::new(held, 64);
         reader.next_line("request", |_| ()).await.unwrap();
-        reader.input_or_end().await; // "x" is held: at once
+        tokio::time::timeout(at_once, reader.input_or_end())
+            .await
+            .expect("held bytes end the wait");
+        // Nothing held: the next bytes the peer sends end it, and are held.
+        let (mut peer, ours) = tokio::io::duplex(64);
+        let mut fresh = LineReader::new(ours, 64);
+        peer.write_all(b"y").await.unwrap();
+        tokio::time::timeout(at_once, fresh.input_or_end())
+            .await
+            .expect("new bytes end the wait");
+        assert_eq!(&fresh.buf[..fresh.filled], b"y");
+        // The end of the stream ends it, with nothing held.
         let mut ended = LineReader::new(&b""[..], 64);
-        ended.input_or_end().await;
+        tokio::time::timeout(at_once, ended.input_or_end())
+            .await
+            .expect("the end ends the wait");
         assert_eq!(ended.filled, 0);
     }
 
