@@ -24,8 +24,9 @@
 //! the writer may be a stranger on the owner's central while the owner is between its Hello and
 //! its PAKE message, and a new session started by that Hello would take the owner's PAKE
 //! message, count it and fail it (device-agent/tests/ble.rs
-//! `a_hello_written_into_the_owners_handshake_costs_the_owner_no_attempt`). So a companion that vanished during its handshake still costs the next one its first try,
-//! and a writer who does not know the code gets one handshake per connection.
+//! `a_hello_written_into_the_owners_handshake_costs_the_owner_no_attempt`). So a companion
+//! that vanished during its handshake still costs the next one its first try, and a writer
+//! who does not know the code gets one handshake per connection.
 //!
 //! Why this gives a stranger nothing (docs/protocol.md §16, "A new Hello in a sealed BLE
 //! session"): whoever can write into this session's `rx` can end it today with any frame that
