@@ -487,7 +487,7 @@ impl Drop for BtleLink {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let p = self.peripheral.clone();
             let task = rt.spawn(async move { disconnect_quietly(&p).await });
-            lock_pending().push(task);
+            remember(&mut lock_pending(), task);
         }
     }
 }
@@ -504,10 +504,58 @@ fn lock_pending() -> MutexGuard<'static, Vec<JoinHandle<()>>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Waits for the disconnects of dropped links (each bounded by [`DISCONNECT_TIMEOUT`]).
+/// Adds `task` to `pending`, forgetting the disconnects already done: a long-running process
+/// (the desktop app) drops link after link and never calls [`finish_disconnects`], so the list
+/// holds only what is still under way.
+fn remember(pending: &mut Vec<JoinHandle<()>>, task: JoinHandle<()>) {
+    pending.retain(|t| !t.is_finished());
+    pending.push(task);
+}
+
+/// Waits for the disconnects of dropped links, all together at most [`DISCONNECT_TIMEOUT`]
+/// (they run at once, so one deadline bounds them all).
 pub(super) async fn finish_disconnects() {
     let pending = std::mem::take(&mut *lock_pending());
+    let deadline = tokio::time::Instant::now() + DISCONNECT_TIMEOUT;
     for task in pending {
-        let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, task).await;
+        let _ = tokio::time::timeout_at(deadline, task).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_pending_list_holds_only_disconnects_still_under_way() {
+        let (_release, held) = tokio::sync::oneshot::channel::<()>();
+        let mut pending = vec![tokio::spawn(async move {
+            let _ = held.await;
+        })];
+        for _ in 0..50 {
+            let done = tokio::spawn(async {});
+            // On this one thread, yielding lets the spawned task run to its end.
+            while !done.is_finished() {
+                tokio::task::yield_now().await;
+            }
+            remember(&mut pending, done);
+        }
+        // The unfinished one and the last one added.
+        assert_eq!(pending.len(), 2);
+        assert!(!pending[0].is_finished());
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn finishing_waits_one_deadline_for_all() {
+        for _ in 0..3 {
+            let task = tokio::spawn(std::future::pending::<()>());
+            remember(&mut lock_pending(), task);
+        }
+        let start = tokio::time::Instant::now();
+        finish_disconnects().await;
+        assert_eq!(start.elapsed(), DISCONNECT_TIMEOUT);
+        assert!(lock_pending().is_empty());
     }
 }
